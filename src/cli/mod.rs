@@ -1,0 +1,71 @@
+//! Command-line flags (clap) and the subcommands they run.
+
+pub mod decode;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Follow a request's identity from the Akamai edge through an Istio mesh.
+#[derive(Debug, Parser)]
+#[command(name = "idflow", version, about)]
+pub struct Cli {
+    /// Colour theme: a built-in name (`default`, `light`) or a TOML theme file.
+    #[arg(long, global = true, default_value = "default")]
+    pub theme: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the TUI on the built-in demo data (no cluster needed).
+    Demo,
+    /// Decode a token and show header, claims and times.
+    Decode(DecodeArgs),
+    /// Show flows and findings from saved access logs and edge records.
+    Replay(ReplayArgs),
+}
+
+/// Output forms for the headless commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The token, or text that contains one (`Bearer …`, an `Authorization:` line, a curl `-H`
+    /// argument). `-` or nothing reads standard input.
+    pub token: Option<String>,
+    /// Output form.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Show the raw token and signature instead of hiding them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// The clock for times, RFC 3339 or Unix seconds (default: now).
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Access log and edge record files, in any order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output form: `ndjson` prints one flow per line; without it the TUI opens.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<OutputFormat>,
+}
+
+/// Runs the parsed command line and returns the process exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Decode(args)) => decode::run(&args),
+        _ => ExitCode::SUCCESS,
+    }
+}

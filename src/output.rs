@@ -1,0 +1,1 @@
+//! The headless JSON and NDJSON forms of flows.
