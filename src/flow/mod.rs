@@ -1,12 +1,24 @@
 //! Joining the edge and mesh records of one request into a flow of hops, and the findings about it.
+//!
+//! [`Correlator`] joins records as they arrive and keeps flows open for late edge records;
+//! [`correlate`] runs it over a finished batch. [`findings`] explains one flow.
+
+mod build;
+mod correlate;
+mod findings;
+mod identity;
+mod verdict;
 
 use crate::model::{Flow, Hop};
+
+pub use correlate::{Correlator, HEURISTIC_WINDOW_MS};
+pub use findings::findings;
 
 /// One record of a request at one hop, with the keys that can join it to the other hops' records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub hop: Hop,
-    /// The edge request id: DataStream 2 `reqId` at the edge, the forwarded header in the mesh.
+    /// The edge request id: `DataStream 2` `reqId` at the edge, the forwarded header in the mesh.
     pub edge_request_id: Option<String>,
     /// Envoy's `x-request-id`.
     pub request_id: Option<String>,
@@ -19,7 +31,15 @@ pub struct Observation {
 }
 
 /// Joins observations into flows and attaches findings. Input order does not matter.
-pub fn correlate(observations: Vec<Observation>) -> Vec<Flow> {
-    let _ = observations;
-    Vec::new()
+///
+/// The observations are sorted into one canonical order before they are joined, so the heuristic join,
+/// which takes the first fitting flow, gives the same flows for any input order. Nothing is evicted.
+pub fn correlate(mut observations: Vec<Observation>) -> Vec<Flow> {
+    observations.sort_by(build::canonical_order);
+
+    let mut correlator = Correlator::new(usize::MAX);
+    for observation in observations {
+        correlator.push(observation);
+    }
+    correlator.flows()
 }
