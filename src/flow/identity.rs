@@ -22,21 +22,22 @@ fn saw_none(identity: &Identity) -> bool {
     identity.token_present == Some(false) && identity.is_empty()
 }
 
+/// Describes the claims a hop read (`request principal P`, or `issuer I, subject S`), or `None`.
+fn describe_claims(identity: &Identity) -> Option<String> {
+    if let Some(principal) = &identity.request_principal {
+        return Some(format!("request principal {principal}"));
+    }
+    let parts: Vec<String> = [("issuer", &identity.issuer), ("subject", &identity.subject)]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name} {value}")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// Describes what a hop saw of the token, for a message.
 fn describe_token(identity: &Identity) -> String {
-    let mut parts = Vec::new();
-    if let Some(principal) = &identity.request_principal {
-        parts.push(format!("request principal {principal}"));
-    } else {
-        if let Some(issuer) = &identity.issuer {
-            parts.push(format!("issuer {issuer}"));
-        }
-        if let Some(subject) = &identity.subject {
-            parts.push(format!("subject {subject}"));
-        }
-    }
-    if !parts.is_empty() {
-        return format!("a token with {}", parts.join(", "));
+    if let Some(claims) = describe_claims(identity) {
+        return format!("a token with {claims}");
     }
     match (&identity.token_location, &identity.token_fingerprint) {
         (Some(location), _) => format!("a token in {location}"),
@@ -133,12 +134,14 @@ fn unread_location(hops: &[Hop]) -> Option<Finding> {
             first.identity.token_location.as_deref().unwrap_or_default(),
         );
         let mut indexes: Vec<usize> = unread.iter().map(|(index, _, _)| *index).collect();
-        if let Some((edge_index, edge)) = edge.filter(|(_, hop)| has_claims(&hop.identity)) {
+        let edge_claims = edge.and_then(|(index, hop)| {
+            describe_claims(&hop.identity).map(|claims| (index, hop, claims))
+        });
+        if let Some((edge_index, edge, claims)) = edge_claims {
             let _ = write!(
                 message,
-                " {} read the same header as {}.",
-                edge.location,
-                describe_token(&edge.identity)
+                " {} read the same token and found {claims}.",
+                edge.location
             );
             indexes.insert(0, edge_index);
         }
