@@ -22,7 +22,8 @@ use crate::model::{CorrelationKey, Flow};
 /// room for slow origins and clock skew between the edge and the cluster.
 pub const HEURISTIC_WINDOW_MS: i64 = 5_000;
 
-/// What the heuristic join compares: method, path without its query string, and client address.
+/// What the heuristic join compares besides time: method, path without its query string, and client
+/// address.
 type Shape = (String, String, String);
 
 /// A flow that may still receive records.
@@ -75,7 +76,8 @@ pub struct Correlator {
     open: HashMap<u64, OpenFlow>,
     by_edge_id: HashMap<String, u64>,
     by_request_id: HashMap<String, u64>,
-    by_shape: HashMap<Shape, BTreeSet<u64>>,
+    /// Records that the heuristic can join, as (start time in ms, flow) per shape.
+    by_shape: HashMap<Shape, BTreeSet<(i64, u64)>>,
     by_age: BTreeSet<(Option<i64>, u64)>,
     evicted: u64,
 }
@@ -85,13 +87,14 @@ fn non_empty(value: Option<&String>) -> Option<&String> {
     value.filter(|text| !text.is_empty())
 }
 
-/// Returns the heuristic join key of a record, when it logged all three parts.
-fn shape(observation: &Observation) -> Option<Shape> {
+/// Returns the heuristic join key and start time of a record, when it logged all of them.
+fn shape(observation: &Observation) -> Option<(Shape, i64)> {
+    let time = time_ms(observation.hop.time.as_deref())?;
     let method = non_empty(observation.method.as_ref())?;
     let path = non_empty(observation.path.as_ref())?;
     let client_ip = non_empty(observation.client_ip.as_ref())?;
     let path = path.split_once('?').map_or(path.as_str(), |(bare, _)| bare);
-    Some((method.clone(), path.to_owned(), client_ip.clone()))
+    Some(((method.clone(), path.to_owned(), client_ip.clone()), time))
 }
 
 impl Correlator {
@@ -182,13 +185,14 @@ impl Correlator {
     /// Returns the flow the heuristic join puts the record in: the one with the nearest start time
     /// among the flows of the same shape that have no conflicting id and no hop at the same place.
     fn heuristic_match(&self, observation: &Observation) -> Option<u64> {
-        let key = shape(observation)?;
-        let time = time_ms(observation.hop.time.as_deref())?;
+        let (key, time) = shape(observation)?;
         let edge_id = non_empty(observation.edge_request_id.as_ref());
         let request_id = non_empty(observation.request_id.as_ref());
+        let window =
+            (time - HEURISTIC_WINDOW_MS, u64::MIN)..=(time + HEURISTIC_WINDOW_MS, u64::MAX);
 
         let mut best: Option<(i64, u64)> = None;
-        for &seq in self.by_shape.get(&key)? {
+        for &(joined_time, seq) in self.by_shape.get(&key)?.range(window) {
             let Some(open) = self.open.get(&seq) else {
                 continue;
             };
@@ -199,23 +203,9 @@ impl Correlator {
                 joined.hop.kind == observation.hop.kind
                     && joined.hop.location == observation.hop.location
             });
-            if conflicts || same_place {
-                continue;
-            }
-
-            let distance = open
-                .observations
-                .iter()
-                .filter(|joined| shape(joined).as_ref() == Some(&key))
-                .filter_map(|joined| time_ms(joined.hop.time.as_deref()))
-                .map(|joined_time| (joined_time - time).abs())
-                .min();
-            let Some(distance) = distance.filter(|distance| *distance <= HEURISTIC_WINDOW_MS)
-            else {
-                continue;
-            };
-            if best.is_none_or(|current| (distance, seq) < current) {
-                best = Some((distance, seq));
+            let candidate = ((joined_time - time).abs(), seq);
+            if !conflicts && !same_place && best.is_none_or(|current| candidate < current) {
+                best = Some(candidate);
             }
         }
         best.map(|(_, seq)| seq)
@@ -243,14 +233,15 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.insert(id.clone(), seq);
         }
-        for key in open.observations.iter().filter_map(shape) {
-            self.by_shape.entry(key).or_default().insert(seq);
+        for (key, time) in open.observations.iter().filter_map(shape) {
+            self.by_shape.entry(key).or_default().insert((time, seq));
         }
         self.by_age.insert(open.age_key());
         self.open.insert(seq, open);
     }
 
-    /// Removes a flow from the indexes and returns it. `seq` must be a kept flow.
+    /// Removes a flow from the indexes and returns it. The callers pass only kept flows; an unknown
+    /// `seq` gives a new empty flow rather than a panic.
     fn detach(&mut self, seq: u64) -> OpenFlow {
         let Some(open) = self.open.remove(&seq) else {
             return self.start_flow();
@@ -261,10 +252,10 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.remove(id);
         }
-        for key in open.observations.iter().filter_map(shape) {
-            if let Some(seqs) = self.by_shape.get_mut(&key) {
-                seqs.remove(&seq);
-                if seqs.is_empty() {
+        for (key, time) in open.observations.iter().filter_map(shape) {
+            if let Some(entries) = self.by_shape.get_mut(&key) {
+                entries.remove(&(time, seq));
+                if entries.is_empty() {
                     self.by_shape.remove(&key);
                 }
             }
