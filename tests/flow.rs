@@ -40,7 +40,7 @@ impl Record {
         })
     }
 
-    /// The edge record of request `edge_id`, allowed by the EdgeWorker with a valid token.
+    /// Creates the edge record of request `edge_id`, allowed by the EdgeWorker with a valid token.
     fn edge(edge_id: &str, offset_ms: i64) -> Self {
         let mut record = Self::new(HopKind::Edge, EDGE, None, offset_ms)
             .ids(Some(edge_id), None)
@@ -51,7 +51,7 @@ impl Record {
         record
     }
 
-    /// The gateway record of request `edge_id`, forwarded with the token kept (forwardOriginalToken).
+    /// Creates the gateway record of request `edge_id`, forwarded with the token kept (forwardOriginalToken).
     fn gateway(edge_id: &str, offset_ms: i64) -> Self {
         Self::new(HopKind::Mesh, GATEWAY, Some(HopRole::Gateway), offset_ms)
             .ids(Some(edge_id), Some(&format!("rid-{edge_id}")))
@@ -60,7 +60,7 @@ impl Record {
             .location("authorization: Bearer")
     }
 
-    /// The `shop/orders` sidecar record of request `edge_id`, allowed.
+    /// Creates the `shop/orders` sidecar record of request `edge_id`, allowed.
     fn orders(edge_id: &str, offset_ms: i64) -> Self {
         Self::new(HopKind::Mesh, ORDERS, Some(HopRole::Sidecar), offset_ms)
             .ids(Some(edge_id), Some(&format!("rid-{edge_id}")))
@@ -98,7 +98,7 @@ impl Record {
         self
     }
 
-    /// An RBAC denial: `policy` as `NAMESPACE/NAME` with its rule, or `None` for `[none]`.
+    /// Sets an RBAC denial: `policy` as `NAMESPACE/NAME` with its rule, or `None` for `[none]`.
     fn rbac_denied(mut self, policy: Option<(&str, u32)>) -> Self {
         self = self.decided(403, Decision::Deny, DecidedBy::Rbac);
         let matched = match policy {
@@ -115,7 +115,7 @@ impl Record {
         self
     }
 
-    /// A token from the shop issuer with subject `subject`, as jwt_authn or the EdgeWorker read it.
+    /// Sets a token from the shop issuer with subject `subject`, as jwt_authn or the EdgeWorker read it.
     fn claims(mut self, subject: &str) -> Self {
         let identity = &mut self.0.hop.identity;
         identity.token_present = Some(true);
@@ -133,7 +133,7 @@ impl Record {
         self
     }
 
-    /// A token in the header that jwt_authn did not accept, so no claims.
+    /// Sets a token in the header that jwt_authn did not accept, so no claims.
     fn unread_token(mut self, location: &str) -> Self {
         self.0.hop.identity = idflow::model::Identity {
             token_present: Some(true),
@@ -143,7 +143,7 @@ impl Record {
         self
     }
 
-    /// No `Authorization` header logged and no claims.
+    /// Sets no `Authorization` header logged and no claims.
     fn no_token(mut self) -> Self {
         self.0.hop.identity = idflow::model::Identity {
             token_present: Some(false),
@@ -480,6 +480,23 @@ fn bare_rbac_deny_is_unattributed() {
     let unattributed = first_of(&flow, FindingKind::UnattributedDeny);
     assert_eq!(unattributed.hops, [2]);
     assert_mentions(&unattributed.message, "a DENY policy");
+}
+
+#[test]
+fn mesh_401_without_details_is_unattributed() {
+    let mut gateway = Record::gateway("e33", 20).decided(401, Decision::Unknown, DecidedBy::Other);
+    gateway.0.hop.details = None;
+    let flow = one_flow(vec![Record::edge("e33", 0), gateway]);
+
+    assert_eq!(
+        kinds(&flow),
+        [
+            FindingKind::VerdictDisagreement,
+            FindingKind::UnattributedDeny
+        ]
+    );
+    let message = &first_of(&flow, FindingKind::UnattributedDeny).message;
+    assert_mentions(message, "no response code details");
 }
 
 #[test]

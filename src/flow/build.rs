@@ -8,7 +8,8 @@ use super::Observation;
 use super::findings::findings;
 use crate::model::{CorrelationKey, Flow, Hop, HopKind, HopRole};
 
-/// Parses an RFC 3339 time into milliseconds since the Unix epoch; `None` when absent or invalid.
+/// Parses an RFC 3339 time into milliseconds since the Unix epoch. Returns `None` when it is absent or
+/// invalid.
 pub(super) fn time_ms(time: Option<&str>) -> Option<i64> {
     DateTime::parse_from_rfc3339(time?)
         .ok()
@@ -25,7 +26,7 @@ fn hop_rank(hop: &Hop) -> u8 {
     }
 }
 
-/// A sort key for times that puts hops without a readable time after those with one.
+/// Returns a time sort key that puts hops without a readable time after those with one.
 fn time_key(observation: &Observation) -> (bool, i64) {
     match time_ms(observation.hop.time.as_deref()) {
         Some(ms) => (false, ms),
@@ -42,7 +43,8 @@ pub(super) fn hop_order(a: &Observation, b: &Observation) -> Ordering {
         .then_with(|| a.hop.location.cmp(&b.hop.location))
 }
 
-/// A total order over observations, by time first, that makes a batch independent of its input order.
+/// Orders observations totally, by time first, so that a sorted batch does not depend on its input
+/// order.
 pub(super) fn canonical_order(a: &Observation, b: &Observation) -> Ordering {
     time_key(a)
         .cmp(&time_key(b))

@@ -22,8 +22,7 @@ use crate::model::{CorrelationKey, Flow};
 /// room for slow origins and clock skew between the edge and the cluster.
 pub const HEURISTIC_WINDOW_MS: i64 = 5_000;
 
-/// What the heuristic join compares besides time: method, path without its query string, and client
-/// address.
+/// Heuristic join key besides time: method, path without its query string, and client address.
 type Shape = (String, String, String);
 
 /// A flow that may still receive records.
@@ -240,7 +239,7 @@ impl Correlator {
         self.open.insert(seq, open);
     }
 
-    /// Removes a flow from the indexes and returns it. The callers pass only kept flows; an unknown
+    /// Removes a flow from the indexes and returns it. The callers pass only kept flows, and an unknown
     /// `seq` gives a new empty flow rather than a panic.
     fn detach(&mut self, seq: u64) -> OpenFlow {
         let Some(open) = self.open.remove(&seq) else {

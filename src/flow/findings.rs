@@ -63,8 +63,8 @@ pub(super) fn own_denial(hop: &Hop) -> bool {
     hop.decision == Decision::Deny && !passed_on(hop)
 }
 
-/// Returns true when the hop returned 401 or 403 but its record says neither who decided nor that
-/// the status came from upstream.
+/// Returns true when the hop returned 401 or 403 but its record names neither who decided nor an
+/// upstream as the source of the status.
 pub(super) fn unexplained_refusal(hop: &Hop) -> bool {
     hop.decision == Decision::Unknown && matches!(hop.status, 401 | 403) && !passed_on(hop)
 }

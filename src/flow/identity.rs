@@ -57,6 +57,8 @@ fn unread_scheme(location: &str) -> Option<String> {
         .split_once(':')
         .map_or((location, ""), |(header, scheme)| (header, scheme));
     let (header, scheme) = (header.trim(), scheme.trim());
+    // NOTE: this assumes the default jwtRules location. A `fromHeaders` entry with another prefix
+    // would read such a header, but the records do not show the configuration.
     if !header.eq_ignore_ascii_case("authorization") || scheme == "Bearer" {
         return None;
     }
@@ -170,7 +172,7 @@ fn unread_location(hops: &[Hop]) -> Option<Finding> {
     Some(finding(FindingKind::IdentityDropped, message, indexes))
 }
 
-/// The identity fields compared between hops, with their names for messages.
+/// Returns the identity fields compared between hops, with their names for messages.
 fn compared_fields(identity: &Identity) -> [(&'static str, Option<String>); 5] {
     let audiences = if identity.audiences.is_empty() {
         None

@@ -1,6 +1,6 @@
 //! Joining the edge and mesh records of one request into a flow of hops, and the findings about it.
 //!
-//! [`Correlator`] joins records as they arrive and keeps flows open for late edge records;
+//! [`Correlator`] joins records as they arrive and keeps flows open for late edge records.
 //! [`correlate`] runs it over a finished batch. [`findings`] explains one flow.
 
 mod build;

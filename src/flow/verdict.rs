@@ -8,14 +8,14 @@ use super::findings::{
 };
 use crate::model::{DecidedBy, Decision, Finding, FindingKind, Hop, HopKind, HopRole};
 
-/// The `jwt_authn` status text for an audience mismatch, the one failure it answers with 403.
+/// The `jwt_authn` status text for an audience mismatch, the one failure it rejects with 403.
 const AUDIENCE_NOT_ALLOWED: &str = "Audiences in Jwt are not allowed";
 
 /// Returns what the records add to a `jwt_authn` reason, or an empty string.
 fn jwt_reason_hint(reason: &str, location: &str) -> String {
     if reason == AUDIENCE_NOT_ALLOWED {
-        // Envoy's jwt_authn answers 403 only for JwtAudienceNotAllowed and 401 for every other failure.
-        " jwt_authn answers 403 only for an audience mismatch, and it runs before RBAC, so no \
+        // Envoy's jwt_authn returns 403 only for JwtAudienceNotAllowed and 401 for every other failure.
+        " jwt_authn returns 403 only for an audience mismatch, and it runs before RBAC, so no \
          AuthorizationPolicy was evaluated: compare the token's aud claim with the audiences of the \
          jwtRules entry."
             .to_owned()
@@ -157,61 +157,68 @@ pub(super) fn edge_fail_open(hops: &[Hop]) -> Option<Finding> {
 
 /// Reports `unattributed-deny`: a denial whose cause the records do not name, with the candidates.
 ///
-/// Cases: RBAC logged a bare `rbac_access_denied` (Envoy releases before the matched policy was added
-/// to the details); a mesh hop returned 401 or 403 with no decoded cause; a gateway passed on a 401 or
-/// 403 from upstream and no record of the next proxy joined the flow; the edge returned 401 or 403
-/// without saying whether the `EdgeWorker` or the origin answered, and no mesh hop returned that status.
-/// A sidecar that passed on a 403 is not reported: its upstream is the application, which decided.
+/// The cases:
+/// - RBAC logged a bare `rbac_access_denied`, as Envoy releases did before the matched policy was
+///   added to the details.
+/// - A mesh hop returned 401 or 403 and its record names no auth decision.
+/// - A gateway passed on a 401 or 403 from upstream, and no record of the next proxy joined the flow.
+/// - The edge returned 401 or 403 without saying whether the `EdgeWorker` or the origin responded, and
+///   no mesh hop returned that status.
+///
+/// A sidecar that passed on a 403 is not reported, because its upstream is the application, which
+/// decided.
 pub(super) fn unattributed_deny(hops: &[Hop]) -> Vec<Finding> {
-    let mut found = Vec::new();
     let last_mesh = mesh_hops(hops).last().map(|(index, _)| index);
+    hops.iter()
+        .enumerate()
+        .filter_map(|(index, hop)| {
+            let message = match hop.kind {
+                HopKind::Edge => unattributed_at_edge(hop, hops),
+                HopKind::Mesh => unattributed_at_mesh(hop, last_mesh == Some(index)),
+            }?;
+            Some(finding(FindingKind::UnattributedDeny, message, vec![index]))
+        })
+        .collect()
+}
 
-    for (index, hop) in hops.iter().enumerate() {
-        let message = if hop.kind == HopKind::Edge {
-            match unattributed_at_edge(hop, hops) {
-                Some(message) => message,
-                None => continue,
-            }
-        } else if own_denial(hop)
-            && hop.decided_by == DecidedBy::Rbac
-            && hop.policy.is_none()
-            && !matched_no_policy(hop)
-        {
-            format!(
-                "{} denied the request with {} (`{}`) but the record does not name the policy: the \
-                 candidates are a DENY policy that matched, no ALLOW policy matching, or a CUSTOM \
-                 policy's provider.",
-                hop.location,
-                hop.status,
-                reason_text(hop)
-            )
-        } else if unexplained_refusal(hop)
-            || (own_denial(hop) && hop.decided_by == DecidedBy::Other)
-        {
-            format!(
-                "{} returned {} and its record names no cause ({}): the candidates are jwt_authn \
-                 (401, or 403 for an audience mismatch), an AuthorizationPolicy, a CUSTOM ext_authz \
-                 provider, or the application.",
-                hop.location,
-                hop.status,
-                hop.details.as_deref().unwrap_or("no response code details")
-            )
-        } else if passed_on(hop)
-            && matches!(hop.status, 401 | 403)
-            && hop.role == Some(HopRole::Gateway)
-            && last_mesh == Some(index)
-        {
-            format!(
-                "{} passed on a {} from its upstream, but no record of the next proxy joined this flow: \
-                 the candidates are jwt_authn or an AuthorizationPolicy at that proxy, or the application.",
-                hop.location, hop.status
-            )
-        } else {
-            continue;
-        };
-        found.push(finding(FindingKind::UnattributedDeny, message, vec![index]));
+/// Returns the message for a mesh hop's denial whose cause its record does not name. `is_last` is
+/// true when no later mesh hop joined the flow.
+fn unattributed_at_mesh(hop: &Hop, is_last: bool) -> Option<String> {
+    if own_denial(hop)
+        && hop.decided_by == DecidedBy::Rbac
+        && hop.policy.is_none()
+        && !matched_no_policy(hop)
+    {
+        return Some(format!(
+            "{} denied the request with {} (`{}`) but the record does not name the policy: the \
+             candidates are a DENY policy that matched, no ALLOW policy matching, or a CUSTOM \
+             policy's provider.",
+            hop.location,
+            hop.status,
+            reason_text(hop)
+        ));
     }
-    found
+    if unexplained_refusal(hop) || (own_denial(hop) && hop.decided_by == DecidedBy::Other) {
+        return Some(format!(
+            "{} returned {} and its record names no auth decision ({}): the candidates are \
+             jwt_authn (401, or 403 for an audience mismatch), an AuthorizationPolicy, a CUSTOM \
+             ext_authz provider, or the application.",
+            hop.location,
+            hop.status,
+            hop.details.as_deref().unwrap_or("no response code details")
+        ));
+    }
+    let gateway_passed_refusal = passed_on(hop)
+        && matches!(hop.status, 401 | 403)
+        && hop.role == Some(HopRole::Gateway)
+        && is_last;
+    gateway_passed_refusal.then(|| {
+        format!(
+            "{} passed on a {} from its upstream, but no record of the next proxy joined this flow: \
+             the candidates are jwt_authn or an AuthorizationPolicy at that proxy, or the application.",
+            hop.location, hop.status
+        )
+    })
 }
 
 /// Returns the message for an edge 401 or 403 whose decider is unknown and that no mesh hop explains.
@@ -222,7 +229,7 @@ fn unattributed_at_edge(edge: &Hop, hops: &[Hop]) -> Option<String> {
     let mut mesh = mesh_hops(hops).peekable();
     if mesh.peek().is_none() {
         return Some(format!(
-            "{} returned {} without saying whether the EdgeWorker or the origin answered, and no mesh \
+            "{} returned {} without saying whether the EdgeWorker or the origin responded, and no mesh \
              record joined this flow: the candidates are the EdgeWorker, or jwt_authn, an \
              AuthorizationPolicy or the application behind the origin.",
             edge.location, edge.status
@@ -232,7 +239,7 @@ fn unattributed_at_edge(edge: &Hop, hops: &[Hop]) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{} returned {} without saying who answered, and no mesh hop returned that status: the \
+        "{} returned {} without saying who responded, and no mesh hop returned that status: the \
          candidate is the EdgeWorker.",
         edge.location, edge.status
     ))
