@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ HOP_BY_HOP = frozenset(
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """What the EdgeWorker trusts and where the edge sends and logs requests."""
+    """Settings of the edge: the issuers and keys its EdgeWorker trusts, and where it forwards and logs requests."""
 
     gateway_port: int
     accepted_issuers: tuple[str, ...]
@@ -52,7 +53,7 @@ class EdgeSettings:
 
 @dataclass
 class EdgeDecision:
-    """What the EdgeWorker decided about one request and what it saw of the identity."""
+    """The EdgeWorker's verdict on one request, with the identity it saw."""
 
     verdict: str
     reason: str
@@ -162,13 +163,16 @@ def ew_usage_info(settings: EdgeSettings, decision: EdgeDecision) -> str:
 
 
 def ew_execution_info(settings: EdgeSettings, decision: EdgeDecision, process_ms: int, stage_ms: int) -> str:
-    """Build `ewExecutionInfo` for the onClientRequest stage; the HTTP status change carries a respondWith status."""
+    """Build `ewExecutionInfo` for the onClientRequest stage.
+
+    The HTTP status change field carries the status that a rejection passed to respondWith.
+    """
     flow, error_code, status_change = "n", "", ""
     if decision.verdict == "error":
         flow, error_code = "e", "6"
     elif decision.verdict == "deny":
         status_change = "401"
-    # NOTE: used memory (KB) is a fixed stand-in value; the timings are this process's own measurements.
+    # NOTE: used memory (KB) is a fixed stand-in value, and the timings are this process's own measurements.
     fields = ["c", settings.edgeworker_id, str(process_ms), str(stage_ms), str(stage_ms), "384", flow,
               error_code, status_change, "0", "200", "0", "", "", "", ""]
     return ":".join(fields)
@@ -209,6 +213,7 @@ class EdgeHandler(QuietHandler):
             try:
                 status, headers, response_body = self._forward(request_id, body)
             except OSError as error:
+                print(f"edge: forwarding reqId {request_id} to the gateway failed: {error}", file=sys.stderr)
                 status, headers = 502, {"content-type": "text/plain"}
                 response_body = f"origin unreachable: {error}".encode("utf-8")
         else:

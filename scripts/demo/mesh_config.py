@@ -1,8 +1,9 @@
 """Envoy configs for the ingress gateway and the shop/orders sidecar, written by hand to match
-templates/policies.yaml the way istiod (Istio 1.24 and later) translates those objects.
+templates/policies.yaml the way istiod 1.24 and later translates those objects.
 
-Filter order, provider names, requirement shape, RBAC policy ids and cluster names follow
-istiod's output; listeners are simplified to one HTTP filter chain each.
+Filter order, provider names, requirement shape, RBAC policy ids and cluster names follow istiod's
+output. Listeners are simplified to one HTTP filter chain each. The jwt_authn metadata key is
+chosen by `PayloadKey`, and only its `payload` mode is what current istiod emits.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ LEGACY_IDP = "https://legacy-idp.example.com"
 PARTNER_IDP = "https://partner-idp.example.com"
 AUDIENCE = "orders-api"
 
-# Istio's default TEXT access log format (1.24 and later, with %UPSTREAM_CLUSTER_RAW%) followed by
-# the four demo fields; the jwt_authn metadata is last because claim values may contain spaces.
+# Istio's default TEXT access log format (1.24 and later, with %UPSTREAM_CLUSTER_RAW%), followed by
+# the four demo fields. The jwt_authn metadata comes last because claim values may contain spaces.
 ACCESS_LOG_FORMAT = (
     '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
     "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "
@@ -53,10 +54,10 @@ class JwtRule:
 
 @dataclass(frozen=True)
 class PayloadKey:
-    """Where jwt_authn stores the verified claims in its dynamic metadata.
+    """Key under which jwt_authn stores the verified claims in its dynamic metadata.
 
-    `issuer` keys the claims by issuer (Istio up to 1.20); `payload` is the fixed key that
-    istiod uses from 1.21 on, together with `normalize_payload_in_metadata`.
+    Mode `issuer` keys the claims by issuer, as Istio up to 1.20 did. Mode `payload` uses the fixed
+    key `payload` with `normalize_payload_in_metadata`, as istiod does from 1.21 on.
     """
 
     mode: str

@@ -1,7 +1,7 @@
 """Keys, JWKS, JWTs and SPIFFE certificates for the demo recording.
 
-Everything here is minted fresh for each run and lives in memory or in the
-recorder's temporary work directory; nothing is written to the demo output.
+Everything here is minted fresh for each run. It lives in memory or in the recorder's
+temporary work directory, and nothing of it is written to the demo output.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def b64url(data: bytes) -> str:
@@ -27,7 +27,7 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raises ValueError on invalid input."""
+    """Decode unpadded base64url. Raises ValueError on invalid input."""
     padded = text + "=" * (-len(text) % 4)
     return base64.urlsafe_b64decode(padded.encode("ascii"))
 
@@ -125,6 +125,21 @@ def _write_key(path: Path, key: RSAPrivateKey) -> None:
     path.chmod(0o600)
 
 
+def _key_usage(ca: bool) -> x509.KeyUsage:
+    # Only the CA key signs certificates. Workload keys sign TLS handshakes and encipher RSA key exchanges.
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not ca,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _workload_cert(
     directory: Path,
     name: str,
@@ -145,22 +160,9 @@ def _workload_cert(
         .not_valid_after(now + datetime.timedelta(hours=24))
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -185,20 +187,7 @@ def mint_mesh_pki(directory: Path, gateway_spiffe_id: str, orders_spiffe_id: str
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     ca_path = directory / "root-cert.pem"

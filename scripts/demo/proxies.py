@@ -17,7 +17,7 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 
 class RecorderError(Exception):
-    """A failure that stops the recording; its message says what failed and what to do."""
+    """A failure that stops the recording. Its message names what failed and what to do."""
 
 
 def find_envoy() -> Path:

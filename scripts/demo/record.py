@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Record idflow's demo data with a real Envoy.
 
-Runs, all on 127.0.0.1 with ports the kernel picks: a tiny orders application, a real Envoy as the
-shop/orders sidecar (mTLS, jwt_authn, RBAC), a real Envoy as the Istio ingress gateway, and an edge
-stand-in that plays a JWT-validating Akamai EdgeWorker. Sends the scripted scenarios through the
-edge, stops everything, checks the logs and writes to --out:
+Everything runs on 127.0.0.1, with ports the kernel picks. A tiny orders application sits behind a
+real Envoy as the shop/orders sidecar (mTLS, jwt_authn, RBAC), which sits behind a real Envoy as the
+Istio ingress gateway. In front of both, an edge stand-in plays a JWT-validating Akamai EdgeWorker.
+The recorder sends the scripted scenarios through the edge, stops everything, checks the logs and
+writes to --out:
 
   edge.ds2.ndjson                        DataStream 2 records of the edge, one per request
   istio-system.istio-ingressgateway.log  the gateway's access log
@@ -51,7 +52,7 @@ OUTPUTS = (EDGE_LOG, GATEWAY_LOG, SIDECAR_LOG, "policies.yaml", "scenarios.json"
 
 
 def mint_tokens(keys: dict[str, SigningKey]) -> dict[str, str]:
-    """Mint the scenario tokens; they stay in memory."""
+    """Mint the scenario tokens, which stay in memory."""
     now = int(time.time())
 
     def claims(issuer: str, subject: str, audience: str = AUDIENCE, expires_in: int = 3600) -> dict[str, object]:
@@ -78,7 +79,7 @@ def mint_tokens(keys: dict[str, SigningKey]) -> dict[str, str]:
 
 
 def stop_all(envoys: list[EnvoyProcess]) -> None:
-    """Stop every Envoy still running, on any exit path; a failure to stop one does not skip the others."""
+    """Stop every Envoy still running, on any exit path. A failure to stop one does not skip the others."""
     for proxy in envoys:
         try:
             proxy.stop()
@@ -87,7 +88,7 @@ def stop_all(envoys: list[EnvoyProcess]) -> None:
 
 
 def record(out: Path, payload_key: PayloadKey, work: Path) -> list[str]:
-    """Run the whole recording into `out`; return the differences from the expected outcomes."""
+    """Run the whole recording into `out` and return the differences from the expected outcomes."""
     envoy = find_envoy()
     keys = {issuer: new_signing_key() for issuer in (IDP, LEGACY_IDP, PARTNER_IDP)}
     tokens = mint_tokens(keys)
@@ -137,7 +138,7 @@ def record(out: Path, payload_key: PayloadKey, work: Path) -> list[str]:
             sent.append((scenario, request_id, status))
             print(f"  {scenario.name:<28} reqId {request_id}  client status {status}")
 
-        # Gateway first, so the sidecar sees no request in flight when it stops.
+        # Stop the gateway first, so no request is in flight to the sidecar when the sidecar stops.
         for proxy in reversed(envoys):
             proxy.stop()
 

@@ -83,7 +83,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 
 def send(edge_port: int, scenario: Scenario, tokens: dict[str, str]) -> tuple[str, int]:
-    """Send one scenario's request to the edge; return the edge request id and the status the client got."""
+    """Send one scenario's request to the edge and return the edge request id and the status the client got."""
     headers = {
         "Host": HOST,
         "User-Agent": USER_AGENT,
@@ -101,6 +101,8 @@ def send(edge_port: int, scenario: Scenario, tokens: dict[str, str]) -> tuple[st
         response = connection.getresponse()
         response.read()
         request_id = response.getheader("x-akamai-request-id")
+    except OSError as error:
+        raise RecorderError(f"request of scenario {scenario.name!r} to the edge on port {edge_port} failed: {error}") from error
     finally:
         connection.close()
     if not request_id:
@@ -138,7 +140,7 @@ def _one(lines: dict[str, list[Hop]], request_id: str, log: str, scenario: str) 
 
 
 def summarize(out: Path, sent: list[tuple[Scenario, str, int]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Check every request left one line per proxy it reached; return the summary and the differences from expectations."""
+    """Check that every request left one line per proxy it reached, and return the summary and the differences from expectations."""
     edge = read_edge_log(out / EDGE_LOG)
     gateway = read_proxy_log(out / GATEWAY_LOG)
     sidecar = read_proxy_log(out / SIDECAR_LOG)

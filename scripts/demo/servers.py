@@ -30,7 +30,7 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class OrdersApp(QuietHandler):
-    """The shop/orders application: answers 200 with a small JSON document for any method and path."""
+    """The shop/orders application, which returns 200 with a small JSON document for any method and path."""
 
     def _answer(self) -> None:
         self.read_body()
