@@ -1,0 +1,255 @@
+//! The one key table: it maps key presses to actions and drives the help screen and the hint bar.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::app::{Action, App, View};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Global,
+    Flows,
+    /// The detail and Token views, which scroll rather than select.
+    Scrolling,
+    Token,
+}
+
+impl Context {
+    /// Returns the heading of this context in the help screen.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Global",
+            Context::Flows => "Flows",
+            Context::Scrolling => "Detail and Token",
+            Context::Token => "Token",
+        }
+    }
+
+    fn applies_to(self, view: View) -> bool {
+        match self {
+            Context::Global => true,
+            Context::Flows => view == View::Flows,
+            Context::Scrolling => matches!(view, View::Detail | View::Token),
+            Context::Token => view == View::Token,
+        }
+    }
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [KeyCode],
+    /// The keys as shown in help and the hint bar.
+    pub label: &'static str,
+    pub description: &'static str,
+    /// Shown in the hint bar as well as in help.
+    pub hint: bool,
+    action: fn() -> Action,
+}
+
+const fn bind(
+    context: Context,
+    keys: &'static [KeyCode],
+    label: &'static str,
+    description: &'static str,
+    hint: bool,
+    action: fn() -> Action,
+) -> Binding {
+    Binding {
+        context,
+        keys,
+        label,
+        description,
+        hint,
+        action,
+    }
+}
+
+/// Every key binding, in help order. Ctrl-C quits everywhere and is handled before this table.
+pub const BINDINGS: &[Binding] = &[
+    bind(
+        Context::Flows,
+        &[KeyCode::Enter],
+        "enter",
+        "open detail",
+        true,
+        || Action::Open,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('/')],
+        "/",
+        "filter",
+        true,
+        || Action::StartFilter,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char(':')],
+        ":",
+        "command",
+        true,
+        || Action::StartCommand,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('t')],
+        "t",
+        "token view",
+        true,
+        || Action::ShowToken,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('?')],
+        "?",
+        "help",
+        true,
+        || Action::ToggleHelp,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Esc],
+        "esc",
+        "back / clear filter",
+        true,
+        || Action::Back,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('q')],
+        "q",
+        "quit",
+        true,
+        || Action::Quit,
+    ),
+    bind(
+        Context::Token,
+        &[KeyCode::Char('i')],
+        "i",
+        "type a token",
+        true,
+        || Action::StartToken,
+    ),
+    bind(
+        Context::Token,
+        &[KeyCode::Char('x')],
+        "x",
+        "clear token",
+        false,
+        || Action::ClearToken,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('j'), KeyCode::Down],
+        "j/↓",
+        "down",
+        false,
+        || Action::Down,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('k'), KeyCode::Up],
+        "k/↑",
+        "up",
+        false,
+        || Action::Up,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('g'), KeyCode::Home],
+        "g/home",
+        "top",
+        false,
+        || Action::Top,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('G'), KeyCode::End],
+        "G/end",
+        "bottom",
+        false,
+        || Action::Bottom,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::PageUp],
+        "pgup",
+        "page up",
+        false,
+        || Action::PageUp,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::PageDown],
+        "pgdn",
+        "page down",
+        false,
+        || Action::PageDown,
+    ),
+];
+
+/// Bindings that apply in `view`, in table order.
+pub fn bindings_for(view: View) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS
+        .iter()
+        .filter(move |binding| binding.context.applies_to(view))
+}
+
+/// Turns a terminal event into an action, given the current state.
+pub fn action_for(app: &App, event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(key) if key.kind == KeyEventKind::Press => key_action(app, key),
+        Event::Paste(text) => Some(Action::Paste(text.clone())),
+        Event::Resize(width, height) => Some(Action::Resize {
+            width: *width,
+            height: *height,
+        }),
+        _ => None,
+    }
+}
+
+fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if app.prompt.is_some() {
+        return prompt_action(key);
+    }
+    if app.show_help && key.code != KeyCode::Char('q') {
+        // Any other key closes help, as in k9s.
+        return Some(Action::ToggleHelp);
+    }
+    bindings_for(app.view)
+        .find(|binding| binding.keys.contains(&key.code))
+        .map(|binding| (binding.action)())
+}
+
+fn prompt_action(key: &KeyEvent) -> Option<Action> {
+    match key.code {
+        KeyCode::Enter => Some(Action::Submit),
+        KeyCode::Esc => Some(Action::Cancel),
+        KeyCode::Backspace => Some(Action::Backspace),
+        KeyCode::Char(c) => Some(Action::Input(c)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_unique_per_view() {
+        for view in [View::Flows, View::Detail, View::Token] {
+            let mut seen = Vec::new();
+            for binding in bindings_for(view) {
+                for key in binding.keys {
+                    assert!(!seen.contains(key), "{key:?} bound twice in {view:?}");
+                    seen.push(*key);
+                }
+            }
+        }
+    }
+}
