@@ -75,13 +75,11 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
         ])
     } else {
         let mut spans = Vec::new();
-        for binding in bindings_for(app.view).filter(|binding| binding.hint) {
-            spans.push(styled(theme, Slot::Accent, format!("<{}>", binding.label)));
-            spans.push(styled(
-                theme,
-                Slot::Muted,
-                format!(" {}  ", binding.description),
-            ));
+        for binding in bindings_for(app.view) {
+            if let Some(hint) = binding.hint {
+                spans.push(styled(theme, Slot::Accent, format!("<{}>", binding.label)));
+                spans.push(styled(theme, Slot::Muted, format!(" {hint}  ")));
+            }
         }
         Line::from(spans)
     };

@@ -25,7 +25,7 @@ use super::text::{pad, wrap};
 use super::theme::{Slot, Theme};
 
 /// Width of the field labels in a hop column.
-const LABEL_WIDTH: usize = 10;
+const LABEL_WIDTH: usize = 11;
 /// Narrowest hop column for the side-by-side layout; narrower panes stack the hops.
 const MIN_COLUMN_WIDTH: usize = 30;
 const COLUMN_GAP: &str = " │ ";

@@ -28,6 +28,42 @@ const TIME_WIDTH: u16 = 8;
 const METHOD_WIDTH: u16 = 6;
 const EDGE_WIDTH: u16 = 9;
 const MIN_PATH_WIDTH: u16 = 8;
+/// Path width below which hop cells leave out the cause word.
+const COMFORTABLE_PATH_WIDTH: u16 = 20;
+
+/// Widths of the variable columns, and whether hop cells name the cause of a denial.
+struct Columns {
+    path: u16,
+    hops: Vec<u16>,
+    badge: u16,
+    with_cause: bool,
+}
+
+impl Columns {
+    /// Sizes hop and badge columns to their widest cell and gives the path what is left.
+    fn fit(flows: &[&Flow], hop_columns: usize, width: u16, with_cause: bool) -> Columns {
+        let hops: Vec<u16> = (0..hop_columns)
+            .map(|column| hop_width(flows, column, hop_columns, with_cause))
+            .collect();
+        let badge = flows
+            .iter()
+            .map(|flow| badge_text(flow).len())
+            .max()
+            .unwrap_or(0);
+        let badge = u16::try_from(badge).unwrap_or(u16::MAX).max(7);
+        let gaps = u16::try_from(4 + hop_columns).unwrap_or(u16::MAX);
+        let fixed = TIME_WIDTH + METHOD_WIDTH + EDGE_WIDTH + hops.iter().sum::<u16>() + badge;
+        let path = width
+            .saturating_sub(fixed.saturating_add(gaps))
+            .max(MIN_PATH_WIDTH);
+        Columns {
+            path,
+            hops,
+            badge,
+            with_cause,
+        }
+    }
+}
 
 /// Draws the Flows table in `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -60,30 +96,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(0)
         .min(MAX_HOP_COLUMNS);
-    let hop_widths: Vec<u16> = (0..hop_columns)
-        .map(|column| hop_width(&flows, column, hop_columns))
-        .collect();
-    let badge_width = flows
-        .iter()
-        .map(|flow| badge_text(flow).len())
-        .max()
-        .unwrap_or(0);
-    let badge_width = u16::try_from(badge_width).unwrap_or(u16::MAX).max(7);
-
-    let columns = 4 + hop_columns + 1;
-    let gaps = u16::try_from(columns - 1).unwrap_or(u16::MAX);
-    let fixed =
-        TIME_WIDTH + METHOD_WIDTH + EDGE_WIDTH + hop_widths.iter().sum::<u16>() + badge_width;
-    let path_width = inner.width.saturating_sub(fixed + gaps).max(MIN_PATH_WIDTH);
+    // Narrow screens drop the cause word (`rbac`, `expired`) from hop cells before the path gets
+    // too short to read; the colour and the detail pane still carry it.
+    let mut layout = Columns::fit(&flows, hop_columns, inner.width, true);
+    if layout.path < COMFORTABLE_PATH_WIDTH {
+        layout = Columns::fit(&flows, hop_columns, inner.width, false);
+    }
 
     let mut widths = vec![
         Constraint::Length(TIME_WIDTH),
         Constraint::Length(METHOD_WIDTH),
-        Constraint::Length(path_width),
+        Constraint::Length(layout.path),
         Constraint::Length(EDGE_WIDTH),
     ];
-    widths.extend(hop_widths.iter().map(|width| Constraint::Length(*width)));
-    widths.push(Constraint::Length(badge_width));
+    widths.extend(layout.hops.iter().map(|width| Constraint::Length(*width)));
+    widths.push(Constraint::Length(layout.badge));
 
     let mut header = vec![
         "TIME".to_owned(),
@@ -95,9 +122,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     header.push("FINDING".into());
     let header = Row::new(header).style(theme.style(Slot::Header));
 
-    let rows = flows
-        .iter()
-        .map(|flow| row(app, flow, hop_columns, usize::from(path_width)));
+    let rows = flows.iter().map(|flow| row(app, flow, &layout));
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(theme.style(Slot::Selection));
@@ -121,22 +146,28 @@ fn title(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-fn row<'a>(app: &App, flow: &'a Flow, hop_columns: usize, path_width: usize) -> Row<'a> {
+fn row<'a>(app: &App, flow: &'a Flow, layout: &Columns) -> Row<'a> {
+    let hop_columns = layout.hops.len();
     let theme = &app.theme;
     let mut cells = vec![
         Cell::from(styled(theme, Slot::Muted, clock(flow.time.as_deref()))),
         Cell::from(flow.method.clone().unwrap_or_default()),
-        Cell::from(truncate(flow.path.as_deref().unwrap_or("-"), path_width)),
+        Cell::from(truncate(
+            flow.path.as_deref().unwrap_or("-"),
+            usize::from(layout.path),
+        )),
         match edge_cell(flow) {
             Some((text, slot)) => Cell::from(styled(theme, slot, text)),
             None => Cell::from(styled(theme, Slot::Muted, "-")),
         },
     ];
     for column in 0..hop_columns {
-        cells.push(match hop_cell(flow, column, hop_columns) {
-            Some((text, slot)) => Cell::from(styled(theme, slot, text)),
-            None => Cell::from(""),
-        });
+        cells.push(
+            match hop_cell(flow, column, hop_columns, layout.with_cause) {
+                Some((text, slot)) => Cell::from(styled(theme, slot, text)),
+                None => Cell::from(""),
+            },
+        );
     }
     cells.push(match flow.findings.first() {
         Some(finding) => Cell::from(Line::from(vec![
@@ -163,9 +194,14 @@ fn more_findings(flow: &Flow) -> String {
 }
 
 /// Returns the cell of mesh hop `column`; the last column also counts the hops that do not fit.
-fn hop_cell(flow: &Flow, column: usize, hop_columns: usize) -> Option<(String, Slot)> {
+fn hop_cell(
+    flow: &Flow,
+    column: usize,
+    hop_columns: usize,
+    with_cause: bool,
+) -> Option<(String, Slot)> {
     let hops: Vec<_> = mesh_hops(flow).collect();
-    let (mut text, slot) = mesh_cell(hops.get(column)?);
+    let (mut text, slot) = mesh_cell(hops.get(column)?, with_cause);
     let hidden = hops.len().saturating_sub(hop_columns);
     if column + 1 == hop_columns && hidden > 0 {
         text = format!("+{hidden} {text}");
@@ -173,10 +209,10 @@ fn hop_cell(flow: &Flow, column: usize, hop_columns: usize) -> Option<(String, S
     Some((text, slot))
 }
 
-fn hop_width(flows: &[&Flow], column: usize, hop_columns: usize) -> u16 {
+fn hop_width(flows: &[&Flow], column: usize, hop_columns: usize, with_cause: bool) -> u16 {
     let widest = flows
         .iter()
-        .filter_map(|flow| hop_cell(flow, column, hop_columns))
+        .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
         .map(|(text, _)| text.chars().count())
         .max()
         .unwrap_or(0);

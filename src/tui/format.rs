@@ -109,10 +109,10 @@ pub fn edge_cell(flow: &Flow) -> Option<(String, Slot)> {
     Some((text, verdict_slot(hop)))
 }
 
-/// Returns a mesh hop's compact cell, e.g. `gw 200` or `orders 403 rbac`.
-pub fn mesh_cell(hop: &Hop) -> (String, Slot) {
+/// Returns a mesh hop's compact cell, e.g. `gw 200`, or `orders 403 rbac` when `with_cause`.
+pub fn mesh_cell(hop: &Hop, with_cause: bool) -> (String, Slot) {
     let mut text = format!("{} {}", hop_name(hop), status_text(hop.status));
-    if let Some(cause) = cause(hop) {
+    if let Some(cause) = cause(hop).filter(|_| with_cause) {
         text.push(' ');
         text.push_str(cause);
     }

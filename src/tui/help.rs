@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::app::App;
 use super::format::styled;
 use super::keys::{BINDINGS, Context};
-use super::theme::Slot;
+use super::theme::{Slot, Theme};
 
 const KEY_WIDTH: usize = 8;
 
@@ -16,35 +16,15 @@ const KEY_WIDTH: usize = 8;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut lines = Vec::new();
-    for context in [
-        Context::Global,
-        Context::Flows,
-        Context::Scrolling,
-        Context::Token,
-    ] {
+    for context in [Context::Global, Context::Flows, Context::Token] {
         lines.push(Line::from(styled(theme, Slot::Header, context.title())));
         for binding in BINDINGS.iter().filter(|binding| binding.context == context) {
-            lines.push(Line::from(vec![
-                styled(
-                    theme,
-                    Slot::Accent,
-                    format!("  {:<KEY_WIDTH$}", binding.label),
-                ),
-                styled(theme, Slot::Text, binding.description),
-            ]));
+            lines.push(entry(theme, binding.label, binding.description));
         }
     }
     lines.push(Line::from(styled(theme, Slot::Header, "Anywhere")));
-    for (keys, description) in [
-        ("ctrl-c", "quit"),
-        ("paste", "inspect the pasted token"),
-        (":q", "quit; :token and :flows switch views"),
-    ] {
-        lines.push(Line::from(vec![
-            styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$}")),
-            styled(theme, Slot::Text, description),
-        ]));
-    }
+    lines.push(entry(theme, "ctrl-c", "quit"));
+    lines.push(entry(theme, "paste", "inspect the pasted token"));
 
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let [popup] = Layout::vertical([Constraint::Length(height)])
@@ -63,4 +43,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )));
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+fn entry(theme: &Theme, keys: &str, description: &'static str) -> Line<'static> {
+    Line::from(vec![
+        styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$}")),
+        styled(theme, Slot::Text, description),
+    ])
 }

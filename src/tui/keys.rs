@@ -9,8 +9,6 @@ use super::app::{Action, App, View};
 pub enum Context {
     Global,
     Flows,
-    /// The detail and Token views, which scroll rather than select.
-    Scrolling,
     Token,
 }
 
@@ -20,7 +18,6 @@ impl Context {
         match self {
             Context::Global => "Global",
             Context::Flows => "Flows",
-            Context::Scrolling => "Detail and Token",
             Context::Token => "Token",
         }
     }
@@ -29,7 +26,6 @@ impl Context {
         match self {
             Context::Global => true,
             Context::Flows => view == View::Flows,
-            Context::Scrolling => matches!(view, View::Detail | View::Token),
             Context::Token => view == View::Token,
         }
     }
@@ -43,8 +39,8 @@ pub struct Binding {
     /// The keys as shown in help and the hint bar.
     pub label: &'static str,
     pub description: &'static str,
-    /// Shown in the hint bar as well as in help.
-    pub hint: bool,
+    /// The short description shown in the hint bar; `None` keeps the binding to help only.
+    pub hint: Option<&'static str>,
     action: fn() -> Action,
 }
 
@@ -53,7 +49,7 @@ const fn bind(
     keys: &'static [KeyCode],
     label: &'static str,
     description: &'static str,
-    hint: bool,
+    hint: Option<&'static str>,
     action: fn() -> Action,
 ) -> Binding {
     Binding {
@@ -69,67 +65,11 @@ const fn bind(
 /// Every key binding, in help order. Ctrl-C quits everywhere and is handled before this table.
 pub const BINDINGS: &[Binding] = &[
     bind(
-        Context::Flows,
-        &[KeyCode::Enter],
-        "enter",
-        "open detail",
-        true,
-        || Action::Open,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Char('/')],
-        "/",
-        "filter",
-        true,
-        || Action::StartFilter,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Char(':')],
-        ":",
-        "command",
-        true,
-        || Action::StartCommand,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Char('t')],
-        "t",
-        "token view",
-        true,
-        || Action::ShowToken,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Char('?')],
-        "?",
-        "help",
-        true,
-        || Action::ToggleHelp,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Esc],
-        "esc",
-        "back / clear filter",
-        true,
-        || Action::Back,
-    ),
-    bind(
-        Context::Global,
-        &[KeyCode::Char('q')],
-        "q",
-        "quit",
-        true,
-        || Action::Quit,
-    ),
-    bind(
         Context::Token,
         &[KeyCode::Char('i')],
         "i",
         "type a token",
-        true,
+        Some("type"),
         || Action::StartToken,
     ),
     bind(
@@ -137,23 +77,79 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('x')],
         "x",
         "clear token",
-        false,
+        None,
         || Action::ClearToken,
+    ),
+    bind(
+        Context::Flows,
+        &[KeyCode::Enter],
+        "enter",
+        "open detail",
+        Some("detail"),
+        || Action::Open,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('/')],
+        "/",
+        "filter",
+        Some("filter"),
+        || Action::StartFilter,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char(':')],
+        ":",
+        "command: :q, :token, :flows, :help",
+        Some("command"),
+        || Action::StartCommand,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('t')],
+        "t",
+        "token view",
+        Some("token"),
+        || Action::ShowToken,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('?')],
+        "?",
+        "help",
+        Some("help"),
+        || Action::ToggleHelp,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Esc],
+        "esc",
+        "back / clear filter",
+        Some("back"),
+        || Action::Back,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('q')],
+        "q",
+        "quit",
+        Some("quit"),
+        || Action::Quit,
     ),
     bind(
         Context::Global,
         &[KeyCode::Char('j'), KeyCode::Down],
         "j/↓",
-        "down",
-        false,
+        "down, scroll down",
+        None,
         || Action::Down,
     ),
     bind(
         Context::Global,
         &[KeyCode::Char('k'), KeyCode::Up],
         "k/↑",
-        "up",
-        false,
+        "up, scroll up",
+        None,
         || Action::Up,
     ),
     bind(
@@ -161,7 +157,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('g'), KeyCode::Home],
         "g/home",
         "top",
-        false,
+        None,
         || Action::Top,
     ),
     bind(
@@ -169,7 +165,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('G'), KeyCode::End],
         "G/end",
         "bottom",
-        false,
+        None,
         || Action::Bottom,
     ),
     bind(
@@ -177,7 +173,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::PageUp],
         "pgup",
         "page up",
-        false,
+        None,
         || Action::PageUp,
     ),
     bind(
@@ -185,7 +181,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::PageDown],
         "pgdn",
         "page down",
-        false,
+        None,
         || Action::PageDown,
     ),
 ];
