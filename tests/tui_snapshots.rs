@@ -89,7 +89,7 @@ fn finding(kind: FindingKind, message: &str, hops: Vec<usize>) -> Finding {
     }
 }
 
-/// The demo's seven situations, one flow each.
+/// Builds the demo's seven situations, one flow each.
 fn fixture_flows() -> Vec<Flow> {
     let valid = flow(
         "e1a0",

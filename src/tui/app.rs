@@ -67,7 +67,7 @@ pub enum View {
     Token,
 }
 
-/// What the one-line prompt is collecting.
+/// The kind of input the one-line prompt collects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromptKind {
     /// `/`: a filter over the flows.
@@ -93,7 +93,7 @@ pub struct TokenPane {
     pub scroll: u16,
 }
 
-/// How serious a flash message is.
+/// Severity of a flash message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashLevel {
     Info,
@@ -233,7 +233,7 @@ impl App {
         }
     }
 
-    /// Returns the last first line the detail or Token view can scroll to at the current size.
+    /// Returns the largest scroll offset of the detail or Token view at the current size.
     fn scroll_limit(&self) -> u16 {
         let content = match self.view {
             View::Flows => 0,

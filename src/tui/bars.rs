@@ -1,9 +1,9 @@
 //! The one-line bars: the status line at the top, and the hint bar or open prompt at the bottom.
 //!
 //! ```text
-//! idflow demo │ 7 flows │ 4 denials │ 3 lines of shop.orders.log could not be parsed
+//! demo │ 7 flows │ 6 denials │ 3 lines of shop.orders.log could not be parsed
 //! …
-//! <enter> open detail  </> filter  <:> command  <t> token view  <?> help  <q> quit
+//! <enter> detail  </> filter  <:> command  <t> token  <?> help  <esc> back  <q> quit
 //! ```
 
 use ratatui::Frame;

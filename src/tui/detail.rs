@@ -2,13 +2,13 @@
 //! side when the pane is wide enough and stacked when not, then each finding with its message.
 //!
 //! ```text
-//! ┌ GET /api/orders · flow 7f3a (edge request id) ───────────────────────┐
-//! │ EDGE ew 4242          │ GW istio-system/…     │ SIDECAR shop/orders   │
-//! │ status    200 allow   │ status    200 allow   │ status    403 deny    │
-//! │ …                                                                     │
-//! │ DROPPED identity-dropped                                              │
-//! │   The token seen at istio-system/istio-ingressgateway is absent at …  │
-//! └───────────────────────────────────────────────────────────────────────┘
+//! ┌ GET /api/orders · flow e1a1 (edge request id) ─────────────────────────────┐
+//! │EDGE edge/ew-4242        │ GATEWAY                 │ SIDECAR shop/orders     │
+//! │status     200 allow     │ istio-system/istio-ingr │ status     403 deny     │
+//! │…                                                                            │
+//! │DROPPED identity-dropped                                                     │
+//! │  The token seen at istio-system/istio-ingressgateway is absent at …         │
+//! └─────────────────────────────────────────────────────────────────────────────┘
 //! ```
 
 use ratatui::Frame;
@@ -17,7 +17,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::model::{CorrelationKey, Flow, Hop, HopKind, HopRole};
+use crate::model::{CorrelationKey, DecidedBy, Flow, Hop, HopKind, HopRole, Identity};
 
 use super::app::App;
 use super::format::{badge, decided_by_word, decision_word, finding_slot, styled, verdict_slot};
@@ -152,15 +152,27 @@ fn hop_lines(theme: &Theme, hop: &Hop, width: usize) -> Vec<Line<'static>> {
 
 /// Returns the fields shown for a hop as (label, value, slot); absent values are left out.
 fn fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
+    let mut out = verdict_fields(hop);
+    out.extend(identity_fields(&hop.identity));
+    out
+}
+
+fn verdict_fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
     let verdict = format!("{} {}", hop.status, decision_word(hop.decision));
-    let mut decided = decided_by_word(hop.decided_by).to_owned();
-    if let Some(reason) = &hop.reason {
-        decided = format!("{decided}: {reason}");
-    }
+    let who = decided_by_word(hop.decided_by);
+    let decided = match hop.reason.as_deref() {
+        // Envoy's RBAC filter logs `none` as the matched policy when no ALLOW policy matched.
+        Some("none") if hop.decided_by == DecidedBy::Rbac => {
+            format!("{who}: no ALLOW policy matched (none)")
+        }
+        Some(reason) => format!("{who}: {reason}"),
+        None => who.to_owned(),
+    };
     let mut out = vec![
         ("status", verdict, verdict_slot(hop)),
         ("decided", decided, Slot::Text),
     ];
+
     if let Some(policy) = &hop.policy {
         let rule = hop
             .rule
@@ -171,21 +183,23 @@ fn fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
     if let Some(details) = &hop.details {
         out.push(("details", details.clone(), Slot::Muted));
     }
-    let identity = &hop.identity;
-    let token = match (identity.token_present, &identity.token_location) {
+    out
+}
+
+fn identity_fields(identity: &Identity) -> Vec<(&'static str, String, Slot)> {
+    let (token, token_slot) = match (identity.token_present, &identity.token_location) {
         (Some(false), _) => ("absent".to_owned(), Slot::Dropped),
         (_, Some(location)) => (location.clone(), Slot::Text),
         (Some(true), None) => ("present".to_owned(), Slot::Text),
         (None, None) => ("not logged".to_owned(), Slot::Muted),
     };
-    out.push(("token", token.0, token.1));
+    let mut out = vec![("token", token, token_slot)];
+
+    let audiences = (!identity.audiences.is_empty()).then(|| identity.audiences.join(", "));
     let optional = [
         ("issuer", identity.issuer.clone()),
         ("subject", identity.subject.clone()),
-        (
-            "audience",
-            (!identity.audiences.is_empty()).then(|| identity.audiences.join(", ")),
-        ),
+        ("audience", audiences),
         ("req. prin.", identity.request_principal.clone()),
         ("peer prin.", identity.peer_principal.clone()),
         ("token fp", identity.token_fingerprint.clone()),

@@ -96,8 +96,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(0)
         .min(MAX_HOP_COLUMNS);
-    // Narrow screens drop the cause word (`rbac`, `expired`) from hop cells before the path gets
-    // too short to read; the colour and the detail pane still carry it.
+    // Narrow screens drop the cause word (`rbac`, `expired`) from hop cells so the path stays
+    // readable. The cell's colour and the detail pane still show the cause.
     let mut layout = Columns::fit(&flows, hop_columns, inner.width, true);
     if layout.path < COMFORTABLE_PATH_WIDTH {
         layout = Columns::fit(&flows, hop_columns, inner.width, false);

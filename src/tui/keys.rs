@@ -4,7 +4,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::{Action, App, View};
 
-/// Where a binding applies.
+/// The group of views a binding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     Global,

@@ -1,6 +1,6 @@
 //! The terminal UI: application state, one `Action` enum, one `update`, views that only read state.
 //!
-//! [`App`] holds the state and [`update`] is the only place that changes it; [`render`] draws a
+//! [`App`] contains the state and [`update`] is the only place that changes it; [`render`] draws a
 //! frame from it. The key table in `keys` maps key presses to actions and also generates the help
 //! screen and the hint bar. Views ask the [`Theme`] for semantic slots, never for colours.
 
@@ -26,7 +26,7 @@ pub use runner::{FEED_CAPACITY, run, run_with_feed};
 pub use screen::render;
 pub use theme::{Slot, Theme, ThemeError};
 
-/// What the TUI opens on: a title, the flows known so far and notices about the inputs.
+/// The input the TUI opens on: a title, the flows known so far and notices about the inputs.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     /// Shown first in the status line, e.g. `demo` or a kube context.

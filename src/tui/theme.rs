@@ -100,7 +100,7 @@ pub struct Theme {
     styles: [Style; Slot::ALL.len()],
 }
 
-/// Why a theme could not be loaded.
+/// Errors from loading a theme.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
     #[error(

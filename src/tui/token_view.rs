@@ -5,7 +5,8 @@
 //! ```text
 //! ┌ Token ──────────────────────────────────────────────┐
 //! │found as    Authorization header, Bearer scheme      │
-//! │kind        jws · sha256:1f2e… · 612 bytes           │
+//! │kind        jws (signed JWT)                         │
+//! │fingerprint sha256:1f2e… · 612 bytes                 │
 //! │Header                                               │
 //! │  alg       RS256                                    │
 //! │Claims                                               │
