@@ -79,6 +79,8 @@ fn lines(app: &App) -> Vec<Line<'static>> {
                  this screen: only its fingerprint and length are shown.",
             )),
         ],
+        // NOTE: the error text comes from `token::inspect` unchanged, so that module must keep
+        // whole tokens out of its messages for this view to keep its no-raw-token promise.
         Some(Err(error)) => vec![
             Line::from(styled(
                 theme,
