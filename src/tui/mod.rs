@@ -1,1 +1,38 @@
 //! The terminal UI: application state, one `Action` enum, one `update`, views that only read state.
+//!
+//! [`App`] contains the state and [`update`] is the only place that changes it; [`render`] draws a
+//! frame from it. The key table in `keys` maps key presses to actions and also generates the help
+//! screen and the hint bar. Views ask the [`Theme`] for semantic slots, never for colours.
+
+mod app;
+mod bars;
+mod detail;
+mod filter;
+mod flows;
+mod format;
+mod help;
+mod keys;
+mod runner;
+mod screen;
+mod text;
+mod theme;
+mod token_view;
+
+pub use app::{
+    Action, App, Flash, FlashLevel, MAX_FLOWS, Prompt, PromptKind, TokenPane, View, update,
+};
+pub use keys::{BINDINGS, Binding, Context, action_for};
+pub use runner::{FEED_CAPACITY, run, run_with_feed};
+pub use screen::render;
+pub use theme::{Slot, Theme, ThemeError};
+
+/// The input the TUI opens on: a title, the flows known so far and notices about the inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Shown first in the status line, e.g. `demo` or a kube context.
+    pub title: String,
+    pub flows: Vec<crate::model::Flow>,
+    /// Problems with the inputs that did not stop the session, e.g. `3 lines of shop.orders.log
+    /// could not be parsed`.
+    pub notices: Vec<String>,
+}

@@ -1,0 +1,407 @@
+//! Application state, the one [`Action`] enum and the one [`update`] that changes state.
+
+use chrono::Utc;
+
+use crate::model::{Decision, Flow};
+use crate::token::{self, Inspection, TokenError};
+
+use super::filter::matches;
+use super::theme::Theme;
+use super::{Session, detail, token_view};
+
+/// Flows kept in memory; older ones are dropped first and counted in the status line.
+pub const MAX_FLOWS: usize = 10_000;
+
+/// Ticks a flash message stays on screen (the tick is one second).
+const FLASH_TICKS: u8 = 6;
+
+/// Rows that PgUp/PgDn move when the screen size is not known yet.
+const DEFAULT_PAGE: usize = 10;
+
+/// Everything a user or a source can ask the UI to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Up,
+    Down,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    /// Enter: open the detail of the selected flow.
+    Open,
+    /// Esc: leave the current view, or clear the filter.
+    Back,
+    ShowFlows,
+    ShowToken,
+    ToggleHelp,
+    StartFilter,
+    StartCommand,
+    /// Starts typing a token in the Token view.
+    StartToken,
+    ClearToken,
+    /// A character typed into the open prompt.
+    Input(char),
+    Backspace,
+    /// Enter in the open prompt.
+    Submit,
+    /// Esc in the open prompt.
+    Cancel,
+    /// Text from a bracketed paste.
+    Paste(String),
+    /// A flow from a live source.
+    AddFlow(Flow),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Tick,
+    Quit,
+}
+
+/// The main views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Flows,
+    /// The selected flow's hops and findings, full screen.
+    Detail,
+    Token,
+}
+
+/// The kind of input the one-line prompt collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// `/`: a filter over the flows.
+    Filter,
+    /// `:`: a command such as `q`, `token` or `flows`.
+    Command,
+    /// A token typed in the Token view; shown masked.
+    Token,
+}
+
+/// The open prompt and the text typed so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+}
+
+/// The Token view's last inspection. The raw token is not kept.
+#[derive(Debug, Default)]
+pub struct TokenPane {
+    pub result: Option<Result<Inspection, TokenError>>,
+    /// First line shown, for scrolling.
+    pub scroll: u16,
+}
+
+/// Severity of a flash message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashLevel {
+    Info,
+    Error,
+}
+
+/// A short message in the status line that clears itself after a few seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub level: FlashLevel,
+    pub text: String,
+    ticks_left: u8,
+}
+
+/// The whole UI state. Views read it; only [`update`] changes it.
+#[derive(Debug)]
+pub struct App {
+    pub title: String,
+    pub flows: Vec<Flow>,
+    pub notices: Vec<String>,
+    pub theme: Theme,
+    pub view: View,
+    /// Indexes into `flows` that pass the filter, in order.
+    pub visible: Vec<usize>,
+    /// Position of the selected flow within `visible`.
+    pub selected: usize,
+    /// The applied filter, empty for none.
+    pub filter: String,
+    pub prompt: Option<Prompt>,
+    pub show_help: bool,
+    pub token: TokenPane,
+    /// First line shown in the detail view, for scrolling.
+    pub detail_scroll: u16,
+    pub flash: Option<Flash>,
+    /// Flows dropped because more than [`MAX_FLOWS`] arrived.
+    pub dropped_flows: u64,
+    /// Terminal size, from the last resize.
+    pub size: (u16, u16),
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(session: Session, theme: Theme) -> App {
+        let mut app = App {
+            title: session.title,
+            flows: Vec::new(),
+            notices: session.notices,
+            theme,
+            view: View::Flows,
+            visible: Vec::new(),
+            selected: 0,
+            filter: String::new(),
+            prompt: None,
+            show_help: false,
+            token: TokenPane::default(),
+            detail_scroll: 0,
+            flash: None,
+            dropped_flows: 0,
+            size: (0, 0),
+            should_quit: false,
+        };
+        for flow in session.flows {
+            app.push_flow(flow);
+        }
+        app.refresh_visible();
+        app
+    }
+
+    /// Returns the selected flow, if any passes the filter.
+    pub fn selected_flow(&self) -> Option<&Flow> {
+        self.visible
+            .get(self.selected)
+            .and_then(|index| self.flows.get(*index))
+    }
+
+    /// Counts flows in which some hop denied the request.
+    pub fn denial_count(&self) -> usize {
+        self.flows.iter().filter(|flow| is_denied(flow)).count()
+    }
+
+    fn push_flow(&mut self, flow: Flow) {
+        if self.flows.len() >= MAX_FLOWS {
+            self.flows.remove(0);
+            self.dropped_flows += 1;
+        }
+        self.flows.push(flow);
+    }
+
+    fn refresh_visible(&mut self) {
+        let filter = self.filter.to_lowercase();
+        self.visible = (0..self.flows.len())
+            .filter(|index| matches(&self.flows[*index], &filter))
+            .collect();
+        self.clamp_selection();
+    }
+
+    fn clamp_selection(&mut self) {
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    fn page(&self) -> usize {
+        match self.size.1 {
+            0 => DEFAULT_PAGE,
+            // Status line, hint bar, table borders and header take five rows.
+            height => usize::from(height.saturating_sub(5)).max(1),
+        }
+    }
+
+    fn set_flash(&mut self, level: FlashLevel, text: impl Into<String>) {
+        self.flash = Some(Flash {
+            level,
+            text: text.into(),
+            ticks_left: FLASH_TICKS,
+        });
+    }
+
+    /// Moves the selection, or scrolls the detail or Token view, by `delta` rows.
+    fn move_by(&mut self, delta: isize) {
+        let limit = self.scroll_limit();
+        match self.view {
+            View::Flows => {
+                let last = self.visible.len().saturating_sub(1);
+                self.selected = self.selected.saturating_add_signed(delta).min(last);
+            }
+            View::Detail => self.detail_scroll = scroll(self.detail_scroll, delta, limit),
+            View::Token => self.token.scroll = scroll(self.token.scroll, delta, limit),
+        }
+    }
+
+    fn move_to_end(&mut self, end: bool) {
+        let limit = if end { self.scroll_limit() } else { 0 };
+        match self.view {
+            View::Flows if end => self.selected = self.visible.len().saturating_sub(1),
+            View::Flows => self.selected = 0,
+            View::Detail => self.detail_scroll = limit,
+            View::Token => self.token.scroll = limit,
+        }
+    }
+
+    /// Returns the largest scroll offset of the detail or Token view at the current size.
+    fn scroll_limit(&self) -> u16 {
+        let content = match self.view {
+            View::Flows => 0,
+            View::Detail => detail::content_height(self),
+            View::Token => token_view::content_height(self),
+        };
+        // The status line, the bottom line and the view's two borders take four rows.
+        let viewport = usize::from(self.size.1.saturating_sub(4));
+        u16::try_from(content.saturating_sub(viewport)).unwrap_or(u16::MAX)
+    }
+
+    fn inspect(&mut self, text: &str) {
+        self.token.result = Some(token::inspect(text.trim(), Utc::now()));
+        self.token.scroll = 0;
+    }
+
+    fn run_command(&mut self, command: &str) {
+        match command.trim() {
+            "q" | "q!" | "quit" => self.should_quit = true,
+            "token" | "t" => self.view = View::Token,
+            "flows" | "f" => self.view = View::Flows,
+            "help" | "h" => self.show_help = true,
+            "" => {}
+            other => self.set_flash(
+                FlashLevel::Error,
+                format!("unknown command \":{other}\"; try :flows, :token, :help or :q"),
+            ),
+        }
+    }
+
+    fn submit(&mut self, prompt: &Prompt) {
+        match prompt.kind {
+            PromptKind::Filter => {
+                prompt.text.trim().clone_into(&mut self.filter);
+                self.selected = 0;
+                self.refresh_visible();
+            }
+            PromptKind::Command => self.run_command(&prompt.text),
+            PromptKind::Token => self.inspect(&prompt.text),
+        }
+    }
+
+    fn back(&mut self) {
+        if self.show_help {
+            self.show_help = false;
+            return;
+        }
+        match self.view {
+            View::Detail | View::Token => self.view = View::Flows,
+            View::Flows if !self.filter.is_empty() => {
+                self.filter.clear();
+                self.refresh_visible();
+            }
+            View::Flows => {}
+        }
+    }
+
+    fn open_prompt(&mut self, kind: PromptKind) {
+        let text = match kind {
+            PromptKind::Filter => self.filter.clone(),
+            PromptKind::Command | PromptKind::Token => String::new(),
+        };
+        self.prompt = Some(Prompt { kind, text });
+    }
+}
+
+/// Applies one action to the state.
+pub fn update(app: &mut App, action: Action) {
+    if !matches!(
+        action,
+        Action::Tick | Action::AddFlow(_) | Action::Resize { .. }
+    ) {
+        app.flash = None;
+    }
+    match action {
+        Action::Up => app.move_by(-1),
+        Action::Down => app.move_by(1),
+        Action::PageUp => app.move_by(-signed(app.page())),
+        Action::PageDown => app.move_by(signed(app.page())),
+        Action::Top => app.move_to_end(false),
+        Action::Bottom => app.move_to_end(true),
+        Action::Open => {
+            if app.view == View::Flows && app.selected_flow().is_some() {
+                app.view = View::Detail;
+                app.detail_scroll = 0;
+            }
+        }
+        Action::Back => app.back(),
+        Action::ShowFlows => app.view = View::Flows,
+        Action::ShowToken => app.view = View::Token,
+        Action::ToggleHelp => app.show_help = !app.show_help,
+        Action::StartFilter => app.open_prompt(PromptKind::Filter),
+        Action::StartCommand => app.open_prompt(PromptKind::Command),
+        Action::StartToken => {
+            app.view = View::Token;
+            app.open_prompt(PromptKind::Token);
+        }
+        Action::ClearToken => app.token = TokenPane::default(),
+        Action::Input(c) => {
+            if let Some(prompt) = &mut app.prompt {
+                prompt.text.push(c);
+            }
+        }
+        Action::Backspace => {
+            if let Some(prompt) = &mut app.prompt {
+                prompt.text.pop();
+            }
+        }
+        Action::Submit => {
+            if let Some(prompt) = app.prompt.take() {
+                app.submit(&prompt);
+            }
+        }
+        Action::Cancel => {
+            if let Some(prompt) = app.prompt.take()
+                && prompt.kind == PromptKind::Filter
+            {
+                app.filter.clear();
+                app.refresh_visible();
+            }
+        }
+        Action::Paste(text) => paste(app, &text),
+        Action::AddFlow(flow) => {
+            app.push_flow(flow);
+            app.refresh_visible();
+        }
+        Action::Resize { width, height } => app.size = (width, height),
+        Action::Tick => {
+            if let Some(flash) = &mut app.flash {
+                flash.ticks_left = flash.ticks_left.saturating_sub(1);
+                if flash.ticks_left == 0 {
+                    app.flash = None;
+                }
+            }
+        }
+        Action::Quit => app.should_quit = true,
+    }
+}
+
+/// Inserts pasted text into the open prompt, or inspects it as a token anywhere else.
+fn paste(app: &mut App, text: &str) {
+    match &mut app.prompt {
+        Some(prompt) if prompt.kind != PromptKind::Token => {
+            // Filters and commands are one line.
+            prompt.text.extend(text.chars().filter(|c| !c.is_control()));
+        }
+        Some(_) => {
+            app.prompt = None;
+            app.view = View::Token;
+            app.inspect(text);
+        }
+        None => {
+            app.view = View::Token;
+            app.inspect(text);
+        }
+    }
+}
+
+/// Returns true when some hop of the flow denied the request.
+pub fn is_denied(flow: &Flow) -> bool {
+    flow.hops.iter().any(|hop| hop.decision == Decision::Deny)
+}
+
+fn signed(rows: usize) -> isize {
+    isize::try_from(rows).unwrap_or(isize::MAX)
+}
+
+fn scroll(position: u16, delta: isize, limit: u16) -> u16 {
+    let moved = i64::from(position) + i64::try_from(delta).unwrap_or_default();
+    u16::try_from(moved.clamp(0, i64::from(limit))).unwrap_or_default()
+}

@@ -1,0 +1,222 @@
+//! The Flows table: one row per request, edge verdict and every mesh hop's verdict side by side.
+//!
+//! ```text
+//! ┌ Flows(demo)[7] </orders> ───────────────────────────────────────────────┐
+//! │TIME     METHOD PATH             EDGE      HOP 1   HOP 2            FINDING │
+//! │09:15:02 GET    /api/orders      allow 200 gw 200  orders 403 rbac  DISAGREE│
+//! └─────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+
+use crate::model::Flow;
+
+use super::app::App;
+use super::format::{
+    badge, clock, edge_cell, finding_slot, mesh_cell, mesh_hops, styled, truncate,
+};
+use super::theme::Slot;
+
+/// Mesh hop columns shown; a flow with more hops shows `+N` in its last hop cell.
+const MAX_HOP_COLUMNS: usize = 4;
+/// Widest a hop cell grows before the table truncates it.
+const MAX_HOP_WIDTH: u16 = 20;
+const TIME_WIDTH: u16 = 8;
+const METHOD_WIDTH: u16 = 6;
+const EDGE_WIDTH: u16 = 9;
+const MIN_PATH_WIDTH: u16 = 8;
+/// Path width below which hop cells leave out the cause word.
+const COMFORTABLE_PATH_WIDTH: u16 = 20;
+
+/// Widths of the variable columns, and whether hop cells name the cause of a denial.
+struct Columns {
+    path: u16,
+    hops: Vec<u16>,
+    badge: u16,
+    with_cause: bool,
+}
+
+impl Columns {
+    /// Sizes hop and badge columns to their widest cell and gives the path what is left.
+    fn fit(flows: &[&Flow], hop_columns: usize, width: u16, with_cause: bool) -> Columns {
+        let hops: Vec<u16> = (0..hop_columns)
+            .map(|column| hop_width(flows, column, hop_columns, with_cause))
+            .collect();
+        let badge = flows
+            .iter()
+            .map(|flow| badge_text(flow).len())
+            .max()
+            .unwrap_or(0);
+        let badge = u16::try_from(badge).unwrap_or(u16::MAX).max(7);
+        let gaps = u16::try_from(4 + hop_columns).unwrap_or(u16::MAX);
+        let fixed = TIME_WIDTH + METHOD_WIDTH + EDGE_WIDTH + hops.iter().sum::<u16>() + badge;
+        let path = width
+            .saturating_sub(fixed.saturating_add(gaps))
+            .max(MIN_PATH_WIDTH);
+        Columns {
+            path,
+            hops,
+            badge,
+            with_cause,
+        }
+    }
+}
+
+/// Draws the Flows table in `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Slot::Border))
+        .title(title(app));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let flows: Vec<&Flow> = app
+        .visible
+        .iter()
+        .filter_map(|i| app.flows.get(*i))
+        .collect();
+    if flows.is_empty() {
+        let text = if app.flows.is_empty() {
+            "No flows yet. Live sources add them as requests arrive."
+        } else {
+            "No flow matches the filter. Press esc to clear it."
+        };
+        frame.render_widget(Line::from(styled(theme, Slot::Muted, text)), inner);
+        return;
+    }
+
+    let hop_columns = flows
+        .iter()
+        .map(|flow| mesh_hops(flow).count())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_HOP_COLUMNS);
+    // Narrow screens drop the cause word (`rbac`, `expired`) from hop cells so the path stays
+    // readable. The cell's colour and the detail pane still show the cause.
+    let mut layout = Columns::fit(&flows, hop_columns, inner.width, true);
+    if layout.path < COMFORTABLE_PATH_WIDTH {
+        layout = Columns::fit(&flows, hop_columns, inner.width, false);
+    }
+
+    let mut widths = vec![
+        Constraint::Length(TIME_WIDTH),
+        Constraint::Length(METHOD_WIDTH),
+        Constraint::Length(layout.path),
+        Constraint::Length(EDGE_WIDTH),
+    ];
+    widths.extend(layout.hops.iter().map(|width| Constraint::Length(*width)));
+    widths.push(Constraint::Length(layout.badge));
+
+    let mut header = vec![
+        "TIME".to_owned(),
+        "METHOD".into(),
+        "PATH".into(),
+        "EDGE".into(),
+    ];
+    header.extend((1..=hop_columns).map(|n| format!("HOP {n}")));
+    header.push("FINDING".into());
+    let header = Row::new(header).style(theme.style(Slot::Header));
+
+    let rows = flows.iter().map(|flow| row(app, flow, &layout));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(theme.style(Slot::Selection));
+
+    let visible_rows = usize::from(inner.height.saturating_sub(1)).max(1);
+    let mut state = TableState::default()
+        .with_offset(app.selected.saturating_sub(visible_rows - 1))
+        .with_selected(Some(app.selected));
+    frame.render_stateful_widget(table, inner, &mut state);
+}
+
+fn title(app: &App) -> Line<'static> {
+    let theme = &app.theme;
+    let mut spans = vec![
+        styled(theme, Slot::Accent, format!(" Flows({})", app.title)),
+        styled(theme, Slot::Header, format!("[{}] ", app.visible.len())),
+    ];
+    if !app.filter.is_empty() {
+        spans.push(styled(theme, Slot::Accent, format!("</{}> ", app.filter)));
+    }
+    Line::from(spans)
+}
+
+fn row<'a>(app: &App, flow: &'a Flow, layout: &Columns) -> Row<'a> {
+    let hop_columns = layout.hops.len();
+    let theme = &app.theme;
+    let mut cells = vec![
+        Cell::from(styled(theme, Slot::Muted, clock(flow.time.as_deref()))),
+        Cell::from(flow.method.clone().unwrap_or_default()),
+        Cell::from(truncate(
+            flow.path.as_deref().unwrap_or("-"),
+            usize::from(layout.path),
+        )),
+        match edge_cell(flow) {
+            Some((text, slot)) => Cell::from(styled(theme, slot, text)),
+            None => Cell::from(styled(theme, Slot::Muted, "-")),
+        },
+    ];
+    for column in 0..hop_columns {
+        cells.push(
+            match hop_cell(flow, column, hop_columns, layout.with_cause) {
+                Some((text, slot)) => Cell::from(styled(theme, slot, text)),
+                None => Cell::from(""),
+            },
+        );
+    }
+    cells.push(match flow.findings.first() {
+        Some(finding) => Cell::from(Line::from(vec![
+            styled(theme, finding_slot(finding.kind), badge(finding.kind)),
+            Span::raw(more_findings(flow)),
+        ])),
+        None => Cell::from(""),
+    });
+    Row::new(cells)
+}
+
+fn badge_text(flow: &Flow) -> String {
+    flow.findings
+        .first()
+        .map(|finding| format!("{}{}", badge(finding.kind), more_findings(flow)))
+        .unwrap_or_default()
+}
+
+fn more_findings(flow: &Flow) -> String {
+    match flow.findings.len() {
+        0 | 1 => String::new(),
+        n => format!(" +{}", n - 1),
+    }
+}
+
+/// Returns the cell of mesh hop `column`; the last column also counts the hops that do not fit.
+fn hop_cell(
+    flow: &Flow,
+    column: usize,
+    hop_columns: usize,
+    with_cause: bool,
+) -> Option<(String, Slot)> {
+    let hops: Vec<_> = mesh_hops(flow).collect();
+    let (mut text, slot) = mesh_cell(hops.get(column)?, with_cause);
+    let hidden = hops.len().saturating_sub(hop_columns);
+    if column + 1 == hop_columns && hidden > 0 {
+        text = format!("+{hidden} {text}");
+    }
+    Some((text, slot))
+}
+
+fn hop_width(flows: &[&Flow], column: usize, hop_columns: usize, with_cause: bool) -> u16 {
+    let widest = flows
+        .iter()
+        .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
+        .map(|(text, _)| text.chars().count())
+        .max()
+        .unwrap_or(0);
+    u16::try_from(widest.max(5))
+        .unwrap_or(MAX_HOP_WIDTH)
+        .min(MAX_HOP_WIDTH)
+}

@@ -1,0 +1,243 @@
+//! Short text forms of model values shared by the views: verdict cells, badges, times, truncation.
+
+use ratatui::text::Span;
+
+use crate::model::{DecidedBy, Decision, FindingKind, Flow, Hop, HopKind, HopRole};
+
+use super::theme::{Slot, Theme};
+
+/// Returns the badge shown for a finding kind in the Flows view.
+pub fn badge(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::IdentityDropped => "DROPPED",
+        FindingKind::IdentityMismatch => "MISMATCH",
+        FindingKind::VerdictDisagreement => "DISAGREE",
+        FindingKind::TokenRejected => "REJECTED",
+        FindingKind::EdgeFailOpen => "FAIL-OPEN",
+        FindingKind::UnattributedDeny => "UNATTRIBUTED",
+    }
+}
+
+/// Returns the theme slot that marks a finding kind.
+pub fn finding_slot(kind: FindingKind) -> Slot {
+    match kind {
+        FindingKind::IdentityDropped => Slot::Dropped,
+        FindingKind::IdentityMismatch | FindingKind::VerdictDisagreement => Slot::Mismatch,
+        FindingKind::TokenRejected => Slot::Deny,
+        FindingKind::EdgeFailOpen => Slot::Error,
+        FindingKind::UnattributedDeny => Slot::Unverified,
+    }
+}
+
+/// Returns the theme slot for a hop's verdict: an expired token gets its own slot.
+pub fn verdict_slot(hop: &Hop) -> Slot {
+    match hop.decision {
+        Decision::Allow => Slot::Allow,
+        Decision::Deny if is_expired(hop) => Slot::Expired,
+        Decision::Deny => Slot::Deny,
+        Decision::Error => Slot::Error,
+        Decision::Unknown => Slot::Muted,
+    }
+}
+
+fn is_expired(hop: &Hop) -> bool {
+    let says_expired = |text: &Option<String>| {
+        text.as_deref()
+            .is_some_and(|text| text.to_lowercase().contains("expired"))
+    };
+    says_expired(&hop.reason) || says_expired(&hop.details)
+}
+
+/// Returns the short name of a hop: `gw` for a gateway, else the workload or `EdgeWorker` name.
+pub fn hop_name(hop: &Hop) -> &str {
+    if hop.role == Some(HopRole::Gateway) {
+        return "gw";
+    }
+    hop.location
+        .rsplit('/')
+        .next()
+        .filter(|name| !name.is_empty())
+        .unwrap_or(&hop.location)
+}
+
+/// Returns a word for who denied or failed, e.g. `rbac` or `jwt`; `None` when the hop did not deny or fail.
+pub fn cause(hop: &Hop) -> Option<&'static str> {
+    if !matches!(hop.decision, Decision::Deny | Decision::Error) {
+        return None;
+    }
+    Some(match hop.decided_by {
+        DecidedBy::Rbac => "rbac",
+        DecidedBy::JwtAuthn if is_expired(hop) => "expired",
+        DecidedBy::JwtAuthn => "jwt",
+        DecidedBy::ExtAuthz => "ext_authz",
+        DecidedBy::Edgeworker => "ew",
+        DecidedBy::Upstream => "app",
+        DecidedBy::Other => "other",
+    })
+}
+
+/// Returns the word for a decision.
+pub fn decision_word(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Deny => "deny",
+        Decision::Error => "error",
+        Decision::Unknown => "unknown",
+    }
+}
+
+/// Returns who decided, as the JSON contract names it.
+pub fn decided_by_word(decided_by: DecidedBy) -> &'static str {
+    match decided_by {
+        DecidedBy::Edgeworker => "edgeworker",
+        DecidedBy::JwtAuthn => "jwt_authn",
+        DecidedBy::Rbac => "rbac",
+        DecidedBy::ExtAuthz => "ext_authz",
+        DecidedBy::Upstream => "upstream",
+        DecidedBy::Other => "other",
+    }
+}
+
+/// Returns the edge hop's verdict cell, e.g. `allow 200` or `deny 401`.
+pub fn edge_cell(flow: &Flow) -> Option<(String, Slot)> {
+    let hop = flow.hops.iter().find(|hop| hop.kind == HopKind::Edge)?;
+    let text = format!(
+        "{} {}",
+        decision_word(hop.decision),
+        status_text(hop.status)
+    );
+    Some((text, verdict_slot(hop)))
+}
+
+/// Returns a mesh hop's compact cell, e.g. `gw 200`, or `orders 403 rbac` when `with_cause`.
+pub fn mesh_cell(hop: &Hop, with_cause: bool) -> (String, Slot) {
+    let mut text = format!("{} {}", hop_name(hop), status_text(hop.status));
+    if let Some(cause) = cause(hop).filter(|_| with_cause) {
+        text.push(' ');
+        text.push_str(cause);
+    }
+    (text, verdict_slot(hop))
+}
+
+/// Returns the mesh hops of a flow, in order.
+pub fn mesh_hops(flow: &Flow) -> impl Iterator<Item = &Hop> {
+    flow.hops.iter().filter(|hop| hop.kind == HopKind::Mesh)
+}
+
+fn status_text(status: u16) -> String {
+    match status {
+        0 => "tcp".to_owned(),
+        code => code.to_string(),
+    }
+}
+
+/// Returns `HH:MM:SS` from an RFC 3339 time, or the text itself when it does not parse.
+pub fn clock(time: Option<&str>) -> String {
+    let Some(time) = time else {
+        return "--:--:--".to_owned();
+    };
+    chrono::DateTime::parse_from_rfc3339(time).map_or_else(
+        |_| time.chars().take(8).collect(),
+        |parsed| parsed.format("%H:%M:%S").to_string(),
+    )
+}
+
+/// Shortens `text` to at most `width` columns, ending in `…` when cut.
+pub fn truncate(text: &str, width: usize) -> String {
+    if Span::raw(text).width() <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = Span::raw(c.encode_utf8(&mut [0; 4]).to_owned()).width();
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// Returns a phrase for a time `seconds` away from now, e.g. `in 5 min` or `2 h ago`.
+pub fn relative(seconds: i64) -> String {
+    let magnitude = seconds.unsigned_abs();
+    let amount = match magnitude {
+        0..60 => format!("{magnitude} s"),
+        60..3_600 => format!("{} min", magnitude / 60),
+        3_600..86_400 => format!("{} h {} min", magnitude / 3_600, magnitude % 3_600 / 60),
+        _ => format!("{} days", magnitude / 86_400),
+    };
+    match seconds {
+        0 => "now".to_owned(),
+        1.. => format!("in {amount}"),
+        _ => format!("{amount} ago"),
+    }
+}
+
+/// Returns a styled span for a slot.
+pub fn styled<'a>(
+    theme: &Theme,
+    slot: Slot,
+    text: impl Into<std::borrow::Cow<'a, str>>,
+) -> Span<'a> {
+    Span::styled(text, theme.style(slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_cases() {
+        let cases = [
+            ("/api/orders", 20, "/api/orders"),
+            ("/api/orders/12345", 10, "/api/orde…"),
+            ("abc", 1, "…"),
+            ("abc", 0, ""),
+        ];
+        for (text, width, expected) in cases {
+            assert_eq!(truncate(text, width), expected, "{text} at {width}");
+        }
+    }
+
+    #[test]
+    fn relative_cases() {
+        let cases = [
+            (0, "now"),
+            (30, "in 30 s"),
+            (-120, "2 min ago"),
+            (3_900, "in 1 h 5 min"),
+            (-172_800, "2 days ago"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(relative(seconds), expected, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn clock_cases() {
+        let cases = [
+            (Some("2026-03-01T09:15:02Z"), "09:15:02"),
+            (Some("2026-03-01T09:15:02.125+00:00"), "09:15:02"),
+            (None, "--:--:--"),
+        ];
+        for (time, expected) in cases {
+            assert_eq!(clock(time), expected, "{time:?}");
+        }
+    }
+
+    #[test]
+    fn hop_name_cases() {
+        let mut gateway = Hop::new(HopKind::Mesh, "istio-system/istio-ingressgateway");
+        gateway.role = Some(HopRole::Gateway);
+        let sidecar = Hop::new(HopKind::Mesh, "shop/orders");
+        assert_eq!(hop_name(&gateway), "gw");
+        assert_eq!(hop_name(&sidecar), "orders");
+    }
+}

@@ -1,0 +1,251 @@
+//! The one key table: it maps key presses to actions and drives the help screen and the hint bar.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::app::{Action, App, View};
+
+/// The group of views a binding applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Global,
+    Flows,
+    Token,
+}
+
+impl Context {
+    /// Returns the heading of this context in the help screen.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Global",
+            Context::Flows => "Flows",
+            Context::Token => "Token",
+        }
+    }
+
+    fn applies_to(self, view: View) -> bool {
+        match self {
+            Context::Global => true,
+            Context::Flows => view == View::Flows,
+            Context::Token => view == View::Token,
+        }
+    }
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [KeyCode],
+    /// The keys as shown in help and the hint bar.
+    pub label: &'static str,
+    pub description: &'static str,
+    /// The short description shown in the hint bar; `None` keeps the binding to help only.
+    pub hint: Option<&'static str>,
+    action: fn() -> Action,
+}
+
+const fn bind(
+    context: Context,
+    keys: &'static [KeyCode],
+    label: &'static str,
+    description: &'static str,
+    hint: Option<&'static str>,
+    action: fn() -> Action,
+) -> Binding {
+    Binding {
+        context,
+        keys,
+        label,
+        description,
+        hint,
+        action,
+    }
+}
+
+/// Every key binding, in help order. Ctrl-C quits everywhere and is handled before this table.
+pub const BINDINGS: &[Binding] = &[
+    bind(
+        Context::Token,
+        &[KeyCode::Char('i')],
+        "i",
+        "type a token",
+        Some("type"),
+        || Action::StartToken,
+    ),
+    bind(
+        Context::Token,
+        &[KeyCode::Char('x')],
+        "x",
+        "clear token",
+        None,
+        || Action::ClearToken,
+    ),
+    bind(
+        Context::Flows,
+        &[KeyCode::Enter],
+        "enter",
+        "open detail",
+        Some("detail"),
+        || Action::Open,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('/')],
+        "/",
+        "filter",
+        Some("filter"),
+        || Action::StartFilter,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char(':')],
+        ":",
+        "command: :q, :token, :flows, :help",
+        Some("command"),
+        || Action::StartCommand,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('t')],
+        "t",
+        "token view",
+        Some("token"),
+        || Action::ShowToken,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('?')],
+        "?",
+        "help",
+        Some("help"),
+        || Action::ToggleHelp,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Esc],
+        "esc",
+        "back / clear filter",
+        Some("back"),
+        || Action::Back,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('q')],
+        "q",
+        "quit",
+        Some("quit"),
+        || Action::Quit,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('j'), KeyCode::Down],
+        "j/↓",
+        "down, scroll down",
+        None,
+        || Action::Down,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('k'), KeyCode::Up],
+        "k/↑",
+        "up, scroll up",
+        None,
+        || Action::Up,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('g'), KeyCode::Home],
+        "g/home",
+        "top",
+        None,
+        || Action::Top,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('G'), KeyCode::End],
+        "G/end",
+        "bottom",
+        None,
+        || Action::Bottom,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::PageUp],
+        "pgup",
+        "page up",
+        None,
+        || Action::PageUp,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::PageDown],
+        "pgdn",
+        "page down",
+        None,
+        || Action::PageDown,
+    ),
+];
+
+/// Bindings that apply in `view`, in table order.
+pub fn bindings_for(view: View) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS
+        .iter()
+        .filter(move |binding| binding.context.applies_to(view))
+}
+
+/// Turns a terminal event into an action, given the current state.
+pub fn action_for(app: &App, event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(key) if key.kind == KeyEventKind::Press => key_action(app, key),
+        Event::Paste(text) => Some(Action::Paste(text.clone())),
+        Event::Resize(width, height) => Some(Action::Resize {
+            width: *width,
+            height: *height,
+        }),
+        _ => None,
+    }
+}
+
+fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if app.prompt.is_some() {
+        return prompt_action(key);
+    }
+    if app.show_help && key.code != KeyCode::Char('q') {
+        // Any other key closes help, as in k9s.
+        return Some(Action::ToggleHelp);
+    }
+    bindings_for(app.view)
+        .find(|binding| binding.keys.contains(&key.code))
+        .map(|binding| (binding.action)())
+}
+
+fn prompt_action(key: &KeyEvent) -> Option<Action> {
+    match key.code {
+        KeyCode::Enter => Some(Action::Submit),
+        KeyCode::Esc => Some(Action::Cancel),
+        KeyCode::Backspace => Some(Action::Backspace),
+        KeyCode::Char(c) => Some(Action::Input(c)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_unique_per_view() {
+        for view in [View::Flows, View::Detail, View::Token] {
+            let mut seen = Vec::new();
+            for binding in bindings_for(view) {
+                for key in binding.keys {
+                    assert!(!seen.contains(key), "{key:?} bound twice in {view:?}");
+                    seen.push(*key);
+                }
+            }
+        }
+    }
+}

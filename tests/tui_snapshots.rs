@@ -1,0 +1,797 @@
+//! Screens, styles and state changes of the TUI, on fixture flows shaped like the demo's.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use idflow::model::{
+    CorrelationKey, DecidedBy, Decision, Finding, FindingKind, Flow, Hop, HopKind, HopRole,
+    Identity,
+};
+use idflow::token::{Inspection, Problem, TimeClaim, TokenError, TokenKind};
+use idflow::tui::{
+    Action, App, PromptKind, Session, Slot, Theme, View, action_for, render, update,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+
+const ISSUER: &str = "https://idp.example.com";
+const GATEWAY: &str = "istio-system/istio-ingressgateway";
+const ORDERS: &str = "shop/orders";
+
+fn identity(subject: &str) -> Identity {
+    Identity {
+        token_present: Some(true),
+        token_location: Some("authorization: Bearer".into()),
+        issuer: Some(ISSUER.into()),
+        subject: Some(subject.into()),
+        audiences: vec!["orders-api".into()],
+        request_principal: Some(format!("{ISSUER}/{subject}")),
+        peer_principal: None,
+        token_fingerprint: Some("sha256:3f9a61c0d2b4e857".into()),
+    }
+}
+
+fn edge(decision: Decision, status: u16, who: &str) -> Hop {
+    let mut hop = Hop::new(HopKind::Edge, "edge/ew-4242");
+    hop.time = Some("2026-03-01T09:15:02Z".into());
+    hop.status = status;
+    hop.decision = decision;
+    hop.decided_by = DecidedBy::Edgeworker;
+    hop.identity = identity(who);
+    hop
+}
+
+fn mesh(location: &str, decision: Decision, status: u16, who: &str) -> Hop {
+    let mut hop = Hop::new(HopKind::Mesh, location);
+    hop.role = Some(if location == GATEWAY {
+        HopRole::Gateway
+    } else {
+        HopRole::Sidecar
+    });
+    hop.status = status;
+    hop.decision = decision;
+    hop.decided_by = if decision == Decision::Allow {
+        DecidedBy::Upstream
+    } else {
+        DecidedBy::Rbac
+    };
+    hop.details = Some(if decision == Decision::Allow {
+        "via_upstream".into()
+    } else {
+        "rbac_access_denied_matched_policy[none]".into()
+    });
+    hop.identity = identity(who);
+    if location == ORDERS {
+        hop.identity.peer_principal = Some(
+            "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account".into(),
+        );
+    }
+    hop
+}
+
+fn flow(id: &str, time: &str, method: &str, path: &str, hops: Vec<Hop>) -> Flow {
+    Flow {
+        id: id.into(),
+        correlated_by: CorrelationKey::EdgeRequestId,
+        time: Some(format!("2026-03-01T{time}Z")),
+        method: Some(method.into()),
+        path: Some(path.into()),
+        hops,
+        findings: Vec::new(),
+    }
+}
+
+fn finding(kind: FindingKind, message: &str, hops: Vec<usize>) -> Finding {
+    Finding {
+        kind,
+        message: message.into(),
+        hops,
+    }
+}
+
+/// Builds the demo's seven situations, one flow each.
+fn fixture_flows() -> Vec<Flow> {
+    let valid = flow(
+        "e1a0",
+        "09:15:02",
+        "GET",
+        "/api/orders",
+        vec![
+            edge(Decision::Allow, 200, "alice"),
+            mesh(GATEWAY, Decision::Allow, 200, "alice"),
+            mesh(ORDERS, Decision::Allow, 200, "alice"),
+        ],
+    );
+
+    let mut dropped = flow(
+        "e1a1",
+        "09:15:07",
+        "GET",
+        "/api/orders/1042/items?expand=lines",
+        vec![
+            edge(Decision::Allow, 200, "bob"),
+            mesh(GATEWAY, Decision::Allow, 200, "bob"),
+            mesh(ORDERS, Decision::Deny, 403, "bob"),
+        ],
+    );
+    dropped.hops[2].identity = Identity {
+        token_present: Some(false),
+        peer_principal: dropped.hops[2].identity.peer_principal.clone(),
+        ..Identity::default()
+    };
+    dropped.hops[2].reason = Some("none".into());
+    dropped.findings = vec![
+        finding(
+            FindingKind::IdentityDropped,
+            "The token seen at istio-system/istio-ingressgateway (issuer https://idp.example.com, \
+             subject bob) is absent at shop/orders: the gateway did not forward the \
+             Authorization header, so RBAC at shop/orders found no request principal.",
+            vec![1, 2],
+        ),
+        finding(
+            FindingKind::VerdictDisagreement,
+            "The edge allowed the request (200) but shop/orders denied it (403).",
+            vec![0, 2],
+        ),
+    ];
+
+    let mut expired = flow(
+        "e1a2",
+        "09:15:11",
+        "GET",
+        "/api/orders",
+        vec![
+            edge(Decision::Allow, 200, "carol"),
+            mesh(GATEWAY, Decision::Deny, 401, "carol"),
+        ],
+    );
+    expired.hops[1].decided_by = DecidedBy::JwtAuthn;
+    expired.hops[1].reason = Some("Jwt is expired".into());
+    expired.hops[1].details = Some("jwt_authn_access_denied{Jwt_is_expired}".into());
+    expired.hops[1].identity.request_principal = None;
+    expired.findings = vec![finding(
+        FindingKind::TokenRejected,
+        "jwt_authn at istio-system/istio-ingressgateway rejected the token: Jwt is expired.",
+        vec![1],
+    )];
+
+    let mut deny_policy = flow(
+        "e1a3",
+        "09:15:20",
+        "DELETE",
+        "/api/orders/1042",
+        vec![
+            edge(Decision::Allow, 200, "alice"),
+            mesh(GATEWAY, Decision::Allow, 200, "alice"),
+            mesh(ORDERS, Decision::Deny, 403, "alice"),
+        ],
+    );
+    deny_policy.hops[2].policy = Some("shop/deny-delete".into());
+    deny_policy.hops[2].rule = Some(0);
+    deny_policy.hops[2].reason = Some("ns[shop]-policy[deny-delete]-rule[0]".into());
+    deny_policy.hops[2].details =
+        Some("rbac_access_denied_matched_policy[ns[shop]-policy[deny-delete]-rule[0]]".into());
+    deny_policy.findings = vec![finding(
+        FindingKind::VerdictDisagreement,
+        "The edge allowed the request (200) but DENY policy shop/deny-delete rule 0 at shop/orders \
+         denied it (403).",
+        vec![0, 2],
+    )];
+
+    let mut no_allow = flow(
+        "e1a4",
+        "09:15:31",
+        "POST",
+        "/api/refunds",
+        vec![
+            edge(Decision::Allow, 200, "dave"),
+            mesh(GATEWAY, Decision::Allow, 200, "dave"),
+            mesh(ORDERS, Decision::Deny, 403, "dave"),
+        ],
+    );
+    no_allow.hops[2].reason = Some("none".into());
+    no_allow.findings = vec![finding(
+        FindingKind::VerdictDisagreement,
+        "The edge allowed the request (200) but no ALLOW policy at shop/orders matched it (403).",
+        vec![0, 2],
+    )];
+
+    let mut edge_rejected = flow(
+        "e1a5",
+        "09:15:40",
+        "GET",
+        "/api/orders",
+        vec![edge(Decision::Deny, 401, "mallory")],
+    );
+    edge_rejected.hops[0].reason = Some("signature does not verify against the JWKS".into());
+    edge_rejected.findings = vec![finding(
+        FindingKind::TokenRejected,
+        "The EdgeWorker rejected the token: signature does not verify against the JWKS.",
+        vec![0],
+    )];
+
+    let mut lower_bearer = flow(
+        "e1a6",
+        "09:15:52",
+        "GET",
+        "/api/orders",
+        vec![
+            edge(Decision::Allow, 200, "erin"),
+            mesh(GATEWAY, Decision::Deny, 403, "erin"),
+        ],
+    );
+    lower_bearer.hops[0].identity.token_location = Some("authorization: bearer".into());
+    lower_bearer.hops[1].identity = Identity {
+        token_present: Some(true),
+        token_location: Some("authorization: bearer".into()),
+        ..Identity::default()
+    };
+    lower_bearer.hops[1].reason = Some("none".into());
+    lower_bearer.findings = vec![finding(
+        FindingKind::IdentityDropped,
+        "The edge accepted `authorization: bearer …`, but jwt_authn at istio-system/istio-ingressgateway \
+         matches the `Bearer ` prefix case-sensitively and treated the request as carrying no token.",
+        vec![0, 1],
+    )];
+
+    vec![
+        valid,
+        dropped,
+        expired,
+        deny_policy,
+        no_allow,
+        edge_rejected,
+        lower_bearer,
+    ]
+}
+
+fn session() -> Session {
+    Session {
+        title: "demo".into(),
+        flows: fixture_flows(),
+        notices: vec!["3 lines of shop.orders.log could not be parsed".into()],
+    }
+}
+
+fn default_theme() -> Theme {
+    Theme::load_colored("default").expect("default theme")
+}
+
+fn app_at(width: u16, height: u16) -> App {
+    let mut app = App::new(session(), default_theme());
+    update(&mut app, Action::Resize { width, height });
+    app
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| render(frame, app))
+        .expect("draw into the test backend");
+    terminal
+}
+
+/// Returns the position of the first cell where `text` starts on screen.
+fn find(buffer: &Buffer, text: &str) -> Option<(u16, u16)> {
+    let width = usize::from(buffer.area.width);
+    for y in 0..buffer.area.height {
+        let row: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol().to_owned())
+            .collect::<Vec<_>>()
+            .concat();
+        if let Some(byte) = row.find(text) {
+            let column = row[..byte].chars().count().min(width);
+            return Some((u16::try_from(column).expect("column fits"), y));
+        }
+    }
+    None
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    terminal.backend().to_string()
+}
+
+fn press(app: &App, code: KeyCode) -> Option<Action> {
+    action_for(app, &Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+/// Returns the actions of typing `:name` and enter.
+fn command(name: &str) -> Vec<Action> {
+    let mut actions = vec![Action::StartCommand];
+    actions.extend(name.chars().map(Action::Input));
+    actions.push(Action::Submit);
+    actions
+}
+
+fn select_flow(app: &mut App, id: &str) {
+    let position = app
+        .visible
+        .iter()
+        .position(|index| app.flows[*index].id == id)
+        .expect("fixture flow");
+    update(app, Action::Top);
+    for _ in 0..position {
+        update(app, Action::Down);
+    }
+}
+
+fn inspection() -> Inspection {
+    Inspection {
+        kind: TokenKind::Jws,
+        found_as: "Authorization header, Bearer scheme".into(),
+        header: Some(serde_json::json!({"alg": "RS256", "kid": "key-2026-01", "typ": "JWT"})),
+        claims: Some(serde_json::json!({
+            "iss": ISSUER,
+            "sub": "alice",
+            "aud": ["orders-api", "billing-api"],
+            "exp": 1_772_356_502,
+            "iat": 1_772_352_902,
+            "realm_access": {"roles": ["buyer", "support"], "tier": {"name": "gold", "since": 2024}},
+        })),
+        times: vec![
+            TimeClaim {
+                claim: "exp".into(),
+                time: "2026-03-01T09:15:02Z".into(),
+                relative_seconds: -300,
+            },
+            TimeClaim {
+                claim: "iat".into(),
+                time: "2026-03-01T08:15:02Z".into(),
+                relative_seconds: -3_900,
+            },
+        ],
+        problems: vec![Problem {
+            code: "expired".into(),
+            message: "The token expired at 2026-03-01T09:15:02Z, 5 min ago.".into(),
+        }],
+        fingerprint: "sha256:3f9a61c0d2b4e857".into(),
+        encoded_len: 612,
+    }
+}
+
+// Snapshots.
+
+#[test]
+fn flows_80x24() {
+    let app = app_at(80, 24);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn flows_120x40() {
+    let mut app = app_at(120, 40);
+    select_flow(&mut app, "e1a1");
+    insta::assert_snapshot!(draw(&app, 120, 40).backend());
+}
+
+#[test]
+fn detail_dropped_80x24() {
+    let mut app = app_at(80, 24);
+    select_flow(&mut app, "e1a1");
+    update(&mut app, Action::Open);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn detail_dropped_80x24_end() {
+    let mut app = app_at(80, 24);
+    select_flow(&mut app, "e1a1");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Bottom);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn detail_deny_policy_120x40() {
+    let mut app = app_at(120, 40);
+    select_flow(&mut app, "e1a3");
+    update(&mut app, Action::Open);
+    insta::assert_snapshot!(draw(&app, 120, 40).backend());
+}
+
+#[test]
+fn detail_expired_120x40() {
+    let mut app = app_at(120, 40);
+    select_flow(&mut app, "e1a2");
+    update(&mut app, Action::Open);
+    insta::assert_snapshot!(draw(&app, 120, 40).backend());
+}
+
+#[test]
+fn token_inspection_80x24() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ShowToken);
+    app.token.result = Some(Ok(inspection()));
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn token_error_80x24() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ShowToken);
+    app.token.result = Some(Err(TokenError::NotFound("hello world".into())));
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
+fn help_80x24() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ToggleHelp);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+// Styles in the buffer.
+
+#[test]
+fn selected_row_styled() {
+    let app = app_at(80, 24);
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "09:15:02").expect("first flow on screen");
+    let selection = default_theme().style(Slot::Selection);
+    assert_eq!(
+        buffer[(x, y)].bg,
+        selection.bg.expect("selection background")
+    );
+}
+
+#[test]
+fn denial_cell_styled() {
+    let app = app_at(80, 24);
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "orders 403").expect("denied hop on screen");
+    let deny = default_theme().style(Slot::Deny);
+    assert_eq!(buffer[(x, y)].fg, deny.fg.expect("deny colour"));
+    assert!(buffer[(x, y)].modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn badge_cell_styled() {
+    let app = app_at(80, 24);
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "DROPPED").expect("badge on screen");
+    let dropped = default_theme().style(Slot::Dropped);
+    assert_eq!(buffer[(x, y)].bg, dropped.bg.expect("dropped background"));
+}
+
+#[test]
+fn no_color_has_no_colors() {
+    let theme = default_theme().without_colors();
+    let mut app = App::new(session(), theme);
+    update(
+        &mut app,
+        Action::Resize {
+            width: 120,
+            height: 40,
+        },
+    );
+    let terminal = draw(&app, 120, 40);
+    let buffer = terminal.backend().buffer();
+    let colored = buffer
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert_eq!(colored, 0);
+}
+
+#[test]
+fn no_color_denial_bold() {
+    let app = App::new(session(), default_theme().without_colors());
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "orders 403").expect("denied hop on screen");
+    assert!(buffer[(x, y)].modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn no_color_selection_reversed() {
+    let app = App::new(session(), default_theme().without_colors());
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "09:15:02").expect("first flow on screen");
+    assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+// update.
+
+#[test]
+fn navigation_bounds() {
+    let mut app = app_at(80, 24);
+    let last = app.visible.len() - 1;
+    update(&mut app, Action::Up);
+    assert_eq!(app.selected, 0, "up at the top");
+    update(&mut app, Action::Bottom);
+    assert_eq!(app.selected, last, "bottom");
+    update(&mut app, Action::Down);
+    assert_eq!(app.selected, last, "down at the bottom");
+    update(&mut app, Action::Top);
+    update(&mut app, Action::PageDown);
+    assert_eq!(app.selected, last, "page down past the end");
+    update(&mut app, Action::PageUp);
+    assert_eq!(app.selected, 0, "page up past the start");
+}
+
+#[test]
+fn detail_scroll_bounds() {
+    let mut app = app_at(80, 24);
+    select_flow(&mut app, "e1a1");
+    update(&mut app, Action::Open);
+    update(&mut app, Action::Up);
+    assert_eq!(app.detail_scroll, 0, "up at the top");
+    update(&mut app, Action::Bottom);
+    let end = app.detail_scroll;
+    update(&mut app, Action::Down);
+    assert_eq!(app.detail_scroll, end, "down at the end");
+    assert!(end > 0, "the 80x24 detail is taller than the screen");
+}
+
+#[test]
+fn filter_narrows() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    for c in "deny-delete".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    update(&mut app, Action::Submit);
+    let ids: Vec<&str> = app
+        .visible
+        .iter()
+        .map(|index| app.flows[*index].id.as_str())
+        .collect();
+    assert_eq!(ids, ["e1a3"]);
+}
+
+#[test]
+fn filter_matches_badge() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    update(&mut app, Action::Paste("dropped".into()));
+    update(&mut app, Action::Submit);
+    assert_eq!(app.visible.len(), 2);
+}
+
+#[test]
+fn filter_clears_on_esc() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    update(&mut app, Action::Paste("zzz".into()));
+    update(&mut app, Action::Submit);
+    assert!(app.visible.is_empty(), "no flow contains zzz");
+    update(&mut app, Action::Back);
+    assert_eq!(app.visible.len(), app.flows.len());
+}
+
+#[test]
+fn filter_cancel_clears() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    update(&mut app, Action::Input('x'));
+    update(&mut app, Action::Cancel);
+    assert!(app.prompt.is_none(), "prompt closed");
+    assert_eq!(app.visible.len(), app.flows.len());
+}
+
+#[test]
+fn paste_opens_token_view() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::Paste("Bearer abc.def.ghi".into()));
+    assert_eq!(app.view, View::Token);
+    assert!(app.token.result.is_some(), "inspected");
+}
+
+#[test]
+fn paste_into_token_prompt() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartToken);
+    assert_eq!(
+        app.prompt.as_ref().map(|prompt| prompt.kind),
+        Some(PromptKind::Token)
+    );
+    update(&mut app, Action::Paste("eyJhbGciOiJub25lIn0.e30.".into()));
+    assert!(app.prompt.is_none(), "prompt closed by the paste");
+    assert!(app.token.result.is_some(), "inspected");
+}
+
+#[test]
+fn typed_token_masked() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartToken);
+    for c in "secret-token-text".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    let text = screen_text(&draw(&app, 80, 24));
+    assert!(!text.contains("secret-token-text"), "{text}");
+}
+
+#[test]
+fn help_toggles() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ToggleHelp);
+    assert!(app.show_help, "opened");
+    update(&mut app, Action::ToggleHelp);
+    assert!(!app.show_help, "closed");
+}
+
+#[test]
+fn help_lists_key_table() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ToggleHelp);
+    let text = screen_text(&draw(&app, 80, 24));
+    for binding in idflow::tui::BINDINGS {
+        assert!(
+            text.contains(binding.description),
+            "{}",
+            binding.description
+        );
+    }
+}
+
+#[test]
+fn quit_actions() {
+    let cases = [
+        ("q", vec![Action::Quit]),
+        (":q", command("q")),
+        (":quit", command("quit")),
+    ];
+    for (name, actions) in cases {
+        let mut app = app_at(80, 24);
+        for action in actions {
+            update(&mut app, action);
+        }
+        assert!(app.should_quit, "{name}");
+    }
+}
+
+#[test]
+fn ctrl_c_quits() {
+    let app = app_at(80, 24);
+    let event = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(action_for(&app, &event), Some(Action::Quit));
+}
+
+#[test]
+fn unknown_command_flashes() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartCommand);
+    update(&mut app, Action::Input('z'));
+    update(&mut app, Action::Submit);
+    let flash = app.flash.as_ref().map(|flash| flash.text.as_str());
+    assert!(
+        flash.is_some_and(|text| text.contains("\":z\"")),
+        "{flash:?}"
+    );
+}
+
+#[test]
+fn command_switches_views() {
+    let mut app = app_at(80, 24);
+    for (name, view) in [("token", View::Token), ("flows", View::Flows)] {
+        for action in command(name) {
+            update(&mut app, action);
+        }
+        assert_eq!(app.view, view, ":{name}");
+    }
+}
+
+#[test]
+fn keys_map_to_actions() {
+    let app = app_at(80, 24);
+    let cases = [
+        (KeyCode::Char('j'), Action::Down),
+        (KeyCode::Down, Action::Down),
+        (KeyCode::Char('k'), Action::Up),
+        (KeyCode::Char('G'), Action::Bottom),
+        (KeyCode::Home, Action::Top),
+        (KeyCode::Enter, Action::Open),
+        (KeyCode::Char('/'), Action::StartFilter),
+        (KeyCode::Char('t'), Action::ShowToken),
+    ];
+    for (code, action) in cases {
+        assert_eq!(press(&app, code), Some(action), "{code:?}");
+    }
+}
+
+#[test]
+fn prompt_takes_letters() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    assert_eq!(press(&app, KeyCode::Char('q')), Some(Action::Input('q')));
+}
+
+#[test]
+fn live_flow_appended() {
+    let mut app = app_at(80, 24);
+    let before = app.flows.len();
+    update(&mut app, Action::AddFlow(fixture_flows().remove(0)));
+    assert_eq!(app.visible.len(), before + 1);
+}
+
+// Small sizes.
+
+#[test]
+fn small_sizes_render() {
+    let sizes = [(40, 10), (10, 3), (1, 1), (0, 0), (80, 2)];
+    let setups: [fn(&mut App); 5] = [
+        |_| {},
+        |app| update(app, Action::Open),
+        |app| {
+            update(app, Action::ShowToken);
+            app.token.result = Some(Ok(inspection()));
+        },
+        |app| update(app, Action::ToggleHelp),
+        |app| update(app, Action::StartCommand),
+    ];
+    for (width, height) in sizes {
+        for setup in setups {
+            let mut app = app_at(width, height);
+            setup(&mut app);
+            update(&mut app, Action::Bottom);
+            let terminal = draw(&app, width, height);
+            assert_eq!(terminal.backend().buffer().area.width, width);
+        }
+    }
+}
+
+// Themes.
+
+#[test]
+fn theme_built_ins() {
+    for name in ["default", "light"] {
+        let theme = Theme::load_colored(name).expect("built-in theme");
+        assert_eq!(theme.name, name);
+    }
+}
+
+#[test]
+fn theme_from_file() {
+    let path = std::env::temp_dir().join(format!("idflow-theme-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[deny]\nfg = \"#ff0000\"\nmodifiers = [\"underlined\"]\n",
+    )
+    .expect("write theme file");
+    let theme = Theme::load_colored(path.to_str().expect("utf-8 path"));
+    std::fs::remove_file(&path).expect("remove theme file");
+    let deny = theme.expect("theme file loads").style(Slot::Deny);
+    assert_eq!(deny.fg, Some(Color::Rgb(255, 0, 0)));
+    assert!(deny.add_modifier.contains(Modifier::UNDERLINED));
+}
+
+#[test]
+fn theme_bad_color() {
+    let err =
+        Theme::from_toml("mine.toml", "[allow]\nfg = \"greenish\"\n").expect_err("bad colour");
+    let message = err.to_string();
+    assert!(message.contains("\"allow\""), "names the slot: {message}");
+    assert!(
+        message.contains("\"greenish\""),
+        "names the value: {message}"
+    );
+    assert!(message.contains("mine.toml"), "names the file: {message}");
+}
+
+#[test]
+fn theme_unknown_name() {
+    let err = Theme::load_colored("solarized").expect_err("unknown theme");
+    let message = err.to_string();
+    assert!(
+        message.contains("\"solarized\""),
+        "names the value: {message}"
+    );
+    assert!(
+        message.contains("default, light"),
+        "lists the built-ins: {message}"
+    );
+}
+
+#[test]
+fn theme_missing_file() {
+    let err = Theme::load_colored("/nonexistent/idflow/theme.toml").expect_err("missing file");
+    assert!(
+        err.to_string().contains("/nonexistent/idflow/theme.toml"),
+        "{err}"
+    );
+}
