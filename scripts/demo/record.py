@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--payload-in-metadata",
         choices=("issuer", "payload"),
-        default="issuer",
-        help="jwt_authn metadata key for verified claims: the issuer (default; Istio up to 1.20) "
-        "or `payload` (istiod 1.21 and later)",
+        default="payload",
+        help="jwt_authn metadata key for verified claims: the issuer (Istio up to 1.20) "
+        "or `payload` (default; istiod 1.21 and later)",
     )
     parser.add_argument(
         "--keep-work",

@@ -1,6 +1,7 @@
 //! Command-line flags (clap) and the subcommands they run.
 
 pub mod decode;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,8 +65,19 @@ pub struct ReplayArgs {
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
-        Some(Command::Decode(args)) => decode::run(&args),
-        _ => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Some(Command::Decode(args)) => return decode::run(&args),
+        Some(Command::Demo) => replay::run_demo(&cli.theme),
+        Some(Command::Replay(args)) => replay::run(&args, &cli.theme),
+        None => Err(anyhow::anyhow!(
+            "the live cluster view is not available in this build; run `idflow demo` for the demo data or `idflow replay FILE...` for saved logs"
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("idflow: {error:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -1,1 +1,7 @@
-//! Inputs: saved files (format recognised from content) and the demo data embedded in the binary.
+//! Inputs: saved files, with each file's format recognised from its content, and the demo data
+//! embedded in the binary.
+
+pub mod demo;
+mod files;
+
+pub use files::{Input, InputFormat, Loaded, detect_format, load_inputs, location_from_file_name};

@@ -1,0 +1,16 @@
+//! The demo data recorded from a real Envoy and an edge stand-in, embedded in the binary so that
+//! `idflow demo` needs no files. `demo/README.md` says how it was recorded.
+
+use super::Input;
+
+/// The recorded files, by name.
+const FILES: [(&str, &str); 3] = [
+    ("edge.ds2.ndjson", include_str!("../../demo/edge.ds2.ndjson")),
+    ("istio-system.istio-ingressgateway.log", include_str!("../../demo/istio-system.istio-ingressgateway.log")),
+    ("shop.orders.log", include_str!("../../demo/shop.orders.log")),
+];
+
+/// Returns the embedded demo inputs.
+pub fn inputs() -> Vec<Input> {
+    FILES.iter().map(|(name, text)| Input { name: (*name).to_owned(), text: (*text).to_owned() }).collect()
+}

@@ -1,0 +1,154 @@
+//! Saved access logs and edge records read from files or from memory.
+
+use std::path::Path;
+
+use crate::accesslog;
+use crate::edge;
+use crate::flow::{self, Observation};
+use crate::model::{Flow, HopRole};
+
+/// The format of one input, recognised from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// Envoy access log lines (TEXT or JSON encoding).
+    AccessLog,
+    /// DataStream 2 JSON records, one a line.
+    DataStream2,
+}
+
+/// One input: a name (the file name, which names the proxy for access logs) and its text.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub text: String,
+}
+
+/// Flows built from a set of inputs, with what could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub flows: Vec<Flow>,
+    /// Records read, over all inputs.
+    pub records: usize,
+    /// One line per problem, e.g. `shop.orders.log: 3 lines could not be parsed (line 7: …)`.
+    pub notices: Vec<String>,
+}
+
+/// Recognises an input's format from its first non-blank line.
+///
+/// DataStream 2 JSON records carry `reqId`, Envoy's JSON access log carries `response_code` or `start_time`,
+/// and Envoy's TEXT access log starts with `[`.
+pub fn detect_format(text: &str) -> Option<InputFormat> {
+    let first = text.lines().map(str::trim).find(|line| !line.is_empty())?;
+    if first.starts_with('[') {
+        return Some(InputFormat::AccessLog);
+    }
+    if first.starts_with('{') {
+        if first.contains("\"reqId\"") {
+            return Some(InputFormat::DataStream2);
+        }
+        return Some(InputFormat::AccessLog);
+    }
+    None
+}
+
+/// Derives a mesh hop's location and role from an access log's file name `NAMESPACE.WORKLOAD.log`.
+///
+/// A workload whose name contains `gateway` is a gateway; any other is a sidecar. A name without a
+/// namespace part is used whole as the workload.
+pub fn location_from_file_name(name: &str) -> (String, HopRole) {
+    let file = Path::new(name).file_name().and_then(|f| f.to_str()).unwrap_or(name);
+    let stem = file.strip_suffix(".log").unwrap_or(file);
+    let stem = stem.strip_suffix(".json").unwrap_or(stem);
+    let location = match stem.split_once('.') {
+        Some((namespace, workload)) if !namespace.is_empty() && !workload.is_empty() => {
+            format!("{namespace}/{workload}")
+        }
+        _ => stem.to_owned(),
+    };
+    let role = if location.contains("gateway") { HopRole::Gateway } else { HopRole::Sidecar };
+    (location, role)
+}
+
+/// Reads every input, correlates the records into flows, and reports unreadable lines as notices.
+pub fn load_inputs(inputs: &[Input]) -> Loaded {
+    let mut observations: Vec<Observation> = Vec::new();
+    let mut notices = Vec::new();
+
+    for input in inputs {
+        match detect_format(&input.text) {
+            Some(InputFormat::AccessLog) => {
+                let (location, role) = location_from_file_name(&input.name);
+                read_access_log(input, &location, role, &mut observations, &mut notices);
+            }
+            Some(InputFormat::DataStream2) => read_ds2(input, &mut observations, &mut notices),
+            None if input.text.trim().is_empty() => notices.push(format!("{}: empty", input.name)),
+            None => notices.push(format!(
+                "{}: not recognised as an Envoy access log or DataStream 2 records; expected lines starting with `[` or `{{`",
+                input.name
+            )),
+        }
+    }
+
+    let records = observations.len();
+    Loaded { flows: flow::correlate(observations), records, notices }
+}
+
+fn read_access_log(
+    input: &Input,
+    location: &str,
+    role: HopRole,
+    observations: &mut Vec<Observation>,
+    notices: &mut Vec<String>,
+) {
+    let mut failed = Failures::default();
+    for (index, line) in input.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match accesslog::parse_line(line) {
+            Ok(entry) => observations.push(entry.observe(location, role)),
+            Err(error) => failed.add(index + 1, &error.to_string()),
+        }
+    }
+    failed.report(&input.name, notices);
+}
+
+fn read_ds2(input: &Input, observations: &mut Vec<Observation>, notices: &mut Vec<String>) {
+    let mut failed = Failures::default();
+    for (index, line) in input.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match edge::parse_ds2_json(line) {
+            Ok(record) => observations.push(record.observe()),
+            Err(error) => failed.add(index + 1, &error.to_string()),
+        }
+    }
+    failed.report(&input.name, notices);
+}
+
+/// Lines of one input that could not be parsed: a count and the first example.
+#[derive(Default)]
+struct Failures {
+    count: usize,
+    first: Option<(usize, String)>,
+}
+
+impl Failures {
+    fn add(&mut self, line_number: usize, message: &str) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((line_number, message.to_owned()));
+        }
+    }
+
+    fn report(self, name: &str, notices: &mut Vec<String>) {
+        if let Some((line_number, message)) = self.first {
+            let lines = if self.count == 1 { "line" } else { "lines" };
+            notices.push(format!(
+                "{name}: {} {lines} could not be parsed (first at line {line_number}: {message})",
+                self.count
+            ));
+        }
+    }
+}

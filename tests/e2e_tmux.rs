@@ -1,0 +1,102 @@
+//! End-to-end: the built binary in a real terminal (tmux), driven with keys, its screen captured.
+
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// A tmux session running one command, killed when dropped.
+struct TmuxSession {
+    name: String,
+}
+
+impl TmuxSession {
+    fn start(label: &str, command: &str, columns: u16, rows: u16) -> Self {
+        let name = format!("idflow-e2e-{label}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", &columns.to_string(), "-y", &rows.to_string()])
+            .arg(command)
+            .env_remove("NO_COLOR")
+            .status()
+            .expect("tmux could not be started: install tmux (scripts/test.sh does it on Debian as root)");
+        assert!(status.success(), "tmux new-session failed for {command:?}");
+        Self { name }
+    }
+
+    fn send(&self, keys: &[&str]) {
+        for key in keys {
+            let status = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, key])
+                .status()
+                .expect("tmux send-keys failed to start");
+            assert!(status.success(), "tmux send-keys {key:?} failed");
+            sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn capture(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane failed to start");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Captures the screen until it contains every needle, or returns the last capture after `timeout`.
+    fn wait_for(&self, needles: &[&str], timeout: Duration) -> (bool, String) {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if needles.iter().all(|needle| screen.contains(needle)) {
+                return (true, screen);
+            }
+            if start.elapsed() > timeout {
+                return (false, screen);
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.name])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+}
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+    }
+}
+
+#[test]
+fn demo_shows_identity_dropped_explanation() {
+    let binary = env!("CARGO_BIN_EXE_idflow");
+    let session = TmuxSession::start("dropped", &format!("{binary} demo"), 120, 40);
+
+    let (ready, screen) = session.wait_for(&["DROPPED"], Duration::from_secs(10));
+    assert!(ready, "the demo's flow list shows no identity-dropped badge:\n{screen}");
+
+    session.send(&["/", "DROPPED", "Enter", "Enter"]);
+    let (shown, screen) = session.wait_for(&["identity-dropped", "forwardOriginalToken"], Duration::from_secs(10));
+    assert!(shown, "the detail pane does not explain the dropped identity:\n{screen}");
+    assert!(screen.contains("shop/orders"), "the explanation does not name the workload:\n{screen}");
+
+    session.send(&["q"]);
+    let start = Instant::now();
+    while session.is_running() && start.elapsed() < Duration::from_secs(5) {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(!session.is_running(), "idflow did not quit on q");
+}
+
+#[test]
+fn demo_survives_a_tiny_terminal() {
+    let binary = env!("CARGO_BIN_EXE_idflow");
+    let session = TmuxSession::start("tiny", &format!("{binary} demo"), 20, 5);
+    sleep(Duration::from_millis(800));
+    session.send(&["j", "Enter", "?", "Escape"]);
+    sleep(Duration::from_millis(300));
+    assert!(session.is_running(), "idflow exited in a 20x5 terminal:\n{}", session.capture());
+}
