@@ -3,7 +3,7 @@
 
 use super::envoy::{self, BAD_FORMAT};
 use super::shell;
-use super::{Problem, TokenError, TokenKind, quote_truncated};
+use super::{Problem, Severity, TokenError, TokenKind, jose, quote_truncated};
 
 /// Authorization schemes recognised in front of a token. Any other first word is taken as part of
 /// the token, so that a token with a space inside is not mistaken for a scheme and a token.
@@ -86,11 +86,11 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
             "nothing follows the scheme; expected a token after it",
         ));
     }
-    if quoted {
-        parts.push("in quotes".to_owned());
-    }
     if parts.is_empty() {
         parts.push("bare token".to_owned());
+    }
+    if quoted {
+        parts.push("in quotes".to_owned());
     }
 
     let (token, kind, mut problems) = pick_token(rest)?;
@@ -203,7 +203,21 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenErro
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    if let Ok(kind @ (TokenKind::Jws | TokenKind::Jwe)) = classify(&compact) {
+    let first = rest.split_whitespace().next().unwrap_or_default();
+    let compact_kind = classify(&compact)
+        .ok()
+        .filter(|kind| *kind != TokenKind::Opaque);
+    let first_kind = classify(first)
+        .ok()
+        .filter(|kind| *kind != TokenKind::Opaque);
+
+    // `<jwt> abc` reads both as a token with a space inside and as a token with text after it.
+    // A first word that decodes cleanly is taken as the whole token, because the text after it
+    // then lands in the signature, where any base64url text decodes.
+    // NOTE: a JWS wrapped inside its signature segment is therefore read as text after a token;
+    // its header and claims are the same either way, only the fingerprint differs.
+    let prefer_first = first_kind.is_some_and(|kind| decodes_cleanly(first, kind));
+    if let Some(kind) = compact_kind.filter(|_| !prefer_first) {
         let offset = rest
             .find(|c: char| c.is_whitespace() || c == '%')
             .unwrap_or_default();
@@ -218,8 +232,7 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenErro
         return Ok((compact, kind, vec![problem]));
     }
 
-    let first = rest.split_whitespace().next().unwrap_or_default();
-    if let Ok(kind @ (TokenKind::Jws | TokenKind::Jwe)) = classify(first) {
+    if let Some(kind) = first_kind {
         let junk = rest[first.len()..].trim_start();
         let problem = Problem::error(
             "trailing_text",
@@ -236,6 +249,14 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenErro
         rest,
         &format!("it contains whitespace inside; {EXPECTED}"),
     ))
+}
+
+/// Returns true when every segment of `token` decodes without an error-level problem.
+fn decodes_cleanly(token: &str, kind: TokenKind) -> bool {
+    jose::decode(token, kind)
+        .problems
+        .iter()
+        .all(|problem| problem.severity != Severity::Error || problem.code.starts_with("jwe_"))
 }
 
 /// Tells the token kind from the dot count, or returns why `token` is no token.
