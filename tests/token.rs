@@ -172,7 +172,7 @@ fn opaque_bearer_rejected() {
     assert_eq!(
         message(&inspection, "mesh_rejects_format"),
         format!(
-            "Envoy's jwt_authn (1.29 and later) answers 401 `{BAD_FORMAT}` for this value, with \
+            "Envoy's jwt_authn (1.29 and later) returns 401 `{BAD_FORMAT}` for this value, with \
              response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
              RequestAuthentication selects, even without an AuthorizationPolicy",
             BAD_FORMAT.replace(' ', "_")
@@ -269,7 +269,7 @@ fn not_a_token_messages() {
             "a.b.c.d".to_owned(),
             format!(
                 "no token found in \"a.b.c.d\": it has 4 segments separated by 3 dots, but a JWS \
-                 has 3 segments (2 dots) and a JWE 5 (4 dots); Envoy's jwt_authn answers 401 \
+                 has 3 segments (2 dots) and a JWE 5 (4 dots); Envoy's jwt_authn returns 401 \
                  `{BAD_FORMAT}`"
             ),
         ),
@@ -427,7 +427,7 @@ fn time_problems() {
         (
             json!({"exp": NOW - 7_200}),
             "expired",
-            "expired 2 h ago; the mesh answers 401 `Jwt is expired` (Envoy's jwt_authn allows \
+            "expired 2 h ago; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
              only 60 s of clock skew); get a fresh token",
         ),
         (
@@ -439,14 +439,14 @@ fn time_problems() {
         (
             json!({"exp": NOW + 7_200, "nbf": NOW + 3_600}),
             "not_yet_valid",
-            "not valid until in 60 min; the mesh answers 401 `Jwt not yet valid` for another \
+            "not valid until in 60 min; the mesh returns 401 `Jwt not yet valid` for another \
              3540 s; check the clocks of the issuer and the mesh",
         ),
         (
             json!({"exp": "1741089730"}),
             "invalid_numeric_date",
             "`exp` is the string \"1741089730\", not a NumericDate (a number of seconds since \
-             1970-01-01 UTC); Envoy's jwt_authn answers 401 `Jwt payload [exp] field is not an \
+             1970-01-01 UTC); Envoy's jwt_authn returns 401 `Jwt payload [exp] field is not an \
              integer`",
         ),
         (

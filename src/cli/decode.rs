@@ -13,11 +13,12 @@ use crate::token::{self, Inspection, TokenKind, relative_phrase};
 /// Pasted input above this size is refused before decoding; real tokens stay far below it.
 const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Exit status for input that holds no token, and for usage errors.
+/// Exit status for input that contains no token, and for usage errors.
 const EXIT_USAGE: u8 = 2;
 
-/// Runs `idflow decode`: 0 when a token was decoded (with problems or not), 2 when the input holds
-/// no token or the flags are wrong. Keys are not handled yet, so status 1 is never returned.
+/// Runs `idflow decode`: 0 when a token was decoded (with problems or not), 2 when the input
+/// contains no token or the flags are wrong. Keys are not handled yet, so status 1 is never
+/// returned.
 pub fn run(args: &DecodeArgs) -> ExitCode {
     match decode(args) {
         Ok(output) => {
@@ -135,7 +136,7 @@ fn to_json(inspection: &Inspection, show_secrets: bool) -> Value {
     object
 }
 
-/// The signature algorithm; a JWE header's `alg` names key management, not a signature.
+/// Returns the signature algorithm, which a JWE lacks because its `alg` names key management.
 fn signature_alg(inspection: &Inspection) -> Option<&str> {
     match inspection.kind {
         TokenKind::Jws => inspection.alg(),

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-/// Which segment of a JWS or JWE a value comes from.
+/// Segment of a JWS or JWE that a value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Segment {
     Header,
@@ -58,7 +58,7 @@ pub(super) struct Decoded {
     pub nonzero_trailing_bits: bool,
 }
 
-/// Why a segment did not decode.
+/// Reason a segment did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum SegmentError {
     #[error("the {} segment is empty", .segment.name())]
@@ -96,7 +96,9 @@ impl SegmentError {
     }
 }
 
-fn engine(alphabet: &alphabet::Alphabet, allow_trailing_bits: bool) -> GeneralPurpose {
+/// Returns an engine for unpadded input in `alphabet`, which ignores non-zero unused bits in the
+/// last character when `allow_trailing_bits` is set.
+pub(super) fn engine(alphabet: &alphabet::Alphabet, allow_trailing_bits: bool) -> GeneralPurpose {
     let config = GeneralPurposeConfig::new()
         .with_encode_padding(false)
         .with_decode_padding_mode(DecodePaddingMode::RequireNone)

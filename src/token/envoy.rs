@@ -1,8 +1,10 @@
-//! What Envoy's `jwt_authn` filter does with an `Authorization` header value before it looks at keys:
-//! where it finds the token, and which `jwt_verify_lib` status the token's format earns.
+//! Model of Envoy's `jwt_authn` filter handling an `Authorization` header value before it looks
+//! at keys: where it finds the token, and which `jwt_verify_lib` status the token's format earns.
 
 use base64::Engine as _;
 use serde_json::Value;
+
+use super::base64url;
 
 /// Istio's default token location is `Authorization` with this value prefix.
 const BEARER_PREFIX: &str = "Bearer ";
@@ -24,9 +26,9 @@ fn is_base64url_or_dot(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-/// Returns the token Envoy's `jwt_authn` extracts from an `Authorization` header value, or `None` when
-/// it finds no token there (`jwt_authn` then reports `Jwt is missing`, and Istio lets the request on
-/// without a request principal).
+/// Returns the token Envoy's `jwt_authn` extracts from an `Authorization` header value, or `None`
+/// when it finds no token there (`jwt_authn` then reports `Jwt is missing`, and Istio lets the
+/// request on without a request principal).
 ///
 /// Envoy searches the value for the case-sensitive prefix `Bearer ` anywhere in it, then takes
 /// everything from the first base64url character or dot after the prefix to the end. Before Envoy
@@ -43,29 +45,34 @@ pub fn extract_from_header(value: &str) -> Option<&str> {
     }
 }
 
-/// Returns the `jwt_verify_lib` status text that Envoy's `jwt_authn` answers 401 with for this token's
-/// format, or `None` when the format checks pass and the verdict depends on issuer, times and keys.
+/// Returns the `jwt_verify_lib` status text that Envoy's `jwt_authn` sends with a 401 for this
+/// token's format, or `None` when the format checks pass and the verdict depends on issuer, times
+/// and keys.
 pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
     let segments: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = segments[..] else {
         return Some(BAD_FORMAT);
     };
 
-    let Some(header_json) = absl_websafe_decode(header) else {
-        return Some("Jwt header is an invalid Base64url encoded");
-    };
-    let Some(header_json) = parse_object(&header_json) else {
-        return Some("Jwt header is an invalid JSON");
+    let header_json = match decode_object(
+        header,
+        "Jwt header is an invalid Base64url encoded",
+        "Jwt header is an invalid JSON",
+    ) {
+        Ok(object) => object,
+        Err(status) => return Some(status),
     };
     if let Some(status) = header_status(&header_json) {
         return Some(status);
     }
 
-    let Some(payload_json) = absl_websafe_decode(payload) else {
-        return Some("Jwt payload is an invalid Base64url encoded");
-    };
-    let Some(payload_json) = parse_object(&payload_json) else {
-        return Some("Jwt payload is an invalid JSON");
+    let payload_json = match decode_object(
+        payload,
+        "Jwt payload is an invalid Base64url encoded",
+        "Jwt payload is an invalid JSON",
+    ) {
+        Ok(object) => object,
+        Err(status) => return Some(status),
     };
     if let Some(status) = payload_status(&payload_json) {
         return Some(status);
@@ -149,10 +156,16 @@ fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static s
     None
 }
 
-fn parse_object(bytes: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
+/// Decodes a segment that must hold a JSON object, or returns the status for the step that fails.
+fn decode_object(
+    segment: &str,
+    bad_base64_status: &'static str,
+    bad_json_status: &'static str,
+) -> Result<serde_json::Map<String, Value>, &'static str> {
+    let bytes = absl_websafe_decode(segment).ok_or(bad_base64_status)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(bad_json_status),
     }
 }
 
@@ -173,13 +186,9 @@ fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
     if unpadded.len() % 4 == 1 {
         return None;
     }
-    let lenient = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::URL_SAFE,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
-            .with_decode_allow_trailing_bits(true),
-    );
-    lenient.decode(unpadded).ok()
+    base64url::engine(&base64::alphabet::URL_SAFE, true)
+        .decode(unpadded)
+        .ok()
 }
 
 #[cfg(test)]

@@ -12,23 +12,23 @@ const TOKEN_SCHEMES: [&str; 5] = ["bearer", "token", "jwt", "dpop", "mac"];
 /// Schemes that carry credentials rather than a token.
 const CREDENTIAL_SCHEMES: [&str; 4] = ["basic", "digest", "negotiate", "ntlm"];
 
-/// What the input expects, for errors.
+/// Description of the accepted input, for errors.
 const EXPECTED: &str = "expected a JWT (header.payload.signature, three base64url segments and two dots), \
      a JWE (five segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
      with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or a curl command";
 
-/// What Istio does with a request whose token Envoy does not find.
+/// Istio's handling of a request whose token Envoy does not find.
 const NO_TOKEN_CONSEQUENCE: &str = "Envoy's jwt_authn looks only for the case-sensitive prefix \
      `Bearer ` (with one space), so the mesh treats the request as carrying no token: it passes \
      RequestAuthentication without a request principal, and an AuthorizationPolicy that requires \
-     one answers 403 `RBAC: access denied`, not 401";
+     one returns 403 `RBAC: access denied`, not 401";
 
 /// A token located in the input, before decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Found {
     pub text: String,
     pub kind: TokenKind,
-    /// How the token was found, for `Inspection::found_as`.
+    /// Description of where the token was found, for `Inspection::found_as`.
     pub location: String,
     pub header_name: Option<String>,
     pub scheme: Option<String>,
@@ -131,7 +131,7 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, TokenError> {
         split_header_line(header)
             .is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
     };
-    // Without an Authorization header, a header whose value holds a JSON object in base64url
+    // Without an Authorization header, a header whose value contains a JSON object in base64url
     // (`eyJ` encodes `{"`) is the likely custom token location.
     let chosen = headers
         .iter()
@@ -214,8 +214,8 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenErro
     // `<jwt> abc` reads both as a token with a space inside and as a token with text after it.
     // A first word that decodes cleanly is taken as the whole token, because the text after it
     // then lands in the signature, where any base64url text decodes.
-    // NOTE: a JWS wrapped inside its signature segment is therefore read as text after a token;
-    // its header and claims are the same either way, only the fingerprint differs.
+    // NOTE: a JWS wrapped inside its signature segment is therefore read as text after a token.
+    // Its header and claims are the same either way, but the fingerprint differs.
     let prefer_first = first_kind.is_some_and(|kind| decodes_cleanly(first, kind));
     if let Some(kind) = compact_kind.filter(|_| !prefer_first) {
         let offset = rest
@@ -276,7 +276,7 @@ fn classify(token: &str) -> Result<TokenKind, String> {
         },
         dots => Err(format!(
             "it has {} segments separated by {dots} dots, but a JWS has 3 segments (2 dots) and a \
-             JWE 5 (4 dots); Envoy's jwt_authn answers 401 `{BAD_FORMAT}`",
+             JWE 5 (4 dots); Envoy's jwt_authn returns 401 `{BAD_FORMAT}`",
             dots + 1
         )),
     }
@@ -319,7 +319,7 @@ fn mesh_problems(
         Some(status) => vec![Problem::error(
             "mesh_rejects_format",
             format!(
-                "Envoy's jwt_authn (1.29 and later) answers 401 `{status}` for this value, with \
+                "Envoy's jwt_authn (1.29 and later) returns 401 `{status}` for this value, with \
                  response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
                  RequestAuthentication selects, even without an AuthorizationPolicy",
                 status.replace(' ', "_")

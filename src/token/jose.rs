@@ -74,7 +74,7 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         None if decoding.header.is_some() => decoding.problems.push(Problem::error(
             "missing_alg",
             "the header has no `alg`; a JWS names its signature algorithm there, and Envoy's \
-             jwt_authn answers 401 `Jwt header [alg] field is required and must be a string`",
+             jwt_authn returns 401 `Jwt header [alg] field is required and must be a string`",
         )),
         Some(Value::String(alg)) if alg.eq_ignore_ascii_case("none") => {
             decoding.problems.push(Problem::error(

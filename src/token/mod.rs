@@ -1,5 +1,5 @@
-//! Tokens: finding a token in pasted text, telling JWS, JWE and opaque tokens apart, decoding header
-//! and claims with errors that name the segment, and reading `exp`/`nbf`/`iat` as times.
+//! Tokens: finding a token in pasted text, telling JWS, JWE and opaque tokens apart, decoding
+//! header and claims with errors that name the segment, and reading `exp`/`nbf`/`iat` as times.
 //!
 //! Everything here is plain Rust: text and a clock in, values out.
 
@@ -39,7 +39,8 @@ pub struct Inspection {
     pub found_as: String,
     /// Name of the header the token was found in (lower case), when the input was a header line.
     pub header_name: Option<String>,
-    /// The authorization scheme exactly as written (`Bearer`, `bearer`, `Token` …), when there was one.
+    /// The authorization scheme exactly as written (`Bearer`, `bearer`, `Token` …), when there was
+    /// one.
     pub scheme: Option<String>,
     /// The decoded JOSE header, when it decodes.
     pub header: Option<serde_json::Value>,
@@ -163,7 +164,7 @@ pub enum TokenError {
     NotAToken {
         /// The input, quoted and truncated.
         input: String,
-        /// What was expected instead.
+        /// The expected input, in words.
         reason: String,
     },
 }

@@ -1,5 +1,5 @@
-//! Reading the `exp`, `nbf` and `iat` `NumericDates` of the claims as times, and judging them the way
-//! Envoy's `jwt_authn` does.
+//! Reading the `exp`, `nbf` and `iat` `NumericDates` of the claims as times, and judging them the
+//! way Envoy's `jwt_authn` does.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -40,7 +40,7 @@ pub(super) fn read_times(claims: &Value, now: DateTime<Utc>) -> (Vec<TimeClaim>,
                 "invalid_numeric_date",
                 format!(
                     "`{claim}` is {}, not a NumericDate (a number of seconds since 1970-01-01 UTC); \
-                     Envoy's jwt_authn answers 401 `Jwt payload [{claim}] field is not an integer`",
+                     Envoy's jwt_authn returns 401 `Jwt payload [{claim}] field is not an integer`",
                     describe(value)
                 ),
             ));
@@ -108,7 +108,7 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
                 )
             } else {
                 format!(
-                    "expired {}; the mesh answers 401 `Jwt is expired` (Envoy's jwt_authn allows \
+                    "expired {}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
                      only {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew); get a fresh token",
                     relative_phrase(relative_seconds)
                 )
@@ -126,7 +126,7 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
                 )
             } else {
                 format!(
-                    "not valid until {}; the mesh answers 401 `Jwt not yet valid` for another \
+                    "not valid until {}; the mesh returns 401 `Jwt not yet valid` for another \
                      {wait} s; check the clocks of the issuer and the mesh",
                     relative_phrase(relative_seconds)
                 )
