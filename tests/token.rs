@@ -579,3 +579,16 @@ fn istio_groups_scope_claims() {
     assert!(claims["groups"].is_array(), "{claims}");
     assert!(claims["scope"].is_array(), "{claims}");
 }
+
+#[test]
+fn expiry_severity_by_skew() {
+    let cases = [
+        (NOW - 30, token::Severity::Warning),
+        (NOW - 61, token::Severity::Error),
+    ];
+    for (exp, severity) in cases {
+        let inspection = inspect(&mint(&json!({"alg": "RS256"}), &json!({"exp": exp})));
+        let expired = inspection.problems.iter().find(|p| p.code == "expired");
+        assert_eq!(expired.map(|p| p.severity), Some(severity), "exp {exp}");
+    }
+}

@@ -112,7 +112,8 @@ pub struct TimeClaim {
     pub relative_seconds: i64,
 }
 
-/// How much a problem matters: `error` means the mesh rejects or ignores the token.
+/// Weight of a problem: `error` means the mesh or a standard verifier rejects or ignores the token,
+/// `warning` that some verifiers may, `note` that nothing rejects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

@@ -100,38 +100,50 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
         "exp" if relative_seconds <= 0 => {
             let ago = -relative_seconds;
             let grace = ENVOY_CLOCK_SKEW_SECONDS - ago;
-            let message = if grace >= 0 {
-                format!(
-                    "expired {}, still accepted by the mesh for {grace} s because Envoy's \
+            let problem = if grace >= 0 {
+                Problem::warning(
+                    "expired",
+                    format!(
+                        "expired {}, still accepted by the mesh for {grace} s because Envoy's \
                      jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
-                    relative_phrase(relative_seconds)
+                        relative_phrase(relative_seconds)
+                    ),
                 )
             } else {
-                format!(
-                    "expired {}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
+                Problem::error(
+                    "expired",
+                    format!(
+                        "expired {}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
                      only {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew); get a fresh token",
-                    relative_phrase(relative_seconds)
+                        relative_phrase(relative_seconds)
+                    ),
                 )
             };
-            Some(Problem::error("expired", message))
+            Some(problem)
         }
         // Envoy rejects when now < nbf - clock skew.
         "nbf" if relative_seconds > 0 => {
             let wait = relative_seconds - ENVOY_CLOCK_SKEW_SECONDS;
-            let message = if wait <= 0 {
-                format!(
-                    "not valid until {}, but the mesh already accepts it because Envoy's \
+            let problem = if wait <= 0 {
+                Problem::warning(
+                    "not_yet_valid",
+                    format!(
+                        "not valid until {}, but the mesh already accepts it because Envoy's \
                      jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
-                    relative_phrase(relative_seconds)
+                        relative_phrase(relative_seconds)
+                    ),
                 )
             } else {
-                format!(
-                    "not valid until {}; the mesh returns 401 `Jwt not yet valid` for another \
+                Problem::error(
+                    "not_yet_valid",
+                    format!(
+                        "not valid until {}; the mesh returns 401 `Jwt not yet valid` for another \
                      {wait} s; check the clocks of the issuer and the mesh",
-                    relative_phrase(relative_seconds)
+                        relative_phrase(relative_seconds)
+                    ),
                 )
             };
-            Some(Problem::error("not_yet_valid", message))
+            Some(problem)
         }
         "iat" if relative_seconds > ENVOY_CLOCK_SKEW_SECONDS => Some(Problem::warning(
             "issued_in_future",
