@@ -1,15 +1,33 @@
-//! Tokens: finding a token in pasted text, telling JWS, JWE and opaque tokens apart, decoding header
-//! and claims with errors that name the segment, and reading `exp`/`nbf`/`iat` as times.
+//! Tokens: finding a token in pasted text, telling JWS, JWE and opaque tokens apart, decoding
+//! header and claims with errors that name the segment, and reading `exp`/`nbf`/`iat` as times.
+//!
+//! Everything here is plain Rust: text and a clock in, values out.
+
+mod base64url;
+mod envoy;
+mod find;
+mod jose;
+mod shell;
+mod times;
+
+use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use envoy::{extract_from_header, jwt_authn_format_status};
+pub use times::relative_phrase;
 
 /// What kind of token the input holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
+    /// A signed JWT: three base64url segments separated by two dots.
     Jws,
+    /// An encrypted JWT: five base64url segments separated by four dots.
     Jwe,
+    /// One word of the RFC 6750 `b64token` alphabet, without dots.
     Opaque,
 }
 
@@ -19,11 +37,16 @@ pub struct Inspection {
     pub kind: TokenKind,
     /// How the token was found, e.g. `Authorization header, Bearer scheme` or `bare token`.
     pub found_as: String,
+    /// Name of the header the token was found in (lower case), when the input was a header line.
+    pub header_name: Option<String>,
+    /// The authorization scheme exactly as written (`Bearer`, `bearer`, `Token` …), when there was
+    /// one.
+    pub scheme: Option<String>,
     /// The decoded JOSE header, when it decodes.
     pub header: Option<serde_json::Value>,
     /// The decoded claims (JWS only), when they decode.
     pub claims: Option<serde_json::Value>,
-    /// `exp`, `nbf` and `iat` as times.
+    /// `exp`, `nbf` and `iat` as times, in that order, for those present as numbers.
     pub times: Vec<TimeClaim>,
     /// Problems found while decoding, worst first.
     pub problems: Vec<Problem>,
@@ -32,6 +55,51 @@ pub struct Inspection {
     pub fingerprint: String,
     /// Length of the encoded token in bytes.
     pub encoded_len: usize,
+    /// The token itself; never serialized and redacted in `Debug`.
+    #[serde(skip)]
+    pub token: SecretToken,
+}
+
+impl Inspection {
+    /// Returns the `alg` header parameter when it is a string.
+    pub fn alg(&self) -> Option<&str> {
+        self.header_str("alg")
+    }
+
+    /// Returns the `kid` header parameter when it is a string.
+    pub fn kid(&self) -> Option<&str> {
+        self.header_str("kid")
+    }
+
+    fn header_str(&self, name: &str) -> Option<&str> {
+        self.header.as_ref()?.get(name)?.as_str()
+    }
+
+    /// Returns the encoded signature segment of a JWS, which is as secret as the token.
+    pub fn signature_segment(&self) -> Option<&str> {
+        if self.kind != TokenKind::Jws {
+            return None;
+        }
+        self.token.expose().rsplit('.').next()
+    }
+}
+
+/// A bearer token kept out of `Debug` output and serialization, so that logging an inspection does
+/// not leak it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Returns the token; callers show it only when the user asked for secrets.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretToken({} bytes, redacted)", self.0.len())
+    }
 }
 
 /// One of `exp`, `nbf`, `iat`.
@@ -44,22 +112,109 @@ pub struct TimeClaim {
     pub relative_seconds: i64,
 }
 
+/// Weight of a problem: `error` means the mesh or a standard verifier rejects or ignores the token,
+/// `warning` that some verifiers may, `note` that nothing rejects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
 /// A problem with a token, in the `{code, message}` shape of the `decode` JSON contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// Stable `snake_case` identifier for scripts.
     pub code: String,
+    /// Plain-words explanation, including what Envoy or Istio does with the token.
     pub message: String,
+    pub severity: Severity,
+}
+
+impl Problem {
+    pub(crate) fn new(severity: Severity, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            severity,
+        }
+    }
+
+    pub(crate) fn error(code: &str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, message)
+    }
+
+    pub(crate) fn warning(code: &str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, message)
+    }
+
+    pub(crate) fn note(code: &str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Note, code, message)
+    }
 }
 
 /// Errors for input that holds no token at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("no token found: {0}")]
-    NotFound(String),
+    #[error(
+        "no token found: the input is empty; paste a JWT, a `Bearer …` value, an `Authorization:` line or a curl command"
+    )]
+    Empty,
+    #[error("no token found in {input}: {reason}")]
+    NotAToken {
+        /// The input, quoted and truncated.
+        input: String,
+        /// The expected input, in words.
+        reason: String,
+    },
 }
 
 /// Finds a token in pasted text and decodes it, with times relative to `now`.
 pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError> {
-    let _ = now;
-    Err(TokenError::NotFound(text.chars().take(20).collect()))
+    let found = find::find_token(text)?;
+    let mut problems = found.problems;
+    let decoded = jose::decode(&found.text, found.kind);
+    problems.extend(decoded.problems);
+
+    let (times, time_problems) = match &decoded.claims {
+        Some(claims) => times::read_times(claims, now),
+        None => (Vec::new(), Vec::new()),
+    };
+    problems.extend(time_problems);
+    problems.sort_by_key(|problem| problem.severity);
+
+    Ok(Inspection {
+        kind: found.kind,
+        found_as: found.location,
+        header_name: found.header_name,
+        scheme: found.scheme,
+        header: decoded.header,
+        claims: decoded.claims,
+        times,
+        problems,
+        fingerprint: fingerprint(&found.text),
+        encoded_len: found.text.len(),
+        token: SecretToken(found.text),
+    })
+}
+
+/// Returns `sha256:` and the first 16 hex digits of the SHA-256 of `token`.
+pub fn fingerprint(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut text = String::from("sha256:");
+    for byte in digest.iter().take(8) {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// Quotes `text` for a message, cut to 40 characters so that no whole token lands in an error.
+pub(crate) fn quote_truncated(text: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    let mut quoted: String = text.chars().take(MAX_CHARS).collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        quoted.push('…');
+    }
+    format!("{quoted:?}")
 }

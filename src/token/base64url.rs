@@ -1,0 +1,236 @@
+//! Decoding one base64url segment of a JOSE token, with errors that name the segment, the byte
+//! offset in the token and the bad character.
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+/// Segment of a JWS or JWE that a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segment {
+    Header,
+    Payload,
+    Signature,
+    EncryptedKey,
+    InitializationVector,
+    Ciphertext,
+    AuthenticationTag,
+}
+
+impl Segment {
+    /// Returns the segment's name as used in messages, e.g. `payload (claims)`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Payload => "payload (claims)",
+            Self::Signature => "signature",
+            Self::EncryptedKey => "encrypted key",
+            Self::InitializationVector => "initialization vector",
+            Self::Ciphertext => "ciphertext",
+            Self::AuthenticationTag => "authentication tag",
+        }
+    }
+
+    /// Returns the word used in problem codes, e.g. `payload`.
+    pub(super) fn code(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Payload => "payload",
+            Self::Signature => "signature",
+            Self::EncryptedKey => "encrypted_key",
+            Self::InitializationVector => "iv",
+            Self::Ciphertext => "ciphertext",
+            Self::AuthenticationTag => "tag",
+        }
+    }
+}
+
+/// A segment that decoded, perhaps in a form the JWS and JWE specifications do not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Decoded {
+    pub bytes: Vec<u8>,
+    /// The segment carried `=` padding, which base64url in JOSE omits.
+    pub padded: bool,
+    /// The segment used `+` or `/` from the standard base64 alphabet.
+    pub standard_alphabet: bool,
+    /// The last character has unused bits that are not zero, so another encoder would write it
+    /// differently.
+    pub nonzero_trailing_bits: bool,
+}
+
+/// Reason a segment did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum SegmentError {
+    #[error("the {} segment is empty", .segment.name())]
+    Empty { segment: Segment },
+    #[error(
+        "the {} segment has the character {character:?} at byte {offset} of the token, which is not in the base64url alphabet (A-Z, a-z, 0-9, '-', '_')",
+        .segment.name()
+    )]
+    InvalidCharacter {
+        segment: Segment,
+        character: char,
+        /// Byte offset in the whole token.
+        offset: usize,
+    },
+    #[error(
+        "the {} segment mixes the base64url characters '-'/'_' with the standard base64 characters '+'/'/'",
+        .segment.name()
+    )]
+    MixedAlphabets { segment: Segment },
+    #[error(
+        "the {} segment has {length} characters without padding, and no base64 text leaves one character over after groups of four; a character was lost or added",
+        .segment.name()
+    )]
+    InvalidLength { segment: Segment, length: usize },
+}
+
+impl SegmentError {
+    pub(super) fn segment(&self) -> Segment {
+        match self {
+            Self::Empty { segment }
+            | Self::InvalidCharacter { segment, .. }
+            | Self::MixedAlphabets { segment }
+            | Self::InvalidLength { segment, .. } => *segment,
+        }
+    }
+}
+
+/// Returns an engine for unpadded input in `alphabet`, which ignores non-zero unused bits in the
+/// last character when `allow_trailing_bits` is set.
+pub(super) fn engine(alphabet: &alphabet::Alphabet, allow_trailing_bits: bool) -> GeneralPurpose {
+    let config = GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(allow_trailing_bits);
+    GeneralPurpose::new(alphabet, config)
+}
+
+/// Decodes `text`, the `segment` that starts at byte `start` of the token. Padding and the
+/// standard alphabet decode but are flagged in [`Decoded`].
+pub(super) fn decode_segment(
+    text: &str,
+    segment: Segment,
+    start: usize,
+) -> Result<Decoded, SegmentError> {
+    if text.is_empty() {
+        return Err(SegmentError::Empty { segment });
+    }
+
+    let unpadded = text.trim_end_matches('=');
+    let padded = unpadded.len() != text.len();
+    let mut url_safe = false;
+    let mut standard = false;
+    for (index, character) in text.char_indices() {
+        let in_padding = index >= unpadded.len();
+        match character {
+            'A'..='Z' | 'a'..='z' | '0'..='9' if !in_padding => {}
+            '-' | '_' if !in_padding => url_safe = true,
+            '+' | '/' if !in_padding => standard = true,
+            '=' if in_padding && text.len() - index <= 2 => {}
+            _ => {
+                return Err(SegmentError::InvalidCharacter {
+                    segment,
+                    character,
+                    offset: start + index,
+                });
+            }
+        }
+    }
+    if url_safe && standard {
+        return Err(SegmentError::MixedAlphabets { segment });
+    }
+    if unpadded.len() % 4 == 1 {
+        return Err(SegmentError::InvalidLength {
+            segment,
+            length: unpadded.len(),
+        });
+    }
+
+    let alphabet = if standard {
+        &alphabet::STANDARD
+    } else {
+        &alphabet::URL_SAFE
+    };
+    let (bytes, nonzero_trailing_bits) =
+        if let Ok(bytes) = engine(alphabet, false).decode(unpadded) {
+            (bytes, false)
+        } else {
+            // The characters and the length were checked above, so only the trailing bits of the
+            // last character can fail the strict decode.
+            let bytes = engine(alphabet, true).decode(unpadded).map_err(|_| {
+                SegmentError::InvalidLength {
+                    segment,
+                    length: unpadded.len(),
+                }
+            })?;
+            (bytes, true)
+        };
+    Ok(Decoded {
+        bytes,
+        padded,
+        standard_alphabet: standard,
+        nonzero_trailing_bits,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_canonical() {
+        let decoded = decode_segment("eyJhIjoxfQ", Segment::Header, 0).expect("decodes");
+        assert_eq!(decoded.bytes, br#"{"a":1}"#);
+        assert!(!decoded.padded);
+    }
+
+    #[test]
+    fn decode_padded() {
+        let decoded = decode_segment("eyJhIjoxfQ==", Segment::Header, 0).expect("decodes");
+        assert!(decoded.padded);
+    }
+
+    #[test]
+    fn decode_standard_alphabet() {
+        let decoded = decode_segment("+/8", Segment::Signature, 0).expect("decodes");
+        assert!(decoded.standard_alphabet);
+    }
+
+    #[test]
+    fn decode_trailing_bits() {
+        let decoded = decode_segment("eyJhIjoxfR", Segment::Header, 0).expect("decodes");
+        assert!(decoded.nonzero_trailing_bits);
+    }
+
+    #[test]
+    fn decode_bad_character_offset() {
+        let error = decode_segment("ab%cd", Segment::Payload, 10).expect_err("rejects");
+        assert_eq!(
+            error,
+            SegmentError::InvalidCharacter {
+                segment: Segment::Payload,
+                character: '%',
+                offset: 12
+            }
+        );
+    }
+
+    #[test]
+    fn decode_padding_inside() {
+        let error = decode_segment("ab=cd", Segment::Header, 0).expect_err("rejects");
+        assert!(matches!(
+            error,
+            SegmentError::InvalidCharacter { character: '=', .. }
+        ));
+    }
+
+    #[test]
+    fn decode_length_remainder_one() {
+        let error = decode_segment("abcde", Segment::Header, 0).expect_err("rejects");
+        assert!(matches!(
+            error,
+            SegmentError::InvalidLength { length: 5, .. }
+        ));
+    }
+}

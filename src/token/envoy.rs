@@ -1,0 +1,250 @@
+//! Model of Envoy's `jwt_authn` filter handling an `Authorization` header value before it looks
+//! at keys: where it finds the token, and which `jwt_verify_lib` status the token's format earns.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::base64url;
+
+/// Istio's default token location is `Authorization` with this value prefix.
+const BEARER_PREFIX: &str = "Bearer ";
+
+/// The `jwt_verify_lib` status for a token that is not three dot-separated segments.
+pub(super) const BAD_FORMAT: &str =
+    "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections";
+
+/// The `jwt_verify_lib` status for a token whose signature does not match its signed text.
+pub(super) const VERIFICATION_FAILS: &str = "Jwt verification fails";
+
+/// The `alg` values `jwt_verify_lib` implements; any other (`none` included) is rejected.
+const SUPPORTED_ALGS: [&str; 13] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
+    "HS384", "HS512", "EdDSA",
+];
+
+fn is_base64url_or_dot(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Returns the token Envoy's `jwt_authn` extracts from an `Authorization` header value, or `None`
+/// when it finds no token there (`jwt_authn` then reports `Jwt is missing`, and Istio lets the
+/// request on without a request principal).
+///
+/// Envoy searches the value for the case-sensitive prefix `Bearer ` anywhere in it, then takes
+/// everything from the first base64url character or dot after the prefix to the end. Before Envoy
+/// 1.29 it stopped at the first character outside that set, so `Bearer <jwt> .junk` passed.
+pub fn extract_from_header(value: &str) -> Option<&str> {
+    // HTTP codecs strip optional whitespace around a header value before filters see it.
+    let value = value.trim_matches([' ', '\t']);
+    let position = value.find(BEARER_PREFIX)?;
+    let after = position + BEARER_PREFIX.len();
+    match value[after..].find(is_base64url_or_dot) {
+        Some(start) => Some(&value[after + start..]),
+        // Envoy hands over the whole value when nothing token-like follows the prefix.
+        None => Some(value),
+    }
+}
+
+/// Returns the `jwt_verify_lib` status text that Envoy's `jwt_authn` sends with a 401 for this
+/// token's format, or `None` when the format checks pass and the verdict depends on issuer, times
+/// and keys.
+pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = segments[..] else {
+        return Some(BAD_FORMAT);
+    };
+
+    let header_json = match decode_object(
+        header,
+        "Jwt header is an invalid Base64url encoded",
+        "Jwt header is an invalid JSON",
+    ) {
+        Ok(object) => object,
+        Err(status) => return Some(status),
+    };
+    if let Some(status) = header_status(&header_json) {
+        return Some(status);
+    }
+
+    let payload_json = match decode_object(
+        payload,
+        "Jwt payload is an invalid Base64url encoded",
+        "Jwt payload is an invalid JSON",
+    ) {
+        Ok(object) => object,
+        Err(status) => return Some(status),
+    };
+    if let Some(status) = payload_status(&payload_json) {
+        return Some(status);
+    }
+
+    if absl_websafe_decode(signature).is_none() {
+        return Some("Jwt signature is an invalid Base64url encoded");
+    }
+
+    // The decoder skipped the whitespace, but the signature covers the header and payload text
+    // as sent, spaces included.
+    // NOTE: whitespace that only splits a valid signature, adding no characters, still verifies;
+    // this assumes the whitespace came with added characters, as in `<jwt> abc`.
+    if token.contains(char::is_whitespace) {
+        return Some(VERIFICATION_FAILS);
+    }
+    None
+}
+
+fn header_status(header: &serde_json::Map<String, Value>) -> Option<&'static str> {
+    let Some(alg) = header.get("alg").and_then(Value::as_str) else {
+        return Some("Jwt header [alg] field is required and must be a string");
+    };
+    if !SUPPORTED_ALGS.contains(&alg) {
+        return Some("Jwt header [alg] is not supported");
+    }
+    if header.get("kid").is_some_and(|kid| !kid.is_string()) {
+        return Some("Jwt header [kid] field is not a string");
+    }
+    None
+}
+
+fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static str> {
+    let not_string = |name: &str| payload.get(name).is_some_and(|value| !value.is_string());
+    if not_string("iss") {
+        return Some("Jwt payload [iss] field is not a string");
+    }
+    if not_string("sub") {
+        return Some("Jwt payload [sub] field is not a string");
+    }
+    let time_checks = [
+        (
+            "iat",
+            "Jwt payload [iat] field is not an integer",
+            "Jwt payload [iat] field is not a positive 64 bit integer",
+        ),
+        (
+            "nbf",
+            "Jwt payload [nbf] field is not an integer",
+            "Jwt payload [nbf] field is not a positive 64 bit integer",
+        ),
+        (
+            "exp",
+            "Jwt payload [exp] field is not an integer",
+            "Jwt payload [exp] field is not a positive 64 bit integer",
+        ),
+    ];
+    for (name, not_integer, out_of_range) in time_checks {
+        match payload.get(name) {
+            // jwt_verify_lib reads the number as a double and truncates it, so fractions pass.
+            Some(Value::Number(number)) if number.as_f64().is_none_or(|seconds| seconds < 0.0) => {
+                return Some(out_of_range);
+            }
+            None | Some(Value::Number(_)) => {}
+            Some(_) => return Some(not_integer),
+        }
+    }
+    if not_string("jti") {
+        return Some("Jwt payload [jti] field is not a string");
+    }
+    if let Some(aud) = payload.get("aud") {
+        let valid = match aud {
+            Value::String(_) => true,
+            Value::Array(items) => items.iter().all(Value::is_string),
+            _ => false,
+        };
+        if !valid {
+            return Some("Jwt payload [aud] field is not a string or string list");
+        }
+    }
+    None
+}
+
+/// Decodes a segment that must hold a JSON object, or returns the status for the step that fails.
+fn decode_object(
+    segment: &str,
+    bad_base64_status: &'static str,
+    bad_json_status: &'static str,
+) -> Result<serde_json::Map<String, Value>, &'static str> {
+    let bytes = absl_websafe_decode(segment).ok_or(bad_base64_status)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(bad_json_status),
+    }
+}
+
+/// Decodes base64url the way Abseil's `WebSafeBase64Unescape` does for `jwt_verify_lib`: whitespace
+/// anywhere is skipped, trailing `=` padding is allowed, and `+`, `/` or any other character fail.
+fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let unpadded = compact.trim_end_matches('=');
+    if compact.len() - unpadded.len() > 2 {
+        return None;
+    }
+    if !unpadded
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return None;
+    }
+    if unpadded.len() % 4 == 1 {
+        return None;
+    }
+    base64url::engine(&base64::alphabet::URL_SAFE, true)
+        .decode(unpadded)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_bearer() {
+        assert_eq!(
+            extract_from_header("Bearer abc.def.ghi"),
+            Some("abc.def.ghi")
+        );
+    }
+
+    #[test]
+    fn extract_lower_case_missing() {
+        assert_eq!(extract_from_header("bearer abc.def.ghi"), None);
+    }
+
+    #[test]
+    fn extract_keeps_junk() {
+        assert_eq!(extract_from_header("Bearer a.b.c .abc"), Some("a.b.c .abc"));
+    }
+
+    #[test]
+    fn extract_skips_extra_spaces() {
+        assert_eq!(extract_from_header("Bearer   a.b.c"), Some("a.b.c"));
+    }
+
+    #[test]
+    fn extract_nothing_after_prefix() {
+        assert_eq!(extract_from_header("Bearer ###"), Some("Bearer ###"));
+    }
+
+    #[test]
+    fn status_bad_format() {
+        assert_eq!(
+            jwt_authn_format_status("9f1c2e7a5b8d4c3e"),
+            Some(BAD_FORMAT)
+        );
+    }
+
+    #[test]
+    fn status_none_alg() {
+        // {"alg":"none"} . {} . (empty)
+        assert_eq!(
+            jwt_authn_format_status("eyJhbGciOiJub25lIn0.e30."),
+            Some("Jwt header [alg] is not supported")
+        );
+    }
+
+    #[test]
+    fn status_standard_alphabet_header() {
+        assert_eq!(
+            jwt_authn_format_status("ab+/.e30.c2ln"),
+            Some("Jwt header is an invalid Base64url encoded")
+        );
+    }
+}

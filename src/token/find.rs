@@ -1,0 +1,363 @@
+//! Finding the token in pasted text: a bare token, a `Bearer …` value, an `Authorization:` line, or
+//! a curl command or its `-H` argument, with one pair of quotes and surrounding whitespace trimmed.
+
+use super::envoy::{self, BAD_FORMAT};
+use super::shell;
+use super::{Problem, Severity, TokenError, TokenKind, jose, quote_truncated};
+
+/// Authorization schemes recognised in front of a token. Any other first word is taken as part of
+/// the token, so that a token with a space inside is not mistaken for a scheme and a token.
+const TOKEN_SCHEMES: [&str; 5] = ["bearer", "token", "jwt", "dpop", "mac"];
+
+/// Schemes that carry credentials rather than a token.
+const CREDENTIAL_SCHEMES: [&str; 4] = ["basic", "digest", "negotiate", "ntlm"];
+
+/// Description of the accepted input, for errors.
+const EXPECTED: &str = "expected a JWT (header.payload.signature, three base64url segments and two dots), \
+     a JWE (five segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
+     with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or a curl command";
+
+/// Istio's handling of a request whose token Envoy does not find.
+const NO_TOKEN_CONSEQUENCE: &str = "Envoy's jwt_authn looks only for the case-sensitive prefix \
+     `Bearer ` (with one space), so the mesh treats the request as carrying no token: it passes \
+     RequestAuthentication without a request principal, and an AuthorizationPolicy that requires \
+     one returns 403 `RBAC: access denied`, not 401";
+
+/// A token located in the input, before decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Found {
+    pub text: String,
+    pub kind: TokenKind,
+    /// Description of where the token was found, for `Inspection::found_as`.
+    pub location: String,
+    pub header_name: Option<String>,
+    pub scheme: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// The header line taken from a curl command, and how it was given.
+struct CurlHeader {
+    line: String,
+    source: &'static str,
+}
+
+/// Finds the token in `text`.
+pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(TokenError::Empty);
+    }
+
+    let mut parts: Vec<String> = Vec::new();
+    let curl = curl_header(trimmed)?;
+    let (line, quoted) = match &curl {
+        Some(header) => {
+            parts.push(header.source.to_owned());
+            (header.line.trim(), false)
+        }
+        None => strip_quotes(trimmed),
+    };
+
+    let (header_name, value) = match split_header_line(line) {
+        Some((name, value)) => {
+            parts.push(format!("{name} header"));
+            (Some(name.to_ascii_lowercase()), value)
+        }
+        None => (None, line),
+    };
+
+    let (scheme, rest) = split_scheme(value);
+    if let Some(scheme) = scheme {
+        if CREDENTIAL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+            return Err(not_a_token(
+                value,
+                &format!(
+                    "the `{scheme}` scheme carries credentials, not a token; idflow decodes bearer tokens"
+                ),
+            ));
+        }
+        parts.push(format!("{scheme} scheme"));
+    } else if header_name.as_deref() == Some("authorization") {
+        parts.push("no scheme".to_owned());
+    }
+    if rest.is_empty() {
+        return Err(not_a_token(
+            value,
+            "nothing follows the scheme; expected a token after it",
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("bare token".to_owned());
+    }
+    if quoted {
+        parts.push("in quotes".to_owned());
+    }
+
+    let (token, kind, mut problems) = pick_token(rest)?;
+    problems.extend(mesh_problems(header_name.as_deref(), scheme, value, rest));
+
+    Ok(Found {
+        text: token,
+        kind,
+        location: parts.join(", "),
+        header_name,
+        scheme: scheme.map(str::to_owned),
+        problems,
+    })
+}
+
+/// Returns the header a curl command (or a lone `-H` argument) sends the token in, or `None` when
+/// `text` is not curl syntax.
+fn curl_header(text: &str) -> Result<Option<CurlHeader>, TokenError> {
+    let is_command = text.split_whitespace().next() == Some("curl");
+    let is_argument = text.starts_with("-H") || text.starts_with("--header");
+    if !is_command && !is_argument {
+        return Ok(None);
+    }
+    let words = shell::split_words(text);
+
+    // curl's `--oauth2-bearer TOKEN` sends `Authorization: Bearer TOKEN`.
+    if let Some(position) = words.iter().position(|word| word == "--oauth2-bearer") {
+        if let Some(token) = words.get(position + 1) {
+            return Ok(Some(CurlHeader {
+                line: format!("Authorization: Bearer {token}"),
+                source: "curl --oauth2-bearer",
+            }));
+        }
+    }
+
+    let headers = shell::curl_headers(&words);
+    let is_authorization = |header: &&&str| {
+        split_header_line(header)
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+    };
+    // Without an Authorization header, a header whose value contains a JSON object in base64url
+    // (`eyJ` encodes `{"`) is the likely custom token location.
+    let chosen = headers
+        .iter()
+        .find(is_authorization)
+        .or_else(|| headers.iter().find(|header| header.contains("eyJ")));
+    let source = if is_command {
+        "curl command"
+    } else {
+        "curl -H argument"
+    };
+    match chosen {
+        Some(line) => Ok(Some(CurlHeader {
+            line: (*line).to_owned(),
+            source,
+        })),
+        None => Err(not_a_token(
+            text,
+            "the curl command sends no token; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>",
+        )),
+    }
+}
+
+/// Removes one pair of matching surrounding quotes, and the whitespace inside them.
+fn strip_quotes(text: &str) -> (&str, bool) {
+    for quote in ['"', '\''] {
+        if let Some(inner) = text
+            .strip_prefix(quote)
+            .and_then(|rest| rest.strip_suffix(quote))
+        {
+            return (inner.trim(), true);
+        }
+    }
+    (text, false)
+}
+
+/// Splits `Name: value` when `Name` is a valid HTTP header name (RFC 9110 `token`).
+fn split_header_line(line: &str) -> Option<(&str, &str)> {
+    let (name, value) = line.split_once(':')?;
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(is_tchar) {
+        return None;
+    }
+    Some((name, value.trim()))
+}
+
+/// Splits a leading authorization scheme from the rest of a header value.
+fn split_scheme(value: &str) -> (Option<&str>, &str) {
+    let first = value.split_whitespace().next().unwrap_or_default();
+    if TOKEN_SCHEMES.contains(&first.to_ascii_lowercase().as_str())
+        || CREDENTIAL_SCHEMES.contains(&first.to_ascii_lowercase().as_str())
+    {
+        let rest = value[first.len()..].trim_start();
+        return (Some(first), rest);
+    }
+    (None, value)
+}
+
+/// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
+/// it.
+fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenError> {
+    let has_space = rest.contains(char::is_whitespace) || rest.contains("%20");
+    if !has_space {
+        let kind = classify(rest).map_err(|reason| not_a_token(rest, &reason))?;
+        return Ok((rest.to_owned(), kind, Vec::new()));
+    }
+
+    let compact: String = rest
+        .replace("%20", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let first = rest.split_whitespace().next().unwrap_or_default();
+    let compact_kind = classify(&compact)
+        .ok()
+        .filter(|kind| *kind != TokenKind::Opaque);
+    let first_kind = classify(first)
+        .ok()
+        .filter(|kind| *kind != TokenKind::Opaque);
+
+    // `<jwt> abc` reads both as a token with a space inside and as a token with text after it.
+    // A first word that decodes cleanly is taken as the whole token, because the text after it
+    // then lands in the signature, where any base64url text decodes.
+    // NOTE: a JWS wrapped inside its signature segment is therefore read as text after a token.
+    // Its header and claims are the same either way, but the fingerprint differs.
+    let prefer_first = first_kind.is_some_and(|kind| decodes_cleanly(first, kind));
+    if let Some(kind) = compact_kind.filter(|_| !prefer_first) {
+        let offset = rest
+            .find(|c: char| c.is_whitespace() || c == '%')
+            .unwrap_or_default();
+        let problem = Problem::error(
+            "internal_whitespace",
+            format!(
+                "the token has a space or `%20` inside it (first at byte {offset}); a token never \
+                 contains one, so it was wrapped, cut or URL-encoded on the way. idflow decoded it \
+                 with the spaces removed; send it without them"
+            ),
+        );
+        return Ok((compact, kind, vec![problem]));
+    }
+
+    if let Some(kind) = first_kind {
+        let junk = rest[first.len()..].trim_start();
+        let problem = Problem::error(
+            "trailing_text",
+            format!(
+                "the token is followed by {}, which is not part of it; idflow decoded the token \
+                 before it. Remove the extra text from the header",
+                quote_truncated(junk)
+            ),
+        );
+        return Ok((first.to_owned(), kind, vec![problem]));
+    }
+
+    Err(not_a_token(
+        rest,
+        &format!("it contains whitespace inside; {EXPECTED}"),
+    ))
+}
+
+/// Returns true when every segment of `token` decodes without an error-level problem.
+fn decodes_cleanly(token: &str, kind: TokenKind) -> bool {
+    jose::decode(token, kind)
+        .problems
+        .iter()
+        .all(|problem| problem.severity != Severity::Error || problem.code.starts_with("jwe_"))
+}
+
+/// Tells the token kind from the dot count, or returns why `token` is no token.
+fn classify(token: &str) -> Result<TokenKind, String> {
+    match token.matches('.').count() {
+        2 => Ok(TokenKind::Jws),
+        4 => Ok(TokenKind::Jwe),
+        0 => match token.find(|c: char| !is_b64token_char(c)) {
+            None if !token.starts_with('=') => Ok(TokenKind::Opaque),
+            None => Err(format!("it starts with '='; {EXPECTED}")),
+            Some(offset) => {
+                let character = token[offset..].chars().next().unwrap_or_default();
+                Err(format!(
+                    "it contains {character:?} at byte {offset}, which no token contains; {EXPECTED}"
+                ))
+            }
+        },
+        dots => Err(format!(
+            "it has {} segments separated by {dots} dots, but a JWS has 3 segments (2 dots) and a \
+             JWE 5 (4 dots); Envoy's jwt_authn returns 401 `{BAD_FORMAT}`",
+            dots + 1
+        )),
+    }
+}
+
+/// Characters of the RFC 6750 `b64token`: letters, digits, `-._~+/`, and `=` only at the end.
+fn is_b64token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
+}
+
+/// Problems about where the mesh looks for the token and what Envoy's `jwt_authn` makes of the raw
+/// value, as the request would send it.
+fn mesh_problems(
+    header_name: Option<&str>,
+    scheme: Option<&str>,
+    value: &str,
+    rest: &str,
+) -> Vec<Problem> {
+    if let Some(name) = header_name.filter(|name| *name != "authorization") {
+        return vec![Problem::warning(
+            "not_default_location",
+            format!(
+                "the token is in the `{name}` header; Istio's default location is `Authorization: \
+                 Bearer`, so the mesh reads this header only when a RequestAuthentication lists it \
+                 under `fromHeaders`"
+            ),
+        )];
+    }
+
+    // A bare token is judged as if sent as `Authorization: Bearer <token>`.
+    let envoy_token = if header_name.is_none() && scheme.is_none() {
+        Some(rest)
+    } else {
+        envoy::extract_from_header(value)
+    };
+    let Some(envoy_token) = envoy_token else {
+        return vec![no_token_problem(scheme)];
+    };
+    match envoy::jwt_authn_format_status(envoy_token) {
+        Some(status) => vec![Problem::error(
+            "mesh_rejects_format",
+            format!(
+                "Envoy's jwt_authn (1.29 and later) returns 401 `{status}` for this value, with \
+                 response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
+                 RequestAuthentication selects, even without an AuthorizationPolicy",
+                status.replace(' ', "_")
+            ),
+        )],
+        None => Vec::new(),
+    }
+}
+
+fn no_token_problem(scheme: Option<&str>) -> Problem {
+    match scheme {
+        None => Problem::error(
+            "missing_scheme",
+            format!("the Authorization header has no `Bearer` scheme. {NO_TOKEN_CONSEQUENCE}"),
+        ),
+        Some("Bearer") => Problem::error(
+            "bearer_prefix_not_found",
+            format!(
+                "the `Bearer` scheme is not followed by exactly one space. {NO_TOKEN_CONSEQUENCE}"
+            ),
+        ),
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => Problem::error(
+            "scheme_not_bearer",
+            format!(
+                "the scheme is written `{scheme}`; HTTP schemes are case-insensitive, but \
+                 {NO_TOKEN_CONSEQUENCE}"
+            ),
+        ),
+        Some(scheme) => Problem::error(
+            "unexpected_scheme",
+            format!("the scheme is `{scheme}`, not `Bearer`. {NO_TOKEN_CONSEQUENCE}"),
+        ),
+    }
+}
+
+fn not_a_token(input: &str, reason: &str) -> TokenError {
+    TokenError::NotAToken {
+        input: quote_truncated(input),
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,210 @@
+//! Reading the `exp`, `nbf` and `iat` `NumericDates` of the claims as times, and judging them the
+//! way Envoy's `jwt_authn` does.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use super::{Problem, TimeClaim};
+
+/// Envoy's `jwt_authn` default `clock_skew_seconds`; Istio does not change it, so `exp` and `nbf`
+/// are checked with this tolerance.
+const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
+
+const TIME_CLAIMS: [&str; 3] = ["exp", "nbf", "iat"];
+
+/// Returns the time claims of `claims` relative to `now`, and the problems with them.
+pub(super) fn read_times(claims: &Value, now: DateTime<Utc>) -> (Vec<TimeClaim>, Vec<Problem>) {
+    let mut times = Vec::new();
+    let mut problems = Vec::new();
+
+    for claim in TIME_CLAIMS {
+        let Some(value) = claims.get(claim) else {
+            if claim == "exp" {
+                problems.push(Problem::warning(
+                    "no_expiry",
+                    "the token has no `exp` claim, so it does not expire; Envoy accepts it for as \
+                     long as its key is trusted",
+                ));
+            }
+            continue;
+        };
+        let Some(time) = numeric_date(value) else {
+            if value.is_number() {
+                problems.push(Problem::warning(
+                    "numeric_date_out_of_range",
+                    format!("`{claim}` is {value}, outside the dates idflow can show"),
+                ));
+                continue;
+            }
+            problems.push(Problem::error(
+                "invalid_numeric_date",
+                format!(
+                    "`{claim}` is {}, not a NumericDate (a number of seconds since 1970-01-01 UTC); \
+                     Envoy's jwt_authn returns 401 `Jwt payload [{claim}] field is not an integer`",
+                    describe(value)
+                ),
+            ));
+            continue;
+        };
+        let relative_seconds = (time - now).num_seconds();
+        problems.extend(judge(claim, relative_seconds));
+        times.push(TimeClaim {
+            claim: claim.to_owned(),
+            time: time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            relative_seconds,
+        });
+    }
+    (times, problems)
+}
+
+/// Reads a JSON number of seconds since the epoch, fractions included (RFC 7519 allows them).
+fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
+    let Value::Number(number) = value else {
+        return None;
+    };
+    if let Some(seconds) = number.as_i64() {
+        return DateTime::from_timestamp(seconds, 0);
+    }
+    let seconds = number.as_f64()?;
+    if !seconds.is_finite() {
+        return None;
+    }
+    let whole = seconds.floor();
+    // Casts are exact within chrono's range, which `from_timestamp` checks.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
+    if whole.abs() > 1e15 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    DateTime::from_timestamp(whole as i64, nanos)
+}
+
+/// Describes a non-`NumericDate` value for a message, e.g. `the string "1700000000"`.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("the string {}", super::quote_truncated(text)),
+        Value::Number(number) => format!("the number {number}"),
+        Value::Null => "null".to_owned(),
+        Value::Bool(flag) => format!("the boolean {flag}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// Returns the problem, if any, with `claim` lying `relative_seconds` from now.
+fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
+    match claim {
+        // RFC 7519: the token must not be accepted on or after `exp`. Envoy rejects when
+        // now > exp + clock skew.
+        "exp" if relative_seconds <= 0 => {
+            let ago = -relative_seconds;
+            let grace = ENVOY_CLOCK_SKEW_SECONDS - ago;
+            let problem = if grace >= 0 {
+                Problem::warning(
+                    "expired",
+                    format!(
+                        "expired {}, still accepted by the mesh for {grace} s because Envoy's \
+                     jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
+                        relative_phrase(relative_seconds)
+                    ),
+                )
+            } else {
+                Problem::error(
+                    "expired",
+                    format!(
+                        "expired {}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
+                     only {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew); get a fresh token",
+                        relative_phrase(relative_seconds)
+                    ),
+                )
+            };
+            Some(problem)
+        }
+        // Envoy rejects when now < nbf - clock skew.
+        "nbf" if relative_seconds > 0 => {
+            let wait = relative_seconds - ENVOY_CLOCK_SKEW_SECONDS;
+            let problem = if wait <= 0 {
+                Problem::warning(
+                    "not_yet_valid",
+                    format!(
+                        "not valid until {}, but the mesh already accepts it because Envoy's \
+                     jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
+                        relative_phrase(relative_seconds)
+                    ),
+                )
+            } else {
+                Problem::error(
+                    "not_yet_valid",
+                    format!(
+                        "not valid until {}; the mesh returns 401 `Jwt not yet valid` for another \
+                     {wait} s; check the clocks of the issuer and the mesh",
+                        relative_phrase(relative_seconds)
+                    ),
+                )
+            };
+            Some(problem)
+        }
+        "iat" if relative_seconds > ENVOY_CLOCK_SKEW_SECONDS => Some(Problem::warning(
+            "issued_in_future",
+            format!(
+                "`iat` lies {} in the future, so the issuer's clock is ahead; Envoy does not \
+                 check `iat`, but other verifiers may reject the token",
+                relative_phrase(relative_seconds)
+                    .trim_start_matches("in ")
+                    .to_owned()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// Returns `seconds` from now in words: `in 3 days`, `2 h ago`, `now`.
+pub fn relative_phrase(seconds: i64) -> String {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    const YEAR: i64 = 365 * DAY;
+
+    let magnitude = seconds.saturating_abs();
+    let amount = match magnitude {
+        0 => return "now".to_owned(),
+        m if m < 2 * MINUTE => format!("{m} s"),
+        m if m < 2 * HOUR => format!("{} min", m / MINUTE),
+        m if m < 2 * DAY => format!("{} h", m / HOUR),
+        m if m < 2 * YEAR => format!("{} days", m / DAY),
+        m => format!("{} years", m / YEAR),
+    };
+    if seconds > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phrase_table() {
+        let cases = [
+            (0, "now"),
+            (30, "in 30 s"),
+            (-7_199, "119 min ago"),
+            (-7_200, "2 h ago"),
+            (-10_801, "3 h ago"),
+            (3 * 86_400, "in 3 days"),
+            (-800 * 86_400, "2 years ago"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(relative_phrase(seconds), expected, "seconds {seconds}");
+        }
+    }
+
+    #[test]
+    fn fractional_numeric_date() {
+        let time = numeric_date(&serde_json::json!(1.5)).expect("valid");
+        assert_eq!(time.timestamp_subsec_millis(), 500);
+    }
+}

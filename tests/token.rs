@@ -1,0 +1,594 @@
+//! Tests of `token::inspect`: finding, classifying and decoding pasted tokens.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use idflow::token::{self, Inspection, TokenError, TokenKind};
+use serde_json::{Value, json};
+
+/// 2025-03-04T11:02:10Z, the clock for every test.
+const NOW: i64 = 1_741_086_130;
+
+const BAD_FORMAT: &str =
+    "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections";
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(NOW, 0).expect("valid time")
+}
+
+fn encode(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// Mints a JWS with arbitrary signature bytes; nothing verifies signatures yet.
+fn mint(header: &Value, claims: &Value) -> String {
+    let signature = URL_SAFE_NO_PAD.encode([0xfb_u8, 0xff, 0x01, 0x02, 0x03, 0xfe, 0x7f, 0x80]);
+    format!("{}.{}.{signature}", encode(header), encode(claims))
+}
+
+fn sample() -> String {
+    mint(
+        &json!({"alg": "RS256", "kid": "k-2025-03", "typ": "JWT"}),
+        &json!({"iss": "https://idp.example.com/realms/shop", "sub": "alice", "exp": NOW + 3_600}),
+    )
+}
+
+fn inspect(text: &str) -> Inspection {
+    token::inspect(text, now()).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn codes(inspection: &Inspection) -> Vec<&str> {
+    inspection
+        .problems
+        .iter()
+        .map(|problem| problem.code.as_str())
+        .collect()
+}
+
+fn message<'a>(inspection: &'a Inspection, code: &str) -> &'a str {
+    inspection
+        .problems
+        .iter()
+        .find(|problem| problem.code == code)
+        .map_or_else(
+            || panic!("no problem {code} in {:?}", codes(inspection)),
+            |problem| problem.message.as_str(),
+        )
+}
+
+fn error_text(text: &str) -> String {
+    token::inspect(text, now())
+        .expect_err("not a token")
+        .to_string()
+}
+
+#[test]
+fn finding_rules() {
+    let t = sample();
+    let cases = [
+        (t.clone(), "bare token"),
+        (format!("  {t} \r\n"), "bare token"),
+        (format!("\"{t}\"\n"), "bare token, in quotes"),
+        (format!("'{t}'"), "bare token, in quotes"),
+        (format!("Bearer {t}"), "Bearer scheme"),
+        (format!("Bearer   {t}"), "Bearer scheme"),
+        (format!("\"Bearer {t}\""), "Bearer scheme, in quotes"),
+        (
+            format!("Authorization: Bearer {t}"),
+            "Authorization header, Bearer scheme",
+        ),
+        (
+            format!("authorization:Bearer {t}\r\n"),
+            "authorization header, Bearer scheme",
+        ),
+        (
+            format!("curl -s -H 'Authorization: Bearer {t}' http://127.0.0.1:8080/api"),
+            "curl command, Authorization header, Bearer scheme",
+        ),
+        (
+            format!(
+                "curl -H \"Accept: */*\" --header \"Authorization: Bearer {t}\" http://127.0.0.1/"
+            ),
+            "curl command, Authorization header, Bearer scheme",
+        ),
+        (
+            format!("curl http://127.0.0.1/ \\\n  -H 'Authorization: Bearer {t}' \\\n  -v"),
+            "curl command, Authorization header, Bearer scheme",
+        ),
+        (
+            format!("curl --oauth2-bearer {t} http://127.0.0.1/"),
+            "curl --oauth2-bearer, Authorization header, Bearer scheme",
+        ),
+        (
+            format!("-H 'Authorization: Bearer {t}'"),
+            "curl -H argument, Authorization header, Bearer scheme",
+        ),
+        (
+            format!("--header \"Authorization: Bearer {t}\""),
+            "curl -H argument, Authorization header, Bearer scheme",
+        ),
+    ];
+    let expected_fingerprint = token::fingerprint(&t);
+    for (input, found_as) in cases {
+        let inspection = inspect(&input);
+        assert_eq!(inspection.found_as, found_as, "input {input:?}");
+        assert_eq!(inspection.kind, TokenKind::Jws, "input {input:?}");
+        assert_eq!(
+            inspection.fingerprint, expected_fingerprint,
+            "input {input:?}"
+        );
+        assert_eq!(inspection.problems, [], "input {input:?}");
+    }
+}
+
+#[test]
+fn scheme_as_written() {
+    let t = sample();
+    let cases = [
+        (format!("Bearer {t}"), Some("Bearer")),
+        (format!("bearer {t}"), Some("bearer")),
+        (format!("Authorization: BEARER {t}"), Some("BEARER")),
+        (format!("Authorization: {t}"), None),
+        (t.clone(), None),
+    ];
+    for (input, scheme) in cases {
+        assert_eq!(inspect(&input).scheme.as_deref(), scheme, "input {input:?}");
+    }
+}
+
+#[test]
+fn scheme_problems() {
+    let t = sample();
+    let cases = [
+        (format!("bearer {t}"), "scheme_not_bearer"),
+        (format!("Authorization: BEARER {t}"), "scheme_not_bearer"),
+        (format!("Authorization: {t}"), "missing_scheme"),
+        (format!("Token {t}"), "unexpected_scheme"),
+        (format!("Bearer\t{t}"), "bearer_prefix_not_found"),
+    ];
+    for (input, code) in cases {
+        let inspection = inspect(&input);
+        assert_eq!(codes(&inspection), [code], "input {input:?}");
+        let text = message(&inspection, code);
+        assert!(
+            text.contains("403 `RBAC: access denied`, not 401"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn custom_header_location() {
+    let inspection = inspect(&format!("X-Jwt-Assertion: {}", sample()));
+    assert_eq!(inspection.header_name.as_deref(), Some("x-jwt-assertion"));
+    assert_eq!(codes(&inspection), ["not_default_location"]);
+}
+
+#[test]
+fn opaque_bearer_rejected() {
+    let inspection = inspect("Authorization: Bearer 9f1c2e7a5b8d4c3e");
+    assert_eq!(inspection.kind, TokenKind::Opaque);
+    assert_eq!(inspection.header, None);
+    assert_eq!(
+        message(&inspection, "mesh_rejects_format"),
+        format!(
+            "Envoy's jwt_authn (1.29 and later) returns 401 `{BAD_FORMAT}` for this value, with \
+             response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
+             RequestAuthentication selects, even without an AuthorizationPolicy",
+            BAD_FORMAT.replace(' ', "_")
+        )
+    );
+    assert!(codes(&inspection).contains(&"opaque_token"));
+}
+
+#[test]
+fn trailing_junk_after_space() {
+    let inspection = inspect(&format!("Authorization: Bearer {} .abc", sample()));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
+    assert_eq!(
+        message(&inspection, "trailing_text"),
+        "the token is followed by \".abc\", which is not part of it; idflow decoded the token \
+         before it. Remove the extra text from the header"
+    );
+    assert!(message(&inspection, "mesh_rejects_format").contains(BAD_FORMAT));
+}
+
+#[test]
+fn trailing_word_fails_verification() {
+    let inspection = inspect(&format!("Bearer {} abc", sample()));
+    assert!(codes(&inspection).contains(&"trailing_text"));
+    assert!(message(&inspection, "mesh_rejects_format").contains("401 `Jwt verification fails`"));
+}
+
+#[test]
+fn trailing_hashes_bad_signature() {
+    let inspection = inspect(&format!("{}###", sample()));
+    assert!(codes(&inspection).contains(&"signature_invalid_base64url"));
+    assert!(
+        message(&inspection, "mesh_rejects_format")
+            .contains("`Jwt signature is an invalid Base64url encoded`")
+    );
+}
+
+#[test]
+fn internal_space_removed() {
+    let t = sample();
+    let (left, right) = t.split_at(10);
+    let inspection = inspect(&format!("Bearer {left} {right}"));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&t));
+    assert!(message(&inspection, "internal_whitespace").contains("first at byte 10"));
+    assert!(message(&inspection, "mesh_rejects_format").contains("`Jwt verification fails`"));
+}
+
+#[test]
+fn percent_twenty_removed() {
+    let t = sample();
+    let (left, right) = t.split_at(10);
+    let inspection = inspect(&format!("{left}%20{right}"));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&t));
+    assert!(codes(&inspection).contains(&"internal_whitespace"));
+    assert!(
+        message(&inspection, "mesh_rejects_format")
+            .contains("`Jwt header is an invalid Base64url encoded`")
+    );
+}
+
+#[test]
+fn not_a_token_messages() {
+    let t = sample();
+    let cases = [
+        (String::new(), TokenError::Empty.to_string()),
+        (" \r\n ".to_owned(), TokenError::Empty.to_string()),
+        (
+            "hello world".to_owned(),
+            "no token found in \"hello world\": it contains whitespace inside; expected a JWT \
+             (header.payload.signature, three base64url segments and two dots), a JWE (five \
+             segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
+             with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or \
+             a curl command"
+                .to_owned(),
+        ),
+        (
+            "Basic dXNlcjpwYXNz".to_owned(),
+            "no token found in \"Basic dXNlcjpwYXNz\": the `Basic` scheme carries credentials, \
+             not a token; idflow decodes bearer tokens"
+                .to_owned(),
+        ),
+        (
+            "Bearer".to_owned(),
+            "no token found in \"Bearer\": nothing follows the scheme; expected a token after it"
+                .to_owned(),
+        ),
+        (
+            "curl -H 'Accept: */*' http://127.0.0.1/".to_owned(),
+            "no token found in \"curl -H 'Accept: */*' http://127.0.0.1/\": the curl command \
+             sends no token; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"
+                .to_owned(),
+        ),
+        (
+            "a.b.c.d".to_owned(),
+            format!(
+                "no token found in \"a.b.c.d\": it has 4 segments separated by 3 dots, but a JWS \
+                 has 3 segments (2 dots) and a JWE 5 (4 dots); Envoy's jwt_authn returns 401 \
+                 `{BAD_FORMAT}`"
+            ),
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(error_text(&input), expected, "input {input:?}");
+    }
+
+    let extra = error_text(&format!("{t}.abc"));
+    assert!(extra.contains("4 segments separated by 3 dots"), "{extra}");
+}
+
+#[test]
+fn error_never_holds_whole_token() {
+    let t = sample();
+    let text = error_text(&format!("{t}.extra"));
+    assert!(!text.contains(&t), "{text}");
+}
+
+#[test]
+fn bad_character_offset() {
+    let inspection = inspect("eyJ*bGciOiJub25lIn0.e30.c2ln");
+    assert_eq!(
+        message(&inspection, "header_invalid_base64url"),
+        "the header segment has the character '*' at byte 3 of the token, which is not in the \
+         base64url alphabet (A-Z, a-z, 0-9, '-', '_'); check that it was copied whole"
+    );
+}
+
+#[test]
+fn payload_bad_character_offset() {
+    let header = encode(&json!({"alg": "RS256"}));
+    let inspection = inspect(&format!("{header}.e3~0.c2ln"));
+    let text = message(&inspection, "payload_invalid_base64url");
+    let offset = header.len() + 3;
+    assert!(
+        text.starts_with(&format!(
+            "the payload (claims) segment has the character '~' at byte {offset} of the token"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn payload_invalid_json_position() {
+    let header = encode(&json!({"alg": "RS256"}));
+    let payload = URL_SAFE_NO_PAD.encode("{\n  \"sub\": \"alice\",\n}");
+    let inspection = inspect(&format!("{header}.{payload}.c2ln"));
+    assert_eq!(inspection.claims, None);
+    assert_eq!(
+        message(&inspection, "payload_invalid_json"),
+        "the payload (claims) is not valid JSON: trailing comma at line 3, column 1"
+    );
+}
+
+#[test]
+fn header_not_object() {
+    let inspection = inspect(&format!("{}.e30.c2ln", encode(&json!([1, 2]))));
+    assert_eq!(
+        message(&inspection, "header_not_object"),
+        "the header is the JSON array, but it must be a JSON object ({…})"
+    );
+}
+
+#[test]
+fn claims_not_object() {
+    let header = encode(&json!({"alg": "RS256"}));
+    let inspection = inspect(&format!("{header}.{}.c2ln", encode(&json!("alice"))));
+    assert!(codes(&inspection).contains(&"payload_not_object"));
+}
+
+#[test]
+fn padded_base64url_decoded() {
+    let header = URL_SAFE.encode(json!({"alg": "RS256", "typ": "JWTs"}).to_string());
+    assert!(header.ends_with('='), "fixture needs padding: {header}");
+    let claims = encode(&json!({"sub": "alice", "exp": NOW + 60}));
+    let inspection = inspect(&format!("{header}.{claims}.c2ln"));
+    assert_eq!(
+        inspection.header,
+        Some(json!({"alg": "RS256", "typ": "JWTs"}))
+    );
+    assert!(message(&inspection, "header_padded").contains("non-canonical"));
+}
+
+#[test]
+fn standard_base64_reported() {
+    let header = encode(&json!({"alg": "RS256"}));
+    let signature = STANDARD.encode([0xfb_u8, 0xff, 0xfe]);
+    assert!(signature.contains('+') || signature.contains('/'));
+    let inspection = inspect(&format!("{header}.e30.{signature}"));
+    assert!(codes(&inspection).contains(&"signature_standard_base64"));
+    assert!(
+        message(&inspection, "mesh_rejects_format")
+            .contains("`Jwt signature is an invalid Base64url encoded`")
+    );
+}
+
+#[test]
+fn alg_none_unsigned() {
+    let inspection = inspect(&format!("{}.e30.", encode(&json!({"alg": "none"}))));
+    let found = codes(&inspection);
+    assert!(found.contains(&"alg_none"), "{found:?}");
+    assert!(found.contains(&"empty_signature"), "{found:?}");
+}
+
+#[test]
+fn jwe_header_only() {
+    let header = encode(&json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "enc-1"}));
+    let inspection = inspect(&format!("Bearer {header}.ZW5ja2V5.aXY.Y2lwaGVy.dGFn"));
+    assert_eq!(inspection.kind, TokenKind::Jwe);
+    assert_eq!(
+        inspection.header.as_ref().and_then(|h| h.get("enc")),
+        Some(&json!("A256GCM"))
+    );
+    assert_eq!(inspection.claims, None);
+    let found = codes(&inspection);
+    assert!(found.contains(&"jwe_not_accepted_by_istio"), "{found:?}");
+    assert!(found.contains(&"jwe_claims_encrypted"), "{found:?}");
+    assert!(message(&inspection, "mesh_rejects_format").contains(BAD_FORMAT));
+}
+
+#[test]
+fn times_rfc3339_and_relative() {
+    let t = mint(
+        &json!({"alg": "RS256"}),
+        &json!({"exp": NOW + 3 * 86_400, "nbf": NOW - 10, "iat": NOW - 10}),
+    );
+    let inspection = inspect(&t);
+    let exp = &inspection.times[0];
+    assert_eq!(exp.claim, "exp");
+    assert_eq!(exp.time, "2025-03-07T11:02:10Z");
+    assert_eq!(exp.relative_seconds, 3 * 86_400);
+    assert_eq!(inspection.times[1].relative_seconds, -10);
+    assert_eq!(inspection.problems, []);
+}
+
+#[test]
+fn fractional_numeric_date() {
+    let t = mint(&json!({"alg": "RS256"}), &json!({"exp": 1_741_089_730.5}));
+    let inspection = inspect(&t);
+    assert_eq!(inspection.times[0].time, "2025-03-04T12:02:10.500Z");
+    assert_eq!(inspection.times[0].relative_seconds, 3_600);
+    assert_eq!(inspection.problems, []);
+}
+
+#[test]
+fn time_problems() {
+    let cases = [
+        (
+            json!({"exp": NOW - 30}),
+            "expired",
+            "expired 30 s ago, still accepted by the mesh for 30 s because Envoy's jwt_authn \
+             allows 60 s of clock skew",
+        ),
+        (
+            json!({"exp": NOW - 7_200}),
+            "expired",
+            "expired 2 h ago; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
+             only 60 s of clock skew); get a fresh token",
+        ),
+        (
+            json!({"exp": NOW + 600, "nbf": NOW + 30}),
+            "not_yet_valid",
+            "not valid until in 30 s, but the mesh already accepts it because Envoy's jwt_authn \
+             allows 60 s of clock skew",
+        ),
+        (
+            json!({"exp": NOW + 7_200, "nbf": NOW + 3_600}),
+            "not_yet_valid",
+            "not valid until in 60 min; the mesh returns 401 `Jwt not yet valid` for another \
+             3540 s; check the clocks of the issuer and the mesh",
+        ),
+        (
+            json!({"exp": "1741089730"}),
+            "invalid_numeric_date",
+            "`exp` is the string \"1741089730\", not a NumericDate (a number of seconds since \
+             1970-01-01 UTC); Envoy's jwt_authn returns 401 `Jwt payload [exp] field is not an \
+             integer`",
+        ),
+        (
+            json!({"sub": "alice"}),
+            "no_expiry",
+            "the token has no `exp` claim, so it does not expire; Envoy accepts it for as long \
+             as its key is trusted",
+        ),
+    ];
+    for (claims, code, expected) in cases {
+        let inspection = inspect(&mint(&json!({"alg": "RS256"}), &claims));
+        assert_eq!(message(&inspection, code), expected, "claims {claims}");
+    }
+}
+
+#[test]
+fn invalid_exp_not_no_expiry() {
+    let inspection = inspect(&mint(&json!({"alg": "RS256"}), &json!({"exp": null})));
+    let found = codes(&inspection);
+    assert!(found.contains(&"invalid_numeric_date"), "{found:?}");
+    assert!(!found.contains(&"no_expiry"), "{found:?}");
+}
+
+#[test]
+fn problems_worst_first() {
+    let inspection = inspect(&format!(
+        "bearer {}",
+        mint(&json!({"alg": "RS256"}), &json!({"iat": NOW + 7_200}))
+    ));
+    let severities: Vec<_> = inspection.problems.iter().map(|p| p.severity).collect();
+    let mut sorted = severities.clone();
+    sorted.sort();
+    assert_eq!(severities, sorted);
+}
+
+#[test]
+fn fingerprint_shape() {
+    let print = token::fingerprint(&sample());
+    assert!(print.starts_with("sha256:"), "{print}");
+    assert_eq!(print.len(), "sha256:".len() + 16);
+    assert_ne!(print, token::fingerprint("other"));
+}
+
+#[test]
+fn encoded_len_counts_token() {
+    let t = sample();
+    assert_eq!(inspect(&format!("Bearer {t}\n")).encoded_len, t.len());
+}
+
+#[test]
+fn debug_hides_token() {
+    let t = sample();
+    let debug = format!("{:?}", inspect(&t));
+    let signature = t.rsplit('.').next().expect("signature");
+    assert!(!debug.contains(signature), "{debug}");
+}
+
+#[test]
+fn huge_inputs_no_panic() {
+    let megabyte = 1 << 20;
+    let t = sample();
+    let inputs = [
+        "a".repeat(megabyte),
+        "a b ".repeat(megabyte / 4),
+        ".".repeat(megabyte),
+        format!("Bearer {t}{}", "x".repeat(megabyte)),
+        format!(
+            "curl -H 'Authorization: Bearer {}'",
+            "eyJ.".repeat(megabyte / 4)
+        ),
+        "\"".repeat(megabyte),
+    ];
+    for input in inputs {
+        // Either outcome is fine; the call must return.
+        let outcome = token::inspect(&input, now());
+        if let Err(error) = outcome {
+            assert!(error.to_string().len() < 1_000, "error holds the input");
+        }
+    }
+}
+
+fn read_sample(name: &str) -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/istio-jwt-samples")
+        .join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(error) => {
+            println!(
+                "skipped: Istio sample {} unreadable ({error})",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn istio_demo_tokens() {
+    // Both tokens name the same issuer and subject; their `exp` differ.
+    for name in ["demo.jwt", "groups-scope.jwt"] {
+        let Some(text) = read_sample(name) else {
+            continue;
+        };
+        let inspection = inspect(&text);
+        let claims = inspection.claims.expect("claims decode");
+        assert_eq!(claims["iss"], "testing@secure.istio.io", "{name}");
+        assert_eq!(claims["sub"], "testing@secure.istio.io", "{name}");
+        assert_eq!(inspection.problems, [], "{name}");
+    }
+}
+
+#[test]
+fn istio_demo_expiry() {
+    let Some(text) = read_sample("demo.jwt") else {
+        return;
+    };
+    let inspection = inspect(&text);
+    let claims = inspection.claims.expect("claims decode");
+    assert_eq!(claims["exp"], 4_685_989_700_i64);
+    assert_eq!(inspection.times[0].time, "2118-06-29T23:48:20Z");
+}
+
+#[test]
+fn istio_groups_scope_claims() {
+    let Some(text) = read_sample("groups-scope.jwt") else {
+        return;
+    };
+    let claims = inspect(&text).claims.expect("claims decode");
+    assert!(claims["groups"].is_array(), "{claims}");
+    assert!(claims["scope"].is_array(), "{claims}");
+}
+
+#[test]
+fn expiry_severity_by_skew() {
+    let cases = [
+        (NOW - 30, token::Severity::Warning),
+        (NOW - 61, token::Severity::Error),
+    ];
+    for (exp, severity) in cases {
+        let inspection = inspect(&mint(&json!({"alg": "RS256"}), &json!({"exp": exp})));
+        let expired = inspection.problems.iter().find(|p| p.code == "expired");
+        assert_eq!(expired.map(|p| p.severity), Some(severity), "exp {exp}");
+    }
+}
