@@ -5,7 +5,7 @@ use idflow::model::{
     CorrelationKey, DecidedBy, Decision, Finding, FindingKind, Flow, Hop, HopKind, HopRole,
     Identity,
 };
-use idflow::token::{Inspection, Problem, TimeClaim, TokenError, TokenKind};
+use idflow::token::{Inspection, Problem, SecretToken, Severity, TimeClaim, TokenError, TokenKind};
 use idflow::tui::{
     Action, App, PromptKind, Session, Slot, Theme, View, action_for, render, update,
 };
@@ -319,6 +319,8 @@ fn inspection() -> Inspection {
     Inspection {
         kind: TokenKind::Jws,
         found_as: "Authorization header, Bearer scheme".into(),
+        header_name: Some("authorization".into()),
+        scheme: Some("Bearer".into()),
         header: Some(serde_json::json!({"alg": "RS256", "kid": "key-2026-01", "typ": "JWT"})),
         claims: Some(serde_json::json!({
             "iss": ISSUER,
@@ -343,9 +345,11 @@ fn inspection() -> Inspection {
         problems: vec![Problem {
             code: "expired".into(),
             message: "The token expired at 2026-03-01T09:15:02Z, 5 min ago.".into(),
+            severity: Severity::Error,
         }],
         fingerprint: "sha256:3f9a61c0d2b4e857".into(),
         encoded_len: 612,
+        token: SecretToken::default(),
     }
 }
 
@@ -409,7 +413,10 @@ fn token_inspection_80x24() {
 fn token_error_80x24() {
     let mut app = app_at(80, 24);
     update(&mut app, Action::ShowToken);
-    app.token.result = Some(Err(TokenError::NotFound("hello world".into())));
+    app.token.result = Some(Err(TokenError::NotAToken {
+        input: "\"hello world\"".into(),
+        reason: "expected a JWT, a `Bearer …` value, an `Authorization:` line or a curl command".into(),
+    }));
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
 
