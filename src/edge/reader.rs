@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::value::quote;
 use super::{EdgeError, EdgeRecord, parse_ds2_json};
 
 /// The records of one file and the errors found on the way.
@@ -32,67 +33,87 @@ impl std::error::Error for Ds2LineError {}
 /// Blank lines are ignored.
 pub fn read_ds2(text: &str) -> Ds2Batch {
     let mut batch = Ds2Batch::default();
+    let mut rest = text;
+    let mut lines_before = 0;
+    // A pretty-printed array spans lines, so it is split as a whole; what follows it is read line by
+    // line like the rest of the file.
     if text.trim_start().starts_with('[') {
-        batch.add_array(text, 1);
-        return batch;
+        match split_array(text, 1) {
+            Ok((elements, end)) => {
+                batch.add_elements(elements);
+                rest = &text[end..];
+                lines_before = text[..end].matches('\n').count();
+            }
+            Err(error) => {
+                batch.errors.push(error);
+                return batch;
+            }
+        }
     }
-    for (index, line) in text.lines().enumerate() {
-        let line_number = index + 1;
+    for (index, line) in rest.lines().enumerate() {
+        let line_number = lines_before + index + 1;
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        if line.starts_with('[') {
-            batch.add_array(line, line_number);
-        } else {
+        if !line.starts_with('[') {
             batch.add_record(line, line_number);
+            continue;
+        }
+        match split_array(line, line_number) {
+            Ok((elements, end)) => {
+                batch.add_elements(elements);
+                let after = line[end..].trim();
+                if !after.is_empty() {
+                    let reason = format!("unexpected text after the array: \"{}\"", quote(after));
+                    batch.errors.push(invalid_json(line_number, &reason));
+                }
+            }
+            Err(error) => batch.errors.push(error),
         }
     }
     batch
 }
 
+fn invalid_json(line: usize, reason: &str) -> Ds2LineError {
+    Ds2LineError {
+        line,
+        error: EdgeError::InvalidJson(reason.to_owned()),
+    }
+}
+
 impl Ds2Batch {
     fn add_record(&mut self, text: &str, line: usize) {
         match parse_ds2_json(text) {
-            Ok(mut record) => {
-                let problems = std::mem::take(&mut record.problems);
-                self.errors.extend(
-                    problems
-                        .iter()
-                        .cloned()
-                        .map(|error| Ds2LineError { line, error }),
-                );
-                record.problems = problems;
+            Ok(record) => {
+                let problems = record.problems.iter().cloned();
+                self.errors
+                    .extend(problems.map(|error| Ds2LineError { line, error }));
                 self.records.push(record);
             }
             Err(error) => self.errors.push(Ds2LineError { line, error }),
         }
     }
 
-    fn add_array(&mut self, text: &str, first_line: usize) {
-        match split_array(text, first_line) {
-            Ok(elements) => {
-                for (line, element) in elements {
-                    self.add_record(element, line);
-                }
-            }
-            Err(error) => self.errors.push(error),
+    fn add_elements(&mut self, elements: Vec<Element<'_>>) {
+        for (line, element) in elements {
+            self.add_record(element, line);
         }
     }
 }
+
+/// One element of a JSON array: the line where it starts and its text.
+type Element<'a> = (usize, &'a str);
 
 /// Splits the text of one JSON array into its elements, each with the line where it starts.
 ///
 /// Only the array's structure is scanned here (strings, nesting, commas), so one bad element is
 /// reported on its own line while the others still parse.
-fn split_array(text: &str, first_line: usize) -> Result<Vec<(usize, &str)>, Ds2LineError> {
-    let fail = |line: usize, reason: &str| Ds2LineError {
-        line,
-        error: EdgeError::InvalidJson(reason.to_owned()),
-    };
+/// Returns the elements and the byte offset just past the closing `]`.
+fn split_array(text: &str, first_line: usize) -> Result<(Vec<Element<'_>>, usize), Ds2LineError> {
     let open = text
         .find('[')
-        .ok_or_else(|| fail(first_line, "expected `[`"))?;
+        .ok_or_else(|| invalid_json(first_line, "expected `[`"))?;
     let mut line = first_line + text[..open].matches('\n').count();
     let mut elements = Vec::new();
     let mut start: Option<(usize, usize)> = None;
@@ -116,24 +137,14 @@ fn split_array(text: &str, first_line: usize) -> Result<Vec<(usize, &str)>, Ds2L
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' if depth > 0 => depth -= 1,
-            b',' | b']' => {
+            b',' | b']' if depth == 0 => {
                 let (element_start, element_line) = start.take().unwrap_or((at, line));
                 let element = text[element_start..at].trim();
                 if !element.is_empty() || byte == b',' {
                     elements.push((element_line, element));
                 }
                 if byte == b']' {
-                    let rest = text[at + 1..].trim();
-                    if !rest.is_empty() {
-                        return Err(fail(
-                            line,
-                            &format!(
-                                "unexpected text after the array: \"{}\"",
-                                super::value::quote(rest)
-                            ),
-                        ));
-                    }
-                    return Ok(elements);
+                    return Ok((elements, at + 1));
                 }
                 continue;
             }
@@ -143,5 +154,8 @@ fn split_array(text: &str, first_line: usize) -> Result<Vec<(usize, &str)>, Ds2L
             start = Some((at, line));
         }
     }
-    Err(fail(first_line, "the JSON array is not closed with `]`"))
+    Err(invalid_json(
+        first_line,
+        "the JSON array is not closed with `]`",
+    ))
 }
