@@ -20,7 +20,7 @@ const KNOWN_KEYS: &[&str] = &[
     "fail_open",
 ];
 
-/// What the EdgeWorker reported in `customField`.
+/// The EdgeWorker's report in `customField`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EdgeCustomField {
     /// `ew_verdict`: `allow`, `deny` or `error`.
@@ -90,7 +90,7 @@ fn location_display(location: &str) -> String {
 
 /// Parses `customField` by the identity convention.
 ///
-/// Returns `None` when the text holds none of the convention's keys (a client IP, free text), so the
+/// Returns `None` when the text contains none of the convention's keys (a client IP, free text), so the
 /// caller keeps it verbatim only. A known key with an invalid value gives an error that names it,
 /// while the other keys are still read.
 pub fn parse_custom_field(text: &str) -> (Option<EdgeCustomField>, Vec<EdgeError>) {

@@ -3,6 +3,7 @@
 
 use super::EdgeError;
 use super::status::{EwEvent, EwStatus, ResourceTier};
+use super::value::parse_optional;
 
 const FIELD: &str = "ewExecutionInfo";
 
@@ -20,14 +21,14 @@ pub struct EwExecutionEntry {
     pub server_flow: ServerFlow,
     /// Empty while the flow is normal.
     pub error_status: Option<EwStatus>,
-    /// The status the EdgeWorker passed to `respondWith`: the edge's own answer, e.g. a 403 deny.
+    /// The status the EdgeWorker passed to `respondWith`: the edge's own response, e.g. a 403 deny.
     pub http_status_change: Option<u16>,
     pub tier: Option<ResourceTier>,
     /// The fields Akamai calls internal (1 to 5) and any later ones, verbatim.
     pub internal: Vec<String>,
 }
 
-/// Which part of the request an entry measures.
+/// The part of the request an entry measures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecutionStage {
     Event(EwEvent),
@@ -53,7 +54,7 @@ impl ExecutionStage {
     }
 }
 
-/// How the edge server's EdgeWorkers flow ended for a stage.
+/// The outcome of the edge server's EdgeWorkers flow for a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerFlow {
     /// `n`: normal.
@@ -160,9 +161,9 @@ fn parse_entry(entry: &str) -> Result<EwExecutionEntry, String> {
     let ew_id = id
         .parse()
         .map_err(|_| format!("EdgeWorker id `{id}` is not a number"))?;
-    let error_status = optional_number(at(0), "error status")?.map(EwStatus::from_code);
-    let http_status_change = optional_number(at(1), "HTTP status change")?;
-    let tier = optional_number(at(3), "tier id")?.map(ResourceTier::from_id);
+    let error_status = parse_optional(at(0), "error status code")?.map(EwStatus::from_code);
+    let http_status_change = parse_optional(at(1), "HTTP status change")?;
+    let tier = parse_optional(at(3), "tier id")?.map(ResourceTier::from_id);
     let internal = rest
         .iter()
         .enumerate()
@@ -173,24 +174,14 @@ fn parse_entry(entry: &str) -> Result<EwExecutionEntry, String> {
     Ok(EwExecutionEntry {
         stage: ExecutionStage::from_code(stage),
         ew_id,
-        process_time_ms: optional_number(process, "process time")?,
-        total_time_ms: optional_number(total, "total time")?,
-        stage_time_ms: optional_number(stage_time, "stage time")?,
-        memory_kb: optional_number(memory, "used memory")?,
+        process_time_ms: parse_optional(process, "process time in milliseconds")?,
+        total_time_ms: parse_optional(total, "total time in milliseconds")?,
+        stage_time_ms: parse_optional(stage_time, "stage time in milliseconds")?,
+        memory_kb: parse_optional(memory, "used memory in KB")?,
         server_flow: ServerFlow::from_code(flow),
         error_status,
         http_status_change,
         tier,
         internal,
     })
-}
-
-fn optional_number<T: std::str::FromStr>(text: &str, name: &str) -> Result<Option<T>, String> {
-    match text.trim() {
-        "" | "-" => Ok(None),
-        value => value
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} `{value}` is not a number")),
-    }
 }

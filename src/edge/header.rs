@@ -1,14 +1,14 @@
 //! `X-Akamai-EdgeWorker-<Event>-Info` debug response headers, standard and enhanced.
 //!
 //! Akamai warns that the trace format may gain fields, and its own examples vary in spacing,
-//! separators and field names, so the parser is tolerant: it splits on `;`, also splits where a
-//! stray `:` stands before another `key=`, and keeps every key it does not know.
+//! separators and field names. The parser is therefore tolerant: it splits on `;`, also splits
+//! where a stray `:` comes before another `key=`, and keeps every key it does not know.
 
 use std::collections::BTreeMap;
 
 use super::EdgeError;
 use super::status::{EwEvent, EwStatus, ResourceTier};
-use super::value::percent_decode;
+use super::value::{parse_optional, percent_decode};
 
 const HEADER_PREFIX: &str = "x-akamai-edgeworker-";
 
@@ -84,13 +84,7 @@ pub fn parse_ew_info_header(value: &str) -> Result<EwInfo, EdgeError> {
 /// Stores one `key=value` field in `info`, or returns why its value is invalid.
 fn apply_field(info: &mut EwInfo, key: &str, value: &str) -> Result<(), String> {
     let invalid = |expected: &str| format!("`{key}={value}` is invalid: expected {expected}");
-    let ms = || match non_placeholder(value) {
-        None => Ok(None),
-        Some(number) => number
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid("milliseconds")),
-    };
+    let ms = || parse_optional(value, &format!("`{key}` time in milliseconds"));
     match key.to_ascii_lowercase().as_str() {
         "ew" => parse_ew_field(value, info)?,
         "status" => info.status = Some(EwStatus::from_name(value)),
@@ -159,7 +153,7 @@ pub fn parse_ew_info_header_name(name: &str) -> Result<(EwEvent, Option<String>)
     Ok((event, request_id))
 }
 
-/// Splits the value into `(key, value)` pairs on `;`, and also where a stray `:` stands before the
+/// Splits the value into `(key, value)` pairs on `;`, and also where a stray `:` is placed before the
 /// next `key=` (`res_tier=200: init_wall_time=0`). The `ew=` field is never split on `:` because its
 /// name follows one.
 fn split_fields(text: &str) -> Vec<(&str, &str)> {

@@ -27,7 +27,7 @@ pub use status::{EwEvent, EwOutcome, EwStatus, FailureKind, ResourceTier};
 pub use usage::{EwUsageEntry, OffReason, parse_ew_usage_info};
 pub use verdict::{EdgeVerdict, edge_verdict};
 
-use value::{ds2_text, epoch_seconds_to_rfc3339, percent_decode, quote};
+use value::{ds2_text, epoch_seconds_to_rfc3339, parse_optional, percent_decode, quote};
 
 /// Largest DataStream 2 record accepted, in bytes. Real records are a few KB (the custom field alone
 /// is capped at 1000 bytes), so anything near this size is not a DataStream 2 record.
@@ -217,8 +217,8 @@ impl EdgeRecord {
         };
         // `UA`, `referer`, `queryStr` and `breadcrumbs` arrive percent-encoded. `+` stays as it is
         // because in a query string or a user agent it is a literal character.
-        // NOTE: whether DataStream 2 encodes `queryStr` once more over its form on the wire is not
-        // documented; if it does not, decoding turns `%26` inside a value into `&`.
+        // NOTE: Akamai does not document whether `queryStr` is encoded once more over its form on the
+        // wire. If it is not, decoding turns `%26` inside a query value into `&`.
         let decode = |text: Option<String>| text.map(|text| percent_decode(&text, false));
         let mut record = Self {
             req_id: take("reqId"),
@@ -253,12 +253,12 @@ impl EdgeRecord {
             epoch_seconds_to_rfc3339(text).map(Some)
         });
         record.status = record.parse_with("statusCode", status, |text| {
-            parse_number(text, "an HTTP status code")
+            parse_optional(text, "HTTP status code")
         });
         record.port =
-            record.parse_with("reqPort", port, |text| parse_number(text, "a port number"));
+            record.parse_with("reqPort", port, |text| parse_optional(text, "port number"));
         record.turnaround_ms = record.parse_with("turnAroundTimeMSec", turnaround, |text| {
-            parse_number(text, "milliseconds")
+            parse_optional(text, "time in milliseconds")
         });
         if let Some(text) = usage {
             match parse_ew_usage_info(&text) {
@@ -304,13 +304,6 @@ impl EdgeRecord {
             (Some(_), None) => Some(path.to_owned()),
         }
     }
-}
-
-fn parse_number<T: std::str::FromStr>(text: &str, expected: &str) -> Result<Option<T>, String> {
-    text.trim()
-        .parse()
-        .map(Some)
-        .map_err(|_| format!("expected {expected}"))
 }
 
 fn with_leading_slash(path: String) -> String {

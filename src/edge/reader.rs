@@ -35,8 +35,8 @@ pub fn read_ds2(text: &str) -> Ds2Batch {
     let mut batch = Ds2Batch::default();
     let mut rest = text;
     let mut lines_before = 0;
-    // A pretty-printed array spans lines, so it is split as a whole; what follows it is read line by
-    // line like the rest of the file.
+    // A pretty-printed array spans lines, so it is split as a whole. Any text after it is read line
+    // by line like the rest of the file.
     if text.trim_start().starts_with('[') {
         match split_array(text, 1) {
             Ok((elements, end)) => {

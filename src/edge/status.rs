@@ -6,7 +6,8 @@ use std::fmt;
 /// Execution status of one EdgeWorker event handler.
 ///
 /// The same status appears as a debug-header string (`ExecutionError`), a report API enum
-/// (`executionError`) and a DataStream 2 number (`6`); all three map to one variant.
+/// (`executionError`) and a DataStream 2 number (`6`).
+/// All three map to one variant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EwStatus {
     Success,
@@ -40,7 +41,7 @@ pub enum EwStatus {
     Other(String),
 }
 
-/// What a status means for the request.
+/// The effect of a status on the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EwOutcome {
     /// The handler ran to completion (a `respondWith` deny also counts as success).

@@ -7,6 +7,7 @@
 
 use super::EdgeError;
 use super::status::{EwEvent, EwStatus};
+use super::value::parse_optional;
 
 const FIELD: &str = "ewUsageInfo";
 
@@ -36,7 +37,7 @@ pub struct EwUsageEntry {
     pub extra: Vec<String>,
 }
 
-/// Why EdgeWorkers did not run, or `On`.
+/// The reason EdgeWorkers did not run, or `On`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OffReason {
     /// `-`: the property metadata turned EdgeWorkers on.
@@ -85,8 +86,8 @@ impl OffReason {
 
 /// Parses `ewUsageInfo`, whose entries each start with `//` and may be joined by `\`.
 ///
-/// NOTE: Akamai does not say how the `\` separator is escaped in JSON streams, so the decoded
-/// text may hold `\//` or `//` between entries; both are accepted.
+/// NOTE: Akamai does not document how the `\` separator is escaped in JSON streams. The decoded
+/// text may contain `\//` or `//` between entries, and both are accepted.
 pub fn parse_ew_usage_info(text: &str) -> Result<Vec<EwUsageEntry>, EdgeError> {
     let trimmed = text.trim();
     let Some(body) = trimmed.strip_prefix("//") else {
@@ -178,15 +179,9 @@ fn parse_metrics(metrics: Option<&str>) -> Result<(Option<f64>, Option<f64>), St
     let Some(metrics) = metrics.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok((None, None));
     };
-    let number = |text: &str| -> Result<Option<f64>, String> {
-        match text.trim() {
-            "" | "-" => Ok(None),
-            value => value
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("metric `{value}` is not a number of milliseconds")),
-        }
-    };
     let (cpu, wall) = metrics.split_once(',').unwrap_or((metrics, ""));
-    Ok((number(cpu)?, number(wall)?))
+    Ok((
+        parse_optional(cpu, "init CPU time in milliseconds")?,
+        parse_optional(wall, "init wall time in milliseconds")?,
+    ))
 }

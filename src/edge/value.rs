@@ -1,9 +1,11 @@
 //! Value conventions of Akamai records: DataStream 2 placeholders, percent-encoding, epoch seconds.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 
-/// Longest excerpt of an input value quoted in an error message, in characters.
+/// Maximum length of an input value quoted in an error message, in characters.
 const QUOTE_MAX_CHARS: usize = 60;
 
 /// Returns `text` shortened for an error message, with `…` when it was cut.
@@ -94,4 +96,16 @@ pub(crate) fn epoch_seconds_to_rfc3339(text: &str) -> Result<String, String> {
     let time = DateTime::from_timestamp(seconds, nanos)
         .ok_or_else(|| "the time is out of range".to_owned())?;
     Ok(time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// Parses a number, treating an empty value and the `-` placeholder as absent. The error names
+/// the value and what it should have been, e.g. "`fast` is not a valid CPU time in milliseconds".
+pub(crate) fn parse_optional<T: FromStr>(text: &str, expected: &str) -> Result<Option<T>, String> {
+    match text.trim() {
+        "" | "-" => Ok(None),
+        value => value
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{value}` is not a valid {expected}")),
+    }
 }

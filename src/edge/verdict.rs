@@ -1,6 +1,6 @@
 //! The edge verdict of one DataStream 2 record, and the edge hop built from it.
 //!
-//! An edge status alone does not say who answered: an origin 401/403 passes through the edge
+//! An edge status alone does not show who responded: an origin 401/403 passes through the edge
 //! unchanged, and an EdgeWorker that calls `respondWith(403)` still reports `Success`. The verdict
 //! therefore comes from the EdgeWorker's own report (`ew_verdict` in `customField`), else from the
 //! `respondWith` status in `ewExecutionInfo`, else from the execution status, and is `unknown` when
@@ -12,7 +12,7 @@ use super::usage::OffReason;
 use crate::flow::Observation;
 use crate::model::{DecidedBy, Decision, Hop, HopKind};
 
-/// What the edge decided about one request, and why.
+/// The edge's decision on one request, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeVerdict {
     pub decision: Decision,
@@ -33,7 +33,7 @@ impl EdgeVerdict {
     }
 }
 
-/// What the EdgeWorker fields of a record say, gathered over all handlers and stages.
+/// The EdgeWorker fields of a record, summarised over all handlers and stages.
 struct EwSummary<'a> {
     /// Whether the record has any EdgeWorker field at all.
     present: bool,
@@ -164,12 +164,12 @@ pub fn edge_verdict(record: &EdgeRecord) -> EdgeVerdict {
         );
     }
     if summary.present && !summary.ran {
-        let why = summary.off_reason.map_or_else(
+        let off_description = summary.off_reason.map_or_else(
             || "no handler ran its logic".to_owned(),
             OffReason::describe,
         );
         return unknown(format!(
-            "the EdgeWorker did not run ({why}), so the edge gave no verdict"
+            "the EdgeWorker did not run ({off_description}), so the edge gave no verdict"
         ));
     }
     if code >= 400 {
