@@ -1,13 +1,14 @@
-//! The detail pane of one flow: each hop's verdict, who decided and the identity it saw, side by
-//! side when the pane is wide enough and stacked when not, then each finding with its message.
+//! The detail pane of one flow: each finding with its message, then each hop's verdict, who decided
+//! and the identity it saw, side by side when the pane is wide enough and stacked when not.
 //!
 //! ```text
 //! ┌ GET /api/orders · flow e1a1 (edge request id) ─────────────────────────────┐
+//! │DROPPED identity-dropped                                                     │
+//! │  The token seen at istio-system/istio-ingressgateway is absent at …         │
+//! │                                                                             │
 //! │EDGE edge/ew-4242        │ GATEWAY                 │ SIDECAR shop/orders     │
 //! │status     200 allow     │ istio-system/istio-ingr │ status     403 deny     │
 //! │…                                                                            │
-//! │DROPPED identity-dropped                                                     │
-//! │  The token seen at istio-system/istio-ingressgateway is absent at …         │
 //! └─────────────────────────────────────────────────────────────────────────────┘
 //! ```
 
@@ -81,11 +82,12 @@ fn title(theme: &Theme, flow: &Flow) -> Line<'static> {
     ])
 }
 
-/// Builds the pane's lines for `width` columns: hops, then findings.
+/// Builds the pane's lines for `width` columns: findings first, because they are what the user
+/// opened the flow for and must fit on an 80×24 screen, then the hops as evidence.
 fn lines(theme: &Theme, flow: &Flow, width: usize) -> Vec<Line<'static>> {
-    let mut out = hop_section(theme, &flow.hops, width);
+    let mut out = finding_lines(theme, flow, width);
     out.push(Line::default());
-    out.extend(finding_lines(theme, flow, width));
+    out.extend(hop_section(theme, &flow.hops, width));
     out
 }
 
