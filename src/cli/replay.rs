@@ -14,9 +14,16 @@ use crate::tui;
 pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {:?}: check the path and that it is a text file", path.display().to_string()))?;
-        inputs.push(Input { name: path.display().to_string(), text });
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read {:?}: check the path and that it is a text file",
+                path.display().to_string()
+            )
+        })?;
+        inputs.push(Input {
+            name: path.display().to_string(),
+            text,
+        });
     }
     let loaded = source::load_inputs(&inputs);
     match args.output {
@@ -43,7 +50,11 @@ fn print_notices(loaded: &Loaded) {
 
 fn open_tui(loaded: Loaded, title: &str, theme: &str) -> anyhow::Result<ExitCode> {
     let theme = tui::Theme::load(theme)?;
-    let session = tui::Session { title: title.to_owned(), flows: loaded.flows, notices: loaded.notices };
+    let session = tui::Session {
+        title: title.to_owned(),
+        flows: loaded.flows,
+        notices: loaded.notices,
+    };
     tui::run(session, theme)?;
     Ok(ExitCode::SUCCESS)
 }

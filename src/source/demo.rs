@@ -5,12 +5,27 @@ use super::Input;
 
 /// The recorded files, by name.
 const FILES: [(&str, &str); 3] = [
-    ("edge.ds2.ndjson", include_str!("../../demo/edge.ds2.ndjson")),
-    ("istio-system.istio-ingressgateway.log", include_str!("../../demo/istio-system.istio-ingressgateway.log")),
-    ("shop.orders.log", include_str!("../../demo/shop.orders.log")),
+    (
+        "edge.ds2.ndjson",
+        include_str!("../../demo/edge.ds2.ndjson"),
+    ),
+    (
+        "istio-system.istio-ingressgateway.log",
+        include_str!("../../demo/istio-system.istio-ingressgateway.log"),
+    ),
+    (
+        "shop.orders.log",
+        include_str!("../../demo/shop.orders.log"),
+    ),
 ];
 
 /// Returns the embedded demo inputs.
 pub fn inputs() -> Vec<Input> {
-    FILES.iter().map(|(name, text)| Input { name: (*name).to_owned(), text: (*text).to_owned() }).collect()
+    FILES
+        .iter()
+        .map(|(name, text)| Input {
+            name: (*name).to_owned(),
+            text: (*text).to_owned(),
+        })
+        .collect()
 }

@@ -29,18 +29,26 @@ pub struct Loaded {
     pub flows: Vec<Flow>,
     /// Records read, over all inputs.
     pub records: usize,
-    /// One line per problem, e.g. `shop.orders.log: 3 lines could not be parsed (line 7: …)`.
+    /// One line per input with problems, e.g. `shop.orders.log: 3 unparsable access log lines (first at line 7: …)`.
     pub notices: Vec<String>,
 }
 
 /// Recognises an input's format from its first non-blank line.
 ///
-/// DataStream 2 JSON records carry `reqId`, Envoy's JSON access log carries `response_code` or `start_time`,
-/// and Envoy's TEXT access log starts with `[`.
+/// DataStream 2 JSON records carry `reqId` (one a line, or in a JSON array), Envoy's JSON access log is
+/// any other JSON object, and Envoy's TEXT access log starts with `[` and a timestamp.
 pub fn detect_format(text: &str) -> Option<InputFormat> {
     let first = text.lines().map(str::trim).find(|line| !line.is_empty())?;
-    if first.starts_with('[') {
-        return Some(InputFormat::AccessLog);
+    if let Some(rest) = first.strip_prefix('[') {
+        // A JSON array of DataStream 2 records (as an HTTPS push delivers them) also starts with `[`,
+        // but an access log line starts with `[` and a timestamp.
+        let array = rest.trim_start().starts_with('{')
+            || (rest.trim().is_empty() && text.contains("\"reqId\""));
+        return Some(if array {
+            InputFormat::DataStream2
+        } else {
+            InputFormat::AccessLog
+        });
     }
     if first.starts_with('{') {
         if first.contains("\"reqId\"") {
@@ -56,7 +64,10 @@ pub fn detect_format(text: &str) -> Option<InputFormat> {
 /// A workload whose name contains `gateway` is a gateway; any other is a sidecar. A name without a
 /// namespace part is used whole as the workload.
 pub fn location_from_file_name(name: &str) -> (String, HopRole) {
-    let file = Path::new(name).file_name().and_then(|f| f.to_str()).unwrap_or(name);
+    let file = Path::new(name)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or(name);
     let stem = file.strip_suffix(".log").unwrap_or(file);
     let stem = stem.strip_suffix(".json").unwrap_or(stem);
     let location = match stem.split_once('.') {
@@ -65,7 +76,11 @@ pub fn location_from_file_name(name: &str) -> (String, HopRole) {
         }
         _ => stem.to_owned(),
     };
-    let role = if location.contains("gateway") { HopRole::Gateway } else { HopRole::Sidecar };
+    let role = if location.contains("gateway") {
+        HopRole::Gateway
+    } else {
+        HopRole::Sidecar
+    };
     (location, role)
 }
 
@@ -90,7 +105,11 @@ pub fn load_inputs(inputs: &[Input]) -> Loaded {
     }
 
     let records = observations.len();
-    Loaded { flows: flow::correlate(observations), records, notices }
+    Loaded {
+        flows: flow::correlate(observations),
+        records,
+        notices,
+    }
 }
 
 fn read_access_log(
@@ -110,21 +129,17 @@ fn read_access_log(
             Err(error) => failed.add(index + 1, &error.to_string()),
         }
     }
-    failed.report(&input.name, notices);
+    failed.report(&input.name, "unparsable access log line", notices);
 }
 
 fn read_ds2(input: &Input, observations: &mut Vec<Observation>, notices: &mut Vec<String>) {
+    let batch = edge::read_ds2(&input.text);
+    observations.extend(batch.records.iter().map(edge::EdgeRecord::observe));
     let mut failed = Failures::default();
-    for (index, line) in input.text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match edge::parse_ds2_json(line) {
-            Ok(record) => observations.push(record.observe()),
-            Err(error) => failed.add(index + 1, &error.to_string()),
-        }
+    for error in &batch.errors {
+        failed.add(error.line, &error.error.to_string());
     }
-    failed.report(&input.name, notices);
+    failed.report(&input.name, "DataStream 2 read error", notices);
 }
 
 /// Lines of one input that could not be parsed: a count and the first example.
@@ -142,11 +157,12 @@ impl Failures {
         }
     }
 
-    fn report(self, name: &str, notices: &mut Vec<String>) {
+    /// Adds one notice, e.g. `shop.orders.log: 3 unparsable access log lines (first at line 7: …)`.
+    fn report(self, name: &str, noun: &str, notices: &mut Vec<String>) {
         if let Some((line_number, message)) = self.first {
-            let lines = if self.count == 1 { "line" } else { "lines" };
+            let plural = if self.count == 1 { "" } else { "s" };
             notices.push(format!(
-                "{name}: {} {lines} could not be parsed (first at line {line_number}: {message})",
+                "{name}: {} {noun}{plural} (first at line {line_number}: {message})",
                 self.count
             ));
         }
