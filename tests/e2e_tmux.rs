@@ -66,7 +66,9 @@ impl TmuxSession {
 
 impl Drop for TmuxSession {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
     }
 }
 
@@ -76,12 +78,24 @@ fn demo_shows_identity_dropped_explanation() {
     let session = TmuxSession::start("dropped", &format!("{binary} demo"), 120, 40);
 
     let (ready, screen) = session.wait_for(&["DROPPED"], Duration::from_secs(10));
-    assert!(ready, "the demo's flow list shows no identity-dropped badge:\n{screen}");
+    assert!(
+        ready,
+        "the demo's flow list shows no identity-dropped badge:\n{screen}"
+    );
 
     session.send(&["/", "DROPPED", "Enter", "Enter"]);
-    let (shown, screen) = session.wait_for(&["identity-dropped", "forwardOriginalToken"], Duration::from_secs(10));
-    assert!(shown, "the detail pane does not explain the dropped identity:\n{screen}");
-    assert!(screen.contains("shop/orders"), "the explanation does not name the workload:\n{screen}");
+    let (shown, screen) = session.wait_for(
+        &["identity-dropped", "forwardOriginalToken"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        shown,
+        "the detail pane does not explain the dropped identity:\n{screen}"
+    );
+    assert!(
+        screen.contains("shop/orders"),
+        "the explanation does not name the workload:\n{screen}"
+    );
 
     session.send(&["q"]);
     let start = Instant::now();
@@ -98,5 +112,9 @@ fn demo_survives_a_tiny_terminal() {
     sleep(Duration::from_millis(800));
     session.send(&["j", "Enter", "?", "Escape"]);
     sleep(Duration::from_millis(300));
-    assert!(session.is_running(), "idflow exited in a 20x5 terminal:\n{}", session.capture());
+    assert!(
+        session.is_running(),
+        "idflow exited in a 20x5 terminal:\n{}",
+        session.capture()
+    );
 }

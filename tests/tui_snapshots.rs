@@ -415,7 +415,8 @@ fn token_error_80x24() {
     update(&mut app, Action::ShowToken);
     app.token.result = Some(Err(TokenError::NotAToken {
         input: "\"hello world\"".into(),
-        reason: "expected a JWT, a `Bearer …` value, an `Authorization:` line or a curl command".into(),
+        reason: "expected a JWT, a `Bearer …` value, an `Authorization:` line or a curl command"
+            .into(),
     }));
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }

@@ -1,0 +1,138 @@
+//! `idflow replay` on the committed demo recording, through the built binary.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn demo_folder() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))
+}
+
+fn replay(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .arg("replay")
+        .args(args)
+        .current_dir(demo_folder())
+        .output()
+        .expect("idflow could not be started")
+}
+
+fn flows_from(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
+        .collect()
+}
+
+#[test]
+fn replay_demo_prints_one_flow_per_request() {
+    let output = replay(&[
+        "edge.ds2.ndjson",
+        "istio-system.istio-ingressgateway.log",
+        "shop.orders.log",
+        "-o",
+        "ndjson",
+    ]);
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(
+        output.stderr.is_empty(),
+        "unexpected notices: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let flows = flows_from(&output.stdout);
+    let scenarios = support::read_scenarios(demo_folder());
+    assert_eq!(flows.len(), scenarios.len());
+
+    for scenario in &scenarios {
+        let flow = flows
+            .iter()
+            .find(|flow| flow["id"] == scenario.req_id.as_str())
+            .unwrap_or_else(|| panic!("no flow for {}", scenario.name));
+        let kinds: Vec<&str> = flow["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["kind"].as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            support::expected_findings(&scenario.name),
+            "{}",
+            scenario.name
+        );
+        assert_eq!(
+            flow["path"],
+            scenario.path.as_str(),
+            "{}: path",
+            scenario.name
+        );
+    }
+}
+
+#[test]
+fn replay_flow_has_contract_fields() {
+    let output = replay(&[
+        "shop.orders.log",
+        "edge.ds2.ndjson",
+        "istio-system.istio-ingressgateway.log",
+        "-o",
+        "ndjson",
+    ]);
+    let flows = flows_from(&output.stdout);
+    let flow = flows.first().expect("at least one flow");
+    for key in ["id", "correlated_by", "method", "path", "hops", "findings"] {
+        assert!(flow.get(key).is_some(), "flow lacks {key}: {flow}");
+    }
+    let hop = &flow["hops"][0];
+    for key in [
+        "kind",
+        "where",
+        "status",
+        "decision",
+        "decided_by",
+        "policy",
+        "rule",
+        "reason",
+        "identity",
+    ] {
+        assert!(hop.get(key).is_some(), "hop lacks {key}: {hop}");
+    }
+    assert!(hop["status"].is_u64(), "status is not an integer: {hop}");
+}
+
+#[test]
+fn replay_counts_unparsable_lines() {
+    let folder = std::env::temp_dir().join(format!("idflow-replay-test-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    let log = folder.join("shop.orders.log");
+    let recorded =
+        std::fs::read_to_string(demo_folder().join("shop.orders.log")).expect("demo log");
+    std::fs::write(&log, format!("{recorded}[not a log line\n")).expect("write log");
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(
+        stderr.contains("1 unparsable access log line (first at line"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(
+        flows_from(&output.stdout).len(),
+        recorded.lines().count(),
+        "parsed lines still become flows"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_missing_file_exits_2() {
+    let output = replay(&["no-such-file.log", "-o", "ndjson"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-file.log"));
+}

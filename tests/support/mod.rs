@@ -1,0 +1,56 @@
+//! Shared by the tests that check recorded demo data: the recorder's scenario list and the findings
+//! each scenario must produce.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// One request the recorder sent, as `scenarios.json` lists it.
+#[derive(Debug, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub req_id: String,
+    pub method: String,
+    pub path: String,
+    pub client_status: u16,
+    pub hops: Vec<ScenarioHop>,
+}
+
+/// What one proxy logged for a scenario.
+#[derive(Debug, Deserialize)]
+pub struct ScenarioHop {
+    pub log: String,
+    pub status: u16,
+    pub response_code_details: String,
+}
+
+/// Reads `scenarios.json` from a recording folder.
+pub fn read_scenarios(folder: &Path) -> Vec<Scenario> {
+    let path = folder.join("scenarios.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not a scenario list: {error}", path.display()))
+}
+
+/// The finding kinds each scenario must carry, in the order the correlator reports them.
+pub fn expected_findings(scenario: &str) -> &'static [&'static str] {
+    match scenario {
+        "valid-token" | "public-no-token" => &[],
+        "legacy-issuer-not-forwarded" | "lowercase-bearer" => {
+            &["identity-dropped", "verdict-disagreement"]
+        }
+        "wrong-audience" | "expired-token" => &["token-rejected", "verdict-disagreement"],
+        "delete-denied" | "no-allow-rule" => &["verdict-disagreement"],
+        "issuer-not-on-edge-list" => &["token-rejected"],
+        "edgeworker-fail-open" => &["edge-fail-open", "token-rejected"],
+        other => {
+            panic!("scenario {other:?} has no expected findings: add it to tests/support/mod.rs")
+        }
+    }
+}
+
+/// The mesh hop location a recorder log file stands for.
+pub fn location_of_log(log: &str) -> String {
+    idflow::source::location_from_file_name(log).0
+}
