@@ -105,6 +105,23 @@ impl Format {
         self.try_parse(line).map_err(|mismatch| mismatch.error)
     }
 
+    /// Returns whether both formats split every line the same way: the same literals, and
+    /// fields of the same shapes (Istio's two TEXT generations differ only in an operator name).
+    pub(crate) fn same_shape(&self, other: &Self) -> bool {
+        self.segments.len() == other.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Field(a), Segment::Field(b)) => {
+                        a.shape == b.shape && a.max_len == b.max_len && a.target == b.target
+                    }
+                    _ => false,
+                })
+    }
+
     /// Like [`Format::parse`], and on failure also reports how far into the line matching got.
     pub(crate) fn try_parse(&self, line: &str) -> Result<AccessLogEntry, matcher::Mismatch> {
         let line = line.trim_end_matches(['\n', '\r']);

@@ -12,8 +12,14 @@ use super::format::{Field, Segment};
 
 /// Maximum work on one line, counted as bytes scanned for candidate ends plus states tried.
 /// Past it the line is rejected rather than searched further, which bounds the time spent on a
-/// hostile or garbage line (a 1 MB line of `" "` would otherwise take quadratic time).
-const MAX_WORK: usize = 16_000_000;
+/// hostile line (a long run of `" "` in a user agent would otherwise take quadratic time). A
+/// well-formed line costs about its length once per free-text quoted field (two in Istio's
+/// format), so every line up to [`MAX_LINE_BYTES`] fits.
+const MAX_WORK: usize = 2_000_000;
+
+/// Maximum length of a TEXT line. Envoy limits request headers to 60 KiB by default
+/// (`max_request_headers_kb`), and the header-derived fields are most of a line.
+pub(crate) const MAX_LINE_BYTES: usize = 256 * 1024;
 
 /// A line that did not match, with how far matching got (used to pick the closest format).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +33,9 @@ pub(crate) struct Mismatch {
 
 /// Returns the byte span of each field of the one split of `line` that matches `segments`.
 pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usize)>, Mismatch> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(too_long(segments, line));
+    }
     let mut search = Search {
         segments,
         line,
@@ -43,6 +52,37 @@ pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usiz
         (1, false) => Ok(solutions.remove(0)),
         (2.., _) => Err(search.ambiguity(&solutions[0], &solutions[1])),
         _ => Err(search.failure(exhausted)),
+    }
+}
+
+/// Rejects a line longer than [`MAX_LINE_BYTES`]; it counts as an access log line only when it
+/// starts like one.
+fn too_long(segments: &[Segment], line: &str) -> Mismatch {
+    let starts_like_format = match segments.first() {
+        Some(Segment::Literal(literal)) => line.starts_with(literal.as_str()),
+        _ => true,
+    };
+    let field = segments
+        .iter()
+        .find_map(|segment| match segment {
+            Segment::Field(field) => Some(field.display_name()),
+            Segment::Literal(_) => None,
+        })
+        .unwrap_or_default();
+    Mismatch {
+        progress: 0,
+        segment: if starts_like_format {
+            segments.len()
+        } else {
+            0
+        },
+        error: ParseError::Malformed {
+            field,
+            reason: format!(
+                "the line is {} bytes, longer than the {MAX_LINE_BYTES} bytes accepted for a TEXT line; log this proxy in the JSON encoding",
+                line.len()
+            ),
+        },
     }
 }
 
@@ -148,6 +188,17 @@ impl Search<'_> {
 
     fn failure(&self, exhausted: bool) -> Mismatch {
         let (pos, segment) = self.furthest.unwrap_or((0, 0));
+        // A literal that fails inside the line means the field before it ran into text it cannot
+        // hold; at the end of the line it means the fields from here on are missing.
+        let named = match (
+            segment.checked_sub(1).map(|i| &self.segments[i]),
+            &self.segments.get(segment),
+        ) {
+            (Some(Segment::Field(field)), Some(Segment::Literal(_))) if pos < self.line.len() => {
+                field.display_name()
+            }
+            _ => self.field_name(segment),
+        };
         let text = if pos >= self.line.len() {
             "end of line".to_string()
         } else {
@@ -168,7 +219,7 @@ impl Search<'_> {
             progress: pos,
             segment,
             error: ParseError::Malformed {
-                field: self.field_name(segment),
+                field: named,
                 reason,
             },
         }

@@ -177,6 +177,12 @@ fn classify(formats: &[Format], line: &str) -> (Result<AccessLogEntry, ParseErro
     }
     let mut best: Option<super::matcher::Mismatch> = None;
     for (index, format) in formats.iter().enumerate() {
+        if formats[..index]
+            .iter()
+            .any(|tried| tried.same_shape(format))
+        {
+            continue;
+        }
         match format.try_parse(line) {
             Ok(entry) => return (Ok(entry), Some(index)),
             Err(mismatch) => {
