@@ -451,6 +451,15 @@ fn custom_format_operators() {
 }
 
 #[test]
+fn bracketed_time_with_spaces() {
+    let format =
+        Format::compile("[%START_TIME(%Y-%m-%d %H:%M:%S)%] %RESPONSE_CODE%").expect("compiles");
+    let entry = format.parse("[2025-03-04 12:00:00] 200").expect("matches");
+    assert_eq!(entry.start_time.as_deref(), Some("2025-03-04 12:00:00"));
+    assert_eq!(entry.response_code, 200);
+}
+
+#[test]
 fn built_in_formats_compile() {
     let demo = format!("{}{DEMO_EXTRA_FIELDS}", ISTIO_TEXT_FORMAT.trim_end());
     for source in [ISTIO_TEXT_FORMAT, ISTIO_TEXT_FORMAT_LEGACY, demo.as_str()] {
@@ -634,6 +643,7 @@ fn observe_demo_identity() {
         identity.peer_principal.as_deref(),
         Some("spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account")
     );
+
     assert_eq!(observation.client_ip.as_deref(), Some("203.0.113.10"));
     assert_eq!(observation.edge_request_id.as_deref(), Some("a1b2c3d4e5f6"));
     assert_eq!(

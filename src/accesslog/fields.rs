@@ -1,5 +1,5 @@
-//! Which entry field an Envoy operator (or an Istio JSON key) fills, what its values may look like,
-//! and how a logged value is stored.
+//! The mapping from Envoy operators and Istio JSON keys to entry fields, the shapes their values
+//! take, and the storing of a logged value.
 
 use super::AccessLogEntry;
 
@@ -38,7 +38,7 @@ pub(crate) enum Target {
     Extra,
 }
 
-/// What the characters of a value may be, which is what lets a line be split without escapes.
+/// The characters a value may contain, which lets a line be split although Envoy escapes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shape {
     /// Digits, or `-` when absent.
@@ -258,4 +258,21 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Returns the byte index of the `close` that ends a group whose `open` came just before `text`,
+/// counting nested groups.
+pub(crate) fn closing_delimiter(text: &str, open: char, close: char) -> Option<usize> {
+    let mut depth = 1usize;
+    for (index, c) in text.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(index);
+            }
+        }
+    }
+    None
 }

@@ -1,6 +1,6 @@
 //! Envoy `%OPERATOR%` format strings compiled into a matcher for the lines they produce.
 
-use super::fields::{self, Shape, Target, excerpt};
+use super::fields::{self, Shape, Target, closing_delimiter, excerpt};
 use super::matcher;
 use super::{AccessLogEntry, ParseError};
 
@@ -165,13 +165,15 @@ fn split_operator(after: &str, at: usize) -> Result<(Field, &str), FormatError> 
             text: excerpt(&format!("%{after}"), 20),
         });
     }
+
     let mut rest = &after[name_len..];
     let mut arg = None;
     if rest.starts_with('(') {
-        let close = matching_paren(rest).ok_or_else(unterminated)?;
-        arg = Some(&rest[1..close]);
-        rest = &rest[close + 1..];
+        let close = closing_delimiter(&rest[1..], '(', ')').ok_or_else(unterminated)?;
+        arg = Some(&rest[1..=close]);
+        rest = &rest[close + 2..];
     }
+
     let key_len = after.len() - rest.len();
     let mut max_len = None;
     if let Some(limit) = rest.strip_prefix(':') {
@@ -183,6 +185,7 @@ fn split_operator(after: &str, at: usize) -> Result<(Field, &str), FormatError> 
         max_len = Some(parsed);
         rest = &limit[digits..];
     }
+
     let Some(tail) = rest.strip_prefix('%') else {
         return Err(if rest.is_empty() {
             unterminated()
@@ -193,6 +196,7 @@ fn split_operator(after: &str, at: usize) -> Result<(Field, &str), FormatError> 
             }
         });
     };
+
     let operator = after[..after.len() - rest.len()].to_string();
     let field = Field {
         key: after[..key_len].to_string(),
@@ -204,35 +208,23 @@ fn split_operator(after: &str, at: usize) -> Result<(Field, &str), FormatError> 
     Ok((field, tail))
 }
 
-/// Returns the byte index of the `)` that closes the `(` at the start of `text`.
-fn matching_paren(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    for (index, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(index);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Gives each field its shape. A field is quoted when it stands alone between two `"`, with an
-/// odd number of quotes before it; only then may its value contain spaces and quotes.
+/// Gives each field its shape. A field is quoted when it is alone between two `"` (with an
+/// odd number of quotes before it) or between `[` and `]`, as `%START_TIME%` is in Istio's
+/// format. Only a quoted field may contain spaces, and quotes where its shape allows them.
 fn assign_shapes(segments: &mut [Segment]) {
     let mut quotes_before = 0usize;
     for index in 0..segments.len() {
-        let opens = index > 0 && literal_at(segments, index - 1).is_some_and(|l| l.ends_with('"'));
-        let closes = literal_at(segments, index + 1).is_some_and(|l| l.starts_with('"'));
+        let before = index.checked_sub(1).and_then(|i| literal_at(segments, i));
+        let after = literal_at(segments, index + 1);
+        let encloses = |open: char, close: char| {
+            before.is_some_and(|l| l.ends_with(open)) && after.is_some_and(|l| l.starts_with(close))
+        };
+        let bracketed = encloses('[', ']');
+        let quoted = encloses('"', '"') && quotes_before % 2 == 1;
         match &mut segments[index] {
             Segment::Literal(text) => quotes_before += text.matches('"').count(),
             Segment::Field(field) => {
-                field.shape = if opens && closes && quotes_before % 2 == 1 {
+                field.shape = if quoted || bracketed {
                     field.target.quoted_shape()
                 } else {
                     field.target.bare_shape()

@@ -55,7 +55,7 @@ pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usiz
     }
 }
 
-/// Rejects a line longer than [`MAX_LINE_BYTES`]; it counts as an access log line only when it
+/// Rejects a line longer than [`MAX_LINE_BYTES`]. It counts as an access log line only when it
 /// starts like one.
 fn too_long(segments: &[Segment], line: &str) -> Mismatch {
     let starts_like_format = match segments.first() {
@@ -103,7 +103,7 @@ impl Search<'_> {
         self.solutions.len() >= 2 || self.work > MAX_WORK
     }
 
-    /// Tries to match `segments[segment..]` against `line[pos..]`; returns whether a split was found.
+    /// Matches `segments[segment..]` against `line[pos..]` and returns whether a split was found.
     fn walk(&mut self, segment: usize, pos: usize) -> bool {
         if segment == self.segments.len() {
             if pos == self.line.len() {
@@ -189,7 +189,7 @@ impl Search<'_> {
     fn failure(&self, exhausted: bool) -> Mismatch {
         let (pos, segment) = self.furthest.unwrap_or((0, 0));
         // A literal that fails inside the line means the field before it ran into text it cannot
-        // hold; at the end of the line it means the fields from here on are missing.
+        // contain. A literal that fails at the end of the line means the fields after it are missing.
         let named = match (
             segment.checked_sub(1).map(|i| &self.segments[i]),
             &self.segments.get(segment),

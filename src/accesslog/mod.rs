@@ -1,6 +1,6 @@
 //! Envoy and Istio access log lines: the Istio default TEXT format (both generations), the JSON
-//! encoding, and custom formats compiled from their `%OPERATOR%` format string; `RESPONSE_CODE_DETAILS`
-//! decoded into who answered and why.
+//! encoding, and custom formats compiled from their `%OPERATOR%` format string. `RESPONSE_CODE_DETAILS`
+//! is decoded into the component that decided the request and its reason.
 
 mod fields;
 mod format;
@@ -54,7 +54,7 @@ pub struct AccessLogEntry {
     /// The first characters of the `Authorization` header (`%REQ(AUTHORIZATION):7%`): the scheme only.
     pub authorization_scheme: Option<String>,
     /// Whether the format logs the `Authorization` header, so that an absent
-    /// `authorization_scheme` means the request carried none rather than that nobody looked.
+    /// `authorization_scheme` means the request carried none rather than that it was not logged.
     pub authorization_logged: bool,
     /// Claims of the token `jwt_authn` accepted, from `%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%`.
     pub jwt_payload: Option<serde_json::Value>,

@@ -80,7 +80,7 @@ impl AccessLogEntry {
 
     /// Returns the claims in the `jwt_authn` metadata and the key they were stored under, if that
     /// key is the issuer. Istio sets `payload_in_metadata` to the issuer, so the metadata is
-    /// `{"<issuer>": {claims}}`; a hand-written filter may use `payload`, and a format logging
+    /// `{"<issuer>": {claims}}`. A hand-written filter may use `payload`, and a format logging
     /// `…:payload` gives the claims directly.
     fn jwt_claims(&self) -> Option<(Option<String>, &Map<String, Value>)> {
         let Value::Object(metadata) = self.jwt_payload.as_ref()? else {
@@ -114,7 +114,7 @@ impl AccessLogEntry {
     }
 }
 
-/// Removes the port from `IPv4:port` or `[IPv6]:port`; an address without a port is kept.
+/// Removes the port from `IPv4:port` or `[IPv6]:port`, and keeps an address without a port.
 fn strip_port(address: &str) -> String {
     if let Some(bracketed) = address.strip_prefix('[') {
         return bracketed.split(']').next().unwrap_or(bracketed).to_string();

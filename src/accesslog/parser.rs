@@ -6,29 +6,28 @@ use super::fields::excerpt;
 use super::format::Format;
 use super::{AccessLogEntry, ParseError, json};
 
+/// Istio's default TEXT format with `$cluster` as the upstream cluster operator.
+macro_rules! istio_text_format {
+    ($cluster:literal) => {
+        concat!(
+            r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" "#,
+            r"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ",
+            r#""%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "#,
+            r#"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "#,
+            r#""%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" "#,
+            $cluster,
+            r" %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% ",
+            r"%REQUESTED_SERVER_NAME% %ROUTE_NAME%",
+            "\n"
+        )
+    };
+}
+
 /// Istio's default TEXT format since Istio 1.23 (for proxies 1.23 and newer).
-pub const ISTIO_TEXT_FORMAT: &str = concat!(
-    r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" "#,
-    r"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ",
-    r#""%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "#,
-    r#"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "#,
-    r#""%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% "#,
-    r"%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% ",
-    r"%REQUESTED_SERVER_NAME% %ROUTE_NAME%",
-    "\n"
-);
+pub const ISTIO_TEXT_FORMAT: &str = istio_text_format!("%UPSTREAM_CLUSTER_RAW%");
 
 /// Istio's default TEXT format up to Istio 1.22: `%UPSTREAM_CLUSTER%`, which may end in `;`.
-pub const ISTIO_TEXT_FORMAT_LEGACY: &str = concat!(
-    r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" "#,
-    r"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ",
-    r#""%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "#,
-    r#"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "#,
-    r#""%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% "#,
-    r"%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% ",
-    r"%REQUESTED_SERVER_NAME% %ROUTE_NAME%",
-    "\n"
-);
+pub const ISTIO_TEXT_FORMAT_LEGACY: &str = istio_text_format!("%UPSTREAM_CLUSTER%");
 
 /// The fields the demo appends to Istio's default TEXT format: the edge request id, the mTLS
 /// peer principal, the `Authorization` scheme (7 characters, never the token) and the claims
