@@ -1,11 +1,23 @@
 //! Envoy and Istio access log lines: the Istio default TEXT format (both generations), the JSON
-//! encoding, and custom formats compiled from their `%OPERATOR%` format string; `RESPONSE_CODE_DETAILS`
-//! decoded into who answered and why.
+//! encoding, and custom formats compiled from their `%OPERATOR%` format string. `RESPONSE_CODE_DETAILS`
+//! is decoded into the component that decided the request and its reason.
+
+mod fields;
+mod format;
+mod json;
+mod matcher;
+mod observe;
+mod outcome;
+mod parser;
 
 use std::collections::BTreeMap;
 
-use crate::flow::Observation;
-use crate::model::{Hop, HopKind, HopRole};
+pub use format::{Format, FormatError};
+pub use outcome::{Outcome, RbacPolicyId, decode_outcome, parse_policy_id};
+pub use parser::{
+    DEMO_EXTRA_FIELDS, ISTIO_TEXT_FORMAT, ISTIO_TEXT_FORMAT_LEGACY, LogParser,
+    MAX_MALFORMED_EXAMPLES, MalformedLine, ParseStats, built_in_formats, parse_line,
+};
 
 /// One parsed access log line. Absent values (`-`, `null`, empty) are `None`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,7 +53,10 @@ pub struct AccessLogEntry {
     pub peer_principal: Option<String>,
     /// The first characters of the `Authorization` header (`%REQ(AUTHORIZATION):7%`): the scheme only.
     pub authorization_scheme: Option<String>,
-    /// Claims of the token jwt_authn accepted, from `%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%`.
+    /// Whether the format logs the `Authorization` header, so that an absent
+    /// `authorization_scheme` means the request carried none rather than that it was not logged.
+    pub authorization_logged: bool,
+    /// Claims of the token `jwt_authn` accepted, from `%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%`.
     pub jwt_payload: Option<serde_json::Value>,
     /// Operators of a custom format that have no field above, by operator text.
     pub extra: BTreeMap<String, String>,
@@ -50,28 +65,19 @@ pub struct AccessLogEntry {
 /// Errors from parsing one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("not an access log line: {0}")]
+    /// An Envoy application log line, a blank line, or text in no access log format.
+    #[error("not an access log line: \"{0}\"")]
     NotAccessLog(String),
-}
-
-/// Parses one line in any format this module recognises.
-pub fn parse_line(line: &str) -> Result<AccessLogEntry, ParseError> {
-    Err(ParseError::NotAccessLog(line.chars().take(40).collect()))
-}
-
-impl AccessLogEntry {
-    /// Builds the observation of this line at a proxy at `location` (`NAMESPACE/WORKLOAD`).
-    pub fn observe(&self, location: &str, role: HopRole) -> Observation {
-        let mut hop = Hop::new(HopKind::Mesh, location);
-        hop.role = Some(role);
-        Observation {
-            hop,
-            edge_request_id: self.edge_request_id.clone(),
-            request_id: self.request_id.clone(),
-            method: self.method.clone(),
-            path: self.path.clone(),
-            authority: self.authority.clone(),
-            client_ip: None,
-        }
-    }
+    /// An access log line whose `field` does not fit its format.
+    #[error(
+        "malformed access log line: {field}: {reason}; check that the proxy's access log format is Istio's default, the demo's, or one given with its format string"
+    )]
+    Malformed { field: String, reason: String },
+    /// An access log line that splits into the format's fields in more than one way, because
+    /// Envoy writes quotes inside header values unescaped.
+    #[error(
+        "ambiguous access log line: {} can be split in more than one way because a header value contains quotes; log this proxy in the JSON encoding",
+        .fields.join(", ")
+    )]
+    Ambiguous { fields: Vec<String> },
 }

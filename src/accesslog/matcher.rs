@@ -1,0 +1,377 @@
+//! Splitting a line into the fields of a compiled format.
+//!
+//! Envoy writes header values unescaped, so a `"` inside a quoted field looks like the field's end.
+//! The matcher therefore tries every candidate end of each field, keeps only splits that consume
+//! the whole line, and reports a line that splits in two different ways as ambiguous.
+
+use std::collections::HashSet;
+
+use super::ParseError;
+use super::fields::{Shape, excerpt};
+use super::format::{Field, Segment};
+
+/// Maximum work on one line, counted as bytes scanned for candidate ends plus states tried.
+/// Past it the line is rejected rather than searched further, which bounds the time spent on a
+/// hostile line (a long run of `" "` in a user agent would otherwise take quadratic time). A
+/// well-formed line costs about its length once per free-text quoted field (two in Istio's
+/// format), so every line up to [`MAX_LINE_BYTES`] fits.
+const MAX_WORK: usize = 2_000_000;
+
+/// Maximum length of a TEXT line. Envoy limits request headers to 60 KiB by default
+/// (`max_request_headers_kb`), and the header-derived fields are most of a line.
+pub(crate) const MAX_LINE_BYTES: usize = 256 * 1024;
+
+/// A line that did not match, with how far matching got (used to pick the closest format).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mismatch {
+    /// Byte offset in the line of the furthest failure.
+    pub(crate) progress: usize,
+    /// Index of the segment that failed there.
+    pub(crate) segment: usize,
+    pub(crate) error: ParseError,
+}
+
+/// Returns the byte span of each field of the one split of `line` that matches `segments`.
+pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usize)>, Mismatch> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(too_long(segments, line));
+    }
+    let mut search = Search {
+        segments,
+        line,
+        failed: HashSet::new(),
+        work: 0,
+        furthest: None,
+        current: Vec::new(),
+        solutions: Vec::new(),
+    };
+    search.walk(0, 0);
+    let exhausted = search.work > MAX_WORK;
+    let mut solutions = std::mem::take(&mut search.solutions);
+    match (solutions.len(), exhausted) {
+        (1, false) => Ok(solutions.remove(0)),
+        (2.., _) => Err(search.ambiguity(&solutions[0], &solutions[1])),
+        _ => Err(search.failure(exhausted)),
+    }
+}
+
+/// Rejects a line longer than [`MAX_LINE_BYTES`]. It counts as an access log line only when it
+/// starts like one.
+fn too_long(segments: &[Segment], line: &str) -> Mismatch {
+    let starts_like_format = match segments.first() {
+        Some(Segment::Literal(literal)) => line.starts_with(literal.as_str()),
+        _ => true,
+    };
+    let field = segments
+        .iter()
+        .find_map(|segment| match segment {
+            Segment::Field(field) => Some(field.display_name()),
+            Segment::Literal(_) => None,
+        })
+        .unwrap_or_default();
+    Mismatch {
+        progress: 0,
+        segment: if starts_like_format {
+            segments.len()
+        } else {
+            0
+        },
+        error: ParseError::Malformed {
+            field,
+            reason: format!(
+                "the line is {} bytes, longer than the {MAX_LINE_BYTES} bytes accepted for a TEXT line; log this proxy in the JSON encoding",
+                line.len()
+            ),
+        },
+    }
+}
+
+struct Search<'a> {
+    segments: &'a [Segment],
+    line: &'a str,
+    /// States known to lead to no complete split.
+    failed: HashSet<(usize, usize)>,
+    work: usize,
+    /// (position, segment) of the furthest failure seen.
+    furthest: Option<(usize, usize)>,
+    current: Vec<(usize, usize)>,
+    solutions: Vec<Vec<(usize, usize)>>,
+}
+
+impl Search<'_> {
+    fn done(&self) -> bool {
+        self.solutions.len() >= 2 || self.work > MAX_WORK
+    }
+
+    /// Matches `segments[segment..]` against `line[pos..]` and returns whether a split was found.
+    fn walk(&mut self, segment: usize, pos: usize) -> bool {
+        if segment == self.segments.len() {
+            if pos == self.line.len() {
+                self.solutions.push(self.current.clone());
+                return true;
+            }
+            self.note_failure(segment, pos);
+            return false;
+        }
+        if self.failed.contains(&(segment, pos)) {
+            return false;
+        }
+        self.work += 1;
+        if self.done() {
+            return false;
+        }
+        let found = match &self.segments[segment] {
+            Segment::Literal(literal) => {
+                if self.line[pos..].starts_with(literal.as_str()) {
+                    self.walk(segment + 1, pos + literal.len())
+                } else {
+                    self.note_failure(segment, pos);
+                    false
+                }
+            }
+            Segment::Field(field) => self.walk_field(segment, field, pos),
+        };
+        if !found {
+            self.failed.insert((segment, pos));
+        }
+        found
+    }
+
+    fn walk_field(&mut self, segment: usize, field: &Field, pos: usize) -> bool {
+        let next = match self.segments.get(segment + 1) {
+            Some(Segment::Literal(literal)) => Some(literal.as_str()),
+            _ => None,
+        };
+        let is_last = segment + 1 == self.segments.len();
+        let (ends, longest) = candidate_ends(self.line, pos, field, next, is_last);
+        self.work += longest - pos;
+        if ends.is_empty() {
+            if longest > pos || next.is_none() {
+                // No end of this field is followed by the next literal: report the literal where
+                // the longest value stops, which is where a reader would look.
+                self.note_failure(segment + 1, longest);
+            } else {
+                self.note_failure(segment, pos);
+            }
+            return false;
+        }
+        let mut found = false;
+        for end in ends {
+            self.current.push((pos, end));
+            found |= self.walk(segment + 1, end);
+            self.current.pop();
+            if self.done() {
+                break;
+            }
+        }
+        found
+    }
+
+    fn note_failure(&mut self, segment: usize, pos: usize) {
+        if self.furthest.is_none_or(|(furthest, _)| pos > furthest) {
+            self.furthest = Some((pos, segment));
+        }
+    }
+
+    /// Names the field at or after `segment`, or the last field before it when none follows.
+    fn field_name(&self, segment: usize) -> String {
+        let after = self.segments.iter().skip(segment);
+        let before = self.segments.iter().take(segment).rev();
+        after
+            .chain(before)
+            .find_map(|segment| match segment {
+                Segment::Field(field) => Some(field.display_name()),
+                Segment::Literal(_) => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn failure(&self, exhausted: bool) -> Mismatch {
+        let (pos, segment) = self.furthest.unwrap_or((0, 0));
+        // A literal that fails inside the line means the field before it ran into text it cannot
+        // contain. A literal that fails at the end of the line means the fields after it are missing.
+        let named = match (
+            segment.checked_sub(1).map(|i| &self.segments[i]),
+            &self.segments.get(segment),
+        ) {
+            (Some(Segment::Field(field)), Some(Segment::Literal(_))) if pos < self.line.len() => {
+                field.display_name()
+            }
+            _ => self.field_name(segment),
+        };
+        let text = if pos >= self.line.len() {
+            "end of line".to_string()
+        } else {
+            format!("\"{}\"", excerpt(&self.line[pos..], 40))
+        };
+        let reason = if exhausted {
+            format!("the line splits in too many ways to check (stopped near {text})")
+        } else {
+            match self.segments.get(segment) {
+                Some(Segment::Literal(literal)) => format!("expected \"{literal}\" at {text}"),
+                Some(Segment::Field(field)) => {
+                    format!("expected {} at {text}", describe(field.shape))
+                }
+                None => format!("unexpected text after the last field at {text}"),
+            }
+        };
+        Mismatch {
+            progress: pos,
+            segment,
+            error: ParseError::Malformed {
+                field: named,
+                reason,
+            },
+        }
+    }
+
+    fn ambiguity(&self, first: &[(usize, usize)], second: &[(usize, usize)]) -> Mismatch {
+        let fields = self
+            .segments
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Field(field) => Some(field),
+                Segment::Literal(_) => None,
+            })
+            .zip(first.iter().zip(second))
+            .filter(|(_, (a, b))| a != b)
+            .map(|(field, _)| field.display_name())
+            .collect();
+        Mismatch {
+            progress: self.line.len(),
+            segment: self.segments.len(),
+            error: ParseError::Ambiguous { fields },
+        }
+    }
+}
+
+fn describe(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Number => "a number or \"-\"",
+        Shape::Token => "a value without spaces",
+        Shape::NoQuote => "a value without quotes",
+        Shape::Free => "a value",
+    }
+}
+
+/// Returns, in increasing order, the byte offsets where a value of `field` starting at `start`
+/// could end and be followed by `next`, and the end of the longest value the shape allows.
+fn candidate_ends(
+    line: &str,
+    start: usize,
+    field: &Field,
+    next: Option<&str>,
+    is_last: bool,
+) -> (Vec<usize>, usize) {
+    let mut rest = &line[start..];
+    if let Some(max) = field.max_len {
+        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        rest = &rest[..limit];
+    }
+    let mut ends: Vec<usize> = match field.shape {
+        Shape::Number => number_end(rest).into_iter().collect(),
+        Shape::Token if is_last => last_token_end(rest).into_iter().collect(),
+        Shape::Token => token_ends(rest),
+        Shape::NoQuote => {
+            let stop = rest.find('"').unwrap_or(rest.len());
+            free_ends(&line[start..], &rest[..stop], next)
+        }
+        Shape::Free => free_ends(&line[start..], rest, next),
+    };
+    let longest = ends.last().copied().unwrap_or(0);
+    if is_last {
+        ends.retain(|&end| start + end == line.len());
+    }
+    if let Some(literal) = next {
+        ends.retain(|&end| line[start + end..].starts_with(literal));
+    }
+    (
+        ends.into_iter().map(|end| start + end).collect(),
+        start + longest,
+    )
+}
+
+/// Ends of a value that may contain anything within `region`, a prefix of `rest`. When a literal
+/// follows, only the places where it starts (even past the region's end by its length) count.
+fn free_ends(rest: &str, region: &str, next: Option<&str>) -> Vec<usize> {
+    match next {
+        Some(literal) if !literal.is_empty() => {
+            let reach = (region.len() + literal.len()).min(rest.len());
+            let mut window = reach;
+            while !rest.is_char_boundary(window) {
+                window += 1;
+            }
+            // Overlapping matches count too: in `a" " "b` the literal `" "` starts at 1 and 3.
+            let haystack = &rest[..window];
+            let mut ends = Vec::new();
+            let mut from = 0;
+            while let Some(found) = haystack[from..].find(literal) {
+                let index = from + found;
+                if index > region.len() {
+                    break;
+                }
+                ends.push(index);
+                from = index + haystack[index..].chars().next().map_or(1, char::len_utf8);
+            }
+            ends
+        }
+        _ => char_ends(region, true),
+    }
+}
+
+/// Returns every char boundary of `text` (0 included when `allow_empty`).
+fn char_ends(text: &str, allow_empty: bool) -> Vec<usize> {
+    let mut ends: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
+    if allow_empty {
+        ends.insert(0, 0);
+    }
+    if !text.is_empty() {
+        ends.push(text.len());
+    }
+    ends
+}
+
+fn number_end(text: &str) -> Option<usize> {
+    if text.starts_with('-') {
+        return Some(1);
+    }
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    (digits > 0).then_some(digits)
+}
+
+/// Ends of a bare value: a run without whitespace, except that whitespace inside balanced `{…}`
+/// belongs to the value. Envoy before the underscore change logged `jwt_authn` details with spaces,
+/// e.g. `jwt_authn_access_denied{Jwt is expired}`, and only the braces delimit them.
+fn token_ends(text: &str) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut depth = 0usize;
+    for (index, c) in text.char_indices() {
+        if c.is_whitespace() && depth == 0 {
+            return ends;
+        }
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0 {
+            ends.push(index + c.len_utf8());
+        }
+    }
+    if depth == 0 {
+        return ends;
+    }
+    // An unclosed `{`: the braces delimit nothing, so fall back to the plain run.
+    let run = text.find(char::is_whitespace).unwrap_or(text.len());
+    char_ends(&text[..run], false)
+}
+
+/// End of a bare value that ends the format: the rest of the line. It may contain spaces only
+/// when it is JSON (the `jwt_authn` payload), so an older format without the extra fields does
+/// not swallow them into its last field.
+fn last_token_end(text: &str) -> Option<usize> {
+    let json = text.starts_with('{') || text.starts_with('[');
+    (!text.is_empty() && (json || !text.contains(char::is_whitespace))).then_some(text.len())
+}

@@ -1,0 +1,216 @@
+//! The built-in formats, the classification of a line, and a parser that counts what it saw.
+
+use std::sync::LazyLock;
+
+use super::fields::excerpt;
+use super::format::Format;
+use super::{AccessLogEntry, ParseError, json};
+
+/// Istio's default TEXT format with `$cluster` as the upstream cluster operator.
+macro_rules! istio_text_format {
+    ($cluster:literal) => {
+        concat!(
+            r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" "#,
+            r"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% ",
+            r#""%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "#,
+            r#"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "#,
+            r#""%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" "#,
+            $cluster,
+            r" %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% ",
+            r"%REQUESTED_SERVER_NAME% %ROUTE_NAME%",
+            "\n"
+        )
+    };
+}
+
+/// Istio's default TEXT format since Istio 1.23 (for proxies 1.23 and newer).
+pub const ISTIO_TEXT_FORMAT: &str = istio_text_format!("%UPSTREAM_CLUSTER_RAW%");
+
+/// Istio's default TEXT format up to Istio 1.22: `%UPSTREAM_CLUSTER%`, which may end in `;`.
+pub const ISTIO_TEXT_FORMAT_LEGACY: &str = istio_text_format!("%UPSTREAM_CLUSTER%");
+
+/// The fields the demo appends to Istio's default TEXT format: the edge request id, the mTLS
+/// peer principal, the `Authorization` scheme (7 characters, never the token) and the claims
+/// `jwt_authn` accepted, last because claim values may contain spaces.
+pub const DEMO_EXTRA_FIELDS: &str = concat!(
+    r#" "%REQ(X-EDGE-REQUEST-ID)%" "%DOWNSTREAM_PEER_URI_SAN%" "%REQ(AUTHORIZATION):7%" "#,
+    r"%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%"
+);
+
+/// How many malformed lines a [`LogParser`] keeps as examples.
+pub const MAX_MALFORMED_EXAMPLES: usize = 5;
+
+/// Maximum characters of a line kept in a malformed example.
+const EXAMPLE_CHARS: usize = 200;
+
+/// The built-in TEXT formats in the order they are tried: the demo's before the plain ones.
+static BUILT_IN: LazyLock<Vec<Format>> = LazyLock::new(|| {
+    let plain = [ISTIO_TEXT_FORMAT, ISTIO_TEXT_FORMAT_LEGACY];
+    let demo = plain.map(|format| format!("{}{DEMO_EXTRA_FIELDS}", format.trim_end()));
+    // The strings are constants covered by a test, so a failure here cannot depend on input.
+    demo.iter()
+        .map(String::as_str)
+        .chain(plain)
+        .filter_map(|format| Format::compile(format).ok())
+        .collect()
+});
+
+/// Returns the built-in TEXT formats: the demo's (both generations), then Istio's defaults.
+pub fn built_in_formats() -> Vec<Format> {
+    BUILT_IN.clone()
+}
+
+/// Parses one line in any format this module recognises: Istio's default TEXT (both
+/// generations), the demo's TEXT format, and the JSON encoding.
+pub fn parse_line(line: &str) -> Result<AccessLogEntry, ParseError> {
+    classify(&BUILT_IN, line).0
+}
+
+/// Counts of the lines a [`LogParser`] has seen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParseStats {
+    /// Lines that parsed into an entry.
+    pub parsed: u64,
+    /// Lines skipped because they are not access log lines (Envoy application logs, blanks).
+    pub not_access_log: u64,
+    /// Access log lines that did not parse (malformed or ambiguous).
+    pub malformed: u64,
+    /// The first malformed lines, at most [`MAX_MALFORMED_EXAMPLES`].
+    pub malformed_examples: Vec<MalformedLine>,
+}
+
+/// One malformed line kept as an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedLine {
+    /// 1-based number of the line among those given to the parser.
+    pub line_number: u64,
+    /// The start of the line, at most 200 characters.
+    pub excerpt: String,
+    pub error: ParseError,
+}
+
+/// A parser for a stream of lines: tries the format that matched last first, because a file
+/// is usually in one format, and counts parsed, skipped and malformed lines.
+#[derive(Debug, Clone)]
+pub struct LogParser {
+    formats: Vec<Format>,
+    stats: ParseStats,
+    lines: u64,
+}
+
+impl Default for LogParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LogParser {
+    /// Creates a parser for the built-in formats.
+    pub fn new() -> Self {
+        Self::with_formats(Vec::new())
+    }
+
+    /// Creates a parser that tries `custom` formats (in order) before the built-in ones.
+    pub fn with_formats(custom: Vec<Format>) -> Self {
+        let mut formats = custom;
+        formats.extend(built_in_formats());
+        Self {
+            formats,
+            stats: ParseStats::default(),
+            lines: 0,
+        }
+    }
+
+    /// Parses one line and counts it.
+    pub fn parse(&mut self, line: &str) -> Result<AccessLogEntry, ParseError> {
+        self.lines += 1;
+        let (result, matched) = classify(&self.formats, line);
+        if let Some(index) = matched {
+            // Move the matching format to the front, keeping the others in order.
+            self.formats[..=index].rotate_right(1);
+        }
+        match &result {
+            Ok(_) => self.stats.parsed += 1,
+            Err(ParseError::NotAccessLog(_)) => self.stats.not_access_log += 1,
+            Err(error) => {
+                self.stats.malformed += 1;
+                if self.stats.malformed_examples.len() < MAX_MALFORMED_EXAMPLES {
+                    self.stats.malformed_examples.push(MalformedLine {
+                        line_number: self.lines,
+                        excerpt: excerpt(line.trim_end(), EXAMPLE_CHARS),
+                        error: error.clone(),
+                    });
+                }
+            }
+        }
+        result
+    }
+
+    /// Returns the counts so far.
+    pub fn stats(&self) -> &ParseStats {
+        &self.stats
+    }
+
+    /// Returns the formats in the order they are tried next.
+    pub fn formats(&self) -> &[Format] {
+        &self.formats
+    }
+}
+
+/// Classifies one line against `formats`; returns the result and the index of the matching
+/// format.
+fn classify(formats: &[Format], line: &str) -> (Result<AccessLogEntry, ParseError>, Option<usize>) {
+    let line = line.trim_end_matches(['\n', '\r']);
+    let trimmed = line.trim_start();
+    if trimmed.trim_end().is_empty() {
+        return (
+            Err(ParseError::NotAccessLog("empty line".to_string())),
+            None,
+        );
+    }
+    if trimmed.starts_with('{') {
+        return (json::parse(trimmed), None);
+    }
+    if is_application_log(line) {
+        return (Err(ParseError::NotAccessLog(excerpt(line, 60))), None);
+    }
+    let mut best: Option<super::matcher::Mismatch> = None;
+    for (index, format) in formats.iter().enumerate() {
+        if formats[..index]
+            .iter()
+            .any(|tried| tried.same_shape(format))
+        {
+            continue;
+        }
+        match format.try_parse(line) {
+            Ok(entry) => return (Ok(entry), Some(index)),
+            Err(mismatch) => {
+                let better = best.as_ref().is_none_or(|best| {
+                    ambiguous(&mismatch.error) && !ambiguous(&best.error)
+                        || !ambiguous(&best.error) && mismatch.progress > best.progress
+                });
+                if better {
+                    best = Some(mismatch);
+                }
+            }
+        }
+    }
+    let error = match best {
+        // A line that fails before the second literal of every format (`[` and `] "` in the
+        // Istio formats) does not look like an access log at all.
+        Some(mismatch) if mismatch.segment >= 3 => mismatch.error,
+        _ => ParseError::NotAccessLog(excerpt(line, 60)),
+    };
+    (Err(error), None)
+}
+
+fn ambiguous(error: &ParseError) -> bool {
+    matches!(error, ParseError::Ambiguous { .. })
+}
+
+/// Returns whether a line is an Envoy or pilot-agent application log: an RFC 3339 timestamp,
+/// then a tab.
+fn is_application_log(line: &str) -> bool {
+    line.split_once('\t')
+        .is_some_and(|(time, _)| chrono::DateTime::parse_from_rfc3339(time).is_ok())
+}
