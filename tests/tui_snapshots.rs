@@ -90,6 +90,10 @@ fn finding(kind: FindingKind, message: &str, hops: Vec<usize>) -> Finding {
 }
 
 /// Builds the demo's seven situations, one flow each.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one literal flow per demo case reads best in one place"
+)]
 fn fixture_flows() -> Vec<Flow> {
     let valid = flow(
         "e1a0",

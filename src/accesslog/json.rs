@@ -59,11 +59,11 @@ pub(crate) fn parse(line: &str) -> Result<AccessLogEntry, ParseError> {
     let mut entry = AccessLogEntry::default();
     for (key, value) in &object {
         let target = fields::target_for_json_key(key);
-        if target == Target::JwtPayload {
-            if let Value::Object(_) = value {
-                entry.jwt_payload = Some(value.clone());
-                continue;
-            }
+        if target == Target::JwtPayload
+            && let Value::Object(_) = value
+        {
+            entry.jwt_payload = Some(value.clone());
+            continue;
         }
         let text = match value {
             Value::Null => String::new(),

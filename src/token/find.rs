@@ -117,13 +117,13 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, TokenError> {
     let words = shell::split_words(text);
 
     // curl's `--oauth2-bearer TOKEN` sends `Authorization: Bearer TOKEN`.
-    if let Some(position) = words.iter().position(|word| word == "--oauth2-bearer") {
-        if let Some(token) = words.get(position + 1) {
-            return Ok(Some(CurlHeader {
-                line: format!("Authorization: Bearer {token}"),
-                source: "curl --oauth2-bearer",
-            }));
-        }
+    if let Some(position) = words.iter().position(|word| word == "--oauth2-bearer")
+        && let Some(token) = words.get(position + 1)
+    {
+        return Ok(Some(CurlHeader {
+            line: format!("Authorization: Bearer {token}"),
+            source: "curl --oauth2-bearer",
+        }));
     }
 
     let headers = shell::curl_headers(&words);

@@ -81,10 +81,11 @@ pub(super) fn curl_headers(words: &[String]) -> Vec<&str> {
             }
         } else if let Some(value) = word.strip_prefix("--header=") {
             headers.push(value);
-        } else if let Some(value) = word.strip_prefix("-H") {
-            if !value.is_empty() && !word.starts_with("--") {
-                headers.push(value);
-            }
+        } else if let Some(value) = word.strip_prefix("-H")
+            && !value.is_empty()
+            && !word.starts_with("--")
+        {
+            headers.push(value);
         }
     }
     headers

@@ -1,6 +1,9 @@
 //! Shared by the tests that check recorded demo data: the recorder's scenario list and the findings
 //! each scenario must produce.
 
+// Each test crate that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 
 use serde::Deserialize;
