@@ -7,6 +7,7 @@ pub mod accesslog;
 pub mod cli;
 pub mod edge;
 pub mod flow;
+pub mod mesh;
 pub mod model;
 pub mod output;
 pub mod source;
