@@ -1,5 +1,5 @@
 //! The demo data recorded from a real Envoy and an edge stand-in, embedded in the binary so that
-//! `idflow demo` needs no files. `demo/README.md` says how it was recorded.
+//! `idflow demo` needs no files. `demo/README.md` describes how it was recorded.
 
 use super::Input;
 
