@@ -1,5 +1,6 @@
 //! Command-line flags (clap) and the subcommands they run.
 
+pub mod check;
 pub mod decode;
 mod replay;
 
@@ -15,6 +16,10 @@ pub struct Cli {
     /// Colour theme: a built-in name (`default`, `light`) or a TOML theme file.
     #[arg(long, global = true, default_value = "default")]
     pub theme: String,
+    /// Write a debug log to this file (off by default; the filter comes from `IDFLOW_LOG`, default
+    /// `info`). Nothing is logged to the terminal, because the TUI owns it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -65,6 +70,15 @@ pub struct ReplayArgs {
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Some(path) = &cli.log_file
+        && let Err(error) = start_log(path)
+    {
+        eprintln!(
+            "idflow: cannot write the log file {:?}: {error}; check the folder exists and is writable",
+            path.display().to_string()
+        );
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Some(Command::Decode(args)) => return decode::run(&args),
         Some(Command::Demo) => replay::run_demo(&cli.theme),
@@ -80,4 +94,21 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Sends `tracing` events to `path`, filtered by `IDFLOW_LOG` (e.g. `debug`, `idflow::source=trace`).
+fn start_log(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "idflow started");
+    Ok(())
 }

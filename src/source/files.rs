@@ -105,6 +105,15 @@ pub fn load_inputs(inputs: &[Input]) -> Loaded {
     }
 
     let records = observations.len();
+    tracing::info!(
+        inputs = inputs.len(),
+        records,
+        notices = notices.len(),
+        "inputs loaded"
+    );
+    for notice in &notices {
+        tracing::warn!("{notice}");
+    }
     Loaded {
         flows: flow::correlate(observations),
         records,

@@ -1,0 +1,370 @@
+//! `idflow check` and `idflow envoy-config`: the flags that describe a workload, a request and the
+//! mesh, validated into the simulator's types.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone, Utc};
+use clap::{Args, ValueEnum};
+
+use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
+
+/// Flags that name the policies, the workload and the mesh.
+#[derive(Debug, Clone, Args)]
+pub struct MeshArgs {
+    /// Policy files (YAML or JSON, multi-document): AuthorizationPolicy, RequestAuthentication,
+    /// PeerAuthentication.
+    #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// The workload as NAMESPACE/NAME.
+    #[arg(long)]
+    pub workload: String,
+    /// The workload's pod labels, `key=value,key=value` (default: `app=NAME`).
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// The workload's service account (default: NAME).
+    #[arg(long)]
+    pub service_account: Option<String>,
+    /// The proxy kind, which changes which policies attach.
+    #[arg(long, value_enum, default_value = "sidecar")]
+    pub kind: KindArg,
+    /// Transport of the port.
+    #[arg(long, value_enum, default_value = "http")]
+    pub protocol: ProtocolArg,
+    /// Destination (workload) port.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// JWKS for a `jwksUri`, as `ISSUER_OR_URI=FILE` (repeatable).
+    #[arg(long = "jwks", value_name = "KEY=FILE")]
+    pub jwks: Vec<String>,
+    /// Follow the semantics of this Istio release, `MAJOR.MINOR`.
+    #[arg(long)]
+    pub istio_version: Option<String>,
+    /// `meshConfig.rootNamespace`.
+    #[arg(long, default_value = "istio-system")]
+    pub root_namespace: String,
+    /// The mesh trust domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub trust_domain: String,
+    /// Trust domain aliases (repeatable).
+    #[arg(long = "trust-domain-alias")]
+    pub trust_domain_aliases: Vec<String>,
+}
+
+/// Proxy kinds on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Sidecar,
+    Gateway,
+    KubernetesGateway,
+    Waypoint,
+}
+
+/// Transports on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Http,
+    Tcp,
+}
+
+/// Flags that describe one request.
+#[derive(Debug, Clone, Args)]
+pub struct RequestArgs {
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Path as sent, query string included.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// `:authority` (default: the workload's service name and port, as a sidecar sees it).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A token sent as `Authorization: Bearer TOKEN`; use `-H` for another location.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The mTLS peer principal, `spiffe://TD/ns/NS/sa/SA` or `TD/ns/NS/sa/SA` (default: plaintext).
+    #[arg(long)]
+    pub source_principal: Option<String>,
+    /// The connection's source address.
+    #[arg(long, default_value = "10.0.0.1")]
+    pub source_ip: IpAddr,
+    /// The workload address the connection arrived on.
+    #[arg(long, default_value = "10.0.0.2")]
+    pub destination_ip: IpAddr,
+    /// TLS SNI.
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// How many `x-forwarded-for` entries to trust (the gateway's `numTrustedProxies`).
+    #[arg(long, default_value_t = 0)]
+    pub xff_trusted_hops: u32,
+    /// The clock for `exp`/`nbf`, RFC 3339 or Unix seconds (default: now).
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+/// A flag value that could not be used, with the flag, the value and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {flag} {value:?}: {expected}")]
+pub struct FlagError {
+    pub flag: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl MeshArgs {
+    /// Builds the workload from `--workload`, `--labels`, `--service-account` and `--kind`.
+    pub fn workload(&self) -> Result<Workload, FlagError> {
+        let (namespace, name) = split_workload(&self.workload)?;
+        let labels = match &self.labels {
+            Some(text) => parse_labels(text)?,
+            None => BTreeMap::from([("app".to_owned(), name.clone())]),
+        };
+        let kind = match self.kind {
+            KindArg::Sidecar => WorkloadKind::Sidecar,
+            KindArg::Gateway => WorkloadKind::Gateway,
+            KindArg::KubernetesGateway => WorkloadKind::KubernetesGateway,
+            KindArg::Waypoint => WorkloadKind::Waypoint,
+        };
+        let service_account = self.service_account.clone().unwrap_or_else(|| name.clone());
+        Ok(Workload {
+            namespace,
+            name,
+            labels,
+            service_account,
+            kind,
+        })
+    }
+
+    /// Builds the mesh settings, with `now` as the clock.
+    pub fn settings(&self, now: DateTime<Utc>) -> Result<MeshSettings, FlagError> {
+        let istio_version = match &self.istio_version {
+            Some(text) => parse_istio_version(text)?,
+            None => IstioVersion::DEFAULT,
+        };
+        Ok(MeshSettings {
+            root_namespace: self.root_namespace.clone(),
+            trust_domain: self.trust_domain.clone(),
+            trust_domain_aliases: self.trust_domain_aliases.clone(),
+            istio_version,
+            now,
+        })
+    }
+
+    /// Returns the `--jwks` pairs as (issuer or URI, file).
+    pub fn jwks_files(&self) -> Result<Vec<(String, PathBuf)>, FlagError> {
+        self.jwks
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((key, file)) if !key.is_empty() && !file.is_empty() => {
+                    Ok((key.to_owned(), PathBuf::from(file)))
+                }
+                _ => Err(FlagError {
+                    flag: "--jwks",
+                    value: pair.clone(),
+                    expected: "expected ISSUER_OR_URI=FILE, e.g. https://idp.example.com=jwks.json",
+                }),
+            })
+            .collect()
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self.protocol {
+            ProtocolArg::Http => Protocol::Http,
+            ProtocolArg::Tcp => Protocol::Tcp,
+        }
+    }
+}
+
+impl RequestArgs {
+    /// Builds the request the proxy of `workload` receives on `mesh`'s port and protocol.
+    pub fn request(&self, mesh: &MeshArgs, workload: &Workload) -> Result<Request, FlagError> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        for header in &self.headers {
+            headers.push(parse_header(header)?);
+        }
+        if let Some(token) = &self.token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        let host = self.host.clone().unwrap_or_else(|| {
+            format!(
+                "{}.{}.svc.cluster.local:{}",
+                workload.name, workload.namespace, mesh.port
+            )
+        });
+        let source_principal = self.source_principal.as_ref().map(|principal| {
+            if principal.starts_with("spiffe://") {
+                principal.clone()
+            } else {
+                format!("spiffe://{principal}")
+            }
+        });
+        Ok(Request {
+            protocol: mesh.protocol(),
+            port: mesh.port,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            host,
+            headers,
+            source_principal,
+            source_ip: self.source_ip,
+            destination_ip: self.destination_ip,
+            sni: self.sni.clone(),
+            xff_trusted_hops: self.xff_trusted_hops,
+        })
+    }
+
+    /// Returns the clock: `--at`, or now.
+    pub fn now(&self) -> Result<DateTime<Utc>, FlagError> {
+        match &self.at {
+            Some(text) => parse_time(text),
+            None => Ok(Utc::now()),
+        }
+    }
+}
+
+fn split_workload(text: &str) -> Result<(String, String), FlagError> {
+    match text.split_once('/') {
+        Some((namespace, name))
+            if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
+        {
+            Ok((namespace.to_owned(), name.to_owned()))
+        }
+        _ => Err(FlagError {
+            flag: "--workload",
+            value: text.to_owned(),
+            expected: "expected NAMESPACE/NAME, e.g. shop/orders",
+        }),
+    }
+}
+
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> {
+    let mut labels = BTreeMap::new();
+    for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
+        match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                labels.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+            _ => {
+                return Err(FlagError {
+                    flag: "--labels",
+                    value: text.to_owned(),
+                    expected: "expected key=value pairs separated by commas, e.g. app=orders,version=v1",
+                });
+            }
+        }
+    }
+    Ok(labels)
+}
+
+fn parse_header(text: &str) -> Result<(String, String), FlagError> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() && !name.contains(char::is_whitespace) => {
+            Ok((name.trim().to_owned(), value.trim_start().to_owned()))
+        }
+        _ => Err(FlagError {
+            flag: "-H",
+            value: text.to_owned(),
+            expected: "expected 'Name: value', e.g. 'x-user: alice'",
+        }),
+    }
+}
+
+fn parse_istio_version(text: &str) -> Result<IstioVersion, FlagError> {
+    let error = || FlagError {
+        flag: "--istio-version",
+        value: text.to_owned(),
+        expected: "expected MAJOR.MINOR, e.g. 1.24",
+    };
+    let mut parts = text.trim_start_matches('v').split('.');
+    let major = parts
+        .next()
+        .and_then(|part| part.parse().ok())
+        .ok_or_else(error)?;
+    let minor = parts
+        .next()
+        .and_then(|part| part.parse().ok())
+        .ok_or_else(error)?;
+    Ok(IstioVersion { major, minor })
+}
+
+/// Parses `--at`: RFC 3339, or Unix seconds.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, FlagError> {
+    let error = || FlagError {
+        flag: "--at",
+        value: text.to_owned(),
+        expected: "expected an RFC 3339 time (2026-03-01T09:15:00Z) or Unix seconds (1772356500)",
+    };
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Utc.timestamp_opt(seconds, 0).single().ok_or_else(error);
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workload_needs_namespace_and_name() {
+        assert!(split_workload("shop/orders").is_ok());
+        assert!(split_workload("orders").is_err());
+        assert!(split_workload("/orders").is_err());
+        assert!(split_workload("a/b/c").is_err());
+    }
+
+    #[test]
+    fn labels_parse_pairs() {
+        let labels = parse_labels("app=orders, version=v1").expect("valid labels");
+        assert_eq!(labels.get("app").map(String::as_str), Some("orders"));
+        assert_eq!(labels.get("version").map(String::as_str), Some("v1"));
+        assert!(parse_labels("app").is_err());
+    }
+
+    #[test]
+    fn header_keeps_value_colons() {
+        assert_eq!(
+            parse_header("x-forwarded-for: 10.0.0.1:80").expect("valid header"),
+            ("x-forwarded-for".to_owned(), "10.0.0.1:80".to_owned())
+        );
+        assert!(parse_header("no colon").is_err());
+    }
+
+    #[test]
+    fn istio_version_forms() {
+        assert_eq!(
+            parse_istio_version("1.21").expect("valid"),
+            IstioVersion {
+                major: 1,
+                minor: 21
+            }
+        );
+        assert_eq!(
+            parse_istio_version("v1.20.3").expect("valid"),
+            IstioVersion {
+                major: 1,
+                minor: 20
+            }
+        );
+        assert!(parse_istio_version("latest").is_err());
+    }
+
+    #[test]
+    fn time_accepts_rfc3339_and_seconds() {
+        assert_eq!(
+            parse_time("1772356500").expect("seconds").timestamp(),
+            1_772_356_500
+        );
+        assert_eq!(
+            parse_time("2026-03-01T09:15:00Z")
+                .expect("rfc3339")
+                .timestamp(),
+            1_772_356_500
+        );
+        assert!(parse_time("yesterday").is_err());
+    }
+}
