@@ -15,8 +15,8 @@ use thiserror::Error;
 
 use super::crd::{AuthorizationPolicy, PeerAuthentication, PolicySet, RequestAuthentication};
 use super::load_schema::{
-    SchemaProblem, authorization_spec, check_object, object_fields,
-    peer_authentication_spec, request_authentication_spec, truncate,
+    SchemaProblem, authorization_spec, check_object, object_fields, peer_authentication_spec,
+    request_authentication_spec, truncate,
 };
 
 const GROUP: &str = "security.istio.io";
@@ -128,10 +128,7 @@ pub fn load_policies(
 }
 
 /// Reads and loads one policy file; the file name is used in errors.
-pub fn load_policy_file(
-    path: &Path,
-    default_namespace: &str,
-) -> Result<LoadedPolicies, LoadError> {
+pub fn load_policy_file(path: &Path, default_namespace: &str) -> Result<LoadedPolicies, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
@@ -315,7 +312,10 @@ impl Loader<'_> {
                 place,
                 None,
                 None,
-                format!("found {} where a Kubernetes object is required", kind_of(value)),
+                format!(
+                    "found {} where a Kubernetes object is required",
+                    kind_of(value)
+                ),
                 "each document needs `apiVersion`, `kind`, `metadata` and `spec`",
             ));
         };

@@ -92,7 +92,10 @@ static CONDITION: &[Field] = &[
 ];
 
 static RULE: &[Field] = &[
-    field("from", Ty::List(&Ty::Obj(&[field("source", Ty::Obj(SOURCE))]))),
+    field(
+        "from",
+        Ty::List(&Ty::Obj(&[field("source", Ty::Obj(SOURCE))])),
+    ),
     field(
         "to",
         Ty::List(&Ty::Obj(&[field("operation", Ty::Obj(OPERATION))])),
@@ -116,7 +119,10 @@ static JWT_RULE: &[Field] = &[
     field("jwks", Ty::Str),
     field(
         "fromHeaders",
-        Ty::List(&Ty::Obj(&[field("name", Ty::Str), field("prefix", Ty::Str)])),
+        Ty::List(&Ty::Obj(&[
+            field("name", Ty::Str),
+            field("prefix", Ty::Str),
+        ])),
     ),
     field("fromParams", STR_LIST),
     field("fromCookies", STR_LIST),
@@ -124,7 +130,10 @@ static JWT_RULE: &[Field] = &[
     field("forwardOriginalToken", Ty::Bool),
     field(
         "outputClaimToHeaders",
-        Ty::List(&Ty::Obj(&[field("header", Ty::Str), field("claim", Ty::Str)])),
+        Ty::List(&Ty::Obj(&[
+            field("header", Ty::Str),
+            field("claim", Ty::Str),
+        ])),
     ),
     field("timeout", Ty::Str),
     ignored("spaceDelimitedClaims", STR_LIST),
@@ -305,7 +314,10 @@ fn unknown_field(path: &str, key: &str, fields: &[Field]) -> SchemaProblem {
         .filter(|name| similar(name, key))
         .min_by_key(|name| name.len().abs_diff(key.len()));
     let fix = match closest {
-        Some(name) => format!("did you mean `{name}`? Known fields here: {}", names.join(", ")),
+        Some(name) => format!(
+            "did you mean `{name}`? Known fields here: {}",
+            names.join(", ")
+        ),
         None => format!("remove it; known fields here: {}", names.join(", ")),
     };
     SchemaProblem {

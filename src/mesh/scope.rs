@@ -50,7 +50,9 @@ impl fmt::Display for Attachment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MeshWide => f.write_str("mesh-wide: root namespace, no selector"),
-            Self::MeshSelector => f.write_str("root namespace selector matches the workload labels"),
+            Self::MeshSelector => {
+                f.write_str("root namespace selector matches the workload labels")
+            }
             Self::NamespaceWide => f.write_str("namespace-wide: no selector"),
             Self::Selector => f.write_str("selector matches the workload labels"),
             Self::TargetRef { kind, name } => write!(f, "targetRef to {kind} {name}"),
@@ -226,8 +228,11 @@ pub fn policies_for_services(
                 .cloned(),
         );
     }
-    applied.peer_authentication =
-        compose_peer_authentication(&policies.peer_authentication, workload, &settings.root_namespace);
+    applied.peer_authentication = compose_peer_authentication(
+        &policies.peer_authentication,
+        workload,
+        &settings.root_namespace,
+    );
     applied
 }
 
@@ -312,7 +317,8 @@ impl Matcher<'_> {
             }
             return self.selector_attachment(meta, selector);
         }
-        refs.into_iter().find_map(|r| self.target_attachment(meta, r))
+        refs.into_iter()
+            .find_map(|r| self.target_attachment(meta, r))
     }
 
     fn selected(&self, selector: Option<&WorkloadSelector>) -> bool {
@@ -462,7 +468,9 @@ fn compose_peer_authentication(
             Some(labels)
                 if !in_root
                     && in_workload_ns
-                    && labels.iter().all(|(k, v)| workload.labels.get(k) == Some(v)) =>
+                    && labels
+                        .iter()
+                        .all(|(k, v)| workload.labels.get(k) == Some(v)) =>
             {
                 workload_level.get_or_insert(policy);
             }
@@ -477,7 +485,11 @@ fn compose_peer_authentication(
         (PeerLevel::Workload, workload_level),
     ] {
         let Some(policy) = policy else { continue };
-        let mode = policy.spec.mtls.as_ref().map_or(MtlsMode::Unset, |m| m.mode);
+        let mode = policy
+            .spec
+            .mtls
+            .as_ref()
+            .map_or(MtlsMode::Unset, |m| m.mode);
         effective.sources.push(PeerAuthenticationSource {
             policy: format!("{}/{}", policy.metadata.namespace, policy.metadata.name),
             level,

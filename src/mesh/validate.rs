@@ -138,7 +138,10 @@ pub(crate) fn validate_attachment(
     }
     if target_ref.is_some() && !target_refs.is_empty() {
         // NOTE: the CRD's CEL rule rejects this pair; the wording here is ours.
-        findings.error("spec.targetRef", "only one of targetRef or targetRefs can be set");
+        findings.error(
+            "spec.targetRef",
+            "only one of targetRef or targetRefs can be set",
+        );
     }
     if let Some(selector) = selector {
         validate_selector(selector, findings);

@@ -99,7 +99,11 @@ fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 1
     [
         ("Principals", "principals", &source.principals),
         ("NotPrincipals", "notPrincipals", &source.not_principals),
-        ("RequestPrincipals", "requestPrincipals", &source.request_principals),
+        (
+            "RequestPrincipals",
+            "requestPrincipals",
+            &source.request_principals,
+        ),
         (
             "NotRequestPrincipals",
             "notRequestPrincipals",
@@ -107,7 +111,11 @@ fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 1
         ),
         ("Namespaces", "namespaces", &source.namespaces),
         ("NotNamespaces", "notNamespaces", &source.not_namespaces),
-        ("ServiceAccounts", "serviceAccounts", &source.service_accounts),
+        (
+            "ServiceAccounts",
+            "serviceAccounts",
+            &source.service_accounts,
+        ),
         (
             "NotServiceAccounts",
             "notServiceAccounts",
@@ -154,7 +162,10 @@ fn validate_source(
     for (go_name, name, values) in fields {
         let path = format!("{field}.{name}");
         if values.iter().any(String::is_empty) {
-            findings.error(&path, format!("empty value not allowed, found in {go_name}"));
+            findings.error(
+                &path,
+                format!("empty value not allowed, found in {go_name}"),
+            );
         }
         if go_name.ends_with("IpBlocks") {
             for message in ip_errors(values) {
@@ -176,7 +187,11 @@ fn validate_source(
 
 fn validate_service_accounts(source: &Source, i: usize, field: &str, findings: &mut Findings<'_>) {
     let accounts = [
-        ("ServiceAccounts", "serviceAccounts", &source.service_accounts),
+        (
+            "ServiceAccounts",
+            "serviceAccounts",
+            &source.service_accounts,
+        ),
         (
             "NotServiceAccounts",
             "notServiceAccounts",
@@ -235,7 +250,10 @@ fn validate_operation(operation: &Operation, i: usize, field: &str, findings: &m
     for (go_name, name, values) in fields {
         let path = format!("{field}.{name}");
         if values.iter().any(String::is_empty) {
-            findings.error(&path, format!("empty value not allowed, found in {go_name}"));
+            findings.error(
+                &path,
+                format!("empty value not allowed, found in {go_name}"),
+            );
         }
         if go_name.ends_with("Ports") {
             for message in port_errors(values) {
@@ -312,25 +330,38 @@ fn attribute_error(key: &str, values: &[String]) -> Option<String> {
     if key == "destination.port" {
         return port_errors(values).into_iter().next();
     }
-    let map_prefixes = ["request.headers", "request.auth.claims", "experimental.envoy.filters."];
+    let map_prefixes = [
+        "request.headers",
+        "request.auth.claims",
+        "experimental.envoy.filters.",
+    ];
     if map_prefixes.iter().any(|prefix| key.starts_with(prefix)) {
         return map_key_error(key);
     }
     if key == "destination.namespace" {
-        return Some(format!("attribute {key} is replaced by the metadata.namespace"));
+        return Some(format!(
+            "attribute {key} is replaced by the metadata.namespace"
+        ));
     }
     if key.starts_with("destination.labels") {
-        return Some(format!("attribute {key} is replaced by the workload selector"));
+        return Some(format!(
+            "attribute {key} is replaced by the workload selector"
+        ));
     }
     if matches!(key, "destination.name" | "destination.user") {
-        return Some(format!("deprecated attribute {key}: only supported in v1alpha1"));
+        return Some(format!(
+            "deprecated attribute {key}: only supported in v1alpha1"
+        ));
     }
     Some(format!("unknown attribute: {key}"))
 }
 
 /// A map key needs a non-empty `[name]` after at least one character.
 fn map_key_error(key: &str) -> Option<String> {
-    let valid = key.ends_with(']') && key.find('[').is_some_and(|open| open > 0 && open < key.len() - 2);
+    let valid = key.ends_with(']')
+        && key
+            .find('[')
+            .is_some_and(|open| open > 0 && open < key.len() - 2);
     (!valid).then(|| format!("bad key ({key}): should have format a[b]"))
 }
 

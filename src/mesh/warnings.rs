@@ -39,7 +39,11 @@ pub struct PolicyWarning {
 
 impl fmt::Display for PolicyWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, field `{}`: {}", self.policy, self.field, self.message)
+        write!(
+            f,
+            "{}, field `{}`: {}",
+            self.policy, self.field, self.message
+        )
     }
 }
 
@@ -153,7 +157,10 @@ fn hosts_without_port(
         let Some(operation) = &to.operation else {
             continue;
         };
-        for (name, values) in [("hosts", &operation.hosts), ("notHosts", &operation.not_hosts)] {
+        for (name, values) in [
+            ("hosts", &operation.hosts),
+            ("notHosts", &operation.not_hosts),
+        ] {
             for host in values {
                 if host == "*" || host.ends_with('*') || host.contains(':') {
                     continue;
@@ -239,7 +246,10 @@ fn unknown_issuers(
         let known = if issuers.is_empty() {
             "no RequestAuthentication applies to this workload, so no token is validated and no request principal is ever set".to_owned()
         } else {
-            format!("the RequestAuthentications here accept only {}", issuers.join(", "))
+            format!(
+                "the RequestAuthentications here accept only {}",
+                issuers.join(", ")
+            )
         };
         out.push(warning(
             WarningCode::UnknownIssuer,
@@ -313,7 +323,9 @@ fn http_only_fields(i: usize, rule: &Rule) -> Vec<String> {
         }
     }
     for (j, condition) in rule.when.iter().enumerate() {
-        if condition.key.starts_with("request.headers") || condition.key.starts_with("request.auth.") {
+        if condition.key.starts_with("request.headers")
+            || condition.key.starts_with("request.auth.")
+        {
             fields.push(format!("spec.rules[{i}].when[{j}] ({})", condition.key));
         }
     }
@@ -377,22 +389,27 @@ fn http_only_on_tcp(
 
 /// Tells whether every field the rule sets is HTTP-only.
 fn rule_has_only_http(rule: &Rule) -> bool {
-    let tcp_source = rule.from.iter().flatten().filter_map(|f| f.source.as_ref()).any(|s| {
-        [
-            &s.principals,
-            &s.not_principals,
-            &s.namespaces,
-            &s.not_namespaces,
-            &s.service_accounts,
-            &s.not_service_accounts,
-            &s.ip_blocks,
-            &s.not_ip_blocks,
-            &s.remote_ip_blocks,
-            &s.not_remote_ip_blocks,
-        ]
+    let tcp_source = rule
+        .from
         .iter()
-        .any(|values| !values.is_empty())
-    });
+        .flatten()
+        .filter_map(|f| f.source.as_ref())
+        .any(|s| {
+            [
+                &s.principals,
+                &s.not_principals,
+                &s.namespaces,
+                &s.not_namespaces,
+                &s.service_accounts,
+                &s.not_service_accounts,
+                &s.ip_blocks,
+                &s.not_ip_blocks,
+                &s.remote_ip_blocks,
+                &s.not_remote_ip_blocks,
+            ]
+            .iter()
+            .any(|values| !values.is_empty())
+        });
     let tcp_operation = rule
         .to
         .iter()
@@ -408,7 +425,10 @@ fn rule_has_only_http(rule: &Rule) -> bool {
 
 /// A gateway's RequestAuthentication strips the token after verifying it unless
 /// `forwardOriginalToken: true`, so backends that require a request principal then see none.
-pub fn forwarding_warnings(gateway: &AppliedPolicies, backend: &AppliedPolicies) -> Vec<PolicyWarning> {
+pub fn forwarding_warnings(
+    gateway: &AppliedPolicies,
+    backend: &AppliedPolicies,
+) -> Vec<PolicyWarning> {
     let required: Vec<(String, usize)> = backend
         .authorization
         .iter()
