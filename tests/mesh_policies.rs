@@ -253,147 +253,149 @@ fn messages(spec: &str) -> Vec<String> {
     validate(&set).into_iter().map(|e| e.message).collect()
 }
 
+/// Policy specs and the istiod message each must produce.
+const VALIDATION_CASES: &[(&str, &str)] = &[
+    (
+        "  action: DENY",
+        "DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
+    ),
+    (
+        "  action: CUSTOM\n  provider: {name: ext}",
+        "CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
+    ),
+    (
+        "  action: CUSTOM\n  rules: [{}]",
+        "`provider.name` must not be empty",
+    ),
+    (
+        "  provider: {name: ext}\n  rules: [{}]",
+        "`provider` must not be with non CUSTOM action, found ALLOW",
+    ),
+    (
+        "  rules:\n  - from: []",
+        "`from` must not be empty, found at rule 0",
+    ),
+    (
+        "  rules:\n  - to: []",
+        "`to` must not be empty, found at rule 0",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {}",
+        "`from.source` must not be empty, found at rule 0",
+    ),
+    (
+        "  rules:\n  - from:\n    - {}",
+        "`from.source` must not be nil, found at rule 0",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {}",
+        "`to.operation` must not be empty, found at rule 0",
+    ),
+    (
+        "  rules:\n  - to:\n    - {}",
+        "`to.operation` must not be nil, found at rule 0",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {principals: [\"\"]}",
+        "empty value not allowed, found in Principals",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {ipBlocks: [\"1.2.3\"]}",
+        "bad IP address (1.2.3)",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {ports: [\"http\"]}",
+        "bad port (http): strconv.ParseInt: parsing \"http\": invalid syntax",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {ports: [\"70000\"]}",
+        "bad port (70000): <nil>",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {serviceAccounts: [\"*\"]}",
+        "wildcard not allowed, found in ServiceAccounts",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {serviceAccounts: [\"a/b/c\"]}",
+        "expected format 'serviceAccount' or 'namespace/serviceAccount', found \"a/b/c\" in ServiceAccounts",
+    ),
+    (
+        "  rules:\n  - from:\n    - source: {serviceAccounts: [sa], namespaces: [ns]}",
+        "cannot set serviceAccounts with namespaces or principals, found at rule 0",
+    ),
+    (
+        "  rules:\n  - when:\n    - key: request.auth.claims[iss]",
+        "at least one of `values` or `notValues` must be set for key request.auth.claims[iss]",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: destination.namespace, values: [a]}",
+        "invalid `value` for `key` destination.namespace: attribute destination.namespace is replaced by the metadata.namespace",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: \"destination.labels[app]\", values: [a]}",
+        "invalid `value` for `key` destination.labels[app]: attribute destination.labels[app] is replaced by the workload selector",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: destination.user, values: [a]}",
+        "invalid `value` for `key` destination.user: deprecated attribute destination.user: only supported in v1alpha1",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: request.colour, values: [a]}",
+        "invalid `value` for `key` request.colour: unknown attribute: request.colour",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: \"request.headers[]\", values: [a]}",
+        "invalid `value` for `key` request.headers[]: bad key (request.headers[]): should have format a[b]",
+    ),
+    (
+        "  rules:\n  - when:\n    - {key: source.ip, notValues: [\"10.0.0.0/33\"]}",
+        "invalid `notValue` for `key` source.ip: bad CIDR range (10.0.0.0/33): netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range",
+    ),
+    (
+        "  action: CUSTOM\n  provider: {name: ext}\n  rules:\n  - from:\n    - source: {principals: [a]}",
+        "From.Principals is currently not supported with CUSTOM action",
+    ),
+    (
+        "  action: CUSTOM\n  provider: {name: ext}\n  rules:\n  - when:\n    - {key: request.auth.principal, values: [a]}",
+        "when.request.auth.principal is currently not supported with CUSTOM action",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {paths: [\"/{**}/a/{*}\"]}",
+        "invalid or unsupported path {**}/a/{*}, found in Paths. {**} is not the last operator",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {paths: [\"/foo/{*}.txt\"]}",
+        "invalid or unsupported path foo/{*}.txt, found in Paths. Contains '{' or '}' beyond a supported path template",
+    ),
+    (
+        "  rules:\n  - to:\n    - operation: {notPaths: [\"/*/baz/{*}\"]}",
+        "invalid or unsupported path */baz/{*}, found in NotPaths. Contains segment * with invalid string literal",
+    ),
+    (
+        "  selector: {matchLabels: {app: \"web*\"}}\n  rules: [{}]",
+        "wildcard is not supported in selector: \"app=web*\"",
+    ),
+    (
+        "  selector: {matchLabels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n  rules: [{}]",
+        "only one of targetRefs or workloadSelector can be set",
+    ),
+    (
+        "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}]\n  rules: [{}]",
+        "targetRef namespace must not be set; cross namespace referencing is not supported",
+    ),
+    (
+        "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io}]\n  rules: [{}]",
+        "targetRef name must be set",
+    ),
+    (
+        "  targetRefs: [{kind: Deployment, group: apps, name: web}]\n  rules: [{}]",
+        "targetRef must be to one of [gateway.networking.k8s.io/Gateway core/Service networking.istio.io/ServiceEntry gateway.networking.k8s.io/GatewayClass] but was apps/Deployment",
+    ),
+];
+
 #[test]
 fn validate_messages() {
-    let cases: &[(&str, &str)] = &[
-        (
-            "  action: DENY",
-            "DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
-        ),
-        (
-            "  action: CUSTOM\n  provider: {name: ext}",
-            "CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
-        ),
-        (
-            "  action: CUSTOM\n  rules: [{}]",
-            "`provider.name` must not be empty",
-        ),
-        (
-            "  provider: {name: ext}\n  rules: [{}]",
-            "`provider` must not be with non CUSTOM action, found ALLOW",
-        ),
-        (
-            "  rules:\n  - from: []",
-            "`from` must not be empty, found at rule 0",
-        ),
-        (
-            "  rules:\n  - to: []",
-            "`to` must not be empty, found at rule 0",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {}",
-            "`from.source` must not be empty, found at rule 0",
-        ),
-        (
-            "  rules:\n  - from:\n    - {}",
-            "`from.source` must not be nil, found at rule 0",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {}",
-            "`to.operation` must not be empty, found at rule 0",
-        ),
-        (
-            "  rules:\n  - to:\n    - {}",
-            "`to.operation` must not be nil, found at rule 0",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {principals: [\"\"]}",
-            "empty value not allowed, found in Principals",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {ipBlocks: [\"1.2.3\"]}",
-            "bad IP address (1.2.3)",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {ports: [\"http\"]}",
-            "bad port (http): strconv.ParseInt: parsing \"http\": invalid syntax",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {ports: [\"70000\"]}",
-            "bad port (70000): <nil>",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {serviceAccounts: [\"*\"]}",
-            "wildcard not allowed, found in ServiceAccounts",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {serviceAccounts: [\"a/b/c\"]}",
-            "expected format 'serviceAccount' or 'namespace/serviceAccount', found \"a/b/c\" in ServiceAccounts",
-        ),
-        (
-            "  rules:\n  - from:\n    - source: {serviceAccounts: [sa], namespaces: [ns]}",
-            "cannot set serviceAccounts with namespaces or principals, found at rule 0",
-        ),
-        (
-            "  rules:\n  - when:\n    - key: request.auth.claims[iss]",
-            "at least one of `values` or `notValues` must be set for key request.auth.claims[iss]",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: destination.namespace, values: [a]}",
-            "invalid `value` for `key` destination.namespace: attribute destination.namespace is replaced by the metadata.namespace",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: \"destination.labels[app]\", values: [a]}",
-            "invalid `value` for `key` destination.labels[app]: attribute destination.labels[app] is replaced by the workload selector",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: destination.user, values: [a]}",
-            "invalid `value` for `key` destination.user: deprecated attribute destination.user: only supported in v1alpha1",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: request.colour, values: [a]}",
-            "invalid `value` for `key` request.colour: unknown attribute: request.colour",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: \"request.headers[]\", values: [a]}",
-            "invalid `value` for `key` request.headers[]: bad key (request.headers[]): should have format a[b]",
-        ),
-        (
-            "  rules:\n  - when:\n    - {key: source.ip, notValues: [\"10.0.0.0/33\"]}",
-            "invalid `notValue` for `key` source.ip: bad CIDR range (10.0.0.0/33): netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range",
-        ),
-        (
-            "  action: CUSTOM\n  provider: {name: ext}\n  rules:\n  - from:\n    - source: {principals: [a]}",
-            "From.Principals is currently not supported with CUSTOM action",
-        ),
-        (
-            "  action: CUSTOM\n  provider: {name: ext}\n  rules:\n  - when:\n    - {key: request.auth.principal, values: [a]}",
-            "when.request.auth.principal is currently not supported with CUSTOM action",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {paths: [\"/{**}/a/{*}\"]}",
-            "invalid or unsupported path {**}/a/{*}, found in Paths. {**} is not the last operator",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {paths: [\"/foo/{*}.txt\"]}",
-            "invalid or unsupported path foo/{*}.txt, found in Paths. Contains '{' or '}' beyond a supported path template",
-        ),
-        (
-            "  rules:\n  - to:\n    - operation: {notPaths: [\"/*/baz/{*}\"]}",
-            "invalid or unsupported path */baz/{*}, found in NotPaths. Contains segment * with invalid string literal",
-        ),
-        (
-            "  selector: {matchLabels: {app: \"web*\"}}\n  rules: [{}]",
-            "wildcard is not supported in selector: \"app=web*\"",
-        ),
-        (
-            "  selector: {matchLabels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n  rules: [{}]",
-            "only one of targetRefs or workloadSelector can be set",
-        ),
-        (
-            "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}]\n  rules: [{}]",
-            "targetRef namespace must not be set; cross namespace referencing is not supported",
-        ),
-        (
-            "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io}]\n  rules: [{}]",
-            "targetRef name must be set",
-        ),
-        (
-            "  targetRefs: [{kind: Deployment, group: apps, name: web}]\n  rules: [{}]",
-            "targetRef must be to one of [gateway.networking.k8s.io/Gateway core/Service networking.istio.io/ServiceEntry gateway.networking.k8s.io/GatewayClass] but was apps/Deployment",
-        ),
-    ];
-    for (spec, expected) in cases {
+    for (spec, expected) in VALIDATION_CASES {
         let found = messages(spec);
         assert!(
             found.iter().any(|m| m == expected),

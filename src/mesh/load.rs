@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::crd::{AuthorizationPolicy, PeerAuthentication, PolicySet, RequestAuthentication};
+use super::crd::{
+    AuthorizationPolicy, ObjectMeta, PeerAuthentication, PolicySet, RequestAuthentication,
+};
 use super::load_schema::{
     SchemaProblem, authorization_spec, check_object, object_fields, peer_authentication_spec,
     request_authentication_spec, truncate,
@@ -379,6 +381,18 @@ impl Loader<'_> {
             ));
         }
 
+        self.add_policy(value, place, kind, &object, namespace)
+    }
+
+    /// Checks a security policy against the schema and stores it.
+    fn add_policy(
+        &mut self,
+        value: &Value,
+        place: Place<'_>,
+        kind: &str,
+        object: &str,
+        namespace: &str,
+    ) -> Result<(), LoadError> {
         let spec = match kind {
             "AuthorizationPolicy" => authorization_spec(),
             "RequestAuthentication" => request_authentication_spec(),
@@ -386,38 +400,77 @@ impl Loader<'_> {
         };
         let mut ignored_paths = Vec::new();
         check_object(value, &object_fields(spec), "", &mut ignored_paths)
-            .map_err(|problem| self.schema_error(place, &object, problem))?;
+            .map_err(|problem| self.schema_error(place, object, problem))?;
         for path in ignored_paths {
             self.notice(
                 place,
-                object.clone(),
+                object.to_owned(),
                 NoticeKind::UnmodelledField,
                 format!("field `{path}` is accepted by Istio but not modelled by the simulator, so verdicts ignore it"),
             );
         }
 
         match kind {
-            "AuthorizationPolicy" => {
-                let mut policy: AuthorizationPolicy = self.convert(value, place, &object)?;
-                namespace.clone_into(&mut policy.metadata.namespace);
-                let list = &mut self.loaded.policies.authorization;
-                let replaced = replace_or_push(list, policy, |p| &p.metadata);
-                self.note_replaced(place, &object, replaced);
-            }
-            "RequestAuthentication" => {
-                let mut policy: RequestAuthentication = self.convert(value, place, &object)?;
-                namespace.clone_into(&mut policy.metadata.namespace);
-                let list = &mut self.loaded.policies.request_authentication;
-                let replaced = replace_or_push(list, policy, |p| &p.metadata);
-                self.note_replaced(place, &object, replaced);
-            }
-            _ => {
-                let mut policy: PeerAuthentication = self.convert(value, place, &object)?;
-                namespace.clone_into(&mut policy.metadata.namespace);
-                let list = &mut self.loaded.policies.peer_authentication;
-                let replaced = replace_or_push(list, policy, |p| &p.metadata);
-                self.note_replaced(place, &object, replaced);
-            }
+            "AuthorizationPolicy" => self.store::<AuthorizationPolicy>(
+                value,
+                place,
+                object,
+                namespace,
+                |p| &mut p.metadata,
+                |set| &mut set.authorization,
+            ),
+            "RequestAuthentication" => self.store::<RequestAuthentication>(
+                value,
+                place,
+                object,
+                namespace,
+                |p| &mut p.metadata,
+                |set| &mut set.request_authentication,
+            ),
+            _ => self.store::<PeerAuthentication>(
+                value,
+                place,
+                object,
+                namespace,
+                |p| &mut p.metadata,
+                |set| &mut set.peer_authentication,
+            ),
+        }
+    }
+
+    /// Converts `value` into the CRD type and adds it, replacing an earlier object with the same
+    /// namespace and name.
+    fn store<T: DeserializeOwned>(
+        &mut self,
+        value: &Value,
+        place: Place<'_>,
+        object: &str,
+        namespace: &str,
+        meta: fn(&mut T) -> &mut ObjectMeta,
+        list: fn(&mut PolicySet) -> &mut Vec<T>,
+    ) -> Result<(), LoadError> {
+        let mut policy: T = self.convert(value, place, object)?;
+        namespace.clone_into(&mut meta(&mut policy).namespace);
+        let key = (
+            meta(&mut policy).namespace.clone(),
+            meta(&mut policy).name.clone(),
+        );
+        let policies = list(&mut self.loaded.policies);
+        let existing = policies.iter_mut().position(|p| {
+            let m = meta(p);
+            m.namespace == key.0 && m.name == key.1
+        });
+        if let Some(index) = existing {
+            policies[index] = policy;
+            self.notice(
+                place,
+                object.to_owned(),
+                NoticeKind::Replaced,
+                "defined again; this later definition replaces the earlier one, as `kubectl apply` would"
+                    .to_owned(),
+            );
+        } else {
+            policies.push(policy);
         }
         Ok(())
     }
@@ -439,18 +492,6 @@ impl Loader<'_> {
                 "compare it with the CRD's field types",
             )
         })
-    }
-
-    fn note_replaced(&mut self, place: Place<'_>, object: &str, replaced: bool) {
-        if replaced {
-            self.notice(
-                place,
-                object.to_owned(),
-                NoticeKind::Replaced,
-                "defined again; this later definition replaces the earlier one, as `kubectl apply` would"
-                    .to_owned(),
-            );
-        }
     }
 
     fn schema_error(&self, place: Place<'_>, object: &str, problem: SchemaProblem) -> LoadError {
@@ -497,25 +538,6 @@ impl Loader<'_> {
             message,
         });
     }
-}
-
-/// Pushes `policy`, or replaces an earlier one with the same namespace and name; returns whether
-/// it replaced one.
-fn replace_or_push<T>(
-    list: &mut Vec<T>,
-    policy: T,
-    meta: impl Fn(&T) -> &super::crd::ObjectMeta,
-) -> bool {
-    let key = (meta(&policy).namespace.clone(), meta(&policy).name.clone());
-    if let Some(existing) = list
-        .iter_mut()
-        .find(|p| (meta(p).namespace.as_str(), meta(p).name.as_str()) == (&key.0, &key.1))
-    {
-        *existing = policy;
-        return true;
-    }
-    list.push(policy);
-    false
 }
 
 /// Finds the 1-based line of the first mapping key `key` in a document (YAML `key:` or JSON

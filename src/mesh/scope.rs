@@ -22,12 +22,12 @@ pub const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
 const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
 const WAYPOINT_CLASS: &str = "istio-waypoint";
 
-/// A service a waypoint serves, for `targetRefs` of kind Service or ServiceEntry.
+/// A service a waypoint serves, for `targetRefs` of kind `Service` or `ServiceEntry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRef {
     pub namespace: String,
     pub name: String,
-    /// True for a ServiceEntry, false for a Kubernetes Service.
+    /// True for a `ServiceEntry`, false for a Kubernetes `Service`.
     pub service_entry: bool,
 }
 
@@ -136,7 +136,7 @@ pub struct AppliedPolicies {
 }
 
 impl AppliedPolicies {
-    /// The enforced AuthorizationPolicies with one action, in order.
+    /// The enforced `AuthorizationPolicy` objects with one action, in order.
     pub fn enforced(&self, action: Action) -> impl Iterator<Item = &AuthorizationPolicy> {
         self.authorization
             .iter()
@@ -414,16 +414,14 @@ fn dry_run(meta: &ObjectMeta, notices: &mut Vec<String>) -> bool {
     let Some(value) = meta.annotations.get(DRY_RUN_ANNOTATION) else {
         return false;
     };
-    match parse_go_bool(value) {
-        Some(flag) => flag,
-        None => {
-            notices.push(format!(
-                "{}/{}: failed to parse the value of {DRY_RUN_ANNOTATION}: \"{value}\" is not a Go boolean (use true or false), so the policy is enforced",
-                meta.namespace, meta.name
-            ));
-            false
-        }
+    if let Some(flag) = parse_go_bool(value) {
+        return flag;
     }
+    notices.push(format!(
+        "{}/{}: failed to parse the value of {DRY_RUN_ANNOTATION}: \"{value}\" is not a Go boolean (use true or false), so the policy is enforced",
+        meta.namespace, meta.name
+    ));
+    false
 }
 
 /// Go's `strconv.ParseBool`.
@@ -435,7 +433,7 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
     }
 }
 
-/// Merges PeerAuthentications as istiod's `ComposePeerAuthentication` does: one mesh-level (root
+/// Merges `PeerAuthentication` objects as istiod's `ComposePeerAuthentication` does: one mesh-level (root
 /// namespace, no labels), one namespace-level (no labels) and one workload-level (labels, not in
 /// the root namespace) policy, applied in that order, skipping UNSET; port-level UNSET inherits
 /// the workload result. Root-namespace policies with labels are ignored.

@@ -260,10 +260,10 @@ fn validate_operation(operation: &Operation, i: usize, field: &str, findings: &m
                 findings.error(&path, message);
             }
         }
-        if go_name.ends_with("Paths") {
-            if let Some(message) = path_template_error(go_name, values) {
-                findings.error(&path, message);
-            }
+        if go_name.ends_with("Paths")
+            && let Some(message) = path_template_error(go_name, values)
+        {
+            findings.error(&path, message);
         }
     }
 }

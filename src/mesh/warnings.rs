@@ -54,7 +54,7 @@ pub struct PortProtocol {
     pub protocol: Protocol,
 }
 
-/// The traps in the AuthorizationPolicies applied to `workload`, given its ports.
+/// The traps in the `AuthorizationPolicy` objects applied to `workload`, given its ports.
 pub fn warnings(
     applied: &AppliedPolicies,
     workload: &Workload,
@@ -121,7 +121,7 @@ fn only_part(rule: &Rule) -> Option<&'static str> {
     }
 }
 
-/// A stray `-` before `to:` (or `when:`) starts a second rule: rules are ORed, so each half
+/// A stray `-` before `to:` (or `when:`) starts a second rule: rules are combined with OR, so each half
 /// matches on its own.
 fn split_rules(policy: &str, rules: &[Rule], out: &mut Vec<PolicyWarning>) {
     for (i, pair) in rules.windows(2).enumerate() {
@@ -277,7 +277,12 @@ fn dotted_claims(policy: &str, i: usize, rule: &Rule, out: &mut Vec<PolicyWarnin
         if !inner.contains('.') || inner.contains(['/', ':', '[', ']']) {
             continue;
         }
-        let nested: String = inner.split('.').map(|part| format!("[{part}]")).collect();
+        let nested: String = inner.split('.').fold(String::new(), |mut out, part| {
+            out.push('[');
+            out.push_str(part);
+            out.push(']');
+            out
+        });
         out.push(warning(
             WarningCode::DottedClaim,
             policy,
@@ -362,21 +367,19 @@ fn http_only_on_tcp(
     }
     let fields = http_only_fields(i, rule);
     let Some(first) = fields.first() else { return };
-    let message = match action {
-        Action::Allow => format!(
+    let message = if action == Action::Allow {
+        format!(
             "TCP port {port}: rule {i} uses the HTTP-only field {first}, so istiod drops the whole rule on this port and it allows nothing; put the TCP conditions (ports, principals, namespaces, ipBlocks) in a rule of their own"
-        ),
-        _ => {
-            let only_http = rule_has_only_http(rule);
-            let istiod = if only_http && action == Action::Deny {
-                " (istiod: configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port)"
-            } else {
-                ""
-            };
-            format!(
-                "TCP port {port}: istiod drops the HTTP-only field {first} from rule {i}, so the rule matches more connections than written{istiod}; add `ports` to the rule to keep it off TCP ports"
-            )
-        }
+        )
+    } else {
+        let istiod = if action == Action::Deny && rule_has_only_http(rule) {
+            " (istiod: configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port)"
+        } else {
+            ""
+        };
+        format!(
+            "TCP port {port}: istiod drops the HTTP-only field {first} from rule {i}, so the rule matches more connections than written{istiod}; add `ports` to the rule to keep it off TCP ports"
+        )
     };
     out.push(warning(
         WarningCode::HttpOnlyOnTcp,
