@@ -550,6 +550,7 @@ fn scope_selector_rules() {
         ap("target", "shop", "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: orders}]\n  rules: [{}]"),
     ]
     .concat();
+
     let set = load(&text);
     let sidecar = workload(
         "shop",

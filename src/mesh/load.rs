@@ -29,7 +29,7 @@ const POLICY_KINDS: [&str; 3] = [
     "PeerAuthentication",
 ];
 
-/// Why a policy file could not be loaded.
+/// Error from loading a policy file.
 #[derive(Debug, Error)]
 pub enum LoadError {
     #[error("cannot read policy file \"{path}\": {source}; check the path and that it is readable")]
@@ -42,7 +42,7 @@ pub enum LoadError {
     Invalid(Box<InvalidDocument>),
 }
 
-/// Where and why one document or object was rejected.
+/// The location and reason of one rejected document or object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidDocument {
     pub source_name: String,
@@ -264,7 +264,7 @@ struct Loader<'a> {
     loaded: LoadedPolicies,
 }
 
-/// Where an object sits: its document and, inside a list, its item.
+/// An object's position: its document and, inside a list, its item.
 #[derive(Clone, Copy)]
 struct Place<'d> {
     document: &'d Document,

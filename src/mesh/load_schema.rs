@@ -2,7 +2,7 @@
 //! server reject before serde fills the CRD types (which ignore unknown fields).
 //!
 //! The schema follows the CRDs of istio/api (camelCase names, every field typed). A field that
-//! Istio accepts but the simulator does not model is marked so the loader can say it was ignored.
+//! Istio accepts but the simulator does not model is marked, so the loader can report it as ignored.
 
 use serde_json::Value;
 
@@ -175,7 +175,7 @@ static METADATA: &[Field] = &[
     ignored("selfLink", Ty::Any),
 ];
 
-/// The top level of an object of `spec_fields`.
+/// Returns the top-level fields of an object whose spec has the fields `spec`.
 pub(crate) fn object_fields(spec: &'static [Field]) -> [Field; 5] {
     [
         field("apiVersion", Ty::Str),

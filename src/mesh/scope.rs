@@ -1,10 +1,10 @@
 //! Which policies apply to a workload, in the order istiod processes them, and why.
 //!
-//! This reproduces istiod's `ShouldAttachPolicy` and `ListAuthorizationPolicies` (Istio 1.28):
-//! policies are looked up in the root namespace, then the workload's namespace (then the
-//! namespaces of the services a waypoint serves). Sidecars and classic gateways use `selector`
-//! and ignore any policy with `targetRef`/`targetRefs`; Gateway API gateways honour `targetRefs`
-//! to their Gateway and fall back to `selector`; waypoints use `targetRefs` only.
+//! This reproduces istiod's `ShouldAttachPolicy` and `ListAuthorizationPolicies` (Istio 1.28).
+//! Policies are looked up in the root namespace, then the workload's namespace, then the
+//! namespaces of the services a waypoint serves. Sidecars and classic gateways use `selector`
+//! and ignore any policy with `targetRef`/`targetRefs`. Gateway API gateways honour `targetRefs`
+//! to their Gateway and fall back to `selector`, while waypoints use `targetRefs` only.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +31,7 @@ pub struct ServiceRef {
     pub service_entry: bool,
 }
 
-/// Why a policy applies to the workload.
+/// The reason a policy applies to the workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attachment {
     /// No selector, in the root namespace.
@@ -104,7 +104,7 @@ pub struct EffectivePeerAuthentication {
 }
 
 impl EffectivePeerAuthentication {
-    /// The mode on one workload (container) port.
+    /// Returns the mode on one workload (container) port.
     pub fn mode_for_port(&self, port: u16) -> MtlsMode {
         self.per_port.get(&port).copied().unwrap_or(self.mode)
     }
@@ -136,7 +136,7 @@ pub struct AppliedPolicies {
 }
 
 impl AppliedPolicies {
-    /// The enforced `AuthorizationPolicy` objects with one action, in order.
+    /// Returns the enforced `AuthorizationPolicy` objects with one action, in order.
     pub fn enforced(&self, action: Action) -> impl Iterator<Item = &AuthorizationPolicy> {
         self.authorization
             .iter()
@@ -145,8 +145,8 @@ impl AppliedPolicies {
     }
 }
 
-/// The policies that apply to `workload`; waypoints' Service targets are unknown here, see
-/// [`policies_for_services`].
+/// Finds the policies that apply to `workload`. Waypoints also need the services they serve,
+/// which [`policies_for_services`] takes.
 pub fn policies_for(
     policies: &PolicySet,
     workload: &Workload,
@@ -155,7 +155,7 @@ pub fn policies_for(
     policies_for_services(policies, workload, settings, &[])
 }
 
-/// The policies that apply to `workload`, which serves `services` (used by waypoints).
+/// Finds the policies that apply to `workload`, which serves `services` (used by waypoints).
 pub fn policies_for_services(
     policies: &PolicySet,
     workload: &Workload,

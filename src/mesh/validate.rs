@@ -3,7 +3,8 @@
 //! The message texts are istiod's (`pkg/config/validation` and `pkg/config/security` at Istio
 //! 1.28); the webhook wraps each AuthorizationPolicy error as `invalid policy NAME.NAMESPACE: …`,
 //! which [`ValidationError::webhook_message`] reproduces. A rejected object never reaches Envoy,
-//! so callers should report it and leave it out of the simulation.
+//! so callers should report it and leave it out of the simulation. Three checks come from CRD
+//! rules (CEL and `maxLength`) rather than the webhook, and their wording is this module's.
 
 use std::fmt;
 
@@ -137,7 +138,6 @@ pub(crate) fn validate_attachment(
         );
     }
     if target_ref.is_some() && !target_refs.is_empty() {
-        // NOTE: the CRD's CEL rule rejects this pair; the wording here is ours.
         findings.error(
             "spec.targetRef",
             "only one of targetRef or targetRefs can be set",
@@ -259,7 +259,6 @@ fn validate_request_authentication(policy: &RequestAuthentication, findings: &mu
             validate_jwks(&rule.jwks, &format!("{field}.jwks"), findings);
         }
         if !rule.jwks.is_empty() && !rule.jwks_uri.is_empty() {
-            // NOTE: the CRD's CEL rule rejects this pair; the wording here is ours.
             findings.error(&field, "only one of jwks or jwksUri can be set");
         }
         if rule.from_headers.iter().any(|h| h.name.is_empty()) {
@@ -299,7 +298,6 @@ fn validate_jwks_uri(uri: &str, field: &str, findings: &mut Findings<'_>) {
         findings.error(field, format!("URI scheme \"{scheme}\" is not supported"));
     }
     if uri.len() > 2048 {
-        // NOTE: the CRD's maxLength rule rejects this; the wording here is ours.
         findings.error(field, "jwksUri must be at most 2048 characters");
     }
 }
@@ -322,7 +320,7 @@ fn validate_jwks(jwks: &str, field: &str, findings: &mut Findings<'_>) {
         }
     };
     for (i, key) in keys.iter().enumerate() {
-        // RSA and EC private keys carry `d`; symmetric keys carry `k`.
+        // RSA, EC and OKP private keys carry the private exponent or scalar `d`.
         if key.get("d").is_some() {
             findings.warning(
                 field,

@@ -94,7 +94,7 @@ fn validate_rule(rule: &Rule, i: usize, action: Action, findings: &mut Findings<
     }
 }
 
-/// The source fields with istiod's Go names, which its messages use.
+/// Lists the source fields with istiod's Go names, which its messages use.
 fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 12] {
     [
         ("Principals", "principals", &source.principals),
@@ -356,7 +356,7 @@ fn attribute_error(key: &str, values: &[String]) -> Option<String> {
     Some(format!("unknown attribute: {key}"))
 }
 
-/// A map key needs a non-empty `[name]` after at least one character.
+/// Checks that a map key has a non-empty `[name]` after at least one character.
 fn map_key_error(key: &str) -> Option<String> {
     let valid = key.ends_with(']')
         && key
@@ -422,8 +422,9 @@ fn port_errors(values: &[String]) -> Vec<String> {
     errors
 }
 
-/// istiod's `CheckValidPathTemplate` (Istio 1.22 and later): `{*}` is one segment, `{**}` any
-/// number and must be the last operator; literal segments of a template must be RFC 3986 pchars.
+/// Checks path templates as istiod's `CheckValidPathTemplate` does (Istio 1.22 and later).
+/// `{*}` is one segment and `{**}` any number of them, so `{**}` must be the last operator.
+/// Literal segments of a template must be RFC 3986 pchars.
 fn path_template_error(go_name: &str, paths: &[String]) -> Option<String> {
     for original in paths {
         let has_template = original.contains("{*}") || original.contains("{**}");

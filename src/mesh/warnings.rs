@@ -1,6 +1,6 @@
 //! Traps in policies that istiod accepts but that rarely do what their author meant.
 //!
-//! Each warning names the policy, the rule and the field, and says what to write instead.
+//! Each warning names the policy, the rule and the field, and gives what to write instead.
 
 use std::fmt;
 
@@ -54,7 +54,7 @@ pub struct PortProtocol {
     pub protocol: Protocol,
 }
 
-/// The traps in the `AuthorizationPolicy` objects applied to `workload`, given its ports.
+/// Finds the traps in the `AuthorizationPolicy` objects applied to `workload`, given its ports.
 pub fn warnings(
     applied: &AppliedPolicies,
     workload: &Workload,
@@ -107,7 +107,7 @@ fn warning(
     }
 }
 
-/// The single part a rule has, when it has exactly one of `from`, `to` and `when`.
+/// Returns the single part a rule has, when it has exactly one of `from`, `to` and `when`.
 fn only_part(rule: &Rule) -> Option<&'static str> {
     let parts = [
         ("from", rule.from.as_ref().is_some_and(|f| !f.is_empty())),
@@ -121,8 +121,8 @@ fn only_part(rule: &Rule) -> Option<&'static str> {
     }
 }
 
-/// A stray `-` before `to:` (or `when:`) starts a second rule: rules are combined with OR, so each half
-/// matches on its own.
+/// Flags neighbouring one-part rules. A stray `-` before `to:` (or `when:`) starts a second rule,
+/// and rules are combined with OR, so each half matches on its own.
 fn split_rules(policy: &str, rules: &[Rule], out: &mut Vec<PolicyWarning>) {
     for (i, pair) in rules.windows(2).enumerate() {
         let (Some(first), Some(second)) = (only_part(&pair[0]), only_part(&pair[1])) else {
@@ -296,7 +296,7 @@ fn dotted_claims(policy: &str, i: usize, rule: &Rule, out: &mut Vec<PolicyWarnin
     }
 }
 
-/// The HTTP-only fields a rule uses, as dotted paths.
+/// Lists the HTTP-only fields a rule uses, as dotted paths.
 fn http_only_fields(i: usize, rule: &Rule) -> Vec<String> {
     let mut fields = Vec::new();
     for (j, from) in rule.from.iter().flatten().enumerate() {
@@ -426,8 +426,8 @@ fn rule_has_only_http(rule: &Rule) -> bool {
     !tcp_source && !tcp_operation && !tcp_condition
 }
 
-/// A gateway's RequestAuthentication strips the token after verifying it unless
-/// `forwardOriginalToken: true`, so backends that require a request principal then see none.
+/// Flags gateway jwtRules that strip the token the backend needs. Envoy removes a verified token
+/// unless `forwardOriginalToken: true`, so a backend that requires a request principal sees none.
 pub fn forwarding_warnings(
     gateway: &AppliedPolicies,
     backend: &AppliedPolicies,
