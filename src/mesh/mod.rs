@@ -7,6 +7,12 @@
 //! into a real Envoy, which is how the tests check the simulator.
 
 pub mod crd;
+pub mod load;
+mod load_schema;
+pub mod scope;
+pub mod validate;
+mod validate_rules;
+pub mod warnings;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
