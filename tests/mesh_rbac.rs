@@ -1,4 +1,6 @@
 //! Envoy RBAC engine over istiod's translation: table tests per field and the field-report cases.
+// Case tables are long by nature, and `json!` values are handed over whole.
+#![allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
 
 use idflow::mesh::crd::AuthorizationPolicy;
 use idflow::mesh::rbac::{RbacVerdict, ScopedPolicy, authorize, normalize_path, parse_policy_id};
@@ -12,7 +14,7 @@ fn policies(docs: &[Value]) -> Vec<AuthorizationPolicy> {
         .map(|d| {
             let mut p: AuthorizationPolicy = serde_json::from_value(d.clone()).expect("policy");
             if p.metadata.namespace.is_empty() {
-                p.metadata.namespace = "foo".to_owned();
+                "foo".clone_into(&mut p.metadata.namespace);
             }
             p
         })

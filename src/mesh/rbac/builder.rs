@@ -29,8 +29,8 @@ pub struct ScopedPolicy<'a> {
 }
 
 impl<'a> ScopedPolicy<'a> {
-    /// The policy, dry-run when its `istio.io/dry-run` annotation says so. The value is read as Go's
-    /// `strconv.ParseBool` reads it; istiod enforces a policy whose value does not parse.
+    /// Wraps the policy, dry-run when its `istio.io/dry-run` annotation is true. The value is parsed
+    /// as Go's `strconv.ParseBool` parses it, and istiod enforces a policy whose value does not parse.
     pub fn new(policy: &'a AuthorizationPolicy) -> Self {
         let dry_run = policy
             .metadata
@@ -61,7 +61,7 @@ pub enum ProviderKind {
     Http,
 }
 
-/// What the builder needs besides the policies.
+/// Settings of a build besides the policies.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildSettings<'a> {
     pub mesh: &'a MeshSettings,
@@ -123,7 +123,7 @@ fn rbac_filter(protocol: Protocol, mut config: RbacFilter) -> Filter {
             typed_config: FilterConfig::HttpRbac(config),
         },
         Protocol::Tcp => {
-            config.stat_prefix = TCP_STAT_PREFIX.to_owned();
+            TCP_STAT_PREFIX.clone_into(&mut config.stat_prefix);
             Filter {
                 name: "envoy.filters.network.rbac".to_owned(),
                 typed_config: FilterConfig::NetworkRbac(config),
@@ -132,7 +132,7 @@ fn rbac_filter(protocol: Protocol, mut config: RbacFilter) -> Filter {
     }
 }
 
-/// The enforced and the shadow (dry-run) rules of one action.
+/// Builds the enforced and the shadow (dry-run) rules of one action.
 fn build_rules(
     policies: &[ScopedPolicy<'_>],
     action: RbacAction,
@@ -211,6 +211,10 @@ fn trust_domain_bundle(mesh: &MeshSettings) -> Vec<String> {
 /// CUSTOM policies: per provider, an RBAC filter whose shadow rules record which CUSTOM policy
 /// matched, then an ext_authz filter that runs only when one did. When the provider is unknown, or
 /// the workload has several providers, istiod turns the CUSTOM rules into DENY rules instead.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over istiod's CUSTOM cases; split when it grows"
+)]
 fn build_custom(policies: &[ScopedPolicy<'_>], settings: &BuildSettings<'_>, out: &mut Built) {
     if policies.is_empty() {
         return;
@@ -378,7 +382,7 @@ fn ext_authz_filter(provider: &ExtAuthzProvider, marker: &str, protocol: Protoco
     let typed_config = match protocol {
         Protocol::Http => FilterConfig::HttpExtAuthz(config),
         Protocol::Tcp => {
-            config.stat_prefix = TCP_STAT_PREFIX.to_owned();
+            TCP_STAT_PREFIX.clone_into(&mut config.stat_prefix);
             FilterConfig::NetworkExtAuthz(config)
         }
     };
@@ -388,7 +392,7 @@ fn ext_authz_filter(provider: &ExtAuthzProvider, marker: &str, protocol: Protoco
     }
 }
 
-/// A duration in proto-JSON form: seconds with up to nine decimals, e.g. `0.002s`.
+/// Formats a duration in proto-JSON form: seconds with up to nine decimals, e.g. `0.002s`.
 fn proto_duration(d: Duration) -> String {
     let nanos = d.subsec_nanos();
     if nanos == 0 {

@@ -23,7 +23,7 @@ pub struct Filter {
     pub typed_config: FilterConfig,
 }
 
-/// The typed config of a filter, told apart by `@type`.
+/// Typed config of a filter, identified by `@type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "@type")]
 pub enum FilterConfig {
@@ -38,7 +38,7 @@ pub enum FilterConfig {
 }
 
 impl Filter {
-    /// The RBAC config when this is an RBAC filter (HTTP or network).
+    /// Returns the RBAC config when this is an RBAC filter (HTTP or network).
     pub fn rbac(&self) -> Option<&RbacFilter> {
         match &self.typed_config {
             FilterConfig::HttpRbac(r) | FilterConfig::NetworkRbac(r) => Some(r),
@@ -75,7 +75,7 @@ pub struct Rbac {
     pub policies: BTreeMap<String, Policy>,
 }
 
-/// What a matching policy does.
+/// Effect of a matching policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RbacAction {
@@ -87,6 +87,10 @@ pub enum RbacAction {
 }
 
 impl RbacAction {
+    #[expect(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's skip_serializing_if passes a reference"
+    )]
     fn is_allow(&self) -> bool {
         *self == Self::Allow
     }
@@ -100,7 +104,7 @@ pub struct Policy {
     pub principals: Vec<Principal>,
 }
 
-/// What the request does (`envoy.config.rbac.v3.Permission`).
+/// Permission: the request's action and target (`envoy.config.rbac.v3.Permission`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Permission {
@@ -124,7 +128,7 @@ pub struct PermissionSet {
     pub rules: Vec<Permission>,
 }
 
-/// Who sends the request (`envoy.config.rbac.v3.Principal`).
+/// Principal: the request's sender (`envoy.config.rbac.v3.Principal`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Principal {
@@ -210,7 +214,7 @@ impl StringMatcher {
             ignore_case: false,
         }
     }
-    /// The same matcher, case-insensitive.
+    /// Returns the same matcher, case-insensitive.
     #[must_use]
     pub fn ignoring_case(mut self) -> Self {
         self.ignore_case = true;
@@ -229,7 +233,7 @@ pub struct HeaderMatcher {
     pub invert_match: bool,
 }
 
-/// What a [`HeaderMatcher`] checks.
+/// Check a [`HeaderMatcher`] applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HeaderCheck {

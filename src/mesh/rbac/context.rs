@@ -1,4 +1,4 @@
-//! The request as Envoy's RBAC filter sees it: the normalized path without query, the pseudo
+//! The request as Envoy's RBAC filter reads it: the normalized path without query, the pseudo
 //! headers, the client address from `x-forwarded-for`, and the jwt_authn payload.
 
 use std::net::IpAddr;
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::mesh::{Protocol, Request};
 
-/// What the matchers read, computed once per request.
+/// Request attributes the matchers read, computed once per request.
 pub(super) struct Ctx<'a> {
     pub req: &'a Request,
     /// The path after `normalize_path`, query and fragment removed (what `url_path` matches).
@@ -30,8 +30,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A request header by name, pseudo headers included; repeated headers joined with `,` as
-    /// Envoy's header matcher sees them. `None` when absent or on a TCP connection.
+    /// Returns a request header by name, pseudo headers included. Repeated headers are joined with
+    /// `,` as in Envoy's header matcher. `None` when absent or on a TCP connection.
     pub fn header(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
         if !self.http {
             return None;

@@ -33,7 +33,7 @@ pub struct Engine {
 pub(super) struct CompiledFilter {
     pub enforced: Option<CompiledRbac>,
     pub shadow: Option<CompiledRbac>,
-    /// The shadow rules of a CUSTOM filter (they pick the requests ext_authz sees).
+    /// Whether these are the shadow rules of a CUSTOM filter, which select the requests sent to ext_authz.
     pub ext_authz_shadow: bool,
 }
 
@@ -259,7 +259,7 @@ fn meta(m: &super::config::MetadataMatcher) -> Result<CMeta, EngineError> {
     })
 }
 
-/// A path template as a regex: `*` one segment, `**` any number of segments.
+/// Compiles a path template into a regex: `*` is one segment, `**` any number of segments.
 fn template_regex(t: &str) -> Result<Regex, EngineError> {
     const SEGMENT: &str = "[a-zA-Z0-9-._~%!$&'()+,;:@=]";
     let parts: Vec<String> = t
@@ -421,7 +421,7 @@ impl CHeader {
 }
 
 impl CMeta {
-    /// The value at the path, or `None` when the metadata or the key is absent.
+    /// Looks up the value at the path; `None` when the metadata or the key is missing.
     pub fn lookup<'v>(&self, ctx: &Ctx<'v>) -> Option<MetaValue<'v>> {
         if self.filter == ISTIO_AUTHN_FILTER {
             // Proxies before Istio 1.21 kept `iss/sub` under `request.auth.principal`.
@@ -455,7 +455,7 @@ pub(super) enum MetaValue<'v> {
     Owned(String),
 }
 
-/// The request principal `iss/sub` of a payload; `None` without an `iss`.
+/// Returns the request principal `iss/sub` of a payload, or `None` without an `iss`.
 pub(super) fn principal_of(payload: &Value) -> Option<String> {
     let iss = payload.get("iss")?.as_str()?;
     let sub = payload.get("sub").and_then(Value::as_str).unwrap_or("");
@@ -470,7 +470,7 @@ impl CValue {
             Self::List(one) => v
                 .as_array()
                 .is_some_and(|a| a.iter().any(|e| one.matches(e))),
-            Self::Present(want) => !v.is_null() == *want,
+            Self::Present(want) => v.is_null() != *want,
         }
     }
 }

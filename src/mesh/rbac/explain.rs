@@ -8,7 +8,7 @@ use super::engine::{
     CHeader, CHeaderCheck, CPerm, CPolicy, CPrin, CStr, CStrKind, Cidr, MetaValue, principal_of,
 };
 
-/// The first failing clause of a policy that did not match.
+/// Describes the first failing clause of a policy that did not match.
 pub(super) fn why_not(p: &CPolicy, ctx: &Ctx<'_>) -> String {
     if !p.permissions.iter().any(|x| x.matches(ctx)) {
         return entries(&p.permissions, "to", |x| perm(x, ctx));
@@ -17,17 +17,15 @@ pub(super) fn why_not(p: &CPolicy, ctx: &Ctx<'_>) -> String {
 }
 
 fn entries<T>(list: &[T], label: &str, why: impl Fn(&T) -> String) -> String {
-    match list {
-        [one] => why(one),
-        _ => {
-            let parts: Vec<String> = list
-                .iter()
-                .enumerate()
-                .map(|(i, x)| format!("{label}[{i}]: {}", why(x)))
-                .collect();
-            parts.join("; ")
-        }
+    if let [one] = list {
+        return why(one);
     }
+    let parts: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, x)| format!("{label}[{i}]: {}", why(x)))
+        .collect();
+    parts.join("; ")
 }
 
 /// A leaf's subject and the request's value for it (`None` when absent).
@@ -78,7 +76,7 @@ fn header_leaf(h: &CHeader, ctx: &Ctx<'_>) -> Leaf {
     };
     Leaf {
         subject,
-        actual: ctx.header(&h.name).map(|v| v.into_owned()),
+        actual: ctx.header(&h.name).map(std::borrow::Cow::into_owned),
         pattern,
         absent: if ctx.http {
             "it is absent"
@@ -138,9 +136,8 @@ fn perm_leaf(p: &CPerm, ctx: &Ctx<'_>) -> Option<Leaf> {
 
 fn meta_text(v: &MetaValue<'_>) -> String {
     match v {
-        MetaValue::Borrowed(serde_json::Value::String(s)) => s.clone(),
+        MetaValue::Borrowed(serde_json::Value::String(s)) | MetaValue::Owned(s) => s.clone(),
         MetaValue::Borrowed(v) => v.to_string(),
-        MetaValue::Owned(s) => s.clone(),
     }
 }
 

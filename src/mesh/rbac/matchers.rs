@@ -13,9 +13,9 @@ pub const JWT_AUTHN_FILTER: &str = "envoy.filters.http.jwt_authn";
 /// The metadata namespace of the `istio_authn` filter that proxies before Istio 1.21 had.
 pub const ISTIO_AUTHN_FILTER: &str = "istio_authn";
 
-/// A value pattern as a string matcher, `prefix` put in front of the value (`spiffe://` for
-/// principals). `*` alone becomes the regex `.+` (present and non-empty), since Envoy refuses an
-/// empty prefix or suffix.
+/// Converts a value pattern into a string matcher, with `prefix` put in front of the value
+/// (`spiffe://` for principals). `*` alone becomes the regex `.+` (present and non-empty) because
+/// Envoy rejects an empty prefix or suffix.
 pub fn string_with_prefix(v: &str, prefix: &str) -> StringMatcher {
     if v == "*" {
         StringMatcher::regex(".+")
@@ -32,12 +32,12 @@ pub fn string_with_prefix(v: &str, prefix: &str) -> StringMatcher {
     }
 }
 
-/// A value pattern as a string matcher.
+/// Converts a value pattern into a string matcher.
 pub fn string(v: &str) -> StringMatcher {
     string_with_prefix(v, "")
 }
 
-/// A header pattern: like [`string`], except that `*` is a presence check.
+/// Builds a header matcher: like [`string`], except that `*` is a presence check.
 pub fn header(name: &str, v: &str) -> HeaderMatcher {
     let check = if v == "*" {
         HeaderCheck::PresentMatch(true)
@@ -51,7 +51,7 @@ pub fn header(name: &str, v: &str) -> HeaderMatcher {
     }
 }
 
-/// A `hosts` pattern on `:authority`: a header pattern compared without case.
+/// Builds a `hosts` matcher on `:authority`: a header matcher that ignores case.
 pub fn host(v: &str) -> HeaderMatcher {
     let mut m = header(":authority", v);
     if let HeaderCheck::StringMatch(s) = &mut m.check {
@@ -60,8 +60,8 @@ pub fn host(v: &str) -> HeaderMatcher {
     m
 }
 
-/// A metadata matcher on the jwt_authn payload: the claim as a string, or a list holding a
-/// matching element (the form istiod emits since the list-claim fix of Istio 1.21.2).
+/// Builds a metadata matcher on the jwt_authn payload: the claim as a string, or a list containing
+/// a matching element (the form istiod emits since the list-claim fix in Istio 1.21).
 pub fn jwt_claim(claims: &[String], values: &[String]) -> MetadataMatcher {
     let or = or_values(
         values
@@ -80,7 +80,7 @@ pub fn jwt_claim(claims: &[String], values: &[String]) -> MetadataMatcher {
     jwt_payload(claims, value)
 }
 
-/// `or_match` of value matchers; a single matcher stands alone.
+/// Combines value matchers with `or_match`, or returns a single matcher unwrapped.
 pub fn or_values(mut value_matchers: Vec<ValueMatcher>) -> ValueMatcher {
     if value_matchers.len() == 1 {
         value_matchers.remove(0)
@@ -89,7 +89,7 @@ pub fn or_values(mut value_matchers: Vec<ValueMatcher>) -> ValueMatcher {
     }
 }
 
-/// A metadata matcher under the jwt_authn `payload`.
+/// Builds a metadata matcher under the jwt_authn `payload`.
 pub fn jwt_payload(claims: &[String], value: ValueMatcher) -> MetadataMatcher {
     let path = std::iter::once("payload")
         .chain(claims.iter().map(String::as_str))
@@ -104,7 +104,7 @@ pub fn jwt_payload(claims: &[String], value: ValueMatcher) -> MetadataMatcher {
     }
 }
 
-/// An address or CIDR as a range; a bare address is a /32 or /128.
+/// Parses an address or CIDR into a range. A bare address is a /32 or /128.
 pub fn cidr(v: &str) -> Result<CidrRange, String> {
     let (addr, len) = match v.split_once('/') {
         Some((a, l)) => (a, Some(l)),
@@ -140,8 +140,8 @@ pub fn quote_meta(s: &str) -> String {
     out
 }
 
-/// The names inside `[a][b]…`; when the text is not such a sequence, the whole bracket content is
-/// one name (`[foo.com/name]` is the claim `foo.com/name`).
+/// Extracts the names inside `[a][b]…`. When the text is not such a sequence, the whole bracket
+/// content is one name (`[foo.com/name]` is the claim `foo.com/name`).
 pub fn names_in_brackets(s: &str) -> Result<Vec<String>, String> {
     let inner = s
         .strip_prefix('[')

@@ -34,7 +34,7 @@ pub struct RbacVerdict {
     /// `%RESPONSE_CODE_DETAILS%` (HTTP) or `%CONNECTION_TERMINATION_DETAILS%` (TCP).
     pub response_code_details: String,
     pub explanation: Vec<Step>,
-    /// What istiod noted while building the filters (skipped rules, dropped fields).
+    /// Notes istiod would log while building the filters (skipped rules, dropped fields).
     pub notes: Vec<String>,
 }
 

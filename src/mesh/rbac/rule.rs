@@ -14,7 +14,7 @@ use super::matchers::{
 use crate::mesh::IstioVersion;
 use crate::mesh::crd::Rule;
 
-/// How rules are generated for one filter.
+/// Generation settings for the rules of one filter.
 pub(super) struct RuleContext {
     pub for_tcp: bool,
     /// ALLOW: a field that cannot be generated drops the whole rule (a smaller allow). Otherwise
@@ -130,6 +130,10 @@ fn when_gen(key: &str) -> Option<Gen> {
 }
 
 /// Generates the policy for one rule of a policy in `namespace`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "mirrors istiod's model constructor field by field"
+)]
 pub(super) fn generate(rule: &Rule, namespace: &str, ctx: &RuleContext) -> Generated {
     let mut base_perm = Vec::new();
     let mut base_prin = Vec::new();
@@ -321,7 +325,7 @@ struct GenContext<'a> {
 }
 
 impl GenContext<'_> {
-    /// The AND list of one `from` or `to` entry; `[any]` when it has no fields.
+    /// Builds the AND list of one `from` or `to` entry, or `[any]` when it has no fields.
     fn list(&mut self, items: &[Item<'_>]) -> Result<Vec<Node>, String> {
         let mut and = Vec::new();
         for item in items {
@@ -512,7 +516,7 @@ impl GenContext<'_> {
     }
 }
 
-/// A request principal pattern split at the last `/` into `iss` and `sub` matchers (Istio 1.21+).
+/// Splits a request principal pattern at the last `/` into `iss` and `sub` matchers (Istio 1.21+).
 fn split_principal(value: &str) -> Node {
     let any = || StringMatcher::regex(".+");
     let (iss, sub, found) = match value.rfind('/') {
@@ -530,18 +534,18 @@ fn split_principal(value: &str) -> Node {
             };
             (m_iss, StringMatcher::exact(sub))
         } else {
-            (any(), StringMatcher::suffix(&value[1..]))
+            (any(), StringMatcher::suffix(value.trim_start_matches('*')))
         }
-    } else if value.ends_with('*') {
+    } else if let Some(rest) = value.strip_suffix('*') {
         if found {
             let m_sub = if sub == "*" {
                 any()
             } else {
-                StringMatcher::prefix(&sub[..sub.len() - 1])
+                StringMatcher::prefix(sub.strip_suffix('*').unwrap_or(sub))
             };
             (StringMatcher::exact(iss), m_sub)
         } else {
-            (StringMatcher::prefix(&value[..value.len() - 1]), any())
+            (StringMatcher::prefix(rest), any())
         }
     } else {
         (StringMatcher::exact(iss), StringMatcher::exact(sub))
