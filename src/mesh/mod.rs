@@ -9,6 +9,7 @@
 pub mod crd;
 pub mod load;
 mod load_schema;
+pub mod rbac;
 pub mod scope;
 pub mod validate;
 mod validate_rules;

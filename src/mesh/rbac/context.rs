@@ -1,0 +1,154 @@
+//! The request as Envoy's RBAC filter reads it: the normalized path without query, the pseudo
+//! headers, the client address from `x-forwarded-for`, and the jwt_authn payload.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::mesh::{Protocol, Request};
+
+/// Request attributes the matchers read, computed once per request.
+pub(super) struct Ctx<'a> {
+    pub req: &'a Request,
+    /// The path after `normalize_path`, query and fragment removed (what `url_path` matches).
+    pub path: String,
+    /// `remote.ip`: the `x-forwarded-for` entry `xff_trusted_hops` from the right, else the peer.
+    pub remote_ip: IpAddr,
+    pub payload: Option<&'a Value>,
+    pub http: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(req: &'a Request, payload: Option<&'a Value>) -> Self {
+        let http = req.protocol == Protocol::Http;
+        Self {
+            req,
+            path: normalize_path(strip_query(&req.path)),
+            remote_ip: remote_ip(req),
+            payload: if http { payload } else { None },
+            http,
+        }
+    }
+
+    /// Returns a request header by name, pseudo headers included. Repeated headers are joined with
+    /// `,` as in Envoy's header matcher. `None` when absent or on a TCP connection.
+    pub fn header(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        if !self.http {
+            return None;
+        }
+        let req = self.req;
+        match name {
+            ":authority" | "host" => Some(req.host.as_str().into()),
+            ":method" => Some(req.method.as_str().into()),
+            ":path" => Some(req.path.as_str().into()),
+            _ => {
+                let mut found = req
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str());
+                let first = found.next()?;
+                match found.next() {
+                    None => Some(first.into()),
+                    Some(second) => {
+                        let mut joined = format!("{first},{second}");
+                        for v in found {
+                            joined.push(',');
+                            joined.push_str(v);
+                        }
+                        Some(joined.into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn strip_query(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+fn remote_ip(req: &Request) -> IpAddr {
+    let xff = req
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(_, v)| v.as_str());
+    let Some(xff) = xff else {
+        return req.source_ip;
+    };
+    let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
+    let hops = usize::try_from(req.xff_trusted_hops).unwrap_or(usize::MAX);
+    entries
+        .len()
+        .checked_sub(1 + hops)
+        .and_then(|i| entries[i].parse().ok())
+        .unwrap_or(req.source_ip)
+}
+
+/// Envoy's `normalize_path` (Istio's default `BASE` normalization): percent-encoded unreserved
+/// characters decoded, other escapes upper-cased (`%2f` stays encoded as `%2F`), `\` turned into
+/// `/`, and `.`/`..` segments resolved. `//` is kept (merging is the `MERGE_SLASHES` option).
+pub fn normalize_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = &path[i + 1..i + 3];
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
+                    decoded.push(char::from(v));
+                } else {
+                    decoded.push('%');
+                    decoded.push_str(&hex.to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        let c = path[i..].chars().next().unwrap_or('\u{fffd}');
+        decoded.push(if c == '\\' { '/' } else { c });
+        i += c.len_utf8();
+    }
+    remove_dot_segments(&decoded)
+}
+
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if joined.starts_with('/') || joined.is_empty() {
+        if joined.is_empty() {
+            "/".to_owned()
+        } else {
+            joined
+        }
+    } else {
+        format!("/{joined}")
+    }
+}
