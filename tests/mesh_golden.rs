@@ -119,11 +119,6 @@ fn diff(path: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
 }
 
 /// Cases this crate cannot build yet, with the reason.
-fn known_gap(case: &str) -> Option<&'static str> {
-    // TODO: `trustDomains`/`notTrustDomains` (Istio 1.30) are not yet fields of `crd::Source`.
-    (case == "trust-domains").then_some("the policy types have no trustDomains field yet")
-}
-
 fn expected_files(dir: &Path, case: &str, prefix: &str) -> Vec<PathBuf> {
     let single = dir.join(format!("{prefix}{case}-out.yaml"));
     if single.is_file() {
@@ -176,10 +171,6 @@ fn run_folder(sub: &str, protocol: Protocol) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut checked = 0;
     for case in &cases {
-        if let Some(reason) = known_gap(case) {
-            println!("skipped {sub}/{case}: {reason}");
-            continue;
-        }
         let input = policies(&dir.join(format!("{case}-in.yaml")));
         let got = built(&input, &mesh_for(case), protocol, &providers_for(case));
         for prefix in ["", "extended-"] {

@@ -177,15 +177,21 @@ fn load_missing_kind() {
 }
 
 #[test]
-fn load_unmodelled_field_notice() {
-    let text = ap(
-        "td",
-        "foo",
-        "  rules:\n  - from:\n    - source:\n        trustDomains: [cluster.local]",
+fn load_cluster_metadata_is_quiet() {
+    let text = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: td\n  namespace: foo\n  uid: 5f0c\n  generation: 3\n  managedFields: []\n  creationTimestamp: \"2026-01-02T03:04:05Z\"\nspec:\n  rules:\n  - from:\n    - source:\n        trustDomains: [cluster.local]\n";
+    let loaded = load_policies_with_notices(text, "t.yaml", "default").expect("loads");
+    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    let policy = &loaded.policies.authorization[0];
+    assert_eq!(
+        policy.metadata.creation_timestamp.as_deref(),
+        Some("2026-01-02T03:04:05Z")
     );
-    let loaded = load_policies_with_notices(&text, "t.yaml", "default").expect("loads");
-    assert_eq!(loaded.notices.len(), 1);
-    assert_eq!(loaded.notices[0].kind, NoticeKind::UnmodelledField);
+    let rules = policy.spec.rules.as_ref().expect("rules");
+    let source = rules[0].from.as_ref().expect("from")[0]
+        .source
+        .as_ref()
+        .expect("source");
+    assert_eq!(source.trust_domains, vec!["cluster.local".to_owned()]);
 }
 
 #[test]
@@ -227,18 +233,11 @@ fn golden_inputs_load_and_validate() {
                 "{}",
                 path.display()
             );
-            // trustDomains is not modelled, so its sources look empty to the validator.
-            let has_unmodelled = loaded
-                .notices
-                .iter()
-                .any(|n| n.kind == NoticeKind::UnmodelledField);
-            if !has_unmodelled {
-                let errors: Vec<_> = validate(&loaded.policies)
-                    .into_iter()
-                    .filter(|e| e.severity == Severity::Error)
-                    .collect();
-                assert!(errors.is_empty(), "{}: {errors:?}", path.display());
-            }
+            let errors: Vec<_> = validate(&loaded.policies)
+                .into_iter()
+                .filter(|e| e.severity == Severity::Error)
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
             count += 1;
         }
     }
@@ -961,4 +960,26 @@ fn warn_token_not_forwarded() {
         &policies_for(&open_backend, &app, &settings),
     );
     assert!(found.is_empty());
+}
+
+#[test]
+fn validate_trust_domain_wildcards() {
+    let cases = [
+        ("[cluster.local, \"*.local\", \"bad*\"]", 0),
+        ("[\"a*b\"]", 1),
+        ("[\"*a*\"]", 1),
+    ];
+    for (values, expected) in cases {
+        let text = ap(
+            "td",
+            "foo",
+            &format!("  rules:\n  - from:\n    - source:\n        trustDomains: {values}"),
+        );
+        let policies = load_policies(&text, "t.yaml", "default").expect("loads");
+        let errors: Vec<_> = validate(&policies)
+            .into_iter()
+            .filter(|e| e.message.contains("wildcard"))
+            .collect();
+        assert_eq!(errors.len(), expected, "{values}: {errors:?}");
+    }
 }

@@ -18,6 +18,8 @@ pub struct ObjectMeta {
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// RFC 3339; istiod keeps the oldest PeerAuthentication when several apply at one level.
+    pub creation_timestamp: Option<String>,
 }
 
 /// `selector` of a policy.
@@ -118,6 +120,9 @@ pub struct Source {
     pub not_ip_blocks: Vec<String>,
     pub remote_ip_blocks: Vec<String>,
     pub not_remote_ip_blocks: Vec<String>,
+    /// Istio 1.30 and later ("extended" CRD channel).
+    pub trust_domains: Vec<String>,
+    pub not_trust_domains: Vec<String>,
 }
 
 /// Operation fields: every field set in one operation must match, and any one value of a field.
@@ -179,6 +184,8 @@ pub struct JwtRule {
     pub forward_original_token: bool,
     pub output_claim_to_headers: Vec<ClaimToHeader>,
     pub timeout: Option<String>,
+    /// Claims besides `scope` and `permission` that jwt_authn splits on spaces into lists.
+    pub space_delimited_claims: Vec<String>,
 }
 
 /// A `fromHeaders` entry.

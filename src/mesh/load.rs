@@ -401,7 +401,12 @@ impl Loader<'_> {
         let mut ignored_paths = Vec::new();
         check_object(value, &object_fields(spec), "", &mut ignored_paths)
             .map_err(|problem| self.schema_error(place, object, problem))?;
-        for path in ignored_paths {
+        // Server-side metadata (`uid`, `managedFields` …) is in every object read from a cluster and
+        // never changes a verdict, so only spec fields are worth a notice.
+        for path in ignored_paths
+            .into_iter()
+            .filter(|path| !path.starts_with("metadata"))
+        {
             self.notice(
                 place,
                 object.to_owned(),

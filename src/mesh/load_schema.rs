@@ -70,8 +70,8 @@ static SOURCE: &[Field] = &[
     field("remoteIpBlocks", STR_LIST),
     field("notRemoteIpBlocks", STR_LIST),
     // Istio 1.30 and later ("extended" CRD channel).
-    ignored("trustDomains", STR_LIST),
-    ignored("notTrustDomains", STR_LIST),
+    field("trustDomains", STR_LIST),
+    field("notTrustDomains", STR_LIST),
 ];
 
 static OPERATION: &[Field] = &[
@@ -136,7 +136,7 @@ static JWT_RULE: &[Field] = &[
         ])),
     ),
     field("timeout", Ty::Str),
-    ignored("spaceDelimitedClaims", STR_LIST),
+    field("spaceDelimitedClaims", STR_LIST),
 ];
 
 static REQUEST_AUTHENTICATION_SPEC: &[Field] = &[
@@ -166,7 +166,7 @@ static METADATA: &[Field] = &[
     ignored("uid", Ty::Str),
     ignored("resourceVersion", Ty::Str),
     ignored("generation", Ty::Any),
-    ignored("creationTimestamp", Ty::Any),
+    field("creationTimestamp", Ty::Str),
     ignored("deletionTimestamp", Ty::Any),
     ignored("deletionGracePeriodSeconds", Ty::Any),
     ignored("ownerReferences", Ty::Any),

@@ -95,7 +95,7 @@ fn validate_rule(rule: &Rule, i: usize, action: Action, findings: &mut Findings<
 }
 
 /// Lists the source fields with istiod's Go names, which its messages use.
-fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 12] {
+fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 14] {
     [
         ("Principals", "principals", &source.principals),
         ("NotPrincipals", "notPrincipals", &source.not_principals),
@@ -128,6 +128,12 @@ fn source_fields(source: &Source) -> [(&'static str, &'static str, &[String]); 1
             "NotRemoteIpBlocks",
             "notRemoteIpBlocks",
             &source.not_remote_ip_blocks,
+        ),
+        ("TrustDomains", "trustDomains", &source.trust_domains),
+        (
+            "NotTrustDomains",
+            "notTrustDomains",
+            &source.not_trust_domains,
         ),
     ]
 }
@@ -169,6 +175,11 @@ fn validate_source(
         }
         if go_name.ends_with("IpBlocks") {
             for message in ip_errors(values) {
+                findings.error(&path, message);
+            }
+        }
+        if go_name.ends_with("TrustDomains") {
+            for message in wildcard_errors(values) {
                 findings.error(&path, message);
             }
         }
@@ -461,4 +472,23 @@ fn is_valid_literal(glob: &str) -> bool {
         && glob
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~%!$&'()+,;:@=".contains(c))
+}
+
+/// Checks trust domain wildcards as istiod's `CheckWildcardValues` does: one `*` at most, and
+/// only at the start or the end.
+fn wildcard_errors(values: &[String]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for value in values {
+        let count = value.matches('*').count();
+        if count > 1 {
+            errors.push(format!(
+                "invalid value {value:?}: at most one wildcard is allowed"
+            ));
+        } else if count == 1 && !value.starts_with('*') && !value.ends_with('*') {
+            errors.push(format!(
+                "invalid value {value:?}: wildcard is only allowed at the start or end"
+            ));
+        }
+    }
+    errors
 }

@@ -46,6 +46,7 @@ enum Gen {
     SrcNamespace,
     SrcPrincipal,
     SrcServiceAccount,
+    SrcTrustDomain,
     RequestPrincipal,
     Audiences,
     Presenter,
@@ -119,6 +120,7 @@ fn when_gen(key: &str) -> Option<Gen> {
         "source.namespace" => Gen::SrcNamespace,
         "source.principal" => Gen::SrcPrincipal,
         "source.serviceAccount" => Gen::SrcServiceAccount,
+        "source.trustDomain" => Gen::SrcTrustDomain,
         "request.auth.principal" => Gen::RequestPrincipal,
         "request.auth.audiences" => Gen::Audiences,
         "request.auth.presenter" => Gen::Presenter,
@@ -193,6 +195,12 @@ pub(super) fn generate(rule: &Rule, namespace: &str, ctx: &RuleContext) -> Gener
                     &s.service_accounts,
                     &s.not_service_accounts,
                     Gen::SrcServiceAccount,
+                ),
+                (
+                    "source.trustDomain",
+                    &s.trust_domains,
+                    &s.not_trust_domains,
+                    Gen::SrcTrustDomain,
                 ),
             ];
             for (key, values, not_values, kind) in front {
@@ -389,8 +397,11 @@ impl GenContext<'_> {
         }
     }
 
-    /// Trust-domain alias expansion of `source.principal` values.
+    /// Trust-domain alias expansion of `source.principal` and `source.trustDomain` values.
     fn migrate(&self, item: &Item<'_>, values: &[String]) -> Vec<String> {
+        if item.kind == Gen::SrcTrustDomain {
+            return expand_trust_domain_values(values, &self.ctx.trust_domains);
+        }
         if item.kind != Gen::SrcPrincipal {
             return values.to_vec();
         }
@@ -427,6 +438,7 @@ impl GenContext<'_> {
                 authenticated(StringMatcher::regex(format!(".*/ns/{ns}/.*")))
             }
             Gen::SrcPrincipal => authenticated(string_with_prefix(v, "spiffe://")),
+            Gen::SrcTrustDomain => authenticated(trust_domain_matcher(v)),
             Gen::SrcServiceAccount => {
                 let (ns, sa) = v.split_once('/').unwrap_or((self.namespace, v));
                 authenticated(StringMatcher::regex(format!(
@@ -598,4 +610,39 @@ fn glob_match(pattern: &str, s: &str) -> bool {
     } else {
         pattern == s
     }
+}
+
+/// Expands trust domain values: a value naming the mesh's trust domain or one of its aliases stands
+/// for all of them, as `source.principal` values do.
+fn expand_trust_domain_values(values: &[String], trust_domains: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in values {
+        let expanded: Vec<String> = if trust_domains.iter().any(|td| td == value) {
+            trust_domains.to_vec()
+        } else {
+            vec![value.clone()]
+        };
+        for td in expanded {
+            if !out.contains(&td) {
+                out.push(td);
+            }
+        }
+    }
+    out
+}
+
+/// Builds the `source.trustDomain` matcher on the peer's URI SAN (Istio 1.30): `*` is any SPIFFE
+/// id, an exact domain is the prefix `spiffe://TD/`, and one leading or trailing `*` matches any
+/// characters except `/` inside the domain.
+fn trust_domain_matcher(value: &str) -> StringMatcher {
+    if value == "*" {
+        return StringMatcher::prefix("spiffe://".to_owned());
+    }
+    if let Some(rest) = value.strip_suffix('*') {
+        return StringMatcher::regex(format!("spiffe://{}[^/]*/.*", quote_meta(rest)));
+    }
+    if let Some(rest) = value.strip_prefix('*') {
+        return StringMatcher::regex(format!("spiffe://[^/]*{}/.*", quote_meta(rest)));
+    }
+    StringMatcher::prefix(format!("spiffe://{value}/"))
 }
