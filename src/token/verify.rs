@@ -269,6 +269,45 @@ pub fn verify_token(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError>
     Ok(verify_jwt(&jwt, jwks)?)
 }
 
+/// Checks only the signature of a compact JWS whose payload need not be JSON (RFC 8037's example
+/// signs plain text), with the header's `alg` and `kid`.
+pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(TokenVerifyError::Malformed(super::envoy::BAD_FORMAT));
+    };
+    let header_json: Map<String, Value> = websafe_decode(header)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenVerifyError::Malformed("Jwt header is an invalid JSON"))?;
+    let text = |name: &str| {
+        header_json
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let jwt = Jwt {
+        alg: text("alg"),
+        kid: text("kid"),
+        iss: String::new(),
+        sub: String::new(),
+        audiences: Vec::new(),
+        exp: 0,
+        nbf: 0,
+        payload_segment: payload.to_owned(),
+        signing_input: format!("{header}.{payload}"),
+        signature: websafe_decode(signature).unwrap_or_default(),
+        header: header_json.clone(),
+        payload: Map::new(),
+    };
+    Ok(verify_jwt(&jwt, jwks)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
