@@ -140,13 +140,14 @@ fn main_jwks() -> String {
 // ---- policies, requests, runs ----
 
 fn policy(name: &str, rules: Value) -> RequestAuthentication {
-    serde_json::from_value(json!({
+    let mut value = json!({
         "apiVersion": "security.istio.io/v1",
         "kind": "RequestAuthentication",
         "metadata": {"name": name, "namespace": "shop"},
-        "spec": {"jwtRules": rules},
-    }))
-    .expect("policy")
+        "spec": {},
+    });
+    value["spec"]["jwtRules"] = rules;
+    serde_json::from_value(value).expect("policy")
 }
 
 fn default_policy() -> RequestAuthentication {

@@ -186,6 +186,7 @@ fn parse_key(index: usize, key: &Map<String, Value>) -> Result<Jwk, &'static str
 }
 
 fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
+    const PARSE_ERROR: &str = "Jwks RSA [n] or [e] field is missing or has a parse error";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("RS") && !jwk.alg.starts_with("PS") {
         return Err("[alg] is not started with [RS] or [PS] for an RSA key");
     }
@@ -201,7 +202,6 @@ fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
         "[e] field is missing for a RSA key",
         "[e] field is not string for a RSA key",
     )?;
-    const PARSE_ERROR: &str = "Jwks RSA [n] or [e] field is missing or has a parse error";
     let n = websafe_decode(n).ok_or(PARSE_ERROR)?;
     let e = websafe_decode(e).ok_or(PARSE_ERROR)?;
     // Envoy accepts only the exponents 3 and 65537, then BoringSSL's public key check wants an odd
@@ -239,6 +239,7 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
+    const BAD_BASE64: &str = "Jwks EC [x] or [y] field is an invalid Base64.";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("ES") {
         return Err("[alg] is not started with [ES] for an EC key");
     }
@@ -279,7 +280,6 @@ fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str>
         "[y] field is missing for an EC key",
         "[y] field is not string for an EC key",
     )?;
-    const BAD_BASE64: &str = "Jwks EC [x] or [y] field is an invalid Base64.";
     let x = websafe_decode(x).ok_or(BAD_BASE64)?;
     let y = websafe_decode(y).ok_or(BAD_BASE64)?;
     // BoringSSL reads the coordinates as numbers, so shorter encodings pass; longer ones cannot be
@@ -291,7 +291,7 @@ fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str>
         return Err("Jwks EC [x] and [y] fields have a parse error.");
     }
     jwk.kty = KeyType::Ec;
-    jwk.crv = curve.to_owned();
+    curve.clone_into(&mut jwk.crv);
     jwk.material = KeyMaterial::Ec {
         x: left_pad(x, coordinate_len),
         y: left_pad(y, coordinate_len),
@@ -347,7 +347,7 @@ fn parse_okp(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
         return Err("Jwks OKP [x] field is wrong length.");
     }
     jwk.kty = KeyType::Okp;
-    jwk.crv = crv.to_owned();
+    crv.clone_into(&mut jwk.crv);
     jwk.material = KeyMaterial::Okp(x);
     Ok(())
 }

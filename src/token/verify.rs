@@ -65,8 +65,13 @@ pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
         payload_json
             .get(name)
             .and_then(Value::as_f64)
-            // jwt_verify_lib reads the number as a double and truncates it to an unsigned integer.
-            .map_or(0, |seconds| seconds as u64)
+            // jwt_verify_lib reads the number as a double and truncates it to an unsigned integer;
+            // the parse checks already refused negative values.
+            .map_or(0, |seconds| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = seconds.trunc() as u64;
+                whole
+            })
     };
     let audiences = match payload_json.get("aud") {
         Some(Value::String(aud)) => vec![aud.clone()],

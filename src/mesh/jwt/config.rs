@@ -1,4 +1,4 @@
-//! The `envoy.filters.http.jwt_authn` config istiod builds from the RequestAuthentications of a
+//! The `envoy.filters.http.jwt_authn` config istiod builds from the `RequestAuthentication`s of a
 //! workload (`convertToEnvoyJwtConfig`), as typed structs in Envoy's proto-JSON form (camelCase keys,
 //! `@type` URL), like the filters in istiod's golden files.
 
@@ -169,7 +169,7 @@ impl Built {
     }
 }
 
-/// Builds what istiod pushes for `policies` (the RequestAuthentications that apply to the
+/// Builds what istiod pushes for `policies` (the `RequestAuthentication`s that apply to the
 /// workload, in istiod's order), or `None` when they hold no `jwtRules`.
 ///
 /// `supplied_jwks` maps a `jwksUri` or an issuer to the JWKS text istiod would have fetched for

@@ -61,7 +61,7 @@ impl Authn {
 }
 
 /// Runs `request` through the `jwt_authn` filter istiod builds from `policies` (the
-/// RequestAuthentications that apply to the workload, already scoped). `jwks` maps a `jwksUri` or
+/// `RequestAuthentication`s that apply to the workload, already scoped). `jwks` maps a `jwksUri` or
 /// an issuer to the JWKS istiod would have fetched; `settings.now` is the clock.
 pub fn authenticate(
     policies: &[RequestAuthentication],
