@@ -13,7 +13,7 @@ use crate::mesh::{Request, Stage, Step};
 use crate::token::jwks::{self, Jwks, NO_VALID_KEYS};
 use crate::token::verify::{Jwt, parse_jwt, verify_jwt};
 
-/// Status when no location holds a token.
+/// Status when no location contains a token.
 pub const MISSED: &str = "Jwt is missing";
 /// Status when the token's `iss` belongs to no provider listening at its location.
 pub const UNKNOWN_ISSUER: &str = "Jwt issuer is not configured";

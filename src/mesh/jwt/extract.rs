@@ -1,4 +1,4 @@
-//! Where Envoy's `jwt_authn` finds tokens for a set of providers (its `Extractor`): header
+//! Token extraction by Envoy's `jwt_authn` for a set of providers (its `Extractor`): header
 //! locations first (sorted by header name and prefix), then query parameters, then cookies, one
 //! token per location.
 

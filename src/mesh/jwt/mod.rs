@@ -19,7 +19,7 @@ pub use engine::{Outcome, Passed, Rejected};
 /// The authn part of a verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authn {
-    /// Set when jwt_authn answered the request itself.
+    /// Set when jwt_authn rejected the request itself.
     pub rejected: Option<Rejected>,
     /// The payload RBAC reads, when a token was accepted.
     pub payload: Option<Value>,
