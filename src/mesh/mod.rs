@@ -7,6 +7,7 @@
 //! into a real Envoy, which is how the tests check the simulator.
 
 pub mod crd;
+pub mod jwt;
 pub mod load;
 mod load_schema;
 pub mod rbac;

@@ -7,8 +7,10 @@ mod base64url;
 mod envoy;
 mod find;
 mod jose;
+pub mod jwks;
 mod shell;
 mod times;
+pub mod verify;
 
 use std::fmt::{self, Write as _};
 

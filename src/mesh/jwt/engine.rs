@@ -1,0 +1,593 @@
+//! A request run through a `jwt_authn` config the way Envoy's filter runs it: the requirement tree
+//! of the matching rule (`requires_any`, `requires_all`, `provider_name`, `allow_missing`), each
+//! provider's tokens checked last location first, and the effects of an accepted token.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::config::{Built, JwtProvider, JwtRequirement, Origin};
+use super::extract::{Found, Location, extract};
+use crate::mesh::{Request, Stage, Step};
+use crate::token::jwks::{self, Jwks, NO_VALID_KEYS};
+use crate::token::verify::{Jwt, parse_jwt, verify_jwt};
+
+/// Status when no location contains a token.
+pub const MISSED: &str = "Jwt is missing";
+/// Status when the token's `iss` belongs to no provider listening at its location.
+pub const UNKNOWN_ISSUER: &str = "Jwt issuer is not configured";
+/// Status for an audience mismatch, the only one answered with 403.
+pub const AUDIENCE_NOT_ALLOWED: &str = "Audiences in Jwt are not allowed";
+/// Envoy's default `clock_skew_seconds`, which Istio keeps.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// What jwt_authn did with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed(Passed),
+    Rejected(Rejected),
+}
+
+/// A request jwt_authn let through.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Passed {
+    /// The `envoy.filters.http.jwt_authn` dynamic metadata: metadata key to normalised payload.
+    pub metadata: Map<String, Value>,
+    /// The payload RBAC reads (the last one stored), absent when no token was accepted.
+    pub payload: Option<Value>,
+    /// `iss/sub` of that payload.
+    pub request_principal: Option<String>,
+    /// Request headers as the next filter and the application receive them.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A request jwt_authn answered itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 401, or 403 for an audience mismatch.
+    pub status: u16,
+    /// The status text, which is also the response body.
+    pub message: &'static str,
+    /// `jwt_authn_access_denied{…}` with whitespace replaced by `_`, as Envoy logs it.
+    pub response_code_details: String,
+    /// The `www-authenticate` response header.
+    pub www_authenticate: String,
+}
+
+type Status = Result<(), &'static str>;
+
+struct Context<'a> {
+    built: &'a Built,
+    providers: &'a BTreeMap<String, JwtProvider>,
+    jwks: BTreeMap<String, Result<Jwks, jwks::JwksError>>,
+    headers: Vec<(String, String)>,
+    path: &'a str,
+    now: u64,
+    metadata: Map<String, Value>,
+    last_payload_key: Option<String>,
+    steps: Vec<Step>,
+}
+
+/// Runs `request` through the filter `built` at `now` (Unix seconds), with the steps that explain
+/// each provider tried.
+pub fn run(built: &Built, request: &Request, now: i64) -> (Outcome, Vec<Step>) {
+    let config = built.config();
+    let mut context = Context {
+        built,
+        providers: &config.providers,
+        jwks: BTreeMap::new(),
+        headers: request.headers.clone(),
+        path: &request.path,
+        now: u64::try_from(now).unwrap_or(0),
+        metadata: Map::new(),
+        last_payload_key: None,
+        steps: Vec::new(),
+    };
+
+    if config.bypass_cors_preflight && is_cors_preflight(request) {
+        context.step(
+            None,
+            "skipped",
+            "a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) skips \
+             JWT checks"
+                .to_owned(),
+        );
+        return (Outcome::Passed(context.passed()), context.steps);
+    }
+    let Some(rule) = config
+        .rules
+        .iter()
+        .find(|rule| request.path.starts_with(&rule.route_match.prefix))
+    else {
+        context.step(
+            None,
+            "skipped",
+            "no jwt_authn rule matches the path".to_owned(),
+        );
+        return (Outcome::Passed(context.passed()), context.steps);
+    };
+    let status = context.evaluate(&rule.requires);
+    let outcome = match status {
+        Ok(()) => {
+            if context.last_payload_key.is_none() {
+                context.step(
+                    None,
+                    "missing",
+                    "no token at any configured location: the request goes on without a \
+                     request principal"
+                        .to_owned(),
+                );
+            }
+            Outcome::Passed(context.passed())
+        }
+        Err(message) => Outcome::Rejected(rejected(message, request)),
+    };
+    (outcome, context.steps)
+}
+
+fn is_cors_preflight(request: &Request) -> bool {
+    let has = |name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|(header, value)| header.eq_ignore_ascii_case(name) && !value.is_empty())
+    };
+    request.method == "OPTIONS" && has("origin") && has("access-control-request-method")
+}
+
+fn rejected(message: &'static str, request: &Request) -> Rejected {
+    let scheme = request
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-proto"))
+        .map_or("http", |(_, value)| value.as_str());
+    let mut www_authenticate = format!(
+        "Bearer realm=\"{scheme}://{}{}\"",
+        request.host, request.path
+    );
+    if message != MISSED {
+        www_authenticate.push_str(", error=\"invalid_token\"");
+    }
+    Rejected {
+        status: if message == AUDIENCE_NOT_ALLOWED {
+            403
+        } else {
+            401
+        },
+        message,
+        response_code_details: response_code_details(message),
+        www_authenticate,
+    }
+}
+
+/// `jwt_authn_access_denied{…}` with every whitespace character replaced by `_`.
+pub fn response_code_details(message: &str) -> String {
+    let text: String = message
+        .chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect();
+    format!("jwt_authn_access_denied{{{text}}}")
+}
+
+impl Context<'_> {
+    fn step(&mut self, origin: Option<&Origin>, outcome: &str, message: String) {
+        self.steps.push(Step {
+            stage: Stage::Authn,
+            policy: origin.map(|origin| origin.policy.clone()),
+            rule: origin.map(|origin| origin.rule),
+            outcome: outcome.to_owned(),
+            message,
+        });
+    }
+
+    fn passed(&self) -> Passed {
+        let payload = self
+            .last_payload_key
+            .as_ref()
+            .and_then(|key| self.metadata.get(key))
+            .cloned();
+        let claim = |name: &str| {
+            payload
+                .as_ref()
+                .and_then(|payload| payload.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Passed {
+            request_principal: payload
+                .as_ref()
+                .map(|_| format!("{}/{}", claim("iss"), claim("sub"))),
+            payload,
+            metadata: self.metadata.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+
+    fn evaluate(&mut self, requirement: &JwtRequirement) -> Status {
+        match requirement {
+            JwtRequirement::ProviderName(name) => self.verify_provider(Some(name), false),
+            JwtRequirement::AllowMissing(_) => self.verify_provider(None, true),
+            JwtRequirement::RequiresAll(list) => {
+                for child in &list.requirements {
+                    self.evaluate(child)?;
+                }
+                Ok(())
+            }
+            JwtRequirement::RequiresAny(list) => {
+                let allow_missing = list
+                    .requirements
+                    .iter()
+                    .any(|child| matches!(child, JwtRequirement::AllowMissing(_)));
+                let mut children: Vec<&JwtRequirement> = list
+                    .requirements
+                    .iter()
+                    .filter(|child| !matches!(child, JwtRequirement::AllowMissing(_)))
+                    .collect();
+                let allow_missing_only = [requirement_allow_missing()];
+                if children.is_empty() && allow_missing {
+                    children = allow_missing_only.iter().collect();
+                }
+                let mut failures = Vec::new();
+                for child in children {
+                    match self.evaluate(child) {
+                        Ok(()) => return Ok(()),
+                        Err(status) => failures.push(status),
+                    }
+                }
+                // Envoy prefers a real error to `Jwt issuer is not configured`, and that to
+                // `Jwt is missing`; among real errors the last child's wins.
+                let mut status = MISSED;
+                for failure in failures {
+                    if (failure != MISSED && failure != UNKNOWN_ISSUER) || status == MISSED {
+                        status = failure;
+                    }
+                }
+                if allow_missing && status == MISSED {
+                    return Ok(());
+                }
+                Err(status)
+            }
+        }
+    }
+
+    /// One provider's verifier (`name`), or the verifier of every provider for a lone
+    /// `allow_missing`. A provider's verifier stops at the first bad token; the other reports
+    /// the token it checked last.
+    fn verify_provider(&mut self, name: Option<&String>, allow_missing: bool) -> Status {
+        let providers: Vec<(&String, &JwtProvider)> = match name {
+            Some(name) => self.providers.get_key_value(name).into_iter().collect(),
+            None => self.providers.iter().collect(),
+        };
+        // Envoy drops client-sent copies of the headers it will write, so they cannot be forged.
+        for (_, provider) in &providers {
+            let mut written = vec![provider.forward_payload_header.as_str()];
+            written.extend(
+                provider
+                    .claim_to_headers
+                    .iter()
+                    .map(|pair| pair.header_name.as_str()),
+            );
+            self.headers.retain(|(header, _)| {
+                !written
+                    .iter()
+                    .any(|name| !name.is_empty() && header.eq_ignore_ascii_case(name))
+            });
+        }
+        let configs: Vec<&JwtProvider> = providers.iter().map(|(_, provider)| *provider).collect();
+        let found = extract(&configs, &self.headers, self.path);
+        let origin = name.and_then(|name| self.built.origins.get(name));
+        if found.is_empty() {
+            self.step(
+                origin,
+                "missing",
+                format!("{}: no token at its locations", provider_label(name)),
+            );
+            return Err(MISSED);
+        }
+        let mut status = Ok(());
+        for token in found.iter().rev() {
+            status = self.verify_token(token, name);
+            if status.is_err() && !allow_missing {
+                return status;
+            }
+        }
+        status
+    }
+
+    fn verify_token(&mut self, found: &Found, name: Option<&String>) -> Status {
+        let label = format!("{}, token from {}", provider_label(name), found.location);
+        let jwt = match parse_jwt(&found.token) {
+            Ok(jwt) => jwt,
+            Err(status) => {
+                let origin = name.and_then(|name| self.built.origins.get(name));
+                self.step(origin, "rejected", format!("{label}: {status}"));
+                return Err(status);
+            }
+        };
+        let provider_name = match name {
+            Some(name) => Some(name.clone()),
+            None => self.provider_for_issuer(&jwt.iss),
+        };
+        let origin = provider_name
+            .as_ref()
+            .and_then(|name| self.built.origins.get(name))
+            .cloned();
+        let result = if found.issuers.allows(&jwt.iss) {
+            match &provider_name {
+                Some(provider_name) => self.check(&jwt, provider_name),
+                None => Err((UNKNOWN_ISSUER, String::new())),
+            }
+        } else {
+            Err((UNKNOWN_ISSUER, String::new()))
+        };
+        match result {
+            Ok(key_index) => {
+                let provider_name = provider_name.unwrap_or_default();
+                let effects = self.accept(found, &jwt, &provider_name);
+                self.step(
+                    origin.as_ref(),
+                    "accepted",
+                    format!(
+                        "{label}: issuer {:?}, subject {:?}, verified by key {key_index}{effects}",
+                        jwt.iss, jwt.sub
+                    ),
+                );
+                Ok(())
+            }
+            Err((status, detail)) => {
+                let detail = if status == UNKNOWN_ISSUER {
+                    format!(" (the token's issuer is {:?})", jwt.iss)
+                } else {
+                    detail
+                };
+                self.step(
+                    origin.as_ref(),
+                    "rejected",
+                    format!("{label}: {status}{detail}"),
+                );
+                Err(status)
+            }
+        }
+    }
+
+    /// First provider whose issuer is `issuer`, else the first without an issuer.
+    fn provider_for_issuer(&self, issuer: &str) -> Option<String> {
+        self.providers
+            .iter()
+            .find(|(_, provider)| provider.issuer == issuer)
+            .or_else(|| {
+                self.providers
+                    .iter()
+                    .find(|(_, provider)| provider.issuer.is_empty())
+            })
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Times, audiences, then keys, as Envoy's authenticator orders them. Returns the index of
+    /// the key that verified, or the status with a detail for the explanation.
+    fn check(&mut self, jwt: &Jwt, name: &str) -> Result<usize, (&'static str, String)> {
+        let Some(provider) = self.providers.get(name) else {
+            return Err((UNKNOWN_ISSUER, String::new()));
+        };
+        if self.now.saturating_add(CLOCK_SKEW_SECONDS) < jwt.nbf {
+            return Err((
+                "Jwt not yet valid",
+                format!(
+                    " (nbf {} is more than 60 s after now, {})",
+                    jwt.nbf, self.now
+                ),
+            ));
+        }
+        if jwt.exp != 0 && self.now > jwt.exp.saturating_add(CLOCK_SKEW_SECONDS) {
+            return Err((
+                "Jwt is expired",
+                format!(
+                    " (exp {} is more than 60 s before now, {})",
+                    jwt.exp, self.now
+                ),
+            ));
+        }
+        if !audiences_allowed(&provider.audiences, &jwt.audiences) {
+            return Err((
+                AUDIENCE_NOT_ALLOWED,
+                format!(
+                    " (token aud {:?}, allowed {:?})",
+                    jwt.audiences, provider.audiences
+                ),
+            ));
+        }
+        let inline = provider
+            .local_jwks
+            .as_ref()
+            .map(|source| source.inline_string.as_str())
+            .unwrap_or_default();
+        let stand_in = jwks::istiod_fetch_failure(inline);
+        let keys = self
+            .jwks
+            .entry(name.to_owned())
+            .or_insert_with(|| jwks::parse_jwks(inline));
+        let keys = match keys {
+            Ok(keys) => keys,
+            Err(error) => return Err((NO_VALID_KEYS, format!(" ({error})"))),
+        };
+        verify_jwt(jwt, keys).map_err(|error| {
+            let detail = match &stand_in {
+                Some(uri) => format!(
+                    " (istiod could not fetch the JWKS from {uri:?} and inlined a stand-in key, \
+                     so every token fails until it can; check istiod's logs and its route to \
+                     the JWKS URI)"
+                ),
+                None => format!(" ({error})"),
+            };
+            (error.envoy_status(), detail)
+        })
+    }
+
+    /// Applies what an accepted token changes, and says what in words.
+    fn accept(&mut self, found: &Found, jwt: &Jwt, name: &str) -> String {
+        let Some(provider) = self.providers.get(name) else {
+            return String::new();
+        };
+        let mut effects = Vec::new();
+        if !provider.forward_payload_header.is_empty() {
+            self.headers.push((
+                provider.forward_payload_header.to_ascii_lowercase(),
+                jwt.payload_segment.clone(),
+            ));
+            effects.push(format!(
+                "payload sent in {}",
+                provider.forward_payload_header
+            ));
+        }
+        for pair in &provider.claim_to_headers {
+            if let Some(value) = claim_header_value(&jwt.payload, &pair.claim_name) {
+                self.headers
+                    .push((pair.header_name.to_ascii_lowercase(), value));
+                effects.push(format!(
+                    "claim {} sent in {}",
+                    pair.claim_name, pair.header_name
+                ));
+            }
+        }
+        if provider.forward {
+            effects.push("token forwarded".to_owned());
+        } else if let Location::Header { name: header, .. } = &found.location {
+            self.headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(header));
+            effects.push(format!("{header} removed"));
+        } else {
+            // NOTE: Envoy 1.31 and later also strip the token from the query; cookies stay.
+            effects.push(format!("{} kept", found.location));
+        }
+        if !provider.payload_in_metadata.is_empty() {
+            let spaced = provider
+                .normalize_payload_in_metadata
+                .as_ref()
+                .map(|normalize| normalize.space_delimited_claims.as_slice())
+                .unwrap_or_default();
+            self.metadata.insert(
+                provider.payload_in_metadata.clone(),
+                Value::Object(normalize(&jwt.payload, spaced)),
+            );
+            self.last_payload_key = Some(provider.payload_in_metadata.clone());
+        }
+        if effects.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", effects.join(", "))
+        }
+    }
+}
+
+fn requirement_allow_missing() -> JwtRequirement {
+    JwtRequirement::AllowMissing(super::config::Empty {})
+}
+
+fn provider_label(name: Option<&String>) -> String {
+    name.map_or_else(
+        || "any provider".to_owned(),
+        |name| format!("provider {name}"),
+    )
+}
+
+/// Envoy compares audiences after removing an `http://` or `https://` scheme and a trailing `/`;
+/// no configured audience means no check.
+fn audiences_allowed(allowed: &[String], token: &[String]) -> bool {
+    fn sanitize(audience: &str) -> &str {
+        let audience = audience
+            .strip_prefix("http://")
+            .or_else(|| audience.strip_prefix("https://"))
+            .unwrap_or(audience);
+        audience.strip_suffix('/').unwrap_or(audience)
+    }
+    allowed.is_empty()
+        || token.iter().any(|aud| {
+            allowed
+                .iter()
+                .any(|allowed| sanitize(allowed) == sanitize(aud))
+        })
+}
+
+/// Splits the listed string claims on spaces into lists, as `normalize_payload_in_metadata` does.
+fn normalize(payload: &Map<String, Value>, claims: &[String]) -> Map<String, Value> {
+    let mut normalized = payload.clone();
+    for claim in claims {
+        if let Some(Value::String(text)) = payload.get(claim) {
+            let parts: Vec<Value> = text
+                .split(' ')
+                .filter(|part| !part.is_empty())
+                .map(|part| Value::String(part.to_owned()))
+                .collect();
+            if !parts.is_empty() {
+                normalized.insert(claim.clone(), Value::Array(parts));
+            }
+        }
+    }
+    normalized
+}
+
+/// The header value Envoy writes for a claim (`a.b` reads nested objects): strings as they are,
+/// whole non-negative numbers as integers, booleans as `true`/`false`, objects and lists as
+/// base64 of their JSON.
+fn claim_header_value(payload: &Map<String, Value>, claim: &str) -> Option<String> {
+    let mut parts = claim.split('.');
+    let mut value = payload.get(parts.next()?)?;
+    for part in parts {
+        value = value.get(part)?;
+    }
+    let text = match value {
+        Value::String(text) => text.clone(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) => match (number.as_u64(), number.as_f64()) {
+            (Some(whole), _) => whole.to_string(),
+            // C++ `std::to_string(double)` prints six decimals.
+            (None, Some(float)) => format!("{float:.6}"),
+            (None, None) => return None,
+        },
+        Value::Array(_) | Value::Object(_) => {
+            base64::engine::general_purpose::STANDARD.encode(value.to_string())
+        }
+        Value::Null => return None,
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_underscores() {
+        assert_eq!(
+            response_code_details("Jwt is expired"),
+            "jwt_authn_access_denied{Jwt_is_expired}"
+        );
+    }
+
+    #[test]
+    fn audience_scheme_ignored() {
+        assert!(audiences_allowed(
+            &["https://api.example.com/".to_owned()],
+            &["api.example.com".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn scope_split() {
+        let payload = serde_json::json!({"scope": "read  write"});
+        let payload = payload.as_object().cloned().unwrap_or_default();
+        let normalized = normalize(&payload, &["scope".to_owned()]);
+        assert_eq!(normalized["scope"], serde_json::json!(["read", "write"]));
+    }
+
+    #[test]
+    fn claim_values() {
+        let payload = serde_json::json!({"n": 7, "b": true, "o": {"k": "v"}});
+        let payload = payload.as_object().cloned().unwrap_or_default();
+        assert_eq!(claim_header_value(&payload, "n").as_deref(), Some("7"));
+        assert_eq!(claim_header_value(&payload, "b").as_deref(), Some("true"));
+        assert_eq!(claim_header_value(&payload, "o.k").as_deref(), Some("v"));
+    }
+}

@@ -1,0 +1,271 @@
+//! Token extraction by Envoy's `jwt_authn` for a set of providers (its `Extractor`): header
+//! locations first (sorted by header name and prefix), then query parameters, then cookies, one
+//! token per location.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::config::JwtProvider;
+
+/// A place a token was read from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Location {
+    /// Header name in lower case, and the value prefix.
+    Header {
+        name: String,
+        prefix: String,
+    },
+    Param(String),
+    Cookie(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header { name, prefix } if prefix.is_empty() => write!(f, "header {name}"),
+            Self::Header { name, prefix } => write!(f, "header {name} after {prefix:?}"),
+            Self::Param(name) => write!(f, "query parameter {name}"),
+            Self::Cookie(name) => write!(f, "cookie {name}"),
+        }
+    }
+}
+
+/// Issuers whose providers listed a location; an empty issuer allows every issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Issuers {
+    allow_all: bool,
+    issuers: BTreeSet<String>,
+}
+
+impl Issuers {
+    fn add(&mut self, issuer: &str) {
+        if issuer.is_empty() {
+            self.allow_all = true;
+        } else {
+            self.issuers.insert(issuer.to_owned());
+        }
+    }
+
+    /// Whether a token from this location may carry `issuer`.
+    pub fn allows(&self, issuer: &str) -> bool {
+        self.allow_all || self.issuers.contains(issuer)
+    }
+}
+
+/// A token found at a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub token: String,
+    pub location: Location,
+    pub issuers: Issuers,
+}
+
+/// Returns the tokens the providers' locations hold in `headers` and the query of `path`, in
+/// Envoy's order. A provider with no locations uses `Authorization: Bearer` and `access_token`.
+pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &str) -> Vec<Found> {
+    let mut locations: BTreeMap<Location, Issuers> = BTreeMap::new();
+    for provider in providers {
+        let mut add = |location| locations.entry(location).or_default().add(&provider.issuer);
+        for header in &provider.from_headers {
+            add(Location::Header {
+                name: header.name.to_ascii_lowercase(),
+                prefix: header.value_prefix.clone(),
+            });
+        }
+        for param in &provider.from_params {
+            add(Location::Param(param.clone()));
+        }
+        for cookie in &provider.from_cookies {
+            add(Location::Cookie(cookie.clone()));
+        }
+        if provider.from_headers.is_empty()
+            && provider.from_params.is_empty()
+            && provider.from_cookies.is_empty()
+        {
+            add(Location::Header {
+                name: "authorization".to_owned(),
+                prefix: "Bearer ".to_owned(),
+            });
+            add(Location::Param("access_token".to_owned()));
+        }
+    }
+
+    let params = query_params(path);
+    let cookies = cookies(headers);
+    // The map orders headers before params before cookies, each by key, as Envoy iterates them.
+    locations
+        .into_iter()
+        .filter_map(|(location, issuers)| {
+            let token = match &location {
+                Location::Header { name, prefix } => {
+                    let value = joined_header(headers, name)?;
+                    after_prefix(&value, prefix)?.to_owned()
+                }
+                Location::Param(name) => params.get(name.as_str())?.clone(),
+                Location::Cookie(name) => cookies.get(name.as_str())?.clone(),
+            };
+            Some(Found {
+                token,
+                location,
+                issuers,
+            })
+        })
+        .collect()
+}
+
+/// All values of a header, joined with `,` as Envoy's `getAllOfHeaderAsString` does.
+fn joined_header(headers: &[(String, String)], name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .iter()
+        .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim_matches([' ', '\t']))
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// The token after `prefix` in a header value, or `None` when the value lacks the prefix (the
+/// token is then missing, not invalid). The prefix is searched case-sensitively anywhere in the
+/// value, and the token runs from the first base64url character or dot after it to the end
+/// (Envoy 1.29 and later).
+fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    if prefix == "Bearer " {
+        return crate::token::extract_from_header(value);
+    }
+    if prefix.is_empty() {
+        return Some(value);
+    }
+    let after = value.find(prefix)? + prefix.len();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    Some(match value[after..].find(token_char) {
+        Some(start) => &value[after + start..],
+        None => value,
+    })
+}
+
+/// Query parameters, percent-decoded; the first of a repeated name wins.
+fn query_params(path: &str) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    let Some((_, query)) = path.split_once('?') else {
+        return params;
+    };
+    let query = query.split('#').next().unwrap_or_default();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        params
+            .entry(percent_decode(name))
+            .or_insert_with(|| percent_decode(value));
+    }
+    params
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Cookies from every `Cookie` header; the first of a repeated name wins, and one pair of double
+/// quotes around a value is removed.
+fn cookies(headers: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut cookies = BTreeMap::new();
+    for (_, value) in headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("cookie"))
+    {
+        for pair in value.split(';') {
+            let Some((name, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            let value = value
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or(value);
+            cookies
+                .entry(name.to_owned())
+                .or_insert_with(|| value.to_owned());
+        }
+    }
+    cookies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::jwt::config::JwtHeader;
+
+    fn header(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    fn tokens(provider: &JwtProvider, headers: &[(String, String)], path: &str) -> Vec<String> {
+        extract(&[provider], headers, path)
+            .into_iter()
+            .map(|found| found.token)
+            .collect()
+    }
+
+    #[test]
+    fn default_locations() {
+        let provider = JwtProvider::default();
+        let headers = [header("Authorization", "Bearer a.b.c")];
+        assert_eq!(
+            tokens(&provider, &headers, "/?access_token=d.e.f"),
+            ["a.b.c", "d.e.f"]
+        );
+    }
+
+    #[test]
+    fn custom_prefix() {
+        let provider = JwtProvider {
+            from_headers: vec![JwtHeader {
+                name: "X-Jwt".to_owned(),
+                value_prefix: "Token ".to_owned(),
+            }],
+            ..JwtProvider::default()
+        };
+        let headers = [header("x-jwt", "Token  a.b.c")];
+        assert_eq!(tokens(&provider, &headers, "/"), ["a.b.c"]);
+    }
+
+    #[test]
+    fn prefix_absent_is_missing() {
+        let provider = JwtProvider::default();
+        let headers = [header("authorization", "bearer a.b.c")];
+        assert!(tokens(&provider, &headers, "/").is_empty());
+    }
+
+    #[test]
+    fn cookie_quotes_removed() {
+        let provider = JwtProvider {
+            from_cookies: vec!["session".to_owned()],
+            ..JwtProvider::default()
+        };
+        let headers = [header("cookie", "a=1; session=\"x.y.z\"")];
+        assert_eq!(tokens(&provider, &headers, "/"), ["x.y.z"]);
+    }
+
+    #[test]
+    fn param_percent_decoded() {
+        assert_eq!(
+            query_params("/p?t=a%2Eb&t=z").get("t").map(String::as_str),
+            Some("a.b")
+        );
+    }
+}

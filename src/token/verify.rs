@@ -1,0 +1,367 @@
+//! Reading a JWS and checking its signature the way Envoy's `jwt_authn` does: the token is parsed
+//! with `jwt_verify_lib`'s checks, then each candidate key of the JWKS is tried over the original
+//! bytes of the first two segments. The cryptography is jsonwebtoken's (aws-lc-rs).
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+use super::envoy::{VERIFICATION_FAILS, jwt_authn_format_status};
+use super::jwks::{Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, candidates, websafe_decode};
+
+/// A JWS that passed `jwt_verify_lib`'s parse checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    pub header: Map<String, Value>,
+    pub payload: Map<String, Value>,
+    pub alg: String,
+    /// Empty when absent.
+    pub kid: String,
+    /// Empty when absent.
+    pub iss: String,
+    /// Empty when absent.
+    pub sub: String,
+    /// `aud` as a list (a single string becomes one entry).
+    pub audiences: Vec<String>,
+    /// Seconds since the epoch, 0 when absent (fractions truncated, as Envoy does).
+    pub exp: u64,
+    pub nbf: u64,
+    /// The payload segment exactly as sent, which Envoy forwards in `forward_payload_header`.
+    pub payload_segment: String,
+    /// `header.payload` exactly as sent: the signed bytes.
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+/// Parses `token` as `jwt_verify_lib` does, or returns Envoy's status text for the first check
+/// that fails (`Jwt is not in the form of …`, `Jwt header [alg] is not supported`, …).
+pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
+    match jwt_authn_format_status(token) {
+        // The format checks passed; whitespace in the token only shows at the signature check,
+        // which is done here for real.
+        None | Some(VERIFICATION_FAILS) => {}
+        Some(status) => return Err(status),
+    }
+    let mut segments = token.splitn(3, '.');
+    let (Some(header), Some(payload), Some(signature)) =
+        (segments.next(), segments.next(), segments.next())
+    else {
+        return Err(super::envoy::BAD_FORMAT);
+    };
+    let object = |segment: &str| -> Map<String, Value> {
+        websafe_decode(segment)
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    };
+    let header_json = object(header);
+    let payload_json = object(payload);
+    let text = |map: &Map<String, Value>, name: &str| {
+        map.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let seconds = |name: &str| {
+        payload_json
+            .get(name)
+            .and_then(Value::as_f64)
+            // jwt_verify_lib reads the number as a double and truncates it to an unsigned integer;
+            // the parse checks already refused negative values.
+            .map_or(0, |seconds| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = seconds.trunc() as u64;
+                whole
+            })
+    };
+    let audiences = match payload_json.get("aud") {
+        Some(Value::String(aud)) => vec![aud.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Jwt {
+        alg: text(&header_json, "alg"),
+        kid: text(&header_json, "kid"),
+        iss: text(&payload_json, "iss"),
+        sub: text(&payload_json, "sub"),
+        audiences,
+        exp: seconds("exp"),
+        nbf: seconds("nbf"),
+        payload_segment: payload.to_owned(),
+        signing_input: format!("{header}.{payload}"),
+        signature: websafe_decode(signature).unwrap_or_default(),
+        header: header_json,
+        payload: payload_json,
+    })
+}
+
+/// Why no key verified a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "no key of the JWKS matches the token's `kid` {kid:?} and `alg` {alg:?}; publish the \
+         signing key in the JWKS, or check that the token comes from this issuer"
+    )]
+    KidAlgMismatch { kid: String, alg: String },
+    #[error(
+        "the signature did not verify with any of the keys tried (indices {tried:?}); the token \
+         was signed by another key or changed after signing"
+    )]
+    VerificationFails { tried: Vec<usize> },
+    #[error(
+        "the Ed25519 signature is {len} bytes long instead of 64; the signature segment is \
+         damaged"
+    )]
+    Ed25519WrongLength { len: usize },
+    #[error(
+        "key at index {index} is a {kty:?} key for `alg` {alg:?}, which idflow cannot check; \
+         Envoy can, so verify this token against a real proxy"
+    )]
+    Unsupported {
+        index: usize,
+        kty: KeyType,
+        alg: String,
+    },
+}
+
+impl VerifyError {
+    /// Envoy's status text for this failure.
+    pub fn envoy_status(&self) -> &'static str {
+        match self {
+            Self::KidAlgMismatch { .. } => KID_ALG_MISMATCH,
+            Self::VerificationFails { .. } | Self::Unsupported { .. } => VERIFICATION_FAILS,
+            Self::Ed25519WrongLength { .. } => "Jwt ED25519 signature is wrong length",
+        }
+    }
+}
+
+/// Returns the index in the JWKS of the key that verified `jwt`, trying the candidates in order
+/// as `jwt_verify_lib`'s `verifyJwtWithoutTimeChecking` does.
+pub fn verify_jwt(jwt: &Jwt, jwks: &Jwks) -> Result<usize, VerifyError> {
+    let keys = candidates(jwks, &jwt.kid, &jwt.alg);
+    if keys.is_empty() {
+        return Err(VerifyError::KidAlgMismatch {
+            kid: jwt.kid.clone(),
+            alg: jwt.alg.clone(),
+        });
+    }
+    let mut unsupported = None;
+    for key in &keys {
+        match check_key(jwt, key) {
+            KeyCheck::Verified => return Ok(key.index),
+            KeyCheck::Failed => {}
+            KeyCheck::Ed25519WrongLength => {
+                return Err(VerifyError::Ed25519WrongLength {
+                    len: jwt.signature.len(),
+                });
+            }
+            KeyCheck::Unsupported => {
+                unsupported.get_or_insert(VerifyError::Unsupported {
+                    index: key.index,
+                    kty: key.kty,
+                    alg: jwt.alg.clone(),
+                });
+            }
+        }
+    }
+    Err(
+        unsupported.unwrap_or_else(|| VerifyError::VerificationFails {
+            tried: keys.iter().map(|key| key.index).collect(),
+        }),
+    )
+}
+
+enum KeyCheck {
+    Verified,
+    Failed,
+    Ed25519WrongLength,
+    /// Envoy could check this pair; jsonwebtoken cannot (P-521).
+    Unsupported,
+}
+
+/// Tries one key. The digest follows the token's `alg`, the scheme follows the key's type, as in
+/// `jwt_verify_lib`: a key of another type than the `alg` names is tried and fails.
+fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
+    let alg = jwt.alg.as_str();
+    let algorithm = match (&key.material, key.crv.as_str()) {
+        (KeyMaterial::Ec { .. }, "P-256") if !matches!(alg, "ES384" | "ES512") => {
+            Some(Algorithm::ES256)
+        }
+        (KeyMaterial::Ec { .. }, "P-384") if alg == "ES384" => Some(Algorithm::ES384),
+        (KeyMaterial::Ec { .. }, "P-521") if alg == "ES512" => return KeyCheck::Unsupported,
+        // A digest that does not fit the curve cannot match a signature made for the curve.
+        (KeyMaterial::Ec { .. }, _) => None,
+        (KeyMaterial::Rsa { .. }, _) => match alg {
+            "RS384" => Some(Algorithm::RS384),
+            "RS512" => Some(Algorithm::RS512),
+            "PS256" => Some(Algorithm::PS256),
+            "PS384" => Some(Algorithm::PS384),
+            "PS512" => Some(Algorithm::PS512),
+            _ if alg.starts_with("RS") => Some(Algorithm::RS256),
+            _ => None,
+        },
+        (KeyMaterial::Oct(_), _) => Some(match alg {
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            _ => Algorithm::HS256,
+        }),
+        (KeyMaterial::Okp(_), _) => {
+            if jwt.signature.len() != 64 {
+                return KeyCheck::Ed25519WrongLength;
+            }
+            Some(Algorithm::EdDSA)
+        }
+    };
+    let Some(algorithm) = algorithm else {
+        return KeyCheck::Failed;
+    };
+    let Some(decoding_key) = decoding_key(&key.material) else {
+        return KeyCheck::Failed;
+    };
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&jwt.signature);
+    match jsonwebtoken::crypto::verify(
+        &signature,
+        jwt.signing_input.as_bytes(),
+        &decoding_key,
+        algorithm,
+    ) {
+        Ok(true) => KeyCheck::Verified,
+        Ok(false) | Err(_) => KeyCheck::Failed,
+    }
+}
+
+fn decoding_key(material: &KeyMaterial) -> Option<DecodingKey> {
+    Some(match material {
+        KeyMaterial::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
+        KeyMaterial::Ec { x, y } => {
+            let mut point = Vec::with_capacity(1 + x.len() + y.len());
+            point.push(0x04);
+            point.extend_from_slice(x);
+            point.extend_from_slice(y);
+            DecodingKey::from_ec_der(&point)
+        }
+        KeyMaterial::Oct(secret) => DecodingKey::from_secret(secret).ok()?,
+        KeyMaterial::Okp(x) => DecodingKey::from_ed_der(x),
+    })
+}
+
+/// Why a token did not verify, parse failures included.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenVerifyError {
+    #[error("the token does not parse as Envoy's jwt_authn reads it: {0}")]
+    Malformed(&'static str),
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+}
+
+impl TokenVerifyError {
+    /// Envoy's status text for this failure.
+    pub fn envoy_status(&self) -> &'static str {
+        match self {
+            Self::Malformed(status) => status,
+            Self::Signature(error) => error.envoy_status(),
+        }
+    }
+}
+
+/// Parses `token` and returns the index of the JWKS key that verifies it, without time or audience
+/// checks.
+pub fn verify_token(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
+    let jwt = parse_jwt(token).map_err(TokenVerifyError::Malformed)?;
+    Ok(verify_jwt(&jwt, jwks)?)
+}
+
+/// Checks only the signature of a compact JWS whose payload need not be JSON (RFC 8037's example
+/// signs plain text), with the header's `alg` and `kid`.
+pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(TokenVerifyError::Malformed(super::envoy::BAD_FORMAT));
+    };
+    let header_json: Map<String, Value> = websafe_decode(header)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenVerifyError::Malformed("Jwt header is an invalid JSON"))?;
+    let text = |name: &str| {
+        header_json
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let jwt = Jwt {
+        alg: text("alg"),
+        kid: text("kid"),
+        iss: String::new(),
+        sub: String::new(),
+        audiences: Vec::new(),
+        exp: 0,
+        nbf: 0,
+        payload_segment: payload.to_owned(),
+        signing_input: format!("{header}.{payload}"),
+        signature: websafe_decode(signature).unwrap_or_default(),
+        header: header_json.clone(),
+        payload: Map::new(),
+    };
+    Ok(verify_jwt(&jwt, jwks)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::jwks::parse_jwks;
+
+    // RFC 7515 Appendix A.1: HS256 example.
+    const A1_TOKEN: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const A1_JWKS: &str = r#"{"keys":[{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}]}"#;
+
+    #[test]
+    fn parse_reads_claims() {
+        let jwt = parse_jwt(A1_TOKEN).map(|jwt| (jwt.iss, jwt.exp));
+        assert_eq!(jwt, Ok(("joe".to_owned(), 1_300_819_380)));
+    }
+
+    #[test]
+    fn parse_rejects_none() {
+        assert_eq!(
+            parse_jwt("eyJhbGciOiJub25lIn0.e30.").err(),
+            Some("Jwt header [alg] is not supported")
+        );
+    }
+
+    #[test]
+    fn hs256_vector() {
+        let jwks = parse_jwks(A1_JWKS).unwrap_or_default();
+        assert_eq!(verify_token(A1_TOKEN, &jwks), Ok(0));
+    }
+
+    #[test]
+    fn changed_payload_fails() {
+        let jwks = parse_jwks(A1_JWKS).unwrap_or_default();
+        let mut segments = A1_TOKEN.split('.');
+        let (header, _, signature) = (segments.next(), segments.next(), segments.next());
+        let token = format!(
+            "{}.e30.{}",
+            header.unwrap_or_default(),
+            signature.unwrap_or_default()
+        );
+        let status = verify_token(&token, &jwks).map_err(|error| error.envoy_status());
+        assert_eq!(status, Err(VERIFICATION_FAILS));
+    }
+
+    #[test]
+    fn other_kid_mismatch() {
+        let jwks = parse_jwks(r#"{"keys":[{"kty":"oct","k":"YQ","kid":"x"}]}"#).unwrap_or_default();
+        // {"alg":"HS256","kid":"y"}.{}.AAAA
+        let status = verify_token("eyJhbGciOiJIUzI1NiIsImtpZCI6InkifQ.e30.AAAA", &jwks)
+            .map_err(|error| error.envoy_status());
+        assert_eq!(status, Err(KID_ALG_MISMATCH));
+    }
+}
