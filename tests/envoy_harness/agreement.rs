@@ -1,5 +1,5 @@
 //! Runs one case file through a real Envoy loaded with `idflow envoy-config`'s filters and through
-//! `idflow check`, and compares the two answers request by request.
+//! `idflow check`, and compares the two results request by request.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use super::corpus::{self, CaseFile, Protocol, RequestSpec};
 use super::envoy::{self, Layout};
 use super::idflow::{self, Verdict};
 use super::tokens;
-use super::{EnvoyAnswer, Probe};
+use super::{EnvoyResult, Probe};
 
 /// The result of one request on both sides.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Outcome {
     pub request: String,
     /// The request in one line (method, path, host, peer, token location).
     pub summary: String,
-    pub envoy: Result<EnvoyAnswer, String>,
+    pub envoy: Result<EnvoyResult, String>,
     pub idflow: Result<Verdict, String>,
     /// Why the two sides (or a documented verdict) disagree; `None` when they agree.
     pub problem: Option<String>,
@@ -58,7 +58,10 @@ fn prepare(spec: &RequestSpec, case: &CaseFile, port: u16, minted: Option<String
         } else if let Some(cookie) = &location.cookie {
             headers.push(("cookie".to_owned(), format!("{cookie}={token}")));
         } else {
-            let header = location.header.clone().unwrap_or_else(|| "Authorization".to_owned());
+            let header = location
+                .header
+                .clone()
+                .unwrap_or_else(|| "Authorization".to_owned());
             let prefix = location.prefix.clone().unwrap_or_default();
             if header == "Authorization" && prefix == "Bearer " {
                 bearer = Some(token.clone());
@@ -67,7 +70,12 @@ fn prepare(spec: &RequestSpec, case: &CaseFile, port: u16, minted: Option<String
         }
     }
     let host = spec.host.as_deref().map_or_else(
-        || format!("{}.{}.svc.cluster.local:{port}", case.workload.name, case.workload.namespace),
+        || {
+            format!(
+                "{}.{}.svc.cluster.local:{port}",
+                case.workload.name, case.workload.namespace
+            )
+        },
         fill,
     );
     Prepared {
@@ -85,7 +93,12 @@ fn prepare(spec: &RequestSpec, case: &CaseFile, port: u16, minted: Option<String
     }
 }
 
-fn common_args(case: &CaseFile, policies: &Path, port: u16, jwks: &[(String, String)]) -> Vec<String> {
+fn common_args(
+    case: &CaseFile,
+    policies: &Path,
+    port: u16,
+    jwks: &[(String, String)],
+) -> Vec<String> {
     let w = &case.workload;
     let mut args = vec![
         "-f".to_owned(),
@@ -153,10 +166,10 @@ fn check_args(prepared: &Prepared, case: &CaseFile, at: &DateTime<Utc>) -> Vec<S
     args
 }
 
-/// Compares Envoy's answer with idflow's verdict (and both with a documented verdict).
+/// Compares Envoy's result with idflow's verdict (and both with a documented verdict).
 pub fn compare(
     protocol: Protocol,
-    envoy: &EnvoyAnswer,
+    envoy: &EnvoyResult,
     verdict: &Verdict,
     expect: Option<&corpus::Expect>,
 ) -> Option<String> {
@@ -170,21 +183,31 @@ pub fn compare(
         }
         Protocol::Tcp => {
             if envoy.allowed != allowed {
-                problems.push("one side let the connection through, the other closed it".to_owned());
+                problems
+                    .push("one side let the connection through, the other closed it".to_owned());
             } else if !allowed && envoy.details != verdict.response_code_details {
                 problems.push("connection termination details differ".to_owned());
             }
         }
     }
     if verdict.exit != i32::from(!allowed) {
-        problems.push(format!("exit status {} does not fit decision {}", verdict.exit, verdict.decision));
+        problems.push(format!(
+            "exit status {} does not fit decision {}",
+            verdict.exit, verdict.decision
+        ));
     }
     if let Some(expect) = expect {
         if envoy.status != expect.status || envoy.details != expect.details {
-            problems.push(format!("Envoy misses the documented {} {}", expect.status, expect.details));
+            problems.push(format!(
+                "Envoy misses the documented {} {}",
+                expect.status, expect.details
+            ));
         }
         if verdict.status != expect.status || verdict.response_code_details != expect.details {
-            problems.push(format!("idflow misses the documented {} {}", expect.status, expect.details));
+            problems.push(format!(
+                "idflow misses the documented {} {}",
+                expect.status, expect.details
+            ));
         }
     }
     (!problems.is_empty()).then(|| problems.join("; "))
@@ -203,7 +226,11 @@ fn summary(wire: &WireRequest, protocol: Protocol) -> String {
     }
     for (name, value) in &wire.headers {
         let shown: String = value.chars().take(24).collect();
-        let more = if value.chars().count() > 24 { "…" } else { "" };
+        let more = if value.chars().count() > 24 {
+            "…"
+        } else {
+            ""
+        };
         let _ = write!(text, " [{name}: {shown}{more}]");
     }
     text
@@ -250,7 +277,7 @@ pub fn run_case(envoy_binary: &Path, file: &str, case: &CaseFile) -> Vec<Outcome
         })
         .collect();
 
-    let envoy_answers: Vec<Result<EnvoyAnswer, String>> = match idflow::envoy_config(&common) {
+    let envoy_results: Vec<Result<EnvoyResult, String>> = match idflow::envoy_config(&common) {
         Err(error) => prepared.iter().map(|_| Err(error.clone())).collect(),
         Ok(filters) => {
             let layout = Layout {
@@ -264,7 +291,10 @@ pub fn run_case(envoy_binary: &Path, file: &str, case: &CaseFile) -> Vec<Outcome
             let probes: Vec<Probe> = prepared
                 .iter()
                 .enumerate()
-                .map(|(n, p)| Probe { id: format!("{file}-{n}"), wire: p.wire.clone() })
+                .map(|(n, p)| Probe {
+                    id: format!("{file}-{n}"),
+                    wire: p.wire.clone(),
+                })
                 .collect();
             let names: Vec<String> = prepared.iter().filter_map(|p| p.wire.sni.clone()).collect();
             let w = &case.workload;
@@ -275,7 +305,7 @@ pub fn run_case(envoy_binary: &Path, file: &str, case: &CaseFile) -> Vec<Outcome
                 w.service_account.as_deref().unwrap_or("default")
             );
             match super::run_in_envoy(envoy_binary, &dir, &layout, &probes, &server_uri, &names) {
-                Ok(answers) => answers.into_iter().map(Ok).collect(),
+                Ok(results) => results.into_iter().map(Ok).collect(),
                 Err(error) => prepared.iter().map(|_| Err(error.clone())).collect(),
             }
         }
@@ -283,13 +313,15 @@ pub fn run_case(envoy_binary: &Path, file: &str, case: &CaseFile) -> Vec<Outcome
 
     prepared
         .iter()
-        .zip(envoy_answers)
+        .zip(envoy_results)
         .map(|(p, envoy)| {
             let mut args = common.clone();
             args.extend(check_args(p, case, &at));
             let idflow = idflow::check(&args);
             let problem = match (&envoy, &idflow) {
-                (Ok(envoy), Ok(verdict)) => compare(case.protocol, envoy, verdict, p.spec.expect.as_ref()),
+                (Ok(envoy), Ok(verdict)) => {
+                    compare(case.protocol, envoy, verdict, p.spec.expect.as_ref())
+                }
                 (Err(error), _) => Some(format!("Envoy side failed: {error}")),
                 (_, Err(error)) => Some(format!("idflow side failed: {error}")),
             };
@@ -309,9 +341,18 @@ pub fn run_case(envoy_binary: &Path, file: &str, case: &CaseFile) -> Vec<Outcome
 pub fn report(outcomes: &[Outcome]) -> String {
     let mut text = String::new();
     for outcome in outcomes.iter().filter(|o| o.problem.is_some()) {
-        let envoy = outcome.envoy.as_ref().map_or_else(Clone::clone, ToString::to_string);
+        let envoy = outcome
+            .envoy
+            .as_ref()
+            .map_or_else(Clone::clone, ToString::to_string);
         let idflow = outcome.idflow.as_ref().map_or_else(Clone::clone, |v| {
-            format!("{} {} ({})\n{}", v.status, v.response_code_details, v.decision, v.explain())
+            format!(
+                "{} {} ({})\n{}",
+                v.status,
+                v.response_code_details,
+                v.decision,
+                v.explain()
+            )
         });
         let _ = writeln!(
             text,

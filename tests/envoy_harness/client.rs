@@ -5,6 +5,7 @@
 //! resolves `..` and `%xx` before sending, which would hide exactly the path normalization that
 //! Envoy's `normalize_path` performs and the policies are matched against.
 
+use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -32,13 +33,13 @@ pub struct WireRequest {
     pub sni: Option<String>,
 }
 
-/// What the client saw of a TCP connection.
+/// The client side of a TCP connection.
 #[derive(Debug, Clone)]
 pub struct TcpOutcome {
     /// The client's address, which Envoy logs as `%DOWNSTREAM_REMOTE_ADDRESS%`.
     pub local: SocketAddr,
-    /// Whether the upstream's answer came back (the connection was let through).
-    pub answered: bool,
+    /// Whether the upstream responded, so the connection was let through.
+    pub responded: bool,
 }
 
 trait Stream: Read + Write {}
@@ -64,7 +65,8 @@ fn tls_config(ca_pem: &str, client: &CertPair) -> Result<Arc<rustls::ClientConfi
     let chain = vec![
         CertificateDer::from_pem_slice(client.cert_pem.as_bytes()).map_err(|e| e.to_string())?,
     ];
-    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let key =
+        PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).map_err(|e| e.to_string())?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -76,7 +78,11 @@ fn tls_config(ca_pem: &str, client: &CertPair) -> Result<Arc<rustls::ClientConfi
     Ok(Arc::new(config))
 }
 
-fn open(port: u16, request: &WireRequest, pki: &Pki) -> Result<(Box<dyn Stream>, SocketAddr), String> {
+fn open(
+    port: u16,
+    request: &WireRequest,
+    pki: &Pki,
+) -> Result<(Box<dyn Stream>, SocketAddr), String> {
     let tcp = connect(port, request.source_ip)
         .map_err(|error| format!("cannot connect to 127.0.0.1:{port}: {error}"))?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
@@ -104,37 +110,42 @@ pub fn send_http(port: u16, request: &WireRequest, pki: &Pki) -> Result<u16, Str
         request.method, request.path, request.host
     );
     for (name, value) in &request.headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(text, "{name}: {value}\r\n");
     }
     text.push_str("\r\n");
     stream
         .write_all(text.as_bytes())
         .map_err(|error| format!("cannot send the request: {error}"))?;
-    let mut answer = Vec::new();
-    // A TLS peer may end without close_notify; what was read so far is enough for the status line.
-    if let Err(error) = stream.read_to_end(&mut answer) {
-        if answer.is_empty() {
-            return Err(format!("no answer: {error}"));
-        }
+    let mut response = Vec::new();
+    // A TLS peer may close without close_notify, and the bytes read so far contain the status line.
+    if let Err(error) = stream.read_to_end(&mut response)
+        && response.is_empty()
+    {
+        return Err(format!("no response: {error}"));
     }
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer
+    let response = String::from_utf8_lossy(&response);
+    let status = response
         .strip_prefix("HTTP/1.1 ")
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {:?}", answer.chars().take(80).collect::<String>()))?;
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP response: {:?}",
+                response.chars().take(80).collect::<String>()
+            )
+        })?;
     Ok(status)
 }
 
-/// Opens a TCP connection, sends a line and reports whether the upstream answered.
+/// Opens a TCP connection, sends a line and reports whether the upstream responded.
 pub fn send_tcp(port: u16, request: &WireRequest, pki: &Pki) -> Result<TcpOutcome, String> {
     let (mut stream, local) = open(port, request, pki)?;
     // The client speaks first so that the TLS inspector can tell plaintext from TLS.
     let _ = stream.write_all(b"ping\n");
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
     Ok(TcpOutcome {
         local,
-        answered: !answer.is_empty(),
+        responded: !response.is_empty(),
     })
 }

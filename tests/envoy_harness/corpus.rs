@@ -192,7 +192,10 @@ pub fn load() -> Vec<(String, CaseFile)> {
                 .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
             let case: CaseFile = serde_saphyr::from_str(&text)
                 .unwrap_or_else(|error| panic!("{} is not a case file: {error}", path.display()));
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name, case)
         })
         .collect()

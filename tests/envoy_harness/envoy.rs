@@ -19,7 +19,11 @@ const NOT_FOUND: &str =
 /// `.venv/bin/python`. Panics when there is none: the agreement tests never pass by skipping.
 pub fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("ENVOY").map(PathBuf::from) {
-        assert!(path.is_file(), "{NOT_FOUND} (ENVOY={} is not a file)", path.display());
+        assert!(
+            path.is_file(),
+            "{NOT_FOUND} (ENVOY={} is not a file)",
+            path.display()
+        );
         return path;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -189,7 +193,7 @@ fn upstream_listener(layout: &Layout) -> Value {
 
 /// The bootstrap: the inbound listener (an mTLS chain requiring a client certificate and a
 /// plaintext chain, told apart by the TLS inspector as on a permissive sidecar port), the inbound
-/// cluster and the upstream listener that answers for the application.
+/// cluster and the upstream listener that results for the application.
 pub fn bootstrap(layout: &Layout, dir: &Path) -> Value {
     let log = dir.join("access.log");
     let filters = if layout.tcp {
@@ -236,12 +240,14 @@ pub struct Envoy {
 fn admin_call(admin: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&admin, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let request = format!("{method} {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.get(9..12)?.parse().ok()?;
-    Some((status, answer))
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    Some((status, response))
 }
 
 impl Envoy {
@@ -255,7 +261,8 @@ impl Envoy {
             ("server.key", pki.server.key_pem.as_str()),
         ];
         for (name, text) in files {
-            std::fs::write(dir.join(name), text).map_err(|e| format!("cannot write {name}: {e}"))?;
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| format!("cannot write {name}: {e}"))?;
         }
         let bootstrap = dir.join("envoy.json");
         let text = serde_json::to_string_pretty(config).map_err(|e| e.to_string())?;
@@ -265,7 +272,15 @@ impl Envoy {
         let mut child = Command::new(binary)
             .arg("-c")
             .arg(&bootstrap)
-            .args(["--disable-hot-restart", "--concurrency", "1", "--file-flush-interval-msec", "100", "-l", "warning"])
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--file-flush-interval-msec",
+                "100",
+                "-l",
+                "warning",
+            ])
             .arg("--log-path")
             .arg(dir.join("envoy.log"))
             .arg("--admin-address-path")
@@ -278,7 +293,10 @@ impl Envoy {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("Envoy exited ({status}) while starting:\n{}", Self::log_of(dir)));
+                return Err(format!(
+                    "Envoy exited ({status}) while starting:\n{}",
+                    Self::log_of(dir)
+                ));
             }
             let admin = std::fs::read_to_string(&admin_path)
                 .ok()
@@ -286,12 +304,19 @@ impl Envoy {
             if let Some(admin) = admin
                 && matches!(admin_call(admin, "GET", "/ready"), Some((200, _)))
             {
-                return Ok(Self { child, admin, dir: dir.to_path_buf() });
+                return Ok(Self {
+                    child,
+                    admin,
+                    dir: dir.to_path_buf(),
+                });
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("Envoy did not become ready in 20 s:\n{}", Self::log_of(dir)));
+                return Err(format!(
+                    "Envoy did not become ready in 20 s:\n{}",
+                    Self::log_of(dir)
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

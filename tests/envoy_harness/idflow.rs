@@ -8,7 +8,10 @@ use serde_json::Value;
 
 /// The binary under test: `IDFLOW_BIN` when set (to try another build), else this crate's.
 pub fn binary() -> PathBuf {
-    std::env::var_os("IDFLOW_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_idflow")), PathBuf::from)
+    std::env::var_os("IDFLOW_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_idflow")),
+        PathBuf::from,
+    )
 }
 
 fn run(args: &[String]) -> Result<(i32, String), String> {
@@ -22,7 +25,10 @@ fn run(args: &[String]) -> Result<(i32, String), String> {
         return Err(format!(
             "`idflow {}` failed with exit status {code}: {}",
             args.first().map_or("", String::as_str),
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .next()
+                .unwrap_or_default()
         ));
     }
     Ok((code, stdout))
@@ -42,8 +48,9 @@ pub fn envoy_config(args: &[String]) -> Result<Filters, String> {
     let mut all = vec!["envoy-config".to_owned()];
     all.extend_from_slice(args);
     let (_, stdout) = run(&all)?;
-    serde_json::from_str(&stdout)
-        .map_err(|error| format!("`idflow envoy-config` printed no filter object ({error}): {stdout}"))
+    serde_json::from_str(&stdout).map_err(|error| {
+        format!("`idflow envoy-config` printed no filter object ({error}): {stdout}")
+    })
 }
 
 /// The fields of `idflow check -o json` the comparison reads.
@@ -65,11 +72,13 @@ impl Verdict {
         self.explanation
             .iter()
             .map(|step| {
-                let field = |name: &str| step.get(name).map_or_else(String::new, |v| match v {
-                    Value::String(text) => text.clone(),
-                    Value::Null => "-".to_owned(),
-                    other => other.to_string(),
-                });
+                let field = |name: &str| {
+                    step.get(name).map_or_else(String::new, |v| match v {
+                        Value::String(text) => text.clone(),
+                        Value::Null => "-".to_owned(),
+                        other => other.to_string(),
+                    })
+                };
                 format!(
                     "      {} {} rule {}: {} {}",
                     field("stage"),

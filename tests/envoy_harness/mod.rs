@@ -28,17 +28,17 @@ pub struct Probe {
 
 /// What Envoy did with one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvoyAnswer {
+pub struct EnvoyResult {
     /// HTTP status; 0 for a TCP connection.
     pub status: u16,
     /// `%RESPONSE_CODE_DETAILS%` for HTTP, `%CONNECTION_TERMINATION_DETAILS%` for TCP (`-` when
     /// Envoy logged none).
     pub details: String,
-    /// The application answered (HTTP 200 through the upstream, or TCP data came back).
+    /// The application responded (HTTP 200 through the upstream, or TCP data came back).
     pub allowed: bool,
 }
 
-impl std::fmt::Display for EnvoyAnswer {
+impl std::fmt::Display for EnvoyResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.status, self.details)
     }
@@ -71,7 +71,7 @@ pub fn run_in_envoy(
     probes: &[Probe],
     server_uri: &str,
     server_names: &[String],
-) -> Result<Vec<EnvoyAnswer>, String> {
+) -> Result<Vec<EnvoyResult>, String> {
     let peers: Vec<String> = probes
         .iter()
         .filter_map(|probe| probe.wire.peer.clone())
@@ -85,10 +85,15 @@ pub fn run_in_envoy(
     for probe in probes {
         let mut wire = probe.wire.clone();
         if layout.tcp {
-            seen.push(client::send_tcp(layout.port, &wire, &pki).map(|outcome| (None, Some(outcome))));
+            seen.push(
+                client::send_tcp(layout.port, &wire, &pki).map(|outcome| (None, Some(outcome))),
+            );
         } else {
-            wire.headers.push(("x-request-id".to_owned(), probe.id.clone()));
-            seen.push(client::send_http(layout.port, &wire, &pki).map(|status| (Some(status), None)));
+            wire.headers
+                .push(("x-request-id".to_owned(), probe.id.clone()));
+            seen.push(
+                client::send_http(layout.port, &wire, &pki).map(|status| (Some(status), None)),
+            );
         }
     }
     let records = running.stop();
@@ -100,26 +105,38 @@ pub fn run_in_envoy(
             let record = match &tcp {
                 Some(outcome) => {
                     let remote = outcome.local.to_string();
-                    records.iter().find(|r| r.remote.as_deref() == Some(remote.as_str()))
+                    records
+                        .iter()
+                        .find(|r| r.remote.as_deref() == Some(remote.as_str()))
                 }
-                None => records.iter().find(|r| r.id.as_deref() == Some(probe.id.as_str())),
+                None => records
+                    .iter()
+                    .find(|r| r.id.as_deref() == Some(probe.id.as_str())),
             };
-            Ok(answer(status, tcp.map(|outcome| outcome.answered), record))
+            Ok(envoy_result(
+                status,
+                tcp.map(|outcome| outcome.responded),
+                record,
+            ))
         })
         .collect()
 }
 
-fn answer(status: Option<u16>, tcp_answered: Option<bool>, record: Option<&LogRecord>) -> EnvoyAnswer {
+fn envoy_result(
+    status: Option<u16>,
+    tcp_answered: Option<bool>,
+    record: Option<&LogRecord>,
+) -> EnvoyResult {
     match (status, tcp_answered) {
-        (Some(status), _) => EnvoyAnswer {
+        (Some(status), _) => EnvoyResult {
             status,
             details: text(record.and_then(|r| r.details.as_ref())),
             allowed: status == 200,
         },
-        (None, answered) => EnvoyAnswer {
+        (None, responded) => EnvoyResult {
             status: 0,
             details: text(record.and_then(|r| r.termination.as_ref())),
-            allowed: answered.unwrap_or(false),
+            allowed: responded.unwrap_or(false),
         },
     }
 }

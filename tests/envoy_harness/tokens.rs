@@ -87,9 +87,12 @@ pub fn mint(
     if let Some(raw) = &spec.raw {
         return raw.clone();
     }
-    let issuer = issuers
-        .get(&spec.issuer)
-        .unwrap_or_else(|| panic!("token names issuer {:?}, which the case does not define", spec.issuer));
+    let issuer = issuers.get(&spec.issuer).unwrap_or_else(|| {
+        panic!(
+            "token names issuer {:?}, which the case does not define",
+            spec.issuer
+        )
+    });
     let signer_name = spec.sign_with.as_ref().unwrap_or(&spec.issuer);
     let signer = keys
         .get(signer_name)
