@@ -170,7 +170,8 @@ impl MeshArgs {
             .collect()
     }
 
-    fn protocol(&self) -> Protocol {
+    /// Returns the transport of `--protocol`.
+    pub fn protocol(&self) -> Protocol {
         match self.protocol {
             ProtocolArg::Http => Protocol::Http,
             ProtocolArg::Tcp => Protocol::Tcp,
@@ -367,4 +368,23 @@ mod tests {
         );
         assert!(parse_time("yesterday").is_err());
     }
+}
+
+/// `idflow check`: one request at one workload.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub mesh: MeshArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Output form: `json` prints the verdict object; `text` a readable summary.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: super::OutputFormat,
+}
+
+/// `idflow envoy-config`: the Envoy filters istiod would generate for a workload.
+#[derive(Debug, Clone, Args)]
+pub struct EnvoyConfigArgs {
+    #[command(flatten)]
+    pub mesh: MeshArgs,
 }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod decode;
 mod replay;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Show flows and findings from saved access logs and edge records.
     Replay(ReplayArgs),
+    /// Simulate an Istio sidecar or gateway for one request: the verdict Envoy would give, and why.
+    Check(Box<check::CheckArgs>),
+    /// Print the Envoy filters istiod would generate for a workload (jwt_authn, RBAC), as JSON.
+    EnvoyConfig(Box<check::EnvoyConfigArgs>),
 }
 
 /// Output forms for the headless commands.
@@ -83,6 +88,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Decode(args)) => return decode::run(&args),
         Some(Command::Demo) => replay::run_demo(&cli.theme),
         Some(Command::Replay(args)) => replay::run(&args, &cli.theme),
+        Some(Command::Check(args)) => simulate::run_check(&args),
+        Some(Command::EnvoyConfig(args)) => simulate::run_envoy_config(&args),
         None => Err(anyhow::anyhow!(
             "the live cluster view is not available in this build; run `idflow demo` for the demo data or `idflow replay FILE...` for saved logs"
         )),

@@ -6,6 +6,7 @@
 //! evaluated against those configs the way Envoy evaluates them. The generated configs can be loaded
 //! into a real Envoy, which is how the tests check the simulator.
 
+pub mod check;
 pub mod crd;
 pub mod jwt;
 pub mod load;

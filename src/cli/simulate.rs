@@ -1,0 +1,173 @@
+//! `idflow check` and `idflow envoy-config`: run the mesh simulator on policy files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::OutputFormat;
+use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs};
+use crate::mesh::check::{Mesh, check, envoy_filters};
+use crate::mesh::crd::PolicySet;
+use crate::mesh::load::load_policy_file;
+use crate::mesh::validate::{Severity, validate};
+use crate::mesh::{MeshSettings, Verdict, Workload};
+use crate::model::Decision;
+
+/// Policies, JWKS and settings read from the flags.
+struct Loaded {
+    workload: Workload,
+    policies: PolicySet,
+    jwks: BTreeMap<String, String>,
+    settings: MeshSettings,
+}
+
+fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
+    let workload = args.workload()?;
+    let settings = args.settings(now)?;
+    let mut policies = PolicySet::default();
+    for path in &args.files {
+        let loaded = load_policy_file(path, &workload.namespace)?;
+        for notice in &loaded.notices {
+            eprintln!(
+                "idflow: {}: {}: {}",
+                path.display(),
+                notice.object,
+                notice.message
+            );
+        }
+        policies.authorization.extend(loaded.policies.authorization);
+        policies
+            .request_authentication
+            .extend(loaded.policies.request_authentication);
+        policies
+            .peer_authentication
+            .extend(loaded.policies.peer_authentication);
+    }
+
+    let mut rejected = 0;
+    for error in validate(&policies) {
+        match error.severity {
+            Severity::Error => {
+                rejected += 1;
+                eprintln!(
+                    "idflow: {} (field {}): {}",
+                    error.object,
+                    error.field,
+                    error.webhook_message()
+                );
+            }
+            Severity::Warning => eprintln!(
+                "idflow: warning: {} (field {}): {}",
+                error.object, error.field, error.message
+            ),
+        }
+    }
+    if rejected > 0 {
+        anyhow::bail!(
+            "{rejected} validation error(s): istiod's webhook would reject these policies, so no verdict is given; fix the fields named above"
+        );
+    }
+
+    let mut jwks = BTreeMap::new();
+    for (key, path) in args.jwks_files()? {
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the JWKS file {:?} given for {key:?}",
+                path.display().to_string()
+            )
+        })?;
+        jwks.insert(key, text);
+    }
+    Ok(Loaded {
+        workload,
+        policies,
+        jwks,
+        settings,
+    })
+}
+
+/// Runs `idflow check`: exit 0 allowed, 1 denied, 2 on a usage or input error.
+pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let now = args.request.now()?;
+    let loaded = load(&args.mesh, now)?;
+    let request = args.request.request(&args.mesh, &loaded.workload)?;
+    let mesh = Mesh {
+        policies: &loaded.policies,
+        jwks: &loaded.jwks,
+        providers: &[],
+        settings: &loaded.settings,
+    };
+    let verdict = check(&mesh, &loaded.workload, &request)?;
+
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Json | OutputFormat::Ndjson => {
+            serde_json::to_writer_pretty(&mut out, &verdict)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => write_verdict_text(&mut out, &verdict)?,
+    }
+    Ok(if verdict.decision == Decision::Allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs `idflow envoy-config`: prints the filters as one JSON object.
+pub fn run_envoy_config(args: &EnvoyConfigArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load(&args.mesh, chrono::Utc::now())?;
+    let mesh = Mesh {
+        policies: &loaded.policies,
+        jwks: &loaded.jwks,
+        providers: &[],
+        settings: &loaded.settings,
+    };
+    let filters = envoy_filters(&mesh, &loaded.workload, args.mesh.protocol())?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &filters)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_verdict_text(out: &mut impl Write, verdict: &Verdict) -> std::io::Result<()> {
+    let decision = match verdict.decision {
+        Decision::Allow => "ALLOW",
+        Decision::Deny => "DENY",
+        Decision::Error => "ERROR",
+        Decision::Unknown => "UNKNOWN",
+    };
+    writeln!(out, "{decision} {} at {}", verdict.status, verdict.workload)?;
+    writeln!(
+        out,
+        "  response code details  {}",
+        verdict.response_code_details
+    )?;
+    if let Some(policy) = &verdict.policy {
+        let rule = verdict
+            .rule
+            .map_or_else(String::new, |rule| format!(", rule {rule}"));
+        writeln!(out, "  decided by             {policy}{rule}")?;
+    }
+    if let Some(principal) = &verdict.request_principal {
+        writeln!(out, "  request principal      {principal}")?;
+    }
+    writeln!(out, "Explanation:")?;
+    for step in &verdict.explanation {
+        let policy = step.policy.as_deref().unwrap_or("-");
+        let rule = step
+            .rule
+            .map_or_else(String::new, |rule| format!(" rule {rule}"));
+        writeln!(
+            out,
+            "  {:<11} {policy}{rule}: {}",
+            step.outcome, step.message
+        )?;
+    }
+    for warning in &verdict.warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
+    Ok(())
+}

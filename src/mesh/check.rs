@@ -1,0 +1,245 @@
+//! The whole simulation for one request at one workload: scope the policies, run jwt_authn, then the
+//! RBAC filters, in the order istiod chains them, and explain the verdict.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::crd::{MtlsMode, PolicySet, RequestAuthentication};
+use super::rbac::{self, BuildSettings, ExtAuthzProvider, ScopedPolicy};
+use super::scope::{AppliedPolicies, policies_for};
+use super::warnings::{PortProtocol, warnings};
+use super::{MeshSettings, Protocol, Request, Stage, Step, Verdict, Workload, jwt};
+use crate::model::Decision;
+
+/// What the simulation needs besides the request: the policies, the JWKS istiod would have fetched
+/// (by `jwksUri` or issuer), and the mesh's ext_authz providers for CUSTOM policies.
+#[derive(Debug, Clone, Copy)]
+pub struct Mesh<'a> {
+    pub policies: &'a PolicySet,
+    pub jwks: &'a BTreeMap<String, String>,
+    pub providers: &'a [ExtAuthzProvider],
+    pub settings: &'a MeshSettings,
+}
+
+/// Errors that stop a simulation.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("the RBAC config built for {workload} could not be compiled: {source}")]
+    Engine {
+        workload: String,
+        #[source]
+        source: rbac::EngineError,
+    },
+    #[error("the generated Envoy config for {workload} could not be serialized: {source}")]
+    Serialize {
+        workload: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The Envoy filters istiod would put in front of a workload's port, in chain order, as Envoy's
+/// proto-JSON: ready to place before the router (HTTP) or `tcp_proxy` (TCP).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EnvoyFilters {
+    pub http_filters: Vec<Value>,
+    pub network_filters: Vec<Value>,
+}
+
+/// Simulates `request` at `workload` and returns the verdict with its explanation.
+pub fn check(
+    mesh: &Mesh<'_>,
+    workload: &Workload,
+    request: &Request,
+) -> Result<Verdict, CheckError> {
+    let name = format!("{}/{}", workload.namespace, workload.name);
+    let applied = policies_for(mesh.policies, workload, mesh.settings);
+    let mut notes = policy_warnings(&applied, workload, request, mesh.settings);
+
+    if let Some(verdict) = strict_mtls_refusal(&applied, &name, request, &notes) {
+        return Ok(verdict);
+    }
+
+    let request_authentications = request_authentications(&applied);
+    let authn = jwt::authenticate(&request_authentications, mesh.jwks, request, mesh.settings);
+    notes.extend(authn.warnings.iter().cloned());
+    if let Some(mut verdict) = authn.verdict(&name) {
+        verdict.warnings = notes;
+        return Ok(verdict);
+    }
+
+    let scoped = scoped_policies(&applied);
+    let rbac_verdict = rbac::authorize(
+        &scoped,
+        mesh.settings,
+        mesh.providers,
+        request,
+        authn.payload.as_ref(),
+    )
+    .map_err(|source| CheckError::Engine {
+        workload: name.clone(),
+        source,
+    })?;
+    notes.extend(rbac_verdict.notes);
+
+    let mut explanation = authn.explanation;
+    explanation.extend(rbac_verdict.explanation);
+    let response_code_details =
+        if rbac_verdict.decision == Decision::Allow && request.protocol == Protocol::Http {
+            "via_upstream".to_owned()
+        } else {
+            rbac_verdict.response_code_details
+        };
+    Ok(Verdict {
+        workload: name,
+        status: rbac_verdict.status,
+        decision: rbac_verdict.decision,
+        stage: rbac_verdict.stage,
+        policy: rbac_verdict.policy,
+        rule: rbac_verdict.rule,
+        response_code_details,
+        request_principal: authn.request_principal,
+        explanation,
+        warnings: notes,
+    })
+}
+
+/// Builds the filters istiod would generate for `workload` on a port of `protocol`.
+pub fn envoy_filters(
+    mesh: &Mesh<'_>,
+    workload: &Workload,
+    protocol: Protocol,
+) -> Result<EnvoyFilters, CheckError> {
+    let name = format!("{}/{}", workload.namespace, workload.name);
+    let serialize = |source| CheckError::Serialize {
+        workload: name.clone(),
+        source,
+    };
+    let applied = policies_for(mesh.policies, workload, mesh.settings);
+    let scoped = scoped_policies(&applied);
+    let built = rbac::build(
+        &scoped,
+        &BuildSettings {
+            mesh: mesh.settings,
+            protocol,
+            providers: mesh.providers,
+        },
+    );
+
+    let mut filters = Vec::with_capacity(built.filters.len() + 1);
+    for filter in &built.filters {
+        filters.push(serde_json::to_value(filter).map_err(serialize)?);
+    }
+    if protocol == Protocol::Tcp {
+        return Ok(EnvoyFilters {
+            http_filters: Vec::new(),
+            network_filters: filters,
+        });
+    }
+
+    // istiod chains the CUSTOM pair (shadow RBAC, ext_authz) first, then jwt_authn, then AUDIT, DENY
+    // and ALLOW RBAC.
+    let request_authentications = request_authentications(&applied);
+    if let Some(jwt_filter) = jwt::envoy_config(&request_authentications, mesh.jwks, mesh.settings)
+    {
+        let after_custom = filters
+            .iter()
+            .rposition(|filter| filter["name"] == "envoy.filters.http.ext_authz")
+            .map_or(0, |index| index + 1);
+        filters.insert(
+            after_custom,
+            serde_json::to_value(jwt_filter).map_err(serialize)?,
+        );
+    }
+    Ok(EnvoyFilters {
+        http_filters: filters,
+        network_filters: Vec::new(),
+    })
+}
+
+fn request_authentications(applied: &AppliedPolicies) -> Vec<RequestAuthentication> {
+    applied
+        .request_authentication
+        .iter()
+        .map(|applied| applied.policy.clone())
+        .collect()
+}
+
+fn scoped_policies(applied: &AppliedPolicies) -> Vec<ScopedPolicy<'_>> {
+    applied
+        .authorization
+        .iter()
+        .map(|applied| ScopedPolicy {
+            policy: &applied.policy,
+            dry_run: applied.dry_run,
+        })
+        .collect()
+}
+
+fn policy_warnings(
+    applied: &AppliedPolicies,
+    workload: &Workload,
+    request: &Request,
+    settings: &MeshSettings,
+) -> Vec<String> {
+    let ports = [PortProtocol {
+        port: request.port,
+        protocol: request.protocol,
+    }];
+    let mut notes: Vec<String> = applied.notices.clone();
+    notes.extend(
+        warnings(applied, workload, &ports, settings.istio_version)
+            .iter()
+            .map(ToString::to_string),
+    );
+    notes
+}
+
+/// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
+/// plaintext connection and closes it before any HTTP filter runs.
+fn strict_mtls_refusal(
+    applied: &AppliedPolicies,
+    workload: &str,
+    request: &Request,
+    notes: &[String],
+) -> Option<Verdict> {
+    if request.source_principal.is_some()
+        || applied.peer_authentication.mode_for_port(request.port) != MtlsMode::Strict
+    {
+        return None;
+    }
+    let sources = applied
+        .peer_authentication
+        .sources
+        .iter()
+        .map(|source| source.policy.clone())
+        .collect::<Vec<_>>();
+    Some(Verdict {
+        workload: workload.to_owned(),
+        status: 0,
+        decision: Decision::Deny,
+        stage: Stage::Authn,
+        policy: None,
+        rule: None,
+        response_code_details: "filter_chain_not_found".to_owned(),
+        request_principal: None,
+        explanation: vec![Step {
+            stage: Stage::Authn,
+            policy: sources.first().cloned(),
+            rule: None,
+            outcome: "rejected".to_owned(),
+            message: format!(
+                "port {} requires mTLS (PeerAuthentication STRICT from {}), and the connection is plaintext",
+                request.port,
+                if sources.is_empty() {
+                    "the mesh default".to_owned()
+                } else {
+                    sources.join(", ")
+                }
+            ),
+        }],
+        warnings: notes.to_vec(),
+    })
+}
