@@ -136,3 +136,59 @@ fn replay_missing_file_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-file.log"));
 }
+
+#[test]
+fn replay_keeps_file_with_bad_utf8() {
+    let folder = std::env::temp_dir().join(format!("idflow-replay-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    let log = folder.join("shop.orders.log");
+    let mut bytes = std::fs::read(demo_folder().join("shop.orders.log")).expect("demo log");
+    let recorded_lines = String::from_utf8_lossy(&bytes).lines().count();
+    bytes.extend_from_slice(b"[2026-12-04T22:25:30.101Z] \"GET /x HTTP/1.1\" 200 - via_upstream - \"-\" 0 1 1 1 \"-\" \"ag\xe9nt\" \"id-1\" \"h\" \"-\" - - 1.1.1.1:1 2.2.2.2:2 - - \"-\" \"-\" \"-\" -\n");
+    std::fs::write(&log, bytes).expect("write log");
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit status {:?}: {stderr}",
+        output.status
+    );
+    assert!(stderr.contains("not UTF-8"), "stderr: {stderr}");
+    assert_eq!(flows_from(&output.stdout).len(), recorded_lines + 1);
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_reads_a_file_once() {
+    let output = replay(&["shop.orders.log", "shop.orders.log", "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("given more than once"), "stderr: {stderr}");
+    for flow in flows_from(&output.stdout) {
+        assert_eq!(flow["hops"].as_array().map(Vec::len), Some(1), "{flow}");
+    }
+}
+
+#[test]
+fn replay_json_is_one_array() {
+    let output = replay(&["shop.orders.log", "-o", "json"]);
+    let value: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert!(
+        value.as_array().is_some_and(|flows| !flows.is_empty()),
+        "{value}"
+    );
+}
+
+#[test]
+fn replay_text_names_findings() {
+    let output = replay(&[
+        "edge.ds2.ndjson",
+        "istio-system.istio-ingressgateway.log",
+        "shop.orders.log",
+        "-o",
+        "text",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("identity-dropped"), "{stdout}");
+    assert!(stdout.contains("forwardOriginalToken"), "{stdout}");
+}

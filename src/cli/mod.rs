@@ -65,10 +65,12 @@ pub struct DecodeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Access log and edge record files, in any order.
+    /// Access log and edge record files, in any order; `-` reads standard input. An access log's
+    /// file name names its proxy: `NAMESPACE.WORKLOAD.log`.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Output form: `ndjson` prints one flow per line; without it the TUI opens.
+    /// Output form: `ndjson` prints one flow per line, `json` one array, `text` one line per flow;
+    /// without it the TUI opens.
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<OutputFormat>,
 }

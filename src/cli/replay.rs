@@ -1,6 +1,8 @@
 //! `idflow replay` and `idflow demo`: flows and findings from saved files, headless or in the TUI.
 
-use std::io;
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -12,28 +14,76 @@ use crate::tui;
 
 /// Runs `idflow replay`.
 pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
-    let mut inputs = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read {:?}: check the path and that it is a text file",
-                path.display().to_string()
-            )
-        })?;
-        inputs.push(Input {
-            name: path.display().to_string(),
-            text,
-        });
-    }
-    let loaded = source::load_inputs(&inputs);
+    let (inputs, mut notices) = read_inputs(&args.files)?;
+    let mut loaded = source::load_inputs(&inputs);
+    notices.append(&mut loaded.notices);
+    loaded.notices = notices;
     match args.output {
-        Some(OutputFormat::Ndjson | OutputFormat::Json) => {
+        Some(OutputFormat::Ndjson) => {
             print_notices(&loaded);
             output::write_ndjson(&mut io::stdout().lock(), &loaded.flows)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(OutputFormat::Text) | None => open_tui(loaded, "replay", theme),
+        Some(OutputFormat::Json) => {
+            print_notices(&loaded);
+            output::write_json(&mut io::stdout().lock(), &loaded.flows)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(OutputFormat::Text) => {
+            print_notices(&loaded);
+            output::write_text(&mut io::stdout().lock(), &loaded.flows)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => open_tui(loaded, "replay", theme),
     }
+}
+
+/// Reads each file once (`-` is standard input), decoding bytes that are not UTF-8 as U+FFFD so
+/// one bad header value costs one line, not the file.
+fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
+    let mut inputs = Vec::with_capacity(paths.len());
+    let mut notices = Vec::new();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let bytes = if name == "-" {
+            let mut bytes = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .context("cannot read standard input")?;
+            bytes
+        } else {
+            let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(identity) {
+                notices.push(format!("{name}: given more than once; read once"));
+                continue;
+            }
+            std::fs::read(path).with_context(|| {
+                format!("cannot read {name:?}: check the path and that it is a readable file")
+            })?
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+                notices.push(format!(
+                    "{name}: bytes that are not UTF-8 were replaced with U+FFFD on {} line(s)",
+                    text.lines()
+                        .filter(|line| line.contains('\u{FFFD}'))
+                        .count()
+                ));
+                text
+            }
+        };
+        let name = if name == "-" {
+            "stdin".to_owned()
+        } else {
+            name
+        };
+        inputs.push(Input { name, text });
+    }
+    Ok((inputs, notices))
 }
 
 /// Runs `idflow demo`: the TUI on the embedded demo data.

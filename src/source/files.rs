@@ -93,6 +93,12 @@ pub fn load_inputs(inputs: &[Input]) -> Loaded {
         match detect_format(&input.text) {
             Some(InputFormat::AccessLog) => {
                 let (location, role) = location_from_file_name(&input.name);
+                if !location.contains('/') {
+                    notices.push(format!(
+                        "{}: the file name does not say which namespace the proxy is in; name it NAMESPACE.WORKLOAD.log (e.g. shop.orders.log); its hops are shown as {location:?}",
+                        input.name
+                    ));
+                }
                 read_access_log(input, &location, role, &mut observations, &mut notices);
             }
             Some(InputFormat::DataStream2) => read_ds2(input, &mut observations, &mut notices),
