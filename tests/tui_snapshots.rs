@@ -11,7 +11,7 @@ use idflow::tui::{
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
+use ratatui::buffer::{Buffer, Cell};
 use ratatui::style::{Color, Modifier};
 
 const ISSUER: &str = "https://idp.example.com";
@@ -453,49 +453,42 @@ fn help_80x24() {
 
 // Styles in the buffer.
 
+/// Draws `app` at `width`×`height` and returns the cell where `text` first starts.
+fn cell_at(app: &App, width: u16, height: u16, text: &str) -> Cell {
+    let terminal = draw(app, width, height);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, text).unwrap_or_else(|| panic!("{text:?} not on screen"));
+    buffer[(x, y)].clone()
+}
+
 #[test]
 fn selected_row_styled() {
-    let app = app_at(80, 24);
-    let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "09:15:02").expect("first flow on screen");
+    let cell = cell_at(&app_at(80, 24), 80, 24, "09:15:02");
     let selection = default_theme().style(Slot::Selection);
-    assert_eq!(
-        buffer[(x, y)].bg,
-        selection.bg.expect("selection background")
-    );
+    assert_eq!(cell.bg, selection.bg.expect("selection background"));
 }
 
 #[test]
 fn denial_cell_styled() {
-    let app = app_at(80, 24);
-    let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "orders 403").expect("denied hop on screen");
+    let cell = cell_at(&app_at(80, 24), 80, 24, "orders 403");
     let deny = default_theme().style(Slot::Deny);
-    assert_eq!(buffer[(x, y)].fg, deny.fg.expect("deny colour"));
-    assert!(buffer[(x, y)].modifier.contains(Modifier::BOLD));
+    assert_eq!(cell.fg, deny.fg.expect("deny colour"));
+    assert!(cell.modifier.contains(Modifier::BOLD));
 }
 
 #[test]
 fn badge_cell_styled() {
-    let app = app_at(80, 24);
-    let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "DROPPED").expect("badge on screen");
+    let cell = cell_at(&app_at(80, 24), 80, 24, "DROPPED");
     let dropped = default_theme().style(Slot::Dropped);
-    assert_eq!(buffer[(x, y)].bg, dropped.bg.expect("dropped background"));
+    assert_eq!(cell.bg, dropped.bg.expect("dropped background"));
 }
 
 #[test]
 fn passed_on_cell_neutral() {
-    let mut app = app_at(120, 40);
-    select_flow(&mut app, "e1a1");
-    let terminal = draw(&app, 120, 40);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "gw 403").expect("relayed 403 on screen");
+    // The first `gw 403` is the gateway of e1a1, which relayed the sidecar's 403.
+    let cell = cell_at(&app_at(120, 40), 120, 40, "gw 403");
     let allow = default_theme().style(Slot::Allow);
-    assert_ne!(buffer[(x, y)].fg, allow.fg.expect("allow colour"));
+    assert_ne!(cell.fg, allow.fg.expect("allow colour"));
 }
 
 #[test]

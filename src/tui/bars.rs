@@ -93,9 +93,9 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(line, area);
 }
 
-/// Returns the hints of `view` that fit in `width` columns, in key table order. Hints of the lowest
-/// priority go first, the later one of a tie first; help and quit always stay, even when they alone
-/// are wider than `width`.
+/// Returns the hints of `view` that fit in `width` columns, in key table order. The hint of lowest
+/// priority is dropped first, and of two equal ones the later. Help and quit always stay, even when
+/// they alone are wider than `width`.
 fn fit_hints(view: View, width: usize) -> Vec<(&'static str, Hint)> {
     let mut hints: Vec<(&'static str, Hint)> = bindings_for(view)
         .filter_map(|binding| binding.hint.map(|hint| (binding.label, hint)))

@@ -5,10 +5,8 @@ use crate::model::Flow;
 
 use super::format::{badge, badge_text, clock, edge_cell, mesh_cell, mesh_hops};
 
-/// Returns true when `needle` (already lower-case) occurs in any cell of the flow's row as the
-/// Flows table renders it at full width (time, method, path, edge verdict, every mesh hop with its
-/// cause word, finding badges), or in a hop's location, policy or reason, or a finding's kind.
-/// An empty needle matches every flow.
+/// Returns true when `needle` (already lower-case) occurs in the flow's searchable text. An empty
+/// needle matches every flow.
 pub fn matches(flow: &Flow, needle: &str) -> bool {
     needle.is_empty()
         || searchable_text(flow)
@@ -16,7 +14,8 @@ pub fn matches(flow: &Flow, needle: &str) -> bool {
             .any(|text| text.to_lowercase().contains(needle))
 }
 
-/// Returns every text the filter searches for one flow.
+/// Returns every text the filter searches for one flow: each cell of its row as the Flows table
+/// renders it at full width, and each hop's location, policy and reason and finding's kind.
 fn searchable_text(flow: &Flow) -> Vec<String> {
     let mut texts = vec![
         clock(flow.time.as_deref()),

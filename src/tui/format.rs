@@ -59,9 +59,8 @@ pub fn verdict_slot(hop: &Hop) -> Slot {
     }
 }
 
-/// Returns true when the hop allowed the request and returned an error status from further
-/// upstream: a proxy's access log shows the status it sent downstream, which for a request it
-/// passed on is the upstream's answer.
+/// Returns true when the hop allowed the request yet returned an error status. A proxy's access log
+/// shows the status it sent downstream, so for a request it passed on that is the upstream's status.
 fn passed_on_error(hop: &Hop) -> bool {
     hop.decision == Decision::Allow && hop.status >= 400
 }

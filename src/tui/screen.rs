@@ -20,7 +20,7 @@ use super::{bars, detail, flows, help, token_view};
 const SPLIT_MIN_HEIGHT: u16 = 36;
 /// Share of the rows the table gets in that split, in percent.
 const SPLIT_TABLE_PERCENT: u16 = 45;
-/// Fewest rows for the detail below a table that fits whole: two borders and three lines, enough
+/// Minimum rows for the detail below a table that fits whole: two borders and three lines, enough
 /// for the first finding's badge and the start of its message.
 const MIN_PREVIEW_HEIGHT: u16 = 5;
 /// Rows of the table that are not flows: two borders and the header.
@@ -59,10 +59,9 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
 }
 
-/// Returns the table's height when the Flows view shows the selected flow's detail below it in
-/// `height` rows: the fixed share on tall screens, and on shorter ones (80×24) just the rows the
-/// table needs when that leaves [`MIN_PREVIEW_HEIGHT`] rows for the detail. `None` shows the table
-/// alone.
+/// Returns the table's height when the Flows view in `height` rows also shows the selected flow's
+/// detail, or `None` for the table alone. Tall screens give the table a fixed share. Shorter ones
+/// (80×24) give it just the rows it needs, if that leaves [`MIN_PREVIEW_HEIGHT`] for the detail.
 fn flows_split(app: &App, height: u16) -> Option<u16> {
     app.selected_flow()?;
     if height >= SPLIT_MIN_HEIGHT {

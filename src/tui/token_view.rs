@@ -30,7 +30,7 @@ use super::text::wrap;
 use super::theme::{Slot, Theme};
 
 const LABEL_WIDTH: usize = 12;
-/// Fewest columns a problem's message gets beside its code before it moves below the code.
+/// Minimum columns a problem's message gets beside its code before it moves below the code.
 const MIN_PROBLEM_TEXT_WIDTH: usize = 24;
 /// Indent of a problem message that sits below its code.
 const PROBLEM_INDENT: usize = 4;
