@@ -11,7 +11,7 @@ use idflow::tui::{
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
+use ratatui::buffer::{Buffer, Cell};
 use ratatui::style::{Color, Modifier};
 
 const ISSUER: &str = "https://idp.example.com";
@@ -114,7 +114,8 @@ fn fixture_flows() -> Vec<Flow> {
         "/api/orders/1042/items?expand=lines",
         vec![
             edge(Decision::Allow, 200, "bob"),
-            mesh(GATEWAY, Decision::Allow, 200, "bob"),
+            // The gateway passed the request on and relayed the sidecar's 403, as Envoy logs it.
+            mesh(GATEWAY, Decision::Allow, 403, "bob"),
             mesh(ORDERS, Decision::Deny, 403, "bob"),
         ],
     );
@@ -346,11 +347,20 @@ fn inspection() -> Inspection {
                 relative_seconds: -3_900,
             },
         ],
-        problems: vec![Problem {
-            code: "expired".into(),
-            message: "The token expired at 2026-03-01T09:15:02Z, 5 min ago.".into(),
-            severity: Severity::Error,
-        }],
+        problems: vec![
+            Problem {
+                code: "expired".into(),
+                message: "The token expired at 2026-03-01T09:15:02Z, 5 min ago.".into(),
+                severity: Severity::Error,
+            },
+            Problem {
+                code: "lowercase_bearer".into(),
+                message: "The scheme is `bearer`: Envoy's jwt_authn matches the `Bearer ` prefix \
+                          case-sensitively, so the mesh treats this request as carrying no token."
+                    .into(),
+                severity: Severity::Warning,
+            },
+        ],
         fingerprint: "sha256:3f9a61c0d2b4e857".into(),
         encoded_len: 612,
         token: SecretToken::default(),
@@ -414,6 +424,15 @@ fn token_inspection_80x24() {
 }
 
 #[test]
+fn token_problems_80x24_end() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::ShowToken);
+    app.token.result = Some(Ok(inspection()));
+    update(&mut app, Action::Bottom);
+    insta::assert_snapshot!(draw(&app, 80, 24).backend());
+}
+
+#[test]
 fn token_error_80x24() {
     let mut app = app_at(80, 24);
     update(&mut app, Action::ShowToken);
@@ -434,38 +453,59 @@ fn help_80x24() {
 
 // Styles in the buffer.
 
+/// Draws `app` at `width`×`height` and returns the cell where `text` first starts.
+fn cell_at(app: &App, width: u16, height: u16, text: &str) -> Cell {
+    let terminal = draw(app, width, height);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, text).unwrap_or_else(|| panic!("{text:?} not on screen"));
+    buffer[(x, y)].clone()
+}
+
 #[test]
 fn selected_row_styled() {
-    let app = app_at(80, 24);
-    let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "09:15:02").expect("first flow on screen");
+    let cell = cell_at(&app_at(80, 24), 80, 24, "09:15:02");
     let selection = default_theme().style(Slot::Selection);
-    assert_eq!(
-        buffer[(x, y)].bg,
-        selection.bg.expect("selection background")
-    );
+    assert_eq!(cell.bg, selection.bg.expect("selection background"));
 }
 
 #[test]
 fn denial_cell_styled() {
-    let app = app_at(80, 24);
-    let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "orders 403").expect("denied hop on screen");
+    let cell = cell_at(&app_at(80, 24), 80, 24, "orders 403");
     let deny = default_theme().style(Slot::Deny);
-    assert_eq!(buffer[(x, y)].fg, deny.fg.expect("deny colour"));
-    assert!(buffer[(x, y)].modifier.contains(Modifier::BOLD));
+    assert_eq!(cell.fg, deny.fg.expect("deny colour"));
+    assert!(cell.modifier.contains(Modifier::BOLD));
 }
 
 #[test]
 fn badge_cell_styled() {
+    let cell = cell_at(&app_at(80, 24), 80, 24, "DROPPED");
+    let dropped = default_theme().style(Slot::Dropped);
+    assert_eq!(cell.bg, dropped.bg.expect("dropped background"));
+}
+
+#[test]
+fn passed_on_cell_neutral() {
+    // The first `gw 403` is the gateway of e1a1, which relayed the sidecar's 403.
+    let cell = cell_at(&app_at(120, 40), 120, 40, "gw 403");
+    let allow = default_theme().style(Slot::Allow);
+    assert_ne!(cell.fg, allow.fg.expect("allow colour"));
+}
+
+#[test]
+fn hint_bar_fits_80() {
     let app = app_at(80, 24);
     let terminal = draw(&app, 80, 24);
-    let buffer = terminal.backend().buffer();
-    let (x, y) = find(buffer, "DROPPED").expect("badge on screen");
-    let dropped = default_theme().style(Slot::Dropped);
-    assert_eq!(buffer[(x, y)].bg, dropped.bg.expect("dropped background"));
+    let text = screen_text(&terminal);
+    let bottom = text.lines().last().expect("bottom line");
+    assert!(bottom.contains("<q> quit"), "{bottom}");
+    assert!(bottom.contains("<?> help"), "{bottom}");
+}
+
+#[test]
+fn preview_fills_80x24() {
+    let app = app_at(80, 24);
+    let text = screen_text(&draw(&app, 80, 24));
+    assert!(text.contains("flow e1a0"), "{text}");
 }
 
 #[test]
@@ -554,6 +594,60 @@ fn filter_narrows() {
         .map(|index| app.flows[*index].id.as_str())
         .collect();
     assert_eq!(ids, ["e1a3"]);
+}
+
+/// Returns the ids of the flows that pass the filter.
+fn visible_ids(app: &App) -> Vec<&str> {
+    app.visible
+        .iter()
+        .map(|index| app.flows[*index].id.as_str())
+        .collect()
+}
+
+#[test]
+fn filter_matches_row_text() {
+    let cases: [(&str, &[&str]); 6] = [
+        // Cause words of hop cells, also on screens too narrow to show them.
+        ("rbac", &["e1a1", "e1a3", "e1a4", "e1a6"]),
+        ("RBAC", &["e1a1", "e1a3", "e1a4", "e1a6"]),
+        // The edge cell `deny 401`, and the policy and reason of a DENY policy.
+        ("deny", &["e1a3", "e1a5"]),
+        ("401", &["e1a2", "e1a5"]),
+        ("allow", &["e1a0", "e1a1", "e1a2", "e1a3", "e1a4", "e1a6"]),
+        ("gw 401 expired", &["e1a2"]),
+    ];
+    for (needle, expected) in cases {
+        let mut app = app_at(120, 40);
+        update(&mut app, Action::StartFilter);
+        update(&mut app, Action::Paste(needle.into()));
+        assert_eq!(visible_ids(&app), expected, "/{needle}");
+    }
+}
+
+#[test]
+fn filter_as_you_type() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    for c in "refunds".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    assert_eq!(visible_ids(&app), ["e1a4"], "narrowed before enter");
+    update(&mut app, Action::Backspace);
+    assert_eq!(visible_ids(&app), ["e1a4"], "refund still matches");
+    update(&mut app, Action::Submit);
+    assert!(app.prompt.is_none(), "enter leaves the prompt");
+    assert_eq!(app.filter, "refund", "enter keeps the filter");
+}
+
+#[test]
+fn filter_reopens_with_text() {
+    let mut app = app_at(80, 24);
+    update(&mut app, Action::StartFilter);
+    update(&mut app, Action::Paste("rbac".into()));
+    update(&mut app, Action::Submit);
+    update(&mut app, Action::StartFilter);
+    let text = app.prompt.as_ref().map(|prompt| prompt.text.as_str());
+    assert_eq!(text, Some("rbac"));
 }
 
 #[test]

@@ -42,9 +42,9 @@ pub enum Action {
     /// A character typed into the open prompt.
     Input(char),
     Backspace,
-    /// Enter in the open prompt.
+    /// Enter in the open prompt. A filter stays applied.
     Submit,
-    /// Esc in the open prompt.
+    /// Esc in the open prompt. A filter is cleared.
     Cancel,
     /// Text from a bracketed paste.
     Paste(String),
@@ -120,7 +120,7 @@ pub struct App {
     pub visible: Vec<usize>,
     /// Position of the selected flow within `visible`.
     pub selected: usize,
-    /// The applied filter, empty for none.
+    /// The applied filter, empty for none. While the filter prompt is open it follows the prompt.
     pub filter: String,
     pub prompt: Option<Prompt>,
     pub show_help: bool,
@@ -188,6 +188,26 @@ impl App {
             .filter(|index| matches(&self.flows[*index], &filter))
             .collect();
         self.clamp_selection();
+    }
+
+    /// Applies `text` as the filter and selects the first flow that passes it.
+    fn set_filter(&mut self, text: &str) {
+        text.trim().clone_into(&mut self.filter);
+        self.selected = 0;
+        self.refresh_visible();
+    }
+
+    /// Changes the open prompt's text with `edit`; a filter prompt applies each change at once, so
+    /// the list narrows as the user types, as in k9s.
+    fn edit_prompt(&mut self, edit: impl FnOnce(&mut String)) {
+        let Some(prompt) = &mut self.prompt else {
+            return;
+        };
+        edit(&mut prompt.text);
+        if prompt.kind == PromptKind::Filter {
+            let text = prompt.text.clone();
+            self.set_filter(&text);
+        }
     }
 
     fn clamp_selection(&mut self) {
@@ -266,11 +286,7 @@ impl App {
 
     fn submit(&mut self, prompt: &Prompt) {
         match prompt.kind {
-            PromptKind::Filter => {
-                prompt.text.trim().clone_into(&mut self.filter);
-                self.selected = 0;
-                self.refresh_visible();
-            }
+            PromptKind::Filter => self.set_filter(&prompt.text),
             PromptKind::Command => self.run_command(&prompt.text),
             PromptKind::Token => self.inspect(&prompt.text),
         }
@@ -332,16 +348,10 @@ pub fn update(app: &mut App, action: Action) {
             app.open_prompt(PromptKind::Token);
         }
         Action::ClearToken => app.token = TokenPane::default(),
-        Action::Input(c) => {
-            if let Some(prompt) = &mut app.prompt {
-                prompt.text.push(c);
-            }
-        }
-        Action::Backspace => {
-            if let Some(prompt) = &mut app.prompt {
-                prompt.text.pop();
-            }
-        }
+        Action::Input(c) => app.edit_prompt(|text| text.push(c)),
+        Action::Backspace => app.edit_prompt(|text| {
+            text.pop();
+        }),
         Action::Submit => {
             if let Some(prompt) = app.prompt.take() {
                 app.submit(&prompt);
@@ -375,12 +385,12 @@ pub fn update(app: &mut App, action: Action) {
 
 /// Inserts pasted text into the open prompt, or inspects it as a token anywhere else.
 fn paste(app: &mut App, text: &str) {
-    match &mut app.prompt {
-        Some(prompt) if prompt.kind != PromptKind::Token => {
+    match app.prompt.as_ref().map(|prompt| prompt.kind) {
+        Some(PromptKind::Filter | PromptKind::Command) => {
             // Filters and commands are one line.
-            prompt.text.extend(text.chars().filter(|c| !c.is_control()));
+            app.edit_prompt(|typed| typed.extend(text.chars().filter(|c| !c.is_control())));
         }
-        Some(_) => {
+        Some(PromptKind::Token) => {
             app.prompt = None;
             app.view = View::Token;
             app.inspect(text);

@@ -6,17 +6,20 @@
 //! <enter> detail  </> filter  <:> command  <t> token  <?> help  <esc> back  <q> quit
 //! ```
 
+use std::cmp::Reverse;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::app::{App, FlashLevel, PromptKind};
+use super::app::{App, FlashLevel, PromptKind, View};
 use super::format::styled;
-use super::keys::bindings_for;
+use super::keys::{Hint, bindings_for};
 use super::theme::Slot;
 use super::token_view::masked;
 
 const SEPARATOR: &str = " │ ";
+const HINT_GAP: &str = "  ";
 
 /// Draws the status line: title, counts, then the flash message or the notices.
 pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
@@ -75,15 +78,49 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
         ])
     } else {
         let mut spans = Vec::new();
-        for binding in bindings_for(app.view) {
-            if let Some(hint) = binding.hint {
-                spans.push(styled(theme, Slot::Accent, format!("<{}>", binding.label)));
-                spans.push(styled(theme, Slot::Muted, format!(" {hint}  ")));
+        for (index, (label, hint)) in fit_hints(app.view, usize::from(area.width))
+            .into_iter()
+            .enumerate()
+        {
+            if index > 0 {
+                spans.push(Span::raw(HINT_GAP));
             }
+            spans.push(styled(theme, Slot::Accent, format!("<{label}>")));
+            spans.push(styled(theme, Slot::Muted, format!(" {}", hint.text)));
         }
         Line::from(spans)
     };
     frame.render_widget(line, area);
+}
+
+/// Returns the hints of `view` that fit in `width` columns, in key table order. The hint of lowest
+/// priority is dropped first, and of two equal ones the later. Help and quit always stay, even when
+/// they alone are wider than `width`.
+fn fit_hints(view: View, width: usize) -> Vec<(&'static str, Hint)> {
+    let mut hints: Vec<(&'static str, Hint)> = bindings_for(view)
+        .filter_map(|binding| binding.hint.map(|hint| (binding.label, hint)))
+        .collect();
+    while hints_width(&hints) > width {
+        let droppable = hints
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, hint))| hint.priority != Hint::KEEP)
+            .min_by_key(|(index, (_, hint))| (hint.priority, Reverse(*index)));
+        let Some((index, _)) = droppable else {
+            break;
+        };
+        hints.remove(index);
+    }
+    hints
+}
+
+/// Returns the columns `<label> text` entries take, joined by [`HINT_GAP`].
+fn hints_width(hints: &[(&str, Hint)]) -> usize {
+    let entries: usize = hints
+        .iter()
+        .map(|(label, hint)| Span::raw(format!("<{label}> {}", hint.text)).width())
+        .sum();
+    entries + HINT_GAP.len() * hints.len().saturating_sub(1)
 }
 
 fn plural(count: usize, noun: &str) -> String {
@@ -91,5 +128,48 @@ fn plural(count: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{count} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(view: View, width: usize) -> Vec<&'static str> {
+        fit_hints(view, width)
+            .into_iter()
+            .map(|(_, hint)| hint.text)
+            .collect()
+    }
+
+    #[test]
+    fn hints_all_when_wide() {
+        assert_eq!(
+            texts(View::Flows, 200),
+            [
+                "detail", "filter", "command", "token", "help", "back", "quit"
+            ]
+        );
+    }
+
+    #[test]
+    fn hints_drop_command_first() {
+        assert_eq!(
+            texts(View::Flows, 80),
+            ["detail", "filter", "token", "help", "back", "quit"]
+        );
+    }
+
+    #[test]
+    fn hints_fit_width() {
+        for width in [80, 60, 40, 20] {
+            let hints = fit_hints(View::Flows, width);
+            assert!(hints_width(&hints) <= width, "at {width}: {hints:?}");
+        }
+    }
+
+    #[test]
+    fn hints_keep_help_quit() {
+        assert_eq!(texts(View::Token, 1), ["help", "quit"]);
     }
 }

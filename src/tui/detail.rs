@@ -21,7 +21,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use crate::model::{CorrelationKey, DecidedBy, Flow, Hop, HopKind, HopRole, Identity};
 
 use super::app::App;
-use super::format::{badge, decided_by_word, decision_word, finding_slot, styled, verdict_slot};
+use super::format::{badge, decided_by_word, finding_slot, status_phrase, styled, verdict_slot};
 use super::text::{pad, wrap};
 use super::theme::{Slot, Theme};
 
@@ -160,7 +160,6 @@ fn fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
 }
 
 fn verdict_fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
-    let verdict = format!("{} {}", hop.status, decision_word(hop.decision));
     let who = decided_by_word(hop.decided_by);
     let decided = match hop.reason.as_deref() {
         // Envoy's RBAC filter logs `none` as the matched policy when no ALLOW policy matched.
@@ -171,7 +170,7 @@ fn verdict_fields(hop: &Hop) -> Vec<(&'static str, String, Slot)> {
         None => who.to_owned(),
     };
     let mut out = vec![
-        ("status", verdict, verdict_slot(hop)),
+        ("status", status_phrase(hop), verdict_slot(hop)),
         ("decided", decided, Slot::Text),
     ];
 

@@ -16,7 +16,8 @@ use crate::model::Flow;
 
 use super::app::App;
 use super::format::{
-    badge, clock, edge_cell, finding_slot, mesh_cell, mesh_hops, styled, truncate,
+    badge, badge_text, clock, edge_cell, finding_slot, mesh_cell, mesh_hops, more_findings, styled,
+    truncate,
 };
 use super::theme::Slot;
 
@@ -177,20 +178,6 @@ fn row<'a>(app: &App, flow: &'a Flow, layout: &Columns) -> Row<'a> {
         None => Cell::from(""),
     });
     Row::new(cells)
-}
-
-fn badge_text(flow: &Flow) -> String {
-    flow.findings
-        .first()
-        .map(|finding| format!("{}{}", badge(finding.kind), more_findings(flow)))
-        .unwrap_or_default()
-}
-
-fn more_findings(flow: &Flow) -> String {
-    match flow.findings.len() {
-        0 | 1 => String::new(),
-        n => format!(" +{}", n - 1),
-    }
 }
 
 /// Returns the cell of mesh hop `column`; the last column also counts the hops that do not fit.

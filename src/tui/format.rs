@@ -18,6 +18,23 @@ pub fn badge(kind: FindingKind) -> &'static str {
     }
 }
 
+/// Returns the Flows table's finding cell: the first finding's badge and how many more there are,
+/// e.g. `DROPPED +1`; empty for a flow without findings.
+pub fn badge_text(flow: &Flow) -> String {
+    flow.findings
+        .first()
+        .map(|finding| format!("{}{}", badge(finding.kind), more_findings(flow)))
+        .unwrap_or_default()
+}
+
+/// Returns ` +N` for the findings after the first, or nothing.
+pub fn more_findings(flow: &Flow) -> String {
+    match flow.findings.len() {
+        0 | 1 => String::new(),
+        n => format!(" +{}", n - 1),
+    }
+}
+
 /// Returns the theme slot that marks a finding kind.
 pub fn finding_slot(kind: FindingKind) -> Slot {
     match kind {
@@ -29,14 +46,33 @@ pub fn finding_slot(kind: FindingKind) -> Slot {
     }
 }
 
-/// Returns the theme slot for a hop's verdict: an expired token gets its own slot.
+/// Returns the theme slot for a hop's verdict: an expired token gets its own slot, and an error
+/// status that an allowing hop only passed back stays neutral, so green never marks a 4xx or 5xx.
 pub fn verdict_slot(hop: &Hop) -> Slot {
     match hop.decision {
+        Decision::Allow if passed_on_error(hop) => Slot::Text,
         Decision::Allow => Slot::Allow,
         Decision::Deny if is_expired(hop) => Slot::Expired,
         Decision::Deny => Slot::Deny,
         Decision::Error => Slot::Error,
         Decision::Unknown => Slot::Muted,
+    }
+}
+
+/// Returns true when the hop allowed the request yet returned an error status. A proxy's access log
+/// shows the status it sent downstream, so for a request it passed on that is the upstream's status.
+fn passed_on_error(hop: &Hop) -> bool {
+    hop.decision == Decision::Allow && hop.status >= 400
+}
+
+/// Returns the detail pane's status line for a hop, e.g. `200 allow`, `403 deny`, or
+/// `403 (passed on; upstream answered)` when the hop allowed the request and relayed a denial.
+pub fn status_phrase(hop: &Hop) -> String {
+    let status = status_text(hop.status);
+    if passed_on_error(hop) {
+        format!("{status} (passed on; upstream answered)")
+    } else {
+        format!("{status} {}", decision_word(hop.decision))
     }
 }
 

@@ -31,6 +31,24 @@ impl Context {
     }
 }
 
+/// A binding's entry in the hint bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    /// The short description, e.g. `filter`.
+    pub text: &'static str,
+    /// A narrow hint bar drops hints of lower priority first; [`Hint::KEEP`] hints always stay.
+    pub priority: u8,
+}
+
+impl Hint {
+    /// The priority of hints that the bar never drops: help and quit.
+    pub const KEEP: u8 = u8::MAX;
+}
+
+const fn hint(text: &'static str, priority: u8) -> Hint {
+    Hint { text, priority }
+}
+
 /// One row of the key table.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
@@ -39,8 +57,8 @@ pub struct Binding {
     /// The keys as shown in help and the hint bar.
     pub label: &'static str,
     pub description: &'static str,
-    /// The short description shown in the hint bar; `None` keeps the binding to help only.
-    pub hint: Option<&'static str>,
+    /// The hint bar entry; `None` keeps the binding to help only.
+    pub hint: Option<Hint>,
     action: fn() -> Action,
 }
 
@@ -49,7 +67,7 @@ const fn bind(
     keys: &'static [KeyCode],
     label: &'static str,
     description: &'static str,
-    hint: Option<&'static str>,
+    hint: Option<Hint>,
     action: fn() -> Action,
 ) -> Binding {
     Binding {
@@ -69,7 +87,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('i')],
         "i",
         "type a token",
-        Some("type"),
+        Some(hint("type", 5)),
         || Action::StartToken,
     ),
     bind(
@@ -85,7 +103,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Enter],
         "enter",
         "open detail",
-        Some("detail"),
+        Some(hint("detail", 5)),
         || Action::Open,
     ),
     bind(
@@ -93,7 +111,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('/')],
         "/",
         "filter",
-        Some("filter"),
+        Some(hint("filter", 4)),
         || Action::StartFilter,
     ),
     bind(
@@ -101,7 +119,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char(':')],
         ":",
         "command: :q, :token, :flows, :help",
-        Some("command"),
+        Some(hint("command", 1)),
         || Action::StartCommand,
     ),
     bind(
@@ -109,7 +127,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('t')],
         "t",
         "token view",
-        Some("token"),
+        Some(hint("token", 2)),
         || Action::ShowToken,
     ),
     bind(
@@ -117,7 +135,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('?')],
         "?",
         "help",
-        Some("help"),
+        Some(hint("help", Hint::KEEP)),
         || Action::ToggleHelp,
     ),
     bind(
@@ -125,7 +143,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Esc],
         "esc",
         "back / clear filter",
-        Some("back"),
+        Some(hint("back", 3)),
         || Action::Back,
     ),
     bind(
@@ -133,7 +151,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('q')],
         "q",
         "quit",
-        Some("quit"),
+        Some(hint("quit", Hint::KEEP)),
         || Action::Quit,
     ),
     bind(

@@ -21,7 +21,7 @@ mod token_view;
 pub use app::{
     Action, App, Flash, FlashLevel, MAX_FLOWS, Prompt, PromptKind, TokenPane, View, update,
 };
-pub use keys::{BINDINGS, Binding, Context, action_for};
+pub use keys::{BINDINGS, Binding, Context, Hint, action_for};
 pub use runner::{FEED_CAPACITY, run, run_with_feed};
 pub use screen::render;
 pub use theme::{Slot, Theme, ThemeError};

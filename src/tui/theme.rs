@@ -348,10 +348,64 @@ mod tests {
         }
     }
 
+    /// Returns the RGB value of a colour whose value does not depend on the terminal's palette.
+    fn fixed_rgb(color: Color) -> Option<[u8; 3]> {
+        const CUBE: [u8; 6] = [0, 95, 135, 175, 215, 255];
+        match color {
+            Color::Rgb(r, g, b) => Some([r, g, b]),
+            Color::Indexed(index @ 16..=231) => {
+                let cube = usize::from(index - 16);
+                Some([CUBE[cube / 36], CUBE[cube / 6 % 6], CUBE[cube % 6]])
+            }
+            Color::Indexed(index @ 232..=255) => {
+                let grey = 8 + 10 * (index - 232);
+                Some([grey, grey, grey])
+            }
+            _ => None,
+        }
+    }
+
+    /// Returns the WCAG 2 contrast ratio of two sRGB colours.
+    fn contrast(a: [u8; 3], b: [u8; 3]) -> f64 {
+        let luminance = |rgb: [u8; 3]| {
+            let linear = rgb.map(|channel| {
+                let c = f64::from(channel) / 255.0;
+                if c <= 0.039_28 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            });
+            0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+        };
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
     #[test]
-    fn light_overrides_deny() {
+    fn light_readable_on_white() {
+        const WHITE: [u8; 3] = [255, 255, 255];
         let light = Theme::load_colored("light").expect("light theme");
-        assert_eq!(light.style(Slot::Deny).fg, Some(Color::Red));
+        for slot in Slot::ALL {
+            let style = light.style(slot);
+            // `reset` is the terminal's own foreground, which a light terminal sets dark.
+            let Some(fg) = style.fg.filter(|fg| *fg != Color::Reset) else {
+                continue;
+            };
+            let fg_rgb = fixed_rgb(fg);
+            assert!(fg_rgb.is_some(), "{slot}: {fg:?} follows the palette");
+            let bg_rgb = style.bg.map_or(Some(WHITE), fixed_rgb);
+            assert!(bg_rgb.is_some(), "{slot}: background follows the palette");
+            let minimum = if slot == Slot::Border { 3.0 } else { 4.5 };
+            let ratio = contrast(fg_rgb.unwrap_or(WHITE), bg_rgb.unwrap_or(WHITE));
+            assert!(ratio >= minimum, "{slot}: contrast {ratio:.2} < {minimum}");
+        }
+    }
+
+    #[test]
+    fn contrast_black_white() {
+        let ratio = contrast([0, 0, 0], [255, 255, 255]);
+        assert!((ratio - 21.0).abs() < 0.01, "{ratio}");
     }
 
     #[test]

@@ -26,9 +26,14 @@ use crate::token::{Inspection, TokenKind};
 
 use super::app::App;
 use super::format::{relative, styled};
+use super::text::wrap;
 use super::theme::{Slot, Theme};
 
 const LABEL_WIDTH: usize = 12;
+/// Minimum columns a problem's message gets beside its code before it moves below the code.
+const MIN_PROBLEM_TEXT_WIDTH: usize = 24;
+/// Indent of a problem message that sits below its code.
+const PROBLEM_INDENT: usize = 4;
 
 /// Draws the Token view in `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -39,7 +44,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(styled(theme, Slot::Accent, " Token ")));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = lines(app);
+    let lines = lines(app, usize::from(inner.width));
     let height = wrapped_height(&lines, usize::from(inner.width));
     let max_scroll = height.saturating_sub(usize::from(inner.height));
     let scroll = u16::try_from(usize::from(app.token.scroll).min(max_scroll)).unwrap_or(0);
@@ -51,7 +56,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 /// Returns the number of lines the full-screen Token view takes once wrapped.
 pub fn content_height(app: &App) -> usize {
-    wrapped_height(&lines(app), usize::from(app.size.0.saturating_sub(2)))
+    let width = usize::from(app.size.0.saturating_sub(2));
+    wrapped_height(&lines(app, width), width)
 }
 
 /// Estimates the rows `lines` take when wrapped at `width` columns.
@@ -63,7 +69,9 @@ fn wrapped_height(lines: &[Line], width: usize) -> usize {
         .sum()
 }
 
-fn lines(app: &App) -> Vec<Line<'static>> {
+/// Builds the view's lines; problems are wrapped to `width` here so their continuation lines keep
+/// an indent, and the paragraph wraps the rest.
+fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let theme = &app.theme;
     match &app.token.result {
         None => vec![
@@ -96,11 +104,11 @@ fn lines(app: &App) -> Vec<Line<'static>> {
                  line or a curl command with one; press x to clear.",
             )),
         ],
-        Some(Ok(inspection)) => inspection_lines(theme, inspection),
+        Some(Ok(inspection)) => inspection_lines(theme, inspection, width),
     }
 }
 
-fn inspection_lines(theme: &Theme, inspection: &Inspection) -> Vec<Line<'static>> {
+fn inspection_lines(theme: &Theme, inspection: &Inspection, width: usize) -> Vec<Line<'static>> {
     let kind = match inspection.kind {
         TokenKind::Jws => "jws (signed JWT)",
         TokenKind::Jwe => "jwe (encrypted JWT)",
@@ -177,10 +185,34 @@ fn inspection_lines(theme: &Theme, inspection: &Inspection) -> Vec<Line<'static>
         out.push(field(theme, 1, "", "none found".to_owned(), Slot::Allow));
     }
     for problem in &inspection.problems {
-        out.push(Line::from(vec![
-            styled(theme, Slot::Deny, format!("  {} ", problem.code)),
-            styled(theme, Slot::Text, problem.message.clone()),
-        ]));
+        out.extend(problem_lines(theme, &problem.code, &problem.message, width));
+    }
+    out
+}
+
+/// Returns a problem as `  code message`, wrapped to `width` with continuation lines indented under
+/// the message. A code too long to leave [`MIN_PROBLEM_TEXT_WIDTH`] columns beside it gets a line
+/// of its own, with the message below it indented by [`PROBLEM_INDENT`].
+fn problem_lines(theme: &Theme, code: &str, message: &str, width: usize) -> Vec<Line<'static>> {
+    let lead = format!("  {code} ");
+    let lead_width = Span::raw(lead.as_str()).width();
+    let mut out = Vec::new();
+    let indent = if width.saturating_sub(lead_width) >= MIN_PROBLEM_TEXT_WIDTH {
+        lead_width
+    } else {
+        out.push(Line::from(styled(theme, Slot::Deny, lead.clone())));
+        PROBLEM_INDENT
+    };
+    for (index, part) in wrap(message, width.saturating_sub(indent).max(1))
+        .into_iter()
+        .enumerate()
+    {
+        let prefix = if index == 0 && out.is_empty() {
+            styled(theme, Slot::Deny, lead.clone())
+        } else {
+            Span::raw(" ".repeat(indent))
+        };
+        out.push(Line::from(vec![prefix, styled(theme, Slot::Text, part)]));
     }
     out
 }
