@@ -70,12 +70,18 @@ pub fn check(
         return Ok(verdict);
     }
 
+    // RBAC runs after jwt_authn and sees the headers as jwt_authn left them (a verified token's
+    // `Authorization` header is gone unless the rule forwards it).
+    let after_authn = Request {
+        headers: authn.headers.clone(),
+        ..request.clone()
+    };
     let scoped = scoped_policies(&applied);
     let rbac_verdict = rbac::authorize(
         &scoped,
         mesh.settings,
         mesh.providers,
-        request,
+        &after_authn,
         authn.payload.as_ref(),
     )
     .map_err(|source| CheckError::Engine {

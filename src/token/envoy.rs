@@ -22,8 +22,8 @@ const SUPPORTED_ALGS: [&str; 13] = [
     "HS384", "HS512", "EdDSA",
 ];
 
-fn is_base64url_or_dot(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+fn is_base64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
 }
 
 /// Returns the token Envoy's `jwt_authn` extracts from an `Authorization` header value, or `None`
@@ -31,14 +31,16 @@ fn is_base64url_or_dot(c: char) -> bool {
 /// request on without a request principal).
 ///
 /// Envoy searches the value for the case-sensitive prefix `Bearer ` anywhere in it, then takes
-/// everything from the first base64url character or dot after the prefix to the end. Before Envoy
-/// 1.29 it stopped at the first character outside that set, so `Bearer <jwt> .junk` passed.
+/// everything from the first base64url character after the prefix to the end (a leading `.` is
+/// skipped too: Envoy 1.40 answers `Bearer %%%.e30.c2ln` with `Jwt is not in the form of …`). Before
+/// Envoy 1.29 it stopped at the first character outside the token alphabet, so
+/// `Bearer <jwt> .junk` passed.
 pub fn extract_from_header(value: &str) -> Option<&str> {
     // HTTP codecs strip optional whitespace around a header value before filters see it.
     let value = value.trim_matches([' ', '\t']);
     let position = value.find(BEARER_PREFIX)?;
     let after = position + BEARER_PREFIX.len();
-    match value[after..].find(is_base64url_or_dot) {
+    match value[after..].find(is_base64url) {
         Some(start) => Some(&value[after + start..]),
         // Envoy hands over the whole value when nothing token-like follows the prefix.
         None => Some(value),

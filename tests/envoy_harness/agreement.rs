@@ -143,6 +143,9 @@ fn check_args(prepared: &Prepared, case: &CaseFile, at: &DateTime<Utc>) -> Vec<S
         wire.host.clone(),
         "--source-ip".to_owned(),
         wire.source_ip.to_string(),
+        // The harness's Envoy listens on loopback, so that is the destination address it sees.
+        "--destination-ip".to_owned(),
+        "127.0.0.1".to_owned(),
         "--xff-trusted-hops".to_owned(),
         case.xff_trusted_hops.to_string(),
         "--at".to_owned(),

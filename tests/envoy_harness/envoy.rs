@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -41,12 +42,22 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// A free loopback port, found by binding and releasing it.
+/// A free loopback port for an Envoy listener, found by binding and releasing it.
+///
+/// Ports come from 20000–29999, below Linux's ephemeral range (32768 and up), and each is handed
+/// out once per process. A port the kernel picked for `bind(0)` could be handed to another
+/// client's outgoing connection, or to another test's Envoy, before this Envoy binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("no free loopback port")
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id() % 5_000;
+    for _ in 0..10_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(20_000 + (offset + n) % 10_000).expect("below 30000");
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000-29999")
 }
 
 /// What goes into one Envoy: the filters under test and where to listen.

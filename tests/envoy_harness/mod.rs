@@ -133,10 +133,17 @@ fn envoy_result(
             details: text(record.and_then(|r| r.details.as_ref())),
             allowed: status == 200,
         },
-        (None, responded) => EnvoyResult {
-            status: 0,
-            details: text(record.and_then(|r| r.termination.as_ref())),
-            allowed: responded.unwrap_or(false),
-        },
+        (None, responded) => {
+            // The upstream answers first, so its bytes can reach the client before the network
+            // RBAC filter closes the connection on the client's first data; the access log's
+            // termination details say whether RBAC closed it.
+            let details = text(record.and_then(|r| r.termination.as_ref()));
+            let closed_by_rbac = details.starts_with("rbac_access_denied");
+            EnvoyResult {
+                status: 0,
+                allowed: responded.unwrap_or(false) && !closed_by_rbac,
+                details,
+            }
+        }
     }
 }

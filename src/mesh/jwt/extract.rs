@@ -135,7 +135,7 @@ fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
         return Some(value);
     }
     let after = value.find(prefix)? + prefix.len();
-    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
     Some(match value[after..].find(token_char) {
         Some(start) => &value[after + start..],
         None => value,

@@ -64,6 +64,28 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl<'a> Ctx<'a> {
+    /// Returns each value of a request header separately (pseudo headers included); empty when
+    /// absent or on a TCP connection.
+    pub fn header_values(&self, name: &str) -> Vec<&'a str> {
+        if !self.http {
+            return Vec::new();
+        }
+        let req = self.req;
+        match name {
+            ":authority" | "host" => vec![req.host.as_str()],
+            ":method" => vec![req.method.as_str()],
+            ":path" => vec![req.path.as_str()],
+            _ => req
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+                .collect(),
+        }
+    }
+}
+
 fn strip_query(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }

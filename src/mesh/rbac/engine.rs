@@ -409,12 +409,15 @@ impl Cidr {
 }
 
 impl CHeader {
+    /// Matches each value of a repeated header on its own, as Envoy's RBAC header matcher does
+    /// since the CVE-2026-26308 fix (seen in Envoy 1.40); older Envoy matched the values joined
+    /// with `,`, so `x-role: user` plus `x-role: admin` escaped an exact `admin` rule.
     pub fn matches(&self, ctx: &Ctx<'_>) -> bool {
-        let v = ctx.header(&self.name);
-        let m = match (&self.check, v) {
-            (CHeaderCheck::Present(want), v) => v.is_some() == *want,
-            (CHeaderCheck::Str(s), Some(v)) => s.matches(&v),
-            (CHeaderCheck::Str(_), None) => return false,
+        let values = ctx.header_values(&self.name);
+        let m = match &self.check {
+            CHeaderCheck::Present(want) => values.is_empty() != *want,
+            CHeaderCheck::Str(_) if values.is_empty() => return false,
+            CHeaderCheck::Str(s) => values.iter().any(|value| s.matches(value)),
         };
         m != self.invert
     }
