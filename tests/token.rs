@@ -335,6 +335,7 @@ fn credential_inputs() -> Vec<(String, String)> {
             basic.clone(),
         ),
         (format!("Proxy-Authorization: Basic {basic}"), basic),
+        // Digest, curl -u and an opaque key with a dot.
         (
             "Authorization: Digest username=\"u\", response=\"6629fae49393a05397450978507c4ef1\""
                 .to_owned(),
@@ -352,6 +353,7 @@ fn credential_inputs() -> Vec<(String, String)> {
             "Bearer sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
             "sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
         ),
+        // Cookies, API keys and random strings, in and out of header lines.
         (
             format!("curl -H 'Cookie: session={random}; theme=dark' https://127.0.0.1/"),
             random.to_owned(),
@@ -367,6 +369,7 @@ fn credential_inputs() -> Vec<(String, String)> {
         (format!("Bearer {random} {random}!"), random.to_owned()),
         (format!("Bearer {random}!"), random.to_owned()),
         (random.repeat(30), random.to_owned()),
+        // Keys in the formats of well-known services.
         (
             "ghp_16C7e42F292c6912E7710c838347Ae178B4a".to_owned(),
             "ghp_16C7e42F292c6912E7710c838347Ae178B4a".to_owned(),
@@ -376,6 +379,7 @@ fn credential_inputs() -> Vec<(String, String)> {
             "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI/K7MDENG/bPxRfiCY".to_owned(),
         ),
     ];
+
     // A JWT with one character changed: to a character outside base64url, to a dot, to a space,
     // and with a dot changed to a letter.
     let (head, _) = t.rsplit_once('.').expect("dots");

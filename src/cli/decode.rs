@@ -24,9 +24,10 @@ const EXIT_USAGE: u8 = 2;
 pub const EXIT_STATUS_HELP: &str = "Exit status:
   0  a token was found and nothing makes it invalid (warnings and notes may remain)
   1  a token was found but is invalid: it has a problem of error severity (a segment that is not
-     base64url or not JSON, `alg` none or missing, an empty signature, a JWE, an opaque token, a
-     scheme other than `Bearer ` with one space, text around the token, a time claim that is not
-     a number), or it has expired or is not yet valid, even within Envoy's 60 s clock skew
+     base64url or not JSON, `alg` none or missing, an empty signature, a JWE, an opaque token
+     where Envoy expects a JWT, a scheme other than `Bearer ` with one space, text around the
+     token, a time claim that is not a number), or it has expired or is not yet valid, even
+     within Envoy's 1 min of clock skew
   2  no token in the input, or invalid flags";
 
 /// Runs `idflow decode` and returns the exit status that [`EXIT_STATUS_HELP`] lists.

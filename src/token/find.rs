@@ -149,28 +149,26 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)>
     } else {
         "curl -H argument"
     };
-    match chosen {
-        Some(line) => Ok(Some(CurlHeader {
+    if let Some(line) = chosen {
+        return Ok(Some(CurlHeader {
             line: (*line).to_owned(),
             source,
-        })),
-        None => {
-            let has_user = words
-                .iter()
-                .any(|word| word == "-u" || word == "--user" || word.starts_with("--user="));
-            let sends = if has_user {
-                "the curl command sends a user name and password (-u, HTTP Basic), not a token"
-            } else {
-                "the curl command sends no token"
-            };
-            Err((
-                source,
-                format!(
-                    "{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"
-                ),
-            ))
-        }
+        }));
     }
+
+    // curl's `-u user:password` (also `-uuser:password`, `--user`) sends HTTP Basic credentials.
+    let has_user = words
+        .iter()
+        .any(|word| word == "--user" || word.starts_with("--user=") || word.starts_with("-u"));
+    let sends = if has_user {
+        "the curl command sends a user name and password (-u, HTTP Basic), not a token"
+    } else {
+        "the curl command sends no token"
+    };
+    Err((
+        source,
+        format!("{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"),
+    ))
 }
 
 /// Removes one pair of matching surrounding quotes, and the whitespace inside them.
@@ -217,7 +215,7 @@ fn split_scheme(value: &str) -> (Option<&str>, &str) {
 
 /// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
 /// it.
-/// The error is the reason `rest` holds no token, in words that repeat none of it.
+/// The error is the reason `rest` contains no token, in words that repeat none of it.
 fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
     let has_space = rest.contains(char::is_whitespace) || rest.contains("%20");
     if !has_space {
@@ -383,7 +381,7 @@ fn not_a_token(parts: &[String], input: &str, reason: &str) -> TokenError {
     let mut shape = parts.to_vec();
     shape.push(plural(input.chars().count(), "character"));
     TokenError::NotAToken {
-        input_shape: format!("the input ({})", shape.join(", ")),
+        input: format!("the input ({})", shape.join(", ")),
         reason: reason.to_owned(),
     }
 }

@@ -162,11 +162,11 @@ impl Problem {
     }
 
     /// Returns true when this problem makes the token invalid, which `idflow decode` reports with
-    /// exit status 1: every problem of error severity, because the mesh or a standard verifier
-    /// rejects the token (or, for a scheme problem, never sees it), and `expired` and
-    /// `not_yet_valid` at any severity. Those two are warnings inside Envoy's 60 s clock skew,
-    /// where the mesh still accepts the token, but RFC 7519 verifiers without skew reject it and
-    /// the mesh will soon. Warnings and notes otherwise leave the token valid.
+    /// exit status 1. Every problem of error severity does, because the mesh or a standard
+    /// verifier rejects the token, or the mesh never reads it (a scheme problem). `expired` and
+    /// `not_yet_valid` do at any severity: inside Envoy's 60 s clock skew they are warnings and
+    /// the mesh still accepts the token, but RFC 7519 verifiers without skew reject it. Other
+    /// warnings and notes leave the token valid.
     pub fn invalidates(&self) -> bool {
         self.severity == Severity::Error
             || matches!(self.code.as_str(), "expired" | "not_yet_valid")
@@ -180,12 +180,12 @@ pub enum TokenError {
         "no token found: the input is empty; paste a JWT, a `Bearer …` value, an `Authorization:` line or a curl command"
     )]
     Empty,
-    #[error("no token found in {input_shape}: {reason}")]
+    #[error("no token found in {input}: {reason}")]
     NotAToken {
         /// The input described by its shape (how it was given, header name, scheme word, length),
         /// never by its text, which may hold a password or a key.
-        input_shape: String,
-        /// Why the input holds no token and what was expected, in words that repeat none of it.
+        input: String,
+        /// Why the input contains no token and what was expected, in words that repeat none of it.
         reason: String,
     },
 }
