@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 /// 2025-03-04T11:02:10Z.
@@ -21,6 +21,15 @@ fn token() -> String {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     )
+}
+
+fn encode(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// Mints a JWS with the given header and claims and the fixed test signature.
+fn mint(header: &Value, claims: &Value) -> String {
+    format!("{}.{}.{SIGNATURE}", encode(header), encode(claims))
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
@@ -96,7 +105,7 @@ fn json_contract_keys() {
 #[test]
 fn json_problem_shape() {
     let output = run(&["bearer 9f1c2e7a5b8d4c3e", "-o", "json"], None);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let value = json_output(&output);
     assert_eq!(value["kind"], "opaque");
     let problem = &value["problems"][0];
@@ -128,7 +137,11 @@ fn secrets_shown_on_request() {
 fn stdin_dash_and_absent() {
     let t = token();
     let input = format!("\"{t}\"\n");
-    for args in [&["-", "-o", "json"][..], &["-o", "json"][..]] {
+    let at = AT.to_string();
+    for args in [
+        &["-", "-o", "json", "--at", &at][..],
+        &["-o", "json", "--at", &at][..],
+    ] {
         let output = run(args, Some(&input));
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         assert_eq!(json_output(&output)["found_as"], "bare token, in quotes");
@@ -181,7 +194,7 @@ fn at_rfc3339_clock() {
 }
 
 #[test]
-fn expired_still_exit_zero() {
+fn expired_exit_one() {
     let output = run(
         &[
             &token(),
@@ -192,7 +205,7 @@ fn expired_still_exit_zero() {
         ],
         None,
     );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(json_output(&output)["problems"][0]["code"], "expired");
 }
 
@@ -200,6 +213,208 @@ fn expired_still_exit_zero() {
 fn huge_stdin_no_panic() {
     let input = "a".repeat(1 << 20);
     let output = run(&["-o", "json"], Some(&input));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(json_output(&output)["encoded_len"], 1 << 20);
+}
+
+/// An input, the problem code it raises, and the exit status that code alone leads to.
+type ExitCase = (String, &'static str, i32);
+
+/// Cases for the time claims.
+fn time_cases() -> Vec<ExitCase> {
+    let rs256 = json!({"alg": "RS256"});
+    vec![
+        (mint(&rs256, &json!({"exp": AT - 7_200})), "expired", 1),
+        (mint(&rs256, &json!({"exp": AT - 30})), "expired", 1),
+        (
+            mint(&rs256, &json!({"exp": AT + 7_200, "nbf": AT + 3_600})),
+            "not_yet_valid",
+            1,
+        ),
+        (
+            mint(&rs256, &json!({"exp": AT + 7_200, "nbf": AT + 30})),
+            "not_yet_valid",
+            1,
+        ),
+        (
+            mint(&rs256, &json!({"exp": "1741089730"})),
+            "invalid_numeric_date",
+            1,
+        ),
+        (mint(&rs256, &json!({"sub": "bob"})), "no_expiry", 0),
+        (
+            mint(&rs256, &json!({"exp": AT + 7_200, "iat": AT + 3_600})),
+            "issued_in_future",
+            0,
+        ),
+        (
+            mint(&rs256, &json!({"exp": 1_000_000_000_000_000_i64})),
+            "numeric_date_out_of_range",
+            0,
+        ),
+    ]
+}
+
+/// Cases for the segments, the header and the token's shape.
+fn segment_cases() -> Vec<ExitCase> {
+    let rs256 = json!({"alg": "RS256"});
+    let live = json!({"sub": "bob", "exp": AT + 3_600});
+    let claims = encode(&live);
+    vec![
+        (
+            format!("eyJ!!!.{claims}.{SIGNATURE}"),
+            "header_invalid_base64url",
+            1,
+        ),
+        (
+            format!("{}.{claims}.{SIGNATURE}", URL_SAFE_NO_PAD.encode("{alg")),
+            "header_invalid_json",
+            1,
+        ),
+        (
+            format!(
+                "{}.{claims}.{SIGNATURE}",
+                URL_SAFE_NO_PAD.encode([0xff, 0xfe])
+            ),
+            "header_invalid_utf8",
+            1,
+        ),
+        (
+            format!("{}.{claims}.{SIGNATURE}", encode(&json!(["RS256"]))),
+            "header_not_object",
+            1,
+        ),
+        (
+            format!("{}.{}.{SIGNATURE}", encode(&rs256), encode(&json!("bob"))),
+            "payload_not_object",
+            1,
+        ),
+        (
+            format!(
+                "{}.{claims}.{SIGNATURE}",
+                STANDARD.encode(json!({"alg": "RS256", "kid": "k1"}).to_string())
+            ),
+            "header_padded",
+            0,
+        ),
+        (
+            format!("{}.{claims}.+/8", encode(&rs256)),
+            "signature_standard_base64",
+            1,
+        ),
+        (
+            format!("{}.{claims}.c2l", encode(&rs256)),
+            "signature_noncanonical",
+            0,
+        ),
+        (mint(&json!({"typ": "JWT"}), &live), "missing_alg", 1),
+        (mint(&json!({"alg": "none"}), &live), "alg_none", 1),
+        (
+            format!("{}.{claims}.", encode(&rs256)),
+            "empty_signature",
+            1,
+        ),
+        (
+            format!(
+                "{}.ZW5ja2V5.aXY.Y2lwaGVy.dGFn",
+                encode(&json!({"alg": "RSA-OAEP-256", "enc": "A256GCM"}))
+            ),
+            "jwe_not_accepted_by_istio",
+            1,
+        ),
+        ("ya29.a0AfH6SMBx3kq9Zt".to_owned(), "wrong_segment_count", 1),
+    ]
+}
+
+/// Cases for where and how the token is sent.
+fn location_cases() -> Vec<ExitCase> {
+    let t = mint(
+        &json!({"alg": "RS256"}),
+        &json!({"sub": "bob", "exp": AT + 3_600}),
+    );
+    let (left, right) = t.split_at(10);
+    vec![
+        (
+            "Bearer 9f1c2e7a5b8d4c3e".to_owned(),
+            "mesh_rejects_format",
+            1,
+        ),
+        ("X-Api-Key: 9f1c2e7a5b8d4c3e".to_owned(), "opaque_token", 0),
+        (format!("X-Jwt-Assertion: {t}"), "not_default_location", 0),
+        (format!("bearer {t}"), "scheme_not_bearer", 1),
+        (format!("Authorization: {t}"), "missing_scheme", 1),
+        (format!("Token {t}"), "unexpected_scheme", 1),
+        (format!("Bearer\t{t}"), "bearer_prefix_not_found", 1),
+        (format!("Bearer {t} abc"), "trailing_text", 1),
+        (format!("Bearer {left} {right}"), "internal_whitespace", 1),
+    ]
+}
+
+#[test]
+fn exit_status_by_code() {
+    let cases = [time_cases(), segment_cases(), location_cases()].concat();
+    for (input, code, status) in cases {
+        let output = run(&[&input, "-o", "json", "--at", &AT.to_string()], None);
+        let value = json_output(&output);
+        let problems = value["problems"].as_array().expect("problems list");
+        let found = problems.iter().any(|problem| problem["code"] == code);
+        assert!(found, "no {code} for {input:?}: {}", value["problems"]);
+        assert_eq!(
+            output.status.code(),
+            Some(status),
+            "{code}: {}",
+            value["problems"]
+        );
+    }
+}
+
+/// Returns the first run of six characters of `secret` that `text` contains.
+fn leaked_run<'a>(secret: &'a str, text: &str) -> Option<&'a str> {
+    let starts: Vec<usize> = secret.char_indices().map(|(index, _)| index).collect();
+    starts.windows(7).find_map(|bounds| {
+        let run = &secret[bounds[0]..bounds[6]];
+        text.contains(run).then_some(run)
+    })
+}
+
+#[test]
+fn output_holds_no_secret() {
+    let basic = STANDARD.encode("user:s3cr3tPassw0rdQx");
+    let random = "Qm9Xz7Lw2Kp4Rt8Vn6Jd3Hs5Fg1Cb0Ay9Ue";
+    let t = token();
+    let changed = format!("{}*{}", &t[..t.len() - 5], &t[t.len() - 4..]);
+    let cases = [
+        (format!("Authorization: Basic {basic}"), basic.clone()),
+        (
+            format!("curl -H 'Authorization: Basic {basic}' https://127.0.0.1/"),
+            basic,
+        ),
+        (
+            "curl -u admin:hunter2secret https://127.0.0.1/".to_owned(),
+            "hunter2secret".to_owned(),
+        ),
+        (
+            "Bearer sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
+            "sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
+        ),
+        (
+            format!("curl -H 'Cookie: session={random}' https://127.0.0.1/"),
+            random.to_owned(),
+        ),
+        (format!("X-Api-Key: {random}"), random.to_owned()),
+        (format!("{random}:{random}"), random.to_owned()),
+        (format!("Bearer {random}!"), random.to_owned()),
+        (changed.clone(), SIGNATURE.to_owned()),
+        (changed.replacen('.', "x", 1), SIGNATURE.to_owned()),
+    ];
+    for (input, secret) in cases {
+        for format in ["text", "json"] {
+            let output = run(&[&input, "-o", format], None);
+            let streams = [("stdout", stdout(&output)), ("stderr", stderr(&output))];
+            for (stream, text) in streams {
+                let leak = leaked_run(&secret, &text);
+                assert_eq!(leak, None, "{format} {stream} for {input:?}: {text}");
+            }
+        }
+    }
 }

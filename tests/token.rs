@@ -187,8 +187,8 @@ fn trailing_junk_after_space() {
     assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
     assert_eq!(
         message(&inspection, "trailing_text"),
-        "the token is followed by \".abc\", which is not part of it; idflow decoded the token \
-         before it. Remove the extra text from the header"
+        "the token is followed by text that is not part of it (a space and 4 more characters); \
+         idflow decoded the token before it. Remove the extra text from the header"
     );
     assert!(message(&inspection, "mesh_rejects_format").contains(BAD_FORMAT));
 }
@@ -235,14 +235,13 @@ fn percent_twenty_removed() {
 
 #[test]
 fn not_a_token_messages() {
-    let t = sample();
     let cases = [
         (String::new(), TokenError::Empty.to_string()),
         (" \r\n ".to_owned(), TokenError::Empty.to_string()),
         (
             "hello world".to_owned(),
-            "no token found in \"hello world\": it contains whitespace inside; expected a JWT \
-             (header.payload.signature, three base64url segments and two dots), a JWE (five \
+            "no token found in the input (11 characters): it contains whitespace inside; expected \
+             a JWT (header.payload.signature, three base64url segments and two dots), a JWE (five \
              segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
              with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or \
              a curl command"
@@ -250,43 +249,212 @@ fn not_a_token_messages() {
         ),
         (
             "Basic dXNlcjpwYXNz".to_owned(),
-            "no token found in \"Basic dXNlcjpwYXNz\": the `Basic` scheme carries credentials, \
-             not a token; idflow decodes bearer tokens"
+            "no token found in the input (Basic scheme, 18 characters): the `Basic` scheme \
+             carries credentials, not a token; idflow decodes bearer tokens, so paste an \
+             `Authorization: Bearer` line, a JWT or an opaque token"
                 .to_owned(),
         ),
         (
             "Bearer".to_owned(),
-            "no token found in \"Bearer\": nothing follows the scheme; expected a token after it"
+            "no token found in the input (Bearer scheme, 6 characters): nothing follows the \
+             scheme; expected a token after it"
                 .to_owned(),
         ),
         (
             "curl -H 'Accept: */*' http://127.0.0.1/".to_owned(),
-            "no token found in \"curl -H 'Accept: */*' http://127.0.0.1/\": the curl command \
-             sends no token; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"
+            "no token found in the input (curl command, 39 characters): the curl command sends \
+             no token; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"
                 .to_owned(),
         ),
         (
-            "a.b.c.d".to_owned(),
-            format!(
-                "no token found in \"a.b.c.d\": it has 4 segments separated by 3 dots, but a JWS \
-                 has 3 segments (2 dots) and a JWE 5 (4 dots); Envoy's jwt_authn returns 401 \
-                 `{BAD_FORMAT}`"
-            ),
+            "curl -u admin:pw http://127.0.0.1/".to_owned(),
+            "no token found in the input (curl command, 34 characters): the curl command sends a \
+             user name and password (-u, HTTP Basic), not a token; expected -H 'Authorization: \
+             Bearer <token>' or --oauth2-bearer <token>"
+                .to_owned(),
+        ),
+        (
+            "Authorization: Bearer a!b".to_owned(),
+            "no token found in the input (Authorization header, Bearer scheme, 25 characters): it \
+             contains '!' at byte 1, which no token contains; expected a JWT \
+             (header.payload.signature, three base64url segments and two dots), a JWE (five \
+             segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
+             with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or \
+             a curl command"
+                .to_owned(),
         ),
     ];
     for (input, expected) in cases {
         assert_eq!(error_text(&input), expected, "input {input:?}");
     }
-
-    let extra = error_text(&format!("{t}.abc"));
-    assert!(extra.contains("4 segments separated by 3 dots"), "{extra}");
 }
 
 #[test]
-fn error_never_holds_whole_token() {
+fn error_names_header_lines() {
+    let cases = [
+        ("X-Api-Key: a!b", "(X-Api-Key header, 14 characters)"),
+        ("X-B3-Flags: a!b", "(X-B3-Flags header, 15 characters)"),
+        (
+            "Proxy-Authorization: Basic eA",
+            "(Proxy-Authorization header, Basic scheme, 29 characters)",
+        ),
+        ("alice: a!b", "(alice header, 10 characters)"),
+        ("svc_4f2a: a!b", "(13 characters)"),
+        ("Qm9Xz7Lw: a!b", "(13 characters)"),
+    ];
+    for (input, shape) in cases {
+        let text = error_text(input);
+        assert!(
+            text.starts_with(&format!("no token found in the input {shape}: ")),
+            "{text}"
+        );
+    }
+}
+
+/// Returns the first run of six characters of `secret` that `text` contains.
+fn leaked_run<'a>(secret: &'a str, text: &str) -> Option<&'a str> {
+    let starts: Vec<usize> = secret.char_indices().map(|(index, _)| index).collect();
+    starts.windows(7).find_map(|bounds| {
+        let run = &secret[bounds[0]..bounds[6]];
+        text.contains(run).then_some(run)
+    })
+}
+
+/// Credential-like inputs, each with the part that must stay out of every message.
+fn credential_inputs() -> Vec<(String, String)> {
     let t = sample();
-    let text = error_text(&format!("{t}.extra"));
-    assert!(!text.contains(&t), "{text}");
+    let signature = t.rsplit('.').next().expect("signature").to_owned();
+    let basic = STANDARD.encode("user:s3cr3tPassw0rdQx");
+    let random = "Qm9Xz7Lw2Kp4Rt8Vn6Jd3Hs5Fg1Cb0Ay9Ue";
+    let mut cases =
+        vec![
+        (format!("Authorization: Basic {basic}"), basic.clone()),
+        (format!("Basic {basic}"), basic.clone()),
+        (
+            format!("curl -H 'Authorization: Basic {basic}' https://127.0.0.1/"),
+            basic.clone(),
+        ),
+        (format!("Proxy-Authorization: Basic {basic}"), basic),
+        // Digest, curl -u and an opaque key with a dot.
+        (
+            "Authorization: Digest username=\"u\", response=\"6629fae49393a05397450978507c4ef1\""
+                .to_owned(),
+            "6629fae49393a05397450978507c4ef1".to_owned(),
+        ),
+        (
+            "curl -u admin:hunter2secret https://127.0.0.1/".to_owned(),
+            "hunter2secret".to_owned(),
+        ),
+        (
+            "curl --user admin:hunter2secret https://127.0.0.1/".to_owned(),
+            "hunter2secret".to_owned(),
+        ),
+        (
+            "Bearer sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
+            "sk_live_abc.def_SECRETSECRETSECRET".to_owned(),
+        ),
+        // Cookies, API keys and random strings, in and out of header lines.
+        (
+            format!("curl -H 'Cookie: session={random}; theme=dark' https://127.0.0.1/"),
+            random.to_owned(),
+        ),
+        (
+            format!("curl -b 'session={random}' https://127.0.0.1/"),
+            random.to_owned(),
+        ),
+        (format!("Cookie: session={random}; csrf=x"), random.to_owned()),
+        (format!("X-Api-Key: {random}"), random.to_owned()),
+        (format!("api_key={random}"), random.to_owned()),
+        (format!("{random}:{random}"), random.to_owned()),
+        (format!("Bearer {random} {random}!"), random.to_owned()),
+        (format!("Bearer {random}!"), random.to_owned()),
+        (random.repeat(30), random.to_owned()),
+        // Keys in the formats of well-known services.
+        (
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a".to_owned(),
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a".to_owned(),
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI/K7MDENG/bPxRfiCY".to_owned(),
+            "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI/K7MDENG/bPxRfiCY".to_owned(),
+        ),
+    ];
+
+    // A JWT with one character changed: to a character outside base64url, to a dot, to a space,
+    // and with a dot changed to a letter.
+    let (head, _) = t.rsplit_once('.').expect("dots");
+    let middle = signature.len() / 2;
+    for replacement in ["*", ".", " ", "%"] {
+        let changed = format!(
+            "{head}.{}{replacement}{}",
+            &signature[..middle],
+            &signature[middle + 1..]
+        );
+        cases.push((changed, signature.clone()));
+    }
+    cases.push((t.replacen('.', "x", 1), signature.clone()));
+    cases.push((format!("{t}.{signature}"), signature));
+    cases
+}
+
+#[test]
+fn messages_hold_no_secret() {
+    for (input, secret) in credential_inputs() {
+        let texts = match token::inspect(&input, now()) {
+            Err(error) => vec![error.to_string()],
+            Ok(inspection) => {
+                let mut texts: Vec<String> = inspection
+                    .problems
+                    .iter()
+                    .map(|problem| problem.message.clone())
+                    .collect();
+                texts.push(inspection.found_as.clone());
+                texts
+            }
+        };
+        for text in texts {
+            assert_eq!(leaked_run(&secret, &text), None, "input {input:?}: {text}");
+        }
+    }
+}
+
+#[test]
+fn dotted_opaque_token() {
+    let inspection = inspect("Bearer ya29.a0AfH6SMBx3kq9Zt_2Lw");
+    assert_eq!(inspection.kind, TokenKind::Opaque);
+    assert_eq!(inspection.header, None);
+    assert_eq!(
+        message(&inspection, "wrong_segment_count"),
+        format!(
+            "the token has 2 segments separated by 1 dot, but a JWS has 3 segments (2 dots) and \
+             a JWE 5 (4 dots), so idflow reads it as an opaque token; wherever a \
+             RequestAuthentication makes the mesh read it, Envoy's jwt_authn returns 401 \
+             `{BAD_FORMAT}`"
+        )
+    );
+    assert!(message(&inspection, "mesh_rejects_format").contains(BAD_FORMAT));
+}
+
+#[test]
+fn dotted_opaque_counts() {
+    let t = sample();
+    let cases = [
+        ("a.b.c.d".to_owned(), "4 segments separated by 3 dots"),
+        (format!("{t}.abc"), "4 segments separated by 3 dots"),
+        ("a.b.c.d.e.f".to_owned(), "6 segments separated by 5 dots"),
+    ];
+    for (input, counts) in cases {
+        let inspection = inspect(&input);
+        assert_eq!(inspection.kind, TokenKind::Opaque, "input {input:?}");
+        let text = message(&inspection, "wrong_segment_count");
+        assert!(text.contains(counts), "{text}");
+    }
+}
+
+#[test]
+fn undotted_opaque_no_count() {
+    let inspection = inspect("9f1c2e7a5b8d4c3e");
+    assert!(!codes(&inspection).contains(&"wrong_segment_count"));
 }
 
 #[test]
@@ -422,25 +590,25 @@ fn time_problems() {
             json!({"exp": NOW - 30}),
             "expired",
             "expired 30 s ago, still accepted by the mesh for 30 s because Envoy's jwt_authn \
-             allows 60 s of clock skew",
+             allows 1 min of clock skew",
         ),
         (
             json!({"exp": NOW - 7_200}),
             "expired",
             "expired 2 h ago; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
-             only 60 s of clock skew); get a fresh token",
+             only 1 min of clock skew); get a fresh token",
         ),
         (
             json!({"exp": NOW + 600, "nbf": NOW + 30}),
             "not_yet_valid",
-            "not valid until in 30 s, but the mesh already accepts it because Envoy's jwt_authn \
-             allows 60 s of clock skew",
+            "not valid yet: `nbf` makes it valid in 30 s, but the mesh already accepts it \
+             because Envoy's jwt_authn allows 1 min of clock skew",
         ),
         (
             json!({"exp": NOW + 7_200, "nbf": NOW + 3_600}),
             "not_yet_valid",
-            "not valid until in 60 min; the mesh returns 401 `Jwt not yet valid` for another \
-             3540 s; check the clocks of the issuer and the mesh",
+            "not valid yet: `nbf` makes it valid in 1 h, and the mesh returns 401 `Jwt not yet \
+             valid` for another 59 min; check the clocks of the issuer and the mesh",
         ),
         (
             json!({"exp": "1741089730"}),

@@ -13,17 +13,34 @@ use crate::token::{self, Inspection, TokenKind, relative_phrase};
 /// Pasted input above this size is refused before decoding; real tokens stay far below it.
 const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Exit status for a token that was found and decoded but is invalid.
+const EXIT_INVALID: u8 = 1;
+
 /// Exit status for input that contains no token, and for usage errors.
 const EXIT_USAGE: u8 = 2;
 
-/// Runs `idflow decode`: 0 when a token was decoded (with problems or not), 2 when the input
-/// contains no token or the flags are wrong. Keys are not handled yet, so status 1 is never
-/// returned.
+/// The exit statuses of `idflow decode`, for its `--help` text. Status 1 follows
+/// [`token::Problem::invalidates`].
+pub const EXIT_STATUS_HELP: &str = "Exit status:
+  0  a token was found and nothing makes it invalid (warnings and notes may remain)
+  1  a token was found but is invalid: it has a problem of error severity (a segment that is not
+     base64url or not JSON, `alg` none or missing, an empty signature, a JWE, an opaque token
+     where Envoy expects a JWT, a scheme other than `Bearer ` with one space, text around the
+     token, a time claim that is not a number), or it has expired or is not yet valid, even
+     within Envoy's 1 min of clock skew
+  2  no token in the input, or invalid flags";
+
+/// Runs `idflow decode` and returns the exit status that [`EXIT_STATUS_HELP`] lists.
+// NOTE: keys (`--jwks`, `--issuer`) are not handled yet, so status 1 never means "unverified".
 pub fn run(args: &DecodeArgs) -> ExitCode {
     match decode(args) {
-        Ok(output) => {
+        Ok((output, invalid)) => {
             print!("{output}");
-            ExitCode::SUCCESS
+            if invalid {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(message) => {
             eprintln!("idflow decode: {message}");
@@ -32,7 +49,8 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
     }
 }
 
-fn decode(args: &DecodeArgs) -> Result<String, String> {
+/// Returns the output and whether the token is invalid, or the error message.
+fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let now = match &args.at {
         Some(value) => parse_at(value)?,
         None => Utc::now(),
@@ -43,7 +61,7 @@ fn decode(args: &DecodeArgs) -> Result<String, String> {
     };
     let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
 
-    match args.output {
+    let output = match args.output {
         OutputFormat::Json | OutputFormat::Ndjson => {
             let value = to_json(&inspection, args.show_secrets);
             let mut text = if args.output == OutputFormat::Json {
@@ -53,10 +71,11 @@ fn decode(args: &DecodeArgs) -> Result<String, String> {
             }
             .map_err(|error| format!("failed to write JSON: {error}"))?;
             text.push('\n');
-            Ok(text)
+            text
         }
-        OutputFormat::Text => Ok(to_text(&inspection, args.show_secrets)),
-    }
+        OutputFormat::Text => to_text(&inspection, args.show_secrets),
+    };
+    Ok((output, inspection.is_invalid()))
 }
 
 /// Parses `--at` as RFC 3339 or whole Unix seconds.

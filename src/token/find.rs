@@ -1,9 +1,9 @@
 //! Finding the token in pasted text: a bare token, a `Bearer …` value, an `Authorization:` line, or
 //! a curl command or its `-H` argument, with one pair of quotes and surrounding whitespace trimmed.
 
-use super::envoy::{self, BAD_FORMAT};
+use super::envoy;
 use super::shell;
-use super::{Problem, Severity, TokenError, TokenKind, jose, quote_truncated};
+use super::{Problem, Severity, TokenError, TokenKind, jose, plural};
 
 /// Authorization schemes recognised in front of a token. Any other first word is taken as part of
 /// the token, so that a token with a space inside is not mistaken for a scheme and a token.
@@ -41,7 +41,8 @@ struct CurlHeader {
     source: &'static str,
 }
 
-/// Finds the token in `text`.
+/// Finds the token in `text`. Errors describe the input by its shape only (how it was given, the
+/// header name, the scheme word and its length), because it may hold a password or a key.
 pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -49,7 +50,10 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     }
 
     let mut parts: Vec<String> = Vec::new();
-    let curl = curl_header(trimmed)?;
+    let curl = curl_header(trimmed).map_err(|(source, reason)| {
+        parts.push(source.to_owned());
+        not_a_token(&parts, trimmed, &reason)
+    })?;
     let (line, quoted) = match &curl {
         Some(header) => {
             parts.push(header.source.to_owned());
@@ -65,35 +69,38 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         }
         None => (None, line),
     };
-
     let (scheme, rest) = split_scheme(value);
     if let Some(scheme) = scheme {
+        parts.push(format!("{scheme} scheme"));
         if CREDENTIAL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Err(not_a_token(
-                value,
+                &parts,
+                trimmed,
                 &format!(
-                    "the `{scheme}` scheme carries credentials, not a token; idflow decodes bearer tokens"
+                    "the `{scheme}` scheme carries credentials, not a token; idflow decodes \
+                     bearer tokens, so paste an `Authorization: Bearer` line, a JWT or an opaque token"
                 ),
             ));
         }
-        parts.push(format!("{scheme} scheme"));
     } else if header_name.as_deref() == Some("authorization") {
         parts.push("no scheme".to_owned());
     }
     if rest.is_empty() {
         return Err(not_a_token(
-            value,
+            &parts,
+            trimmed,
             "nothing follows the scheme; expected a token after it",
         ));
     }
+    let (token, kind, mut problems) =
+        pick_token(rest).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
+
     if parts.is_empty() {
         parts.push("bare token".to_owned());
     }
     if quoted {
         parts.push("in quotes".to_owned());
     }
-
-    let (token, kind, mut problems) = pick_token(rest)?;
     problems.extend(mesh_problems(header_name.as_deref(), scheme, value, rest));
 
     Ok(Found {
@@ -107,8 +114,8 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
 }
 
 /// Returns the header a curl command (or a lone `-H` argument) sends the token in, or `None` when
-/// `text` is not curl syntax.
-fn curl_header(text: &str) -> Result<Option<CurlHeader>, TokenError> {
+/// `text` is not curl syntax. The error names how the command was given and why it has no token.
+fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)> {
     let is_command = text.split_whitespace().next() == Some("curl");
     let is_argument = text.starts_with("-H") || text.starts_with("--header");
     if !is_command && !is_argument {
@@ -142,16 +149,26 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, TokenError> {
     } else {
         "curl -H argument"
     };
-    match chosen {
-        Some(line) => Ok(Some(CurlHeader {
+    if let Some(line) = chosen {
+        return Ok(Some(CurlHeader {
             line: (*line).to_owned(),
             source,
-        })),
-        None => Err(not_a_token(
-            text,
-            "the curl command sends no token; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>",
-        )),
+        }));
     }
+
+    // curl's `-u user:password` (also `-uuser:password`, `--user`) sends HTTP Basic credentials.
+    let has_user = words
+        .iter()
+        .any(|word| word == "--user" || word.starts_with("--user=") || word.starts_with("-u"));
+    let sends = if has_user {
+        "the curl command sends a user name and password (-u, HTTP Basic), not a token"
+    } else {
+        "the curl command sends no token"
+    };
+    Err((
+        source,
+        format!("{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"),
+    ))
 }
 
 /// Removes one pair of matching surrounding quotes, and the whitespace inside them.
@@ -167,11 +184,18 @@ fn strip_quotes(text: &str) -> (&str, bool) {
     (text, false)
 }
 
-/// Splits `Name: value` when `Name` is a valid HTTP header name (RFC 9110 `token`).
+/// Splits `Name: value` when `Name` reads as a header name: words of letters, each perhaps ending
+/// in digits, joined by hyphens (`Authorization`, `X-Api-Key`, `X-B3-Sampled`). RFC 9110 allows
+/// more, but the first half of `key:secret` or `user:password` must not be taken for a header
+/// name, because messages repeat header names.
 fn split_header_line(line: &str) -> Option<(&str, &str)> {
+    const MAX_NAME_CHARS: usize = 64;
     let (name, value) = line.split_once(':')?;
-    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(is_tchar) {
+    let is_word = |word: &str| {
+        let digits = word.trim_end_matches(|c: char| c.is_ascii_digit());
+        !digits.is_empty() && digits.chars().all(|c| c.is_ascii_alphabetic())
+    };
+    if name.len() > MAX_NAME_CHARS || !name.split('-').all(is_word) {
         return None;
     }
     Some((name, value.trim()))
@@ -191,10 +215,11 @@ fn split_scheme(value: &str) -> (Option<&str>, &str) {
 
 /// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
 /// it.
-fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenError> {
+/// The error is the reason `rest` contains no token, in words that repeat none of it.
+fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
     let has_space = rest.contains(char::is_whitespace) || rest.contains("%20");
     if !has_space {
-        let kind = classify(rest).map_err(|reason| not_a_token(rest, &reason))?;
+        let kind = classify(rest)?;
         return Ok((rest.to_owned(), kind, Vec::new()));
     }
 
@@ -237,18 +262,15 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), TokenErro
         let problem = Problem::error(
             "trailing_text",
             format!(
-                "the token is followed by {}, which is not part of it; idflow decoded the token \
-                 before it. Remove the extra text from the header",
-                quote_truncated(junk)
+                "the token is followed by text that is not part of it (a space and {}); idflow \
+                 decoded the token before it. Remove the extra text from the header",
+                plural(junk.chars().count(), "more character")
             ),
         );
         return Ok((first.to_owned(), kind, vec![problem]));
     }
 
-    Err(not_a_token(
-        rest,
-        &format!("it contains whitespace inside; {EXPECTED}"),
-    ))
+    Err(format!("it contains whitespace inside; {EXPECTED}"))
 }
 
 /// Returns true when every segment of `token` decodes without an error-level problem.
@@ -259,27 +281,26 @@ fn decodes_cleanly(token: &str, kind: TokenKind) -> bool {
         .all(|problem| problem.severity != Severity::Error || problem.code.starts_with("jwe_"))
 }
 
-/// Tells the token kind from the dot count, or returns why `token` is no token.
+/// Tells the token kind from the dot count, or returns why `token` is no token. Two or four dots
+/// make a JWS or JWE whatever the characters, so that decoding can name a bad character by
+/// segment. Any other dot count in one word of the `b64token` alphabet is an opaque token, which
+/// `jose::decode` reports as having the wrong number of segments.
 fn classify(token: &str) -> Result<TokenKind, String> {
     match token.matches('.').count() {
-        2 => Ok(TokenKind::Jws),
-        4 => Ok(TokenKind::Jwe),
-        0 => match token.find(|c: char| !is_b64token_char(c)) {
-            None if !token.starts_with('=') => Ok(TokenKind::Opaque),
-            None => Err(format!("it starts with '='; {EXPECTED}")),
-            Some(offset) => {
-                let character = token[offset..].chars().next().unwrap_or_default();
-                Err(format!(
-                    "it contains {character:?} at byte {offset}, which no token contains; {EXPECTED}"
-                ))
-            }
-        },
-        dots => Err(format!(
-            "it has {} segments separated by {dots} dots, but a JWS has 3 segments (2 dots) and a \
-             JWE 5 (4 dots); Envoy's jwt_authn returns 401 `{BAD_FORMAT}`",
-            dots + 1
-        )),
+        2 => return Ok(TokenKind::Jws),
+        4 => return Ok(TokenKind::Jwe),
+        _ => {}
     }
+    if let Some(offset) = token.find(|c: char| !is_b64token_char(c)) {
+        let character = token[offset..].chars().next().unwrap_or_default();
+        return Err(format!(
+            "it contains {character:?} at byte {offset}, which no token contains; {EXPECTED}"
+        ));
+    }
+    if token.starts_with('=') {
+        return Err(format!("it starts with '='; {EXPECTED}"));
+    }
+    Ok(TokenKind::Opaque)
 }
 
 /// Characters of the RFC 6750 `b64token`: letters, digits, `-._~+/`, and `=` only at the end.
@@ -355,9 +376,12 @@ fn no_token_problem(scheme: Option<&str>) -> Problem {
     }
 }
 
-fn not_a_token(input: &str, reason: &str) -> TokenError {
+/// Builds the error for `input`, described by `parts` (how it was given) and its length only.
+fn not_a_token(parts: &[String], input: &str, reason: &str) -> TokenError {
+    let mut shape = parts.to_vec();
+    shape.push(plural(input.chars().count(), "character"));
     TokenError::NotAToken {
-        input: quote_truncated(input),
+        input: format!("the input ({})", shape.join(", ")),
         reason: reason.to_owned(),
     }
 }

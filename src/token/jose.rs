@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::base64url::{Decoded, Segment, decode_segment};
-use super::{Problem, TokenKind};
+use super::envoy::BAD_FORMAT;
+use super::{Problem, TokenKind, plural};
 
 /// The header and claims of a token, as far as they decode.
 #[derive(Debug, Default)]
@@ -20,13 +21,32 @@ pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
     match kind {
         TokenKind::Jws => decode_jws(token, &mut decoding),
         TokenKind::Jwe => decode_jwe(token, &mut decoding),
-        TokenKind::Opaque => decoding.problems.push(Problem::note(
-            "opaque_token",
-            "an opaque token (no dots) has no header or claims to decode; only its issuer can \
-             say what it grants, for example through token introspection",
-        )),
+        TokenKind::Opaque => decode_opaque(token, &mut decoding),
     }
     decoding
+}
+
+fn decode_opaque(token: &str, decoding: &mut Decoding) {
+    let dots = token.matches('.').count();
+    if dots > 0 {
+        // Opaque tokens with dots exist, e.g. Google OAuth access tokens (`ya29.` and the rest).
+        decoding.problems.push(Problem::error(
+            "wrong_segment_count",
+            format!(
+                "the token has {} separated by {}, but a JWS has 3 segments (2 dots) and a JWE 5 \
+                 (4 dots), so idflow reads it as an opaque token; wherever a \
+                 RequestAuthentication makes the mesh read it, Envoy's jwt_authn returns 401 \
+                 `{BAD_FORMAT}`",
+                plural(dots + 1, "segment"),
+                plural(dots, "dot")
+            ),
+        ));
+    }
+    decoding.problems.push(Problem::note(
+        "opaque_token",
+        "an opaque token has no header or claims to decode; only its issuer can say what it \
+         grants, for example through token introspection",
+    ));
 }
 
 /// Splits `token` at its dots into segments with their byte offsets.

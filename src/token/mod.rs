@@ -29,7 +29,8 @@ pub enum TokenKind {
     Jws,
     /// An encrypted JWT: five base64url segments separated by four dots.
     Jwe,
-    /// One word of the RFC 6750 `b64token` alphabet, without dots.
+    /// One word of the RFC 6750 `b64token` alphabet with a dot count other than 2 or 4 (none,
+    /// usually).
     Opaque,
 }
 
@@ -83,6 +84,11 @@ impl Inspection {
             return None;
         }
         self.token.expose().rsplit('.').next()
+    }
+
+    /// Returns true when a problem makes the token invalid, as [`Problem::invalidates`] decides.
+    pub fn is_invalid(&self) -> bool {
+        self.problems.iter().any(Problem::invalidates)
     }
 }
 
@@ -154,6 +160,17 @@ impl Problem {
     pub(crate) fn note(code: &str, message: impl Into<String>) -> Self {
         Self::new(Severity::Note, code, message)
     }
+
+    /// Returns true when this problem makes the token invalid, which `idflow decode` reports with
+    /// exit status 1. Every problem of error severity does, because the mesh or a standard
+    /// verifier rejects the token, or the mesh never reads it (a scheme problem). `expired` and
+    /// `not_yet_valid` do at any severity: inside Envoy's 60 s clock skew they are warnings and
+    /// the mesh still accepts the token, but RFC 7519 verifiers without skew reject it. Other
+    /// warnings and notes leave the token valid.
+    pub fn invalidates(&self) -> bool {
+        self.severity == Severity::Error
+            || matches!(self.code.as_str(), "expired" | "not_yet_valid")
+    }
 }
 
 /// Errors for input that holds no token at all.
@@ -165,9 +182,10 @@ pub enum TokenError {
     Empty,
     #[error("no token found in {input}: {reason}")]
     NotAToken {
-        /// The input, quoted and truncated.
+        /// The input described by its shape (how it was given, header name, scheme word, length),
+        /// never by its text, which may hold a password or a key.
         input: String,
-        /// The expected input, in words.
+        /// Why the input contains no token and what was expected, in words that repeat none of it.
         reason: String,
     },
 }
@@ -209,6 +227,15 @@ pub fn fingerprint(token: &str) -> String {
         let _ = write!(text, "{byte:02x}");
     }
     text
+}
+
+/// Returns `count` and `noun`, with an `s` unless `count` is 1: `1 dot`, `3 dots`.
+pub(crate) fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 /// Quotes `text` for a message, cut to 40 characters so that no whole token lands in an error.

@@ -94,28 +94,28 @@ fn describe(value: &Value) -> String {
 
 /// Returns the problem, if any, with `claim` lying `relative_seconds` from now.
 fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
+    let skew = duration_phrase(ENVOY_CLOCK_SKEW_SECONDS.unsigned_abs());
     match claim {
         // RFC 7519: the token must not be accepted on or after `exp`. Envoy rejects when
         // now > exp + clock skew.
         "exp" if relative_seconds <= 0 => {
-            let ago = -relative_seconds;
-            let grace = ENVOY_CLOCK_SKEW_SECONDS - ago;
+            let ago = relative_phrase(relative_seconds);
+            let grace = ENVOY_CLOCK_SKEW_SECONDS + relative_seconds;
             let problem = if grace >= 0 {
                 Problem::warning(
                     "expired",
                     format!(
-                        "expired {}, still accepted by the mesh for {grace} s because Envoy's \
-                     jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
-                        relative_phrase(relative_seconds)
+                        "expired {ago}, still accepted by the mesh for {} because Envoy's \
+                         jwt_authn allows {skew} of clock skew",
+                        duration_phrase(grace.unsigned_abs())
                     ),
                 )
             } else {
                 Problem::error(
                     "expired",
                     format!(
-                        "expired {}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn allows \
-                     only {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew); get a fresh token",
-                        relative_phrase(relative_seconds)
+                        "expired {ago}; the mesh returns 401 `Jwt is expired` (Envoy's jwt_authn \
+                         allows only {skew} of clock skew); get a fresh token"
                     ),
                 )
             };
@@ -123,23 +123,24 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
         }
         // Envoy rejects when now < nbf - clock skew.
         "nbf" if relative_seconds > 0 => {
+            let valid_in = relative_phrase(relative_seconds);
             let wait = relative_seconds - ENVOY_CLOCK_SKEW_SECONDS;
             let problem = if wait <= 0 {
                 Problem::warning(
                     "not_yet_valid",
                     format!(
-                        "not valid until {}, but the mesh already accepts it because Envoy's \
-                     jwt_authn allows {ENVOY_CLOCK_SKEW_SECONDS} s of clock skew",
-                        relative_phrase(relative_seconds)
+                        "not valid yet: `nbf` makes it valid {valid_in}, but the mesh already \
+                         accepts it because Envoy's jwt_authn allows {skew} of clock skew"
                     ),
                 )
             } else {
                 Problem::error(
                     "not_yet_valid",
                     format!(
-                        "not valid until {}; the mesh returns 401 `Jwt not yet valid` for another \
-                     {wait} s; check the clocks of the issuer and the mesh",
-                        relative_phrase(relative_seconds)
+                        "not valid yet: `nbf` makes it valid {valid_in}, and the mesh returns 401 \
+                         `Jwt not yet valid` for another {}; check the clocks of the issuer and \
+                         the mesh",
+                        duration_phrase(wait.unsigned_abs())
                     ),
                 )
             };
@@ -150,35 +151,45 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
             format!(
                 "`iat` lies {} in the future, so the issuer's clock is ahead; Envoy does not \
                  check `iat`, but other verifiers may reject the token",
-                relative_phrase(relative_seconds)
-                    .trim_start_matches("in ")
-                    .to_owned()
+                duration_phrase(relative_seconds.unsigned_abs())
             ),
         )),
         _ => None,
     }
 }
 
-/// Returns `seconds` from now in words: `in 3 days`, `2 h ago`, `now`.
+/// Returns `seconds` from now in words: `in 3 days`, `1 h 5 min ago`, `now`. Problem messages and
+/// the Token view use this one form.
 pub fn relative_phrase(seconds: i64) -> String {
-    const MINUTE: i64 = 60;
-    const HOUR: i64 = 60 * MINUTE;
-    const DAY: i64 = 24 * HOUR;
-    const YEAR: i64 = 365 * DAY;
+    let amount = duration_phrase(seconds.unsigned_abs());
+    match seconds {
+        0 => "now".to_owned(),
+        1.. => format!("in {amount}"),
+        _ => format!("{amount} ago"),
+    }
+}
 
-    let magnitude = seconds.saturating_abs();
-    let amount = match magnitude {
-        0 => return "now".to_owned(),
-        m if m < 2 * MINUTE => format!("{m} s"),
-        m if m < 2 * HOUR => format!("{} min", m / MINUTE),
-        m if m < 2 * DAY => format!("{} h", m / HOUR),
-        m if m < 2 * YEAR => format!("{} days", m / DAY),
-        m => format!("{} years", m / YEAR),
-    };
-    if seconds > 0 {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
+/// Returns a length of time in words, to the two largest units below one day (`1 h 5 min`), in
+/// days below two years, then in years of 365 days.
+fn duration_phrase(seconds: u64) -> String {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    const YEAR: u64 = 365 * DAY;
+
+    match seconds {
+        s if s < MINUTE => format!("{s} s"),
+        s if s < HOUR => format!("{} min", s / MINUTE),
+        s if s < DAY => match s % HOUR / MINUTE {
+            0 => format!("{} h", s / HOUR),
+            minutes => format!("{} h {minutes} min", s / HOUR),
+        },
+        s if s < 2 * DAY => match s % DAY / HOUR {
+            0 => "1 day".to_owned(),
+            hours => format!("1 day {hours} h"),
+        },
+        s if s < 2 * YEAR => format!("{} days", s / DAY),
+        s => format!("{} years", s / YEAR),
     }
 }
 
@@ -191,11 +202,17 @@ mod tests {
         let cases = [
             (0, "now"),
             (30, "in 30 s"),
-            (-7_199, "119 min ago"),
-            (-7_200, "2 h ago"),
+            (-59, "59 s ago"),
+            (-60, "1 min ago"),
+            (-3_600, "1 h ago"),
+            (3_900, "in 1 h 5 min"),
+            (-7_199, "1 h 59 min ago"),
             (-10_801, "3 h ago"),
+            (86_400, "in 1 day"),
+            (-(86_400 + 5 * 3_600), "1 day 5 h ago"),
             (3 * 86_400, "in 3 days"),
             (-800 * 86_400, "2 years ago"),
+            (i64::MIN, "292471208677 years ago"),
         ];
         for (seconds, expected) in cases {
             assert_eq!(relative_phrase(seconds), expected, "seconds {seconds}");
