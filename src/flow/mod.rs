@@ -6,13 +6,15 @@
 mod build;
 mod correlate;
 mod findings;
+mod heuristic;
 mod identity;
 mod verdict;
 
 use crate::model::{Flow, Hop};
 
-pub use correlate::{Correlator, HEURISTIC_WINDOW_MS};
+pub use correlate::Correlator;
 pub use findings::findings;
+pub use heuristic::HEURISTIC_WINDOW_MS;
 
 /// One record of a request at one hop, with the keys that can join it to the other hops' records.
 #[derive(Debug, Clone, PartialEq)]
