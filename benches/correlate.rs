@@ -9,6 +9,7 @@
 //! - `identical_burst_bounded`: the same burst pushed live into a correlator that keeps 10,000 flows.
 
 use std::hint::black_box;
+use std::time::Duration as WallTime;
 
 use chrono::{DateTime, Duration, SecondsFormat};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -59,14 +60,28 @@ fn demo_unique_ids() -> Vec<Observation> {
         let edge_id = format!("edge-{index}");
         let request_id = format!("rid-{index}");
 
-        let mut edge = record(HopKind::Edge, "edge/ew 4242 jwt-check", None, start, path, &client_ip);
+        let mut edge = record(
+            HopKind::Edge,
+            "edge/ew 4242 jwt-check",
+            None,
+            start,
+            path,
+            &client_ip,
+        );
         edge.edge_request_id = Some(edge_id.clone());
         records.push(edge);
         for (location, role, delay) in [
             ("istio-system/istio-ingressgateway", HopRole::Gateway, 20),
             ("shop/orders", HopRole::Sidecar, 40),
         ] {
-            let mut mesh = record(HopKind::Mesh, location, Some(role), start + delay, path, &client_ip);
+            let mut mesh = record(
+                HopKind::Mesh,
+                location,
+                Some(role),
+                start + delay,
+                path,
+                &client_ip,
+            );
             mesh.edge_request_id = Some(edge_id.clone());
             mesh.request_id = Some(request_id.clone());
             records.push(mesh);
@@ -97,7 +112,9 @@ fn identical_burst() -> Vec<Observation> {
 
 fn bench_correlate(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("correlate");
+    // One iteration correlates all records, so ten samples of one iteration each take about 10 s.
     group.sample_size(10);
+    group.measurement_time(WallTime::from_secs(10));
 
     for (name, records) in [
         ("demo_unique_ids", demo_unique_ids()),

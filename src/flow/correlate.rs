@@ -6,8 +6,8 @@
 //! 2. Envoy's `x-request-id`. An Envoy gateway passes it on to the sidecar, so a mesh record without the
 //!    edge request id joins the flow of a record that shares its `x-request-id` and has one.
 //! 3. Only for a record that no id joined: the same method, path (query string ignored) and client
-//!    address, with start times at most [`HEURISTIC_WINDOW_MS`](super::HEURISTIC_WINDOW_MS) apart, in a flow that has no id of a
-//!    kind the record carries and no hop at the record's place.
+//!    address, with start times at most [`HEURISTIC_WINDOW_MS`](super::HEURISTIC_WINDOW_MS) apart.
+//!    The flow must have no id of a kind the record carries and no hop at the record's place.
 //!
 //! A record whose keys match several flows merges them into one.
 
@@ -50,6 +50,9 @@ impl OpenFlow {
     }
 
     /// Re-sorts the hops and rebuilds the flow and its findings.
+    ///
+    /// NOTE: this costs O(k log k) for a flow of k records and nothing caps k, so many records that
+    /// share one id (a client resending a fixed `x-request-id`) still take quadratic time in total.
     fn rebuild(&mut self) {
         self.observations.sort_by(hop_order);
         let key = if self.observations.len() < 2 {
@@ -200,7 +203,8 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.insert(id.clone(), seq);
         }
-        self.heuristic.insert(&open.class(), &open.observations, seq);
+        self.heuristic
+            .insert(&open.class(), &open.observations, seq);
         self.by_age.insert(open.age_key());
         self.open.insert(seq, open);
     }
@@ -217,7 +221,8 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.remove(id);
         }
-        self.heuristic.remove(&open.class(), &open.observations, seq);
+        self.heuristic
+            .remove(&open.class(), &open.observations, seq);
         self.by_age.remove(&open.age_key());
         open
     }

@@ -1,7 +1,7 @@
 //! The index behind the heuristic join. Per shape (method, path without its query string, client
-//! address) it groups the kept flows' records by the [`Class`] of their flow, so that a record is only
-//! compared with flows it could join: it skips a whole class whose flows already have an id of a kind
-//! the record carries, or a hop at the record's place.
+//! address) it groups the kept flows' records by the [`Class`] of their flow. A record skips every
+//! class whose flows already have an id of a kind the record carries or a hop at the record's place,
+//! so it is only compared with flows it could join.
 //!
 //! A lookup costs O(c log n), where n is the number of indexed records and c the number of classes of
 //! the record's shape. A class is a set of places plus two id flags, so c depends on the mesh topology
@@ -49,7 +49,11 @@ pub(super) struct Class {
 
 impl Class {
     /// Creates the class of a flow from its records and whether it has each kind of id.
-    pub(super) fn new(observations: &[Observation], has_edge_id: bool, has_request_id: bool) -> Self {
+    pub(super) fn new(
+        observations: &[Observation],
+        has_edge_id: bool,
+        has_request_id: bool,
+    ) -> Self {
         let mut places: Vec<(HopKind, String)> = observations
             .iter()
             .map(|observation| (observation.hop.kind, observation.hop.location.clone()))
@@ -136,7 +140,8 @@ impl HeuristicIndex {
             for (joined_time, seq) in nearest_entries(entries, time) {
                 self.comparisons += 1;
                 let candidate = ((joined_time - time).abs(), seq);
-                if candidate.0 <= HEURISTIC_WINDOW_MS && best.is_none_or(|current| candidate < current)
+                if candidate.0 <= HEURISTIC_WINDOW_MS
+                    && best.is_none_or(|current| candidate < current)
                 {
                     best = Some(candidate);
                 }

@@ -35,7 +35,7 @@ pub struct Observation {
 /// Joins observations into flows and attaches findings. Input order does not matter.
 ///
 /// The observations are sorted into one canonical order before they are joined, so the heuristic join,
-/// which takes the first fitting flow, gives the same flows for any input order. Nothing is evicted.
+/// which takes the nearest fitting flow, gives the same flows for any input order. Nothing is evicted.
 pub fn correlate(mut observations: Vec<Observation>) -> Vec<Flow> {
     observations.sort_by(build::canonical_order);
 
