@@ -733,3 +733,138 @@ fn flows_in_time_order() {
     let ids: Vec<String> = correlator.flows().into_iter().map(|flow| flow.id).collect();
     assert_eq!(ids, ["earlier", "later"]);
 }
+
+#[test]
+fn push_returns_changed_flow() {
+    let mut correlator = Correlator::new(10);
+    correlator.push(Record::edge("e40", 0).build());
+    let changed = correlator
+        .push(Record::gateway("e40", 20).build())
+        .expect("flow is kept");
+
+    assert_eq!(changed.id, "e40");
+    assert_eq!(locations(changed), [EDGE, GATEWAY]);
+}
+
+#[test]
+fn push_of_evicted_flow_returns_none() {
+    let mut correlator = Correlator::new(1);
+    correlator.push(Record::edge("new", 60_000).build());
+
+    assert!(correlator.push(Record::edge("old", 0).build()).is_none());
+    assert_eq!(correlator.evicted(), 1);
+}
+
+/// Number of records in each burst test: enough that comparing every record with every earlier one
+/// would count millions of comparisons.
+const BURST: usize = 5_000;
+
+fn burst_offset(index: usize) -> i64 {
+    i64::try_from(index).expect("small index")
+}
+
+#[test]
+fn burst_with_own_edge_ids_stays_apart() {
+    let mut correlator = Correlator::new(usize::MAX);
+    for index in 0..BURST {
+        // Every record starts within the same 3 ms, so each is in the window of all the others.
+        let sidecar = Record::orders(&format!("e-{index}"), burst_offset(index % 3));
+        correlator.push(sidecar.ids(Some(&format!("e-{index}")), None).build());
+    }
+
+    assert_eq!(correlator.len(), BURST);
+    assert_eq!(correlator.heuristic_comparisons(), 0);
+}
+
+#[test]
+fn burst_without_ids_at_one_place_stays_apart() {
+    let mut correlator = Correlator::new(usize::MAX);
+    for index in 0..BURST {
+        correlator.push(
+            Record::orders("-", burst_offset(index % 3))
+                .ids(None, None)
+                .build(),
+        );
+    }
+
+    assert_eq!(correlator.len(), BURST);
+    assert_eq!(correlator.heuristic_comparisons(), 0);
+}
+
+/// Pushes `BURST` requests, edge records with only the edge request id and gateway records with only
+/// `x-request-id`, request `i` at `10 * i` ms at the edge and 3 ms later at the gateway. Returns the
+/// correlator.
+fn edge_and_gateway_burst(edge_records_late: bool) -> Correlator {
+    let edges =
+        (0..BURST).map(|index| Record::edge(&format!("e-{index}"), burst_offset(index) * 10));
+    let gateways = (0..BURST).map(|index| {
+        Record::gateway("-", burst_offset(index) * 10 + 3).ids(None, Some(&format!("rid-{index}")))
+    });
+    let records: Vec<Record> = if edge_records_late {
+        gateways.chain(edges).collect()
+    } else {
+        edges
+            .zip(gateways)
+            .flat_map(|(edge, gateway)| [edge, gateway])
+            .collect()
+    };
+
+    let mut correlator = Correlator::new(usize::MAX);
+    for record in records {
+        correlator.push(record.build());
+    }
+    correlator
+}
+
+#[test]
+fn burst_joins_nearest_request() {
+    for edge_records_late in [false, true] {
+        let correlator = edge_and_gateway_burst(edge_records_late);
+        let flows = correlator.flows();
+        let case = if edge_records_late {
+            "late edge"
+        } else {
+            "in order"
+        };
+
+        assert_eq!(flows.len(), BURST, "{case}");
+        for (index, flow) in flows.iter().enumerate() {
+            assert_eq!(flow.id, format!("e-{index}"), "{case}");
+            assert_eq!(flow.correlated_by, CorrelationKey::Heuristic, "{case}");
+            let gateway_time = flow.hops.get(1).and_then(|hop| hop.time.clone());
+            assert_eq!(
+                gateway_time,
+                Some(at(burst_offset(index) * 10 + 3)),
+                "{case}"
+            );
+        }
+        let comparisons = correlator.heuristic_comparisons();
+        assert!(
+            comparisons <= 2 * 2 * BURST as u64,
+            "{case}: {comparisons} comparisons"
+        );
+    }
+}
+
+#[test]
+fn heuristic_tie_goes_to_older_flow() {
+    // (edge offsets in push order, gateway offset): both edge records are 10 ms from the gateway, or
+    // both at the same time.
+    for (edges, gateway) in [([0, 20], 10), ([20, 0], 10), ([0, 0], 5)] {
+        let mut correlator = Correlator::new(10);
+        correlator.push(Record::edge("first", edges[0]).build());
+        correlator.push(Record::edge("second", edges[1]).build());
+        let joined = correlator
+            .push(
+                Record::gateway("-", gateway)
+                    .ids(None, Some("rid-1"))
+                    .build(),
+            )
+            .expect("flow is kept");
+
+        assert_eq!(
+            joined.id, "first",
+            "edges at {edges:?}, gateway at {gateway}"
+        );
+    }
+}

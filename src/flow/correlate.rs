@@ -6,7 +6,8 @@
 //! 2. Envoy's `x-request-id`. An Envoy gateway passes it on to the sidecar, so a mesh record without the
 //!    edge request id joins the flow of a record that shares its `x-request-id` and has one.
 //! 3. Only for a record that no id joined: the same method, path (query string ignored) and client
-//!    address, with start times at most [`HEURISTIC_WINDOW_MS`] apart.
+//!    address, with start times at most [`HEURISTIC_WINDOW_MS`](super::HEURISTIC_WINDOW_MS) apart.
+//!    The flow must have no id of a kind the record carries and no hop at the record's place.
 //!
 //! A record whose keys match several flows merges them into one.
 
@@ -14,16 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Observation;
 use super::build::{build_flow, hop_order, time_ms};
+use super::heuristic::{Class, HeuristicIndex, non_empty};
 use crate::model::{CorrelationKey, Flow};
-
-/// Largest distance between the start times of two records that the heuristic join accepts, in
-/// milliseconds. The edge stamps the time it received the request and each proxy the time it did, so
-/// the records of one request lie within network latency of each other. 5 s is an estimate that leaves
-/// room for slow origins and clock skew between the edge and the cluster.
-pub const HEURISTIC_WINDOW_MS: i64 = 5_000;
-
-/// Heuristic join key besides time: method, path without its query string, and client address.
-type Shape = (String, String, String);
 
 /// A flow that may still receive records.
 #[derive(Debug, Clone)]
@@ -47,7 +40,19 @@ impl OpenFlow {
         (time_ms(self.flow.time.as_deref()), self.seq)
     }
 
+    /// Returns what the heuristic join checks before it adds a record to this flow.
+    fn class(&self) -> Class {
+        Class::new(
+            &self.observations,
+            !self.edge_ids.is_empty(),
+            !self.request_ids.is_empty(),
+        )
+    }
+
     /// Re-sorts the hops and rebuilds the flow and its findings.
+    ///
+    /// NOTE: this costs O(k log k) for a flow of k records and nothing caps k, so many records that
+    /// share one id (a client resending a fixed `x-request-id`) still take quadratic time in total.
     fn rebuild(&mut self) {
         self.observations.sort_by(hop_order);
         let key = if self.observations.len() < 2 {
@@ -75,25 +80,9 @@ pub struct Correlator {
     open: HashMap<u64, OpenFlow>,
     by_edge_id: HashMap<String, u64>,
     by_request_id: HashMap<String, u64>,
-    /// Records that the heuristic can join, as (start time in ms, flow) per shape.
-    by_shape: HashMap<Shape, BTreeSet<(i64, u64)>>,
+    heuristic: HeuristicIndex,
     by_age: BTreeSet<(Option<i64>, u64)>,
     evicted: u64,
-}
-
-/// Returns the value when it is present and not empty.
-fn non_empty(value: Option<&String>) -> Option<&String> {
-    value.filter(|text| !text.is_empty())
-}
-
-/// Returns the heuristic join key and start time of a record, when it logged all of them.
-fn shape(observation: &Observation) -> Option<(Shape, i64)> {
-    let time = time_ms(observation.hop.time.as_deref())?;
-    let method = non_empty(observation.method.as_ref())?;
-    let path = non_empty(observation.path.as_ref())?;
-    let client_ip = non_empty(observation.client_ip.as_ref())?;
-    let path = path.split_once('?').map_or(path.as_str(), |(bare, _)| bare);
-    Some(((method.clone(), path.to_owned(), client_ip.clone()), time))
 }
 
 impl Correlator {
@@ -105,7 +94,7 @@ impl Correlator {
             open: HashMap::new(),
             by_edge_id: HashMap::new(),
             by_request_id: HashMap::new(),
-            by_shape: HashMap::new(),
+            heuristic: HeuristicIndex::default(),
             by_age: BTreeSet::new(),
             evicted: 0,
         }
@@ -114,11 +103,14 @@ impl Correlator {
     /// Adds one record: it joins (and may merge) the flows its keys match, or starts a flow of its own.
     /// The changed flow's findings are recomputed. When that makes one flow too many, the oldest is
     /// evicted, which can be the one just started when its record is older than every kept flow.
-    pub fn push(&mut self, observation: Observation) {
+    ///
+    /// Returns the flow the record is now in, or `None` when that flow was the one evicted. Flows
+    /// merged into it are gone; their ids now lead to it.
+    pub fn push(&mut self, observation: Observation) -> Option<&Flow> {
         let mut matched = self.id_matches(&observation);
         let heuristic = matched.is_empty();
         if heuristic {
-            matched.extend(self.heuristic_match(&observation));
+            matched.extend(self.heuristic.nearest(&observation));
         }
 
         let mut flow = match matched.pop_first() {
@@ -144,8 +136,10 @@ impl Correlator {
         flow.observations.push(observation);
         flow.rebuild();
 
+        let seq = flow.seq;
         self.attach(flow);
         self.evict_over_bound();
+        self.open.get(&seq).map(|open| &open.flow)
     }
 
     /// Returns the kept flows, oldest first.
@@ -172,6 +166,12 @@ impl Correlator {
         self.evicted
     }
 
+    /// Returns how many records of kept flows the heuristic join has read as candidates so far. It
+    /// measures the join's work: at most two per class of flow that a record could join.
+    pub fn heuristic_comparisons(&self) -> u64 {
+        self.heuristic.comparisons()
+    }
+
     /// Returns the flows that share the record's edge request id or `x-request-id`.
     fn id_matches(&self, observation: &Observation) -> BTreeSet<u64> {
         let by_edge =
@@ -179,35 +179,6 @@ impl Correlator {
         let by_request =
             non_empty(observation.request_id.as_ref()).and_then(|id| self.by_request_id.get(id));
         by_edge.into_iter().chain(by_request).copied().collect()
-    }
-
-    /// Returns the flow the heuristic join puts the record in: the one with the nearest start time
-    /// among the flows of the same shape that have no conflicting id and no hop at the same place.
-    fn heuristic_match(&self, observation: &Observation) -> Option<u64> {
-        let (key, time) = shape(observation)?;
-        let edge_id = non_empty(observation.edge_request_id.as_ref());
-        let request_id = non_empty(observation.request_id.as_ref());
-        let window =
-            (time - HEURISTIC_WINDOW_MS, u64::MIN)..=(time + HEURISTIC_WINDOW_MS, u64::MAX);
-
-        let mut best: Option<(i64, u64)> = None;
-        for &(joined_time, seq) in self.by_shape.get(&key)?.range(window) {
-            let Some(open) = self.open.get(&seq) else {
-                continue;
-            };
-            // The id did not match this flow, so a flow that has ids of the same kind is another request.
-            let conflicts = (edge_id.is_some() && !open.edge_ids.is_empty())
-                || (request_id.is_some() && !open.request_ids.is_empty());
-            let same_place = open.observations.iter().any(|joined| {
-                joined.hop.kind == observation.hop.kind
-                    && joined.hop.location == observation.hop.location
-            });
-            let candidate = ((joined_time - time).abs(), seq);
-            if !conflicts && !same_place && best.is_none_or(|current| candidate < current) {
-                best = Some(candidate);
-            }
-        }
-        best.map(|(_, seq)| seq)
     }
 
     fn start_flow(&mut self) -> OpenFlow {
@@ -232,9 +203,8 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.insert(id.clone(), seq);
         }
-        for (key, time) in open.observations.iter().filter_map(shape) {
-            self.by_shape.entry(key).or_default().insert((time, seq));
-        }
+        self.heuristic
+            .insert(&open.class(), &open.observations, seq);
         self.by_age.insert(open.age_key());
         self.open.insert(seq, open);
     }
@@ -251,14 +221,8 @@ impl Correlator {
         for id in &open.request_ids {
             self.by_request_id.remove(id);
         }
-        for (key, time) in open.observations.iter().filter_map(shape) {
-            if let Some(entries) = self.by_shape.get_mut(&key) {
-                entries.remove(&(time, seq));
-                if entries.is_empty() {
-                    self.by_shape.remove(&key);
-                }
-            }
-        }
+        self.heuristic
+            .remove(&open.class(), &open.observations, seq);
         self.by_age.remove(&open.age_key());
         open
     }

@@ -6,13 +6,15 @@
 mod build;
 mod correlate;
 mod findings;
+mod heuristic;
 mod identity;
 mod verdict;
 
 use crate::model::{Flow, Hop};
 
-pub use correlate::{Correlator, HEURISTIC_WINDOW_MS};
+pub use correlate::Correlator;
 pub use findings::findings;
+pub use heuristic::HEURISTIC_WINDOW_MS;
 
 /// One record of a request at one hop, with the keys that can join it to the other hops' records.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +35,7 @@ pub struct Observation {
 /// Joins observations into flows and attaches findings. Input order does not matter.
 ///
 /// The observations are sorted into one canonical order before they are joined, so the heuristic join,
-/// which takes the first fitting flow, gives the same flows for any input order. Nothing is evicted.
+/// which takes the nearest fitting flow, gives the same flows for any input order. Nothing is evicted.
 pub fn correlate(mut observations: Vec<Observation>) -> Vec<Flow> {
     observations.sort_by(build::canonical_order);
 
