@@ -48,6 +48,7 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = decode::EXIT_STATUS_HELP)]
 pub struct DecodeArgs {
     /// The token, or text that contains one (`Bearer …`, an `Authorization:` line, a curl `-H`
     /// argument). `-` or nothing reads standard input.

@@ -202,18 +202,7 @@ pub fn truncate(text: &str, width: usize) -> String {
 
 /// Returns a phrase for a time `seconds` away from now, e.g. `in 5 min` or `2 h ago`.
 pub fn relative(seconds: i64) -> String {
-    let magnitude = seconds.unsigned_abs();
-    let amount = match magnitude {
-        0..60 => format!("{magnitude} s"),
-        60..3_600 => format!("{} min", magnitude / 60),
-        3_600..86_400 => format!("{} h {} min", magnitude / 3_600, magnitude % 3_600 / 60),
-        _ => format!("{} days", magnitude / 86_400),
-    };
-    match seconds {
-        0 => "now".to_owned(),
-        1.. => format!("in {amount}"),
-        _ => format!("{amount} ago"),
-    }
+    crate::token::relative_phrase(seconds)
 }
 
 /// Returns a styled span for a slot.
