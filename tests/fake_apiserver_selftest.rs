@@ -286,6 +286,46 @@ async fn watch_bookmark() {
 }
 
 #[tokio::test]
+async fn watch_deleted() {
+    let server = shop().await;
+    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let rv = server.state().resource_version().to_string();
+    let mut stream = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    server.state().delete_pod("shop", ORDERS);
+    let event = tokio::time::timeout(WAIT, stream.try_next())
+        .await
+        .expect("event in time")
+        .expect("event");
+    assert!(matches!(event, Some(WatchEvent::Deleted(_))), "{event:?}");
+}
+
+#[tokio::test]
+async fn watcher_streaming_list() {
+    let server = shop().await;
+    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher(pods, config).boxed();
+    let applied = tokio::time::timeout(WAIT, async {
+        let mut applied = 0;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::InitApply(_)) => applied += 1,
+                Ok(watcher::Event::InitDone) => break,
+                _ => {}
+            }
+        }
+        applied
+    })
+    .await
+    .expect("initial events end in time");
+    assert_eq!(applied, 2);
+}
+
+#[tokio::test]
 async fn watcher_relists() {
     let server = shop().await;
     let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");

@@ -121,12 +121,12 @@ pub fn list(
         },
         None => (data.rv, String::new()),
     };
-    if param("resourceVersionMatch") == Some("Exact") {
-        if let Some(rv) = param("resourceVersion").and_then(|v| v.parse::<u64>().ok()) {
-            if rv < data.floor {
-                return http::json(410, &status::too_old(rv, data.floor));
-            }
-        }
+    let exact = param("resourceVersionMatch") == Some("Exact");
+    if let Some(rv) = param("resourceVersion").and_then(|v| v.parse::<u64>().ok())
+        && exact
+        && rv < data.floor
+    {
+        return http::json(410, &status::too_old(rv, data.floor));
     }
     let matching: Vec<(&ObjectKey, &Value)> = data
         .objects
@@ -140,14 +140,14 @@ pub fn list(
         .unwrap_or(usize::MAX);
     let page = &matching[..matching.len().min(limit)];
     let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
-    if page.len() < matching.len() {
-        if let Some((last, _)) = page.last() {
-            metadata["continue"] = json!(encode_continue(list_rv, &sort_key(last)));
-            if collection.labels == LabelSelector::default()
-                && collection.fields == FieldSelector::default()
-            {
-                metadata["remainingItemCount"] = json!(matching.len() - page.len());
-            }
+    if page.len() < matching.len()
+        && let Some((last, _)) = page.last()
+    {
+        metadata["continue"] = json!(encode_continue(list_rv, &sort_key(last)));
+        if collection.labels == LabelSelector::default()
+            && collection.fields == FieldSelector::default()
+        {
+            metadata["remainingItemCount"] = json!(matching.len() - page.len());
         }
     }
     let items: Vec<Value> = page
@@ -155,11 +155,11 @@ pub fn list(
         .map(|(_, object)| {
             let mut item = collection.render(object);
             // Built-in lists carry no kind or apiVersion on their items; custom resources do.
-            if !collection.ty.is_custom() {
-                if let Some(map) = item.as_object_mut() {
-                    map.remove("kind");
-                    map.remove("apiVersion");
-                }
+            if !collection.ty.is_custom()
+                && let Some(map) = item.as_object_mut()
+            {
+                map.remove("kind");
+                map.remove("apiVersion");
             }
             item
         })
@@ -257,10 +257,10 @@ pub fn watch(
                         if change.rv <= from {
                             continue;
                         }
-                        if let Some(e) = change_event(&collection, &change) {
-                            if !send_event(&frames, &e) {
-                                return;
-                            }
+                        if let Some(e) = change_event(&collection, &change)
+                            && !send_event(&frames, &e)
+                        {
+                            return;
                         }
                     }
                     Ok(Signal::Bookmark) => {
@@ -320,10 +320,9 @@ fn change_event(collection: &Collection, change: &Change) -> Option<Value> {
         .as_ref()
         .is_some_and(|p| collection.selects(p));
     let (kind, object) = match change.kind {
-        ChangeKind::Added if now => ("ADDED", change.object.clone()),
         ChangeKind::Deleted if now => ("DELETED", change.object.clone()),
         ChangeKind::Modified if now && before => ("MODIFIED", change.object.clone()),
-        ChangeKind::Modified if now => ("ADDED", change.object.clone()),
+        ChangeKind::Added | ChangeKind::Modified if now => ("ADDED", change.object.clone()),
         ChangeKind::Modified if before => {
             let mut old = change.previous.clone().unwrap_or_default();
             old["metadata"]["resourceVersion"] = json!(change.rv.to_string());

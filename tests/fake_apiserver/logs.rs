@@ -263,10 +263,10 @@ fn pick_container(pod: &Value, pod_name: &str, wanted: Option<&str>) -> Result<S
                 containers.join(" ")
             );
             if !init.is_empty() {
-                message.push_str(&format!(
-                    " or one of the init containers: [{}]",
+                message = format!(
+                    "{message} or one of the init containers: [{}]",
                     init.join(" ")
-                ));
+                );
             }
             Err(message)
         }

@@ -25,7 +25,7 @@ pub enum Sidecar {
 }
 
 /// A running, sidecar-injected pod of a Deployment: `NAME` like `orders-v1-7c9d8b6f5d-x2k4p`
-/// (its ReplicaSet is `NAME` without the last segment), labels `app`, `version`,
+/// (its `ReplicaSet` is `NAME` without the last segment), labels `app`, `version`,
 /// `security.istio.io/tlsMode`, `service.istio.io/canonical-*`, the injector's annotations,
 /// containers `app` and `istio-proxy`.
 pub fn sidecar_pod(
@@ -108,7 +108,7 @@ pub fn gateway_pod(name: &str) -> Value {
     pod
 }
 
-/// A ztunnel pod of the `ztunnel` DaemonSet in `istio-system` (ambient mode).
+/// A ztunnel pod of the `ztunnel` `DaemonSet` in `istio-system` (ambient mode).
 pub fn ztunnel_pod(name: &str, node: &str) -> Value {
     let mut pod = base_pod("istio-system", name, "ztunnel", "ztunnel");
     pod["metadata"]["labels"]
@@ -183,12 +183,13 @@ pub fn peer_authentication(namespace: &str, name: &str, spec: Value) -> Value {
 }
 
 fn istio_object(kind: &str, namespace: &str, name: &str, spec: Value) -> Value {
-    json!({
+    let mut object = json!({
         "apiVersion": "security.istio.io/v1",
         "kind": kind,
         "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    })
+    });
+    object["spec"] = spec;
+    object
 }
 
 fn base_pod(namespace: &str, name: &str, app: &str, service_account: &str) -> Value {

@@ -157,7 +157,7 @@ impl ResourceType {
         }
     }
 
-    /// Whether this type comes from a CustomResourceDefinition rather than being built in.
+    /// Whether this type comes from a `CustomResourceDefinition` rather than being built in.
     pub fn is_custom(&self) -> bool {
         self.group == ISTIO_SECURITY
     }

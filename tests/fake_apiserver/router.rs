@@ -22,6 +22,7 @@ pub struct Context {
     pub address: String,
 }
 
+#[allow(clippy::unused_async)] // hyper's service_fn wants a future.
 pub async fn route(
     ctx: Arc<Context>,
     req: Request<Incoming>,

@@ -1,6 +1,7 @@
 //! The listener: TLS on 127.0.0.1, one task per connection, and the switches that drop
 //! connections or refuse new ones.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -163,17 +164,17 @@ pub fn kubeconfig(entries: &[(&FakeApiServer, &str, &str)]) -> String {
     let mut contexts = String::new();
     for (server, context, namespace) in entries {
         let ca = STANDARD.encode(server.ca_pem.as_bytes());
-        clusters.push_str(&format!(
-            "- name: {context}\n  cluster:\n    certificate-authority-data: {ca}\n    server: {}\n",
-            server.url()
-        ));
-        users.push_str(&format!(
-            "- name: {context}\n  user:\n    token: {}\n",
-            server.token
-        ));
-        contexts.push_str(&format!(
+        let url = server.url();
+        let token = &server.token;
+        let _ = write!(
+            clusters,
+            "- name: {context}\n  cluster:\n    certificate-authority-data: {ca}\n    server: {url}\n"
+        );
+        let _ = write!(users, "- name: {context}\n  user:\n    token: {token}\n");
+        let _ = write!(
+            contexts,
             "- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: {namespace}\n"
-        ));
+        );
     }
     let current = entries.first().map_or("", |(_, context, _)| context);
     format!(
@@ -188,9 +189,8 @@ async fn accept_loop(
     drops: watch::Sender<u64>,
     refuse: Arc<Refusal>,
 ) {
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(_) => return,
+    let Ok(addr) = listener.local_addr() else {
+        return;
     };
     loop {
         let accepted = tokio::select! {

@@ -411,8 +411,12 @@ fn key_of(object: &Value) -> (&'static ResourceType, ObjectKey) {
 /// A stable, UUID-shaped id derived from the key and version (no randomness, so runs repeat).
 fn uid_for(key: &ObjectKey, rv: u64) -> String {
     use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
     let digest = Sha256::digest(format!("{key:?}/{rv}"));
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = digest.iter().take(16).fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
