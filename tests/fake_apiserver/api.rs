@@ -121,6 +121,8 @@ pub fn list(
         },
         None => (data.rv, String::new()),
     };
+    // NOTE: a continued list reads the current objects, not a snapshot at the token's version,
+    // and a list at an older `resourceVersion` also reads the current objects.
     let exact = param("resourceVersionMatch") == Some("Exact");
     if let Some(rv) = param("resourceVersion").and_then(|v| v.parse::<u64>().ok())
         && exact
@@ -215,7 +217,7 @@ pub fn watch(
             );
         };
         if rv < data.floor {
-            // Once the version has parsed, the real server answers 200 and one ERROR event.
+            // Once the version has parsed, the real server sends 200 and one ERROR event, then closes.
             http::send(
                 &frames,
                 event("ERROR", &status::too_old(rv, data.floor)).to_string() + "\n",
@@ -307,8 +309,8 @@ fn bookmark(collection: &Collection, rv: u64, initial_end: bool) -> Value {
     )
 }
 
-/// The event a change means to this watch. A modification that moves an object into or out of
-/// the selector is sent as ADDED or DELETED, as the watch cache does; DELETED then carries the
+/// Converts a change into the event this watch sends, if any. A modification that moves an object into or out of
+/// the selector is sent as ADDED or DELETED, as the watch cache does. DELETED then carries the
 /// old object at the new resource version.
 fn change_event(collection: &Collection, change: &Change) -> Option<Value> {
     if !collection.holds(&change.key) {
@@ -337,7 +339,7 @@ fn sort_key(key: &ObjectKey) -> String {
     format!("{}/{}", key.namespace, key.name)
 }
 
-/// The real server's continue token: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"KEY\u0000"}`.
+/// Encodes a continue token as the real server does: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"KEY\u0000"}`.
 fn encode_continue(rv: u64, last: &str) -> String {
     let token = json!({ "v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last}\u{0}") });
     STANDARD.encode(token.to_string())

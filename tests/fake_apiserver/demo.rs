@@ -11,7 +11,7 @@ pub struct DemoLog {
     pub lines: Vec<String>,
 }
 
-/// Every `demo/*.log` file, sorted by file name.
+/// Loads every `demo/*.log` file, sorted by file name.
 ///
 /// # Panics
 /// When the `demo` folder cannot be read: it ships with the crate.
@@ -42,7 +42,7 @@ pub fn demo_logs() -> Vec<DemoLog> {
         .collect()
 }
 
-/// The lines of the demo log of one workload, e.g. `("shop", "orders")`; empty when absent.
+/// Returns the lines of one workload's demo log, e.g. `("shop", "orders")`, or none when it is absent.
 pub fn demo_log_lines(namespace: &str, workload: &str) -> Vec<String> {
     demo_logs()
         .into_iter()

@@ -1,15 +1,15 @@
 //! Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/GROUP[/VERSION]`, and the
-//! aggregated form (`apidiscovery.k8s.io/v2`) that kube 5's `Discovery::run_aggregated` asks for.
+//! aggregated form (`apidiscovery.k8s.io/v2`) that kube 5's `Discovery::run_aggregated` requests.
 
 use serde_json::{Value, json};
 
 use super::resources::{self, ISTIO_SECURITY, RESOURCES, ResourceType};
 
-/// Content type of an aggregated discovery answer.
+/// Content type of an aggregated discovery response.
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// Whether an `Accept` header asks for aggregated discovery (v2 only; v2beta1 is not served).
+/// Returns whether an `Accept` header requests aggregated discovery. Only v2 is served, not v2beta1.
 pub fn wants_aggregated(accept: &str) -> bool {
     accept.split(',').any(|media| {
         let params: Vec<&str> = media.split(';').map(str::trim).collect();
@@ -19,7 +19,7 @@ pub fn wants_aggregated(accept: &str) -> bool {
     })
 }
 
-/// Whether a group is served now.
+/// Returns whether a group is served now.
 pub fn serves_group(group: &str, istio_crds: bool) -> bool {
     group.is_empty()
         || (group != ISTIO_SECURITY || istio_crds) && resources::groups().contains(&group)
@@ -125,7 +125,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
-/// The aggregated `APIGroupDiscoveryList` for `/api` (core) or `/apis` (every other group).
+/// Builds the aggregated `APIGroupDiscoveryList` for `/api` (core) or `/apis` (every other group).
 pub fn aggregated(core: bool, istio_crds: bool) -> Value {
     let groups: Vec<&str> = if core {
         vec![""]
@@ -188,7 +188,7 @@ fn aggregated_group(group: &str) -> Value {
     json!({ "metadata": metadata, "versions": versions })
 }
 
-/// A group's served versions, preferred first.
+/// Returns a group's served versions, preferred first.
 fn group_versions(group: &str) -> Vec<&'static str> {
     RESOURCES
         .iter()

@@ -15,12 +15,12 @@ pub type Body = BoxBody<Bytes, io::Error>;
 /// which is how a client sees a stream cut in the middle.
 pub type Frames = mpsc::UnboundedSender<Result<Frame<Bytes>, io::Error>>;
 
-/// A JSON document with the status `code`.
+/// Builds a JSON response with the status `code`.
 pub fn json(code: u16, value: &Value) -> Response<Body> {
     bytes(code, "application/json", value.to_string().into_bytes())
 }
 
-/// A whole body with the given content type.
+/// Builds a response with a whole body of the given content type.
 pub fn bytes(code: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
     let body = Full::new(Bytes::from(body))
         .map_err(|never: Infallible| match never {})
@@ -28,7 +28,7 @@ pub fn bytes(code: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
     respond(code, content_type, body)
 }
 
-/// A chunked `200 OK` body and the sender that writes it; dropping the sender ends the body.
+/// Starts a chunked `200 OK` body and returns the sender that writes it. Dropping the sender ends the body.
 pub fn stream(content_type: &str) -> (Frames, Response<Body>) {
     let (tx, rx) = mpsc::unbounded();
     let body = BodyExt::boxed(StreamBody::new(rx));

@@ -45,7 +45,7 @@ impl ContainerLog {
         }
     }
 
-    /// The container restarted: end its followers and start an empty log.
+    /// Ends the followers after a container restart and starts an empty log.
     pub fn restart(&mut self) {
         let _ = self.tx.send(LogSignal::Ended);
         self.tx = broadcast::channel(4096).0;
@@ -239,7 +239,8 @@ impl LineWriter {
     }
 }
 
-/// The container a log request names, with the API server's errors for a missing or unknown one.
+/// Picks the container a log request names, with the API server's errors for a missing or unknown one.
+/// kube-apiserver rejects an unknown container with `400 BadRequest`, not `404`.
 fn pick_container(pod: &Value, pod_name: &str, wanted: Option<&str>) -> Result<String, String> {
     let names = |list: &str| -> Vec<String> {
         pod["spec"][list]

@@ -1,7 +1,7 @@
 //! A FAKE Kubernetes API server for idflow's live-cluster tests.
 //!
-//! No kube-apiserver can be installed where these tests run, so this in-process server answers
-//! the REST calls idflow makes, shaped like the real API's answers so that the real kube client
+//! No kube-apiserver can be installed where these tests run, so this in-process server serves
+//! the REST calls idflow makes, shaped like the real API's responses so that the real kube client
 //! parses them: discovery (plain and aggregated), get, list (selectors, `limit`/`continue`) and
 //! watch (`ADDED`/`MODIFIED`/`DELETED`/`BOOKMARK`/`ERROR` events, `410 Expired` after
 //! [`ClusterState::compact`]) for pods, service accounts and Istio's security policies, pod logs

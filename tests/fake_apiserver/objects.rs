@@ -24,7 +24,7 @@ pub enum Sidecar {
     Native,
 }
 
-/// A running, sidecar-injected pod of a Deployment: `NAME` like `orders-v1-7c9d8b6f5d-x2k4p`
+/// Builds a running, sidecar-injected pod of a Deployment: `NAME` like `orders-v1-7c9d8b6f5d-x2k4p`
 /// (its `ReplicaSet` is `NAME` without the last segment), labels `app`, `version`,
 /// `security.istio.io/tlsMode`, `service.istio.io/canonical-*`, the injector's annotations,
 /// containers `app` and `istio-proxy`.
@@ -81,7 +81,7 @@ pub fn sidecar_pod(
     pod
 }
 
-/// An ingress gateway pod in `istio-system`, injected with the gateway template.
+/// Builds an ingress gateway pod in `istio-system`, injected with the gateway template.
 pub fn gateway_pod(name: &str) -> Value {
     let mut pod = base_pod(
         "istio-system",
@@ -108,7 +108,7 @@ pub fn gateway_pod(name: &str) -> Value {
     pod
 }
 
-/// A ztunnel pod of the `ztunnel` `DaemonSet` in `istio-system` (ambient mode).
+/// Builds a ztunnel pod of the `ztunnel` `DaemonSet` in `istio-system` (ambient mode).
 pub fn ztunnel_pod(name: &str, node: &str) -> Value {
     let mut pod = base_pod("istio-system", name, "ztunnel", "ztunnel");
     pod["metadata"]["labels"]
@@ -127,7 +127,7 @@ pub fn ztunnel_pod(name: &str, node: &str) -> Value {
     pod
 }
 
-/// A waypoint proxy pod for the Gateway `gateway` (class `istio-waypoint`) in `namespace`.
+/// Builds a waypoint proxy pod for the Gateway `gateway` (class `istio-waypoint`) in `namespace`.
 pub fn waypoint_pod(namespace: &str, name: &str, gateway: &str) -> Value {
     let mut pod = base_pod(namespace, name, gateway, gateway);
     let labels = &mut pod["metadata"]["labels"];
@@ -150,7 +150,7 @@ pub fn waypoint_pod(namespace: &str, name: &str, gateway: &str) -> Value {
     pod
 }
 
-/// A running pod with no proxy: one container named `app`.
+/// Builds a running pod with no proxy: one container named `app`.
 pub fn plain_pod(namespace: &str, name: &str, app: &str) -> Value {
     let mut pod = base_pod(namespace, name, app, app);
     pod["spec"]["containers"] = json!([container(
@@ -282,7 +282,7 @@ fn terminated_status(name: &str) -> Value {
     })
 }
 
-/// A pod address from the name, stable across runs. Data only: nothing connects to it.
+/// Derives a pod address from the name, stable across runs. Data only: nothing connects to it.
 fn pod_ip(namespace: &str, name: &str) -> String {
     let sum: u32 = namespace.bytes().chain(name.bytes()).map(u32::from).sum();
     format!("10.244.{}.{}", sum / 250 % 250, sum % 250 + 2)

@@ -157,20 +157,20 @@ impl ResourceType {
         }
     }
 
-    /// Whether this type comes from a `CustomResourceDefinition` rather than being built in.
+    /// Returns whether this type comes from a `CustomResourceDefinition` rather than being built in.
     pub fn is_custom(&self) -> bool {
         self.group == ISTIO_SECURITY
     }
 }
 
-/// The type served at `GROUP/VERSION/PLURAL`, if any.
+/// Finds the type served at `GROUP/VERSION/PLURAL`.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.plural == plural && r.versions.contains(&version))
 }
 
-/// The type of an object with this `kind` in this group.
+/// Finds the type of an object with this `kind` in this group.
 pub fn by_kind(group: &str, kind: &str) -> Option<&'static ResourceType> {
     RESOURCES
         .iter()

@@ -31,7 +31,7 @@ impl LabelSelector {
         Ok(Self(requirements))
     }
 
-    /// Whether an object's `metadata.labels` satisfy every requirement.
+    /// Returns whether an object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = &object["metadata"]["labels"];
         let get = |key: &str| labels.get(key).and_then(Value::as_str);
@@ -152,7 +152,7 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
-    /// Whether the object's fields satisfy every term.
+    /// Returns whether the object's fields satisfy every term.
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let got = field

@@ -24,7 +24,7 @@ use super::tls;
 pub const DEFAULT_USER: &str = "system:serviceaccount:idflow:idflow-viewer";
 
 /// A FAKE Kubernetes API server for tests: HTTPS on 127.0.0.1, bearer-token auth, and the
-/// REST calls idflow makes, answered from a [`ClusterState`]. Stops when dropped.
+/// REST calls idflow makes, served from a [`ClusterState`]. Stops when dropped.
 pub struct FakeApiServer {
     addr: SocketAddr,
     ca_pem: String,
@@ -86,22 +86,22 @@ impl FakeApiServer {
         format!("https://{}", self.addr)
     }
 
-    /// The bearer token the server accepts.
+    /// Returns the bearer token the server accepts.
     pub fn token(&self) -> &str {
         &self.token
     }
 
-    /// The CA certificate (PEM) that signed the server's certificate.
+    /// Returns the CA certificate (PEM) that signed the server's certificate.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
     }
 
-    /// The cluster state this server answers from; mutate it to drive the test.
+    /// Returns the cluster state behind this server. Mutate it to drive the test.
     pub fn state(&self) -> &ClusterState {
         &self.state
     }
 
-    /// A kubeconfig with one context for this server (cluster and user named after the context).
+    /// Builds a kubeconfig with one context for this server (cluster and user named after the context).
     pub fn kubeconfig(&self, context: &str, namespace: &str) -> String {
         kubeconfig(&[(self, context, namespace)])
     }
@@ -114,7 +114,7 @@ impl FakeApiServer {
         std::fs::write(path, self.kubeconfig(context, namespace)).expect("write the kubeconfig");
     }
 
-    /// A kube client for this server, with `namespace` as the default namespace.
+    /// Builds a kube client for this server, with `namespace` as the default namespace.
     ///
     /// # Panics
     /// When kube rejects the kubeconfig: a bug in this fake server.

@@ -40,7 +40,7 @@ pub struct Change {
     pub previous: Option<Value>,
 }
 
-/// What open watches are told.
+/// Messages to open watches.
 #[derive(Debug, Clone)]
 pub enum Signal {
     Change(Arc<Change>),
@@ -76,7 +76,7 @@ impl Default for ClusterState {
 }
 
 impl ClusterState {
-    /// An empty cluster with Istio's security CRDs installed and the `default` namespace.
+    /// Creates an empty cluster with Istio's security CRDs installed and the `default` namespace.
     pub fn new() -> Self {
         let (signals, _) = broadcast::channel(4096);
         let state = Self {
@@ -194,7 +194,7 @@ impl ClusterState {
         self.delete("v1", "Pod", namespace, name)
     }
 
-    /// The stored object, if any.
+    /// Returns the stored object, if any.
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let ty = resources::by_kind(group, kind)?;
@@ -232,12 +232,12 @@ impl ClusterState {
         }
     }
 
-    /// Whether Istio's security CRDs are installed.
+    /// Returns whether Istio's security CRDs are installed.
     pub fn istio_crds(&self) -> bool {
         self.lock().istio_crds
     }
 
-    /// Makes `get pods/log` in `namespace` answer `403 Forbidden`, or lifts that.
+    /// Makes `get pods/log` in `namespace` fail with `403 Forbidden`, or lifts that.
     pub fn set_logs_forbidden(&self, namespace: &str, forbidden: bool) {
         let mut data = self.lock();
         if forbidden {
@@ -247,14 +247,14 @@ impl ClusterState {
         }
     }
 
-    /// How often watches that allow bookmarks get one (the real server: about once a minute).
+    /// Sets how often watches that allow bookmarks get one (the real server sends one about once a minute).
     pub fn set_bookmark_interval(&self, every: Duration) {
         self.lock().bookmark_every = every;
     }
 
     /// Sends a BOOKMARK now to every watch that allows bookmarks.
     pub fn send_bookmark(&self) {
-        // No receiver is fine: nobody is watching.
+        // A send error only means that no watch is open.
         let _ = self.signals.send(Signal::Bookmark);
     }
 
@@ -363,7 +363,7 @@ fn container_log<'a>(
 
 /// Ends the follow streams of every container of a pod; keeps the logs as `previous` unless
 /// the pod is gone.
-fn end_pod_logs(data: &mut Data, namespace: &str, pod: &str, gone: bool) {
+fn end_pod_logs(data: &mut Data, namespace: &str, pod: &str, pod_deleted: bool) {
     let keys: Vec<_> = data
         .logs
         .keys()
@@ -371,7 +371,7 @@ fn end_pod_logs(data: &mut Data, namespace: &str, pod: &str, gone: bool) {
         .cloned()
         .collect();
     for key in keys {
-        if gone {
+        if pod_deleted {
             if let Some(log) = data.logs.remove(&key) {
                 let _ = log.tx.send(LogSignal::Ended);
             }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-/// A failure `Status` (`kind: Status`, `apiVersion: v1`, `status: Failure`).
+/// Builds a failure `Status` (`kind: Status`, `apiVersion: v1`, `status: Failure`).
 pub fn failure(code: u16, reason: &str, message: &str, details: Option<Value>) -> Value {
     let mut status = json!({
         "kind": "Status",
@@ -73,7 +73,7 @@ pub fn bad_request(message: &str) -> Value {
     failure(400, "BadRequest", message, None)
 }
 
-/// 410 `Expired`, as the watch cache answers a resource version older than its history.
+/// 410 `Expired`, as the watch cache returns for a resource version older than its history.
 pub fn too_old(requested: u64, oldest: u64) -> Value {
     failure(
         410,
