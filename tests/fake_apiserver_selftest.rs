@@ -57,6 +57,27 @@ fn api_error(err: kube::Error) -> Box<kube::core::Status> {
     }
 }
 
+/// Returns the pods API of namespace `shop`.
+async fn shop_pods(server: &FakeApiServer) -> Api<Pod> {
+    Api::namespaced(server.client("shop").await, "shop")
+}
+
+type PodEvents = futures::stream::BoxStream<'static, kube::Result<WatchEvent<Pod>>>;
+
+/// Opens a watch on the pods of `shop` from resource version `rv`.
+async fn watch_pods(server: &FakeApiServer, params: &WatchParams, rv: &str) -> PodEvents {
+    let pods = shop_pods(&server).await;
+    pods.watch(params, rv).await.expect("watch").boxed()
+}
+
+/// Waits for the next watch event, failing the test after [`WAIT`].
+async fn next_event(stream: &mut PodEvents) -> Option<WatchEvent<Pod>> {
+    tokio::time::timeout(WAIT, stream.try_next())
+        .await
+        .expect("event in time")
+        .expect("event")
+}
+
 fn follow_params() -> LogParams {
     LogParams {
         container: Some("istio-proxy".into()),
@@ -68,7 +89,7 @@ fn follow_params() -> LogParams {
 #[tokio::test]
 async fn list_namespace() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let list = pods.list(&ListParams::default()).await.expect("list pods");
     let names: Vec<_> = list
         .items
@@ -150,7 +171,7 @@ async fn continue_after_compaction() {
 #[tokio::test]
 async fn get_missing() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let status = api_error(pods.get("nope").await.expect_err("missing pod"));
     assert_eq!(status.message, "pods \"nope\" not found");
 }
@@ -201,18 +222,10 @@ async fn second_context() {
 #[tokio::test]
 async fn watch_added() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
     let rv = server.state().resource_version().to_string();
-    let mut stream = pods
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .expect("watch")
-        .boxed();
+    let mut stream = watch_pods(&server, &WatchParams::default(), &rv).await;
     server.state().apply(plain_pod("shop", "batch-1", "batch"));
-    let event = tokio::time::timeout(WAIT, stream.try_next())
-        .await
-        .expect("event in time")
-        .expect("event");
+    let event = next_event(&mut stream).await;
     let name = match event {
         Some(WatchEvent::Added(pod)) => pod.metadata.name,
         other => panic!("expected ADDED, got {other:?}"),
@@ -223,39 +236,27 @@ async fn watch_added() {
 #[tokio::test]
 async fn watch_label_leaves() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
     let rv = server.state().resource_version().to_string();
     let params = WatchParams::default().labels("app=orders");
-    let mut stream = pods.watch(&params, &rv).await.expect("watch").boxed();
+    let mut stream = watch_pods(&server, &params, &rv).await;
     let mut pod = server
         .state()
         .get("v1", "Pod", "shop", ORDERS)
         .expect("pod");
     pod["metadata"]["labels"]["app"] = json!("renamed");
     server.state().apply(pod);
-    let event = tokio::time::timeout(WAIT, stream.try_next())
-        .await
-        .expect("event in time")
-        .expect("event");
+    let event = next_event(&mut stream).await;
     assert!(matches!(event, Some(WatchEvent::Deleted(_))), "{event:?}");
 }
 
 #[tokio::test]
 async fn watch_too_old() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
     let rv = server.state().resource_version().to_string();
     server.state().apply(plain_pod("shop", "batch-1", "batch"));
     server.state().compact();
-    let mut stream = pods
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .expect("watch")
-        .boxed();
-    let event = tokio::time::timeout(WAIT, stream.try_next())
-        .await
-        .expect("event in time")
-        .expect("event");
+    let mut stream = watch_pods(&server, &WatchParams::default(), &rv).await;
+    let event = next_event(&mut stream).await;
     let reason = match event {
         Some(WatchEvent::Error(status)) => status.reason,
         other => panic!("expected ERROR, got {other:?}"),
@@ -266,18 +267,10 @@ async fn watch_too_old() {
 #[tokio::test]
 async fn watch_bookmark() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
     let rv = server.state().resource_version().to_string();
-    let mut stream = pods
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .expect("watch")
-        .boxed();
+    let mut stream = watch_pods(&server, &WatchParams::default(), &rv).await;
     server.state().send_bookmark();
-    let event = tokio::time::timeout(WAIT, stream.try_next())
-        .await
-        .expect("event in time")
-        .expect("event");
+    let event = next_event(&mut stream).await;
     let got = match event {
         Some(WatchEvent::Bookmark(bookmark)) => bookmark.metadata.resource_version,
         other => panic!("expected BOOKMARK, got {other:?}"),
@@ -288,25 +281,17 @@ async fn watch_bookmark() {
 #[tokio::test]
 async fn watch_deleted() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
     let rv = server.state().resource_version().to_string();
-    let mut stream = pods
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .expect("watch")
-        .boxed();
+    let mut stream = watch_pods(&server, &WatchParams::default(), &rv).await;
     server.state().delete_pod("shop", ORDERS);
-    let event = tokio::time::timeout(WAIT, stream.try_next())
-        .await
-        .expect("event in time")
-        .expect("event");
+    let event = next_event(&mut stream).await;
     assert!(matches!(event, Some(WatchEvent::Deleted(_))), "{event:?}");
 }
 
 #[tokio::test]
 async fn watcher_streaming_list() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let config = watcher::Config::default().streaming_lists();
     let mut events = watcher(pods, config).boxed();
     let applied = tokio::time::timeout(WAIT, async {
@@ -328,7 +313,7 @@ async fn watcher_streaming_list() {
 #[tokio::test]
 async fn watcher_relists() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let mut events = watcher(pods, watcher::Config::default()).boxed();
     let mut inits = 0;
     let mut expired = false;
@@ -356,7 +341,7 @@ async fn watcher_relists() {
 #[tokio::test]
 async fn follow_receives() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let mut lines = pods
         .log_stream(ORDERS, &follow_params())
         .await
@@ -387,7 +372,7 @@ async fn timestamps_since() {
     let new = old + chrono::Duration::milliseconds(90_500);
     state.append_log_at("shop", ORDERS, "istio-proxy", old, "old");
     state.append_log_at("shop", ORDERS, "istio-proxy", new, "new");
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let params = LogParams {
         container: Some("istio-proxy".into()),
         timestamps: true,
@@ -404,7 +389,7 @@ async fn tail_lines() {
     server
         .state()
         .append_log("shop", ORDERS, "istio-proxy", ["a", "b", "c"]);
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let params = LogParams {
         container: Some("istio-proxy".into()),
         tail_lines: Some(2),
@@ -417,7 +402,7 @@ async fn tail_lines() {
 async fn logs_forbidden() {
     let server = shop().await;
     server.state().set_logs_forbidden("shop", true);
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let status = api_error(pods.logs(ORDERS, &follow_params()).await.expect_err("403"));
     assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
     assert_eq!(
@@ -432,7 +417,7 @@ async fn logs_forbidden() {
 #[tokio::test]
 async fn logs_unknown_pod() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let status = api_error(pods.logs("nope", &follow_params()).await.expect_err("404"));
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
 }
@@ -440,7 +425,7 @@ async fn logs_unknown_pod() {
 #[tokio::test]
 async fn logs_unknown_container() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let params = LogParams {
         container: Some("nope".into()),
         ..LogParams::default()
@@ -461,7 +446,7 @@ async fn logs_native_sidecar() {
         "istio-proxy",
         ["native"],
     );
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let params = LogParams {
         container: Some("istio-proxy".into()),
         ..LogParams::default()
@@ -479,7 +464,7 @@ async fn restart_ends_follow() {
     server
         .state()
         .append_log("shop", ORDERS, "istio-proxy", ["before"]);
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let mut stream = pods
         .log_stream(ORDERS, &follow_params())
         .await
@@ -499,7 +484,7 @@ async fn restart_keeps_previous() {
         .state()
         .append_log("shop", ORDERS, "istio-proxy", ["before"]);
     server.state().restart_pod("shop", ORDERS);
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let params = LogParams {
         container: Some("istio-proxy".into()),
         previous: true,
@@ -511,7 +496,7 @@ async fn restart_keeps_previous() {
 #[tokio::test]
 async fn cut_mid_line() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let mut stream = pods
         .log_stream(ORDERS, &follow_params())
         .await
@@ -535,7 +520,7 @@ async fn cut_mid_line() {
 #[tokio::test]
 async fn dropped_then_works() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     let mut stream = pods
         .log_stream(ORDERS, &follow_params())
         .await
@@ -553,7 +538,7 @@ async fn dropped_then_works() {
 #[tokio::test]
 async fn refused_then_works() {
     let server = shop().await;
-    let pods: Api<Pod> = Api::namespaced(server.client("shop").await, "shop");
+    let pods = shop_pods(&server).await;
     server.refuse_connections(Duration::from_millis(500));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(

@@ -31,18 +31,16 @@ impl Collection {
         namespace: &str,
         query: &[(String, String)],
     ) -> Result<Self, String> {
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map_or("", |(_, v)| v.as_str())
-        };
         Ok(Self {
             ty,
             version: version.to_owned(),
             namespace: namespace.to_owned(),
-            labels: LabelSelector::parse(param("labelSelector"))?,
-            fields: FieldSelector::parse(param("fieldSelector"), ty.kind, ty.is_custom())?,
+            labels: LabelSelector::parse(param(query, "labelSelector").unwrap_or(""))?,
+            fields: FieldSelector::parse(
+                param(query, "fieldSelector").unwrap_or(""),
+                ty.kind,
+                ty.is_custom(),
+            )?,
         })
     }
 
@@ -99,14 +97,8 @@ pub fn list(
     collection: &Collection,
     query: &[(String, String)],
 ) -> Response<Body> {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let data = state.lock();
-    let (list_rv, start) = match param("continue").filter(|c| !c.is_empty()) {
+    let (list_rv, start) = match param(query, "continue").filter(|c| !c.is_empty()) {
         Some(token) => match decode_continue(token) {
             Some((rv, _)) if rv < data.floor => {
                 return http::json(410, &status::continue_expired());
@@ -123,8 +115,8 @@ pub fn list(
     };
     // NOTE: a continued list reads the current objects, not a snapshot at the token's version,
     // and a list at an older `resourceVersion` also reads the current objects.
-    let exact = param("resourceVersionMatch") == Some("Exact");
-    if let Some(rv) = param("resourceVersion").and_then(|v| v.parse::<u64>().ok())
+    let exact = param(query, "resourceVersionMatch") == Some("Exact");
+    if let Some(rv) = param(query, "resourceVersion").and_then(|v| v.parse::<u64>().ok())
         && exact
         && rv < data.floor
     {
@@ -136,7 +128,7 @@ pub fn list(
         .filter(|(key, object)| collection.holds(key) && collection.selects(object))
         .filter(|(key, _)| start.is_empty() || sort_key(key) > start)
         .collect();
-    let limit = param("limit")
+    let limit = param(query, "limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
@@ -181,23 +173,17 @@ pub fn watch(
     collection: Collection,
     query: &[(String, String)],
 ) -> Response<Body> {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let flag = |name: &str| matches!(param(name), Some("true" | "1"));
+    let flag = |name: &str| matches!(param(query, name), Some("true" | "1"));
     let bookmarks = flag("allowWatchBookmarks");
     let initial_events = flag("sendInitialEvents");
-    let timeout = param("timeoutSeconds")
+    let timeout = param(query, "timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
     let (frames, response) = http::stream("application/json");
 
     let data = state.lock();
     let mut backlog: Vec<Value> = Vec::new();
-    let requested = param("resourceVersion").unwrap_or("");
+    let requested = param(query, "resourceVersion").unwrap_or("");
     let from = if requested.is_empty() || requested == "0" || initial_events {
         // No version (or "0"): start with the current state as ADDED events, then changes.
         for (key, object) in &data.objects {
@@ -282,6 +268,14 @@ pub fn watch(
         }
     });
     response
+}
+
+/// Returns the first value of a query parameter.
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 fn send_event(frames: &Frames, event: &Value) -> bool {

@@ -109,43 +109,46 @@ pub const RESOURCES: &[ResourceType] = &[
         verbs: BUILTIN_VERBS,
         subresources: &[STATUS],
     },
-    ResourceType {
-        group: ISTIO_SECURITY,
-        versions: ISTIO_VERSIONS,
-        plural: "authorizationpolicies",
-        singular: "authorizationpolicy",
-        kind: "AuthorizationPolicy",
-        namespaced: true,
-        short_names: &["ap"],
-        categories: ISTIO_CATEGORIES,
-        verbs: CRD_VERBS,
-        subresources: &[STATUS],
-    },
-    ResourceType {
-        group: ISTIO_SECURITY,
-        versions: ISTIO_VERSIONS,
-        plural: "requestauthentications",
-        singular: "requestauthentication",
-        kind: "RequestAuthentication",
-        namespaced: true,
-        short_names: &["ra"],
-        categories: ISTIO_CATEGORIES,
-        verbs: CRD_VERBS,
-        subresources: &[STATUS],
-    },
-    ResourceType {
-        group: ISTIO_SECURITY,
-        versions: ISTIO_VERSIONS,
-        plural: "peerauthentications",
-        singular: "peerauthentication",
-        kind: "PeerAuthentication",
-        namespaced: true,
-        short_names: &["pa"],
-        categories: ISTIO_CATEGORIES,
-        verbs: CRD_VERBS,
-        subresources: &[STATUS],
-    },
+    istio_crd(
+        "authorizationpolicies",
+        "authorizationpolicy",
+        "AuthorizationPolicy",
+        &["ap"],
+    ),
+    istio_crd(
+        "requestauthentications",
+        "requestauthentication",
+        "RequestAuthentication",
+        &["ra"],
+    ),
+    istio_crd(
+        "peerauthentications",
+        "peerauthentication",
+        "PeerAuthentication",
+        &["pa"],
+    ),
 ];
+
+/// Describes one of Istio's security CRDs: namespaced, served at v1 and v1beta1, with `status`.
+const fn istio_crd(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    short_names: &'static [&'static str],
+) -> ResourceType {
+    ResourceType {
+        group: ISTIO_SECURITY,
+        versions: ISTIO_VERSIONS,
+        plural,
+        singular,
+        kind,
+        namespaced: true,
+        short_names,
+        categories: ISTIO_CATEGORIES,
+        verbs: CRD_VERBS,
+        subresources: &[STATUS],
+    }
+}
 
 impl ResourceType {
     /// `apiVersion` for one served version: `v1` or `GROUP/VERSION`.

@@ -166,18 +166,7 @@ impl ClusterState {
         namespace: &str,
         name: &str,
     ) -> Option<Value> {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let ty = resources::by_kind(group, kind)?;
-        let key = ObjectKey {
-            group: ty.group.to_owned(),
-            plural: ty.plural.to_owned(),
-            namespace: if ty.namespaced {
-                namespace.to_owned()
-            } else {
-                String::new()
-            },
-            name: name.to_owned(),
-        };
+        let (ty, key) = lookup_key(api_version, kind, namespace, name)?;
         let mut data = self.lock();
         let mut object = data.objects.remove(&key)?;
         data.rv += 1;
@@ -196,18 +185,7 @@ impl ClusterState {
 
     /// Returns the stored object, if any.
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let ty = resources::by_kind(group, kind)?;
-        let key = ObjectKey {
-            group: ty.group.to_owned(),
-            plural: ty.plural.to_owned(),
-            namespace: if ty.namespaced {
-                namespace.to_owned()
-            } else {
-                String::new()
-            },
-            name: name.to_owned(),
-        };
+        let (_, key) = lookup_key(api_version, kind, namespace, name)?;
         self.lock().objects.get(&key).cloned()
     }
 
@@ -379,6 +357,28 @@ fn end_pod_logs(data: &mut Data, namespace: &str, pod: &str, pod_deleted: bool) 
             log.restart();
         }
     }
+}
+
+/// Finds the type and key of an object named by `apiVersion`, `kind`, namespace and name.
+fn lookup_key(
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<(&'static ResourceType, ObjectKey)> {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let ty = resources::by_kind(group, kind)?;
+    let key = ObjectKey {
+        group: ty.group.to_owned(),
+        plural: ty.plural.to_owned(),
+        namespace: if ty.namespaced {
+            namespace.to_owned()
+        } else {
+            String::new()
+        },
+        name: name.to_owned(),
+    };
+    Some((ty, key))
 }
 
 fn key_of(object: &Value) -> (&'static ResourceType, ObjectKey) {
