@@ -311,6 +311,17 @@ async fn watcher_streaming_list() {
 }
 
 #[tokio::test]
+async fn watch_timeout_ends() {
+    let server = shop().await;
+    let rv = server.state().resource_version().to_string();
+    let mut stream = watch_pods(&server, &WatchParams::default().timeout(1), &rv).await;
+    assert!(
+        next_event(&mut stream).await.is_none(),
+        "watch outlived timeoutSeconds"
+    );
+}
+
+#[tokio::test]
 async fn watcher_relists() {
     let server = shop().await;
     let pods = shop_pods(&server).await;
@@ -475,6 +486,40 @@ async fn restart_ends_follow() {
     let mut rest = String::new();
     let read = tokio::time::timeout(WAIT, stream.read_to_string(&mut rest)).await;
     assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+}
+
+#[tokio::test]
+async fn delete_ends_follow() {
+    let server = shop().await;
+    let pods = shop_pods(&server).await;
+    let mut stream = pods
+        .log_stream(ORDERS, &follow_params())
+        .await
+        .expect("log stream");
+    server.state().delete_pod("shop", ORDERS);
+    let mut rest = String::new();
+    let read = tokio::time::timeout(WAIT, stream.read_to_string(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+}
+
+#[tokio::test]
+async fn since_seconds() {
+    let server = shop().await;
+    let state = server.state();
+    let old = Utc::now() - chrono::Duration::minutes(10);
+    state.append_log_at("shop", ORDERS, "istio-proxy", old, "old");
+    state.append_log("shop", ORDERS, "istio-proxy", ["recent"]);
+    let params = LogParams {
+        container: Some("istio-proxy".into()),
+        since_seconds: Some(60),
+        ..LogParams::default()
+    };
+    let text = shop_pods(&server)
+        .await
+        .logs(ORDERS, &params)
+        .await
+        .expect("logs");
+    assert_eq!(text, "recent\n");
 }
 
 #[tokio::test]
