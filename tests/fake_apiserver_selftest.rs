@@ -66,7 +66,7 @@ type PodEvents = futures::stream::BoxStream<'static, kube::Result<WatchEvent<Pod
 
 /// Opens a watch on the pods of `shop` from resource version `rv`.
 async fn watch_pods(server: &FakeApiServer, params: &WatchParams, rv: &str) -> PodEvents {
-    let pods = shop_pods(&server).await;
+    let pods = shop_pods(server).await;
     pods.watch(params, rv).await.expect("watch").boxed()
 }
 
