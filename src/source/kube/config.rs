@@ -336,3 +336,233 @@ fn display_path(path: &Path, home: Option<&Path>) -> String {
         None => path.display().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("idflow-kube-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            Self(path)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).expect("write kubeconfig");
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A kubeconfig with the given contexts (`name`, `namespace`), all on one loopback cluster.
+    fn kubeconfig(current: Option<&str>, contexts: &[(&str, Option<&str>)]) -> String {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: tester\n  user: {}\ncontexts:\n",
+        );
+        for (name, namespace) in contexts {
+            text.push_str(&format!(
+                "- name: {name}\n  context:\n    cluster: local\n    user: tester\n"
+            ));
+            if let Some(namespace) = namespace {
+                text.push_str(&format!("    namespace: {namespace}\n"));
+            }
+        }
+        if let Some(current) = current {
+            text.push_str(&format!("current-context: {current}\n"));
+        }
+        text
+    }
+
+    fn settings(dir: &TempDir) -> KubeSettings {
+        KubeSettings {
+            home: Some(dir.0.clone()),
+            ..KubeSettings::default()
+        }
+    }
+
+    fn home_config(dir: &TempDir, text: &str) {
+        std::fs::create_dir_all(dir.0.join(".kube")).expect("create .kube");
+        dir.write(".kube/config", text);
+    }
+
+    #[test]
+    fn resolve_current_context_namespace() {
+        let dir = TempDir::new("current");
+        home_config(&dir, &kubeconfig(Some("dev"), &[("dev", Some("shop"))]));
+        let resolved = resolve(&settings(&dir)).expect("resolves");
+        assert_eq!(resolved.context, "dev");
+        assert_eq!(resolved.scope, Scope::Namespace("shop".to_owned()));
+    }
+
+    #[test]
+    fn resolve_namespace_defaults() {
+        let dir = TempDir::new("default-ns");
+        home_config(&dir, &kubeconfig(Some("dev"), &[("dev", None)]));
+        let resolved = resolve(&settings(&dir)).expect("resolves");
+        assert_eq!(resolved.scope, Scope::Namespace("default".to_owned()));
+    }
+
+    #[test]
+    fn resolve_flag_namespace_wins() {
+        let dir = TempDir::new("flag-ns");
+        home_config(&dir, &kubeconfig(Some("dev"), &[("dev", Some("shop"))]));
+        let mut settings = settings(&dir);
+        settings.namespace = Some("payments".to_owned());
+        let resolved = resolve(&settings).expect("resolves");
+        assert_eq!(resolved.scope, Scope::Namespace("payments".to_owned()));
+    }
+
+    #[test]
+    fn resolve_all_namespaces() {
+        let dir = TempDir::new("all-ns");
+        home_config(&dir, &kubeconfig(Some("dev"), &[("dev", Some("shop"))]));
+        let mut settings = settings(&dir);
+        settings.all_namespaces = true;
+        assert_eq!(resolve(&settings).expect("resolves").scope, Scope::All);
+    }
+
+    #[test]
+    fn resolve_unknown_context_lists_available() {
+        let dir = TempDir::new("unknown");
+        home_config(
+            &dir,
+            &kubeconfig(Some("dev"), &[("staging", None), ("dev", None)]),
+        );
+        let mut settings = settings(&dir);
+        settings.context = Some("prod".to_owned());
+        let error = resolve(&settings).expect_err("prod is missing");
+        assert_eq!(
+            error.to_string(),
+            "context \"prod\" not found in ~/.kube/config; available: dev, staging"
+        );
+    }
+
+    #[test]
+    fn resolve_without_current_context() {
+        let dir = TempDir::new("no-current");
+        home_config(&dir, &kubeconfig(None, &[("dev", None)]));
+        let error = resolve(&settings(&dir)).expect_err("no current context");
+        assert!(
+            matches!(error, KubeError::NoCurrentContext { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn resolve_missing_cluster() {
+        let dir = TempDir::new("no-cluster");
+        let text =
+            kubeconfig(Some("dev"), &[("dev", None)]).replace("cluster: local", "cluster: gone");
+        home_config(&dir, &text);
+        let error = resolve(&settings(&dir)).expect_err("cluster missing");
+        assert!(error.to_string().contains("cluster \"gone\""), "{error}");
+    }
+
+    #[test]
+    fn resolve_invalid_namespace() {
+        let dir = TempDir::new("bad-ns");
+        home_config(&dir, &kubeconfig(Some("dev"), &[("dev", None)]));
+        let mut settings = settings(&dir);
+        settings.namespace = Some("Shop_1".to_owned());
+        let error = resolve(&settings).expect_err("invalid namespace");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid namespace \"Shop_1\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn resolve_env_list_merges_first_wins() {
+        let dir = TempDir::new("merge");
+        let first = dir.write("a.yaml", &kubeconfig(Some("dev"), &[("dev", Some("shop"))]));
+        let second = dir.write(
+            "b.yaml",
+            &kubeconfig(
+                Some("prod"),
+                &[("prod", Some("payments")), ("dev", Some("other"))],
+            ),
+        );
+        let missing = dir.0.join("missing.yaml");
+        let list = std::env::join_paths([&missing, &first, &second]).expect("join paths");
+        let mut settings = settings(&dir);
+        settings.kubeconfig_env = Some(list);
+        let resolved = resolve(&settings).expect("resolves");
+        assert_eq!(resolved.context, "dev");
+        assert_eq!(resolved.scope, Scope::Namespace("shop".to_owned()));
+    }
+
+    #[test]
+    fn resolve_env_list_second_file_context() {
+        let dir = TempDir::new("merge-second");
+        let first = dir.write("a.yaml", &kubeconfig(Some("dev"), &[("dev", None)]));
+        let second = dir.write("b.yaml", &kubeconfig(None, &[("prod", Some("payments"))]));
+        let mut settings = settings(&dir);
+        settings.kubeconfig_env = Some(std::env::join_paths([&first, &second]).expect("join"));
+        settings.context = Some("prod".to_owned());
+        let resolved = resolve(&settings).expect("resolves");
+        assert_eq!(resolved.scope, Scope::Namespace("payments".to_owned()));
+    }
+
+    #[test]
+    fn resolve_flag_file_must_exist() {
+        let dir = TempDir::new("flag-missing");
+        let mut settings = settings(&dir);
+        settings.kubeconfig = Some(dir.0.join("nope.yaml"));
+        let error = resolve(&settings).expect_err("file missing");
+        assert!(matches!(error, KubeError::Read { .. }), "{error}");
+    }
+
+    #[test]
+    fn resolve_nothing_found() {
+        let dir = TempDir::new("nothing");
+        let error = resolve(&settings(&dir)).expect_err("no kubeconfig");
+        assert!(error.to_string().contains("~/.kube/config"), "{error}");
+    }
+
+    #[test]
+    fn resolve_in_cluster_fallback() {
+        let dir = TempDir::new("in-cluster");
+        let mut settings = settings(&dir);
+        settings.in_cluster = true;
+        settings.namespace = Some("shop".to_owned());
+        let resolved = resolve(&settings).expect("in-cluster");
+        assert!(matches!(resolved.source, ConfigSource::InCluster));
+    }
+
+    #[test]
+    fn resolve_invalid_yaml_names_file() {
+        let dir = TempDir::new("bad-yaml");
+        home_config(&dir, "clusters: [unclosed");
+        let error = resolve(&settings(&dir)).expect_err("invalid YAML");
+        assert!(error.to_string().contains("~/.kube/config"), "{error}");
+    }
+
+    #[test]
+    fn dns_label_table() {
+        let cases = [
+            ("shop", true),
+            ("a-1", true),
+            ("-a", false),
+            ("a-", false),
+            ("Shop", false),
+            ("", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(is_dns_label(name), expected, "namespace {name:?}");
+        }
+    }
+}

@@ -394,3 +394,208 @@ pub fn log_targets(workloads: &[MeshWorkload]) -> Vec<LogTarget> {
     }
     targets
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pods shaped like `kubectl get pods -o json` output.
+    fn pods() -> Vec<Pod> {
+        #[derive(serde::Deserialize)]
+        struct PodList {
+            items: Vec<Pod>,
+        }
+        let list: PodList =
+            serde_json::from_str(include_str!("fixtures/pods.json")).expect("fixture is a PodList");
+        list.items
+    }
+
+    fn pod(name: &str) -> Pod {
+        pods()
+            .into_iter()
+            .find(|pod| pod.metadata.name.as_deref() == Some(name))
+            .expect("pod in fixture")
+    }
+
+    fn workload(namespace: &str, name: &str) -> MeshWorkload {
+        group_workloads(&pods(), "cluster.local")
+            .into_iter()
+            .find(|workload| workload.namespace == namespace && workload.name == name)
+            .expect("workload grouped")
+    }
+
+    #[test]
+    fn classify_table() {
+        let cases = [
+            ("orders-7d9f8c6b5-abcde", Proxy::Sidecar),
+            ("payments-0", Proxy::NativeSidecar),
+            ("legacy-6b8d7c9f4-zzzzz", Proxy::None),
+            ("reviews-5f6d8b7c9-qwert", Proxy::Ambient),
+            ("istio-ingressgateway-6c9f7d8b5-gw001", Proxy::Gateway),
+            (
+                "shop-gateway-istio-84d5c7f9b6-kgw01",
+                Proxy::KubernetesGateway,
+            ),
+            ("waypoint-5b7c9d8f6-wp001", Proxy::Waypoint),
+            ("ztunnel-x7k2p", Proxy::Ztunnel),
+            ("debug", Proxy::None),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(classify_pod(&pod(name)), expected, "pod {name}");
+        }
+    }
+
+    #[test]
+    fn classify_metadata_only_sidecar() {
+        let mut pod = pod("orders-7d9f8c6b5-abcde");
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.containers
+                .retain(|container| container.name != PROXY_CONTAINER);
+        }
+        assert_eq!(classify_pod(&pod), Proxy::Sidecar);
+    }
+
+    #[test]
+    fn owner_table() {
+        let cases = [
+            ("orders-7d9f8c6b5-abcde", OwnerKind::Deployment, "orders"),
+            ("payments-0", OwnerKind::StatefulSet, "payments"),
+            ("ztunnel-x7k2p", OwnerKind::DaemonSet, "ztunnel"),
+            ("debug", OwnerKind::Pod, "debug"),
+        ];
+        for (name, kind, owner) in cases {
+            assert_eq!(owner_of(&pod(name)), (kind, owner.to_owned()), "pod {name}");
+        }
+    }
+
+    #[test]
+    fn owner_replicaset_without_hash() {
+        let mut pod = pod("orders-7d9f8c6b5-abcde");
+        if let Some(labels) = pod.metadata.labels.as_mut() {
+            labels.remove("pod-template-hash");
+        }
+        assert_eq!(
+            owner_of(&pod),
+            (OwnerKind::ReplicaSet, "orders-7d9f8c6b5".to_owned())
+        );
+    }
+
+    #[test]
+    fn owner_falls_back_to_app_label() {
+        let mut pod = pod("orders-7d9f8c6b5-abcde");
+        pod.metadata.owner_references = None;
+        assert_eq!(owner_of(&pod), (OwnerKind::App, "orders".to_owned()));
+    }
+
+    #[test]
+    fn group_counts_pods() {
+        assert_eq!(workload("shop", "orders").pods.len(), 3);
+    }
+
+    #[test]
+    fn group_names_workloads() {
+        let names: Vec<String> = group_workloads(&pods(), "cluster.local")
+            .iter()
+            .map(MeshWorkload::location)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "istio-system/istio-ingressgateway",
+                "istio-system/ztunnel",
+                "shop/debug",
+                "shop/legacy",
+                "shop/orders",
+                "shop/payments",
+                "shop/reviews",
+                "shop/shop-gateway-istio",
+                "shop/waypoint",
+            ]
+        );
+    }
+
+    #[test]
+    fn group_drops_pod_specific_labels() {
+        let labels = workload("shop", "payments").labels;
+        assert!(!labels.contains_key("statefulset.kubernetes.io/pod-name"));
+        assert_eq!(labels.get("app").map(String::as_str), Some("payments"));
+    }
+
+    #[test]
+    fn group_principal_uses_service_account() {
+        assert_eq!(
+            workload("shop", "orders").principal,
+            "spiffe://cluster.local/ns/shop/sa/orders"
+        );
+    }
+
+    #[test]
+    fn group_principal_default_account() {
+        assert_eq!(
+            workload("shop", "legacy").principal,
+            "spiffe://cluster.local/ns/shop/sa/default"
+        );
+    }
+
+    #[test]
+    fn spiffe_principal_trust_domain() {
+        assert_eq!(
+            spiffe_principal("corp.example", "shop", "orders"),
+            "spiffe://corp.example/ns/shop/sa/orders"
+        );
+    }
+
+    #[test]
+    fn targets_skip_pending_and_ztunnel() {
+        let workloads = group_workloads(&pods(), "cluster.local");
+        let streams: Vec<String> = log_targets(&workloads)
+            .iter()
+            .map(LogTarget::stream_name)
+            .collect();
+        assert_eq!(
+            streams,
+            [
+                "istio-system/istio-ingressgateway-6c9f7d8b5-gw001/istio-proxy",
+                "shop/orders-7d9f8c6b5-abcde/istio-proxy",
+                "shop/orders-7d9f8c6b5-fghij/istio-proxy",
+                "shop/payments-0/istio-proxy",
+                "shop/shop-gateway-istio-84d5c7f9b6-kgw01/istio-proxy",
+                "shop/waypoint-5b7c9d8f6-wp001/istio-proxy",
+            ]
+        );
+    }
+
+    #[test]
+    fn targets_carry_role() {
+        let workloads = group_workloads(&pods(), "cluster.local");
+        let roles: Vec<(String, HopRole)> = log_targets(&workloads)
+            .into_iter()
+            .map(|target| (target.location, target.role))
+            .collect();
+        assert!(roles.contains(&("shop/waypoint".to_owned(), HopRole::Waypoint)));
+        assert!(roles.contains(&(
+            "istio-system/istio-ingressgateway".to_owned(),
+            HopRole::Gateway
+        )));
+        assert!(roles.contains(&("shop/orders".to_owned(), HopRole::Sidecar)));
+    }
+
+    #[test]
+    fn proxy_ready_from_native_status() {
+        assert!(workload("shop", "payments").pods[0].proxy_ready);
+    }
+
+    #[test]
+    fn to_mesh_kind() {
+        let gateway = workload("istio-system", "istio-ingressgateway").to_mesh();
+        assert_eq!(
+            gateway.map(|workload| workload.kind),
+            Some(WorkloadKind::Gateway)
+        );
+    }
+
+    #[test]
+    fn to_mesh_none_for_ambient() {
+        assert!(workload("shop", "reviews").to_mesh().is_none());
+    }
+}
