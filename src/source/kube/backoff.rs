@@ -32,7 +32,7 @@ impl Backoff {
     }
 }
 
-/// A small pseudo-random source for jitter (SplitMix64). Jitter needs no cryptographic quality,
+/// A small pseudo-random source for jitter (`SplitMix64`). Jitter needs no cryptographic quality,
 /// only different values per stream.
 #[derive(Debug, Clone)]
 pub struct Jitter(u64);
@@ -65,7 +65,7 @@ mod tests {
     fn schedule_doubles_until_cap() {
         let backoff = Backoff::default();
         let full: Vec<u64> = (0..8)
-            .map(|attempt| backoff.delay(attempt, 1.0).as_millis() as u64)
+            .map(|attempt| u64::try_from(backoff.delay(attempt, 1.0).as_millis()).expect("fits"))
             .collect();
         assert_eq!(full, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     }
@@ -97,6 +97,9 @@ mod tests {
 
     #[test]
     fn jitter_differs_by_seed() {
-        assert_ne!(Jitter::new(1).next_unit(), Jitter::new(2).next_unit());
+        assert_ne!(
+            Jitter::new(1).next_unit().to_bits(),
+            Jitter::new(2).next_unit().to_bits()
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Which cluster, context and namespace to read: kubeconfig files merged as kubectl merges them,
-//! in-cluster configuration, and the errors that name the file, context or namespace and the fix.
+//! Cluster selection: kubeconfig files merged as kubectl merges them, in-cluster configuration,
+//! context and namespace, and errors that name the file, context or namespace and the fix.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-/// Environment variable that holds the in-cluster API server address.
+/// Environment variable that contains the in-cluster API server address.
 const SERVICE_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
 
 /// The raw cluster flags and environment, before they are checked.
@@ -75,7 +75,7 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// Where the cluster configuration came from.
+/// Origin of the cluster configuration.
 #[derive(Debug, Clone)]
 pub enum ConfigSource {
     /// Kubeconfig files, merged, in order.
@@ -184,7 +184,7 @@ pub fn resolve(settings: &KubeSettings) -> Result<ResolvedKube, KubeError> {
             reason: error.to_string(),
         })?;
     }
-    let shown = existing
+    let shown_paths = existing
         .iter()
         .map(|path| display_path(path, home))
         .collect::<Vec<_>>()
@@ -199,7 +199,7 @@ pub fn resolve(settings: &KubeSettings) -> Result<ResolvedKube, KubeError> {
         Some(name) if !name.is_empty() => name.clone(),
         _ => {
             return Err(KubeError::NoCurrentContext {
-                path: shown,
+                path: shown_paths,
                 available,
             });
         }
@@ -212,7 +212,7 @@ pub fn resolve(settings: &KubeSettings) -> Result<ResolvedKube, KubeError> {
     else {
         return Err(KubeError::ContextNotFound {
             context: context_name,
-            path: shown,
+            path: shown_paths,
             available,
         });
     };
@@ -224,7 +224,7 @@ pub fn resolve(settings: &KubeSettings) -> Result<ResolvedKube, KubeError> {
         return Err(KubeError::ClusterNotFound {
             context: context_name,
             cluster: context.cluster.clone(),
-            path: shown,
+            path: shown_paths,
         });
     }
     let context_namespace = context.namespace.clone();
@@ -339,6 +339,8 @@ fn display_path(path: &Path, home: Option<&Path>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     /// A directory under the system temp dir, removed when dropped.
@@ -366,21 +368,22 @@ mod tests {
         }
     }
 
-    /// A kubeconfig with the given contexts (`name`, `namespace`), all on one loopback cluster.
+    /// Returns a kubeconfig with the given contexts (`name`, `namespace`), all on one loopback cluster.
     fn kubeconfig(current: Option<&str>, contexts: &[(&str, Option<&str>)]) -> String {
         let mut text = String::from(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: tester\n  user: {}\ncontexts:\n",
         );
         for (name, namespace) in contexts {
-            text.push_str(&format!(
-                "- name: {name}\n  context:\n    cluster: local\n    user: tester\n"
-            ));
+            let _ = writeln!(
+                text,
+                "- name: {name}\n  context:\n    cluster: local\n    user: tester"
+            );
             if let Some(namespace) = namespace {
-                text.push_str(&format!("    namespace: {namespace}\n"));
+                let _ = writeln!(text, "    namespace: {namespace}");
             }
         }
         if let Some(current) = current {
-            text.push_str(&format!("current-context: {current}\n"));
+            let _ = writeln!(text, "current-context: {current}");
         }
         text
     }

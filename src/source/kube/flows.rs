@@ -140,16 +140,16 @@ impl FollowPrinter {
             .filter(|(_, (_, changed))| now_ms.saturating_sub(*changed) >= self.settle_ms)
             .map(|(id, _)| id.clone())
             .collect();
-        self.take(settled)
+        self.take(&settled)
     }
 
     /// Returns every pending flow, for the last output before exit.
     pub fn drain(&mut self) -> Vec<Flow> {
         let all: Vec<String> = self.pending.keys().cloned().collect();
-        self.take(all)
+        self.take(&all)
     }
 
-    fn take(&mut self, ids: Vec<String>) -> Vec<Flow> {
+    fn take(&mut self, ids: &[String]) -> Vec<Flow> {
         let mut flows: Vec<(Flow, u64)> = ids
             .iter()
             .filter_map(|id| self.pending.remove(id))

@@ -66,7 +66,7 @@ pub struct LineCounts {
     pub flows_evicted: u64,
 }
 
-/// What a live source reports.
+/// A message from a live source.
 #[derive(Debug, Clone)]
 pub enum LiveMessage {
     /// The full list of workloads in scope, after any pod change that altered it.
@@ -150,8 +150,8 @@ fn describe_watch_error(what: &str, scope: &str, error: &watcher::Error) -> Stri
     let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status.code),
-        watcher::Error::WatchError(status) => Some(status.code),
+        | watcher::Error::WatchFailed(kube::Error::Api(status))
+        | watcher::Error::WatchError(status) => Some(status.code),
         _ => None,
     };
     if status == Some(403) {
@@ -233,7 +233,7 @@ fn slim(mut pod: Pod) -> Pod {
     pod
 }
 
-/// The namespaces to watch policies in: the scope and the root namespace.
+/// Returns the namespaces to watch policies in: the scope and the root namespace.
 fn policy_namespaces(settings: &LiveSettings) -> Vec<Option<String>> {
     match settings.scope.namespace() {
         None => vec![None],

@@ -142,14 +142,14 @@ impl LogFanIn {
 
     /// Starts streams for new targets and stops those whose pod is gone.
     pub async fn sync(&mut self, targets: Vec<LogTarget>) {
-        let wanted: HashSet<LogTarget> = targets.into_iter().collect();
-        let gone: Vec<LogTarget> = self
+        let requested: HashSet<LogTarget> = targets.into_iter().collect();
+        let removed: Vec<LogTarget> = self
             .tasks
             .keys()
-            .filter(|target| !wanted.contains(*target))
+            .filter(|target| !requested.contains(*target))
             .cloned()
             .collect();
-        for target in gone {
+        for target in removed {
             if let Some(task) = self.tasks.remove(&target) {
                 task.abort();
             }
@@ -158,7 +158,7 @@ impl LogFanIn {
             };
             send_health(&self.shared.out, &target, health).await;
         }
-        for target in wanted {
+        for target in requested {
             if self.tasks.contains_key(&target) {
                 continue;
             }
@@ -196,7 +196,7 @@ async fn send_health(out: &mpsc::Sender<LiveMessage>, target: &LogTarget, health
     let _ = out.send(LiveMessage::Stream(status)).await;
 }
 
-/// How one connection ended.
+/// The end of one connection.
 enum Ended {
     /// The stream closed or failed; reconnect.
     Retry {

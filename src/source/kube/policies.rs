@@ -64,7 +64,7 @@ pub fn serves(list: &APIResourceList, kind: PolicyKind) -> bool {
 }
 
 /// Returns the first version in [`VERSIONS`] whose discovery list serves `kind`. Each entry is a
-/// version and its discovery list, or `None` when the API server answered 404.
+/// version and its discovery list, or `None` when the API server returned 404.
 pub fn pick_version(
     kind: PolicyKind,
     discovered: &[(&'static str, Option<APIResourceList>)],

@@ -1,7 +1,7 @@
 //! Resuming a log stream after a reconnect without repeating lines.
 //!
 //! With `timestamps=true` the API server prefixes each line with its RFC 3339 time (nanoseconds).
-//! A reconnect asks for `sinceTime` = the last delivered time, rounded down to the second because
+//! A reconnect requests `sinceTime` = the last delivered time, rounded down to the second because
 //! the client sends whole seconds. The new stream therefore repeats the lines of that second. Lines
 //! older than the last delivered time are dropped; lines with exactly that time are dropped as many
 //! times as they were already delivered, since two lines can share a timestamp.

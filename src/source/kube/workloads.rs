@@ -35,7 +35,7 @@ pub enum Proxy {
     KubernetesGateway,
     /// An ambient waypoint: a Gateway API gateway of class `istio-waypoint`.
     Waypoint,
-    /// The ambient node proxy (DaemonSet `ztunnel`).
+    /// The ambient node proxy (`DaemonSet` `ztunnel`).
     Ztunnel,
     /// A pod enrolled in ambient mode: its traffic goes through the node's ztunnel.
     Ambient,
@@ -76,7 +76,7 @@ impl Proxy {
 #[serde(rename_all = "snake_case")]
 pub enum OwnerKind {
     Deployment,
-    /// A ReplicaSet without the `pod-template-hash` suffix of a Deployment.
+    /// A `ReplicaSet` without the `pod-template-hash` suffix of a Deployment.
     ReplicaSet,
     StatefulSet,
     DaemonSet,
@@ -122,7 +122,7 @@ impl MeshWorkload {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// Returns the workload as the mesh simulator sees it, or `None` when no Envoy proxy enforces
+    /// Returns the workload in the simulator's form, or `None` when no Envoy proxy enforces
     /// policies for it in its own pods (ztunnel, ambient and unmeshed pods).
     pub fn to_mesh(&self) -> Option<Workload> {
         let kind = match self.proxy {
@@ -248,12 +248,12 @@ pub fn classify_pod(pod: &Pod) -> Proxy {
     Proxy::None
 }
 
-/// A native sidecar is an init container that keeps running (`restartPolicy: Always`).
+/// Returns whether a container is a native sidecar proxy: an init container that keeps running (`restartPolicy: Always`).
 fn is_native_proxy(container: &Container) -> bool {
     container.name == PROXY_CONTAINER && container.restart_policy.as_deref() == Some("Always")
 }
 
-/// Returns the owning controller and the workload name. A ReplicaSet created by a Deployment is
+/// Returns the owning controller and the workload name. A `ReplicaSet` created by a `Deployment` is
 /// named `DEPLOYMENT-HASH`, where HASH is the pod's `pod-template-hash` label.
 pub fn owner_of(pod: &Pod) -> (OwnerKind, String) {
     let labels = pod.metadata.labels.as_ref();
