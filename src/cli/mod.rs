@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod decode;
+pub mod follow;
 mod replay;
 mod simulate;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Check(Box<check::CheckArgs>),
     /// Print the Envoy filters istiod would generate for a workload (jwt_authn, RBAC), as JSON.
     EnvoyConfig(Box<check::EnvoyConfigArgs>),
+    /// Follow live flows from the istio-proxy logs of a cluster's pods, as NDJSON.
+    Follow(Box<follow::FollowArgs>),
 }
 
 /// Output forms for the headless commands.
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Replay(args)) => replay::run(&args, &cli.theme),
         Some(Command::Check(args)) => simulate::run_check(&args),
         Some(Command::EnvoyConfig(args)) => simulate::run_envoy_config(&args),
+        Some(Command::Follow(args)) => follow::run(&args),
         None => Err(anyhow::anyhow!(
             "the live cluster view is not available in this build; run `idflow demo` for the demo data or `idflow replay FILE...` for saved logs"
         )),

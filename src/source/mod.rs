@@ -3,5 +3,6 @@
 
 pub mod demo;
 mod files;
+pub mod kube;
 
 pub use files::{Input, InputFormat, Loaded, detect_format, load_inputs, location_from_file_name};

@@ -1,0 +1,165 @@
+//! `idflow follow`: live flows from the cluster's proxy logs as NDJSON.
+//!
+//! Printing rule: a flow is printed once no new record has changed it for `--settle-ms` (default
+//! 2000 ms). A flow that changes after it was printed (a late hop) is printed again with the same
+//! `id`, so a reader keeps the last line per `id`. Stream health changes and notices go to stderr,
+//! one line each.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::OutputFormat;
+use crate::output;
+use crate::source::kube::{
+    FollowPrinter, KubeSettings, LiveMessage, LiveSettings, LiveSource, StreamSettings, connect,
+    resolve,
+};
+
+/// Cluster selection flags, as kubectl spells them.
+#[derive(Debug, Clone, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file (default: `KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace (default: the context's namespace, else `default`).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// All namespaces.
+    #[arg(short = 'A', long = "all-namespaces", conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+}
+
+impl KubeArgs {
+    /// Returns the settings for these flags and this process's environment.
+    pub fn settings(&self) -> KubeSettings {
+        KubeSettings::from_env(
+            self.kubeconfig.clone(),
+            self.context.clone(),
+            self.namespace.clone(),
+            self.all_namespaces,
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Print only flows with a denying hop.
+    #[arg(long)]
+    pub denials: bool,
+    /// Output form; only `ndjson` is supported.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "ndjson")]
+    pub output: OutputFormat,
+    /// Milliseconds a flow must stay unchanged before it is printed.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub settle_ms: u64,
+    /// Maximum proxy log streams open at once.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub max_streams: usize,
+    /// Maximum flows kept in memory; the oldest are dropped past it.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_flows: usize,
+    /// Seconds of log history each stream reads when it starts.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub since: u64,
+    /// Trust domain of the SPIFFE principals.
+    #[arg(long, default_value = "cluster.local", value_name = "DOMAIN")]
+    pub trust_domain: String,
+    /// Istio's root namespace, whose policies apply mesh-wide.
+    #[arg(long, default_value = "istio-system", value_name = "NAMESPACE")]
+    pub root_namespace: String,
+}
+
+/// Runs `idflow follow` until Ctrl-C (exit 0) or until the source stops.
+pub fn run(args: &FollowArgs) -> anyhow::Result<ExitCode> {
+    if args.output != OutputFormat::Ndjson {
+        anyhow::bail!("`idflow follow` prints NDJSON only; pass `-o ndjson`");
+    }
+    let resolved = resolve(&args.kube.settings())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = connect(&resolved).await?;
+        eprintln!(
+            "idflow: following context \"{}\", {}",
+            resolved.context, resolved.scope
+        );
+        let mut settings = LiveSettings::new(resolved.scope.clone());
+        settings.trust_domain.clone_from(&args.trust_domain);
+        settings.root_namespace.clone_from(&args.root_namespace);
+        settings.max_flows = args.max_flows;
+        settings.streams = StreamSettings {
+            max_streams: args.max_streams,
+            since: Duration::from_secs(args.since),
+            ..StreamSettings::default()
+        };
+        let source = LiveSource::start(client, settings);
+        let printer = FollowPrinter::new(args.settle_ms, args.denials, args.max_flows);
+        follow(source, printer, &mut io::stdout().lock()).await
+    })
+}
+
+/// Prints settled flows from `source` to `out` until Ctrl-C.
+async fn follow(
+    mut source: LiveSource,
+    mut printer: FollowPrinter,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            _ = &mut interrupt => {
+                print(out, &printer.drain())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            message = source.recv() => {
+                let Some(message) = message else {
+                    print(out, &printer.drain())?;
+                    anyhow::bail!("the live source stopped: every watch and stream task ended");
+                };
+                match message {
+                    LiveMessage::Flow(flow) => printer.update(*flow, now_ms()),
+                    LiveMessage::Stream(status) => {
+                        eprintln!("idflow: stream {}: {}", status.stream, status.health);
+                    }
+                    LiveMessage::Notice(text) => eprintln!("idflow: {text}"),
+                    LiveMessage::Workloads(_) | LiveMessage::Policies(_) | LiveMessage::Counts(_) => {}
+                }
+            }
+            _ = tick.tick() => {
+                let due = printer.due(now_ms());
+                if !print(out, &due)? {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
+}
+
+/// Writes flows as NDJSON. Returns false when stdout is closed (`| head`), which ends the command
+/// normally.
+fn print(out: &mut impl Write, flows: &[crate::model::Flow]) -> anyhow::Result<bool> {
+    if flows.is_empty() {
+        return Ok(true);
+    }
+    match output::write_ndjson(out, flows) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error).context("cannot write to standard output"),
+    }
+}

@@ -1,0 +1,353 @@
+//! Log fan-in: one task per `istio-proxy` container, following its log with reconnects that resume
+//! where they stopped, under a bound on concurrent streams.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::LogParams;
+use kube::{Api, Client};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::backoff::{Backoff, Jitter};
+use super::live::LiveMessage;
+use super::resume::{ResumePoint, split_timestamp};
+use super::workloads::LogTarget;
+
+/// Health of one log stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum StreamHealth {
+    /// Waiting for a free slot: the bound on concurrent streams is reached.
+    Queued,
+    Live,
+    /// The connection ended or failed; the next attempt starts after `delay_ms`.
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        error: String,
+    },
+    /// Not followed any more (pod deleted or stopped).
+    Ended {
+        reason: String,
+    },
+    /// The API server returned 403 for this pod's log; other streams carry on.
+    Forbidden {
+        message: String,
+    },
+}
+
+impl std::fmt::Display for StreamHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Queued => f.write_str("queued (stream limit reached; raise --max-streams)"),
+            Self::Live => f.write_str("live"),
+            Self::Reconnecting {
+                attempt,
+                delay_ms,
+                error,
+            } => write!(
+                f,
+                "reconnecting (attempt {attempt}, in {delay_ms} ms): {error}"
+            ),
+            Self::Ended { reason } => write!(f, "ended: {reason}"),
+            Self::Forbidden { message } => write!(
+                f,
+                "forbidden: {message}; ask for get on pods/log in this namespace"
+            ),
+        }
+    }
+}
+
+/// A health change of one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamStatus {
+    /// `NAMESPACE/POD/CONTAINER`.
+    pub stream: String,
+    pub health: StreamHealth,
+}
+
+/// One log line of one stream, without its timestamp prefix.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub target: Arc<LogTarget>,
+    pub text: String,
+}
+
+/// Settings of the log fan-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// Maximum streams open at once; further pods wait as [`StreamHealth::Queued`].
+    pub max_streams: usize,
+    /// How far back the first connection of each stream reads.
+    pub since: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            max_streams: 50,
+            since: Duration::from_secs(60),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// Everything a stream task shares with the others.
+#[derive(Clone)]
+struct Shared {
+    client: Client,
+    settings: StreamSettings,
+    permits: Arc<Semaphore>,
+    lines: mpsc::Sender<LogLine>,
+    out: mpsc::Sender<LiveMessage>,
+    /// Namespaces where reading logs returned 403, so new pods there are not tried.
+    forbidden: Arc<Mutex<HashSet<String>>>,
+}
+
+/// The set of followed streams, kept equal to the targets the pod watcher gives it.
+pub struct LogFanIn {
+    shared: Shared,
+    tasks: HashMap<LogTarget, JoinHandle<()>>,
+}
+
+impl LogFanIn {
+    /// Creates an empty fan-in that sends lines to `lines` and health changes to `out`.
+    pub fn new(
+        client: Client,
+        settings: StreamSettings,
+        lines: mpsc::Sender<LogLine>,
+        out: mpsc::Sender<LiveMessage>,
+    ) -> Self {
+        Self {
+            shared: Shared {
+                client,
+                settings,
+                permits: Arc::new(Semaphore::new(settings.max_streams.max(1))),
+                lines,
+                out,
+                forbidden: Arc::new(Mutex::new(HashSet::new())),
+            },
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Starts streams for new targets and stops those whose pod is gone.
+    pub async fn sync(&mut self, targets: Vec<LogTarget>) {
+        let requested: HashSet<LogTarget> = targets.into_iter().collect();
+        let removed: Vec<LogTarget> = self
+            .tasks
+            .keys()
+            .filter(|target| !requested.contains(*target))
+            .cloned()
+            .collect();
+        for target in removed {
+            if let Some(task) = self.tasks.remove(&target) {
+                task.abort();
+            }
+            let health = StreamHealth::Ended {
+                reason: "pod deleted or no longer running".to_owned(),
+            };
+            send_health(&self.shared.out, &target, health).await;
+        }
+        for target in requested {
+            if self.tasks.contains_key(&target) {
+                continue;
+            }
+            let shared = self.shared.clone();
+            let task = tokio::spawn(follow(shared, Arc::new(target.clone())));
+            self.tasks.insert(target, task);
+        }
+    }
+
+    /// Returns how many streams are followed or queued.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Returns true when no stream is followed.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl Drop for LogFanIn {
+    fn drop(&mut self) {
+        for task in self.tasks.values() {
+            task.abort();
+        }
+    }
+}
+
+async fn send_health(out: &mpsc::Sender<LiveMessage>, target: &LogTarget, health: StreamHealth) {
+    let status = StreamStatus {
+        stream: target.stream_name(),
+        health,
+    };
+    // A closed channel means the consumer stopped, and the task is about to be aborted.
+    let _ = out.send(LiveMessage::Stream(status)).await;
+}
+
+/// The end of one connection.
+enum Ended {
+    /// The stream closed or failed; reconnect.
+    Retry {
+        error: String,
+        delivered: bool,
+    },
+    Forbidden(String),
+    /// The pod is gone (404).
+    Gone,
+    /// The receiver of lines is gone: the source is stopping.
+    Stopped,
+}
+
+/// Follows one container's log until the task is aborted, the pod is gone or access is forbidden.
+async fn follow(shared: Shared, target: Arc<LogTarget>) {
+    if is_forbidden(&shared, &target.namespace) {
+        let message = format!(
+            "reading logs in namespace \"{}\" was denied",
+            target.namespace
+        );
+        send_health(&shared.out, &target, StreamHealth::Forbidden { message }).await;
+        return;
+    }
+    if shared.permits.available_permits() == 0 {
+        send_health(&shared.out, &target, StreamHealth::Queued).await;
+    }
+    // The semaphore is never closed, so acquiring fails only if that changes.
+    let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
+        return;
+    };
+
+    let api: Api<Pod> = Api::namespaced(shared.client.clone(), &target.namespace);
+    let mut jitter = Jitter::new(seed(&target));
+    let mut resume = ResumePoint::default();
+    let since = chrono::Duration::from_std(shared.settings.since).unwrap_or_default();
+    let started = Utc::now() - since;
+    let mut attempt = 0u32;
+    loop {
+        let params = LogParams {
+            container: Some(target.container.clone()),
+            follow: true,
+            timestamps: true,
+            since_time: Some(to_timestamp(resume.since_time().unwrap_or(started))),
+            ..LogParams::default()
+        };
+        match connect_once(&shared, &api, &target, &params, &mut resume).await {
+            Ended::Retry { error, delivered } => {
+                if delivered {
+                    attempt = 0;
+                }
+                let delay = shared.settings.backoff.delay(attempt, jitter.next_unit());
+                let health = StreamHealth::Reconnecting {
+                    attempt: attempt + 1,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    error,
+                };
+                send_health(&shared.out, &target, health).await;
+                tokio::time::sleep(delay).await;
+                attempt = attempt.saturating_add(1);
+                resume.begin_resume();
+            }
+            Ended::Forbidden(message) => {
+                if let Ok(mut forbidden) = shared.forbidden.lock() {
+                    forbidden.insert(target.namespace.clone());
+                }
+                send_health(&shared.out, &target, StreamHealth::Forbidden { message }).await;
+                return;
+            }
+            Ended::Gone => {
+                let reason = "pod not found".to_owned();
+                send_health(&shared.out, &target, StreamHealth::Ended { reason }).await;
+                return;
+            }
+            Ended::Stopped => return,
+        }
+    }
+}
+
+/// Opens one connection and forwards its lines until it ends.
+async fn connect_once(
+    shared: &Shared,
+    api: &Api<Pod>,
+    target: &Arc<LogTarget>,
+    params: &LogParams,
+    resume: &mut ResumePoint,
+) -> Ended {
+    let reader = match api.log_stream(&target.pod, params).await {
+        Ok(reader) => reader,
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            return Ended::Forbidden(status.message.clone());
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ended::Gone,
+        Err(error) => {
+            return Ended::Retry {
+                error: error.to_string(),
+                delivered: false,
+            };
+        }
+    };
+    send_health(&shared.out, target, StreamHealth::Live).await;
+
+    // NOTE: a line is buffered whole, so one very long line costs its length in memory.
+    let mut lines = reader.lines();
+    let mut delivered = false;
+    loop {
+        let line = match lines.try_next().await {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                return Ended::Retry {
+                    error: "log stream closed".to_owned(),
+                    delivered,
+                };
+            }
+            Err(error) => {
+                return Ended::Retry {
+                    error: error.to_string(),
+                    delivered,
+                };
+            }
+        };
+        let text = match split_timestamp(&line) {
+            Some((time, text)) if resume.accept(time, text) => text.to_owned(),
+            Some(_) => continue,
+            None => line,
+        };
+        delivered = true;
+        let line = LogLine {
+            target: Arc::clone(target),
+            text,
+        };
+        if shared.lines.send(line).await.is_err() {
+            return Ended::Stopped;
+        }
+    }
+}
+
+fn is_forbidden(shared: &Shared, namespace: &str) -> bool {
+    shared
+        .forbidden
+        .lock()
+        .is_ok_and(|forbidden| forbidden.contains(namespace))
+}
+
+/// Converts to the timestamp type of the log request. The client sends whole seconds.
+fn to_timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_second(time.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn seed(target: &LogTarget) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    target.hash(&mut hasher);
+    Utc::now().timestamp_nanos_opt().hash(&mut hasher);
+    hasher.finish()
+}
