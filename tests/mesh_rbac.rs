@@ -3,7 +3,10 @@
 #![allow(clippy::too_many_lines, clippy::needless_pass_by_value)]
 
 use idflow::mesh::crd::AuthorizationPolicy;
-use idflow::mesh::rbac::{RbacVerdict, ScopedPolicy, authorize, normalize_path, parse_policy_id};
+use idflow::mesh::rbac::{
+    BuildSettings, Engine, RbacVerdict, ScopedPolicy, authorize, build, decide, normalize_path,
+    parse_policy_id,
+};
 use idflow::mesh::{IstioVersion, MeshSettings, Protocol, Request};
 use idflow::model::Decision;
 use serde_json::{Value, json};
@@ -33,7 +36,24 @@ fn run_with(
 ) -> RbacVerdict {
     let ps = policies(docs);
     let scoped: Vec<ScopedPolicy<'_>> = ps.iter().map(ScopedPolicy::new).collect();
-    authorize(&scoped, mesh, &[], req, payload).expect("engine")
+    let verdict = authorize(&scoped, mesh, &[], req, payload).expect("engine");
+
+    // Every table case also checks that the fast path without explanations decides the same.
+    let settings = BuildSettings {
+        mesh,
+        protocol: req.protocol,
+        providers: &[],
+    };
+    let engine = Engine::new(&build(&scoped, &settings).filters).expect("engine");
+    let fast = decide(&engine, req, payload).map_or_else(
+        || "via_upstream".to_owned(),
+        |id| format!("rbac_access_denied_matched_policy[{id}]"),
+    );
+    assert_eq!(
+        fast, verdict.response_code_details,
+        "decide and evaluate disagree"
+    );
+    verdict
 }
 
 fn run(docs: &[Value], req: &Request, payload: Option<&Value>) -> RbacVerdict {

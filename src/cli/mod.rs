@@ -77,6 +77,9 @@ pub struct ReplayArgs {
     /// without it the TUI opens.
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<OutputFormat>,
+    /// Flows kept in memory; past it the oldest are dropped and counted.
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS)]
+    pub max_flows: usize,
 }
 
 /// Runs the parsed command line and returns the process exit status.

@@ -15,7 +15,7 @@ use crate::tui;
 /// Runs `idflow replay`.
 pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
     let (inputs, mut notices) = read_inputs(&args.files)?;
-    let mut loaded = source::load_inputs(&inputs);
+    let mut loaded = source::load_inputs_bounded(&inputs, args.max_flows.max(1));
     notices.append(&mut loaded.notices);
     loaded.notices = notices;
     match args.output {

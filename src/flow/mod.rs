@@ -36,12 +36,19 @@ pub struct Observation {
 ///
 /// The observations are sorted into one canonical order before they are joined, so the heuristic join,
 /// which takes the nearest fitting flow, gives the same flows for any input order. Nothing is evicted.
-pub fn correlate(mut observations: Vec<Observation>) -> Vec<Flow> {
+pub fn correlate(observations: Vec<Observation>) -> Vec<Flow> {
+    correlate_bounded(observations, usize::MAX).0
+}
+
+/// Joins observations into at most `max_flows` flows, evicting the oldest past the bound, and
+/// returns the flows with the number evicted.
+pub fn correlate_bounded(mut observations: Vec<Observation>, max_flows: usize) -> (Vec<Flow>, u64) {
     observations.sort_by(build::canonical_order);
 
-    let mut correlator = Correlator::new(usize::MAX);
+    let mut correlator = Correlator::new(max_flows);
     for observation in observations {
         correlator.push(observation);
     }
-    correlator.flows()
+    let evicted = correlator.evicted();
+    (correlator.flows(), evicted)
 }

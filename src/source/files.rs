@@ -84,8 +84,17 @@ pub fn location_from_file_name(name: &str) -> (String, HopRole) {
     (location, role)
 }
 
-/// Reads every input, correlates the records into flows, and reports unreadable lines as notices.
+/// Flows kept by default when loading saved files; older ones are dropped and counted.
+pub const DEFAULT_MAX_FLOWS: usize = 100_000;
+
+/// Reads every input, correlates the records into at most [`DEFAULT_MAX_FLOWS`] flows, and reports
+/// unreadable lines as notices.
 pub fn load_inputs(inputs: &[Input]) -> Loaded {
+    load_inputs_bounded(inputs, DEFAULT_MAX_FLOWS)
+}
+
+/// Reads every input and correlates the records into at most `max_flows` flows, keeping the newest.
+pub fn load_inputs_bounded(inputs: &[Input], max_flows: usize) -> Loaded {
     let mut observations: Vec<Observation> = Vec::new();
     let mut notices = Vec::new();
 
@@ -120,8 +129,14 @@ pub fn load_inputs(inputs: &[Input]) -> Loaded {
     for notice in &notices {
         tracing::warn!("{notice}");
     }
+    let (flows, evicted) = flow::correlate_bounded(observations, max_flows);
+    if evicted > 0 {
+        notices.push(format!(
+            "kept the newest {max_flows} flows and dropped {evicted} older ones; raise --max-flows to keep more"
+        ));
+    }
     Loaded {
-        flows: flow::correlate(observations),
+        flows,
         records,
         notices,
     }

@@ -5,4 +5,7 @@ pub mod demo;
 mod files;
 pub mod kube;
 
-pub use files::{Input, InputFormat, Loaded, detect_format, load_inputs, location_from_file_name};
+pub use files::{
+    DEFAULT_MAX_FLOWS, Input, InputFormat, Loaded, detect_format, load_inputs, load_inputs_bounded,
+    location_from_file_name,
+};

@@ -65,24 +65,27 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// Returns each value of a request header separately (pseudo headers included); empty when
+    /// Returns each value of a request header separately (pseudo headers included); nothing when
     /// absent or on a TCP connection.
-    pub fn header_values(&self, name: &str) -> Vec<&'a str> {
-        if !self.http {
-            return Vec::new();
-        }
+    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let req = self.req;
-        match name {
-            ":authority" | "host" => vec![req.host.as_str()],
-            ":method" => vec![req.method.as_str()],
-            ":path" => vec![req.path.as_str()],
-            _ => req
-                .headers
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-                .collect(),
-        }
+        let http = self.http;
+        let pseudo = match name {
+            ":authority" | "host" => Some(req.host.as_str()),
+            ":method" => Some(req.method.as_str()),
+            ":path" => Some(req.path.as_str()),
+            _ => None,
+        };
+        let regular = pseudo.is_none();
+        pseudo
+            .into_iter()
+            .chain(
+                req.headers
+                    .iter()
+                    .filter(move |(k, _)| regular && k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str()),
+            )
+            .filter(move |_| http)
     }
 }
 

@@ -413,11 +413,11 @@ impl CHeader {
     /// since the CVE-2026-26308 fix (seen in Envoy 1.40); older Envoy matched the values joined
     /// with `,`, so `x-role: user` plus `x-role: admin` escaped an exact `admin` rule.
     pub fn matches(&self, ctx: &Ctx<'_>) -> bool {
-        let values = ctx.header_values(&self.name);
+        let mut values = ctx.header_values(&self.name).peekable();
         let m = match &self.check {
-            CHeaderCheck::Present(want) => values.is_empty() != *want,
-            CHeaderCheck::Str(_) if values.is_empty() => return false,
-            CHeaderCheck::Str(s) => values.iter().any(|value| s.matches(value)),
+            CHeaderCheck::Present(want) => values.peek().is_some() == *want,
+            CHeaderCheck::Str(_) if values.peek().is_none() => return false,
+            CHeaderCheck::Str(s) => values.any(|value| s.matches(value)),
         };
         m != self.invert
     }

@@ -122,6 +122,29 @@ pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> Rbac
     }
 }
 
+/// Returns what Envoy decides for the request, without the explanation: `None` when allowed, else
+/// the matched policy id (`none` when no ALLOW policy matched). Like Envoy, each rule set stops at
+/// its first match in policy-id order, and shadow rules are skipped because they never decide.
+pub fn decide<'e>(engine: &'e Engine, req: &Request, payload: Option<&Value>) -> Option<&'e str> {
+    let ctx = Ctx::new(req, payload);
+    for filter in &engine.filters {
+        let Some(rules) = &filter.enforced else {
+            continue;
+        };
+        let first = rules
+            .policies
+            .iter()
+            .find(|(_, policy)| policy.matches(&ctx))
+            .map(|(id, _)| id.as_str());
+        match (rules.action, first) {
+            (RbacAction::Deny, Some(id)) => return Some(id),
+            (RbacAction::Allow, None) => return Some("none"),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn dry_label(action: RbacAction) -> &'static str {
     match action {
         RbacAction::Allow => "dry-run ALLOW (never decides)",
