@@ -200,3 +200,30 @@ fn replay_bounds_flows_and_says_so() {
     assert_eq!(flows_from(&output.stdout).len(), 2);
     assert!(stderr.contains("dropped 4 older ones"), "stderr: {stderr}");
 }
+
+#[test]
+fn replay_whole_demo_folder() {
+    let mut names: Vec<String> = std::fs::read_dir(demo_folder())
+        .expect("demo folder")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut args: Vec<&str> = names.iter().map(String::as_str).collect();
+    args.extend(["-o", "ndjson"]);
+
+    let output = replay(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let scenarios = support::read_scenarios(demo_folder());
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert_eq!(
+        flows_from(&output.stdout).len(),
+        scenarios.len(),
+        "stderr: {stderr}"
+    );
+    for other in ["README.md", "policies.yaml", "scenarios.json"] {
+        assert!(
+            stderr.contains(&format!("{other}: skipped")),
+            "{other} not skipped: {stderr}"
+        );
+    }
+}

@@ -41,14 +41,24 @@ pub fn detect_format(text: &str) -> Option<InputFormat> {
     let first = text.lines().map(str::trim).find(|line| !line.is_empty())?;
     if let Some(rest) = first.strip_prefix('[') {
         // A JSON array of DataStream 2 records (as an HTTPS push delivers them) also starts with `[`,
-        // but an access log line starts with `[` and a timestamp.
-        let array = rest.trim_start().starts_with('{')
-            || (rest.trim().is_empty() && text.contains("\"reqId\""));
-        return Some(if array {
-            InputFormat::DataStream2
+        // but an access log line starts with `[` and a timestamp. A JSON array of anything else is
+        // neither.
+        let rest = rest.trim_start();
+        let next = if rest.is_empty() {
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .nth(1)
+                .unwrap_or("")
         } else {
-            InputFormat::AccessLog
-        });
+            rest
+        };
+        if next.starts_with('{') || next.starts_with(']') {
+            return text
+                .contains("\"reqId\"")
+                .then_some(InputFormat::DataStream2);
+        }
+        return Some(InputFormat::AccessLog);
     }
     if first.starts_with('{') {
         if first.contains("\"reqId\"") {
@@ -113,7 +123,7 @@ pub fn load_inputs_bounded(inputs: &[Input], max_flows: usize) -> Loaded {
             Some(InputFormat::DataStream2) => read_ds2(input, &mut observations, &mut notices),
             None if input.text.trim().is_empty() => notices.push(format!("{}: empty", input.name)),
             None => notices.push(format!(
-                "{}: not recognised as an Envoy access log or DataStream 2 records; expected lines starting with `[` or `{{`",
+                "{}: skipped: neither an Envoy access log (TEXT lines starting with `[` and a time, or JSON objects) nor DataStream 2 records (JSON objects with `reqId`)",
                 input.name
             )),
         }
