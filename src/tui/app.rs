@@ -177,7 +177,7 @@ impl App {
             should_quit: false,
         };
         for flow in session.flows {
-            app.push_flow(flow);
+            app.insert_flow(flow);
         }
         app.refresh_visible();
         app

@@ -22,9 +22,17 @@ impl App {
         std::mem::take(&mut self.live.effects)
     }
 
-    /// Adds a flow, or replaces the one with the same id (a live source sends a flow again when a
-    /// late hop joins it). While paused the flow is held and the view does not change.
+    /// Adds a flow and refreshes the rows shown.
     pub(super) fn add_flow(&mut self, flow: Flow) {
+        if self.insert_flow(flow) {
+            self.refresh_visible();
+        }
+    }
+
+    /// Adds a flow, or replaces the one with the same id (a live source sends a flow again when a
+    /// late hop joins it), and counts its new denials. While paused the flow is held. Returns
+    /// whether the shown flows changed; the caller refreshes the rows.
+    pub(super) fn insert_flow(&mut self, flow: Flow) -> bool {
         let tick = self.live.ticks;
         let held = self.live.held.iter().rposition(|held| held.id == flow.id);
         let shown = self.flows.iter().rposition(|shown| shown.id == flow.id);
@@ -42,13 +50,13 @@ impl App {
                 Some(index) => self.live.held[index] = flow,
                 None => self.live.held.push(flow),
             }
-            return;
+            return false;
         }
         match shown {
             Some(index) => self.flows[index] = flow,
             None => self.push_flow(flow),
         }
-        self.refresh_visible();
+        true
     }
 
     pub(super) fn toggle_pause(&mut self) {
