@@ -106,7 +106,7 @@ impl Feed for LiveFeed {
             Err(error) => {
                 self.source.stop();
                 vec![Action::Live(LiveUpdate::Failed(format!(
-                    "cannot switch: {error}"
+                    "switching the context or namespace failed: {error}"
                 )))]
             }
         }
