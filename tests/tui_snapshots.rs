@@ -726,7 +726,10 @@ fn help_lists_key_table() {
     let mut app = app_at(80, 24);
     update(&mut app, Action::ToggleHelp);
     let text = screen_text(&draw(&app, 80, 24));
-    for binding in idflow::tui::BINDINGS {
+    let shown = idflow::tui::BINDINGS.iter().filter(|binding| {
+        binding.context == idflow::tui::Context::Global || binding.context.applies_to(View::Flows)
+    });
+    for binding in shown {
         assert!(
             text.contains(binding.description),
             "{}",
@@ -811,8 +814,18 @@ fn prompt_takes_letters() {
 fn live_flow_appended() {
     let mut app = app_at(80, 24);
     let before = app.flows.len();
-    update(&mut app, Action::AddFlow(fixture_flows().remove(0)));
+    let mut flow = fixture_flows().remove(0);
+    flow.id = "new".into();
+    update(&mut app, Action::AddFlow(flow));
     assert_eq!(app.visible.len(), before + 1);
+}
+
+#[test]
+fn live_flow_replaced_by_id() {
+    let mut app = app_at(80, 24);
+    let before = app.flows.len();
+    update(&mut app, Action::AddFlow(fixture_flows().remove(0)));
+    assert_eq!(app.visible.len(), before);
 }
 
 // Small sizes.
@@ -900,4 +913,312 @@ fn theme_missing_file() {
         err.to_string().contains("/nonexistent/idflow/theme.toml"),
         "{err}"
     );
+}
+
+// The live session: Workloads view, what-if, pause, context and namespace switching.
+
+mod live {
+    use idflow::mesh::crd::PolicySet;
+    use idflow::source::kube::{MeshWorkload, OwnerKind, PodSummary, Proxy};
+    use idflow::tui::{Effect, LiveUpdate, PickKind};
+
+    use super::*;
+
+    fn workload(name: &str, proxy: Proxy, ready: bool) -> MeshWorkload {
+        MeshWorkload {
+            namespace: "shop".into(),
+            name: name.into(),
+            owner: OwnerKind::Deployment,
+            proxy,
+            labels: [("app".to_owned(), name.to_owned())].into(),
+            service_account: name.into(),
+            principal: format!("spiffe://cluster.local/ns/shop/sa/{name}"),
+            pods: vec![PodSummary {
+                name: format!("{name}-7c9d8b6f5d-x2k4p"),
+                phase: "Running".into(),
+                proxy_ready: ready,
+                log_container: Some("istio-proxy".into()),
+                terminating: false,
+            }],
+        }
+    }
+
+    fn policies() -> PolicySet {
+        let deny: idflow::mesh::crd::AuthorizationPolicy =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                "metadata": {"namespace": "shop", "name": "deny-admin"},
+                "spec": {"selector": {"matchLabels": {"app": "orders"}}, "action": "DENY",
+                         "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]}
+            }))
+            .expect("fixture policy");
+        let allow: idflow::mesh::crd::AuthorizationPolicy =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                "metadata": {"namespace": "shop", "name": "allow-get"},
+                "spec": {"selector": {"matchLabels": {"app": "orders"}},
+                         "rules": [{"to": [{"operation": {"methods": ["GET"]}}]}]}
+            }))
+            .expect("fixture policy");
+        PolicySet {
+            authorization: vec![deny, allow],
+            ..PolicySet::default()
+        }
+    }
+
+    /// A live app on context `prod`, namespace `shop`, with three workloads and the fixture flows.
+    fn live_app(width: u16, height: u16) -> App {
+        let mut app = app_at(width, height);
+        app.live.context = Some("prod".into());
+        app.live.namespace = Some("shop".into());
+        app.live.contexts = vec!["prod".into(), "staging".into()];
+        app.view = View::Workloads;
+        let workloads = vec![
+            workload("orders", Proxy::Sidecar, true),
+            workload("cart", Proxy::Sidecar, false),
+            workload("legacy", Proxy::None, false),
+        ];
+        update(&mut app, Action::Live(LiveUpdate::Workloads(workloads)));
+        update(&mut app, Action::Live(LiveUpdate::Policies(policies())));
+        for flow in fixture_flows() {
+            update(&mut app, Action::AddFlow(flow));
+        }
+        app
+    }
+
+    fn run(app: &mut App, actions: Vec<Action>) {
+        for action in actions {
+            update(app, action);
+        }
+    }
+
+    /// Opens `orders` and sets the what-if to `text`.
+    fn what_if(app: &mut App, text: &str) {
+        update(app, Action::Top);
+        update(app, Action::Open);
+        update(app, Action::EditWhatIf);
+        let clear = app.prompt.as_ref().map_or(0, |prompt| prompt.text.len());
+        run(app, vec![Action::Backspace; clear]);
+        run(app, text.chars().map(Action::Input).collect());
+        update(app, Action::Submit);
+    }
+
+    fn decision(app: &App) -> Option<Decision> {
+        match &app.live.what_if.result {
+            Some(Ok(verdict)) => Some(verdict.decision),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn workloads_80x24() {
+        let app = live_app(80, 24);
+        insta::assert_snapshot!(draw(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn workloads_120x40() {
+        let app = live_app(120, 40);
+        insta::assert_snapshot!(draw(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn what_if_80x24() {
+        let mut app = live_app(80, 24);
+        what_if(&mut app, "GET /admin/users");
+        insta::assert_snapshot!(draw(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn what_if_120x40() {
+        let mut app = live_app(120, 40);
+        what_if(&mut app, "POST /api/orders");
+        insta::assert_snapshot!(draw(&app, 120, 40).backend());
+    }
+
+    #[test]
+    fn what_if_verdicts() {
+        let cases = [
+            ("GET /api/orders", Decision::Allow),
+            ("GET /admin", Decision::Deny),
+            ("POST /api/orders", Decision::Deny),
+            ("/api/orders", Decision::Allow),
+        ];
+        for (text, expected) in cases {
+            let mut app = live_app(120, 40);
+            what_if(&mut app, text);
+            assert_eq!(decision(&app), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_if_bad_input_keeps_request() {
+        let mut app = live_app(120, 40);
+        what_if(&mut app, "nonsense");
+        assert_eq!(app.live.what_if.path, "/");
+    }
+
+    #[test]
+    fn what_if_no_proxy() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Bottom);
+        update(&mut app, Action::Open);
+        assert!(matches!(app.live.what_if.result, Some(Err(_))));
+    }
+
+    #[test]
+    fn enter_opens_workload() {
+        let mut app = live_app(120, 40);
+        let action = press(&app, KeyCode::Enter).expect("enter is bound");
+        update(&mut app, action);
+        assert_eq!(app.view, View::Workload);
+    }
+
+    #[test]
+    fn workload_flows_filtered() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Open);
+        update(&mut app, Action::ShowWorkloadFlows);
+        let all_at_orders = app.visible.iter().all(|index| {
+            app.flows[*index]
+                .hops
+                .iter()
+                .any(|hop| hop.location == ORDERS)
+        });
+        assert!(all_at_orders);
+        assert_eq!(app.view, View::Flows);
+    }
+
+    #[test]
+    fn w_opens_workloads() {
+        let mut app = app_at(80, 24);
+        let action = press(&app, KeyCode::Char('w')).expect("w is bound");
+        update(&mut app, action);
+        assert_eq!(app.view, View::Workloads);
+    }
+
+    #[test]
+    fn pause_holds_flows() {
+        let mut app = live_app(120, 40);
+        app.view = View::Flows;
+        let shown = app.flows.len();
+        update(&mut app, Action::TogglePause);
+        let mut late = fixture_flows()[0].clone();
+        late.id = "late".into();
+        update(&mut app, Action::AddFlow(late));
+        assert_eq!(app.flows.len(), shown);
+        assert_eq!(app.live.held.len(), 1);
+        update(&mut app, Action::TogglePause);
+        assert_eq!(app.flows.len(), shown + 1);
+        assert!(app.live.held.is_empty());
+    }
+
+    #[test]
+    fn p_toggles_pause() {
+        let mut app = live_app(120, 40);
+        app.view = View::Flows;
+        let action = press(&app, KeyCode::Char('p')).expect("p is bound");
+        update(&mut app, action);
+        assert!(app.live.paused);
+    }
+
+    #[test]
+    fn same_id_replaces_flow() {
+        let mut app = live_app(120, 40);
+        let shown = app.flows.len();
+        update(&mut app, Action::AddFlow(fixture_flows()[0].clone()));
+        assert_eq!(app.flows.len(), shown);
+    }
+
+    #[test]
+    fn denials_counted_once() {
+        let mut app = live_app(120, 40);
+        let before = app.live.denials.clone();
+        for flow in fixture_flows() {
+            update(&mut app, Action::AddFlow(flow));
+        }
+        assert_eq!(app.live.denials, before);
+    }
+
+    #[test]
+    fn denials_by_workload() {
+        let app = live_app(120, 40);
+        let denied_at_orders = fixture_flows()
+            .iter()
+            .filter(|flow| {
+                flow.hops
+                    .iter()
+                    .any(|hop| hop.location == ORDERS && hop.decision == Decision::Deny)
+            })
+            .count();
+        let counted = app.live.denials.by_workload.get(ORDERS).map(|c| c.total);
+        assert_eq!(
+            counted,
+            Some(u64::try_from(denied_at_orders).expect("small"))
+        );
+    }
+
+    #[test]
+    fn ctx_switch_emits() {
+        let mut app = live_app(120, 40);
+        run(&mut app, command("ctx staging"));
+        assert_eq!(
+            app.take_effects(),
+            [Effect::SwitchContext("staging".into())]
+        );
+        assert_eq!(app.live.context.as_deref(), Some("staging"));
+        assert!(app.flows.is_empty());
+    }
+
+    #[test]
+    fn ctx_unknown_flashes() {
+        let mut app = live_app(120, 40);
+        run(&mut app, command("ctx nowhere"));
+        assert!(app.take_effects().is_empty());
+        assert!(app.flash.is_some());
+    }
+
+    #[test]
+    fn ctx_lists_then_picks() {
+        let mut app = live_app(120, 40);
+        run(&mut app, command("ctx"));
+        assert_eq!(app.view, View::Pick(PickKind::Contexts));
+        run(&mut app, vec![Action::Down, Action::Open]);
+        assert_eq!(
+            app.take_effects(),
+            [Effect::SwitchContext("staging".into())]
+        );
+    }
+
+    #[test]
+    fn ns_switch_emits() {
+        let cases = [
+            (
+                "ns payments",
+                Effect::SwitchNamespace(Some("payments".into())),
+            ),
+            ("ns all", Effect::SwitchNamespace(None)),
+        ];
+        for (text, expected) in cases {
+            let mut app = live_app(120, 40);
+            run(&mut app, command(text));
+            assert_eq!(app.take_effects(), [expected], "{text}");
+        }
+    }
+
+    #[test]
+    fn ns_lists_seen() {
+        let mut app = live_app(120, 40);
+        run(&mut app, command("ns"));
+        let items = app.live.pick_items(PickKind::Namespaces);
+        assert!(items.contains(&"shop".to_owned()));
+        assert!(items.contains(&"istio-system".to_owned()));
+    }
+
+    #[test]
+    fn ctx_without_cluster_no_effect() {
+        let mut app = app_at(80, 24);
+        run(&mut app, command("ctx prod"));
+        assert!(app.take_effects().is_empty());
+    }
 }

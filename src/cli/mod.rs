@@ -3,6 +3,7 @@
 pub mod check;
 pub mod decode;
 pub mod follow;
+mod live;
 mod replay;
 mod simulate;
 
@@ -22,6 +23,9 @@ pub struct Cli {
     /// `info`). Nothing is logged to the terminal, because the TUI owns it.
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// The cluster for the live TUI (no subcommand), as kubectl's flags choose it.
+    #[command(flatten)]
+    pub kube: follow::KubeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -100,9 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => simulate::run_check(&args),
         Some(Command::EnvoyConfig(args)) => simulate::run_envoy_config(&args),
         Some(Command::Follow(args)) => follow::run(&args),
-        None => Err(anyhow::anyhow!(
-            "the live cluster view is not available in this build; run `idflow demo` for the demo data or `idflow replay FILE...` for saved logs"
-        )),
+        None => live::run(&cli.kube, &cli.theme),
     };
     match result {
         Ok(code) => code,

@@ -6,8 +6,9 @@ use crate::model::{Decision, Flow};
 use crate::token::{self, Inspection, TokenError};
 
 use super::filter::matches;
+use super::live::{LiveState, LiveUpdate, PickKind};
 use super::theme::Theme;
-use super::{Session, detail, token_view};
+use super::{Session, detail, token_view, workloads};
 
 /// Flows kept in memory; older ones are dropped first and counted in the status line.
 pub const MAX_FLOWS: usize = 10_000;
@@ -48,8 +49,17 @@ pub enum Action {
     Cancel,
     /// Text from a bracketed paste.
     Paste(String),
-    /// A flow from a live source.
+    /// A flow from a live source, new or changed.
     AddFlow(Flow),
+    /// Anything else a live source reports.
+    Live(LiveUpdate),
+    ShowWorkloads,
+    /// `p`: stop or restart showing new flows; they are collected meanwhile.
+    TogglePause,
+    /// Opens the prompt to edit the what-if request of the open workload.
+    EditWhatIf,
+    /// Opens the Flows view filtered to the open workload.
+    ShowWorkloadFlows,
     Resize {
         width: u16,
         height: u16,
@@ -65,6 +75,12 @@ pub enum View {
     /// The selected flow's hops and findings, full screen.
     Detail,
     Token,
+    /// Meshed workloads of the live cluster, one per row.
+    Workloads,
+    /// The selected workload: its policies, a what-if and its recent flows.
+    Workload,
+    /// The `:ctx` or `:ns` list.
+    Pick(PickKind),
 }
 
 /// The kind of input the one-line prompt collects.
@@ -76,6 +92,8 @@ pub enum PromptKind {
     Command,
     /// A token typed in the Token view; shown masked.
     Token,
+    /// `METHOD PATH` of the what-if request.
+    WhatIf,
 }
 
 /// The open prompt and the text typed so far.
@@ -128,6 +146,8 @@ pub struct App {
     /// First line shown in the detail view, for scrolling.
     pub detail_scroll: u16,
     pub flash: Option<Flash>,
+    /// What a live cluster source reported; empty for demo and replay.
+    pub live: LiveState,
     /// Flows dropped because more than [`MAX_FLOWS`] arrived.
     pub dropped_flows: u64,
     /// Terminal size, from the last resize.
@@ -151,12 +171,13 @@ impl App {
             token: TokenPane::default(),
             detail_scroll: 0,
             flash: None,
+            live: LiveState::default(),
             dropped_flows: 0,
             size: (0, 0),
             should_quit: false,
         };
         for flow in session.flows {
-            app.push_flow(flow);
+            app.insert_flow(flow);
         }
         app.refresh_visible();
         app
@@ -174,7 +195,7 @@ impl App {
         self.flows.iter().filter(|flow| is_denied(flow)).count()
     }
 
-    fn push_flow(&mut self, flow: Flow) {
+    pub(super) fn push_flow(&mut self, flow: Flow) {
         if self.flows.len() >= MAX_FLOWS {
             self.flows.remove(0);
             self.dropped_flows += 1;
@@ -182,7 +203,7 @@ impl App {
         self.flows.push(flow);
     }
 
-    fn refresh_visible(&mut self) {
+    pub(super) fn refresh_visible(&mut self) {
         let filter = self.filter.to_lowercase();
         self.visible = (0..self.flows.len())
             .filter(|index| matches(&self.flows[*index], &filter))
@@ -191,7 +212,7 @@ impl App {
     }
 
     /// Applies `text` as the filter and selects the first flow that passes it.
-    fn set_filter(&mut self, text: &str) {
+    pub(super) fn set_filter(&mut self, text: &str) {
         text.trim().clone_into(&mut self.filter);
         self.selected = 0;
         self.refresh_visible();
@@ -222,7 +243,7 @@ impl App {
         }
     }
 
-    fn set_flash(&mut self, level: FlashLevel, text: impl Into<String>) {
+    pub(super) fn set_flash(&mut self, level: FlashLevel, text: impl Into<String>) {
         self.flash = Some(Flash {
             level,
             text: text.into(),
@@ -238,8 +259,22 @@ impl App {
                 let last = self.visible.len().saturating_sub(1);
                 self.selected = self.selected.saturating_add_signed(delta).min(last);
             }
-            View::Detail => self.detail_scroll = scroll(self.detail_scroll, delta, limit),
+            View::Detail | View::Workload => {
+                self.detail_scroll = scroll(self.detail_scroll, delta, limit);
+            }
             View::Token => self.token.scroll = scroll(self.token.scroll, delta, limit),
+            View::Workloads => {
+                let last = self.live.workloads.len().saturating_sub(1);
+                self.live.selected = self.live.selected.saturating_add_signed(delta).min(last);
+            }
+            View::Pick(kind) => {
+                let last = self.live.pick_items(kind).len().saturating_sub(1);
+                self.live.pick_selected = self
+                    .live
+                    .pick_selected
+                    .saturating_add_signed(delta)
+                    .min(last);
+            }
         }
     }
 
@@ -248,17 +283,32 @@ impl App {
         match self.view {
             View::Flows if end => self.selected = self.visible.len().saturating_sub(1),
             View::Flows => self.selected = 0,
-            View::Detail => self.detail_scroll = limit,
+            View::Detail | View::Workload => self.detail_scroll = limit,
             View::Token => self.token.scroll = limit,
+            View::Workloads => {
+                self.live.selected = if end {
+                    self.live.workloads.len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
+            View::Pick(kind) => {
+                self.live.pick_selected = if end {
+                    self.live.pick_items(kind).len().saturating_sub(1)
+                } else {
+                    0
+                };
+            }
         }
     }
 
     /// Returns the largest scroll offset of the detail or Token view at the current size.
     fn scroll_limit(&self) -> u16 {
         let content = match self.view {
-            View::Flows => 0,
+            View::Flows | View::Workloads | View::Pick(_) => 0,
             View::Detail => detail::content_height(self),
             View::Token => token_view::content_height(self),
+            View::Workload => workloads::content_height(self),
         };
         // The status line, the bottom line and the view's two borders take four rows.
         let viewport = usize::from(self.size.1.saturating_sub(4));
@@ -277,9 +327,12 @@ impl App {
             "flows" | "f" => self.view = View::Flows,
             "help" | "h" => self.show_help = true,
             "" => {}
+            other if self.run_live_command(other) => {}
             other => self.set_flash(
                 FlashLevel::Error,
-                format!("unknown command \":{other}\"; try :flows, :token, :help or :q"),
+                format!(
+                    "unknown command \":{other}\"; try :flows, :workloads, :ctx, :ns, :token, :help or :q"
+                ),
             ),
         }
     }
@@ -289,6 +342,7 @@ impl App {
             PromptKind::Filter => self.set_filter(&prompt.text),
             PromptKind::Command => self.run_command(&prompt.text),
             PromptKind::Token => self.inspect(&prompt.text),
+            PromptKind::WhatIf => self.submit_what_if(&prompt.text),
         }
     }
 
@@ -298,7 +352,8 @@ impl App {
             return;
         }
         match self.view {
-            View::Detail | View::Token => self.view = View::Flows,
+            View::Detail | View::Token | View::Workloads => self.view = View::Flows,
+            View::Workload | View::Pick(_) => self.view = View::Workloads,
             View::Flows if !self.filter.is_empty() => {
                 self.filter.clear();
                 self.refresh_visible();
@@ -310,6 +365,7 @@ impl App {
     fn open_prompt(&mut self, kind: PromptKind) {
         let text = match kind {
             PromptKind::Filter => self.filter.clone(),
+            PromptKind::WhatIf => self.what_if_text(),
             PromptKind::Command | PromptKind::Token => String::new(),
         };
         self.prompt = Some(Prompt { kind, text });
@@ -320,7 +376,7 @@ impl App {
 pub fn update(app: &mut App, action: Action) {
     if !matches!(
         action,
-        Action::Tick | Action::AddFlow(_) | Action::Resize { .. }
+        Action::Tick | Action::AddFlow(_) | Action::Live(_) | Action::Resize { .. }
     ) {
         app.flash = None;
     }
@@ -331,12 +387,15 @@ pub fn update(app: &mut App, action: Action) {
         Action::PageDown => app.move_by(signed(app.page())),
         Action::Top => app.move_to_end(false),
         Action::Bottom => app.move_to_end(true),
-        Action::Open => {
-            if app.view == View::Flows && app.selected_flow().is_some() {
+        Action::Open => match app.view {
+            View::Flows if app.selected_flow().is_some() => {
                 app.view = View::Detail;
                 app.detail_scroll = 0;
             }
-        }
+            View::Workloads => app.open_workload(),
+            View::Pick(kind) => app.pick(kind),
+            _ => {}
+        },
         Action::Back => app.back(),
         Action::ShowFlows => app.view = View::Flows,
         Action::ShowToken => app.view = View::Token,
@@ -366,12 +425,19 @@ pub fn update(app: &mut App, action: Action) {
             }
         }
         Action::Paste(text) => paste(app, &text),
-        Action::AddFlow(flow) => {
-            app.push_flow(flow);
-            app.refresh_visible();
+        Action::AddFlow(flow) => app.add_flow(flow),
+        Action::Live(update) => app.apply_live(update),
+        Action::ShowWorkloads => app.view = View::Workloads,
+        Action::TogglePause => app.toggle_pause(),
+        Action::EditWhatIf => {
+            if app.view == View::Workload {
+                app.open_prompt(PromptKind::WhatIf);
+            }
         }
+        Action::ShowWorkloadFlows => app.show_workload_flows(),
         Action::Resize { width, height } => app.size = (width, height),
         Action::Tick => {
+            app.live.tick();
             if let Some(flash) = &mut app.flash {
                 flash.ticks_left = flash.ticks_left.saturating_sub(1);
                 if flash.ticks_left == 0 {
@@ -386,7 +452,7 @@ pub fn update(app: &mut App, action: Action) {
 /// Inserts pasted text into the open prompt, or inspects it as a token anywhere else.
 fn paste(app: &mut App, text: &str) {
     match app.prompt.as_ref().map(|prompt| prompt.kind) {
-        Some(PromptKind::Filter | PromptKind::Command) => {
+        Some(PromptKind::Filter | PromptKind::Command | PromptKind::WhatIf) => {
             // Filters and commands are one line.
             app.edit_prompt(|typed| typed.extend(text.chars().filter(|c| !c.is_control())));
         }

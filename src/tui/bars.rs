@@ -15,24 +15,39 @@ use ratatui::text::{Line, Span};
 use super::app::{App, FlashLevel, PromptKind, View};
 use super::format::styled;
 use super::keys::{Hint, bindings_for};
+use super::live::DenialStats;
 use super::theme::Slot;
 use super::token_view::masked;
+use super::workloads::denial_text;
 
 const SEPARATOR: &str = " │ ";
 const HINT_GAP: &str = "  ";
+/// Workloads and policies named in the live line, most denials first.
+const TOP_DENIALS: usize = 2;
 
 /// Draws the status line: title, counts, then the flash message or the notices.
 pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    let mut spans = vec![
-        styled(theme, Slot::Accent, app.title.clone()),
-        styled(theme, Slot::Border, SEPARATOR),
-        styled(theme, Slot::Text, plural(app.flows.len(), "flow")),
-        styled(theme, Slot::Border, SEPARATOR),
-    ];
+    let mut spans = vec![styled(theme, Slot::Accent, app.title.clone())];
+    if app.live.context.is_some() {
+        let scope = app.live.namespace.as_deref().unwrap_or("all namespaces");
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(theme, Slot::Text, format!("ns {scope}")));
+    }
+    spans.push(styled(theme, Slot::Border, SEPARATOR));
+    spans.push(styled(theme, Slot::Text, plural(app.flows.len(), "flow")));
+    spans.push(styled(theme, Slot::Border, SEPARATOR));
     let denials = app.denial_count();
     let denial_slot = if denials > 0 { Slot::Deny } else { Slot::Muted };
     spans.push(styled(theme, denial_slot, plural(denials, "denial")));
+    if app.live.paused {
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(
+            theme,
+            Slot::Unverified,
+            format!("PAUSED, {} held", plural(app.live.held.len(), "flow")),
+        ));
+    }
     if app.dropped_flows > 0 {
         spans.push(styled(theme, Slot::Border, SEPARATOR));
         spans.push(styled(
@@ -62,6 +77,54 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Line::from(spans), area);
 }
 
+/// Draws the live line: stream health, then the denials by workload and by policy, most first.
+pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let tally = app.live.stream_tally();
+    let mut spans = vec![styled(theme, Slot::Muted, "streams ")];
+    let states = [
+        (tally.live, "live", Slot::Allow),
+        (tally.queued, "queued", Slot::Unverified),
+        (tally.reconnecting, "reconnecting", Slot::Unverified),
+        (tally.ended, "ended", Slot::Muted),
+        (tally.forbidden, "forbidden", Slot::Error),
+    ];
+    let mut any = false;
+    for (count, word, slot) in states.into_iter().filter(|(count, ..)| *count > 0) {
+        if any {
+            spans.push(styled(theme, Slot::Muted, ", "));
+        }
+        any = true;
+        spans.push(styled(theme, slot, format!("{count} {word}")));
+    }
+    if !any {
+        spans.push(styled(theme, Slot::Muted, "none yet"));
+    }
+    let denials = &app.live.denials;
+    for (label, map) in [
+        ("denials by workload ", &denials.by_workload),
+        ("by policy ", &denials.by_policy),
+    ] {
+        let top = DenialStats::top(map, TOP_DENIALS);
+        if top.is_empty() {
+            continue;
+        }
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(theme, Slot::Muted, label));
+        for (index, (key, counter)) in top.into_iter().enumerate() {
+            if index > 0 {
+                spans.push(styled(theme, Slot::Muted, ", "));
+            }
+            spans.push(styled(
+                theme,
+                Slot::Deny,
+                format!("{key} {}", denial_text(Some(counter))),
+            ));
+        }
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
 /// Draws the bottom line: the open prompt, or the hints for the current view.
 pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
@@ -70,6 +133,7 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
             PromptKind::Filter => ("/", Span::raw(prompt.text.clone())),
             PromptKind::Command => (":", Span::raw(prompt.text.clone())),
             PromptKind::Token => ("token> ", masked(&prompt.text)),
+            PromptKind::WhatIf => ("what-if> ", Span::raw(prompt.text.clone())),
         };
         Line::from(vec![
             styled(theme, Slot::Accent, lead),

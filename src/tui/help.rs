@@ -16,7 +16,10 @@ const KEY_WIDTH: usize = 8;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut lines = Vec::new();
-    for context in [Context::Global, Context::Flows, Context::Token] {
+    let contexts = Context::ALL
+        .into_iter()
+        .filter(|context| *context == Context::Global || context.applies_to(app.view));
+    for context in contexts {
         lines.push(Line::from(styled(theme, Slot::Header, context.title())));
         for binding in BINDINGS.iter().filter(|binding| binding.context == context) {
             lines.push(entry(theme, binding.label, binding.description));

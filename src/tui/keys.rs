@@ -10,23 +10,43 @@ pub enum Context {
     Global,
     Flows,
     Token,
+    Workloads,
+    Workload,
+    Pick,
 }
 
 impl Context {
+    /// Every context, in help order.
+    pub const ALL: [Context; 6] = [
+        Context::Global,
+        Context::Flows,
+        Context::Workloads,
+        Context::Workload,
+        Context::Pick,
+        Context::Token,
+    ];
+
     /// Returns the heading of this context in the help screen.
     pub fn title(self) -> &'static str {
         match self {
             Context::Global => "Global",
             Context::Flows => "Flows",
             Context::Token => "Token",
+            Context::Workloads => "Workloads",
+            Context::Workload => "Workload",
+            Context::Pick => "Contexts and namespaces",
         }
     }
 
-    fn applies_to(self, view: View) -> bool {
+    /// Returns true when the bindings of this context work in `view`.
+    pub fn applies_to(self, view: View) -> bool {
         match self {
             Context::Global => true,
             Context::Flows => view == View::Flows,
             Context::Token => view == View::Token,
+            Context::Workloads => view == View::Workloads,
+            Context::Workload => view == View::Workload,
+            Context::Pick => matches!(view, View::Pick(_)),
         }
     }
 }
@@ -107,6 +127,46 @@ pub const BINDINGS: &[Binding] = &[
         || Action::Open,
     ),
     bind(
+        Context::Flows,
+        &[KeyCode::Char('p')],
+        "p",
+        "pause / resume (keeps collecting)",
+        Some(hint("pause", 4)),
+        || Action::TogglePause,
+    ),
+    bind(
+        Context::Workloads,
+        &[KeyCode::Enter],
+        "enter",
+        "open workload: policies, what-if, flows",
+        Some(hint("open", 5)),
+        || Action::Open,
+    ),
+    bind(
+        Context::Workload,
+        &[KeyCode::Char('e')],
+        "e",
+        "edit the what-if request (METHOD PATH)",
+        Some(hint("what-if", 5)),
+        || Action::EditWhatIf,
+    ),
+    bind(
+        Context::Workload,
+        &[KeyCode::Char('f')],
+        "f",
+        "this workload's flows",
+        Some(hint("flows", 5)),
+        || Action::ShowWorkloadFlows,
+    ),
+    bind(
+        Context::Pick,
+        &[KeyCode::Enter],
+        "enter",
+        "switch to the selected one",
+        Some(hint("switch", 5)),
+        || Action::Open,
+    ),
+    bind(
         Context::Global,
         &[KeyCode::Char('/')],
         "/",
@@ -118,7 +178,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Global,
         &[KeyCode::Char(':')],
         ":",
-        "command: :q, :token, :flows, :help",
+        "command: :ctx, :ns, :workloads, :q",
         Some(hint("command", 1)),
         || Action::StartCommand,
     ),
@@ -129,6 +189,14 @@ pub const BINDINGS: &[Binding] = &[
         "token view",
         Some(hint("token", 2)),
         || Action::ShowToken,
+    ),
+    bind(
+        Context::Global,
+        &[KeyCode::Char('w')],
+        "w",
+        "workloads view",
+        Some(hint("workloads", 2)),
+        || Action::ShowWorkloads,
     ),
     bind(
         Context::Global,
@@ -256,7 +324,14 @@ mod tests {
 
     #[test]
     fn keys_unique_per_view() {
-        for view in [View::Flows, View::Detail, View::Token] {
+        for view in [
+            View::Flows,
+            View::Detail,
+            View::Token,
+            View::Workloads,
+            View::Workload,
+            View::Pick(super::super::live::PickKind::Contexts),
+        ] {
             let mut seen = Vec::new();
             for binding in bindings_for(view) {
                 for key in binding.keys {

@@ -12,17 +12,24 @@ mod flows;
 mod format;
 mod help;
 mod keys;
+mod live;
+mod live_update;
 mod runner;
 mod screen;
 mod text;
 mod theme;
 mod token_view;
+mod workloads;
 
 pub use app::{
     Action, App, Flash, FlashLevel, MAX_FLOWS, Prompt, PromptKind, TokenPane, View, update,
 };
 pub use keys::{BINDINGS, Binding, Context, Hint, action_for};
-pub use runner::{FEED_CAPACITY, run, run_with_feed};
+pub use live::{
+    Counter, DenialStats, Effect, LiveState, LiveUpdate, PickKind, StreamTally, WhatIf, kind_label,
+    pods_ready, policy_count,
+};
+pub use runner::{FEED_CAPACITY, Feed, run, run_app, run_with_feed};
 pub use screen::render;
 pub use theme::{Slot, Theme, ThemeError};
 

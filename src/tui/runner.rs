@@ -17,12 +17,13 @@ use crate::model::Flow;
 use super::Session;
 use super::app::{Action, App, update};
 use super::keys::action_for;
+use super::live::Effect;
 use super::screen::render;
 use super::theme::Theme;
 
 /// Flows a live source may queue before its sends wait for the UI.
 pub const FEED_CAPACITY: usize = 1_024;
-/// Flows taken from the feed before the screen is drawn again, so a flood cannot starve input.
+/// Actions taken from the feed before the screen is drawn again, so a flood cannot starve input.
 const MAX_DRAIN: usize = 256;
 const TICK: Duration = Duration::from_secs(1);
 
@@ -56,6 +57,50 @@ pub fn run(session: Session, theme: Theme) -> anyhow::Result<()> {
     run_with_feed(session, theme, |_sender| async {})
 }
 
+/// What the event loop reads besides the terminal: a source of actions that can also carry out
+/// the [`Effect`]s that `update` asks for.
+pub trait Feed {
+    /// Waits for the next action; `None` once the source has ended.
+    fn next(&mut self) -> impl Future<Output = Option<Action>>;
+    /// Returns an action if one is waiting.
+    fn try_next(&mut self) -> Option<Action>;
+    /// Carries out one effect and returns the actions that report how it went.
+    fn perform(&mut self, effect: Effect) -> impl Future<Output = Vec<Action>>;
+}
+
+impl Feed for mpsc::Receiver<Flow> {
+    async fn next(&mut self) -> Option<Action> {
+        self.recv().await.map(Action::AddFlow)
+    }
+
+    fn try_next(&mut self) -> Option<Action> {
+        self.try_recv().ok().map(Action::AddFlow)
+    }
+
+    async fn perform(&mut self, _effect: Effect) -> Vec<Action> {
+        Vec::new()
+    }
+}
+
+/// Runs the TUI on `app` until the user quits. `start` runs inside the async runtime before the
+/// terminal is taken over, so its errors print normally; it returns the feed.
+pub fn run_app<S, Fut, F>(app: App, start: S) -> anyhow::Result<()>
+where
+    S: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<F>>,
+    F: Feed,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let mut feed = start().await?;
+        let (_guard, mut terminal) = TerminalGuard::start()?;
+        event_loop(&mut terminal, app, &mut feed).await
+    })
+}
+
 /// Runs the TUI until the user quits. `feed` receives the sender of a bounded channel of flows and
 /// returns a task that the runtime runs next to the UI; dropping the sender ends the feed.
 pub fn run_with_feed<F, Fut>(session: Session, theme: Theme, feed: F) -> anyhow::Result<()>
@@ -71,7 +116,8 @@ where
         let (sender, receiver) = mpsc::channel(FEED_CAPACITY);
         let feed_task = tokio::spawn(feed(sender));
         let (_guard, mut terminal) = TerminalGuard::start()?;
-        let result = event_loop(&mut terminal, App::new(session, theme), receiver).await;
+        let mut receiver = receiver;
+        let result = event_loop(&mut terminal, App::new(session, theme), &mut receiver).await;
         feed_task.abort();
         result
     })
@@ -80,7 +126,7 @@ where
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     mut app: App,
-    mut feed: mpsc::Receiver<Flow>,
+    feed: &mut impl Feed,
 ) -> anyhow::Result<()> {
     let size = terminal
         .size()
@@ -108,18 +154,25 @@ async fn event_loop(
                 Some(Ok(event)) => {
                     if let Some(action) = action_for(&app, &event) {
                         update(&mut app, action);
+                        for effect in app.take_effects() {
+                            for report in feed.perform(effect).await {
+                                update(&mut app, report);
+                            }
+                            // A restarted source is open again even if the old one had ended.
+                            feed_open = true;
+                        }
                         dirty = true;
                     }
                 }
                 Some(Err(err)) => return Err(err).context("failed to read terminal input"),
                 None => break,
             },
-            flow = feed.recv(), if feed_open => match flow {
-                Some(flow) => {
-                    update(&mut app, Action::AddFlow(flow));
+            action = feed.next(), if feed_open => match action {
+                Some(action) => {
+                    update(&mut app, action);
                     for _ in 1..MAX_DRAIN {
-                        let Ok(flow) = feed.try_recv() else { break };
-                        update(&mut app, Action::AddFlow(flow));
+                        let Some(action) = feed.try_next() else { break };
+                        update(&mut app, action);
                     }
                     dirty = true;
                 }
@@ -128,7 +181,8 @@ async fn event_loop(
             _ = tick.tick() => {
                 let had_flash = app.flash.is_some();
                 update(&mut app, Action::Tick);
-                dirty |= had_flash && app.flash.is_none();
+                // A live session redraws each second, so denial rates fall as time passes.
+                dirty |= (had_flash && app.flash.is_none()) || app.live.context.is_some();
             }
         }
     }

@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 
 use super::app::{App, View};
-use super::{bars, detail, flows, help, token_view};
+use super::{bars, detail, flows, help, token_view, workloads};
 
 /// Rows from which the Flows view always shows the selected flow's detail below the table.
 const SPLIT_MIN_HEIGHT: u16 = 36;
@@ -32,13 +32,19 @@ pub fn render(frame: &mut Frame, app: &App) {
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let [status, main, bottom] = Layout::vertical([
+    // A live session has a second line: stream health and the denials by workload and policy.
+    let live_rows = u16::from(app.live.context.is_some());
+    let [status, live, main, bottom] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(live_rows),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
     bars::render_status(frame, status, app);
+    if live_rows > 0 {
+        bars::render_live(frame, live, app);
+    }
     match app.view {
         View::Flows => match flows_split(app, main.height) {
             Some(table_height) => {
@@ -52,6 +58,9 @@ pub fn render(frame: &mut Frame, app: &App) {
         },
         View::Detail => detail::render(frame, main, app, app.detail_scroll),
         View::Token => token_view::render(frame, main, app),
+        View::Workloads => workloads::render_list(frame, main, app),
+        View::Workload => workloads::render_page(frame, main, app),
+        View::Pick(kind) => workloads::render_pick(frame, main, app, kind),
     }
     bars::render_bottom(frame, bottom, app);
     if app.show_help {
