@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fake_apiserver::{
-    ClusterState, FakeApiServer, Sidecar, authorization_policy, demo_log_lines, gateway_pod,
-    sidecar_pod,
+    ClusterState, FakeApiServer, LogCut, Sidecar, authorization_policy, demo_log_lines,
+    gateway_pod, sidecar_pod,
 };
 use idflow::mesh::MeshSettings;
 use idflow::mesh::check::{Mesh, check};
@@ -345,6 +345,8 @@ async fn outage_resumes_without_repeats() {
     .await;
 
     server.refuse_connections(Duration::from_secs(1));
+    // Watches then resume from a resource version the server no longer has (410 Expired).
+    state.compact();
     ids.extend(append_lines(&state, "shop", &pod, "refused", 3));
     run.until("the lines written while refused", |seen| {
         seen.has_flows(&ids)
@@ -390,6 +392,41 @@ async fn outage_resumes_without_repeats() {
             .all(|text| !text.contains("forbidden")),
         "notices: {:?}",
         run.seen.notices
+    );
+}
+
+#[tokio::test]
+async fn mid_line_cut_not_split() {
+    let state = ClusterState::new();
+    let (pod, object) = orders_pod("shop", 0);
+    state.apply(object);
+    let mut ids = append_lines(&state, "shop", &pod, "whole", 2);
+    let server = FakeApiServer::start(state.clone()).await;
+    let mut run = Run::start(
+        server.client("shop").await,
+        Scope::Namespace("shop".into()),
+        10,
+    );
+    run.until("the first lines", |seen| seen.has_flows(&ids))
+        .await;
+
+    let (id, line) = access_line("cut-0");
+    state.cut_log_streams(
+        "shop",
+        &pod,
+        "istio-proxy",
+        LogCut::MidLine(line[..80].to_owned()),
+    );
+    state.append_log("shop", &pod, "istio-proxy", [line]);
+    ids.push(id);
+    run.until("the cut line, whole", |seen| seen.has_flows(&ids))
+        .await;
+    run.settle(Duration::from_millis(200)).await;
+
+    assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(
+        run.seen.counts.malformed + run.seen.counts.not_access_log,
+        0
     );
 }
 
