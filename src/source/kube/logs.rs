@@ -220,12 +220,18 @@ async fn follow(shared: Shared, target: Arc<LogTarget>) {
         send_health(&shared.out, &target, StreamHealth::Forbidden { message }).await;
         return;
     }
-    if shared.permits.available_permits() == 0 {
-        send_health(&shared.out, &target, StreamHealth::Queued).await;
-    }
-    // The semaphore is never closed, so acquiring fails only if that changes.
-    let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
-        return;
+    // Taking a slot and reporting the wait are one step, so a stream that waits always says so,
+    // even when another task took the last slot in between.
+    let _permit = match Arc::clone(&shared.permits).try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            send_health(&shared.out, &target, StreamHealth::Queued).await;
+            // The semaphore is never closed, so acquiring fails only if that changes.
+            let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+                return;
+            };
+            permit
+        }
     };
 
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &target.namespace);
