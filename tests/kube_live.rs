@@ -24,9 +24,9 @@ use idflow::source::kube::{
 use serde_json::json;
 use tokio::sync::mpsc;
 
-/// The longest any single wait may take before the test fails.
+/// Maximum time one wait may take before the test fails.
 const WAIT: Duration = Duration::from_secs(20);
-/// The ReplicaSet of the `orders` pods; pod names add a suffix.
+/// The `ReplicaSet` of the `orders` pods. Pod names add a suffix.
 const ORDERS_RS: &str = "orders-v1-7c9d8b6f5d";
 /// The recorded sidecar line of an allowed request, and the two ids it carries.
 const TEMPLATE_REQUEST_ID: &str = "d77482c6-8692-40bf-b041-fd7e3faa0ee8";
@@ -37,7 +37,7 @@ const TEMPLATE_EDGE_ID: &str = "3e57c0a3";
 struct Seen {
     flows: HashMap<String, Flow>,
     health: BTreeMap<String, StreamHealth>,
-    /// Most streams live at one time.
+    /// Maximum number of streams live at one time.
     max_live: usize,
     /// Every reconnect announced: attempt number and delay in milliseconds.
     reconnects: Vec<(u32, u64)>,
@@ -121,7 +121,7 @@ impl Run {
             match tokio::time::timeout_at(deadline, self.source.recv()).await {
                 Ok(Some(message)) => self.seen.record(message),
                 Ok(None) => panic!("the source stopped while waiting for {what}"),
-                Err(_) => panic!(
+                Err(tokio::time::error::Elapsed { .. }) => panic!(
                     "timed out waiting for {what}; flows {}, streams {:?}, notices {:?}",
                     self.seen.flows.len(),
                     self.seen.health,
@@ -152,7 +152,7 @@ fn access_line(id: &str) -> (String, String) {
     (id.to_owned(), line)
 }
 
-/// Appends `count` unique access lines to the proxy log of `pod`, tagged `tag`; returns their ids.
+/// Appends `count` unique access lines, tagged `tag`, to the proxy log of `pod`. Returns their ids.
 fn append_lines(
     state: &ClusterState,
     namespace: &str,
@@ -219,6 +219,7 @@ async fn fan_in_fifty_pods() {
             .filter(|pod| run.seen.health.get(&stream("shop", pod)) == Some(&StreamHealth::Live))
             .cloned()
             .collect();
+        // Line ids start with the pod's tag (`p07-0`), which ends the pod's name.
         let live_ids: Vec<String> = ids
             .iter()
             .filter(|id| live.iter().any(|pod| pod.ends_with(&id[..3])))

@@ -44,12 +44,11 @@ impl FlowTracker {
         let Some(flow) = self.correlator.push(observation) else {
             return;
         };
-        match self.changed_at.get(&flow.id) {
-            Some(&index) => self.changed[index] = flow.clone(),
-            None => {
-                self.changed_at.insert(flow.id.clone(), self.changed.len());
-                self.changed.push(flow.clone());
-            }
+        if let Some(&index) = self.changed_at.get(&flow.id) {
+            self.changed[index] = flow.clone();
+        } else {
+            self.changed_at.insert(flow.id.clone(), self.changed.len());
+            self.changed.push(flow.clone());
         }
     }
 

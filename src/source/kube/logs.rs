@@ -220,18 +220,17 @@ async fn follow(shared: Shared, target: Arc<LogTarget>) {
         send_health(&shared.out, &target, StreamHealth::Forbidden { message }).await;
         return;
     }
-    // Taking a slot and reporting the wait are one step, so a stream that waits always says so,
-    // even when another task took the last slot in between.
-    let _permit = match Arc::clone(&shared.permits).try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(_) => {
-            send_health(&shared.out, &target, StreamHealth::Queued).await;
-            // The semaphore is never closed, so acquiring fails only if that changes.
-            let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
-                return;
-            };
-            permit
-        }
+    // Taking a slot and checking for one are one step, so a stream that waits always reports
+    // `Queued`, even when another task took the last slot in between.
+    let _permit = if let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() {
+        permit
+    } else {
+        send_health(&shared.out, &target, StreamHealth::Queued).await;
+        // The semaphore is never closed, so acquiring fails only if that changes.
+        let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+            return;
+        };
+        permit
     };
 
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &target.namespace);
