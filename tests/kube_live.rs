@@ -614,6 +614,8 @@ async fn follow_prints_denials() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // The kubeconfig holds the fake server's token, so it does not outlive the test.
+    let _ = std::fs::remove_dir_all(&dir);
 
     assert_eq!(exit.code(), Some(0));
     assert_eq!(
