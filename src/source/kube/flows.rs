@@ -7,7 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::flow::{Correlator, Observation};
 use crate::model::{Decision, Flow};
 
-/// Returns a digest of everything a flow shows, to tell whether it changed.
+/// Returns a digest of everything a flow shows, to tell whether it changed since it was printed.
 pub fn flow_digest(flow: &Flow) -> u64 {
     let mut hasher = DefaultHasher::new();
     // Serialising cannot fail for these plain types; an empty string still gives a stable digest.
@@ -22,8 +22,10 @@ pub fn flow_digest(flow: &Flow) -> u64 {
 #[derive(Debug)]
 pub struct FlowTracker {
     correlator: Correlator,
-    sent: HashMap<String, u64>,
-    dirty: bool,
+    /// The latest form of each flow changed since the last call, in the order of first change.
+    changed: Vec<Flow>,
+    /// Index into `changed` by flow id.
+    changed_at: HashMap<String, usize>,
 }
 
 impl FlowTracker {
@@ -31,38 +33,30 @@ impl FlowTracker {
     pub fn new(max_flows: usize) -> Self {
         Self {
             correlator: Correlator::new(max_flows),
-            sent: HashMap::new(),
-            dirty: false,
+            changed: Vec::new(),
+            changed_at: HashMap::new(),
         }
     }
 
-    /// Adds one observation.
+    /// Adds one observation and remembers the flow it changed. A flow evicted at once is not
+    /// reported.
     pub fn push(&mut self, observation: Observation) {
-        self.correlator.push(observation);
-        self.dirty = true;
+        let Some(flow) = self.correlator.push(observation) else {
+            return;
+        };
+        if let Some(&index) = self.changed_at.get(&flow.id) {
+            self.changed[index] = flow.clone();
+        } else {
+            self.changed_at.insert(flow.id.clone(), self.changed.len());
+            self.changed.push(flow.clone());
+        }
     }
 
-    /// Returns the flows that are new or changed since the last call, oldest first.
-    ///
-    /// NOTE: this compares every kept flow, because the correlator does not say which flow a record
-    /// joined. Callers should call it on a timer, not per line.
+    /// Returns the flows that are new or changed since the last call, in the order they first
+    /// changed, each in its latest form.
     pub fn changed(&mut self) -> Vec<Flow> {
-        if !self.dirty {
-            return Vec::new();
-        }
-        self.dirty = false;
-        let flows = self.correlator.flows();
-        let mut next = HashMap::with_capacity(flows.len());
-        let mut changed = Vec::new();
-        for flow in flows {
-            let digest = flow_digest(&flow);
-            if self.sent.get(&flow.id) != Some(&digest) {
-                changed.push(flow.clone());
-            }
-            next.insert(flow.id, digest);
-        }
-        self.sent = next;
-        changed
+        self.changed_at.clear();
+        std::mem::take(&mut self.changed)
     }
 
     /// Returns how many flows were dropped to stay within the bound.
@@ -205,8 +199,46 @@ mod tests {
         }
     }
 
+    fn observation(edge_id: &str, location: &str) -> Observation {
+        Observation {
+            hop: Hop::new(HopKind::Mesh, location),
+            edge_request_id: Some(edge_id.to_owned()),
+            request_id: None,
+            method: Some("GET".to_owned()),
+            path: Some("/api/orders".to_owned()),
+            authority: None,
+            client_ip: None,
+        }
+    }
+
     fn ids(flows: &[Flow]) -> Vec<&str> {
         flows.iter().map(|flow| flow.id.as_str()).collect()
+    }
+
+    #[test]
+    fn tracker_reports_each_flow_once() {
+        let mut tracker = FlowTracker::new(100);
+        tracker.push(observation("a", "istio-system/istio-ingressgateway"));
+        tracker.push(observation("b", "shop/orders"));
+        tracker.push(observation("a", "shop/orders"));
+        assert_eq!(ids(&tracker.changed()), ["a", "b"]);
+    }
+
+    #[test]
+    fn tracker_reports_latest_form() {
+        let mut tracker = FlowTracker::new(100);
+        tracker.push(observation("a", "istio-system/istio-ingressgateway"));
+        tracker.push(observation("a", "shop/orders"));
+        let hops: Vec<usize> = tracker.changed().iter().map(|f| f.hops.len()).collect();
+        assert_eq!(hops, [2]);
+    }
+
+    #[test]
+    fn tracker_forgets_after_call() {
+        let mut tracker = FlowTracker::new(100);
+        tracker.push(observation("a", "shop/orders"));
+        tracker.changed();
+        assert!(tracker.changed().is_empty());
     }
 
     #[test]

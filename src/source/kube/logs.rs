@@ -220,12 +220,17 @@ async fn follow(shared: Shared, target: Arc<LogTarget>) {
         send_health(&shared.out, &target, StreamHealth::Forbidden { message }).await;
         return;
     }
-    if shared.permits.available_permits() == 0 {
+    // Taking a slot and checking for one are one step, so a stream that waits always reports
+    // `Queued`, even when another task took the last slot in between.
+    let _permit = if let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() {
+        permit
+    } else {
         send_health(&shared.out, &target, StreamHealth::Queued).await;
-    }
-    // The semaphore is never closed, so acquiring fails only if that changes.
-    let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
-        return;
+        // The semaphore is never closed, so acquiring fails only if that changes.
+        let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+            return;
+        };
+        permit
     };
 
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &target.namespace);
