@@ -23,15 +23,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair as CertKeyPair, KeyUsagePurpose,
-};
 use serde_json::{Value, json};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::crypto::aws_lc_rs as rustls_aws_lc;
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The throwaway CA and server certificate of the fake API server, reused for this server.
+#[path = "fake_apiserver/tls.rs"]
+mod tls;
 
 /// 2025-03-04T11:02:10Z, the clock of every run unless a test passes `--at`.
 const AT: i64 = 1_741_086_130;
@@ -228,8 +225,8 @@ struct Server {
 impl Server {
     fn start(name: &str, jwks: String, rotated: (String, String)) -> Self {
         let dir = TempDir::new(name);
-        let (ca_pem, config) = mint_tls();
-        let ca_file = dir.file("ca.pem", ca_pem);
+        let tls = tls::mint().expect("mint the test server's certificates");
+        let ca_file = dir.file("ca.pem", tls.ca_pem);
         let site = Arc::new(Site {
             jwks,
             rotated,
@@ -246,7 +243,7 @@ impl Server {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            runtime.block_on(serve(listener, TlsAcceptor::from(config), serving));
+            runtime.block_on(serve(listener, TlsAcceptor::from(tls.config), serving));
         });
         Self {
             addr,
@@ -269,37 +266,6 @@ impl Server {
             .copied()
             .unwrap_or(0)
     }
-}
-
-fn mint_tls() -> (String, Arc<ServerConfig>) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "idflow decode-keys test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, CertKeyPair::generate().expect("CA key"))
-        .expect("CA certificate");
-    let server_key = CertKeyPair::generate().expect("server key");
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params
-        .signed_by(&server_key, &ca)
-        .expect("server certificate");
-    let config = ServerConfig::builder_with_provider(Arc::new(rustls_aws_lc::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        )
-        .expect("TLS config");
-    (ca.pem(), Arc::new(config))
 }
 
 async fn serve(listener: std::net::TcpListener, acceptor: TlsAcceptor, site: Arc<Site>) {

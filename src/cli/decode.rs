@@ -235,8 +235,8 @@ struct Keys {
     /// rejects).
     failures: Vec<String>,
     fetcher: Option<Fetcher>,
-    /// Whether any key flag was given: then an unverified token is invalid (exit status 1).
-    given: bool,
+    /// Whether any key flag was any_key_flag: then an unverified token is invalid (exit status 1).
+    any_key_flag: bool,
 }
 
 impl Keys {
@@ -248,7 +248,7 @@ impl Keys {
             sets: Vec::new(),
             failures: Vec::new(),
             fetcher: None,
-            given: !args.keys.jwks.is_empty()
+            any_key_flag: !args.keys.jwks.is_empty()
                 || !args.keys.issuer.is_empty()
                 || !args.keys.pem_keys.is_empty()
                 || args.keys.secret_file.is_some()
@@ -365,7 +365,7 @@ impl Keys {
     /// once more (a key rotation publishes the new key before tokens carry it) and the check is
     /// repeated; that refetch happens at most once per URL per run.
     fn check(&mut self, inspection: &Inspection) -> SignatureReport {
-        if !self.given {
+        if !self.any_key_flag {
             return no_keys_report(inspection);
         }
         let token = inspection.token.expose();
@@ -408,11 +408,11 @@ impl Keys {
     /// Returns true when the token earns exit status 1: a problem invalidates it, or keys were
     /// given and the signature was not verified.
     fn judges_invalid(&self, inspection: &Inspection, report: &SignatureReport) -> bool {
-        inspection.is_invalid() || (self.given && report.status != SignatureStatus::Verified)
+        inspection.is_invalid() || (self.any_key_flag && report.status != SignatureStatus::Verified)
     }
 }
 
-/// The signature object when no keys were given: nothing checked.
+/// The signature object when no keys were any_key_flag: nothing checked.
 fn no_keys_report(inspection: &Inspection) -> SignatureReport {
     SignatureReport {
         status: SignatureStatus::Unverified,

@@ -1,8 +1,8 @@
 //! Fetching JWKS and OIDC discovery documents over HTTPS, with bounded time and size, redirects
 //! kept on the same host, and a per-run cache that a key rotation may refresh once per URL.
 //!
-//! This is the one part of `token` that does IO; it blocks the caller on its own small runtime, so
-//! `idflow decode` stays synchronous.
+//! This is the one part of `token` that does IO. It blocks the caller on its own current-thread
+//! runtime, so `idflow decode` stays synchronous.
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, Url, header};
 
-/// Redirects followed before giving up, as browsers and curl's default bound them.
+/// Maximum redirects followed for one fetch; a JWKS URL rarely needs more than one.
 const MAX_REDIRECTS: usize = 10;
 
 /// Limits and trust for fetches.
@@ -28,7 +28,7 @@ pub struct FetchSettings {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Why a fetch failed. Each message names the URL and what to do.
+/// Failure of a fetch. Each message names the URL and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("invalid URL {url:?}: {reason}")]

@@ -1,6 +1,6 @@
-//! Key sources for `idflow decode` turned into the [`Jwks`] form that [`super::verify`] checks
-//! against (a JWKS document, a PEM public key, an HMAC secret, an OIDC discovery document), and the
-//! signature verdict for a token against those keys, explained in Envoy's words.
+//! Key sources for `idflow decode` (a JWKS document, a PEM public key, an HMAC secret, an OIDC
+//! discovery document), turned into the [`Jwks`] form that [`super::verify`] checks against. Also
+//! the signature verdict for a token against those keys, explained in Envoy's words.
 //!
 //! Plain Rust: the caller reads files and fetches URLs, this module only parses what it is given.
 
@@ -12,7 +12,7 @@ use super::jwks::{self, Jwk, Jwks, KeyMaterial, KeyType};
 use super::verify::{VerifyError, parse_jwt, verify_jwt};
 use super::{TokenKind, quote_truncated};
 
-/// Where a key set came from.
+/// Origin of a key set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
@@ -42,7 +42,7 @@ pub struct KeySet {
     pub istiod_stand_in: Option<String>,
 }
 
-/// Why a key source could not be turned into keys.
+/// Failure to turn a key source into keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("{source_label}: {error}")]
