@@ -235,7 +235,7 @@ struct Keys {
     /// rejects).
     failures: Vec<String>,
     fetcher: Option<Fetcher>,
-    /// Whether any key flag was any_key_flag: then an unverified token is invalid (exit status 1).
+    /// Whether any key flag was given: then an unverified token is invalid (exit status 1).
     any_key_flag: bool,
 }
 
@@ -412,7 +412,7 @@ impl Keys {
     }
 }
 
-/// The signature object when no keys were any_key_flag: nothing checked.
+/// The signature object when no keys were given: nothing checked.
 fn no_keys_report(inspection: &Inspection) -> SignatureReport {
     SignatureReport {
         status: SignatureStatus::Unverified,
