@@ -1,13 +1,19 @@
 //! `idflow decode`: decode a token, with the exit status DESIGN.md lists.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Read as _};
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal as _, Read as _, Write as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{DecodeArgs, OutputFormat};
+use crate::token::fetch::{FetchSettings, Fetcher};
+use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
 
 /// Pasted input above this size is refused before decoding; real tokens stay far below it.
@@ -27,21 +33,65 @@ pub const EXIT_STATUS_HELP: &str = "Exit status:
      base64url or not JSON, `alg` none or missing, an empty signature, a JWE, an opaque token
      where Envoy expects a JWT, a scheme other than `Bearer ` with one space, text around the
      token, a time claim that is not a number), or it has expired or is not yet valid, even
-     within Envoy's 1 min of clock skew
-  2  no token in the input, or invalid flags";
+     within Envoy's 1 min of clock skew; or keys were given (--jwks, --issuer, --key,
+     --secret-file, --secret) and no key verified its signature (invalid, key not found, or
+     unverified because the keys could not be fetched or Envoy would reject the JWKS)
+  2  no token in the input, or invalid flags, or a key file that cannot be read or parsed
+With --batch: 0 when every line is valid, 1 when any line is invalid or holds no token, 2 on
+invalid flags.";
+
+/// The key flags of `idflow decode` and the limits of JWKS and discovery fetches.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Verify against this JWKS: a file, or an https:// URL (http:// only on loopback).
+    /// Repeatable; the sets are tried in order.
+    #[arg(long, value_name = "FILE|URL")]
+    pub jwks: Vec<String>,
+    /// Verify against the JWKS of this issuer, found by OIDC discovery
+    /// (`<URL>/.well-known/openid-configuration`, then its `jwks_uri`). Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Vec<String>,
+    /// Verify against a PEM public key or certificate (RSA, EC P-256/P-384/P-521, Ed25519).
+    /// Repeatable.
+    #[arg(long = "key", value_name = "PEM_FILE")]
+    pub pem_keys: Vec<PathBuf>,
+    /// Verify HS256/HS384/HS512 tokens with the secret in this file (raw bytes; one trailing
+    /// newline is dropped).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Verify HS256/HS384/HS512 tokens with this secret. It lands in shell history and process
+    /// lists; prefer --secret-file.
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Option<String>,
+    /// Trust the CA certificates in this PEM file, in addition to the system's, for JWKS and
+    /// discovery fetches.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds allowed to connect to a JWKS or discovery server, TLS handshake included.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+    /// Seconds allowed for each JWKS or discovery fetch, redirects and body included (Istio's
+    /// jwtRules timeout defaults to 5 s too).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub fetch_timeout: Duration,
+    /// Largest JWKS or discovery response accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_fetch_bytes: u64,
+}
 
 /// Runs `idflow decode` and returns the exit status that [`EXIT_STATUS_HELP`] lists.
-// NOTE: keys (`--jwks`, `--issuer`) are not handled yet, so status 1 never means "unverified".
 pub fn run(args: &DecodeArgs) -> ExitCode {
-    match decode(args) {
-        Ok((output, invalid)) => {
+    let result = if args.batch {
+        run_batch(args)
+    } else {
+        decode(args).map(|(output, invalid)| {
             print!("{output}");
-            if invalid {
-                ExitCode::from(EXIT_INVALID)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+            invalid
+        })
+    };
+    match result {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(EXIT_INVALID),
         Err(message) => {
             eprintln!("idflow decode: {message}");
             ExitCode::from(EXIT_USAGE)
@@ -49,21 +99,33 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
     }
 }
 
-/// Returns the output and whether the token is invalid, or the error message.
+/// Parses a positive number of seconds for the fetch timeouts.
+pub fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("invalid number of seconds {value:?}: expected a number above 0 and at most 3600, e.g. 5 or 0.5"))
+}
+
+/// Returns the output and whether the token is invalid or, with keys, unverified; or the error
+/// message.
 fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
-    let now = match &args.at {
-        Some(value) => parse_at(value)?,
-        None => Utc::now(),
-    };
+    let now = clock(args)?;
+    let mut keys = Keys::load(args)?;
     let input = match args.token.as_deref() {
         Some(token) if token != "-" => token.to_owned(),
         _ => read_stdin()?,
     };
     let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
+    let report = keys.check(&inspection);
+    let invalid = keys.judges_invalid(&inspection, &report);
 
     let output = match args.output {
         OutputFormat::Json | OutputFormat::Ndjson => {
-            let value = to_json(&inspection, args.show_secrets);
+            let value = to_json(&inspection, &report, args.show_secrets);
             let mut text = if args.output == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
@@ -73,9 +135,303 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             text.push('\n');
             text
         }
-        OutputFormat::Text => to_text(&inspection, args.show_secrets),
+        OutputFormat::Text => to_text(&inspection, &report, args.show_secrets),
     };
-    Ok((output, inspection.is_invalid()))
+    Ok((output, invalid))
+}
+
+fn clock(args: &DecodeArgs) -> Result<DateTime<Utc>, String> {
+    match &args.at {
+        Some(value) => parse_at(value),
+        None => Ok(Utc::now()),
+    }
+}
+
+/// Decodes one token per line and prints one JSON object per line as it goes; returns whether any
+/// line was invalid (a line without a token counts as invalid).
+fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
+    let now = clock(args)?;
+    let mut keys = Keys::load(args)?;
+    let mut reader: Box<dyn BufRead> = match args.token.as_deref() {
+        Some(path) if path != "-" => {
+            Box::new(BufReader::new(File::open(path).map_err(|error| {
+                format!("cannot read the batch file {path:?}: {error}; check the path")
+            })?))
+        }
+        _ => Box::new(BufReader::new(std::io::stdin())),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut any_invalid = false;
+    let mut line_number = 0_u64;
+    while let Some(line) = read_line(&mut reader)? {
+        line_number += 1;
+        let object = match line {
+            Line::Text(text) if text.trim().is_empty() => continue,
+            Line::Text(text) => match token::inspect(&text, now) {
+                Ok(inspection) => {
+                    let report = keys.check(&inspection);
+                    any_invalid |= keys.judges_invalid(&inspection, &report);
+                    let mut value = to_json(&inspection, &report, args.show_secrets);
+                    value["line"] = json!(line_number);
+                    value
+                }
+                Err(error) => {
+                    any_invalid = true;
+                    json!({"line": line_number, "error": error.to_string()})
+                }
+            },
+            Line::Bad(error) => {
+                any_invalid = true;
+                json!({"line": line_number, "error": error})
+            }
+        };
+        writeln!(stdout, "{object}")
+            .map_err(|error| format!("failed to write standard output: {error}"))?;
+    }
+    Ok(any_invalid)
+}
+
+/// One line of batch input.
+enum Line {
+    Text(String),
+    /// A line that cannot hold a token, with the reason.
+    Bad(String),
+}
+
+/// Reads one line of at most [`MAX_INPUT_BYTES`], or `None` at the end of the input.
+fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
+    let mut bytes = Vec::new();
+    let read = reader
+        .take(MAX_INPUT_BYTES)
+        .read_until(b'\n', &mut bytes)
+        .map_err(|error| format!("failed to read the batch input: {error}"))?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if !bytes.ends_with(b"\n") && read as u64 == MAX_INPUT_BYTES {
+        // Skip the rest of the over-long line so the next line starts in the right place.
+        let mut rest = Vec::new();
+        reader
+            .read_until(b'\n', &mut rest)
+            .map_err(|error| format!("failed to read the batch input: {error}"))?;
+        return Ok(Some(Line::Bad(format!(
+            "line is longer than {} MiB; a token is far shorter",
+            MAX_INPUT_BYTES / 1024 / 1024
+        ))));
+    }
+    Ok(Some(match String::from_utf8(bytes) {
+        Ok(text) => Line::Text(text),
+        Err(error) => Line::Bad(format!(
+            "line is not UTF-8 text (invalid byte at offset {}); a token is ASCII",
+            error.utf8_error().valid_up_to()
+        )),
+    }))
+}
+
+/// The key sets given on the command line, loaded once per run.
+struct Keys {
+    sets: Vec<KeySet>,
+    /// Messages of sources that were given but could not be used (a failed fetch, a JWKS Envoy
+    /// rejects).
+    failures: Vec<String>,
+    fetcher: Option<Fetcher>,
+    /// Whether any key flag was given: then an unverified token is invalid (exit status 1).
+    any_key_flag: bool,
+}
+
+impl Keys {
+    /// Loads every key flag. A source that cannot be read (a missing file, a PEM that does not
+    /// parse, an empty secret) is a usage error; a fetch that fails or a JWKS that Envoy rejects
+    /// only leaves tokens unverified, and is named in the signature message.
+    fn load(args: &DecodeArgs) -> Result<Self, String> {
+        let mut keys = Self {
+            sets: Vec::new(),
+            failures: Vec::new(),
+            fetcher: None,
+            any_key_flag: !args.keys.jwks.is_empty()
+                || !args.keys.issuer.is_empty()
+                || !args.keys.pem_keys.is_empty()
+                || args.keys.secret_file.is_some()
+                || args.keys.secret.is_some(),
+        };
+        for source in &args.keys.jwks {
+            if source.contains("://") {
+                let result = keys.fetch_jwks(args, SourceKind::Url, source, source);
+                keys.keep(result);
+            } else {
+                let text = read_text(source, "JWKS file")?;
+                let result = KeySet::from_jwks_text(SourceKind::File, source, None, &text)
+                    .map_err(|error| error.to_string());
+                keys.keep(result);
+            }
+        }
+        for issuer in &args.keys.issuer {
+            let result = keys.discover(args, issuer);
+            keys.keep(result);
+        }
+        for path in &args.keys.pem_keys {
+            let label = path.display().to_string();
+            let text = read_text(&label, "PEM key file")?;
+            let set = KeySet::from_pem(&label, &text).map_err(|error| error.to_string())?;
+            keys.sets.push(set);
+        }
+        if let Some(path) = &args.keys.secret_file {
+            let label = path.display().to_string();
+            let mut secret = std::fs::read(path).map_err(|error| {
+                format!("cannot read the secret file {label:?}: {error}; check the path")
+            })?;
+            // `echo SECRET > FILE` adds a newline that is not part of the secret.
+            if secret.ends_with(b"\n") {
+                secret.pop();
+                if secret.ends_with(b"\r") {
+                    secret.pop();
+                }
+            }
+            let set = KeySet::from_secret(&format!("--secret-file {label}"), &secret)
+                .map_err(|error| error.to_string())?;
+            keys.sets.push(set);
+        }
+        if let Some(secret) = &args.keys.secret {
+            eprintln!(
+                "idflow decode: warning: a secret given with --secret lands in shell history and \
+                 process lists; prefer --secret-file"
+            );
+            let set = KeySet::from_secret("--secret", secret.as_bytes())
+                .map_err(|error| error.to_string())?;
+            keys.sets.push(set);
+        }
+        for failure in &keys.failures {
+            eprintln!("idflow decode: warning: {failure}");
+        }
+        Ok(keys)
+    }
+
+    fn keep(&mut self, result: Result<KeySet, String>) {
+        match result {
+            Ok(set) => self.sets.push(set),
+            Err(message) => self.failures.push(message),
+        }
+    }
+
+    /// Returns the fetcher, built on first use; a bad --ca-file is a usage error, but it is
+    /// reported as a failure of the source that needed it.
+    fn fetcher(&mut self, args: &DecodeArgs) -> Result<&mut Fetcher, String> {
+        if self.fetcher.is_none() {
+            let fetcher = Fetcher::new(FetchSettings {
+                connect_timeout: args.keys.connect_timeout,
+                timeout: args.keys.fetch_timeout,
+                max_bytes: args.keys.max_fetch_bytes,
+                ca_file: args.keys.ca_file.clone(),
+            })
+            .map_err(|error| error.to_string())?;
+            self.fetcher = Some(fetcher);
+        }
+        self.fetcher
+            .as_mut()
+            .ok_or_else(|| "the HTTP client is missing".to_owned())
+    }
+
+    fn fetch_jwks(
+        &mut self,
+        args: &DecodeArgs,
+        kind: SourceKind,
+        label: &str,
+        url: &str,
+    ) -> Result<KeySet, String> {
+        let text = self
+            .fetcher(args)?
+            .get(url)
+            .map_err(|error| error.to_string())?;
+        KeySet::from_jwks_text(kind, label, Some(url), &text).map_err(|error| error.to_string())
+    }
+
+    /// Fetches the issuer's discovery document, then the JWKS its `jwks_uri` names.
+    fn discover(&mut self, args: &DecodeArgs, issuer: &str) -> Result<KeySet, String> {
+        let url = keys::discovery_url(issuer);
+        let document = self
+            .fetcher(args)?
+            .get(&url)
+            .map_err(|error| error.to_string())?;
+        let (jwks_uri, warning) = keys::jwks_uri_from_discovery(&url, issuer, &document)
+            .map_err(|error| error.to_string())?;
+        if let Some(warning) = warning {
+            eprintln!("idflow decode: warning: {warning}");
+        }
+        let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
+        self.fetch_jwks(args, SourceKind::Issuer, &label, &jwks_uri)
+    }
+
+    /// Checks the token's signature. When no key matches its `kid`, each fetched JWKS is fetched
+    /// once more (a key rotation publishes the new key before tokens carry it) and the check is
+    /// repeated; that refetch happens at most once per URL per run.
+    fn check(&mut self, inspection: &Inspection) -> SignatureReport {
+        if !self.any_key_flag {
+            return no_keys_report(inspection);
+        }
+        let token = inspection.token.expose();
+        let report = keys::check_signature(token, inspection.kind, &self.sets, &self.failures);
+        if report.status != SignatureStatus::KeyNotFound {
+            return report;
+        }
+        let Some(fetcher) = self.fetcher.as_mut() else {
+            return report;
+        };
+        let mut refetched = Vec::new();
+        for set in &mut self.sets {
+            let Some(url) = set.url.clone() else {
+                continue;
+            };
+            match fetcher.refresh(&url) {
+                None => {}
+                Some(Ok(text)) => {
+                    match KeySet::from_jwks_text(set.kind, &set.label, Some(&url), &text) {
+                        Ok(fresh) => *set = fresh,
+                        Err(error) => self.failures.push(error.to_string()),
+                    }
+                    refetched.push(url);
+                }
+                Some(Err(error)) => self.failures.push(error.to_string()),
+            }
+        }
+        if refetched.is_empty() {
+            return report;
+        }
+        let mut report = keys::check_signature(token, inspection.kind, &self.sets, &self.failures);
+        let _ = write!(
+            report.message,
+            " (after fetching {} again because no key matched the token's `kid`)",
+            refetched.join(", ")
+        );
+        report
+    }
+
+    /// Returns true when the token earns exit status 1: a problem invalidates it, or keys were
+    /// given and the signature was not verified.
+    fn judges_invalid(&self, inspection: &Inspection, report: &SignatureReport) -> bool {
+        inspection.is_invalid() || (self.any_key_flag && report.status != SignatureStatus::Verified)
+    }
+}
+
+/// The signature object when no keys were given: nothing checked.
+fn no_keys_report(inspection: &Inspection) -> SignatureReport {
+    SignatureReport {
+        status: SignatureStatus::Unverified,
+        alg: signature_alg(inspection).map(str::to_owned),
+        kid: inspection.kid().map(str::to_owned),
+        key_source: None,
+        key_source_kind: None,
+        key_index: None,
+        envoy_status: None,
+        message: "no keys given; pass --jwks, --issuer, --key or --secret-file to verify"
+            .to_owned(),
+    }
+}
+
+/// Reads a key file named on the command line; failure is a usage error.
+fn read_text(path: &str, what: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|error| format!("cannot read the {what} {path:?}: {error}; check the path"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the {what} {path:?} is not UTF-8 text"))
 }
 
 /// Parses `--at` as RFC 3339 or whole Unix seconds.
@@ -120,7 +476,7 @@ fn read_stdin() -> Result<String, String> {
 }
 
 /// Builds the `decode -o json` object of the DESIGN.md contract.
-fn to_json(inspection: &Inspection, show_secrets: bool) -> Value {
+fn to_json(inspection: &Inspection, report: &SignatureReport, show_secrets: bool) -> Value {
     let times: Map<String, Value> = inspection
         .times
         .iter()
@@ -130,11 +486,7 @@ fn to_json(inspection: &Inspection, show_secrets: bool) -> Value {
         })
         .collect();
 
-    let mut signature = json!({
-        "status": "unverified",
-        "alg": signature_alg(inspection),
-        "kid": inspection.kid(),
-    });
+    let mut signature = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
     let mut object = json!({
         "kind": inspection.kind,
         "found_as": inspection.found_as,
@@ -164,7 +516,7 @@ fn signature_alg(inspection: &Inspection) -> Option<&str> {
 }
 
 /// Builds the readable summary.
-fn to_text(inspection: &Inspection, show_secrets: bool) -> String {
+fn to_text(inspection: &Inspection, report: &SignatureReport, show_secrets: bool) -> String {
     let mut out = String::new();
     let kind = match inspection.kind {
         TokenKind::Jws => "JWS (signed JWT)",
@@ -178,16 +530,19 @@ fn to_text(inspection: &Inspection, show_secrets: bool) -> String {
         "size         {} bytes, fingerprint {}",
         inspection.encoded_len, inspection.fingerprint
     );
-    if inspection.kind == TokenKind::Jws {
-        let alg = inspection.alg().unwrap_or("none given");
-        let key_id = inspection
-            .kid()
-            .map_or_else(|| "none".to_owned(), |kid| format!("{kid:?}"));
-        let _ = writeln!(
-            out,
-            "signature    unverified (alg {alg}, kid {key_id}); no keys given"
-        );
-    }
+    let status = match report.status {
+        SignatureStatus::Verified => "verified",
+        SignatureStatus::Invalid => "invalid",
+        SignatureStatus::Unverified => "unverified",
+        SignatureStatus::KeyNotFound => "key not found",
+    };
+    let alg = report.alg.as_deref().unwrap_or("none given");
+    let key_id = report
+        .kid
+        .as_deref()
+        .map_or_else(|| "none".to_owned(), |kid| format!("{kid:?}"));
+    let _ = writeln!(out, "signature    {status} (alg {alg}, kid {key_id})");
+    let _ = writeln!(out, "             {}", report.message);
     if show_secrets {
         let _ = writeln!(out, "token        {}", inspection.token.expose());
     }

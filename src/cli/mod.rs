@@ -58,7 +58,7 @@ pub enum OutputFormat {
 #[command(after_help = decode::EXIT_STATUS_HELP)]
 pub struct DecodeArgs {
     /// The token, or text that contains one (`Bearer …`, an `Authorization:` line, a curl `-H`
-    /// argument). `-` or nothing reads standard input.
+    /// argument). `-` or nothing reads standard input. With --batch, a file of tokens.
     pub token: Option<String>,
     /// Output form.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
@@ -69,6 +69,14 @@ pub struct DecodeArgs {
     /// The clock for times, RFC 3339 or Unix seconds (default: now).
     #[arg(long)]
     pub at: Option<String>,
+    /// Key sources and fetch limits.
+    #[command(flatten)]
+    pub keys: Box<decode::KeyArgs>,
+    /// Read one token per line (from the file named by TOKEN, or standard input) and print one
+    /// JSON object per line (NDJSON) with its line number; blank lines are skipped. Keys are
+    /// loaded once.
+    #[arg(long)]
+    pub batch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,9 +5,11 @@
 
 mod base64url;
 mod envoy;
+pub mod fetch;
 mod find;
 mod jose;
 pub mod jwks;
+pub mod keys;
 mod shell;
 mod times;
 pub mod verify;
