@@ -211,16 +211,24 @@ mod tests {
         assert_eq!(
             texts(View::Flows, 200),
             [
-                "detail", "filter", "command", "token", "help", "back", "quit"
+                "detail",
+                "pause",
+                "filter",
+                "command",
+                "token",
+                "workloads",
+                "help",
+                "back",
+                "quit"
             ]
         );
     }
 
     #[test]
-    fn hints_drop_command_first() {
+    fn hints_drop_command_and_workloads_first() {
         assert_eq!(
             texts(View::Flows, 80),
-            ["detail", "filter", "token", "help", "back", "quit"]
+            ["detail", "pause", "filter", "token", "help", "back", "quit"]
         );
     }
 
