@@ -149,6 +149,27 @@ fn stdin_dash_and_absent() {
 }
 
 #[test]
+fn token_file_argument() {
+    let path = std::env::temp_dir().join(format!("idflow-decode-{}.jwt", std::process::id()));
+    std::fs::write(&path, format!("{}\n", token())).expect("write the token file");
+    let at = AT.to_string();
+    let output = run(
+        &[
+            path.to_str().expect("UTF-8 path"),
+            "-o",
+            "json",
+            "--at",
+            &at,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value = json_output(&output);
+    assert_eq!(value["kind"], "jws");
+    assert_eq!(value["found_as"], "bare token");
+}
+
+#[test]
 fn not_a_token_exit_two() {
     let output = run(&["hello world"], None);
     assert_eq!(output.status.code(), Some(2));

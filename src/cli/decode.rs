@@ -116,6 +116,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let input = match args.token.as_deref() {
+        Some(path) if std::path::Path::new(path).is_file() => read_token_file(path)?,
         Some(token) if token != "-" => token.to_owned(),
         _ => read_stdin()?,
     };
@@ -455,21 +456,33 @@ fn read_stdin() -> Result<String, String> {
     if stdin.is_terminal() {
         eprintln!("idflow decode: reading the token from standard input; end it with Ctrl-D");
     }
+    read_bounded(stdin.lock(), "standard input")
+}
+
+/// Reads the token from the file that the TOKEN argument names. A real token is very unlikely
+/// to be the path of an existing file, so a path is read rather than decoded.
+fn read_token_file(path: &str) -> Result<String, String> {
+    let file = File::open(path)
+        .map_err(|error| format!("cannot read the token file {path:?}: {error}; check the path"))?;
+    read_bounded(file, &format!("the token file {path:?}"))
+}
+
+/// Reads at most [`MAX_INPUT_BYTES`] of UTF-8 text from `reader`. Errors name it `source_name`.
+fn read_bounded(reader: impl std::io::Read, source_name: &str) -> Result<String, String> {
     let mut bytes = Vec::new();
-    stdin
-        .lock()
+    reader
         .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| format!("failed to read standard input: {error}"))?;
+        .map_err(|error| format!("failed to read {source_name}: {error}"))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(format!(
-            "standard input is larger than {} MiB; paste only the token or the header that holds it",
+            "{source_name} is larger than {} MiB; give only the token or the header that holds it",
             MAX_INPUT_BYTES / 1024 / 1024
         ));
     }
     String::from_utf8(bytes).map_err(|error| {
         format!(
-            "standard input is not UTF-8 text (invalid byte at offset {}); a token is ASCII",
+            "{source_name} is not UTF-8 text (invalid byte at offset {}); a token is ASCII",
             error.utf8_error().valid_up_to()
         )
     })

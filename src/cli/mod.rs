@@ -58,7 +58,8 @@ pub enum OutputFormat {
 #[command(after_help = decode::EXIT_STATUS_HELP)]
 pub struct DecodeArgs {
     /// The token, or text that contains one (`Bearer …`, an `Authorization:` line, a curl `-H`
-    /// argument). `-` or nothing reads standard input. With --batch, a file of tokens.
+    /// argument), or the path of a file that holds it. `-` or nothing reads standard input. With
+    /// --batch, a file of tokens.
     pub token: Option<String>,
     /// Output form.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
