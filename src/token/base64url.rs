@@ -98,13 +98,21 @@ impl SegmentError {
 
 /// Returns an engine for unpadded input in `alphabet`, which ignores non-zero unused bits in the
 /// last character when `allow_trailing_bits` is set.
-pub(super) fn engine(alphabet: &alphabet::Alphabet, allow_trailing_bits: bool) -> GeneralPurpose {
+const fn engine(alphabet: &alphabet::Alphabet, allow_trailing_bits: bool) -> GeneralPurpose {
     let config = GeneralPurposeConfig::new()
         .with_encode_padding(false)
         .with_decode_padding_mode(DecodePaddingMode::RequireNone)
         .with_decode_allow_trailing_bits(allow_trailing_bits);
     GeneralPurpose::new(alphabet, config)
 }
+
+/// Unpadded base64url that rejects non-zero unused bits. The engines are built once because
+/// building one computes its decode table.
+static URL_SAFE_STRICT: GeneralPurpose = engine(&alphabet::URL_SAFE, false);
+/// Unpadded base64url that ignores non-zero unused bits, as Abseil's decoder does.
+pub(super) static URL_SAFE_LENIENT: GeneralPurpose = engine(&alphabet::URL_SAFE, true);
+static STANDARD_STRICT: GeneralPurpose = engine(&alphabet::STANDARD, false);
+static STANDARD_LENIENT: GeneralPurpose = engine(&alphabet::STANDARD, true);
 
 /// Decodes `text`, the `segment` that starts at byte `start` of the token. Padding and the
 /// standard alphabet decode but are flagged in [`Decoded`].
@@ -121,14 +129,19 @@ pub(super) fn decode_segment(
     let padded = unpadded.len() != text.len();
     let mut url_safe = false;
     let mut standard = false;
-    for (index, character) in text.char_indices() {
+    for (index, byte) in text.bytes().enumerate() {
         let in_padding = index >= unpadded.len();
-        match character {
-            'A'..='Z' | 'a'..='z' | '0'..='9' if !in_padding => {}
-            '-' | '_' if !in_padding => url_safe = true,
-            '+' | '/' if !in_padding => standard = true,
-            '=' if in_padding && text.len() - index <= 2 => {}
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' if !in_padding => {}
+            b'-' | b'_' if !in_padding => url_safe = true,
+            b'+' | b'/' if !in_padding => standard = true,
+            b'=' if in_padding && text.len() - index <= 2 => {}
             _ => {
+                // The first bad byte starts a character: every byte before it was ASCII.
+                let character = text[index..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
                 return Err(SegmentError::InvalidCharacter {
                     segment,
                     character,
@@ -147,25 +160,24 @@ pub(super) fn decode_segment(
         });
     }
 
-    let alphabet = if standard {
-        &alphabet::STANDARD
+    let (strict, lenient) = if standard {
+        (&STANDARD_STRICT, &STANDARD_LENIENT)
     } else {
-        &alphabet::URL_SAFE
+        (&URL_SAFE_STRICT, &URL_SAFE_LENIENT)
     };
-    let (bytes, nonzero_trailing_bits) =
-        if let Ok(bytes) = engine(alphabet, false).decode(unpadded) {
-            (bytes, false)
-        } else {
-            // The characters and the length were checked above, so only the trailing bits of the
-            // last character can fail the strict decode.
-            let bytes = engine(alphabet, true).decode(unpadded).map_err(|_| {
-                SegmentError::InvalidLength {
-                    segment,
-                    length: unpadded.len(),
-                }
+    let (bytes, nonzero_trailing_bits) = if let Ok(bytes) = strict.decode(unpadded) {
+        (bytes, false)
+    } else {
+        // The characters and the length were checked above, so only the trailing bits of the
+        // last character can fail the strict decode.
+        let bytes = lenient
+            .decode(unpadded)
+            .map_err(|_| SegmentError::InvalidLength {
+                segment,
+                length: unpadded.len(),
             })?;
-            (bytes, true)
-        };
+        (bytes, true)
+    };
     Ok(Decoded {
         bytes,
         padded,

@@ -1,6 +1,8 @@
 //! Model of Envoy's `jwt_authn` filter handling an `Authorization` header value before it looks
 //! at keys: where it finds the token, and which `jwt_verify_lib` status the token's format earns.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -174,23 +176,25 @@ fn decode_object(
 /// Decodes base64url the way Abseil's `WebSafeBase64Unescape` does for `jwt_verify_lib`: whitespace
 /// anywhere is skipped, trailing `=` padding is allowed, and `+`, `/` or any other character fail.
 fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: Cow<'_, str> = if text.bytes().any(|byte| byte.is_ascii_whitespace()) {
+        Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+    } else {
+        Cow::Borrowed(text)
+    };
     let unpadded = compact.trim_end_matches('=');
     if compact.len() - unpadded.len() > 2 {
         return None;
     }
     if !unpadded
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
     {
         return None;
     }
     if unpadded.len() % 4 == 1 {
         return None;
     }
-    base64url::engine(&base64::alphabet::URL_SAFE, true)
-        .decode(unpadded)
-        .ok()
+    base64url::URL_SAFE_LENIENT.decode(unpadded).ok()
 }
 
 #[cfg(test)]
