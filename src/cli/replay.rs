@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{OutputFormat, ReplayArgs};
+use crate::mesh::crd::PolicySet;
+use crate::mesh::load::load_policies_with_notices;
 use crate::output;
 use crate::source::{self, Input, Loaded};
 use crate::tui;
@@ -34,7 +36,20 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
             output::write_text(&mut io::stdout().lock(), &loaded.flows)?;
             Ok(ExitCode::SUCCESS)
         }
-        None => open_tui(loaded, "replay", theme),
+        None => {
+            let mut texts = Vec::with_capacity(args.policies.len());
+            for path in &args.policies {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the policy file {name:?}: check the path and that it is a \
+                         readable file"
+                    )
+                })?;
+                texts.push((name, text));
+            }
+            open_tui(loaded, &texts, "replay", theme)
+        }
     }
 }
 
@@ -89,7 +104,8 @@ fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
 /// Runs `idflow demo`: the TUI on the embedded demo data.
 pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
     let loaded = source::load_inputs(&source::demo::inputs());
-    open_tui(loaded, "demo", theme)
+    let (name, text) = source::demo::POLICIES;
+    open_tui(loaded, &[(name.to_owned(), text.to_owned())], "demo", theme)
 }
 
 fn print_notices(loaded: &Loaded) {
@@ -98,12 +114,31 @@ fn print_notices(loaded: &Loaded) {
     }
 }
 
-fn open_tui(loaded: Loaded, title: &str, theme: &str) -> anyhow::Result<ExitCode> {
+/// Opens the TUI on the flows, with the policies in `policy_texts` (`(name, text)` pairs) for the
+/// Token view's what-if.
+fn open_tui(
+    loaded: Loaded,
+    policy_texts: &[(String, String)],
+    title: &str,
+    theme: &str,
+) -> anyhow::Result<ExitCode> {
     let theme = tui::Theme::load(theme)?;
+    let mut notices = loaded.notices;
+    let mut policies = PolicySet::default();
+    for (name, text) in policy_texts {
+        let file = load_policies_with_notices(text, name, "default")?;
+        notices.extend(
+            file.notices
+                .iter()
+                .map(|notice| format!("{name}: {notice}")),
+        );
+        policies.append(file.policies);
+    }
     let session = tui::Session {
         title: title.to_owned(),
         flows: loaded.flows,
-        notices: loaded.notices,
+        notices,
+        policies,
     };
     tui::run(session, theme)?;
     Ok(ExitCode::SUCCESS)
