@@ -397,6 +397,8 @@ impl App {
 
 /// Applies one action to the state.
 pub fn update(app: &mut App, action: Action) {
+    // The table may be stale when a caller set the token directly; scrolling needs its height.
+    app.refresh_token_what_if();
     if !matches!(
         action,
         Action::Tick | Action::AddFlow(_) | Action::Live(_) | Action::Resize { .. }

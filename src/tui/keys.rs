@@ -131,7 +131,7 @@ pub const BINDINGS: &[Binding] = &[
         &[KeyCode::Char('y')],
         "y",
         "copy the claims as JSON (OSC 52; never the token)",
-        Some(hint("copy claims", 3)),
+        Some(hint("copy", 3)),
         || Action::CopyClaims,
     ),
     bind(

@@ -194,7 +194,7 @@ fn notes(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
         match (&row.verdict, &row.peer) {
             (Err(error), _) => texts.push((format!("{}: {error}", row.workload), Slot::Error)),
             (Ok(_), Some(peer)) => texts.push((
-                format!("{}: sent over mTLS from {peer}, its caller in flows", row.workload),
+                format!("{} is called over mTLS by {peer}, as in its flows.", row.workload),
                 Slot::Muted,
             )),
             (Ok(_), None) => {}
