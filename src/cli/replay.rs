@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::{OutputFormat, ReplayArgs};
 use crate::mesh::crd::PolicySet;
-use crate::mesh::load::load_policies_with_notices;
+use crate::mesh::load::{load_policies, load_policy_file};
 use crate::output;
 use crate::source::{self, Input, Loaded};
 use crate::tui;
@@ -37,18 +37,17 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let mut texts = Vec::with_capacity(args.policies.len());
+            let mut policies = PolicySet::default();
             for path in &args.policies {
-                let name = path.display().to_string();
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!(
-                        "cannot read the policy file {name:?}: check the path and that it is a \
-                         readable file"
-                    )
-                })?;
-                texts.push((name, text));
+                let file = load_policy_file(path, "default")?;
+                loaded.notices.extend(
+                    file.notices
+                        .iter()
+                        .map(|notice| format!("{}: {notice}", path.display())),
+                );
+                policies.append(file.policies);
             }
-            open_tui(loaded, &texts, "replay", theme)
+            open_tui(loaded, policies, "replay", theme)
         }
     }
 }
@@ -104,8 +103,10 @@ fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
 /// Runs `idflow demo`: the TUI on the embedded demo data.
 pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
     let loaded = source::load_inputs(&source::demo::inputs());
+    // The demo's file also holds a Gateway and a VirtualService; they are skipped without a notice.
     let (name, text) = source::demo::POLICIES;
-    open_tui(loaded, &[(name.to_owned(), text.to_owned())], "demo", theme)
+    let policies = load_policies(text, name, "default")?;
+    open_tui(loaded, policies, "demo", theme)
 }
 
 fn print_notices(loaded: &Loaded) {
@@ -114,30 +115,18 @@ fn print_notices(loaded: &Loaded) {
     }
 }
 
-/// Opens the TUI on the flows, with the policies in `policy_texts` (`(name, text)` pairs) for the
-/// Token view's what-if.
+/// Opens the TUI on the flows, with `policies` for the Token view's what-if.
 fn open_tui(
     loaded: Loaded,
-    policy_texts: &[(String, String)],
+    policies: PolicySet,
     title: &str,
     theme: &str,
 ) -> anyhow::Result<ExitCode> {
     let theme = tui::Theme::load(theme)?;
-    let mut notices = loaded.notices;
-    let mut policies = PolicySet::default();
-    for (name, text) in policy_texts {
-        let file = load_policies_with_notices(text, name, "default")?;
-        notices.extend(
-            file.notices
-                .iter()
-                .map(|notice| format!("{name}: {notice}")),
-        );
-        policies.append(file.policies);
-    }
     let session = tui::Session {
         title: title.to_owned(),
         flows: loaded.flows,
-        notices,
+        notices: loaded.notices,
         policies,
     };
     tui::run(session, theme)?;
