@@ -162,7 +162,10 @@ fn demo_token_what_if_denies() {
         .lines()
         .find(|line| line.contains("istio-system/istio-ingress") && line.contains("deny"))
         .unwrap_or_else(|| panic!("the gateway row is missing:\n{screen}"));
-    assert!(row.contains("istio-system/ingress-jwt"), "deciding policy: {row}");
+    assert!(
+        row.contains("istio-system/ingress-jwt"),
+        "deciding policy: {row}"
+    );
     let signature = token.rsplit('.').next().expect("three segments");
     assert!(
         !screen.contains(&signature[..16]),

@@ -37,15 +37,24 @@ fn cases(now: i64) -> Vec<Case> {
     vec![
         Case {
             name: "valid",
-            token: Some(mint::mint(key, &mint::claims(mint::ISSUER, "orders-api", now, 3600))),
+            token: Some(mint::mint(
+                key,
+                &mint::claims(mint::ISSUER, "orders-api", now, 3600),
+            )),
         },
         Case {
             name: "expired",
-            token: Some(mint::mint(key, &mint::claims(mint::ISSUER, "orders-api", now, -7200))),
+            token: Some(mint::mint(
+                key,
+                &mint::claims(mint::ISSUER, "orders-api", now, -7200),
+            )),
         },
         Case {
             name: "wrong audience",
-            token: Some(mint::mint(key, &mint::claims(mint::ISSUER, "billing-api", now, 3600))),
+            token: Some(mint::mint(
+                key,
+                &mint::claims(mint::ISSUER, "billing-api", now, 3600),
+            )),
         },
         Case {
             name: "other key",
@@ -72,10 +81,8 @@ fn cases(now: i64) -> Vec<Case> {
 fn fixture_file() -> PathBuf {
     let template = std::fs::read_to_string(manifest().join("tests/what_if/policies.yaml"))
         .expect("tests/what_if/policies.yaml is readable");
-    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "token-what-if-{}",
-        std::process::id()
-    ));
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("token-what-if-{}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("temporary folder");
     let path = folder.join("policies.yaml");
     std::fs::write(&path, template.replace("@JWKS@", &mint::jwks())).expect("fixture written");
@@ -112,28 +119,24 @@ fn run_check(file: &Path, target: &Target, probe: Probe<'_>, now: i64) -> Value 
         WorkloadKind::Waypoint => "waypoint",
     };
     let mut command = Command::new(env!("CARGO_BIN_EXE_idflow"));
-    command
-        .arg("check")
-        .arg("-f")
-        .arg(file)
-        .args([
-            "--workload",
-            &format!("{}/{}", workload.namespace, workload.name),
-            "--labels",
-            &labels,
-            "--service-account",
-            &workload.service_account,
-            "--kind",
-            kind,
-            "--method",
-            probe.method,
-            "--path",
-            probe.path,
-            "--at",
-            &now.to_string(),
-            "-o",
-            "json",
-        ]);
+    command.arg("check").arg("-f").arg(file).args([
+        "--workload",
+        &format!("{}/{}", workload.namespace, workload.name),
+        "--labels",
+        &labels,
+        "--service-account",
+        &workload.service_account,
+        "--kind",
+        kind,
+        "--method",
+        probe.method,
+        "--path",
+        probe.path,
+        "--at",
+        &now.to_string(),
+        "-o",
+        "json",
+    ]);
     if let Some(token) = probe.token {
         command.args(["--token", token]);
     }
@@ -211,7 +214,10 @@ fn agree_for(
         .iter()
         .map(|target| format!("{}/{}", target.workload.namespace, target.workload.name))
         .collect();
-    assert_eq!(names, expected_workloads, "workloads known from the policies");
+    assert_eq!(
+        names, expected_workloads,
+        "workloads known from the policies"
+    );
 
     let jwks = BTreeMap::new();
     let mesh = Mesh {
@@ -269,7 +275,10 @@ fn fixture_rows_agree_with_check() {
     let valid = row(&rows, "valid", "GET /api/orders", "shop/orders");
     assert_eq!(valid.authn_text(), "ok");
     assert_eq!(valid.signature, Some(Signature::Verified));
-    assert_eq!(valid.found, TokenFound::At("authorization: Bearer".to_owned()));
+    assert_eq!(
+        valid.found,
+        TokenFound::At("authorization: Bearer".to_owned())
+    );
     assert_eq!(valid.edge, None, "the edge column stays empty");
 
     let expired = row(&rows, "expired", "GET /api/orders", "shop/orders");
@@ -289,10 +298,7 @@ fn fixture_rows_agree_with_check() {
     assert_eq!(verdict.rule, Some(0));
 
     let payments = row(&rows, "valid", "GET /", "shop/payments");
-    assert_eq!(
-        payments.found,
-        TokenFound::NotAt(vec!["x-jwt".to_owned()])
-    );
+    assert_eq!(payments.found, TokenFound::NotAt(vec!["x-jwt".to_owned()]));
     assert_eq!(payments.authn_text(), "no token");
 
     let invoices = row(&rows, "valid", "GET /", "billing/invoices");
@@ -314,7 +320,10 @@ fn demo_rows_agree_with_check() {
 
     let orders = row(&rows, "missing", "GET /public/catalog", "shop/orders");
     assert!(
-        orders.peer.as_deref().is_some_and(|peer| peer.contains("istio-ingressgateway")),
+        orders
+            .peer
+            .as_deref()
+            .is_some_and(|peer| peer.contains("istio-ingressgateway")),
         "orders is called by the gateway in the demo flows: {:?}",
         orders.peer
     );
@@ -328,6 +337,9 @@ fn demo_rows_agree_with_check() {
     let expired = row(&rows, "expired", "GET /api/orders", gateway);
     assert_eq!(expired.authn_text(), "Jwt issuer is not configured");
     let demo = row(&rows, "demo issuer", "GET /api/orders", gateway);
-    assert_eq!(demo.found, TokenFound::At("authorization: Bearer".to_owned()));
+    assert_eq!(
+        demo.found,
+        TokenFound::At("authorization: Bearer".to_owned())
+    );
     assert_eq!(demo.authn_text(), "Jwks doesn't have any valid public key");
 }

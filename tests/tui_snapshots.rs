@@ -1258,14 +1258,22 @@ fn what_if_app(width: u16, height: u16) -> App {
 fn demo_token(lifetime: i64) -> String {
     mint::mint(
         mint::key(),
-        &mint::claims("https://idp.example.com", "orders-api", WHAT_IF_NOW, lifetime),
+        &mint::claims(
+            "https://idp.example.com",
+            "orders-api",
+            WHAT_IF_NOW,
+            lifetime,
+        ),
     )
 }
 
 /// Types `request` into the what-if prompt of the current view, replacing its text.
 fn set_what_if(app: &mut App, request: &str) {
     update(app, Action::EditWhatIf);
-    let typed = app.prompt.as_ref().map_or(0, |prompt| prompt.text.chars().count());
+    let typed = app
+        .prompt
+        .as_ref()
+        .map_or(0, |prompt| prompt.text.chars().count());
     for _ in 0..typed {
         update(app, Action::Backspace);
     }
@@ -1282,7 +1290,10 @@ fn what_if_screen(app: &App, token: &str, width: u16, height: u16) -> String {
     for segment in token.split('.') {
         for start in (0..segment.len().saturating_sub(12)).step_by(12) {
             let piece = &segment[start..start + 12];
-            assert!(!text.contains(piece), "part of the token is on screen:\n{text}");
+            assert!(
+                !text.contains(piece),
+                "part of the token is on screen:\n{text}"
+            );
         }
     }
     let Some(Ok(inspection)) = &app.token.result else {
@@ -1295,7 +1306,10 @@ fn what_if_screen(app: &App, token: &str, width: u16, height: u16) -> String {
 fn token_what_if_80x24() {
     let mut app = what_if_app(80, 24);
     let token = demo_token(-600);
-    update(&mut app, Action::Paste(format!("Authorization: Bearer {token}")));
+    update(
+        &mut app,
+        Action::Paste(format!("Authorization: Bearer {token}")),
+    );
     set_what_if(&mut app, "GET /api/orders");
     update(&mut app, Action::Bottom);
     insta::assert_snapshot!(what_if_screen(&app, &token, 80, 24));
@@ -1337,12 +1351,19 @@ fn what_if_cached_until_inputs_change() {
     app.policies = idflow::mesh::crd::PolicySet::default();
     update(&mut app, Action::Tick);
     update(&mut app, Action::Down);
-    assert_eq!(app.token.what_if, first, "kept while the inputs are the same");
+    assert_eq!(
+        app.token.what_if, first,
+        "kept while the inputs are the same"
+    );
 
     // A new request is an input that changed: the table is computed again, now without policies.
     set_what_if(&mut app, "GET /other");
     let orders = &app.token.what_if[1];
-    assert_eq!(orders.authn_text(), "not checked", "no RequestAuthentication any more");
+    assert_eq!(
+        orders.authn_text(),
+        "not checked",
+        "no RequestAuthentication any more"
+    );
 }
 
 #[test]
@@ -1352,7 +1373,9 @@ fn what_if_prompt_in_token_view() {
     assert_eq!(press(&app, KeyCode::Char('e')), Some(Action::EditWhatIf));
     update(&mut app, Action::EditWhatIf);
     assert_eq!(
-        app.prompt.as_ref().map(|prompt| (prompt.kind, prompt.text.as_str())),
+        app.prompt
+            .as_ref()
+            .map(|prompt| (prompt.kind, prompt.text.as_str())),
         Some((PromptKind::WhatIf, "GET /"))
     );
 }
@@ -1381,7 +1404,9 @@ fn copy_without_claims_flashes() {
     update(&mut app, Action::CopyClaims);
     assert_eq!(app.take_clipboard(), None);
     assert!(
-        app.flash.as_ref().is_some_and(|flash| flash.text.contains("no claims")),
+        app.flash
+            .as_ref()
+            .is_some_and(|flash| flash.text.contains("no claims")),
         "{:?}",
         app.flash
     );

@@ -1,5 +1,5 @@
 //! Copying text to the clipboard through the terminal: the OSC 52 escape sequence, which xterm,
-//! tmux (with `set-clipboard on`), kitty, WezTerm and others honour, also over SSH.
+//! tmux (with `set-clipboard on`), kitty and others honour, also over SSH.
 
 use std::io::Write;
 

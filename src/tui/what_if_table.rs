@@ -194,7 +194,10 @@ fn notes(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
         match (&row.verdict, &row.peer) {
             (Err(error), _) => texts.push((format!("{}: {error}", row.workload), Slot::Error)),
             (Ok(_), Some(peer)) => texts.push((
-                format!("{} is called over mTLS by {peer}, as in its flows.", row.workload),
+                format!(
+                    "{} is called over mTLS by {peer}, as in its flows.",
+                    row.workload
+                ),
                 Slot::Muted,
             )),
             (Ok(_), None) => {}
@@ -236,7 +239,10 @@ mod tests {
         ])];
         for width in [78, 60, 40] {
             let widths = column_widths(&rows, width);
-            assert!(widths.iter().sum::<usize>() + 6 <= width, "{width}: {widths:?}");
+            assert!(
+                widths.iter().sum::<usize>() + 6 <= width,
+                "{width}: {widths:?}"
+            );
         }
     }
 
@@ -244,12 +250,23 @@ mod tests {
     fn widths_keep_minimum() {
         let rows = [cells(["a-long-name"; 7])];
         let widths = column_widths(&rows, 5);
-        assert!(widths.iter().all(|width| *width == MIN_COLUMN), "{widths:?}");
+        assert!(
+            widths.iter().all(|width| *width == MIN_COLUMN),
+            "{widths:?}"
+        );
     }
 
     #[test]
     fn widths_natural_when_wide() {
-        let rows = [cells(["shop/orders", "missing", "ok", "-", "allow 200", "none", "—"])];
+        let rows = [cells([
+            "shop/orders",
+            "missing",
+            "ok",
+            "-",
+            "allow 200",
+            "none",
+            "—",
+        ])];
         let widths = column_widths(&rows, 200);
         assert_eq!(widths[0], "shop/orders".len());
         assert_eq!(widths[4], "allow 200".len());

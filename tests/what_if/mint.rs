@@ -51,7 +51,12 @@ pub fn mint(signer: &KeyPair, claims: &Value) -> String {
     );
     let mut signature = vec![0; signer.public_modulus_len()];
     signer
-        .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
         .expect("RSA signing");
     format!("{input}.{}", b64(&signature))
 }
