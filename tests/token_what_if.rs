@@ -34,47 +34,41 @@ struct Case {
 
 fn cases(now: i64) -> Vec<Case> {
     let key = mint::key();
-    vec![
-        Case {
-            name: "valid",
+    // (name, signing key, issuer, audience, lifetime in seconds)
+    let signed = [
+        ("valid", key, mint::ISSUER, "orders-api", 3600),
+        ("expired", key, mint::ISSUER, "orders-api", -7200),
+        ("wrong audience", key, mint::ISSUER, "billing-api", 3600),
+        (
+            "other key",
+            mint::other_key(),
+            mint::ISSUER,
+            "orders-api",
+            3600,
+        ),
+        (
+            "demo issuer",
+            key,
+            "https://idp.example.com",
+            "orders-api",
+            3600,
+        ),
+    ];
+    let mut cases: Vec<Case> = signed
+        .into_iter()
+        .map(|(name, signer, issuer, audience, lifetime)| Case {
+            name,
             token: Some(mint::mint(
-                key,
-                &mint::claims(mint::ISSUER, "orders-api", now, 3600),
+                signer,
+                &mint::claims(issuer, audience, now, lifetime),
             )),
-        },
-        Case {
-            name: "expired",
-            token: Some(mint::mint(
-                key,
-                &mint::claims(mint::ISSUER, "orders-api", now, -7200),
-            )),
-        },
-        Case {
-            name: "wrong audience",
-            token: Some(mint::mint(
-                key,
-                &mint::claims(mint::ISSUER, "billing-api", now, 3600),
-            )),
-        },
-        Case {
-            name: "other key",
-            token: Some(mint::mint(
-                mint::other_key(),
-                &mint::claims(mint::ISSUER, "orders-api", now, 3600),
-            )),
-        },
-        Case {
-            name: "demo issuer",
-            token: Some(mint::mint(
-                key,
-                &mint::claims("https://idp.example.com", "orders-api", now, 3600),
-            )),
-        },
-        Case {
-            name: "missing",
-            token: None,
-        },
-    ]
+        })
+        .collect();
+    cases.push(Case {
+        name: "missing",
+        token: None,
+    });
+    cases
 }
 
 /// Writes the fixture with the minted JWKS in place of `@JWKS@` and returns its path.

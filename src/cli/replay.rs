@@ -103,7 +103,7 @@ fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
 /// Runs `idflow demo`: the TUI on the embedded demo data.
 pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
     let loaded = source::load_inputs(&source::demo::inputs());
-    // The demo's file also holds a Gateway and a VirtualService; they are skipped without a notice.
+    // The demo's file also contains a Gateway and a VirtualService, skipped without a notice.
     let (name, text) = source::demo::POLICIES;
     let policies = load_policies(text, name, "default")?;
     open_tui(loaded, policies, "demo", theme)

@@ -56,7 +56,7 @@ pub fn bearer_header(token: &str) -> (String, String) {
     ("authorization".to_owned(), format!("Bearer {token}"))
 }
 
-/// Returns the `:authority` a sidecar sees for requests to its own service on `port`, which
+/// Returns the `:authority` of a request to the workload's own service on `port`, which
 /// `idflow check` sends unless `--host` names another.
 pub fn service_host(workload: &Workload, port: u16) -> String {
     format!(

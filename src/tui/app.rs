@@ -166,7 +166,7 @@ pub struct App {
     pub should_quit: bool,
     /// Policies given with the session (demo, replay `--policies`); a live cluster's are in `live`.
     pub policies: PolicySet,
-    /// Counts changes to the policies or workloads, so the what-if table knows to recompute.
+    /// Counts changes to the policies or workloads, so the what-if table is computed again.
     pub policy_generation: u64,
     /// A fixed clock for token times and the what-if; `None` reads the system clock.
     pub clock: Option<DateTime<Utc>>,

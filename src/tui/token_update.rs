@@ -11,7 +11,7 @@ use crate::mesh::check::Mesh;
 use super::app::{App, FlashLevel};
 use super::what_if::{self, Probe, Row, Target, TokenFound};
 
-/// What the what-if table was computed from; the table is computed again only when this changes.
+/// Inputs of the what-if table. The table is computed again only when they change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatIfKey {
     /// The token's fingerprint, never the token.

@@ -1,4 +1,4 @@
-//! The Token view's what-if: for each workload the app knows, what its proxy would decide for a
+//! The Token view's what-if: for each known workload, what its proxy would decide for a
 //! request that carries the pasted token as `Authorization: Bearer TOKEN`. Each verdict comes from
 //! [`check`], the function `idflow check` runs, with the request built as `idflow check --token`
 //! builds it, so the table and the command always agree.
@@ -35,7 +35,7 @@ pub struct Probe<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Where the workload's jwt_authn looked for the token.
+/// The location at which the workload's jwt_authn found the token, or the reason it found none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenFound {
     /// No token was sent.
@@ -93,7 +93,8 @@ impl Row {
             .strip_prefix("jwt_authn_access_denied{")
             .and_then(|rest| rest.strip_suffix('}'))
         {
-            // Envoy logs the status text with each space as `_`; no status text has an `_`.
+            // Envoy logs the status text with each space as `_`. No status text contains `_`, so
+            // the replacement can be undone.
             return status.replace('_', " ");
         }
         match (&verdict.request_principal, &self.found) {
@@ -131,7 +132,7 @@ impl Row {
 }
 
 /// Evaluates `probe` at every target, in order. Policies that istiod's webhook would reject give
-/// every row an error instead of a verdict, as `idflow check` refuses to answer for them.
+/// every row an error instead of a verdict, as `idflow check` exits with status 2 for them.
 pub fn evaluate(mesh: &Mesh<'_>, targets: &[Target], probe: Probe<'_>) -> Vec<Row> {
     let rejected = validate(mesh.policies)
         .iter()
@@ -230,13 +231,13 @@ fn signature(mesh: &Mesh<'_>, workload: &Workload, token: &str) -> Option<Signat
 }
 
 /// Lists the workloads that `policies` select and that `flows` pass through, sorted by namespace
-/// and name. A selector names its workload by the `app` label, or by `istio-VALUE` for Istio's
-/// `istio` gateway label (the Deployment name of Istio's gateway charts); a workload seen only in
-/// flows gets `app=NAME`, as `idflow check` assumes. Policies without a selector apply to many
-/// workloads and add none.
+/// and name. A selector names its workload by its `app` label. Without one, the `istio` gateway
+/// label `istio=VALUE` gives `istio-VALUE`, so `istio=ingressgateway` names the usual
+/// `istio-ingressgateway`. A workload seen only in flows gets `app=NAME`, as `idflow check`
+/// assumes. Policies without a selector apply to many workloads and add none.
 ///
-/// NOTE: a selector in the root namespace also selects workloads of other namespaces; it adds one
-/// workload, in the root namespace, where Istio's gateways usually run.
+/// NOTE: a selector in the root namespace also selects workloads of other namespaces, but it adds
+/// only one workload, in the root namespace, where Istio's gateways usually run.
 pub fn targets(policies: &PolicySet, flows: &[Flow]) -> Vec<Target> {
     let mut found: BTreeMap<(String, String), Target> = BTreeMap::new();
     let selectors = policies

@@ -1,5 +1,5 @@
 //! Keys and tokens minted by the what-if tests: an RSA key made for each test run, RS256 tokens
-//! signed with it, and its public half as a JWKS. Nothing here is stored on disk.
+//! signed with it, and its public half as a JWKS. No private key or token is written to disk.
 
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
