@@ -1225,6 +1225,62 @@ mod live {
         run(&mut app, command("ctx prod"));
         assert!(app.take_effects().is_empty());
     }
+
+    #[test]
+    fn token_what_if_uses_cluster() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Paste(super::demo_token(3600)));
+        let workloads: Vec<&str> = app
+            .token
+            .what_if
+            .iter()
+            .map(|row| row.workload.as_str())
+            .collect();
+        assert_eq!(workloads, ["shop/orders", "shop/cart", "shop/legacy"]);
+        let legacy = &app.token.what_if[2];
+        assert!(
+            legacy
+                .verdict
+                .as_ref()
+                .is_err_and(|error| error.contains("no Envoy proxy")),
+            "{:?}",
+            legacy.verdict
+        );
+
+        set_what_if(&mut app, "GET /admin");
+        let orders = &app.token.what_if[0];
+        assert_eq!(
+            orders.decided_by(),
+            Some(("shop/deny-admin".to_owned(), Some(0))),
+            "the cluster's DENY policy decides"
+        );
+    }
+
+    #[test]
+    fn token_what_if_follows_policies() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Paste(super::demo_token(3600)));
+        set_what_if(&mut app, "GET /admin");
+        assert_eq!(decision_of(&app, 0), Some(Decision::Deny));
+
+        update(
+            &mut app,
+            Action::Live(LiveUpdate::Policies(PolicySet::default())),
+        );
+        assert_eq!(
+            decision_of(&app, 0),
+            Some(Decision::Allow),
+            "computed again when the cluster's policies change"
+        );
+    }
+
+    fn decision_of(app: &App, row: usize) -> Option<Decision> {
+        app.token.what_if[row]
+            .verdict
+            .as_ref()
+            .ok()
+            .map(|verdict| verdict.decision)
+    }
 }
 
 // The Token view's what-if table.
