@@ -36,7 +36,7 @@ impl TmuxSession {
         }
     }
 
-    /// Pastes `text` as the terminal does: in bracketed-paste markers when the program asked for
+    /// Pastes `text` as the terminal does: in bracketed-paste markers when the program requested
     /// them.
     fn paste(&self, text: &str) {
         let buffer = format!("{}-paste", self.name);
@@ -140,7 +140,7 @@ fn demo_survives_a_tiny_terminal() {
 }
 
 #[test]
-fn demo_token_what_if_denies() {
+fn demo_token_what_if_denies_and_copies() {
     let binary = env!("CARGO_BIN_EXE_idflow");
     let session = TmuxSession::start("what-if", &format!("{binary} demo"), 120, 40);
     let (ready, screen) = session.wait_for(&["flows"], Duration::from_secs(10));
@@ -171,6 +171,33 @@ fn demo_token_what_if_denies() {
         !screen.contains(&signature[..16]),
         "the token's signature is on screen:\n{screen}"
     );
+
+    // tmux keeps what a program copies with OSC 52 as a paste buffer once set-clipboard is on.
+    let status = Command::new("tmux")
+        .args(["set-option", "-s", "set-clipboard", "on"])
+        .status()
+        .expect("tmux set-option failed to start");
+    assert!(status.success(), "tmux set-option set-clipboard failed");
+    session.send(&["y"]);
+    let (flashed, screen) = session.wait_for(&["claims copied"], Duration::from_secs(5));
+    assert!(flashed, "y did not report the copy:\n{screen}");
+    let start = Instant::now();
+    let copied = loop {
+        let output = Command::new("tmux")
+            .arg("show-buffer")
+            .output()
+            .expect("tmux show-buffer failed to start");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if text.contains("\"sub\": \"alice\"") || start.elapsed() > Duration::from_secs(5) {
+            break text;
+        }
+        sleep(Duration::from_millis(100));
+    };
+    assert!(
+        copied.contains("\"iss\": \"https://idp.example.com\""),
+        "the clipboard does not contain the claims: {copied:?}"
+    );
+    assert!(!copied.contains(&token), "the token itself was copied");
 
     session.send(&["q"]);
 }
