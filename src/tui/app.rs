@@ -4,13 +4,12 @@ use chrono::{DateTime, Utc};
 
 use crate::mesh::crd::PolicySet;
 use crate::model::{Decision, Flow};
-use crate::token::{self, Inspection, TokenError};
+use crate::token;
 
 use super::filter::matches;
 use super::live::{LiveState, LiveUpdate, PickKind};
 use super::theme::Theme;
-use super::token_update::WhatIfKey;
-use super::what_if::Row;
+pub use super::token_update::TokenPane;
 use super::{Session, detail, token_view, workloads};
 
 /// Flows kept in memory; older ones are dropped first and counted in the status line.
@@ -107,19 +106,6 @@ pub enum PromptKind {
 pub struct Prompt {
     pub kind: PromptKind,
     pub text: String,
-}
-
-/// The Token view's last inspection and what-if table. The raw token stays inside the
-/// inspection, redacted from `Debug`, and is never drawn.
-#[derive(Debug, Default)]
-pub struct TokenPane {
-    pub result: Option<Result<Inspection, TokenError>>,
-    /// First line shown, for scrolling.
-    pub scroll: u16,
-    /// One row per known workload, for the current token and what-if request.
-    pub what_if: Vec<Row>,
-    /// The inputs `what_if` was computed from.
-    pub(super) what_if_key: Option<WhatIfKey>,
 }
 
 /// Severity of a flash message.

@@ -1,5 +1,5 @@
-//! The parts of [`super::update`] that concern the Token view: the what-if table, kept until its
-//! inputs change, and copying the claims.
+//! The Token view's state and the parts of [`super::update`] that concern it: the what-if table,
+//! kept until its inputs change, and copying the claims.
 
 use std::collections::BTreeMap;
 
@@ -7,13 +7,27 @@ use chrono::{DateTime, Utc};
 
 use crate::mesh::MeshSettings;
 use crate::mesh::check::Mesh;
+use crate::token::{Inspection, TokenError};
 
 use super::app::{App, FlashLevel};
 use super::what_if::{self, Probe, Row, Target, TokenFound};
 
+/// The Token view's last inspection and what-if table. The raw token stays inside the
+/// inspection, redacted from `Debug`, and is never drawn.
+#[derive(Debug, Default)]
+pub struct TokenPane {
+    pub result: Option<Result<Inspection, TokenError>>,
+    /// First line shown, for scrolling.
+    pub scroll: u16,
+    /// One row per known workload, for the current token and what-if request.
+    pub what_if: Vec<Row>,
+    /// The inputs `what_if` was computed from.
+    pub(super) what_if_key: Option<WhatIfKey>,
+}
+
 /// Inputs of the what-if table. The table is computed again only when they change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WhatIfKey {
+pub(super) struct WhatIfKey {
     /// The token's fingerprint, never the token.
     fingerprint: String,
     method: String,
@@ -41,15 +55,22 @@ impl App {
             self.token.what_if_key = None;
             return;
         };
+        // Compared field by field, so that the check costs no allocation on every action.
+        let unchanged = self.token.what_if_key.as_ref().is_some_and(|key| {
+            key.fingerprint == inspection.fingerprint
+                && key.method == self.live.what_if.method
+                && key.path == self.live.what_if.path
+                && key.generation == self.policy_generation
+        });
+        if unchanged {
+            return;
+        }
         let key = WhatIfKey {
             fingerprint: inspection.fingerprint.clone(),
             method: self.live.what_if.method.clone(),
             path: self.live.what_if.path.clone(),
             generation: self.policy_generation,
         };
-        if self.token.what_if_key.as_ref() == Some(&key) {
-            return;
-        }
         let token = inspection.token.expose().to_owned();
         self.token.what_if = self.what_if_rows(&token);
         self.token.what_if_key = Some(key);

@@ -343,3 +343,120 @@ fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {
         .or_else(|| labels.values().next())
         .cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::crd::{AuthorizationPolicy, RequestAuthentication};
+    use crate::model::{CorrelationKey, Hop};
+
+    fn selected(namespace: &str, labels: &[(&str, &str)]) -> AuthorizationPolicy {
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": namespace, "name": "p"},
+            "spec": {"selector": {"matchLabels": labels}},
+        }))
+        .expect("a valid AuthorizationPolicy")
+    }
+
+    fn names(targets: &[Target]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|target| format!("{}/{}", target.workload.namespace, target.workload.name))
+            .collect()
+    }
+
+    #[test]
+    fn targets_named_by_labels() {
+        let policies = PolicySet {
+            authorization: vec![
+                selected("shop", &[("app", "orders"), ("version", "v2")]),
+                selected("istio-system", &[("istio", "ingressgateway")]),
+                selected("shop", &[("tier", "cache")]),
+            ],
+            ..PolicySet::default()
+        };
+        let targets = targets(&policies, &[]);
+        assert_eq!(
+            names(&targets),
+            [
+                "istio-system/istio-ingressgateway",
+                "shop/cache",
+                "shop/orders"
+            ]
+        );
+        assert_eq!(targets[0].workload.kind, WorkloadKind::Gateway);
+        assert_eq!(targets[2].workload.labels.len(), 2, "every selector label");
+    }
+
+    #[test]
+    fn targets_skip_namespace_wide() {
+        let wide: RequestAuthentication = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "shop", "name": "all"},
+            "spec": {"jwtRules": [{"issuer": "https://idp.shop.test"}]},
+        }))
+        .expect("a valid RequestAuthentication");
+        let policies = PolicySet {
+            request_authentication: vec![wide],
+            ..PolicySet::default()
+        };
+        assert!(targets(&policies, &[]).is_empty());
+    }
+
+    #[test]
+    fn targets_from_flows_with_caller() {
+        let mut old = Hop::new(HopKind::Mesh, "shop/orders");
+        old.identity.peer_principal = Some("spiffe://cluster.local/ns/a/sa/old".to_owned());
+        let mut new = Hop::new(HopKind::Mesh, "shop/orders");
+        new.identity.peer_principal = Some("spiffe://cluster.local/ns/a/sa/new".to_owned());
+        let flows: Vec<Flow> = [old, new]
+            .into_iter()
+            .enumerate()
+            .map(|(index, hop)| Flow {
+                id: index.to_string(),
+                correlated_by: CorrelationKey::EdgeRequestId,
+                time: None,
+                method: None,
+                path: None,
+                hops: vec![Hop::new(HopKind::Edge, "edge/ew-1"), hop],
+                findings: Vec::new(),
+            })
+            .collect();
+        let targets = targets(&PolicySet::default(), &flows);
+        assert_eq!(names(&targets), ["shop/orders"]);
+        assert_eq!(
+            targets[0].workload.labels.get("app").map(String::as_str),
+            Some("orders")
+        );
+        assert_eq!(
+            targets[0].source_principal.as_deref(),
+            Some("spiffe://cluster.local/ns/a/sa/new"),
+            "the newest caller"
+        );
+    }
+
+    #[test]
+    fn location_labels() {
+        let cases = [
+            (
+                Location::Header {
+                    name: "authorization".to_owned(),
+                    prefix: "Bearer ".to_owned(),
+                },
+                "authorization: Bearer",
+            ),
+            (
+                Location::Header {
+                    name: "x-jwt".to_owned(),
+                    prefix: String::new(),
+                },
+                "x-jwt",
+            ),
+            (Location::Param("access_token".to_owned()), "?access_token"),
+            (Location::Cookie("session".to_owned()), "cookie session"),
+        ];
+        for (location, expected) in cases {
+            assert_eq!(location_label(&location), expected);
+        }
+    }
+}
