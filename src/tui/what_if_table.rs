@@ -62,6 +62,7 @@ pub fn lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
     for row in &cells {
         out.push(table_line(theme, row, &widths));
     }
+    cut_rows(theme, &cells, &widths, width, out);
     notes(app, width, out);
 }
 
@@ -183,6 +184,44 @@ fn table_line(theme: &Theme, cells: &[(String, Slot); 7], widths: &[usize; 7]) -
         spans.push(styled(theme, *slot, text));
     }
     Line::from(spans)
+}
+
+/// Appends every row that lost text to `…`, in full and wrapped, so that a narrow terminal still
+/// shows the whole jwt_authn status and policy name.
+fn cut_rows(
+    theme: &Theme,
+    cells: &[[(String, Slot); 7]],
+    widths: &[usize; 7],
+    width: usize,
+    out: &mut Vec<Line<'static>>,
+) {
+    for row in cells {
+        let cut = row
+            .iter()
+            .zip(widths)
+            .any(|((text, _), width)| Span::raw(text.as_str()).width() > *width);
+        if !cut {
+            continue;
+        }
+        let [workload, found, authn, principal, verdict, decided, edge] = row;
+        let token = if found.0 == "missing" || found.0.starts_with("not ") {
+            format!("token {}", found.0)
+        } else {
+            format!("token at {}", found.0)
+        };
+        let decision = if decided.0 == "none" {
+            format!("{}, no deciding policy", verdict.0)
+        } else {
+            format!("{} by {}", verdict.0, decided.0)
+        };
+        let text = format!(
+            "{}: {token}, authn {}, principal {}, {decision}, edge {}",
+            workload.0, authn.0, principal.0, edge.0
+        );
+        for part in wrap(&text, width.max(1)) {
+            out.push(Line::from(styled(theme, Slot::Text, part)));
+        }
+    }
 }
 
 /// Appends what the table cannot show in its cells: the mTLS peer each row's request came from,
