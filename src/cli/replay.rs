@@ -39,6 +39,8 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
         None => {
             let mut policies = PolicySet::default();
             for path in &args.policies {
+                // NOTE: `idflow check -f` puts objects without a namespace in the workload's
+                // namespace, so for such files its verdicts can differ from the what-if table's.
                 let file = load_policy_file(path, "default")?;
                 loaded.notices.extend(
                     file.notices
