@@ -1,5 +1,8 @@
 //! Screens, styles and state changes of the TUI, on fixture flows shaped like the demo's.
 
+#[path = "what_if/mint.rs"]
+mod mint;
+
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use idflow::model::{
     CorrelationKey, DecidedBy, Decision, Finding, FindingKind, Flow, Hop, HopKind, HopRole,
@@ -255,6 +258,7 @@ fn session() -> Session {
         title: "demo".into(),
         flows: fixture_flows(),
         notices: vec!["3 lines of shop.orders.log could not be parsed".into()],
+        ..Session::default()
     }
 }
 
@@ -1220,5 +1224,258 @@ mod live {
         let mut app = app_at(80, 24);
         run(&mut app, command("ctx prod"));
         assert!(app.take_effects().is_empty());
+    }
+
+    #[test]
+    fn token_what_if_uses_cluster() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Paste(super::demo_token(3600)));
+        let workloads: Vec<&str> = app
+            .token
+            .what_if
+            .iter()
+            .map(|row| row.workload.as_str())
+            .collect();
+        assert_eq!(workloads, ["shop/orders", "shop/cart", "shop/legacy"]);
+        let legacy = &app.token.what_if[2];
+        assert!(
+            legacy
+                .verdict
+                .as_ref()
+                .is_err_and(|error| error.contains("no Envoy proxy")),
+            "{:?}",
+            legacy.verdict
+        );
+
+        set_what_if(&mut app, "GET /admin");
+        let orders = &app.token.what_if[0];
+        assert_eq!(
+            orders.decided_by(),
+            Some(("shop/deny-admin".to_owned(), Some(0))),
+            "the cluster's DENY policy decides"
+        );
+    }
+
+    #[test]
+    fn token_what_if_follows_policies() {
+        let mut app = live_app(120, 40);
+        update(&mut app, Action::Paste(super::demo_token(3600)));
+        set_what_if(&mut app, "GET /admin");
+        assert_eq!(decision_of(&app, 0), Some(Decision::Deny));
+
+        update(
+            &mut app,
+            Action::Live(LiveUpdate::Policies(PolicySet::default())),
+        );
+        assert_eq!(
+            decision_of(&app, 0),
+            Some(Decision::Allow),
+            "computed again when the cluster's policies change"
+        );
+    }
+
+    fn decision_of(app: &App, row: usize) -> Option<Decision> {
+        app.token.what_if[row]
+            .verdict
+            .as_ref()
+            .ok()
+            .map(|verdict| verdict.decision)
+    }
+}
+
+// The Token view's what-if table.
+
+/// The clock of the what-if tests: 2026-03-01T09:15:00Z.
+const WHAT_IF_NOW: i64 = 1_772_356_500;
+/// What the fingerprint of a minted token is replaced with before a snapshot: the key, and so
+/// the token, changes on every run.
+const FINGERPRINT_STAND_IN: &str = "sha256:0000000000000000";
+
+/// Returns an app on the fixture flows and the demo's policies, at `width`×`height`, with a fixed
+/// clock.
+fn what_if_app(width: u16, height: u16) -> App {
+    let (name, text) = idflow::source::demo::POLICIES;
+    let policies =
+        idflow::mesh::load::load_policies(text, name, "default").expect("the demo policies load");
+    let mut app = App::new(
+        Session {
+            policies,
+            ..session()
+        },
+        default_theme(),
+    );
+    app.clock = chrono::DateTime::from_timestamp(WHAT_IF_NOW, 0);
+    update(&mut app, Action::Resize { width, height });
+    app
+}
+
+/// Returns a token of the demo's issuer for `orders-api` that expires `lifetime` seconds after the
+/// test clock.
+fn demo_token(lifetime: i64) -> String {
+    mint::mint(
+        mint::key(),
+        &mint::claims(
+            "https://idp.example.com",
+            "orders-api",
+            WHAT_IF_NOW,
+            lifetime,
+        ),
+    )
+}
+
+/// Types `request` into the what-if prompt of the current view, replacing its text.
+fn set_what_if(app: &mut App, request: &str) {
+    update(app, Action::EditWhatIf);
+    let typed = app
+        .prompt
+        .as_ref()
+        .map_or(0, |prompt| prompt.text.chars().count());
+    for _ in 0..typed {
+        update(app, Action::Backspace);
+    }
+    for c in request.chars() {
+        update(app, Action::Input(c));
+    }
+    update(app, Action::Submit);
+}
+
+/// Returns the screen as text with the token's fingerprint replaced, after checking that no part
+/// of the token is on it.
+fn what_if_screen(app: &App, token: &str, width: u16, height: u16) -> String {
+    let text = draw(app, width, height).backend().to_string();
+    for segment in token.split('.') {
+        for start in (0..segment.len().saturating_sub(12)).step_by(12) {
+            let piece = &segment[start..start + 12];
+            assert!(
+                !text.contains(piece),
+                "part of the token is on screen:\n{text}"
+            );
+        }
+    }
+    let Some(Ok(inspection)) = &app.token.result else {
+        panic!("the token was not inspected");
+    };
+    text.replace(&inspection.fingerprint, FINGERPRINT_STAND_IN)
+}
+
+#[test]
+fn token_what_if_80x24() {
+    let mut app = what_if_app(80, 24);
+    let token = demo_token(-600);
+    update(
+        &mut app,
+        Action::Paste(format!("Authorization: Bearer {token}")),
+    );
+    set_what_if(&mut app, "GET /api/orders");
+    update(&mut app, Action::Bottom);
+    insta::assert_snapshot!(what_if_screen(&app, &token, 80, 24));
+}
+
+#[test]
+fn token_what_if_120x40() {
+    let mut app = what_if_app(120, 40);
+    let token = demo_token(3600);
+    update(&mut app, Action::Paste(token.clone()));
+    set_what_if(&mut app, "DELETE /api/orders/7");
+    update(&mut app, Action::Bottom);
+    insta::assert_snapshot!(what_if_screen(&app, &token, 120, 40));
+}
+
+#[test]
+fn what_if_rows_per_workload() {
+    let mut app = what_if_app(120, 40);
+    update(&mut app, Action::Paste(demo_token(-600)));
+    let workloads: Vec<&str> = app
+        .token
+        .what_if
+        .iter()
+        .map(|row| row.workload.as_str())
+        .collect();
+    assert_eq!(workloads, [GATEWAY, ORDERS]);
+    let gateway = &app.token.what_if[0];
+    assert_eq!(gateway.authn_text(), "Jwt is expired");
+}
+
+#[test]
+fn what_if_cached_until_inputs_change() {
+    let mut app = what_if_app(120, 40);
+    update(&mut app, Action::Paste(demo_token(3600)));
+    let first = app.token.what_if.clone();
+    assert_eq!(first.len(), 2, "two workloads");
+
+    // Policies that change without a new generation are not seen: the table is kept.
+    app.policies = idflow::mesh::crd::PolicySet::default();
+    update(&mut app, Action::Tick);
+    update(&mut app, Action::Down);
+    assert_eq!(
+        app.token.what_if, first,
+        "kept while the inputs are the same"
+    );
+
+    // A new request is an input that changed: the table is computed again, now without policies.
+    set_what_if(&mut app, "GET /other");
+    let orders = &app.token.what_if[1];
+    assert_eq!(
+        orders.authn_text(),
+        "not checked",
+        "no RequestAuthentication any more"
+    );
+}
+
+#[test]
+fn what_if_prompt_in_token_view() {
+    let mut app = what_if_app(80, 24);
+    update(&mut app, Action::ShowToken);
+    assert_eq!(press(&app, KeyCode::Char('e')), Some(Action::EditWhatIf));
+    update(&mut app, Action::EditWhatIf);
+    assert_eq!(
+        app.prompt
+            .as_ref()
+            .map(|prompt| (prompt.kind, prompt.text.as_str())),
+        Some((PromptKind::WhatIf, "GET /"))
+    );
+}
+
+#[test]
+fn copy_claims_not_token() {
+    let mut app = what_if_app(80, 24);
+    let token = demo_token(3600);
+    update(&mut app, Action::Paste(token.clone()));
+    assert_eq!(press(&app, KeyCode::Char('y')), Some(Action::CopyClaims));
+    update(&mut app, Action::CopyClaims);
+    let copied = app.take_clipboard().expect("the claims wait to be copied");
+    let claims: serde_json::Value = serde_json::from_str(&copied).expect("the copy is JSON");
+    assert_eq!(claims["sub"], "alice");
+    assert!(!copied.contains(&token), "the token itself was copied");
+    assert_eq!(
+        app.flash.as_ref().map(|flash| flash.text.as_str()),
+        Some("claims copied")
+    );
+}
+
+#[test]
+fn copy_without_claims_flashes() {
+    let mut app = what_if_app(80, 24);
+    update(&mut app, Action::ShowToken);
+    update(&mut app, Action::CopyClaims);
+    assert_eq!(app.take_clipboard(), None);
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|flash| flash.text.contains("no claims")),
+        "{:?}",
+        app.flash
+    );
+}
+
+#[test]
+fn what_if_small_sizes_render() {
+    let token = demo_token(3600);
+    for (width, height) in [(40, 10), (20, 5), (10, 3), (1, 1), (0, 0)] {
+        let mut app = what_if_app(width, height);
+        update(&mut app, Action::Paste(token.clone()));
+        update(&mut app, Action::Bottom);
+        let terminal = draw(&app, width, height);
+        assert_eq!(terminal.backend().buffer().area.width, width);
     }
 }

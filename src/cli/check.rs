@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
+use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
 use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
 
 /// Flags that name the policies, the workload and the mesh.
@@ -33,7 +34,7 @@ pub struct MeshArgs {
     #[arg(long, value_enum, default_value = "http")]
     pub protocol: ProtocolArg,
     /// Destination (workload) port.
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
     /// JWKS for a `jwksUri`, as `ISSUER_OR_URI=FILE` (repeatable).
     #[arg(long = "jwks", value_name = "KEY=FILE")]
@@ -187,14 +188,12 @@ impl RequestArgs {
             headers.push(parse_header(header)?);
         }
         if let Some(token) = &self.token {
-            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+            headers.push(bearer_header(token));
         }
-        let host = self.host.clone().unwrap_or_else(|| {
-            format!(
-                "{}.{}.svc.cluster.local:{}",
-                workload.name, workload.namespace, mesh.port
-            )
-        });
+        let host = self
+            .host
+            .clone()
+            .unwrap_or_else(|| service_host(workload, mesh.port));
         let source_principal = self.source_principal.as_ref().map(|principal| {
             if principal.starts_with("spiffe://") {
                 principal.clone()

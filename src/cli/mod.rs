@@ -93,6 +93,10 @@ pub struct ReplayArgs {
     /// Flows kept in memory; past it the oldest are dropped and counted.
     #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS)]
     pub max_flows: usize,
+    /// Istio policy files (YAML or JSON, multi-document) for the Token view's what-if
+    /// (repeatable); objects without a namespace go to `default`.
+    #[arg(long = "policies", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
 }
 
 /// Runs the parsed command line and returns the process exit status.

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{OutputFormat, ReplayArgs};
+use crate::mesh::crd::PolicySet;
+use crate::mesh::load::{load_policies, load_policy_file};
 use crate::output;
 use crate::source::{self, Input, Loaded};
 use crate::tui;
@@ -34,7 +36,21 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
             output::write_text(&mut io::stdout().lock(), &loaded.flows)?;
             Ok(ExitCode::SUCCESS)
         }
-        None => open_tui(loaded, "replay", theme),
+        None => {
+            let mut policies = PolicySet::default();
+            for path in &args.policies {
+                // NOTE: `idflow check -f` puts objects without a namespace in the workload's
+                // namespace, so for such files its verdicts can differ from the what-if table's.
+                let file = load_policy_file(path, "default")?;
+                loaded.notices.extend(
+                    file.notices
+                        .iter()
+                        .map(|notice| format!("{}: {notice}", path.display())),
+                );
+                policies.append(file.policies);
+            }
+            open_tui(loaded, policies, "replay", theme)
+        }
     }
 }
 
@@ -89,7 +105,10 @@ fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
 /// Runs `idflow demo`: the TUI on the embedded demo data.
 pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
     let loaded = source::load_inputs(&source::demo::inputs());
-    open_tui(loaded, "demo", theme)
+    // The demo's file also contains a Gateway and a VirtualService, skipped without a notice.
+    let (name, text) = source::demo::POLICIES;
+    let policies = load_policies(text, name, "default")?;
+    open_tui(loaded, policies, "demo", theme)
 }
 
 fn print_notices(loaded: &Loaded) {
@@ -98,12 +117,19 @@ fn print_notices(loaded: &Loaded) {
     }
 }
 
-fn open_tui(loaded: Loaded, title: &str, theme: &str) -> anyhow::Result<ExitCode> {
+/// Opens the TUI on the flows, with `policies` for the Token view's what-if.
+fn open_tui(
+    loaded: Loaded,
+    policies: PolicySet,
+    title: &str,
+    theme: &str,
+) -> anyhow::Result<ExitCode> {
     let theme = tui::Theme::load(theme)?;
     let session = tui::Session {
         title: title.to_owned(),
         flows: loaded.flows,
         notices: loaded.notices,
+        policies,
     };
     tui::run(session, theme)?;
     Ok(ExitCode::SUCCESS)

@@ -37,13 +37,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
                 notice.message
             );
         }
-        policies.authorization.extend(loaded.policies.authorization);
-        policies
-            .request_authentication
-            .extend(loaded.policies.request_authentication);
-        policies
-            .peer_authentication
-            .extend(loaded.policies.peer_authentication);
+        policies.append(loaded.policies);
     }
 
     let mut rejected = 0;

@@ -48,6 +48,23 @@ pub struct EnvoyFilters {
     pub network_filters: Vec<Value>,
 }
 
+/// The destination port `idflow check` sends to unless `--port` names another.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// Returns the header `idflow check --token` adds: `authorization: Bearer TOKEN`.
+pub fn bearer_header(token: &str) -> (String, String) {
+    ("authorization".to_owned(), format!("Bearer {token}"))
+}
+
+/// Returns the `:authority` of a request to the workload's own service on `port`, which
+/// `idflow check` sends unless `--host` names another.
+pub fn service_host(workload: &Workload, port: u16) -> String {
+    format!(
+        "{}.{}.svc.cluster.local:{port}",
+        workload.name, workload.namespace
+    )
+}
+
 /// Simulates `request` at `workload` and returns the verdict with its explanation.
 pub fn check(
     mesh: &Mesh<'_>,

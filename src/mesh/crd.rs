@@ -249,3 +249,13 @@ pub struct PolicySet {
     pub request_authentication: Vec<RequestAuthentication>,
     pub peer_authentication: Vec<PeerAuthentication>,
 }
+
+impl PolicySet {
+    /// Moves every policy of `other` into this set, after the ones it has.
+    pub fn append(&mut self, other: PolicySet) {
+        self.authorization.extend(other.authorization);
+        self.request_authentication
+            .extend(other.request_authentication);
+        self.peer_authentication.extend(other.peer_authentication);
+    }
+}

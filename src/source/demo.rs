@@ -19,6 +19,13 @@ const FILES: [(&str, &str); 3] = [
     ),
 ];
 
+/// The Istio objects the recording stands for, as `(name, text)`: the policies of the Token
+/// view's what-if.
+pub const POLICIES: (&str, &str) = (
+    "demo/policies.yaml",
+    include_str!("../../demo/policies.yaml"),
+);
+
 /// Returns the embedded demo inputs.
 pub fn inputs() -> Vec<Input> {
     FILES

@@ -1,13 +1,15 @@
 //! Application state, the one [`Action`] enum and the one [`update`] that changes state.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use crate::mesh::crd::PolicySet;
 use crate::model::{Decision, Flow};
-use crate::token::{self, Inspection, TokenError};
+use crate::token;
 
 use super::filter::matches;
 use super::live::{LiveState, LiveUpdate, PickKind};
 use super::theme::Theme;
+pub use super::token_update::TokenPane;
 use super::{Session, detail, token_view, workloads};
 
 /// Flows kept in memory; older ones are dropped first and counted in the status line.
@@ -56,8 +58,11 @@ pub enum Action {
     ShowWorkloads,
     /// `p`: stop or restart showing new flows; they are collected meanwhile.
     TogglePause,
-    /// Opens the prompt to edit the what-if request of the open workload.
+    /// Opens the prompt to edit the what-if request (`METHOD PATH`) of the open workload or of the
+    /// Token view.
     EditWhatIf,
+    /// `y` in the Token view: copies the claims as JSON to the clipboard.
+    CopyClaims,
     /// Opens the Flows view filtered to the open workload.
     ShowWorkloadFlows,
     Resize {
@@ -103,14 +108,6 @@ pub struct Prompt {
     pub text: String,
 }
 
-/// The Token view's last inspection. The raw token is not kept.
-#[derive(Debug, Default)]
-pub struct TokenPane {
-    pub result: Option<Result<Inspection, TokenError>>,
-    /// First line shown, for scrolling.
-    pub scroll: u16,
-}
-
 /// Severity of a flash message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashLevel {
@@ -153,6 +150,14 @@ pub struct App {
     /// Terminal size, from the last resize.
     pub size: (u16, u16),
     pub should_quit: bool,
+    /// Policies given with the session (demo, replay `--policies`); a live cluster's are in `live`.
+    pub policies: PolicySet,
+    /// Counts changes to the policies or workloads, so the what-if table is computed again.
+    pub policy_generation: u64,
+    /// A fixed clock for token times and the what-if; `None` reads the system clock.
+    pub clock: Option<DateTime<Utc>>,
+    /// Text waiting to be copied to the terminal's clipboard by the event loop.
+    pub(super) clipboard: Option<String>,
 }
 
 impl App {
@@ -175,6 +180,10 @@ impl App {
             dropped_flows: 0,
             size: (0, 0),
             should_quit: false,
+            policies: session.policies,
+            policy_generation: 0,
+            clock: None,
+            clipboard: None,
         };
         for flow in session.flows {
             app.insert_flow(flow);
@@ -316,7 +325,7 @@ impl App {
     }
 
     fn inspect(&mut self, text: &str) {
-        self.token.result = Some(token::inspect(text.trim(), Utc::now()));
+        self.token.result = Some(token::inspect(text.trim(), self.now()));
         self.token.scroll = 0;
     }
 
@@ -374,6 +383,8 @@ impl App {
 
 /// Applies one action to the state.
 pub fn update(app: &mut App, action: Action) {
+    // The table may be stale when a caller set the token directly; scrolling needs its height.
+    app.refresh_token_what_if();
     if !matches!(
         action,
         Action::Tick | Action::AddFlow(_) | Action::Live(_) | Action::Resize { .. }
@@ -430,10 +441,11 @@ pub fn update(app: &mut App, action: Action) {
         Action::ShowWorkloads => app.view = View::Workloads,
         Action::TogglePause => app.toggle_pause(),
         Action::EditWhatIf => {
-            if app.view == View::Workload {
+            if matches!(app.view, View::Workload | View::Token) {
                 app.open_prompt(PromptKind::WhatIf);
             }
         }
+        Action::CopyClaims => app.copy_claims(),
         Action::ShowWorkloadFlows => app.show_workload_flows(),
         Action::Resize { width, height } => app.size = (width, height),
         Action::Tick => {
@@ -447,6 +459,7 @@ pub fn update(app: &mut App, action: Action) {
         }
         Action::Quit => app.should_quit = true,
     }
+    app.refresh_token_what_if();
 }
 
 /// Inserts pasted text into the open prompt, or inspects it as a token anywhere else.

@@ -241,6 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn hints_token_view_at_80() {
+        assert_eq!(
+            texts(View::Token, 80),
+            ["type", "what-if", "copy", "filter", "help", "back", "quit"]
+        );
+    }
+
+    #[test]
+    fn hints_token_view_all_when_wide() {
+        assert_eq!(
+            texts(View::Token, 200),
+            [
+                "type",
+                "what-if",
+                "copy",
+                "filter",
+                "command",
+                "token",
+                "workloads",
+                "help",
+                "back",
+                "quit"
+            ]
+        );
+    }
+
+    #[test]
     fn hints_keep_help_quit() {
         assert_eq!(texts(View::Token, 1), ["help", "quit"]);
     }

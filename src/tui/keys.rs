@@ -119,6 +119,22 @@ pub const BINDINGS: &[Binding] = &[
         || Action::ClearToken,
     ),
     bind(
+        Context::Token,
+        &[KeyCode::Char('e')],
+        "e",
+        "edit the what-if request (METHOD PATH)",
+        Some(hint("what-if", 4)),
+        || Action::EditWhatIf,
+    ),
+    bind(
+        Context::Token,
+        &[KeyCode::Char('y')],
+        "y",
+        "copy the claims as JSON (OSC 52; never the token)",
+        Some(hint("copy", 3)),
+        || Action::CopyClaims,
+    ),
+    bind(
         Context::Flows,
         &[KeyCode::Enter],
         "enter",

@@ -83,6 +83,9 @@ impl App {
         }
         let refresh = matches!(update, LiveUpdate::Policies(_) | LiveUpdate::Workloads(_));
         self.live.apply(update, &mut self.notices);
+        if refresh {
+            self.policy_generation += 1;
+        }
         if refresh && self.view == View::Workload && self.live.what_if.result.is_some() {
             self.evaluate_what_if();
         }
@@ -173,6 +176,7 @@ impl App {
         self.dropped_flows = 0;
         self.notices.clear();
         self.live.reset_cluster_data();
+        self.policy_generation += 1;
         self.refresh_visible();
         self.view = View::Workloads;
         self.live.effects.push(effect);

@@ -6,6 +6,7 @@
 
 mod app;
 mod bars;
+mod clipboard;
 mod detail;
 mod filter;
 mod flows;
@@ -18,7 +19,10 @@ mod runner;
 mod screen;
 mod text;
 mod theme;
+mod token_update;
 mod token_view;
+pub mod what_if;
+mod what_if_table;
 mod workloads;
 
 pub use app::{
@@ -42,4 +46,6 @@ pub struct Session {
     /// Problems with the inputs that did not stop the session, e.g. `3 lines of shop.orders.log
     /// could not be parsed`.
     pub notices: Vec<String>,
+    /// Istio policies for the Token view's what-if (the demo's, or replay `--policies`).
+    pub policies: crate::mesh::crd::PolicySet,
 }

@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use crate::model::Flow;
 
 use super::Session;
-use super::app::{Action, App, update};
+use super::app::{Action, App, FlashLevel, update};
+use super::clipboard;
 use super::keys::action_for;
 use super::live::Effect;
 use super::screen::render;
@@ -154,6 +155,14 @@ async fn event_loop(
                 Some(Ok(event)) => {
                     if let Some(action) = action_for(&app, &event) {
                         update(&mut app, action);
+                        if let Some(text) = app.take_clipboard()
+                            && let Err(error) = clipboard::copy(&mut stdout(), &text)
+                        {
+                            app.set_flash(
+                                FlashLevel::Error,
+                                format!("could not copy to the clipboard: {error}"),
+                            );
+                        }
                         for effect in app.take_effects() {
                             for report in feed.perform(effect).await {
                                 update(&mut app, report);

@@ -1,6 +1,6 @@
 //! The Token view: how a pasted token was found, its kind, header, claims as an indented tree,
-//! times with relative phrases, and problems. The raw token is never drawn: only its fingerprint
-//! and length.
+//! times with relative phrases, problems, and what each workload would decide for it (the what-if
+//! table). The raw token is never drawn: only its fingerprint and length.
 //!
 //! ```text
 //! ┌ Token ──────────────────────────────────────────────┐
@@ -28,6 +28,7 @@ use super::app::App;
 use super::format::{relative, styled};
 use super::text::wrap;
 use super::theme::{Slot, Theme};
+use super::what_if_table;
 
 const LABEL_WIDTH: usize = 12;
 /// Minimum columns a problem's message gets beside its code before it moves below the code.
@@ -104,7 +105,12 @@ fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
                  line or a curl command with one; press x to clear.",
             )),
         ],
-        Some(Ok(inspection)) => inspection_lines(theme, inspection, width),
+        Some(Ok(inspection)) => {
+            let mut out = inspection_lines(theme, inspection, width);
+            out.push(Line::default());
+            what_if_table::lines(app, width, &mut out);
+            out
+        }
     }
 }
 

@@ -60,9 +60,9 @@ pub struct Found {
     pub issuers: Issuers,
 }
 
-/// Returns the tokens the providers' locations hold in `headers` and the query of `path`, in
-/// Envoy's order. A provider with no locations uses `Authorization: Bearer` and `access_token`.
-pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &str) -> Vec<Found> {
+/// Returns the locations the providers read tokens from, each with the issuers listening there,
+/// in Envoy's order. A provider with no locations uses `Authorization: Bearer` and `access_token`.
+pub fn locations(providers: &[&JwtProvider]) -> BTreeMap<Location, Issuers> {
     let mut locations: BTreeMap<Location, Issuers> = BTreeMap::new();
     for provider in providers {
         let mut add = |location| locations.entry(location).or_default().add(&provider.issuer);
@@ -89,11 +89,16 @@ pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &
             add(Location::Param("access_token".to_owned()));
         }
     }
+    locations
+}
 
+/// Returns the tokens the providers' locations hold in `headers` and the query of `path`, in
+/// Envoy's order.
+pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &str) -> Vec<Found> {
     let params = query_params(path);
     let cookies = cookies(headers);
     // The map orders headers before params before cookies, each by key, as Envoy iterates them.
-    locations
+    locations(providers)
         .into_iter()
         .filter_map(|(location, issuers)| {
             let token = match &location {

@@ -1,0 +1,462 @@
+//! The Token view's what-if: for each known workload, what its proxy would decide for a
+//! request that carries the pasted token as `Authorization: Bearer TOKEN`. Each verdict comes from
+//! [`check`], the function `idflow check` runs, with the request built as `idflow check --token`
+//! builds it, so the table and the command always agree.
+
+use std::collections::BTreeMap;
+
+use crate::mesh::check::{DEFAULT_PORT, Mesh, bearer_header, check, service_host};
+use crate::mesh::crd::{PolicySet, WorkloadSelector};
+use crate::mesh::jwt::extract::{Location, extract, locations};
+use crate::mesh::jwt::{self, config::JwtProvider};
+use crate::mesh::scope::policies_for;
+use crate::mesh::validate::{Severity, validate};
+use crate::mesh::{Request, Stage, Verdict, Workload, WorkloadKind};
+use crate::model::{Decision, Flow, HopKind, HopRole};
+use crate::token::jwks::parse_jwks;
+use crate::token::verify::{TokenVerifyError, VerifyError, parse_jwt, verify_token};
+
+/// A workload to ask, and the mTLS peer its requests arrive from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub workload: Workload,
+    /// The peer principal (`spiffe://TD/ns/NS/sa/SA`) of the caller seen in flows, sent as the
+    /// connection's mTLS peer; `None` sends plaintext, as `idflow check` does without
+    /// `--source-principal`.
+    pub source_principal: Option<String>,
+}
+
+/// The request each workload receives: `METHOD PATH`, with the token as a bearer token.
+#[derive(Clone, Copy)]
+pub struct Probe<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The token, or `None` to send none.
+    pub token: Option<&'a str>,
+}
+
+/// The location at which the workload's jwt_authn found the token, or the reason it found none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFound {
+    /// No token was sent.
+    Missing,
+    /// The token was read at this location, e.g. `authorization: Bearer`.
+    At(String),
+    /// The token was sent but the workload's rules read only these locations.
+    NotAt(Vec<String>),
+    /// No RequestAuthentication applies, so no filter reads the token.
+    NotRead,
+}
+
+/// The signature of the token checked against the inline `jwks` of the workload's
+/// RequestAuthentication rule for the token's issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    Verified,
+    /// No key of the JWKS matches the token's `kid` and `alg`.
+    KeyNotFound,
+    /// A key matched but the signature did not verify, or the token does not parse.
+    Invalid,
+    /// The inline JWKS itself does not parse.
+    BadJwks,
+}
+
+/// One row of the what-if table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `NAMESPACE/NAME`.
+    pub workload: String,
+    /// The mTLS peer principal the request came from; `None` for plaintext.
+    pub peer: Option<String>,
+    pub found: TokenFound,
+    /// `None` when no rule for the token's issuer carries an inline JWKS.
+    pub signature: Option<Signature>,
+    /// The verdict, or why there is none.
+    pub verdict: Result<Verdict, String>,
+    /// NOTE: the edge's verdict for this token. The edge profile that computes it is not part of
+    /// the Token view yet, so this stays `None` and the view shows "—".
+    pub edge: Option<String>,
+}
+
+impl Row {
+    /// Returns the jwt_authn result as Envoy words it (`Jwt is expired`), or `ok` for an accepted
+    /// token.
+    pub fn authn_text(&self) -> String {
+        let Ok(verdict) = &self.verdict else {
+            return "-".to_owned();
+        };
+        if verdict.response_code_details == "filter_chain_not_found" {
+            return "not reached".to_owned();
+        }
+        if let Some(status) = verdict
+            .response_code_details
+            .strip_prefix("jwt_authn_access_denied{")
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            // Envoy logs the status text with each space as `_`. No status text contains `_`, so
+            // the replacement can be undone.
+            return status.replace('_', " ");
+        }
+        match (&verdict.request_principal, &self.found) {
+            (Some(_), _) => "ok".to_owned(),
+            (None, TokenFound::NotRead) => "not checked".to_owned(),
+            (None, _) => "no token".to_owned(),
+        }
+    }
+}
+
+impl Row {
+    /// Returns the policy (`NAMESPACE/NAME`) and rule that decided: the verdict's for a denial,
+    /// and for an allowed request the ALLOW rule that matched, which the verdict does not name.
+    /// `None` when nothing decided (no policy applies, or none of its kind).
+    pub fn decided_by(&self) -> Option<(String, Option<u32>)> {
+        let verdict = self.verdict.as_ref().ok()?;
+        if let Some(policy) = &verdict.policy {
+            return Some((policy.clone(), verdict.rule));
+        }
+        if verdict.decision != Decision::Allow {
+            return None;
+        }
+        // The RBAC explanation words each ALLOW rule's step as `ALLOW policy <id>: …`.
+        verdict
+            .explanation
+            .iter()
+            .rev()
+            .find(|step| {
+                step.stage == Stage::Authz
+                    && step.outcome == "matched"
+                    && step.message.starts_with("ALLOW policy")
+            })
+            .and_then(|step| Some((step.policy.clone()?, step.rule)))
+    }
+}
+
+/// Evaluates `probe` at every target, in order. Policies that istiod's webhook would reject give
+/// every row an error instead of a verdict, as `idflow check` exits with status 2 for them.
+pub fn evaluate(mesh: &Mesh<'_>, targets: &[Target], probe: Probe<'_>) -> Vec<Row> {
+    let rejected = validate(mesh.policies)
+        .iter()
+        .filter(|error| error.severity == Severity::Error)
+        .count();
+    targets
+        .iter()
+        .map(|target| {
+            let request = request(target, probe);
+            let verdict = if rejected > 0 {
+                Err(format!(
+                    "istiod's webhook would reject {rejected} field(s) of these policies, so no \
+                     verdict is given; run idflow check on them to see which"
+                ))
+            } else {
+                check(mesh, &target.workload, &request).map_err(|error| error.to_string())
+            };
+            Row {
+                workload: format!("{}/{}", target.workload.namespace, target.workload.name),
+                peer: target.source_principal.clone(),
+                found: token_found(mesh, &target.workload, &request, probe.token.is_some()),
+                signature: probe
+                    .token
+                    .and_then(|token| signature(mesh, &target.workload, token)),
+                verdict,
+                edge: None,
+            }
+        })
+        .collect()
+}
+
+/// Builds the request `idflow check --workload … --method M --path P --token T` sends, from
+/// `target.source_principal` when one is set.
+pub fn request(target: &Target, probe: Probe<'_>) -> Request {
+    Request {
+        port: DEFAULT_PORT,
+        method: probe.method.to_owned(),
+        path: probe.path.to_owned(),
+        host: service_host(&target.workload, DEFAULT_PORT),
+        headers: probe.token.map(bearer_header).into_iter().collect(),
+        source_principal: target.source_principal.clone(),
+        ..Request::default()
+    }
+}
+
+fn token_found(mesh: &Mesh<'_>, workload: &Workload, request: &Request, sent: bool) -> TokenFound {
+    let applied = policies_for(mesh.policies, workload, mesh.settings);
+    let policies: Vec<_> = applied
+        .request_authentication
+        .iter()
+        .map(|applied| applied.policy.clone())
+        .collect();
+    let Some(built) = jwt::build(&policies, mesh.jwks, mesh.settings) else {
+        return TokenFound::NotRead;
+    };
+    if !sent {
+        return TokenFound::Missing;
+    }
+    let providers: Vec<&JwtProvider> = built.config().providers.values().collect();
+    match extract(&providers, &request.headers, &request.path).first() {
+        Some(found) => TokenFound::At(location_label(&found.location)),
+        None => TokenFound::NotAt(locations(&providers).keys().map(location_label).collect()),
+    }
+}
+
+/// Returns a location in the short form the table shows: `authorization: Bearer`, `?access_token`,
+/// `cookie session`.
+pub fn location_label(location: &Location) -> String {
+    match location {
+        Location::Header { name, prefix } if prefix.trim().is_empty() => name.clone(),
+        Location::Header { name, prefix } => format!("{name}: {}", prefix.trim()),
+        Location::Param(name) => format!("?{name}"),
+        Location::Cookie(name) => format!("cookie {name}"),
+    }
+}
+
+fn signature(mesh: &Mesh<'_>, workload: &Workload, token: &str) -> Option<Signature> {
+    let issuer = parse_jwt(token).ok()?.iss;
+    let applied = policies_for(mesh.policies, workload, mesh.settings);
+    let inline = applied
+        .request_authentication
+        .iter()
+        .flat_map(|applied| &applied.policy.spec.jwt_rules)
+        .find(|rule| rule.issuer == issuer && !rule.jwks.is_empty())
+        .map(|rule| rule.jwks.as_str())?;
+    let Ok(keys) = parse_jwks(inline) else {
+        return Some(Signature::BadJwks);
+    };
+    Some(match verify_token(token, &keys) {
+        Ok(_) => Signature::Verified,
+        Err(TokenVerifyError::Signature(VerifyError::KidAlgMismatch { .. })) => {
+            Signature::KeyNotFound
+        }
+        Err(_) => Signature::Invalid,
+    })
+}
+
+/// Lists the workloads that `policies` select and that `flows` pass through, sorted by namespace
+/// and name. A selector names its workload by its `app` label. Without one, the `istio` gateway
+/// label `istio=VALUE` gives `istio-VALUE`, so `istio=ingressgateway` names the usual
+/// `istio-ingressgateway`. A workload seen only in flows gets `app=NAME`, as `idflow check`
+/// assumes. Policies without a selector apply to many workloads and add none.
+///
+/// NOTE: a selector in the root namespace also selects workloads of other namespaces, but it adds
+/// only one workload, in the root namespace, where Istio's gateways usually run.
+pub fn targets(policies: &PolicySet, flows: &[Flow]) -> Vec<Target> {
+    let mut found: BTreeMap<(String, String), Target> = BTreeMap::new();
+    let selectors = policies
+        .authorization
+        .iter()
+        .map(|policy| (&policy.metadata.namespace, &policy.spec.selector))
+        .chain(
+            policies
+                .request_authentication
+                .iter()
+                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
+        )
+        .chain(
+            policies
+                .peer_authentication
+                .iter()
+                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
+        );
+    for (namespace, selector) in selectors {
+        let Some(WorkloadSelector { match_labels }) = selector else {
+            continue;
+        };
+        if match_labels.is_empty() {
+            continue;
+        }
+        let Some(name) = selector_name(match_labels) else {
+            continue;
+        };
+        let kind = if match_labels.contains_key("istio") {
+            WorkloadKind::Gateway
+        } else {
+            WorkloadKind::Sidecar
+        };
+        let entry = found
+            .entry((namespace.clone(), name.clone()))
+            .or_insert_with(|| Target {
+                workload: Workload {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    labels: BTreeMap::new(),
+                    service_account: name.clone(),
+                    kind,
+                },
+                source_principal: None,
+            });
+        entry
+            .workload
+            .labels
+            .extend(match_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    for hop in flows
+        .iter()
+        .flat_map(|flow| &flow.hops)
+        .filter(|hop| hop.kind == HopKind::Mesh)
+    {
+        let Some((namespace, name)) = hop.location.split_once('/') else {
+            continue;
+        };
+        found
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert_with(|| Target {
+                workload: Workload {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+                    service_account: name.to_owned(),
+                    kind: if hop.role == Some(HopRole::Gateway) {
+                        WorkloadKind::Gateway
+                    } else {
+                        WorkloadKind::Sidecar
+                    },
+                },
+                source_principal: None,
+            });
+    }
+    for ((namespace, name), target) in &mut found {
+        target.source_principal = caller_in_flows(flows, &format!("{namespace}/{name}"));
+    }
+    found.into_values().collect()
+}
+
+/// Returns the mTLS peer principal of the newest flow that reached `location` (`NAMESPACE/NAME`)
+/// with one, because it names the caller as it is now.
+pub fn caller_in_flows(flows: &[Flow], location: &str) -> Option<String> {
+    flows
+        .iter()
+        .rev()
+        .flat_map(|flow| &flow.hops)
+        .filter(|hop| hop.kind == HopKind::Mesh && hop.location == location)
+        .find_map(|hop| hop.identity.peer_principal.clone())
+}
+
+fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(app) = labels.get("app") {
+        return Some(app.clone());
+    }
+    if let Some(gateway) = labels.get("istio") {
+        return Some(format!("istio-{gateway}"));
+    }
+    labels
+        .get("app.kubernetes.io/name")
+        .or_else(|| labels.values().next())
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::crd::{AuthorizationPolicy, RequestAuthentication};
+    use crate::model::{CorrelationKey, Hop};
+
+    fn selected(namespace: &str, labels: &[(&str, &str)]) -> AuthorizationPolicy {
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": namespace, "name": "p"},
+            "spec": {"selector": {"matchLabels": labels}},
+        }))
+        .expect("a valid AuthorizationPolicy")
+    }
+
+    fn names(targets: &[Target]) -> Vec<String> {
+        targets
+            .iter()
+            .map(|target| format!("{}/{}", target.workload.namespace, target.workload.name))
+            .collect()
+    }
+
+    #[test]
+    fn targets_named_by_labels() {
+        let policies = PolicySet {
+            authorization: vec![
+                selected("shop", &[("app", "orders"), ("version", "v2")]),
+                selected("istio-system", &[("istio", "ingressgateway")]),
+                selected("shop", &[("tier", "cache")]),
+            ],
+            ..PolicySet::default()
+        };
+        let targets = targets(&policies, &[]);
+        assert_eq!(
+            names(&targets),
+            [
+                "istio-system/istio-ingressgateway",
+                "shop/cache",
+                "shop/orders"
+            ]
+        );
+        assert_eq!(targets[0].workload.kind, WorkloadKind::Gateway);
+        assert_eq!(targets[2].workload.labels.len(), 2, "every selector label");
+    }
+
+    #[test]
+    fn targets_skip_namespace_wide() {
+        let wide: RequestAuthentication = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "shop", "name": "all"},
+            "spec": {"jwtRules": [{"issuer": "https://idp.shop.test"}]},
+        }))
+        .expect("a valid RequestAuthentication");
+        let policies = PolicySet {
+            request_authentication: vec![wide],
+            ..PolicySet::default()
+        };
+        assert!(targets(&policies, &[]).is_empty());
+    }
+
+    #[test]
+    fn targets_from_flows_with_caller() {
+        let mut old = Hop::new(HopKind::Mesh, "shop/orders");
+        old.identity.peer_principal = Some("spiffe://cluster.local/ns/a/sa/old".to_owned());
+        let mut new = Hop::new(HopKind::Mesh, "shop/orders");
+        new.identity.peer_principal = Some("spiffe://cluster.local/ns/a/sa/new".to_owned());
+        let flows: Vec<Flow> = [old, new]
+            .into_iter()
+            .enumerate()
+            .map(|(index, hop)| Flow {
+                id: index.to_string(),
+                correlated_by: CorrelationKey::EdgeRequestId,
+                time: None,
+                method: None,
+                path: None,
+                hops: vec![Hop::new(HopKind::Edge, "edge/ew-1"), hop],
+                findings: Vec::new(),
+            })
+            .collect();
+        let targets = targets(&PolicySet::default(), &flows);
+        assert_eq!(names(&targets), ["shop/orders"]);
+        assert_eq!(
+            targets[0].workload.labels.get("app").map(String::as_str),
+            Some("orders")
+        );
+        assert_eq!(
+            targets[0].source_principal.as_deref(),
+            Some("spiffe://cluster.local/ns/a/sa/new"),
+            "the newest caller"
+        );
+    }
+
+    #[test]
+    fn location_labels() {
+        let cases = [
+            (
+                Location::Header {
+                    name: "authorization".to_owned(),
+                    prefix: "Bearer ".to_owned(),
+                },
+                "authorization: Bearer",
+            ),
+            (
+                Location::Header {
+                    name: "x-jwt".to_owned(),
+                    prefix: String::new(),
+                },
+                "x-jwt",
+            ),
+            (Location::Param("access_token".to_owned()), "?access_token"),
+            (Location::Cookie("session".to_owned()), "cookie session"),
+        ];
+        for (location, expected) in cases {
+            assert_eq!(location_label(&location), expected);
+        }
+    }
+}
