@@ -439,3 +439,215 @@ fn output_holds_no_secret() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// --edge-profile and --policies.
+
+/// A temporary folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("idflow-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("temp file");
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An edge that accepts any case of `Bearer` and checks neither `aud` nor `exp`.
+const EDGE_PROFILE: &str = r#"
+name = "cli-edge"
+[token]
+scheme_case_sensitive = false
+[checks]
+issuers = ["https://idp.example.com"]
+[response]
+deny_status = 401
+[forward.claims]
+sub = "x-user-sub"
+"#;
+
+const MESH_RULES: &str = r"
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: orders-jwt, namespace: shop}
+spec:
+  jwtRules:
+  - issuer: https://idp.example.com
+    jwksUri: https://idp.example.com/jwks
+    audiences: [orders]
+";
+
+fn edge_run(dir: &TempDir, pasted: &str, extra: &[&str]) -> Output {
+    let profile = dir.file("edge.toml", EDGE_PROFILE);
+    let policies = dir.file("policies.yaml", MESH_RULES);
+    let at = AT.to_string();
+    let mut args = vec![
+        "--at",
+        &at,
+        "--edge-profile",
+        &profile,
+        "--policies",
+        &policies,
+    ];
+    args.extend_from_slice(extra);
+    args.push(pasted);
+    run(&args, None)
+}
+
+#[test]
+fn edge_json_object() {
+    let dir = TempDir::new("edge-json");
+    let t = token();
+    let output = edge_run(&dir, &format!("Authorization: bearer {t}"), &["-o", "json"]);
+    let value = json_output(&output);
+    let edge = &value["edge"];
+    assert_eq!(edge["profile"], "cli-edge");
+    assert_eq!(edge["verdict"], "allow", "{edge}");
+    assert_eq!(edge["status"], Value::Null);
+    assert!(
+        edge["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("goes on")),
+        "{edge}"
+    );
+    assert_eq!(edge["policies_compared"], 1);
+    let differences = edge["differences"].as_array().expect("differences list");
+    let codes: Vec<&str> = differences
+        .iter()
+        .filter_map(|difference| difference["code"].as_str())
+        .collect();
+    for code in ["audience_unchecked", "scheme_case", "exp_unchecked"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    assert!(
+        differences
+            .iter()
+            .all(|difference| difference["message"].is_string()),
+        "{edge}"
+    );
+    let forwarded = edge["forwarded_headers"].as_array().expect("headers list");
+    assert!(
+        forwarded
+            .iter()
+            .any(|header| header["name"] == "x-user-sub" && header["value"] == "bob"),
+        "{edge}"
+    );
+}
+
+#[test]
+fn edge_keeps_exit_status() {
+    let dir = TempDir::new("edge-exit");
+    let t = token();
+    // The lower-case scheme makes the token invalid for the mesh (exit 1), while the edge allows it.
+    let pasted = format!("Authorization: bearer {t}");
+    let plain = run(&[&pasted, "--at", &AT.to_string()], None);
+    let with_edge = edge_run(&dir, &pasted, &[]);
+    assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
+    assert_eq!(
+        with_edge.status.code(),
+        plain.status.code(),
+        "{}",
+        stderr(&with_edge)
+    );
+
+    let denied = mint(
+        &json!({"alg": "ES256", "kid": "cli-key"}),
+        &json!({"iss": "https://other.example.com", "sub": "bob", "exp": AT + 600}),
+    );
+    let output = edge_run(&dir, &format!("Bearer {denied}"), &["-o", "json"]);
+    let value = json_output(&output);
+    assert_eq!(value["edge"]["verdict"], "deny");
+    assert_eq!(value["edge"]["status"], 401);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the edge verdict changes no exit status"
+    );
+}
+
+#[test]
+fn edge_text_section() {
+    let dir = TempDir::new("edge-text");
+    let output = edge_run(&dir, &format!("Bearer {}", token()), &[]);
+    let text = stdout(&output);
+    assert!(text.contains("\nedge (cli-edge)\n"), "{text}");
+    assert!(
+        text.contains("  verdict  allow (request goes on)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("differences from the mesh (1 RequestAuthentication)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop/orders-jwt: the edge does not check `aud`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn edge_hides_token() {
+    let dir = TempDir::new("edge-secret");
+    let t = token();
+    for format in ["text", "json"] {
+        let output = edge_run(&dir, &format!("Authorization: Bearer {t}"), &["-o", format]);
+        let text = stdout(&output);
+        assert!(text.contains("<token sha256:"), "{format}: {text}");
+        assert!(!text.contains(&t), "token in {format} output");
+        assert!(!text.contains(SIGNATURE), "signature in {format} output");
+    }
+    let output = edge_run(
+        &dir,
+        &format!("Bearer {t}"),
+        &["-o", "json", "--show-secrets"],
+    );
+    let value = json_output(&output);
+    assert_eq!(
+        value["edge"]["forwarded_headers"][0]["value"],
+        format!("Bearer {t}")
+    );
+}
+
+#[test]
+fn edge_profile_errors_exit_two() {
+    let dir = TempDir::new("edge-errors");
+    let t = token();
+    let bad = dir.file("bad.toml", "[token]\nheadr = \"x\"\n");
+    let output = run(&["--edge-profile", &bad, &t], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bad.toml:2: unknown key `token.headr`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let missing = dir.0.join("absent.toml").display().to_string();
+    let output = run(&["--edge-profile", &missing, &t], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("absent.toml"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(&["--policies", &missing, &t], None);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "--policies needs --edge-profile"
+    );
+}
