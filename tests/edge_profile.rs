@@ -1,5 +1,5 @@
 //! Tests of edge profiles: reading the TOML, what the EdgeWorker decides for a token (with keys
-//! minted here, RS256 and ES256), and the differences from a mesh's RequestAuthentications.
+//! minted here, RS256 and ES256), and the differences from a mesh's RequestAuthentication objects.
 
 use std::path::{Path, PathBuf};
 
@@ -108,7 +108,7 @@ impl Key {
         self.sign(&claims())
     }
 
-    /// The public key as PEM, as Akamai's examples keep it in a property variable.
+    /// Returns the public key as PEM, as Akamai's examples keep it in a property variable.
     fn pem(&self) -> String {
         match self {
             Self::Rsa(pair) => pem("RSA PUBLIC KEY", pair.public_key().as_ref()),
@@ -126,7 +126,8 @@ impl Key {
         KeySet::from_pem("test key", &self.pem()).expect("PEM loads")
     }
 
-    /// The key as a one-key JWKS with another `kid` than the token's: the EdgeWorker ignores it.
+    /// Returns the key as a one-key JWKS with another `kid` than the token's, which the
+    /// EdgeWorker ignores.
     fn jwks_set(&self) -> KeySet {
         let jwk = match self {
             Self::Rsa(_) => panic!("the tests build JWKS only for EC keys"),

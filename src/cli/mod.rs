@@ -82,8 +82,8 @@ pub struct DecodeArgs {
     /// profiles/edge.sample.toml) decides for the token. The exit status stays that of the token.
     #[arg(long, value_name = "FILE")]
     pub edge_profile: Option<PathBuf>,
-    /// A policy file (YAML or JSON, multi-document) whose RequestAuthentications the edge profile
-    /// is compared with; the differences are listed per RequestAuthentication. Repeatable.
+    /// A policy file (YAML or JSON, multi-document) whose `RequestAuthentication` objects the edge
+    /// profile is compared with; the differences are listed per object. Repeatable.
     #[arg(long = "policies", value_name = "FILE", requires = "edge_profile")]
     pub policies: Vec<PathBuf>,
 }

@@ -2,11 +2,11 @@
 //! verdict it would give a pasted token, and how its rules differ from a mesh's `jwtRules`.
 //!
 //! The defaults follow Akamai's `JWTValidator` module (`delivery/common/jwt/lib/jwt.js` in
-//! `akamai/edgeworkers-examples`): `exp` and `nbf` are not checked unless asked
-//! (`ignoreExpiration` and `ignoreNotBefore` default to true), 60 s of clock tolerance, the
-//! issuer and audience checks skip a token that lacks the claim, and the algorithm comes from the
-//! token's header. Its example bundles read `Authorization`, strip `Bearer ` with a
-//! case-sensitive `replace`, and answer 400 for any error.
+//! `akamai/edgeworkers-examples`). It checks `exp` and `nbf` only when asked, because
+//! `ignoreExpiration` and `ignoreNotBefore` default to true. It allows 60 s of clock tolerance,
+//! skips the issuer and audience checks for a token that lacks the claim, and takes the algorithm
+//! from the token's header. Its example bundles read `Authorization`, strip `Bearer ` with a
+//! case-sensitive `replace`, and respond with 400 to any error.
 
 mod differences;
 mod evaluate;
@@ -34,13 +34,13 @@ pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: u32 = 60;
 pub const DEFAULT_DENY_STATUS: u16 = 400;
 
 /// Status the client gets when the EdgeWorker itself fails and the property does not continue on
-/// error: Akamai answers `500 Internal Server Error`.
+/// error: Akamai responds with `500 Internal Server Error`.
 pub const EDGEWORKER_ERROR_STATUS: u16 = 500;
 
 /// Header that carries the edge request id to the mesh unless the profile names another.
 pub const DEFAULT_REQUEST_ID_HEADER: &str = "x-edge-request-id";
 
-/// Where the EdgeWorker reads the token.
+/// Token location the EdgeWorker reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "name")]
 pub enum TokenLocation {
@@ -62,7 +62,7 @@ impl std::fmt::Display for TokenLocation {
     }
 }
 
-/// What the EdgeWorker does when the request carries no token where it looks.
+/// Action of the EdgeWorker for a request without a token at its location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingToken {
@@ -72,7 +72,7 @@ pub enum MissingToken {
     Forward,
 }
 
-/// Where the EdgeWorker gets its verification keys.
+/// Source of the EdgeWorker's verification keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// A JWKS file, resolved against the profile's folder.
@@ -86,7 +86,7 @@ pub enum KeySource {
     PemFile(PathBuf),
 }
 
-/// What the next hop receives from the EdgeWorker.
+/// Token placement and headers the next hop receives from the EdgeWorker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarding {
     /// Whether the token stays where the client sent it (the EdgeWorker does not remove it).
@@ -101,6 +101,8 @@ pub struct Forwarding {
 }
 
 /// A validated edge profile.
+// Each flag is an independent switch of the TOML file.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeProfile {
     /// Label from the file's `name`, or the file name.

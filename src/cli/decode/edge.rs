@@ -1,5 +1,5 @@
 //! The edge part of `idflow decode --edge-profile`: what the EdgeWorker decides for the token, and
-//! how its rules differ from the RequestAuthentications given with `--policies`.
+//! how its rules differ from the `RequestAuthentication` objects given with `--policies`.
 
 use std::fmt::Write as _;
 
@@ -26,9 +26,9 @@ pub(super) struct EdgeCheck {
 }
 
 impl EdgeCheck {
-    /// Loads `--edge-profile`, its key source and `--policies`; `None` without `--edge-profile`.
-    /// An unreadable file is a usage error; a key source that cannot be fetched or parsed leaves
-    /// the EdgeWorker without keys, which the verdict reports as an EdgeWorker error.
+    /// Loads `--edge-profile`, its key source and `--policies`, or returns `None` without
+    /// `--edge-profile`. An unreadable file is a usage error. A key source that cannot be fetched
+    /// or parsed leaves the EdgeWorker without keys, so the verdict reports an EdgeWorker error.
     pub(super) fn load(args: &DecodeArgs, keys: &mut Keys) -> Result<Option<Self>, String> {
         let Some(path) = &args.edge_profile else {
             return Ok(None);
@@ -103,6 +103,7 @@ impl EdgeCheck {
         let status = decision
             .status
             .map_or_else(|| "request goes on".to_owned(), |status| status.to_string());
+
         let _ = writeln!(out, "\nedge ({})", self.profile.name);
         let _ = writeln!(out, "  verdict  {verdict} ({status})");
         let _ = writeln!(out, "  reason   {}", decision.reason);
@@ -120,6 +121,7 @@ impl EdgeCheck {
                 header.shown(show_secrets)
             );
         }
+
         if self.compared == 0 {
             let _ = writeln!(
                 out,
@@ -128,6 +130,7 @@ impl EdgeCheck {
             );
             return out;
         }
+
         let _ = writeln!(
             out,
             "\ndifferences from the mesh ({} RequestAuthentication{})",

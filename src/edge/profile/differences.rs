@@ -1,5 +1,5 @@
-//! Where an edge profile and a mesh's RequestAuthentication `jwtRules` judge the same token
-//! differently, each difference in words with the status the disagreeing side returns.
+//! Differences between an edge profile and a mesh's RequestAuthentication `jwtRules`: each place
+//! where they judge the same token differently, in words, with the status the stricter side returns.
 
 use serde::Serialize;
 
@@ -97,7 +97,7 @@ impl EdgeProfile {
                 format!(
                     "a request without a token in {} goes on unchecked, which looks like a \
                      validated request downstream; the mesh lets it pass without a request \
-                     principal, and a policy that requires one answers 403",
+                     principal, and a policy that requires one responds with 403",
                     self.location
                 ),
             );
@@ -159,7 +159,7 @@ impl EdgeProfile {
                 None,
                 "issuer_unchecked",
                 format!(
-                    "the edge accepts any issuer; the mesh accepts only {} and answers 401 `Jwt \
+                    "the edge accepts any issuer; the mesh accepts only {} and responds with 401 `Jwt \
                      issuer is not configured` for others",
                     quoted_list(&mesh)
                 ),
@@ -173,7 +173,7 @@ impl EdgeProfile {
                     "issuer_not_in_mesh",
                     format!(
                         "the edge accepts issuer `{issuer}` but the mesh has no jwtRules entry \
-                         for it and answers 401 `Jwt issuer is not configured`"
+                         for it and responds with 401 `Jwt issuer is not configured`"
                     ),
                 );
             }
@@ -195,7 +195,7 @@ impl EdgeProfile {
                 None,
                 "absent_iss_passes_edge",
                 "a token without `iss` passes the edge, whose issuer check skips absent claims; \
-                 the mesh answers 401 `Jwt issuer is not configured`"
+                 the mesh responds with 401 `Jwt issuer is not configured`"
                     .to_owned(),
             );
         }
@@ -224,14 +224,14 @@ impl EdgeProfile {
             }
             return;
         }
-        let rejected = "the mesh answers 403 `Audiences in Jwt are not allowed`";
-        let answers = "answers 403 `Audiences in Jwt are not allowed`";
+        let rejected = "the mesh responds with 403 `Audiences in Jwt are not allowed`";
+        let responds = "responds with 403 `Audiences in Jwt are not allowed`";
         if self.audiences.is_empty() {
             out.add(
                 issuer,
                 "audience_unchecked",
                 format!(
-                    "the edge does not check `aud`; the mesh requires {} for `{}` and {answers} \
+                    "the edge does not check `aud`; the mesh requires {} for `{}` and {responds} \
                      otherwise",
                     quoted_list(&mesh),
                     rule.issuer
@@ -265,7 +265,7 @@ impl EdgeProfile {
         }
     }
 
-    /// The places the next hop finds the token in.
+    /// Returns the places the next hop finds the token in.
     fn forwarded_places(&self) -> Vec<Place> {
         let mut places = Vec::new();
         if self.forward.keep_token {
@@ -369,7 +369,7 @@ impl EdgeProfile {
         }
     }
 
-    /// Whether the mesh reads the client's original header with a value prefix.
+    /// Returns whether the mesh reads the client's original header with a value prefix.
     fn reads_original_with_prefix(&self, rule: &JwtRule) -> bool {
         let TokenLocation::Header(original) = &self.location else {
             return false;
@@ -491,7 +491,7 @@ impl EdgeProfile {
     }
 }
 
-/// The places Envoy reads a token from for `rule`: its locations, or Istio's defaults
+/// Returns the places Envoy reads a token from for `rule`: its locations, or Istio's defaults
 /// (`Authorization: Bearer ` and the `access_token` query parameter) when it lists none.
 fn mesh_places(rule: &JwtRule) -> Vec<Place> {
     let mut places: Vec<Place> = rule

@@ -2,7 +2,7 @@
 //! `JWTValidator.validate`: parts, header and payload, `iss`, `sub`, `aud`, `exp`, `nbf`, `alg`,
 //! then the signature against each key.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub(super) const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
 pub enum ProfileVerdict {
     /// The request goes on to origin (the mesh).
     Allow,
-    /// The EdgeWorker answers the client itself; origin never sees the request.
+    /// The EdgeWorker responds to the client itself, so origin never receives the request.
     Deny,
     /// The EdgeWorker failed and the property continues on error: the request goes on unchecked.
     FailOpen,
@@ -49,7 +49,7 @@ impl ForwardedHeader {
         }
     }
 
-    /// Builds a header whose value holds `token`; `template` has `{}` where the token goes.
+    /// Builds a header whose value contains `token` in place of the `{}` in `template`.
     fn with_token(name: &str, template: &str, token: &str, fingerprint: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -80,8 +80,8 @@ impl fmt::Debug for ForwardedHeader {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EdgeDecision {
     pub verdict: ProfileVerdict,
-    /// The status the EdgeWorker (or Akamai, when it fails) answers; `None` when the request goes
-    /// on to origin, whose status the edge passes back.
+    /// Status the EdgeWorker (or Akamai, when it fails) responds with. `None` when the request
+    /// goes on to origin, whose status the edge passes back.
     pub status: Option<u16>,
     /// Why, in words.
     pub reason: String,
@@ -91,16 +91,16 @@ pub struct EdgeDecision {
     pub validated: bool,
     /// Whether a key checked the signature.
     pub signature_checked: bool,
-    /// What this token shows about the edge's checks: gaps it slipped through, and where the
-    /// mesh would judge it differently.
+    /// Observations on this token: edge checks it slipped through, and mesh checks that would
+    /// judge it differently.
     pub notes: Vec<String>,
-    /// What the next hop receives that concerns identity, in order.
+    /// Identity headers the next hop receives, in order.
     pub forwarded_headers: Vec<ForwardedHeader>,
 }
 
 /// The token as the edge reads it from the request.
 enum Located {
-    /// No token where the edge looks; the reason says where it was instead.
+    /// No token where the edge looks. The reason names where it was instead.
     Missing(String),
     /// The header lacks the required scheme.
     SchemeRejected(String),
@@ -137,7 +137,7 @@ impl EdgeProfile {
         let (passed, mut notes) = match self.locate(inspection) {
             Located::Missing(reason) => return self.missing(inspection, &reason),
             Located::SchemeRejected(reason) => {
-                return self.deny(reason, None, Vec::new());
+                return self.deny(&reason, None, Vec::new());
             }
             Located::Found { passed, notes } => (passed, notes),
         };
@@ -171,13 +171,13 @@ impl EdgeProfile {
                 notes: check_notes,
             } => {
                 notes.extend(check_notes);
-                self.deny(reason, thrown, notes)
+                self.deny(&reason, thrown, notes)
             }
             Checked::Error(reason) => self.edgeworker_failed(&reason, notes, inspection),
         }
     }
 
-    /// Finds the token where the profile says the EdgeWorker reads it.
+    /// Finds the token at the location the profile gives.
     fn locate(&self, inspection: &Inspection) -> Located {
         let token = inspection.token.expose();
         if let Some(pasted) = &inspection.header_name {
@@ -547,7 +547,7 @@ impl EdgeProfile {
         };
         if set.jwks.keys.is_empty() {
             return Checked::Error(format!(
-                "{} holds no usable key, so the EdgeWorker cannot import one",
+                "{} contains no usable key, so the EdgeWorker cannot import one",
                 set.label
             ));
         }
@@ -608,11 +608,14 @@ impl EdgeProfile {
         made.join(", ")
     }
 
-    fn deny(&self, reason: String, thrown: Option<String>, notes: Vec<String>) -> EdgeDecision {
+    fn deny(&self, reason: &str, thrown: Option<String>, notes: Vec<String>) -> EdgeDecision {
         EdgeDecision {
             verdict: ProfileVerdict::Deny,
             status: Some(self.deny_status),
-            reason: format!("{reason}; the EdgeWorker answers {}", self.deny_status),
+            reason: format!(
+                "{reason}; the EdgeWorker responds with {}",
+                self.deny_status
+            ),
             edgeworker_error: thrown,
             validated: false,
             signature_checked: false,
@@ -625,7 +628,11 @@ impl EdgeProfile {
         let mut reason = format!("no token where the edge looks: {reason}");
         let (verdict, status, forwarded) = match self.missing_token {
             MissingToken::Deny => {
-                reason.push_str(&format!("; the EdgeWorker answers {}", self.missing_status));
+                let _ = write!(
+                    reason,
+                    "; the EdgeWorker responds with {}",
+                    self.missing_status
+                );
                 (ProfileVerdict::Deny, Some(self.missing_status), Vec::new())
             }
             MissingToken::Forward => {
@@ -639,10 +646,11 @@ impl EdgeProfile {
             }
         };
         if !self.public_paths.is_empty() {
-            reason.push_str(&format!(
+            let _ = write!(
+                reason,
                 " (requests to paths starting with {} go on without a token)",
                 self.public_paths.join(", ")
-            ));
+            );
         }
         EdgeDecision {
             verdict,
@@ -683,7 +691,7 @@ impl EdgeProfile {
             verdict: ProfileVerdict::Deny,
             status: Some(EDGEWORKER_ERROR_STATUS),
             reason: format!(
-                "the EdgeWorker fails: {reason}; without continue on error Akamai answers \
+                "the EdgeWorker fails: {reason}; without continue on error Akamai responds with \
                  {EDGEWORKER_ERROR_STATUS}"
             ),
             edgeworker_error: None,
@@ -694,7 +702,8 @@ impl EdgeProfile {
         }
     }
 
-    /// The token where the client sent it, unless the EdgeWorker removes it from its own location.
+    /// Returns the token where the client sent it, unless the EdgeWorker removes it from its own
+    /// location.
     fn original_token(&self, inspection: &Inspection) -> Vec<ForwardedHeader> {
         let token = inspection.token.expose();
         let fingerprint = &inspection.fingerprint;

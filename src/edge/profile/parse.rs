@@ -1,4 +1,4 @@
-//! Reading an edge profile from TOML: the file's shape as serde sees it, and errors that name the
+//! Reading an edge profile from TOML: the file's shape as serde reads it, and errors that name the
 //! key, the file and the line, with the fix.
 
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub(super) struct RawKeys {
     pub pem_file: Option<String>,
 }
 
-/// `[response]`: what the EdgeWorker answers.
+/// `[response]`: how the EdgeWorker responds.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawResponse {
@@ -121,14 +121,10 @@ fn describe_toml_error(text: &str, origin: &str, error: &toml::de::Error) -> Str
 /// Returns the 1-based line of byte `offset` in `text`.
 pub(super) fn line_number(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&byte| byte == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].split(|&byte| byte == b'\n').count()
 }
 
-/// Returns the dotted key (`section.key`) whose assignment holds byte `offset`: the nearest
+/// Returns the dotted key (`section.key`) whose assignment contains byte `offset`: the nearest
 /// `key =` line at or above it, under the nearest `[section]` header above that.
 fn key_at(text: &str, offset: usize) -> String {
     let line_index = line_number(text, offset) - 1;
@@ -164,7 +160,9 @@ pub(super) fn line_of_key(text: &str, section: &str, key: &str) -> usize {
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
-            current = trimmed.trim_matches(['[', ']', ' ']).to_owned();
+            trimmed
+                .trim_matches(['[', ']', ' '])
+                .clone_into(&mut current);
             if current == section {
                 section_line = Some(index + 1);
             }
