@@ -651,3 +651,133 @@ fn edge_profile_errors_exit_two() {
         "--policies needs --edge-profile"
     );
 }
+
+/// Returns a token signed with a fresh ES256 key and that key's public PEM.
+fn es256_token_and_pem() -> (String, String) {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+    let header = json!({"alg": "ES256", "kid": "cli-edge", "typ": "JWT"});
+    let claims = json!({"iss": "https://idp.example.com", "sub": "bob", "exp": AT + 600});
+    let input = format!("{}.{}", encode(&header), encode(&claims));
+    let signature = pair
+        .sign(&SystemRandom::new(), input.as_bytes())
+        .expect("ES256 signature");
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+
+    // SubjectPublicKeyInfo header of a P-256 key, then the uncompressed point.
+    let prefix = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+    let mut der: Vec<u8> = (0..prefix.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&prefix[index..index + 2], 16).expect("hex"))
+        .collect();
+    der.extend_from_slice(pair.public_key().as_ref());
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    );
+    (token, pem)
+}
+
+#[test]
+fn edge_pem_file_verifies() {
+    let dir = TempDir::new("edge-pem");
+    let (token, pem) = es256_token_and_pem();
+    let (other_token, _) = es256_token_and_pem();
+    dir.file("edge.pem", &pem);
+    // A relative path is read from the profile's folder.
+    let profile = dir.file("edge.toml", "[keys]\npem_file = \"edge.pem\"\n");
+    let at = AT.to_string();
+    let edge = |pasted: &str| {
+        let output = run(
+            &[
+                "--at",
+                &at,
+                "-o",
+                "json",
+                "--edge-profile",
+                &profile,
+                pasted,
+            ],
+            None,
+        );
+        json_output(&output)["edge"].clone()
+    };
+
+    let verified = edge(&token);
+    assert_eq!(verified["verdict"], "allow", "{verified}");
+    assert_eq!(verified["signature_checked"], true);
+
+    let wrong_key = edge(&other_token);
+    assert_eq!(wrong_key["verdict"], "deny", "{wrong_key}");
+    assert_eq!(wrong_key["status"], 400);
+    assert_eq!(
+        wrong_key["edgeworker_error"],
+        "JWT token signature verification failed!"
+    );
+}
+
+#[test]
+fn edge_fetch_failure_fails_open() {
+    let dir = TempDir::new("edge-fetch");
+    // A loopback port with nothing listening: the JWKS fetch is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/jwks.json");
+    let profile = dir.file(
+        "edge.toml",
+        &format!("[keys]\njwks = \"{url}\"\n[response]\nfail_open = true\n"),
+    );
+    let output = run(
+        &[
+            "--at",
+            &AT.to_string(),
+            "-o",
+            "json",
+            "--connect-timeout",
+            "2",
+            "--edge-profile",
+            &profile,
+            &token(),
+        ],
+        None,
+    );
+    let value = json_output(&output);
+    assert_eq!(value["edge"]["verdict"], "fail_open", "{}", value["edge"]);
+    assert_eq!(value["edge"]["status"], Value::Null);
+    assert!(stderr(&output).contains(&url), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn edge_in_batch_lines() {
+    let dir = TempDir::new("edge-batch");
+    let profile = dir.file("edge.toml", EDGE_PROFILE);
+    let input = format!("Bearer {}\nAuthorization: Token {}\n", token(), token());
+    let output = run(
+        &[
+            "--at",
+            &AT.to_string(),
+            "--batch",
+            "--edge-profile",
+            &profile,
+        ],
+        Some(&input),
+    );
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("NDJSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&output));
+    assert_eq!(lines[0]["edge"]["verdict"], "allow", "{}", lines[0]["edge"]);
+    assert_eq!(lines[1]["edge"]["verdict"], "deny", "{}", lines[1]["edge"]);
+}

@@ -474,12 +474,7 @@ impl EdgeProfile {
             && now_seconds > exp
         {
             let ago = now_seconds - exp;
-            #[allow(clippy::cast_precision_loss)]
-            let mesh = if ago > ENVOY_CLOCK_SKEW_SECONDS as f64 {
-                "the mesh rejects it with 401 `Jwt is expired`"
-            } else {
-                "the mesh still accepts it within its 60 s clock skew"
-            };
+            let mesh = mesh_time_verdict(ago, "Jwt is expired");
             notes.push(format!(
                 "the token expired {} s ago; the edge does not check `exp`, so it lets the token \
                  through, and {mesh}",
@@ -508,11 +503,12 @@ impl EdgeProfile {
         } else if let Some(nbf) = nbf.and_then(Value::as_f64)
             && nbf > now_seconds
         {
+            let ahead = nbf - now_seconds;
+            let mesh = mesh_time_verdict(ahead, "Jwt not yet valid");
             notes.push(format!(
                 "the token is not valid for another {} s; the edge does not check `nbf`, so it \
-                 lets the token through, and the mesh rejects it with 401 `Jwt not yet valid` \
-                 beyond its 60 s clock skew",
-                seconds(nbf - now_seconds)
+                 lets the token through, and {mesh}",
+                seconds(ahead)
             ));
         }
         None
@@ -772,6 +768,18 @@ impl EdgeProfile {
             &self.forward.request_id_header,
             "<edge request id>".to_owned(),
         )
+    }
+}
+
+/// Returns what the mesh does with a token `seconds` past `exp` (or before `nbf`): Envoy rejects
+/// it with `status` beyond its clock skew.
+fn mesh_time_verdict(seconds: f64, status: &str) -> String {
+    #[allow(clippy::cast_precision_loss)] // The skew is a small constant.
+    let skew = ENVOY_CLOCK_SKEW_SECONDS as f64;
+    if seconds > skew {
+        format!("the mesh rejects it with 401 `{status}`")
+    } else {
+        format!("the mesh still accepts it within its {ENVOY_CLOCK_SKEW_SECONDS} s clock skew")
     }
 }
 
