@@ -514,6 +514,7 @@ fn edge_json_object() {
     let t = token();
     let output = edge_run(&dir, &format!("Authorization: bearer {t}"), &["-o", "json"]);
     let value = json_output(&output);
+
     let edge = &value["edge"];
     assert_eq!(edge["profile"], "cli-edge");
     assert_eq!(edge["verdict"], "allow", "{edge}");
@@ -525,6 +526,7 @@ fn edge_json_object() {
         "{edge}"
     );
     assert_eq!(edge["policies_compared"], 1);
+
     let differences = edge["differences"].as_array().expect("differences list");
     let codes: Vec<&str> = differences
         .iter()
@@ -539,6 +541,7 @@ fn edge_json_object() {
             .all(|difference| difference["message"].is_string()),
         "{edge}"
     );
+
     let forwarded = edge["forwarded_headers"].as_array().expect("headers list");
     assert!(
         forwarded

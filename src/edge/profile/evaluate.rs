@@ -294,13 +294,13 @@ impl EdgeProfile {
         }
         let not_stripped = passed != inspection.token.expose();
         let (Some(header), Some(claims)) = (json_object(parts[0]), json_object(parts[1])) else {
-            let why = if not_stripped {
+            let failure_reason = if not_stripped {
                 "the validator received the header value with its scheme still in front, so the \
                  first segment is not base64url JSON and decoding it throws"
             } else {
                 "a segment is not base64url-encoded JSON, so decoding it throws"
             };
-            return fail(None, why.to_owned(), notes);
+            return fail(None, failure_reason.to_owned(), notes);
         };
 
         if let Some(failure) = self.check_claim("iss", &self.issuers, &claims, &mut notes) {
@@ -584,24 +584,24 @@ impl EdgeProfile {
 
     /// Names the checks that ran, for the allow reason.
     fn checks_made(&self, signature_checked: bool) -> String {
-        let mut made = Vec::new();
+        let mut checks = Vec::new();
         if !self.issuers.is_empty() {
-            made.push("issuer");
+            checks.push("issuer");
         }
         if !self.audiences.is_empty() {
-            made.push("audience");
+            checks.push("audience");
         }
         if self.check_exp {
-            made.push("exp");
+            checks.push("exp");
         }
         if self.check_nbf {
-            made.push("nbf");
+            checks.push("nbf");
         }
-        made.push("alg");
+        checks.push("alg");
         if signature_checked {
-            made.push("signature");
+            checks.push("signature");
         }
-        made.join(", ")
+        checks.join(", ")
     }
 
     fn deny(&self, reason: &str, thrown: Option<String>, notes: Vec<String>) -> EdgeDecision {
