@@ -8,16 +8,18 @@
 //! from the token's header. Its example bundles read `Authorization`, strip `Bearer ` with a
 //! case-sensitive `replace`, and respond with 400 to any error.
 
+mod decision;
 mod differences;
 mod evaluate;
 mod parse;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 pub use differences::Difference;
-pub use evaluate::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 
 use parse::{RawMissing, RawProfile, line_of_key, parse_raw};
 

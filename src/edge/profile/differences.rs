@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::evaluate::ENVOY_CLOCK_SKEW_SECONDS;
+use super::validate::ENVOY_CLOCK_SKEW_SECONDS;
 use super::{EdgeProfile, MissingToken, TokenLocation};
 use crate::mesh::crd::{JwtRule, RequestAuthentication};
 
