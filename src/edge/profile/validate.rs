@@ -347,6 +347,8 @@ impl EdgeProfile {
                 .collect(),
             skipped: Vec::new(),
         };
+        // NOTE: the module upper-cases `alg` before verifying, but the check here reads it as
+        // written, so a token with `alg` "rs256" fails here while a real EdgeWorker accepts it.
         match verify_signature_only(passed, &jwks) {
             Ok(_) => Checked::Passed {
                 claims,
