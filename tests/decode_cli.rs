@@ -439,3 +439,348 @@ fn output_holds_no_secret() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// --edge-profile and --policies.
+
+/// A temporary folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("idflow-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("temp file");
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An edge that accepts any case of `Bearer` and checks neither `aud` nor `exp`.
+const EDGE_PROFILE: &str = r#"
+name = "cli-edge"
+[token]
+scheme_case_sensitive = false
+[checks]
+issuers = ["https://idp.example.com"]
+[response]
+deny_status = 401
+[forward.claims]
+sub = "x-user-sub"
+"#;
+
+const MESH_RULES: &str = r"
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: orders-jwt, namespace: shop}
+spec:
+  jwtRules:
+  - issuer: https://idp.example.com
+    jwksUri: https://idp.example.com/jwks
+    audiences: [orders]
+";
+
+fn edge_run(dir: &TempDir, pasted: &str, extra: &[&str]) -> Output {
+    let profile = dir.file("edge.toml", EDGE_PROFILE);
+    let policies = dir.file("policies.yaml", MESH_RULES);
+    let at = AT.to_string();
+    let mut args = vec![
+        "--at",
+        &at,
+        "--edge-profile",
+        &profile,
+        "--policies",
+        &policies,
+    ];
+    args.extend_from_slice(extra);
+    args.push(pasted);
+    run(&args, None)
+}
+
+#[test]
+fn edge_json_object() {
+    let dir = TempDir::new("edge-json");
+    let t = token();
+    let output = edge_run(&dir, &format!("Authorization: bearer {t}"), &["-o", "json"]);
+    let value = json_output(&output);
+
+    let edge = &value["edge"];
+    assert_eq!(edge["profile"], "cli-edge");
+    assert_eq!(edge["verdict"], "allow", "{edge}");
+    assert_eq!(edge["status"], Value::Null);
+    assert!(
+        edge["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("goes on")),
+        "{edge}"
+    );
+    assert_eq!(edge["policies_compared"], 1);
+
+    let differences = edge["differences"].as_array().expect("differences list");
+    let codes: Vec<&str> = differences
+        .iter()
+        .filter_map(|difference| difference["code"].as_str())
+        .collect();
+    for code in ["audience_unchecked", "scheme_case", "exp_unchecked"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    assert!(
+        differences
+            .iter()
+            .all(|difference| difference["message"].is_string()),
+        "{edge}"
+    );
+
+    let forwarded = edge["forwarded_headers"].as_array().expect("headers list");
+    assert!(
+        forwarded
+            .iter()
+            .any(|header| header["name"] == "x-user-sub" && header["value"] == "bob"),
+        "{edge}"
+    );
+}
+
+#[test]
+fn edge_keeps_exit_status() {
+    let dir = TempDir::new("edge-exit");
+    let t = token();
+    // The lower-case scheme makes the token invalid for the mesh (exit 1), while the edge allows it.
+    let pasted = format!("Authorization: bearer {t}");
+    let plain = run(&[&pasted, "--at", &AT.to_string()], None);
+    let with_edge = edge_run(&dir, &pasted, &[]);
+    assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
+    assert_eq!(
+        with_edge.status.code(),
+        plain.status.code(),
+        "{}",
+        stderr(&with_edge)
+    );
+
+    let denied = mint(
+        &json!({"alg": "ES256", "kid": "cli-key"}),
+        &json!({"iss": "https://other.example.com", "sub": "bob", "exp": AT + 600}),
+    );
+    let output = edge_run(&dir, &format!("Bearer {denied}"), &["-o", "json"]);
+    let value = json_output(&output);
+    assert_eq!(value["edge"]["verdict"], "deny");
+    assert_eq!(value["edge"]["status"], 401);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the edge verdict changes no exit status"
+    );
+}
+
+#[test]
+fn edge_text_section() {
+    let dir = TempDir::new("edge-text");
+    let output = edge_run(&dir, &format!("Bearer {}", token()), &[]);
+    let text = stdout(&output);
+    assert!(text.contains("\nedge (cli-edge)\n"), "{text}");
+    assert!(
+        text.contains("  verdict  allow (request goes on)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("differences from the mesh (1 RequestAuthentication)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop/orders-jwt: the edge does not check `aud`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn edge_hides_token() {
+    let dir = TempDir::new("edge-secret");
+    let t = token();
+    for format in ["text", "json"] {
+        let output = edge_run(&dir, &format!("Authorization: Bearer {t}"), &["-o", format]);
+        let text = stdout(&output);
+        assert!(text.contains("<token sha256:"), "{format}: {text}");
+        assert!(!text.contains(&t), "token in {format} output");
+        assert!(!text.contains(SIGNATURE), "signature in {format} output");
+    }
+    let output = edge_run(
+        &dir,
+        &format!("Bearer {t}"),
+        &["-o", "json", "--show-secrets"],
+    );
+    let value = json_output(&output);
+    assert_eq!(
+        value["edge"]["forwarded_headers"][0]["value"],
+        format!("Bearer {t}")
+    );
+}
+
+#[test]
+fn edge_profile_errors_exit_two() {
+    let dir = TempDir::new("edge-errors");
+    let t = token();
+    let bad = dir.file("bad.toml", "[token]\nheadr = \"x\"\n");
+    let output = run(&["--edge-profile", &bad, &t], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bad.toml:2: unknown key `token.headr`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let missing = dir.0.join("absent.toml").display().to_string();
+    let output = run(&["--edge-profile", &missing, &t], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("absent.toml"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(&["--policies", &missing, &t], None);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "--policies needs --edge-profile"
+    );
+}
+
+/// Returns a token signed with a fresh ES256 key and that key's public PEM.
+fn es256_token_and_pem() -> (String, String) {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+    let header = json!({"alg": "ES256", "kid": "cli-edge", "typ": "JWT"});
+    let claims = json!({"iss": "https://idp.example.com", "sub": "bob", "exp": AT + 600});
+    let input = format!("{}.{}", encode(&header), encode(&claims));
+    let signature = pair
+        .sign(&SystemRandom::new(), input.as_bytes())
+        .expect("ES256 signature");
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+
+    // SubjectPublicKeyInfo header of a P-256 key, then the uncompressed point.
+    let prefix = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+    let mut der: Vec<u8> = (0..prefix.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&prefix[index..index + 2], 16).expect("hex"))
+        .collect();
+    der.extend_from_slice(pair.public_key().as_ref());
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    );
+    (token, pem)
+}
+
+#[test]
+fn edge_pem_file_verifies() {
+    let dir = TempDir::new("edge-pem");
+    let (token, pem) = es256_token_and_pem();
+    let (other_token, _) = es256_token_and_pem();
+    dir.file("edge.pem", &pem);
+    // A relative path is read from the profile's folder.
+    let profile = dir.file("edge.toml", "[keys]\npem_file = \"edge.pem\"\n");
+    let at = AT.to_string();
+    let edge = |pasted: &str| {
+        let output = run(
+            &[
+                "--at",
+                &at,
+                "-o",
+                "json",
+                "--edge-profile",
+                &profile,
+                pasted,
+            ],
+            None,
+        );
+        json_output(&output)["edge"].clone()
+    };
+
+    let verified = edge(&token);
+    assert_eq!(verified["verdict"], "allow", "{verified}");
+    assert_eq!(verified["signature_checked"], true);
+
+    let wrong_key = edge(&other_token);
+    assert_eq!(wrong_key["verdict"], "deny", "{wrong_key}");
+    assert_eq!(wrong_key["status"], 400);
+    assert_eq!(
+        wrong_key["edgeworker_error"],
+        "JWT token signature verification failed!"
+    );
+}
+
+#[test]
+fn edge_fetch_failure_fails_open() {
+    let dir = TempDir::new("edge-fetch");
+    // A loopback port with nothing listening: the JWKS fetch is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/jwks.json");
+    let profile = dir.file(
+        "edge.toml",
+        &format!("[keys]\njwks = \"{url}\"\n[response]\nfail_open = true\n"),
+    );
+    let output = run(
+        &[
+            "--at",
+            &AT.to_string(),
+            "-o",
+            "json",
+            "--connect-timeout",
+            "2",
+            "--edge-profile",
+            &profile,
+            &token(),
+        ],
+        None,
+    );
+    let value = json_output(&output);
+    assert_eq!(value["edge"]["verdict"], "fail_open", "{}", value["edge"]);
+    assert_eq!(value["edge"]["status"], Value::Null);
+    assert!(stderr(&output).contains(&url), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn edge_in_batch_lines() {
+    let dir = TempDir::new("edge-batch");
+    let profile = dir.file("edge.toml", EDGE_PROFILE);
+    let input = format!("Bearer {}\nAuthorization: Token {}\n", token(), token());
+    let output = run(
+        &[
+            "--at",
+            &AT.to_string(),
+            "--batch",
+            "--edge-profile",
+            &profile,
+        ],
+        Some(&input),
+    );
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("NDJSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&output));
+    assert_eq!(lines[0]["edge"]["verdict"], "allow", "{}", lines[0]["edge"]);
+    assert_eq!(lines[1]["edge"]["verdict"], "deny", "{}", lines[1]["edge"]);
+}

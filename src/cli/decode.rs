@@ -1,5 +1,7 @@
 //! `idflow decode`: decode a token, with the exit status DESIGN.md lists.
 
+mod edge;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal as _, Read as _, Write as _};
@@ -115,6 +117,7 @@ pub fn parse_seconds(value: &str) -> Result<Duration, String> {
 fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
+    let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = match args.token.as_deref() {
         Some(path) if std::path::Path::new(path).is_file() => read_token_file(path)?,
         Some(token) if token != "-" => token.to_owned(),
@@ -126,7 +129,10 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
 
     let output = match args.output {
         OutputFormat::Json | OutputFormat::Ndjson => {
-            let value = to_json(&inspection, &report, args.show_secrets);
+            let mut value = to_json(&inspection, &report, args.show_secrets);
+            if let Some(edge) = &edge {
+                value["edge"] = edge.json(&inspection, now, args.show_secrets);
+            }
             let mut text = if args.output == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
@@ -136,7 +142,13 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             text.push('\n');
             text
         }
-        OutputFormat::Text => to_text(&inspection, &report, args.show_secrets),
+        OutputFormat::Text => {
+            let mut text = to_text(&inspection, &report, args.show_secrets);
+            if let Some(edge) = &edge {
+                text.push_str(&edge.text(&inspection, now, args.show_secrets));
+            }
+            text
+        }
     };
     Ok((output, invalid))
 }
@@ -153,6 +165,7 @@ fn clock(args: &DecodeArgs) -> Result<DateTime<Utc>, String> {
 fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
+    let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let mut reader: Box<dyn BufRead> = match args.token.as_deref() {
         Some(path) if path != "-" => {
             Box::new(BufReader::new(File::open(path).map_err(|error| {
@@ -173,6 +186,9 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
                     let report = keys.check(&inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
                     let mut value = to_json(&inspection, &report, args.show_secrets);
+                    if let Some(edge) = &edge {
+                        value["edge"] = edge.json(&inspection, now, args.show_secrets);
+                    }
                     value["line"] = json!(line_number);
                     value
                 }

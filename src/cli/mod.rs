@@ -78,6 +78,14 @@ pub struct DecodeArgs {
     /// loaded once.
     #[arg(long)]
     pub batch: bool,
+    /// Also show what an Akamai EdgeWorker described by this edge profile (TOML, see
+    /// profiles/edge.sample.toml) decides for the token. The exit status stays that of the token.
+    #[arg(long, value_name = "FILE")]
+    pub edge_profile: Option<PathBuf>,
+    /// A policy file (YAML or JSON, multi-document) whose `RequestAuthentication` objects the edge
+    /// profile is compared with; the differences are listed per object. Repeatable.
+    #[arg(long = "policies", value_name = "FILE", requires = "edge_profile")]
+    pub policies: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

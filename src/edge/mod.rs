@@ -7,6 +7,7 @@
 mod custom;
 mod execution;
 mod header;
+pub mod profile;
 mod reader;
 mod status;
 mod usage;

@@ -1,0 +1,208 @@
+//! The edge part of `idflow decode --edge-profile`: what the EdgeWorker decides for the token, and
+//! how its rules differ from the `RequestAuthentication` objects given with `--policies`.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{DecodeArgs, Keys, read_text};
+use crate::edge::profile::{Difference, EdgeDecision, EdgeProfile, KeySource};
+use crate::mesh::crd::RequestAuthentication;
+use crate::mesh::load::load_policy_file;
+use crate::token::Inspection;
+use crate::token::jwks::Jwks;
+use crate::token::keys::{KeySet, SourceKind};
+
+/// Namespace given to policies that name none, as `kubectl apply` would.
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// The edge profile, its keys and the mesh rules to compare with, loaded once per run.
+pub(super) struct EdgeCheck {
+    profile: EdgeProfile,
+    keys: Option<KeySet>,
+    differences: Vec<Difference>,
+    compared: usize,
+}
+
+impl EdgeCheck {
+    /// Loads `--edge-profile`, its key source and `--policies`, or returns `None` without
+    /// `--edge-profile`. An unreadable file is a usage error. A key source that cannot be fetched
+    /// or parsed leaves the EdgeWorker without keys, so the verdict reports an EdgeWorker error.
+    pub(super) fn load(args: &DecodeArgs, keys: &mut Keys) -> Result<Option<Self>, String> {
+        let Some(path) = &args.edge_profile else {
+            return Ok(None);
+        };
+        let profile = EdgeProfile::load(path)?;
+        let edge_keys = load_keys(&profile, args, keys)?;
+        let mut policies: Vec<RequestAuthentication> = Vec::new();
+        for path in &args.policies {
+            let loaded =
+                load_policy_file(path, DEFAULT_NAMESPACE).map_err(|error| error.to_string())?;
+            policies.extend(loaded.policies.request_authentication);
+        }
+        if !args.policies.is_empty() && policies.is_empty() {
+            eprintln!(
+                "idflow decode: warning: the --policies files hold no RequestAuthentication, so \
+                 there is nothing to compare the edge profile with"
+            );
+        }
+        Ok(Some(Self {
+            differences: profile.differences(&policies),
+            compared: policies.len(),
+            profile,
+            keys: edge_keys,
+        }))
+    }
+
+    fn decide(&self, inspection: &Inspection, now: DateTime<Utc>) -> EdgeDecision {
+        self.profile.evaluate(inspection, self.keys.as_ref(), now)
+    }
+
+    /// Builds the `edge` object of `decode -o json`.
+    pub(super) fn json(
+        &self,
+        inspection: &Inspection,
+        now: DateTime<Utc>,
+        show_secrets: bool,
+    ) -> Value {
+        let decision = self.decide(inspection, now);
+        let forwarded: Vec<Value> = decision
+            .forwarded_headers
+            .iter()
+            .map(|header| json!({"name": header.name, "value": header.shown(show_secrets)}))
+            .collect();
+        json!({
+            "profile": self.profile.name,
+            "verdict": decision.verdict,
+            "status": decision.status,
+            "reason": decision.reason,
+            "edgeworker_error": decision.edgeworker_error,
+            "validated": decision.validated,
+            "signature_checked": decision.signature_checked,
+            "notes": decision.notes,
+            "forwarded_headers": forwarded,
+            "policies_compared": self.compared,
+            "differences": self.differences,
+        })
+    }
+
+    /// Builds the `edge` section of the text output.
+    pub(super) fn text(
+        &self,
+        inspection: &Inspection,
+        now: DateTime<Utc>,
+        show_secrets: bool,
+    ) -> String {
+        let decision = self.decide(inspection, now);
+        let mut out = String::new();
+        let verdict = serde_json::to_value(decision.verdict)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let status = decision
+            .status
+            .map_or_else(|| "request goes on".to_owned(), |status| status.to_string());
+
+        let _ = writeln!(out, "\nedge ({})", self.profile.name);
+        let _ = writeln!(out, "  verdict  {verdict} ({status})");
+        let _ = writeln!(out, "  reason   {}", decision.reason);
+        if let Some(thrown) = &decision.edgeworker_error {
+            let _ = writeln!(out, "  throws   {thrown}");
+        }
+        for note in &decision.notes {
+            let _ = writeln!(out, "  note     {note}");
+        }
+        for header in &decision.forwarded_headers {
+            let _ = writeln!(
+                out,
+                "  forwards {}: {}",
+                header.name,
+                header.shown(show_secrets)
+            );
+        }
+
+        if self.compared == 0 {
+            let _ = writeln!(
+                out,
+                "  differences: none listed; pass --policies FILE to compare with the mesh's \
+                 RequestAuthentications"
+            );
+            return out;
+        }
+
+        let _ = writeln!(
+            out,
+            "\ndifferences from the mesh ({} RequestAuthentication{})",
+            self.compared,
+            if self.compared == 1 { "" } else { "s" }
+        );
+        if self.differences.is_empty() {
+            let _ = writeln!(out, "  none");
+        }
+        for difference in &self.differences {
+            let policy = difference.policy.as_deref().unwrap_or("edge");
+            let _ = writeln!(out, "  {policy}: {}", difference.message);
+        }
+        out
+    }
+}
+
+/// Loads the keys of the profile's key source, or, when it names none, the keys given with the
+/// key flags, merged into one set.
+fn load_keys(
+    profile: &EdgeProfile,
+    args: &DecodeArgs,
+    keys: &mut Keys,
+) -> Result<Option<KeySet>, String> {
+    let origin = &profile.origin;
+    let warn = |error: String| {
+        eprintln!("idflow decode: warning: edge profile {origin}: {error}");
+        None
+    };
+    Ok(match &profile.key_source {
+        Some(KeySource::JwksFile(path)) => {
+            let label = path.display().to_string();
+            let text = read_text(&label, "JWKS file of the edge profile")?;
+            KeySet::from_jwks_text(SourceKind::File, &label, None, &text)
+                .map_or_else(|error| warn(error.to_string()), Some)
+        }
+        Some(KeySource::JwksUrl(url)) => keys
+            .fetch_jwks(args, SourceKind::Url, url, url)
+            .map_or_else(warn, Some),
+        Some(KeySource::Pem(text)) => Some(
+            KeySet::from_pem(&format!("the PEM key of {origin}"), text)
+                .map_err(|error| error.to_string())?,
+        ),
+        Some(KeySource::PemFile(path)) => {
+            let label = path.display().to_string();
+            let text = read_text(&label, "PEM key file of the edge profile")?;
+            Some(KeySet::from_pem(&label, &text).map_err(|error| error.to_string())?)
+        }
+        None => merged(&keys.sets),
+    })
+}
+
+/// Joins the key sets of the key flags into one, as an EdgeWorker given all their keys would hold.
+fn merged(sets: &[KeySet]) -> Option<KeySet> {
+    let first = sets.first()?;
+    let mut jwks = Jwks::default();
+    for set in sets {
+        for key in &set.jwks.keys {
+            let mut key = key.clone();
+            key.index = jwks.keys.len();
+            jwks.keys.push(key);
+        }
+    }
+    Some(KeySet {
+        kind: first.kind,
+        label: sets
+            .iter()
+            .map(|set| set.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        url: None,
+        jwks,
+        istiod_stand_in: None,
+    })
+}

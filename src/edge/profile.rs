@@ -1,0 +1,476 @@
+//! Edge profile: a TOML description of what a JWT-validating EdgeWorker checks and forwards, the
+//! verdict it would give a pasted token, and how its rules differ from a mesh's `jwtRules`.
+//!
+//! The defaults follow Akamai's `JWTValidator` module (`delivery/common/jwt/lib/jwt.js` in
+//! `akamai/edgeworkers-examples`). It checks `exp` and `nbf` only when asked, because
+//! `ignoreExpiration` and `ignoreNotBefore` default to true. It allows 60 s of clock tolerance,
+//! skips the issuer and audience checks for a token that lacks the claim, and takes the algorithm
+//! from the token's header. Its example bundles read `Authorization`, strip `Bearer ` with a
+//! case-sensitive `replace`, and respond with 400 to any error.
+
+mod decision;
+mod differences;
+mod evaluate;
+mod parse;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
+pub use differences::Difference;
+
+use parse::{RawMissing, RawProfile, line_of_key, parse_raw};
+
+/// Algorithms Akamai's `JWTValidator` implements; `NONE` stands for `allowUnsecuredToken`.
+pub const MODULE_ALGORITHMS: [&str; 13] = [
+    "RS256", "RS384", "RS512", "HS256", "HS384", "HS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "ES512", "NONE",
+];
+
+/// `clockTolerance` default of Akamai's `JWTValidator`, in seconds.
+pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: u32 = 60;
+
+/// Status of every error response in Akamai's JWT example bundles (`respondWith(400, …)`).
+pub const DEFAULT_DENY_STATUS: u16 = 400;
+
+/// Status the client gets when the EdgeWorker itself fails and the property does not continue on
+/// error: Akamai responds with `500 Internal Server Error`.
+pub const EDGEWORKER_ERROR_STATUS: u16 = 500;
+
+/// Header that carries the edge request id to the mesh unless the profile names another.
+pub const DEFAULT_REQUEST_ID_HEADER: &str = "x-edge-request-id";
+
+/// Token location the EdgeWorker reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum TokenLocation {
+    /// A request header, name in lower case.
+    Header(String),
+    /// A query parameter.
+    Query(String),
+    /// A cookie.
+    Cookie(String),
+}
+
+impl std::fmt::Display for TokenLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Header(name) => write!(f, "header `{name}`"),
+            Self::Query(name) => write!(f, "query parameter `{name}`"),
+            Self::Cookie(name) => write!(f, "cookie `{name}`"),
+        }
+    }
+}
+
+/// Action of the EdgeWorker for a request without a token at its location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingToken {
+    /// Answer `missing_status` (the fixed ES256 example: 400 `Authorization header is missing!`).
+    Deny,
+    /// Let the request go on unchecked (the first RS256 example had no `else` branch).
+    Forward,
+}
+
+/// Source of the EdgeWorker's verification keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS file, resolved against the profile's folder.
+    JwksFile(PathBuf),
+    /// A JWKS URL: https, or http on loopback only.
+    JwksUrl(String),
+    /// A PEM public key written in the profile, as Akamai's examples keep it in a
+    /// `PMUSER_JWT_*_PUBKEY` variable.
+    Pem(String),
+    /// A PEM public key file, resolved against the profile's folder.
+    PemFile(PathBuf),
+}
+
+/// Token placement and headers the next hop receives from the EdgeWorker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Whether the token stays where the client sent it (the EdgeWorker does not remove it).
+    pub keep_token: bool,
+    /// Header the EdgeWorker writes the validated token to, with `token_prefix` before it.
+    pub token_header: Option<String>,
+    pub token_prefix: String,
+    /// Header carrying the edge request id.
+    pub request_id_header: String,
+    /// `(claim, header)` pairs: the claim's value is copied into the header.
+    pub claims: Vec<(String, String)>,
+}
+
+/// A validated edge profile.
+// Each flag is an independent switch of the TOML file.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeProfile {
+    /// Label from the file's `name`, or the file name.
+    pub name: String,
+    /// The file (or other origin) the profile came from, for messages.
+    pub origin: String,
+    pub location: TokenLocation,
+    /// Authorization scheme stripped before validation (`Bearer `); empty passes the whole
+    /// header value to the validator. Headers only.
+    pub scheme: String,
+    pub scheme_case_sensitive: bool,
+    /// Whether a header value without the scheme is rejected rather than validated as it is.
+    pub scheme_required: bool,
+    pub missing_token: MissingToken,
+    /// Path prefixes where a request without a token goes on unchecked.
+    pub public_paths: Vec<String>,
+    /// Accepted `iss` values; empty accepts any.
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values (any one of them); empty skips the check.
+    pub audiences: Vec<String>,
+    /// Whether a token without `iss` (or `aud`) passes the issuer (or audience) check, as in
+    /// Akamai's module.
+    pub skip_absent_claims: bool,
+    /// Allowed `alg` values, upper case.
+    pub algorithms: Vec<String>,
+    pub clock_tolerance_seconds: u32,
+    pub check_exp: bool,
+    pub check_nbf: bool,
+    pub key_source: Option<KeySource>,
+    pub deny_status: u16,
+    pub missing_status: u16,
+    /// Whether the property continues on error, so a failing EdgeWorker lets the request through.
+    pub fail_open: bool,
+    pub forward: Forwarding,
+}
+
+impl EdgeProfile {
+    /// Reads and validates the profile at `path`; relative key paths are resolved against its
+    /// folder.
+    pub fn load(path: &Path) -> Result<EdgeProfile, String> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            format!("cannot read the edge profile {origin:?}: {error}; check the path")
+        })?;
+        let mut profile = Self::from_toml(&text, &origin)?;
+        let folder = path.parent().unwrap_or_else(|| Path::new(""));
+        profile.key_source = profile.key_source.map(|source| match source {
+            KeySource::JwksFile(file) => KeySource::JwksFile(folder.join(file)),
+            KeySource::PemFile(file) => KeySource::PemFile(folder.join(file)),
+            other => other,
+        });
+        Ok(profile)
+    }
+
+    /// Parses and validates a profile; `origin` names it in errors (a path, or `<inline>`).
+    pub fn from_toml(text: &str, origin: &str) -> Result<EdgeProfile, String> {
+        let raw = parse_raw(text, origin)?;
+        Validator { text, origin }.profile(raw)
+    }
+
+    /// Returns whether a request to `path` may go on without a token.
+    pub fn is_public_path(&self, path: &str) -> bool {
+        self.public_paths
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+    }
+}
+
+/// Turns the raw file into a profile, with errors that point at the offending line.
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Validator<'_> {
+    fn error(&self, section: &str, key: &str, problem: &str) -> String {
+        let line = line_of_key(self.text, section, key);
+        let dotted = if section.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{section}.{key}")
+        };
+        format!("{}:{line}: `{dotted}` {problem}", self.origin)
+    }
+
+    fn profile(&self, raw: RawProfile) -> Result<EdgeProfile, String> {
+        let location = self.location(&raw)?;
+        let scheme = raw.token.scheme.unwrap_or_else(|| "Bearer ".to_owned());
+        if !matches!(location, TokenLocation::Header(_)) && raw.token.scheme_required == Some(true)
+        {
+            return Err(self.error(
+                "token",
+                "scheme_required",
+                "applies to headers only; remove it, or read the token from a header",
+            ));
+        }
+        for path in &raw.token.public_paths {
+            if !path.starts_with('/') {
+                return Err(self.error(
+                    "token",
+                    "public_paths",
+                    &format!(
+                        "holds {path:?}, which is not a path; write prefixes such as \"/public/\""
+                    ),
+                ));
+            }
+        }
+        let algorithms = self.algorithms(raw.checks.algorithms)?;
+        for (key, values) in [
+            ("issuers", &raw.checks.issuers),
+            ("audiences", &raw.checks.audiences),
+        ] {
+            if values.iter().any(|value| value.trim().is_empty()) {
+                return Err(self.error(
+                    "checks",
+                    key,
+                    "holds an empty string, which Akamai's validator rejects as an option; remove it",
+                ));
+            }
+        }
+        let deny_status = self.status("deny_status", raw.response.deny_status)?;
+        let missing_status = self.status("missing_status", raw.response.missing_status)?;
+        let forward = self.forwarding(raw.forward)?;
+        let name = raw.name.unwrap_or_else(|| {
+            Path::new(self.origin).file_name().map_or_else(
+                || self.origin.to_owned(),
+                |name| name.to_string_lossy().into_owned(),
+            )
+        });
+        Ok(EdgeProfile {
+            name,
+            origin: self.origin.to_owned(),
+            location,
+            scheme,
+            scheme_case_sensitive: raw.token.scheme_case_sensitive.unwrap_or(true),
+            scheme_required: raw.token.scheme_required.unwrap_or(false),
+            missing_token: match raw.token.missing {
+                Some(RawMissing::Forward) => MissingToken::Forward,
+                Some(RawMissing::Deny) | None => MissingToken::Deny,
+            },
+            public_paths: raw.token.public_paths,
+            issuers: raw.checks.issuers,
+            audiences: raw.checks.audiences,
+            skip_absent_claims: raw.checks.skip_absent_claims.unwrap_or(true),
+            algorithms,
+            clock_tolerance_seconds: raw
+                .checks
+                .clock_tolerance_seconds
+                .unwrap_or(DEFAULT_CLOCK_TOLERANCE_SECONDS),
+            check_exp: raw.checks.check_exp.unwrap_or(false),
+            check_nbf: raw.checks.check_nbf.unwrap_or(false),
+            key_source: self.key_source(raw.keys)?,
+            deny_status,
+            missing_status,
+            fail_open: raw.response.fail_open.unwrap_or(false),
+            forward,
+        })
+    }
+
+    fn location(&self, raw: &RawProfile) -> Result<TokenLocation, String> {
+        let token = &raw.token;
+        let given: Vec<(&str, &String)> = [
+            ("header", token.header.as_ref()),
+            ("query", token.query.as_ref()),
+            ("cookie", token.cookie.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect();
+        match given.as_slice() {
+            [] => Ok(TokenLocation::Header("authorization".to_owned())),
+            [(key, value)] => {
+                if value.trim().is_empty() || value.contains(char::is_whitespace) {
+                    return Err(self.error(
+                        "token",
+                        key,
+                        &format!(
+                            "is {value:?}; give a name without spaces, e.g. \"Authorization\""
+                        ),
+                    ));
+                }
+                Ok(match *key {
+                    "header" => TokenLocation::Header(value.to_ascii_lowercase()),
+                    "query" => TokenLocation::Query((*value).clone()),
+                    _ => TokenLocation::Cookie((*value).clone()),
+                })
+            }
+            [_, (second, _), ..] => Err(self.error(
+                "token",
+                second,
+                "is set together with another location; keep exactly one of `header`, `query` \
+                 and `cookie`",
+            )),
+        }
+    }
+
+    fn algorithms(&self, algorithms: Option<Vec<String>>) -> Result<Vec<String>, String> {
+        let Some(algorithms) = algorithms else {
+            // Without `allowUnsecuredToken` the module accepts every algorithm but `none`.
+            return Ok(MODULE_ALGORITHMS[..12]
+                .iter()
+                .map(|alg| (*alg).to_owned())
+                .collect());
+        };
+        if algorithms.is_empty() {
+            return Err(self.error(
+                "checks",
+                "algorithms",
+                "is empty, so no token could pass; list at least one, e.g. [\"RS256\"]",
+            ));
+        }
+        let mut upper = Vec::new();
+        for alg in algorithms {
+            let name = alg.to_ascii_uppercase();
+            if !MODULE_ALGORITHMS.contains(&name.as_str()) {
+                return Err(self.error(
+                    "checks",
+                    "algorithms",
+                    &format!(
+                        "holds {alg:?}, which Akamai's JWT module does not implement; use some of {}",
+                        MODULE_ALGORITHMS.join(", ")
+                    ),
+                ));
+            }
+            upper.push(name);
+        }
+        Ok(upper)
+    }
+
+    fn status(&self, key: &str, status: Option<u16>) -> Result<u16, String> {
+        let status = status.unwrap_or(DEFAULT_DENY_STATUS);
+        if !(200..=599).contains(&status) {
+            return Err(self.error(
+                "response",
+                key,
+                &format!("is {status}; `respondWith` takes a status from 200 to 599, e.g. 401"),
+            ));
+        }
+        Ok(status)
+    }
+
+    fn key_source(&self, keys: parse::RawKeys) -> Result<Option<KeySource>, String> {
+        let given: Vec<(&str, String)> = [
+            ("jwks", keys.jwks),
+            ("pem", keys.pem),
+            ("pem_file", keys.pem_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect();
+        let (key, value) = match given.as_slice() {
+            [] => return Ok(None),
+            [(key, value)] => (*key, value.clone()),
+            [_, (second, _), ..] => {
+                return Err(self.error(
+                    "keys",
+                    second,
+                    "is set together with another key source; keep exactly one of `jwks`, `pem` \
+                     and `pem_file`",
+                ));
+            }
+        };
+        if value.trim().is_empty() {
+            return Err(self.error("keys", key, "is empty; give a path, a URL or a PEM key"));
+        }
+        Ok(Some(match key {
+            "jwks" if value.contains("://") => {
+                check_url(&value).map_err(|problem| self.error("keys", key, &problem))?;
+                KeySource::JwksUrl(value)
+            }
+            "jwks" => KeySource::JwksFile(PathBuf::from(value)),
+            "pem" => {
+                if !value.contains("-----BEGIN ") {
+                    return Err(self.error(
+                        "keys",
+                        key,
+                        "holds no PEM block; paste the key from `-----BEGIN PUBLIC KEY-----` to \
+                         `-----END PUBLIC KEY-----`, or use `pem_file`",
+                    ));
+                }
+                KeySource::Pem(value)
+            }
+            _ => KeySource::PemFile(PathBuf::from(value)),
+        }))
+    }
+
+    fn forwarding(&self, raw: parse::RawForward) -> Result<Forwarding, String> {
+        let token_header = match raw.token_header {
+            Some(header) => Some(self.header_name("token_header", &header)?),
+            None => None,
+        };
+        if raw.token_prefix.is_some() && token_header.is_none() {
+            return Err(self.error(
+                "forward",
+                "token_prefix",
+                "is set without `forward.token_header`; name the header the prefix goes into",
+            ));
+        }
+        let request_id_header = self.header_name(
+            "request_id_header",
+            raw.request_id_header
+                .as_deref()
+                .unwrap_or(DEFAULT_REQUEST_ID_HEADER),
+        )?;
+        let mut claims = Vec::new();
+        for (claim, header) in raw.claims {
+            claims.push((claim, self.header_name("claims", &header)?));
+        }
+        Ok(Forwarding {
+            keep_token: raw.keep_token.unwrap_or(true),
+            token_header,
+            token_prefix: raw.token_prefix.unwrap_or_default(),
+            request_id_header,
+            claims,
+        })
+    }
+
+    /// Checks a header the EdgeWorker sets: an RFC 9110 token, and not one of the `Akamai-*` and
+    /// `X-Ak*` names that `setHeader` may not touch.
+    fn header_name(&self, key: &str, name: &str) -> Result<String, String> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+        if !valid {
+            return Err(self.error(
+                "forward",
+                key,
+                &format!("names the header {name:?}, which is not a valid header name; use letters, digits and `-`"),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("akamai-") || lower.starts_with("x-ak") {
+            return Err(self.error(
+                "forward",
+                key,
+                &format!(
+                    "names {name:?}, but an EdgeWorker cannot set `Akamai-*` or `X-Ak*` headers; \
+                     pick a neutral name such as \"x-edge-request-id\""
+                ),
+            ));
+        }
+        Ok(lower)
+    }
+}
+
+/// Checks a JWKS URL: https, or plain http only on a loopback host.
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|error| {
+        format!("holds the invalid URL {url:?} ({error}); give an absolute https:// URL")
+    })?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "is the plain http URL {url:?}; use https, because http is allowed only on loopback \
+             (127.0.0.1, ::1, localhost)"
+        )),
+        scheme => Err(format!(
+            "uses the URL scheme {scheme:?}; give an https:// URL or a file path"
+        )),
+    }
+}

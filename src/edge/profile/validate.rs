@@ -1,0 +1,412 @@
+//! Akamai's `JWTValidator.validate` steps for one token, in its order: parts, header and payload,
+//! `iss`, `aud`, `exp`, `nbf`, `alg`, then the signature against each key.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::EdgeProfile;
+use crate::token::Inspection;
+use crate::token::jwks::{Jwks, websafe_decode};
+use crate::token::keys::KeySet;
+use crate::token::verify::verify_signature_only;
+
+/// Envoy's `jwt_authn` clock skew (`clock_skew_seconds` default), which Istio does not change.
+pub(super) const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
+
+/// Outcome of the validator.
+pub(super) enum Checked {
+    Passed {
+        claims: Map<String, Value>,
+        signature_checked: bool,
+        notes: Vec<String>,
+    },
+    Failed {
+        thrown: Option<String>,
+        reason: String,
+        notes: Vec<String>,
+    },
+    /// The EdgeWorker cannot run the check at all.
+    Error(String),
+}
+
+impl EdgeProfile {
+    /// Runs Akamai's validator steps on `passed`, the text the EdgeWorker hands to `validate`.
+    pub(super) fn validate(
+        &self,
+        passed: &str,
+        inspection: &Inspection,
+        keys: Option<&KeySet>,
+        now: DateTime<Utc>,
+    ) -> Checked {
+        let mut notes = Vec::new();
+        let fail = |thrown: Option<&str>, reason: String, notes: Vec<String>| Checked::Failed {
+            thrown: thrown.map(str::to_owned),
+            reason,
+            notes,
+        };
+        let parts: Vec<&str> = passed.split('.').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return fail(
+                Some(
+                    "JWT malformed: Invalid number of parts for JWT token. expected 3 or 2 (unsecured JWT)!",
+                ),
+                format!(
+                    "the token has {} dot-separated parts; the validator takes 2 or 3",
+                    parts.len()
+                ),
+                notes,
+            );
+        }
+        if parts[0].trim().is_empty() {
+            return fail(
+                Some("JWT malformed: jwt header cannot be empty"),
+                "the header segment is empty".to_owned(),
+                notes,
+            );
+        }
+        if parts[1].trim().is_empty() {
+            return fail(
+                Some("JWT malformed: jwt payload cannot be empty"),
+                "the payload segment is empty".to_owned(),
+                notes,
+            );
+        }
+        let not_stripped = passed != inspection.token.expose();
+        let (Some(header), Some(claims)) = (json_object(parts[0]), json_object(parts[1])) else {
+            let failure_reason = if not_stripped {
+                "the validator received the header value with its scheme still in front, so the \
+                 first segment is not base64url JSON and decoding it throws"
+            } else {
+                "a segment is not base64url-encoded JSON, so decoding it throws"
+            };
+            return fail(None, failure_reason.to_owned(), notes);
+        };
+
+        if let Some(failure) = self.check_claim("iss", &self.issuers, &claims, &mut notes) {
+            return fail(Some(&failure.0), failure.1, notes);
+        }
+        if let Some(failure) = self.check_audience(&claims, &mut notes) {
+            return fail(Some(&failure.0), failure.1, notes);
+        }
+        if let Some(failure) = self.check_times(&claims, now, &mut notes) {
+            return fail(Some(&failure.0), failure.1, notes);
+        }
+
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) if !alg.is_empty() => alg.to_ascii_uppercase(),
+            Some(value) if is_truthy(value) => {
+                return fail(
+                    None,
+                    "the header's `alg` is not a string, so `toUpperCase` throws".to_owned(),
+                    notes,
+                );
+            }
+            _ => {
+                return fail(
+                    Some("JWT malformed: expected alg field in JWT header"),
+                    "the header has no `alg`".to_owned(),
+                    notes,
+                );
+            }
+        };
+        if alg == "NONE" {
+            if self.algorithms.iter().any(|allowed| allowed == "NONE") {
+                notes.push(
+                    "the edge accepts this unsigned token (`alg` none, allowUnsecuredToken); \
+                     Envoy's jwt_authn rejects it with 401 `Jwt header [alg] is not supported`"
+                        .to_owned(),
+                );
+                return Checked::Passed {
+                    claims,
+                    signature_checked: false,
+                    notes,
+                };
+            }
+            return fail(
+                Some("Unsecured JWT Token are not allowed"),
+                "the token is unsigned (`alg` none) and the profile does not allow NONE".to_owned(),
+                notes,
+            );
+        }
+        if !self.algorithms.contains(&alg) {
+            return fail(
+                Some(&format!("{alg} is not supported at the moment")),
+                format!(
+                    "`alg` {alg} is not in the edge's algorithms ({})",
+                    self.algorithms.join(", ")
+                ),
+                notes,
+            );
+        }
+        self.check_signature(passed, parts.len(), keys, claims, notes)
+    }
+
+    /// Checks a string claim (`iss`) as the module does: only when the profile lists values and the
+    /// token's claim is truthy, unless the profile requires the claim.
+    fn check_claim(
+        &self,
+        claim: &str,
+        accepted: &[String],
+        claims: &Map<String, Value>,
+        notes: &mut Vec<String>,
+    ) -> Option<(String, String)> {
+        if accepted.is_empty() {
+            return None;
+        }
+        let expected = accepted.join(" or ");
+        match claims.get(claim) {
+            Some(Value::String(value)) if accepted.contains(value) => None,
+            Some(value) if is_truthy(value) => Some((
+                format!("JWT malformed: invalid {claim}, expected {expected}"),
+                format!("`{claim}` {value} is not one the edge accepts ({expected})"),
+            )),
+            _ if self.skip_absent_claims => {
+                notes.push(format!(
+                    "the token has no `{claim}`, so the edge skipped its `{claim}` check, as \
+                     Akamai's validator does; the mesh matches tokens to jwtRules by `iss`"
+                ));
+                None
+            }
+            _ => Some((
+                format!("JWT malformed: invalid {claim}, expected {expected}"),
+                format!("the token has no `{claim}` and the edge requires one"),
+            )),
+        }
+    }
+
+    /// Checks `aud`: a string or a list that must contain one accepted audience.
+    fn check_audience(
+        &self,
+        claims: &Map<String, Value>,
+        notes: &mut Vec<String>,
+    ) -> Option<(String, String)> {
+        if self.audiences.is_empty() {
+            return None;
+        }
+        let expected = self.audiences.join(" or ");
+        let thrown = format!("JWT malformed: invalid aud, expected {expected}");
+        let values: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(aud)) if !aud.is_empty() => vec![aud.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ if self.skip_absent_claims => {
+                notes.push(
+                    "the token has no `aud` the validator reads (a string or a list), so the edge \
+                     skipped its audience check, as Akamai's validator does"
+                        .to_owned(),
+                );
+                return None;
+            }
+            _ => {
+                return Some((
+                    thrown,
+                    "the token has no `aud` and the edge requires one".to_owned(),
+                ));
+            }
+        };
+        if values
+            .iter()
+            .any(|aud| self.audiences.iter().any(|accepted| accepted == aud))
+        {
+            return None;
+        }
+        Some((
+            thrown,
+            format!(
+                "`aud` [{}] holds none of the edge's audiences ({expected})",
+                values.join(", ")
+            ),
+        ))
+    }
+
+    /// Checks `exp` and `nbf` when the profile turns the checks on, and notes what a skipped check
+    /// let through.
+    fn check_times(
+        &self,
+        claims: &Map<String, Value>,
+        now: DateTime<Utc>,
+        notes: &mut Vec<String>,
+    ) -> Option<(String, String)> {
+        #[allow(clippy::cast_precision_loss)] // Unix seconds stay far below 2^52.
+        let now_seconds = now.timestamp() as f64;
+        let tolerance = f64::from(self.clock_tolerance_seconds);
+        let exp = claims.get("exp");
+        let nbf = claims.get("nbf");
+        if self.check_exp {
+            let Some(exp) = exp.and_then(Value::as_f64) else {
+                return Some((
+                    "JWT malformed: exp must be number".to_owned(),
+                    "the token has no numeric `exp`, which the edge requires when it checks expiry"
+                        .to_owned(),
+                ));
+            };
+            if exp != 0.0 && now_seconds > exp + tolerance {
+                return Some((
+                    "JWT expired".to_owned(),
+                    format!(
+                        "the token expired {} s ago, past the edge's {} s clock tolerance",
+                        seconds(now_seconds - exp),
+                        self.clock_tolerance_seconds
+                    ),
+                ));
+            }
+        } else if let Some(exp) = exp.and_then(Value::as_f64)
+            && now_seconds > exp
+        {
+            let ago = now_seconds - exp;
+            let mesh = mesh_time_verdict(ago, "Jwt is expired");
+            notes.push(format!(
+                "the token expired {} s ago; the edge does not check `exp`, so it lets the token \
+                 through, and {mesh}",
+                seconds(ago)
+            ));
+        }
+        if self.check_nbf {
+            let Some(nbf) = nbf.and_then(Value::as_f64) else {
+                return Some((
+                    "JWT malformed: nbf must be number".to_owned(),
+                    "the token has no numeric `nbf`, which the edge requires when it checks \
+                     not-before; the mesh accepts tokens without `nbf`"
+                        .to_owned(),
+                ));
+            };
+            if nbf != 0.0 && nbf > now_seconds + tolerance {
+                return Some((
+                    "JWT not active".to_owned(),
+                    format!(
+                        "the token is valid only in {} s, past the edge's {} s clock tolerance",
+                        seconds(nbf - now_seconds),
+                        self.clock_tolerance_seconds
+                    ),
+                ));
+            }
+        } else if let Some(nbf) = nbf.and_then(Value::as_f64)
+            && nbf > now_seconds
+        {
+            let ahead = nbf - now_seconds;
+            let mesh = mesh_time_verdict(ahead, "Jwt not yet valid");
+            notes.push(format!(
+                "the token is not valid for another {} s; the edge does not check `nbf`, so it \
+                 lets the token through, and {mesh}",
+                seconds(ahead)
+            ));
+        }
+        None
+    }
+
+    /// Tries every key, as the module does with its list of keys: the `kid` plays no part.
+    fn check_signature(
+        &self,
+        passed: &str,
+        part_count: usize,
+        keys: Option<&KeySet>,
+        claims: Map<String, Value>,
+        mut notes: Vec<String>,
+    ) -> Checked {
+        let Some(set) = keys else {
+            if let Some(source) = &self.key_source {
+                return Checked::Error(format!(
+                    "the key source ({}) could not be loaded, so the EdgeWorker cannot import a key",
+                    describe_source(source)
+                ));
+            }
+            notes.push(
+                "the signature was not checked: the profile names no key source and no keys were \
+                 given"
+                    .to_owned(),
+            );
+            return Checked::Passed {
+                claims,
+                signature_checked: false,
+                notes,
+            };
+        };
+        if set.jwks.keys.is_empty() {
+            return Checked::Error(format!(
+                "{} contains no usable key, so the EdgeWorker cannot import one",
+                set.label
+            ));
+        }
+        let thrown = "JWT token signature verification failed!";
+        if part_count < 3 {
+            return Checked::Failed {
+                thrown: None,
+                reason: "the token has no signature segment, so decoding it throws".to_owned(),
+                notes,
+            };
+        }
+        let jwks = Jwks {
+            keys: set
+                .jwks
+                .keys
+                .iter()
+                .map(|key| {
+                    let mut key = key.clone();
+                    key.kid.clear();
+                    key
+                })
+                .collect(),
+            skipped: Vec::new(),
+        };
+        // NOTE: the module upper-cases `alg` before verifying, but the check here reads it as
+        // written, so a token with `alg` "rs256" fails here while a real EdgeWorker accepts it.
+        match verify_signature_only(passed, &jwks) {
+            Ok(_) => Checked::Passed {
+                claims,
+                signature_checked: true,
+                notes,
+            },
+            Err(error) => Checked::Failed {
+                thrown: Some(thrown.to_owned()),
+                reason: format!("no key of {} verifies the signature: {error}", set.label),
+                notes,
+            },
+        }
+    }
+}
+
+/// Returns what the mesh does with a token `seconds` past `exp` (or before `nbf`): Envoy rejects
+/// it with `status` beyond its clock skew.
+fn mesh_time_verdict(seconds: f64, status: &str) -> String {
+    #[allow(clippy::cast_precision_loss)] // The skew is a small constant.
+    let skew = ENVOY_CLOCK_SKEW_SECONDS as f64;
+    if seconds > skew {
+        format!("the mesh rejects it with 401 `{status}`")
+    } else {
+        format!("the mesh still accepts it within its {ENVOY_CLOCK_SKEW_SECONDS} s clock skew")
+    }
+}
+
+/// Describes a key source without its contents.
+pub(super) fn describe_source(source: &super::KeySource) -> String {
+    match source {
+        super::KeySource::JwksFile(path) => format!("JWKS file {}", path.display()),
+        super::KeySource::JwksUrl(url) => format!("JWKS URL {url}"),
+        super::KeySource::Pem(_) => "the PEM key in the profile".to_owned(),
+        super::KeySource::PemFile(path) => format!("PEM file {}", path.display()),
+    }
+}
+
+/// Decodes a base64url segment holding a JSON object, or `None`.
+fn json_object(segment: &str) -> Option<Map<String, Value>> {
+    let bytes = websafe_decode(segment)?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// JavaScript truthiness of a JSON value.
+fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::Number(number) => number.as_f64().is_some_and(|number| number != 0.0),
+        Value::String(text) => !text.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// Formats a number of seconds as a whole number.
+fn seconds(value: f64) -> String {
+    format!("{:.0}", value.trunc())
+}
