@@ -1381,6 +1381,87 @@ fn token_what_if_120x40() {
     insta::assert_snapshot!(what_if_screen(&app, &token, 120, 40));
 }
 
+/// Returns [`what_if_app`] with the demo's edge profile filling the edge column.
+fn edge_app(width: u16, height: u16) -> App {
+    let (name, text) = idflow::source::demo::EDGE_PROFILE;
+    let profile =
+        idflow::edge::profile::EdgeProfile::from_toml(text, name).expect("the demo profile loads");
+    let mut app = what_if_app(width, height);
+    app.edge = Some(idflow::tui::EdgeSetup {
+        profile,
+        keys: None,
+    });
+    app
+}
+
+/// Returns each what-if row's edge cell.
+fn edge_cells(app: &App) -> Vec<Option<&str>> {
+    app.token
+        .what_if
+        .iter()
+        .map(|row| row.edge.as_deref())
+        .collect()
+}
+
+#[test]
+fn edge_column_without_profile() {
+    let mut app = what_if_app(120, 40);
+    update(&mut app, Action::Paste(demo_token(3600)));
+    assert_eq!(edge_cells(&app), [None, None]);
+    assert!(app.token.edge.is_none());
+}
+
+#[test]
+fn edge_column_expired_token() {
+    // The demo's EdgeWorker does not check `exp`, so it passes a token the gateway rejects.
+    let mut app = edge_app(120, 40);
+    update(&mut app, Action::Paste(demo_token(-600)));
+    assert_eq!(
+        edge_cells(&app),
+        [Some("allow"), Some("allow")],
+        "{:?}",
+        app.token.edge
+    );
+    assert_eq!(app.token.what_if[0].authn_text(), "Jwt is expired");
+}
+
+#[test]
+fn edge_column_unknown_issuer() {
+    let mut app = edge_app(120, 40);
+    let token = mint::mint(
+        mint::key(),
+        &mint::claims("https://other.test", "orders-api", WHAT_IF_NOW, 3600),
+    );
+    update(&mut app, Action::Paste(token));
+    assert_eq!(edge_cells(&app), [Some("deny 401"), Some("deny 401")]);
+}
+
+#[test]
+fn edge_section_lists_differences() {
+    let mut app = edge_app(120, 60);
+    let token = demo_token(-600);
+    update(&mut app, Action::Paste(token.clone()));
+    update(&mut app, Action::Bottom);
+    let screen = what_if_screen(&app, &token, 120, 60);
+    assert!(screen.contains("Edge (profile demo-edge)"), "{screen}");
+    assert!(screen.contains("differs from"), "{screen}");
+    let (_, differences) = app.token.edge.as_ref().expect("an edge decision");
+    assert!(
+        differences
+            .iter()
+            .any(|difference| difference.code.contains("exp")),
+        "{differences:?}"
+    );
+}
+
+#[test]
+fn token_what_if_edge_120x50() {
+    let mut app = edge_app(120, 50);
+    let token = demo_token(-600);
+    update(&mut app, Action::Paste(token.clone()));
+    insta::assert_snapshot!(what_if_screen(&app, &token, 120, 50));
+}
+
 #[test]
 fn what_if_rows_per_workload() {
     let mut app = what_if_app(120, 40);

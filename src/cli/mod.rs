@@ -105,6 +105,10 @@ pub struct ReplayArgs {
     /// (repeatable); objects without a namespace go to `default`.
     #[arg(long = "policies", value_name = "FILE")]
     pub policies: Vec<PathBuf>,
+    /// Edge profile (TOML, see profiles/edge.sample.toml) whose verdict fills the Token view's
+    /// edge column. A key source given as a JWKS URL is not fetched here; use a file or a PEM.
+    #[arg(long = "edge-profile", value_name = "FILE")]
+    pub edge_profile: Option<PathBuf>,
 }
 
 /// Runs the parsed command line and returns the process exit status.

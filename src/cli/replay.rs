@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{OutputFormat, ReplayArgs};
+use crate::edge::profile::EdgeProfile;
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::{load_policies, load_policy_file};
 use crate::output;
@@ -49,7 +50,11 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
                 );
                 policies.append(file.policies);
             }
-            open_tui(loaded, policies, "replay", theme)
+            let edge = match &args.edge_profile {
+                Some(path) => Some(edge_setup(EdgeProfile::load(path))?),
+                None => None,
+            };
+            open_tui(loaded, policies, edge, "replay", theme)
         }
     }
 }
@@ -108,7 +113,17 @@ pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
     // The demo's file also contains a Gateway and a VirtualService, skipped without a notice.
     let (name, text) = source::demo::POLICIES;
     let policies = load_policies(text, name, "default")?;
-    open_tui(loaded, policies, "demo", theme)
+    let (name, text) = source::demo::EDGE_PROFILE;
+    let edge = edge_setup(EdgeProfile::from_toml(text, name))?;
+    open_tui(loaded, policies, Some(edge), "demo", theme)
+}
+
+/// Loads the keys of a loaded edge profile for the TUI; a profile or key source that cannot be
+/// read is an error before the screen is taken over.
+fn edge_setup(profile: Result<EdgeProfile, String>) -> anyhow::Result<tui::EdgeSetup> {
+    let profile = profile.map_err(anyhow::Error::msg)?;
+    let keys = profile.local_keys().map_err(anyhow::Error::msg)?;
+    Ok(tui::EdgeSetup { profile, keys })
 }
 
 fn print_notices(loaded: &Loaded) {
@@ -121,6 +136,7 @@ fn print_notices(loaded: &Loaded) {
 fn open_tui(
     loaded: Loaded,
     policies: PolicySet,
+    edge: Option<tui::EdgeSetup>,
     title: &str,
     theme: &str,
 ) -> anyhow::Result<ExitCode> {
@@ -130,6 +146,7 @@ fn open_tui(
         flows: loaded.flows,
         notices: loaded.notices,
         policies,
+        edge,
     };
     tui::run(session, theme)?;
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::token::keys::{KeySet, SourceKind};
+
 pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 pub use differences::Difference;
 
@@ -163,6 +165,43 @@ impl EdgeProfile {
     pub fn from_toml(text: &str, origin: &str) -> Result<EdgeProfile, String> {
         let raw = parse_raw(text, origin)?;
         Validator { text, origin }.profile(raw)
+    }
+
+    /// Loads the keys of a file or inline key source. Returns `Ok(None)` for a profile without a
+    /// key source, and an error for a JWKS URL (its fetch needs the caller's fetch settings) or a
+    /// file that cannot be read or parsed.
+    pub fn local_keys(&self) -> Result<Option<KeySet>, String> {
+        let read = |path: &Path, what: &str| {
+            std::fs::read_to_string(path).map_err(|error| {
+                format!(
+                    "cannot read the {what} {:?}: {error}; check the path",
+                    path.display().to_string()
+                )
+            })
+        };
+        let keys = match &self.key_source {
+            None => return Ok(None),
+            Some(KeySource::JwksFile(path)) => {
+                let label = path.display().to_string();
+                let text = read(path, "JWKS file of the edge profile")?;
+                KeySet::from_jwks_text(SourceKind::File, &label, None, &text)
+            }
+            Some(KeySource::JwksUrl(url)) => {
+                return Err(format!(
+                    "the edge profile {} fetches its keys from {url}; only `idflow decode \
+                     --edge-profile` fetches them",
+                    self.origin
+                ));
+            }
+            Some(KeySource::Pem(text)) => {
+                KeySet::from_pem(&format!("the PEM key of {}", self.origin), text)
+            }
+            Some(KeySource::PemFile(path)) => {
+                let text = read(path, "PEM key file of the edge profile")?;
+                KeySet::from_pem(&path.display().to_string(), &text)
+            }
+        };
+        keys.map(Some).map_err(|error| error.to_string())
     }
 
     /// Returns whether a request to `path` may go on without a token.

@@ -26,6 +26,13 @@ pub const POLICIES: (&str, &str) = (
     include_str!("../../demo/policies.yaml"),
 );
 
+/// The edge profile of the recording's EdgeWorker stand-in, as `(name, text)`: the Token view's
+/// edge column.
+pub const EDGE_PROFILE: (&str, &str) = (
+    "demo/edge-profile.toml",
+    include_str!("../../demo/edge-profile.toml"),
+);
+
 /// Returns the embedded demo inputs.
 pub fn inputs() -> Vec<Input> {
     FILES

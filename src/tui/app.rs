@@ -154,6 +154,8 @@ pub struct App {
     pub policies: PolicySet,
     /// Counts changes to the policies or workloads, so the what-if table is computed again.
     pub policy_generation: u64,
+    /// The edge profile of the what-if table's edge column.
+    pub edge: Option<super::EdgeSetup>,
     /// A fixed clock for token times and the what-if; `None` reads the system clock.
     pub clock: Option<DateTime<Utc>>,
     /// Text waiting to be copied to the terminal's clipboard by the event loop.
@@ -182,6 +184,7 @@ impl App {
             should_quit: false,
             policies: session.policies,
             policy_generation: 0,
+            edge: session.edge,
             clock: None,
             clipboard: None,
         };

@@ -48,4 +48,14 @@ pub struct Session {
     pub notices: Vec<String>,
     /// Istio policies for the Token view's what-if (the demo's, or replay `--policies`).
     pub policies: crate::mesh::crd::PolicySet,
+    /// The edge profile that fills the what-if table's edge column; `None` shows "—".
+    pub edge: Option<EdgeSetup>,
+}
+
+/// An edge profile with the keys of its key source, loaded once per session.
+#[derive(Debug, Clone)]
+pub struct EdgeSetup {
+    pub profile: crate::edge::profile::EdgeProfile,
+    /// The key source's keys; `None` when the profile names none, so signatures go unchecked.
+    pub keys: Option<crate::token::keys::KeySet>,
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::edge::profile::{Difference, EdgeDecision, ProfileVerdict};
 use crate::mesh::MeshSettings;
 use crate::mesh::check::Mesh;
 use crate::token::{Inspection, TokenError};
@@ -21,6 +22,9 @@ pub struct TokenPane {
     pub scroll: u16,
     /// One row per known workload, for the current token and what-if request.
     pub what_if: Vec<Row>,
+    /// What the edge profile decides for the current token, with the differences between the
+    /// profile and the mesh's `RequestAuthentication`s; `None` without a profile.
+    pub edge: Option<(EdgeDecision, Vec<Difference>)>,
     /// The inputs `what_if` was computed from.
     pub(super) what_if_key: Option<WhatIfKey>,
 }
@@ -52,6 +56,7 @@ impl App {
     pub(super) fn refresh_token_what_if(&mut self) {
         let Some(Ok(inspection)) = &self.token.result else {
             self.token.what_if.clear();
+            self.token.edge = None;
             self.token.what_if_key = None;
             return;
         };
@@ -72,7 +77,31 @@ impl App {
             generation: self.policy_generation,
         };
         let token = inspection.token.expose().to_owned();
-        self.token.what_if = self.what_if_rows(&token);
+        let mut rows = self.what_if_rows(&token);
+        let edge = self.edge.as_ref().and_then(|edge| {
+            // The edge evaluates the request the rows send: the token as `Authorization: Bearer`.
+            let sent = crate::token::inspect(&format!("Authorization: Bearer {token}"), self.now());
+            let decision = edge
+                .profile
+                .evaluate(&sent.ok()?, edge.keys.as_ref(), self.now());
+            let policies = if self.live.workloads.is_empty() {
+                &self.policies
+            } else {
+                &self.live.policies
+            };
+            Some((
+                decision,
+                edge.profile.differences(&policies.request_authentication),
+            ))
+        });
+        if let Some((decision, _)) = &edge {
+            let cell = edge_cell(decision);
+            for row in &mut rows {
+                row.edge = Some(cell.clone());
+            }
+        }
+        self.token.what_if = rows;
+        self.token.edge = edge;
         self.token.what_if_key = Some(key);
     }
 
@@ -157,5 +186,15 @@ impl App {
                 format!("could not write the claims as JSON: {error}"),
             ),
         }
+    }
+}
+
+/// Returns the edge column's text for `decision`: `allow`, `deny 401` or `fail-open`.
+pub(super) fn edge_cell(decision: &EdgeDecision) -> String {
+    match (decision.verdict, decision.status) {
+        (ProfileVerdict::Allow, _) => "allow".to_owned(),
+        (ProfileVerdict::Deny, Some(status)) => format!("deny {status}"),
+        (ProfileVerdict::Deny, None) => "deny".to_owned(),
+        (ProfileVerdict::FailOpen, _) => "fail-open".to_owned(),
     }
 }

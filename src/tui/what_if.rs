@@ -73,8 +73,8 @@ pub struct Row {
     pub signature: Option<Signature>,
     /// The verdict, or why there is none.
     pub verdict: Result<Verdict, String>,
-    /// NOTE: the edge's verdict for this token. The edge profile that computes it is not part of
-    /// the Token view yet, so this stays `None` and the view shows "—".
+    /// The edge column: the edge profile's verdict for this token (`allow`, `deny 401`,
+    /// `fail-open`), the same on every row; `None` without a profile, shown as "—".
     pub edge: Option<String>,
 }
 

@@ -30,7 +30,7 @@ const HEADERS: [&str; 7] = [
 const GAP: &str = " ";
 /// A column is not cut below this many columns while a wider one can give way.
 const MIN_COLUMN: usize = 3;
-/// The edge column until the edge profile fills it.
+/// The edge column without an edge profile.
 const NO_EDGE: &str = "—";
 
 /// Appends the what-if section: the request line, the table and the notes below it.
@@ -64,6 +64,44 @@ pub fn lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
     }
     cut_rows(theme, &cells, &widths, width, out);
     notes(app, width, out);
+    edge_lines(app, width, out);
+}
+
+/// Appends what the edge profile decided and why, then each difference between the profile and
+/// the mesh's `RequestAuthentication`s.
+fn edge_lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
+    let (Some(edge), Some((decision, differences))) = (&app.edge, &app.token.edge) else {
+        return;
+    };
+    let theme = &app.theme;
+    out.push(Line::default());
+    out.push(Line::from(vec![
+        styled(theme, Slot::Header, "Edge "),
+        styled(
+            theme,
+            Slot::Muted,
+            format!("(profile {})", edge.profile.name),
+        ),
+    ]));
+    let mut texts = vec![(decision.reason.clone(), Slot::Text)];
+    texts.extend(
+        decision
+            .notes
+            .iter()
+            .map(|note| (format!("note: {note}"), Slot::Muted)),
+    );
+    texts.extend(differences.iter().map(|difference| {
+        let text = match &difference.policy {
+            Some(policy) => format!("differs from {policy}: {}", difference.message),
+            None => format!("differs: {}", difference.message),
+        };
+        (text, Slot::Unverified)
+    }));
+    for (text, slot) in texts {
+        for part in wrap(&text, width.max(1)) {
+            out.push(Line::from(styled(theme, slot, part)));
+        }
+    }
 }
 
 /// Returns the seven cells of a row, each with its theme slot.
@@ -120,7 +158,9 @@ fn row_cells(row: &Row) -> [(String, Slot); 7] {
         ),
     };
     let edge = match &row.edge {
-        Some(edge) => (edge.clone(), Slot::Text),
+        Some(edge) if edge.starts_with("deny") => (edge.clone(), Slot::Deny),
+        Some(edge) if edge == "fail-open" => (edge.clone(), Slot::Unverified),
+        Some(edge) => (edge.clone(), Slot::Allow),
         None => (NO_EDGE.to_owned(), Slot::Muted),
     };
     [

@@ -162,23 +162,15 @@ fn load_keys(
     };
     Ok(match &profile.key_source {
         Some(KeySource::JwksFile(path)) => {
-            let label = path.display().to_string();
-            let text = read_text(&label, "JWKS file of the edge profile")?;
-            KeySet::from_jwks_text(SourceKind::File, &label, None, &text)
-                .map_or_else(|error| warn(error.to_string()), Some)
+            // A file that cannot be read is a usage error; one that does not parse leaves the
+            // EdgeWorker without keys.
+            read_text(&path.display().to_string(), "JWKS file of the edge profile")?;
+            profile.local_keys().unwrap_or_else(warn)
         }
         Some(KeySource::JwksUrl(url)) => keys
             .fetch_jwks(args, SourceKind::Url, url, url)
             .map_or_else(warn, Some),
-        Some(KeySource::Pem(text)) => Some(
-            KeySet::from_pem(&format!("the PEM key of {origin}"), text)
-                .map_err(|error| error.to_string())?,
-        ),
-        Some(KeySource::PemFile(path)) => {
-            let label = path.display().to_string();
-            let text = read_text(&label, "PEM key file of the edge profile")?;
-            Some(KeySet::from_pem(&label, &text).map_err(|error| error.to_string())?)
-        }
+        Some(KeySource::Pem(_) | KeySource::PemFile(_)) => profile.local_keys()?,
         None => merged(&keys.sets),
     })
 }
