@@ -1,10 +1,11 @@
 //! Throughput of the live pipeline, from raw access log lines to flows, in lines per second.
 //!
-//! Run with `cargo bench --bench pipeline`. Each case takes 100,000 generated Envoy lines (the
-//! recorded demo lines with their own start time, ids and path per request: a gateway line and,
-//! for most requests, the sidecar line of the same request) through what the live source's join
-//! task does with each line: [`LogParser::parse`], [`AccessLogEntry::observe`] and
-//! [`FlowTracker::push`], with the changed flows collected every 10,000 lines as its timer does.
+//! Run with `cargo bench --bench pipeline`. The lines are made from the recorded demo lines, with
+//! a start time, ids and path of their own per request. A request is a gateway line and, for most
+//! requests, the sidecar line of the same request. Each case takes 100,000 such lines through what
+//! the live source's join task does with each line: [`LogParser::parse`],
+//! [`AccessLogEntry::observe`] and [`FlowTracker::push`]. The changed flows are collected every
+//! 10,000 lines, as the task's timer does.
 //! - `parse_only`: the parser alone, for comparison.
 //! - `parse_correlate`: parse and correlation into a tracker keeping 100,000 flows (the default).
 //! - `parse_correlate_bounded`: the same into a tracker keeping 10,000 flows, so that most flows

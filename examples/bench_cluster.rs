@@ -1,7 +1,7 @@
-//! A FAKE cluster for `scripts/bench-follow.sh`: starts the test suite's fake Kubernetes API server
-//! (HTTPS and a bearer token on 127.0.0.1) with N sidecar pods whose `istio-proxy` logs hold M
-//! generated Envoy lines each, writes a kubeconfig for it, prints one `ready` line, and serves until
-//! it is stopped.
+//! A FAKE cluster for `scripts/bench-follow.sh`. It starts the test suite's fake Kubernetes API
+//! server (HTTPS and a bearer token on 127.0.0.1) with N sidecar pods whose `istio-proxy` logs
+//! contain M generated Envoy lines each. Then it writes a kubeconfig for it, prints one `ready`
+//! line, and serves until it is stopped.
 //!
 //! ```text
 //! cargo run --release --example bench_cluster -- --kubeconfig FILE [--pods N] [--lines M]

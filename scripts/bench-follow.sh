@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Follows the same pods with `idflow follow`, `kubectl logs -f` and kubetail, one after the other,
-# against one fake Kubernetes API server on 127.0.0.1 (examples/bench_cluster.rs), and reports
-# for each the wall time until every line arrived, lines per second, CPU time and peak memory.
+# against one fake Kubernetes API server on 127.0.0.1 (examples/bench_cluster.rs). For each tool it
+# reports the wall time until every line arrived, lines per second, CPU time and peak memory.
 #
 #   scripts/bench-follow.sh            # 50 pods x 1000 lines
 #   PODS=20 LINES=500 scripts/bench-follow.sh

@@ -13,9 +13,9 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use idflow::accesslog::parse_line;
 use idflow::model::HopRole;
 
-/// Where the gateway lines come from, as `NAMESPACE/WORKLOAD`.
+/// Location of the proxy that logs the gateway lines, as `NAMESPACE/WORKLOAD`.
 pub const GATEWAY: &str = "istio-system/istio-ingressgateway";
-/// Where the sidecar lines come from.
+/// Location of the proxy that logs the sidecar lines.
 pub const SIDECAR: &str = "shop/orders";
 
 /// Paths a generated request picks from; `{n}` is replaced by a number.
