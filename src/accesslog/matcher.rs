@@ -4,8 +4,6 @@
 //! The matcher therefore tries every candidate end of each field, keeps only splits that consume
 //! the whole line, and reports a line that splits in two different ways as ambiguous.
 
-use std::collections::HashSet;
-
 use super::ParseError;
 use super::fields::{Shape, excerpt};
 use super::format::{Field, Segment};
@@ -39,10 +37,11 @@ pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usiz
     let mut search = Search {
         segments,
         line,
-        failed: HashSet::new(),
+        failed: FailedStates::new(segments.len(), line.len()),
         work: 0,
         furthest: None,
-        current: Vec::new(),
+        current: Vec::with_capacity(segments.len()),
+        ends: Vec::new(),
         solutions: Vec::new(),
     };
     search.walk(0, 0);
@@ -52,6 +51,39 @@ pub(crate) fn split(segments: &[Segment], line: &str) -> Result<Vec<(usize, usiz
         (1, false) => Ok(solutions.remove(0)),
         (2.., _) => Err(search.ambiguity(&solutions[0], &solutions[1])),
         _ => Err(search.failure(exhausted)),
+    }
+}
+
+/// The set of (segment, position) states known to lead to no complete split, as one bit per state.
+/// A line up to [`MAX_LINE_BYTES`] with a few dozen segments needs a few MiB at most, and a
+/// typical line a few KiB, which is cheaper than hashing every state.
+struct FailedStates {
+    bits: Vec<u64>,
+    /// Positions per segment: the line's length plus one.
+    stride: usize,
+}
+
+impl FailedStates {
+    fn new(segments: usize, line_len: usize) -> Self {
+        let stride = line_len + 1;
+        Self {
+            bits: vec![0; (segments * stride).div_ceil(64)],
+            stride,
+        }
+    }
+
+    fn contains(&self, segment: usize, pos: usize) -> bool {
+        let index = segment * self.stride + pos;
+        self.bits
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    fn insert(&mut self, segment: usize, pos: usize) {
+        let index = segment * self.stride + pos;
+        if let Some(word) = self.bits.get_mut(index / 64) {
+            *word |= 1 << (index % 64);
+        }
     }
 }
 
@@ -90,11 +122,14 @@ struct Search<'a> {
     segments: &'a [Segment],
     line: &'a str,
     /// States known to lead to no complete split.
-    failed: HashSet<(usize, usize)>,
+    failed: FailedStates,
     work: usize,
     /// (position, segment) of the furthest failure seen.
     furthest: Option<(usize, usize)>,
     current: Vec<(usize, usize)>,
+    /// The candidate ends of the fields being tried, one run per level of the search, so that
+    /// no level allocates its own list.
+    ends: Vec<usize>,
     solutions: Vec<Vec<(usize, usize)>>,
 }
 
@@ -113,7 +148,7 @@ impl Search<'_> {
             self.note_failure(segment, pos);
             return false;
         }
-        if self.failed.contains(&(segment, pos)) {
+        if self.failed.contains(segment, pos) {
             return false;
         }
         self.work += 1;
@@ -132,7 +167,7 @@ impl Search<'_> {
             Segment::Field(field) => self.walk_field(segment, field, pos),
         };
         if !found {
-            self.failed.insert((segment, pos));
+            self.failed.insert(segment, pos);
         }
         found
     }
@@ -143,9 +178,11 @@ impl Search<'_> {
             _ => None,
         };
         let is_last = segment + 1 == self.segments.len();
-        let (ends, longest) = candidate_ends(self.line, pos, field, next, is_last);
+        let base = self.ends.len();
+        let longest = candidate_ends(self.line, pos, field, next, is_last, &mut self.ends);
+        let top = self.ends.len();
         self.work += longest - pos;
-        if ends.is_empty() {
+        if top == base {
             if longest > pos || next.is_none() {
                 // No end of this field is followed by the next literal: report the literal where
                 // the longest value stops, which is where a reader would look.
@@ -156,7 +193,9 @@ impl Search<'_> {
             return false;
         }
         let mut found = false;
-        for end in ends {
+        // Deeper levels push their ends above `top` and remove them before they return.
+        for index in base..top {
+            let end = self.ends[index];
             self.current.push((pos, end));
             found |= self.walk(segment + 1, end);
             self.current.pop();
@@ -164,6 +203,7 @@ impl Search<'_> {
                 break;
             }
         }
+        self.ends.truncate(base);
         found
     }
 
@@ -254,46 +294,63 @@ fn describe(shape: Shape) -> &'static str {
     }
 }
 
-/// Returns, in increasing order, the byte offsets where a value of `field` starting at `start`
-/// could end and be followed by `next`, and the end of the longest value the shape allows.
+/// Appends to `out`, in increasing order, the byte offsets where a value of `field` starting at
+/// `start` could end and be followed by `next`, and returns the end of the longest value the shape
+/// allows.
 fn candidate_ends(
     line: &str,
     start: usize,
     field: &Field,
     next: Option<&str>,
     is_last: bool,
-) -> (Vec<usize>, usize) {
+    out: &mut Vec<usize>,
+) -> usize {
     let mut rest = &line[start..];
     if let Some(max) = field.max_len {
         let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
         rest = &rest[..limit];
     }
-    let mut ends: Vec<usize> = match field.shape {
-        Shape::Number => number_end(rest).into_iter().collect(),
-        Shape::Token if is_last => last_token_end(rest).into_iter().collect(),
-        Shape::Token => token_ends(rest),
+    let base = out.len();
+    match field.shape {
+        Shape::Number => out.extend(number_end(rest)),
+        Shape::Token if is_last => out.extend(last_token_end(rest)),
+        Shape::Token => token_ends(rest, out),
         Shape::NoQuote => {
             let stop = rest.find('"').unwrap_or(rest.len());
-            free_ends(&line[start..], &rest[..stop], next)
+            free_ends(&line[start..], &rest[..stop], next, out);
         }
-        Shape::Free => free_ends(&line[start..], rest, next),
+        Shape::Free => free_ends(&line[start..], rest, next, out),
+    }
+    let longest = if out.len() > base {
+        out[out.len() - 1]
+    } else {
+        0
     };
-    let longest = ends.last().copied().unwrap_or(0);
-    if is_last {
-        ends.retain(|&end| start + end == line.len());
+    // Keep, as absolute offsets, the ends that end the line when the field is last and that the
+    // next literal follows.
+    let mut kept = base;
+    for index in base..out.len() {
+        let end = out[index];
+        // The first byte is compared before the whole literal: most ends fail there.
+        let fits = (!is_last || start + end == line.len())
+            && next.is_none_or(|literal| {
+                literal.is_empty()
+                    || line.as_bytes().get(start + end) == literal.as_bytes().first()
+                        && line[start + end..].starts_with(literal)
+            });
+        if fits {
+            out[kept] = start + end;
+            kept += 1;
+        }
     }
-    if let Some(literal) = next {
-        ends.retain(|&end| line[start + end..].starts_with(literal));
-    }
-    (
-        ends.into_iter().map(|end| start + end).collect(),
-        start + longest,
-    )
+    out.truncate(kept);
+    start + longest
 }
 
-/// Ends of a value that may contain anything within `region`, a prefix of `rest`. When a literal
-/// follows, only the places where it starts (even past the region's end by its length) count.
-fn free_ends(rest: &str, region: &str, next: Option<&str>) -> Vec<usize> {
+/// Appends the ends of a value that may contain anything within `region`, a prefix of `rest`.
+/// When a literal follows, only the places where it starts (even past the region's end by its
+/// length) count.
+fn free_ends(rest: &str, region: &str, next: Option<&str>, out: &mut Vec<usize>) {
     match next {
         Some(literal) if !literal.is_empty() => {
             let reach = (region.len() + literal.len()).min(rest.len());
@@ -303,32 +360,34 @@ fn free_ends(rest: &str, region: &str, next: Option<&str>) -> Vec<usize> {
             }
             // Overlapping matches count too: in `a" " "b` the literal `" "` starts at 1 and 3.
             let haystack = &rest[..window];
-            let mut ends = Vec::new();
+            let first = literal.chars().next().unwrap_or_default();
             let mut from = 0;
-            while let Some(found) = haystack[from..].find(literal) {
+            // Looking for the literal's first character and then comparing is much cheaper than
+            // a substring search started again after every match.
+            while let Some(found) = haystack[from..].find(first) {
                 let index = from + found;
                 if index > region.len() {
                     break;
                 }
-                ends.push(index);
-                from = index + haystack[index..].chars().next().map_or(1, char::len_utf8);
+                if haystack[index..].starts_with(literal) {
+                    out.push(index);
+                }
+                from = index + first.len_utf8();
             }
-            ends
         }
-        _ => char_ends(region, true),
+        _ => char_ends(region, true, out),
     }
 }
 
-/// Returns every char boundary of `text` (0 included when `allow_empty`).
-fn char_ends(text: &str, allow_empty: bool) -> Vec<usize> {
-    let mut ends: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
+/// Appends every char boundary of `text` (0 included when `allow_empty`).
+fn char_ends(text: &str, allow_empty: bool, out: &mut Vec<usize>) {
     if allow_empty {
-        ends.insert(0, 0);
+        out.push(0);
     }
+    out.extend(text.char_indices().map(|(i, _)| i).skip(1));
     if !text.is_empty() {
-        ends.push(text.len());
+        out.push(text.len());
     }
-    ends
 }
 
 fn number_end(text: &str) -> Option<usize> {
@@ -344,12 +403,12 @@ fn number_end(text: &str) -> Option<usize> {
 /// Ends of a bare value: a run without whitespace, except that whitespace inside balanced `{…}`
 /// belongs to the value. Envoy before the underscore change logged `jwt_authn` details with spaces,
 /// e.g. `jwt_authn_access_denied{Jwt is expired}`, and only the braces delimit them.
-fn token_ends(text: &str) -> Vec<usize> {
-    let mut ends = Vec::new();
+fn token_ends(text: &str, out: &mut Vec<usize>) {
+    let base = out.len();
     let mut depth = 0usize;
     for (index, c) in text.char_indices() {
         if c.is_whitespace() && depth == 0 {
-            return ends;
+            return;
         }
         match c {
             '{' => depth += 1,
@@ -357,15 +416,16 @@ fn token_ends(text: &str) -> Vec<usize> {
             _ => {}
         }
         if depth == 0 {
-            ends.push(index + c.len_utf8());
+            out.push(index + c.len_utf8());
         }
     }
     if depth == 0 {
-        return ends;
+        return;
     }
     // An unclosed `{`: the braces delimit nothing, so fall back to the plain run.
+    out.truncate(base);
     let run = text.find(char::is_whitespace).unwrap_or(text.len());
-    char_ends(&text[..run], false)
+    char_ends(&text[..run], false, out);
 }
 
 /// End of a bare value that ends the format: the rest of the line. It may contain spaces only

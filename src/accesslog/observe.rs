@@ -128,6 +128,10 @@ fn strip_port(address: &str) -> String {
 /// Returns an RFC 3339 time in UTC with milliseconds, or `None` when `time` is not RFC 3339 (a
 /// custom `%START_TIME(…)%` format).
 fn to_utc_rfc3339(time: &str) -> Option<String> {
+    // The form Envoy logs by default is already the result.
+    if crate::flow::time::canonical_utc_millis(time).is_some() {
+        return Some(time.to_owned());
+    }
     let parsed = DateTime::parse_from_rfc3339(time).ok()?;
     Some(
         parsed

@@ -3,7 +3,8 @@
 //! Printing rule: a flow is printed once no new record has changed it for `--settle-ms` (default
 //! 2000 ms). A flow that changes after it was printed (a late hop) is printed again with the same
 //! `id`, so a reader keeps the last line per `id`. Stream health changes and notices go to stderr,
-//! one line each.
+//! one line each, as do flows dropped to stay within `--max-flows` (at most every 10 s, and once
+//! more at exit).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -65,8 +66,8 @@ pub struct FollowArgs {
     /// Maximum proxy log streams open at once.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub max_streams: usize,
-    /// Maximum flows kept in memory; the oldest are dropped past it.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    /// Maximum flows kept in memory; the oldest are dropped past it and counted on stderr.
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N")]
     pub max_flows: usize,
     /// Seconds of log history each stream reads when it starts.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -106,7 +107,8 @@ pub fn run(args: &FollowArgs) -> anyhow::Result<ExitCode> {
         };
         let source = LiveSource::start(client, settings);
         let printer = FollowPrinter::new(args.settle_ms, args.denials, args.max_flows);
-        follow(source, printer, &mut io::stdout().lock()).await
+        let dropped = DroppedReport::new(args.max_flows);
+        follow(source, printer, dropped, &mut io::stdout().lock()).await
     })
 }
 
@@ -114,6 +116,7 @@ pub fn run(args: &FollowArgs) -> anyhow::Result<ExitCode> {
 async fn follow(
     mut source: LiveSource,
     mut printer: FollowPrinter,
+    mut dropped: DroppedReport,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -125,11 +128,13 @@ async fn follow(
         tokio::select! {
             _ = &mut interrupt => {
                 print(out, &printer.drain())?;
+                report_last(&mut dropped);
                 return Ok(ExitCode::SUCCESS);
             }
             message = source.recv() => {
                 let Some(message) = message else {
                     print(out, &printer.drain())?;
+                    report_last(&mut dropped);
                     anyhow::bail!("the live source stopped: every watch and stream task ended");
                 };
                 match message {
@@ -138,7 +143,12 @@ async fn follow(
                         eprintln!("idflow: stream {}: {}", status.stream, status.health);
                     }
                     LiveMessage::Notice(text) => eprintln!("idflow: {text}"),
-                    LiveMessage::Workloads(_) | LiveMessage::Policies(_) | LiveMessage::Counts(_) => {}
+                    LiveMessage::Counts(counts) => {
+                        if let Some(text) = dropped.update(counts.flows_evicted, Instant::now()) {
+                            eprintln!("idflow: {text}");
+                        }
+                    }
+                    LiveMessage::Workloads(_) | LiveMessage::Policies(_) => {}
                 }
             }
             _ = tick.tick() => {
@@ -148,6 +158,69 @@ async fn follow(
                 }
             }
         }
+    }
+}
+
+/// Shortest time between two reports of dropped flows.
+const DROPPED_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Reports on stderr how many flows were dropped to stay within `--max-flows`: when the first
+/// is dropped, then at most every [`DROPPED_REPORT_EVERY`], and at exit when the count changed.
+#[derive(Debug)]
+struct DroppedReport {
+    max_flows: usize,
+    /// The count the source reported last.
+    dropped: u64,
+    /// The count last printed, and when.
+    reported: u64,
+    reported_at: Option<Instant>,
+}
+
+impl DroppedReport {
+    fn new(max_flows: usize) -> Self {
+        Self {
+            max_flows,
+            dropped: 0,
+            reported: 0,
+            reported_at: None,
+        }
+    }
+
+    /// Takes the source's count at `now` and returns the line to print when a report is due.
+    fn update(&mut self, dropped: u64, now: Instant) -> Option<String> {
+        self.dropped = dropped;
+        let due = self
+            .reported_at
+            .is_none_or(|at| now.duration_since(at) >= DROPPED_REPORT_EVERY);
+        if dropped <= self.reported || !due {
+            return None;
+        }
+        self.reported = dropped;
+        self.reported_at = Some(now);
+        Some(self.message())
+    }
+
+    /// Returns the line to print at exit when the last count was not printed yet.
+    fn finish(&mut self) -> Option<String> {
+        if self.dropped <= self.reported {
+            return None;
+        }
+        self.reported = self.dropped;
+        Some(self.message())
+    }
+
+    fn message(&self) -> String {
+        format!(
+            "dropped {} older flows so far to keep at most {} (--max-flows); raise --max-flows to keep more",
+            self.dropped, self.max_flows
+        )
+    }
+}
+
+/// Prints the dropped flows not reported yet, before exit.
+fn report_last(dropped: &mut DroppedReport) {
+    if let Some(text) = dropped.finish() {
+        eprintln!("idflow: {text}");
     }
 }
 
@@ -161,5 +234,63 @@ fn print(out: &mut impl Write, flows: &[crate::model::Flow]) -> anyhow::Result<b
         Ok(()) => Ok(true),
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(error) => Err(error).context("cannot write to standard output"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_silent_without_drops() {
+        let mut report = DroppedReport::new(10);
+        assert_eq!(report.update(0, Instant::now()), None);
+    }
+
+    #[test]
+    fn dropped_reports_first_drop() {
+        let mut report = DroppedReport::new(10);
+        let text = report.update(3, Instant::now()).unwrap_or_default();
+        assert!(
+            text.starts_with("dropped 3 older flows so far to keep at most 10"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn dropped_waits_between_reports() {
+        let mut report = DroppedReport::new(10);
+        let start = Instant::now();
+        report.update(3, start);
+        assert_eq!(report.update(5, start + Duration::from_secs(9)), None);
+    }
+
+    #[test]
+    fn dropped_reports_after_interval() {
+        let mut report = DroppedReport::new(10);
+        let start = Instant::now();
+        report.update(3, start);
+        let text = report.update(5, start + DROPPED_REPORT_EVERY);
+        assert!(text.is_some_and(|text| text.starts_with("dropped 5 ")));
+    }
+
+    #[test]
+    fn dropped_finish_reports_unprinted_count() {
+        let mut report = DroppedReport::new(10);
+        let start = Instant::now();
+        report.update(3, start);
+        report.update(5, start + Duration::from_secs(1));
+        assert!(
+            report
+                .finish()
+                .is_some_and(|text| text.starts_with("dropped 5 "))
+        );
+    }
+
+    #[test]
+    fn dropped_finish_silent_when_reported() {
+        let mut report = DroppedReport::new(10);
+        report.update(3, Instant::now());
+        assert_eq!(report.finish(), None);
     }
 }

@@ -14,8 +14,8 @@ use crate::tui::{self, Action, App, Effect, Feed, LiveUpdate};
 
 use super::follow::KubeArgs;
 
-/// Runs the live TUI until the user quits.
-pub fn run(args: &KubeArgs, theme: &str) -> anyhow::Result<ExitCode> {
+/// Runs the live TUI, keeping at most `max_flows` flows, until the user quits.
+pub fn run(args: &KubeArgs, max_flows: usize, theme: &str) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     let resolved = resolve(&settings)?;
     let theme = tui::Theme::load(theme)?;
@@ -33,11 +33,12 @@ pub fn run(args: &KubeArgs, theme: &str) -> anyhow::Result<ExitCode> {
     app.view = tui::View::Workloads;
     tui::run_app(app, || async move {
         let client = connect(&resolved).await?;
-        let source = LiveSource::start(client, LiveSettings::new(resolved.scope.clone()));
+        let source = LiveSource::start(client, live_settings(resolved.scope.clone(), max_flows));
         Ok(LiveFeed {
             settings,
             source,
             scope: resolved.scope,
+            max_flows,
         })
     })?;
     Ok(ExitCode::SUCCESS)
@@ -63,6 +64,14 @@ struct LiveFeed {
     settings: KubeSettings,
     source: LiveSource,
     scope: Scope,
+    max_flows: usize,
+}
+
+/// Returns the live source's settings for `scope` with the `--max-flows` bound.
+fn live_settings(scope: Scope, max_flows: usize) -> LiveSettings {
+    let mut settings = LiveSettings::new(scope);
+    settings.max_flows = max_flows;
+    settings
 }
 
 impl LiveFeed {
@@ -73,7 +82,7 @@ impl LiveFeed {
             .map_err(|error| error.to_string())?;
         self.scope = resolved.scope.clone();
         self.source
-            .restart(client, LiveSettings::new(resolved.scope));
+            .restart(client, live_settings(resolved.scope, self.max_flows));
         Ok(())
     }
 }

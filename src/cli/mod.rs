@@ -26,6 +26,9 @@ pub struct Cli {
     /// The cluster for the live TUI (no subcommand), as kubectl's flags choose it.
     #[command(flatten)]
     pub kube: follow::KubeArgs,
+    /// Flows the live TUI keeps in memory; past it the oldest are dropped and counted.
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N")]
+    pub max_flows: usize,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -129,7 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => simulate::run_check(&args),
         Some(Command::EnvoyConfig(args)) => simulate::run_envoy_config(&args),
         Some(Command::Follow(args)) => follow::run(&args),
-        None => live::run(&cli.kube, &cli.theme),
+        None => live::run(&cli.kube, cli.max_flows, &cli.theme),
     };
     match result {
         Ok(code) => code,

@@ -11,9 +11,12 @@ use crate::model::{CorrelationKey, Flow, Hop, HopKind, HopRole};
 /// Parses an RFC 3339 time into milliseconds since the Unix epoch. Returns `None` when it is absent or
 /// invalid.
 pub(super) fn time_ms(time: Option<&str>) -> Option<i64> {
-    DateTime::parse_from_rfc3339(time?)
-        .ok()
-        .map(|parsed| parsed.timestamp_millis())
+    let time = time?;
+    super::time::canonical_utc_millis(time).or_else(|| {
+        DateTime::parse_from_rfc3339(time)
+            .ok()
+            .map(|parsed| parsed.timestamp_millis())
+    })
 }
 
 /// Returns the position class of a hop: the edge, then the ingress gateway, then sidecars and waypoints.

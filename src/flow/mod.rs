@@ -8,6 +8,7 @@ mod correlate;
 mod findings;
 mod heuristic;
 mod identity;
+pub(crate) mod time;
 mod verdict;
 
 use crate::model::{Flow, Hop};

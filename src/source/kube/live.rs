@@ -46,7 +46,7 @@ impl LiveSettings {
             root_namespace: "istio-system".to_owned(),
             trust_domain: "cluster.local".to_owned(),
             streams: StreamSettings::default(),
-            max_flows: 100_000,
+            max_flows: crate::source::DEFAULT_MAX_FLOWS,
             flow_interval: Duration::from_millis(500),
             channel_capacity: 1024,
         }
