@@ -990,6 +990,21 @@ mod live {
         app
     }
 
+    #[test]
+    fn live_line_shows_evictions() {
+        let mut app = live_app(120, 40);
+        let counts = idflow::source::kube::LineCounts {
+            flows_evicted: 5,
+            ..idflow::source::kube::LineCounts::default()
+        };
+        update(&mut app, Action::Live(LiveUpdate::Counts(counts)));
+        let screen = screen_text(&draw(&app, 120, 40));
+        assert!(
+            screen.contains("5 flows evicted past --max-flows"),
+            "{screen}"
+        );
+    }
+
     fn run(app: &mut App, actions: Vec<Action>) {
         for action in actions {
             update(app, action);

@@ -4,6 +4,7 @@
 //! flag prints its error and exits 2. `:ctx NAME` and `:ns NAME` restart the source on the same
 //! kubeconfig files; a failed switch shows its error in the TUI and leaves the old source stopped.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::source::kube::{
@@ -13,15 +14,28 @@ use crate::source::kube::{
 use crate::tui::{self, Action, App, Effect, Feed, LiveUpdate};
 
 use super::follow::KubeArgs;
+use super::replay::edge_setup;
+use crate::edge::profile::EdgeProfile;
 
-/// Runs the live TUI, keeping at most `max_flows` flows, until the user quits.
-pub fn run(args: &KubeArgs, max_flows: usize, theme: &str) -> anyhow::Result<ExitCode> {
+/// Runs the live TUI, keeping at most `max_flows` flows, until the user quits. `edge_profile`
+/// fills the Token view's edge column.
+pub fn run(
+    args: &KubeArgs,
+    max_flows: usize,
+    edge_profile: Option<&Path>,
+    theme: &str,
+) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     let resolved = resolve(&settings)?;
     let theme = tui::Theme::load(theme)?;
+    let edge = match edge_profile {
+        Some(path) => Some(edge_setup(EdgeProfile::load(path))?),
+        None => None,
+    };
     let mut app = App::new(
         tui::Session {
             title: resolved.context.clone(),
+            edge,
             ..tui::Session::default()
         },
         theme,

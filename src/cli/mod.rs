@@ -29,6 +29,10 @@ pub struct Cli {
     /// Flows the live TUI keeps in memory; past it the oldest are dropped and counted.
     #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N")]
     pub max_flows: usize,
+    /// Edge profile (TOML, see profiles/edge.sample.toml) whose verdict fills the live Token
+    /// view's edge column. A key source given as a JWKS URL is not fetched here.
+    #[arg(long = "edge-profile", value_name = "FILE")]
+    pub edge_profile: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -132,7 +136,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => simulate::run_check(&args),
         Some(Command::EnvoyConfig(args)) => simulate::run_envoy_config(&args),
         Some(Command::Follow(args)) => follow::run(&args),
-        None => live::run(&cli.kube, cli.max_flows, &cli.theme),
+        None => live::run(
+            &cli.kube,
+            cli.max_flows,
+            cli.edge_profile.as_deref(),
+            &cli.theme,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -120,7 +120,7 @@ pub fn run_demo(theme: &str) -> anyhow::Result<ExitCode> {
 
 /// Loads the keys of a loaded edge profile for the TUI; a profile or key source that cannot be
 /// read is an error before the screen is taken over.
-fn edge_setup(profile: Result<EdgeProfile, String>) -> anyhow::Result<tui::EdgeSetup> {
+pub(super) fn edge_setup(profile: Result<EdgeProfile, String>) -> anyhow::Result<tui::EdgeSetup> {
     let profile = profile.map_err(anyhow::Error::msg)?;
     let keys = profile.local_keys().map_err(anyhow::Error::msg)?;
     Ok(tui::EdgeSetup { profile, keys })

@@ -100,6 +100,15 @@ pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
     if !any {
         spans.push(styled(theme, Slot::Muted, "none yet"));
     }
+    let evicted = app.live.counts.flows_evicted;
+    if evicted > 0 {
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(
+            theme,
+            Slot::Error,
+            format!("{evicted} flows evicted past --max-flows"),
+        ));
+    }
     let denials = &app.live.denials;
     for (label, map) in [
         ("denials by workload ", &denials.by_workload),
