@@ -109,6 +109,9 @@ fn header_status(header: &serde_json::Map<String, Value>) -> Option<&'static str
     None
 }
 
+/// 2^64, the first double that jwt_verify_lib rejects as a time claim.
+const UINT64_LIMIT: f64 = 18_446_744_073_709_551_616.0;
+
 fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static str> {
     let not_string = |name: &str| payload.get(name).is_some_and(|value| !value.is_string());
     if not_string("iss") {
@@ -136,8 +139,14 @@ fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static s
     ];
     for (name, not_integer, out_of_range) in time_checks {
         match payload.get(name) {
-            // jwt_verify_lib reads the number as a double and truncates it, so fractions pass.
-            Some(Value::Number(number)) if number.as_f64().is_none_or(|seconds| seconds < 0.0) => {
+            // jwt_verify_lib reads the number as a double and truncates it, so fractions pass. Its
+            // `StructUtils::GetUInt64` rejects a double below 0 or at least `(double)UINT64_MAX`,
+            // which is 2^64.
+            Some(Value::Number(number))
+                if number
+                    .as_f64()
+                    .is_none_or(|seconds| !(0.0..UINT64_LIMIT).contains(&seconds)) =>
+            {
                 return Some(out_of_range);
             }
             None | Some(Value::Number(_)) => {}
@@ -252,5 +261,41 @@ mod tests {
             jwt_authn_format_status("ab+/.e30.c2ln"),
             Some("Jwt header is an invalid Base64url encoded")
         );
+    }
+    /// Returns a token with `claims` and a placeholder signature, as jwt_authn parses it.
+    fn with_claims(claims: &str) -> String {
+        let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.c2ln",
+            engine.encode(r#"{"alg":"RS256"}"#),
+            engine.encode(claims)
+        )
+    }
+
+    #[test]
+    fn exp_range_like_jwt_verify_lib() {
+        let cases = [
+            (
+                r#"{"exp":1e30}"#,
+                Some("Jwt payload [exp] field is not a positive 64 bit integer"),
+            ),
+            (
+                r#"{"exp":18446744073709551615}"#,
+                Some("Jwt payload [exp] field is not a positive 64 bit integer"),
+            ),
+            (
+                r#"{"exp":-1}"#,
+                Some("Jwt payload [exp] field is not a positive 64 bit integer"),
+            ),
+            (r#"{"exp":1.8e19}"#, None),
+            (r#"{"exp":1741086130.5}"#, None),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(
+                jwt_authn_format_status(&with_claims(claims)),
+                expected,
+                "{claims}"
+            );
+        }
     }
 }
