@@ -89,6 +89,10 @@ pub struct RequestArgs {
     /// The mTLS peer principal, `spiffe://TD/ns/NS/sa/SA` or `TD/ns/NS/sa/SA` (default: plaintext).
     #[arg(long)]
     pub source_principal: Option<String>,
+    /// The mTLS peer's namespace. Without --source-principal the peer is the namespace's `default`
+    /// service account in the mesh trust domain, as Istio derives `source.namespace` from it.
+    #[arg(long, value_name = "NS")]
+    pub source_namespace: Option<String>,
     /// The connection's source address.
     #[arg(long, default_value = "10.0.0.1")]
     pub source_ip: IpAddr,
@@ -194,18 +198,12 @@ impl RequestArgs {
             .host
             .clone()
             .unwrap_or_else(|| service_host(workload, mesh.port));
-        let source_principal = self.source_principal.as_ref().map(|principal| {
-            if principal.starts_with("spiffe://") {
-                principal.clone()
-            } else {
-                format!("spiffe://{principal}")
-            }
-        });
+        let source_principal = self.source_principal(mesh)?;
         Ok(Request {
             protocol: mesh.protocol(),
             port: mesh.port,
-            method: self.method.clone(),
-            path: self.path.clone(),
+            method: checked_method(&self.method)?,
+            path: checked_path(&self.path)?,
             host,
             headers,
             source_principal,
@@ -214,6 +212,46 @@ impl RequestArgs {
             sni: self.sni.clone(),
             xff_trusted_hops: self.xff_trusted_hops,
         })
+    }
+
+    /// Returns the peer principal from `--source-principal` or `--source-namespace`, or `None`
+    /// for plaintext. The two flags must name the same namespace.
+    fn source_principal(&self, mesh: &MeshArgs) -> Result<Option<String>, FlagError> {
+        let principal = match (&self.source_principal, &self.source_namespace) {
+            (Some(principal), _) => {
+                if principal.is_empty()
+                    || principal.contains(|c: char| c.is_whitespace() || c.is_control())
+                {
+                    return Err(FlagError {
+                        flag: "--source-principal",
+                        value: principal.clone(),
+                        expected: "expected a SPIFFE id without spaces, e.g. spiffe://cluster.local/ns/shop/sa/web",
+                    });
+                }
+                if principal.starts_with("spiffe://") {
+                    principal.clone()
+                } else {
+                    format!("spiffe://{principal}")
+                }
+            }
+            (None, Some(namespace)) => {
+                format!("spiffe://{}/ns/{namespace}/sa/default", mesh.trust_domain)
+            }
+            (None, None) => return Ok(None),
+        };
+        if let Some(namespace) = &self.source_namespace {
+            let named = principal
+                .split_once("/ns/")
+                .and_then(|(_, rest)| rest.split('/').next());
+            if namespace.is_empty() || named != Some(namespace.as_str()) {
+                return Err(FlagError {
+                    flag: "--source-namespace",
+                    value: namespace.clone(),
+                    expected: "expected the namespace that --source-principal names (`/ns/NS/`), or drop one of the two flags",
+                });
+            }
+        }
+        Ok(Some(principal))
     }
 
     /// Returns the clock: `--at`, or now.
@@ -257,6 +295,31 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> {
         }
     }
     Ok(labels)
+}
+
+/// Returns `--method` when it is an HTTP token (RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``).
+fn checked_method(text: &str) -> Result<String, FlagError> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !text.is_empty() && text.chars().all(token) {
+        return Ok(text.to_owned());
+    }
+    Err(FlagError {
+        flag: "--method",
+        value: text.to_owned(),
+        expected: "expected an HTTP method, e.g. GET or POST",
+    })
+}
+
+/// Returns `--path` when it is an origin-form request target: `/` first, no spaces or controls.
+fn checked_path(text: &str) -> Result<String, FlagError> {
+    if text.starts_with('/') && !text.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Ok(text.to_owned());
+    }
+    Err(FlagError {
+        flag: "--path",
+        value: text.to_owned(),
+        expected: "expected a path starting with `/` and without spaces, e.g. /api/orders?id=7",
+    })
 }
 
 fn parse_header(text: &str) -> Result<(String, String), FlagError> {
@@ -308,6 +371,65 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, FlagError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Builds the request of `idflow check -f p.yaml --workload shop/orders EXTRA...`.
+    fn request_from(extra: &[&str]) -> Result<Request, FlagError> {
+        let mut argv = vec![
+            "idflow",
+            "check",
+            "-f",
+            "p.yaml",
+            "--workload",
+            "shop/orders",
+        ];
+        argv.extend_from_slice(extra);
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).expect("flags parse");
+        let Some(crate::cli::Command::Check(args)) = cli.command else {
+            panic!("not a check command");
+        };
+        let workload = args.mesh.workload()?;
+        args.request.request(&args.mesh, &workload)
+    }
+
+    #[test]
+    fn source_namespace_sets_principal() {
+        let request = request_from(&["--source-namespace", "web"]).expect("valid flags");
+        assert_eq!(
+            request.source_principal.as_deref(),
+            Some("spiffe://cluster.local/ns/web/sa/default")
+        );
+    }
+
+    #[test]
+    fn source_namespace_must_match_principal() {
+        let both = [
+            "--source-principal",
+            "cluster.local/ns/web/sa/ui",
+            "--source-namespace",
+        ];
+        assert!(request_from(&[&both[..], &["web"]].concat()).is_ok());
+        let error = request_from(&[&both[..], &["shop"]].concat()).expect_err("namespaces differ");
+        assert_eq!(error.flag, "--source-namespace");
+    }
+
+    #[test]
+    fn invalid_request_values_rejected() {
+        let cases = [
+            (&["--path", "no-slash"][..], "--path"),
+            (&["--path", "/a b"][..], "--path"),
+            (&["--method", "G E T"][..], "--method"),
+            (&["--method", ""][..], "--method"),
+            (
+                &["--source-principal", "not a principal"][..],
+                "--source-principal",
+            ),
+        ];
+        for (flags, flag) in cases {
+            let error = request_from(flags).expect_err("invalid value");
+            assert_eq!(error.flag, flag, "{flags:?}");
+        }
+        assert!(request_from(&["--method", "PATCH", "--path", "/api?x=1"]).is_ok());
+    }
 
     #[test]
     fn workload_needs_namespace_and_name() {

@@ -39,6 +39,15 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         }
         policies.append(loaded.policies);
     }
+    if policies.authorization.is_empty()
+        && policies.request_authentication.is_empty()
+        && policies.peer_authentication.is_empty()
+    {
+        eprintln!(
+            "idflow: warning: no AuthorizationPolicy, RequestAuthentication or PeerAuthentication \
+             in the -f files, so the result is that of a workload without policies; check the paths"
+        );
+    }
 
     let mut rejected = 0;
     for error in validate(&policies) {
