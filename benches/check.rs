@@ -3,13 +3,18 @@
 //!
 //! Run with `cargo bench --bench check`. The RBAC filters are built and compiled once, as Envoy does
 //! when istiod pushes a config; each evaluation then runs one request through them:
-//! - `decide_no_match`: a request no rule matches, so every rule of every policy is tried (the worst
-//!   case, ending in `rbac_access_denied_matched_policy[none]`), verdict only, as Envoy decides;
+//! - `decide_no_match`: a request no rule matches, ending in
+//!   `rbac_access_denied_matched_policy[none]`, verdict only, as Envoy decides. Its peer is named by
+//!   no rule, so the principal index skips all 250 policies;
 //! - `decide_last_rule`: a request only the last rule of the last policy allows, verdict only;
 //! - `explain_no_match` and `explain_last_rule`: the same with the explanation `idflow check`
 //!   prints (a step per rule, each non-matching rule's first failing clause in words);
 //! - `check_end_to_end`: the whole `idflow check` path for one request (scoping, building both
 //!   filters, jwt_authn with no token, RBAC), for comparison.
+//!
+//! The `check_50x5_namespaces` group runs the two verdict-only cases on the same policies without
+//! the `principals` field, so each rule names its source by namespace (a regex on the peer's URI
+//! SAN). The principal index cannot rule any policy out there, so all 250 are evaluated.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,6 +22,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use idflow::mesh::check::{Mesh, check};
+use idflow::mesh::crd::PolicySet;
 use idflow::mesh::load::load_policies;
 use idflow::mesh::rbac::{BuildSettings, Engine, ScopedPolicy, build, decide, evaluate};
 use idflow::mesh::{MeshSettings, Protocol, Request, Workload};
@@ -25,7 +31,8 @@ const POLICIES: usize = 50;
 const RULES: usize = 5;
 
 /// Writes 50 ALLOW policies of 5 rules, each rule mixing a source, an operation and a condition.
-fn policies_yaml() -> String {
+/// Without `with_principals` the sources are namespaces only.
+fn policies_yaml(with_principals: bool) -> String {
     let mut text = String::new();
     for p in 0..POLICIES {
         let _ = write!(
@@ -33,9 +40,14 @@ fn policies_yaml() -> String {
             "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: policy-{p:02}\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: orders\n  rules:\n"
         );
         for r in 0..RULES {
+            let principals = if with_principals {
+                format!("        principals: [\"cluster.local/ns/team-{p}/sa/client-{r}\"]\n")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 text,
-                "  - from:\n    - source:\n        principals: [\"cluster.local/ns/team-{p}/sa/client-{r}\"]\n        namespaces: [\"team-{p}\"]\n    to:\n    - operation:\n        methods: [\"GET\", \"POST\"]\n        paths: [\"/api/v{r}/items/*\", \"/api/v{r}/orders/{{*}}\"]\n        hosts: [\"orders.shop.svc.cluster.local\", \"orders.shop.svc.cluster.local:*\"]\n    when:\n    - key: request.headers[x-tenant]\n      values: [\"tenant-{p}\", \"*-corp\"]\n"
+                "  - from:\n    - source:\n{principals}        namespaces: [\"team-{p}\"]\n    to:\n    - operation:\n        methods: [\"GET\", \"POST\"]\n        paths: [\"/api/v{r}/items/*\", \"/api/v{r}/orders/{{*}}\"]\n        hosts: [\"orders.shop.svc.cluster.local\", \"orders.shop.svc.cluster.local:*\"]\n    when:\n    - key: request.headers[x-tenant]\n      values: [\"tenant-{p}\", \"*-corp\"]\n"
             );
         }
         text.push_str("---\n");
@@ -64,10 +76,8 @@ fn request(principal: &str, path: &str, tenant: &str) -> Request {
     }
 }
 
-fn bench_check(c: &mut Criterion) {
-    let policies =
-        load_policies(&policies_yaml(), "bench.yaml", "shop").expect("bench policies load");
-    let settings = MeshSettings::default();
+/// Builds and compiles the RBAC filters of the workload for the policies.
+fn compile_engine(policies: &PolicySet, settings: &MeshSettings) -> Engine {
     let scoped: Vec<ScopedPolicy<'_>> = policies
         .authorization
         .iter()
@@ -76,12 +86,19 @@ fn bench_check(c: &mut Criterion) {
     let built = build(
         &scoped,
         &BuildSettings {
-            mesh: &settings,
+            mesh: settings,
             protocol: Protocol::Http,
             providers: &[],
         },
     );
-    let engine = Engine::new(&built.filters).expect("bench filters compile");
+    Engine::new(&built.filters).expect("bench filters compile")
+}
+
+fn bench_check(c: &mut Criterion) {
+    let policies =
+        load_policies(&policies_yaml(true), "bench.yaml", "shop").expect("bench policies load");
+    let settings = MeshSettings::default();
+    let engine = compile_engine(&policies, &settings);
 
     let miss = request(
         "spiffe://cluster.local/ns/web/sa/frontend",
@@ -127,6 +144,30 @@ fn bench_check(c: &mut Criterion) {
     let workload = workload();
     group.bench_function("check_end_to_end", |b| {
         b.iter(|| check(&mesh, &workload, black_box(&hit)).expect("check runs"));
+    });
+    group.finish();
+
+    let namespaces =
+        load_policies(&policies_yaml(false), "bench.yaml", "shop").expect("bench policies load");
+    let unindexed = compile_engine(&namespaces, &settings);
+    assert_eq!(decide(&unindexed, &miss, None), Some("none"));
+    assert_eq!(decide(&unindexed, &hit, None), None);
+    assert_eq!(
+        evaluate(&unindexed, &hit, None)
+            .explanation
+            .iter()
+            .filter(|step| step.outcome == "matched")
+            .count(),
+        1,
+        "only the last rule should match"
+    );
+    let mut group = c.benchmark_group("check_50x5_namespaces");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("decide_no_match", |b| {
+        b.iter(|| decide(&unindexed, black_box(&miss), None));
+    });
+    group.bench_function("decide_last_rule", |b| {
+        b.iter(|| decide(&unindexed, black_box(&hit), None));
     });
     group.finish();
 }

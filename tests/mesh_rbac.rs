@@ -883,3 +883,179 @@ fn b10_custom_multiple_providers() {
         "rbac_access_denied_matched_policy[istio-ext-authz-ns[istio-ingress]-policy[dev-custom]-rule[0]-deny-due-to-bad-CUSTOM-action]"
     );
 }
+
+/// Policies that mix rules the principal index can skip (exact `principals`) with rules it must
+/// always evaluate (namespaces, globs, `notPrincipals`, no source, request principals), with
+/// names chosen so that indexed and unindexed policies interleave in sort order.
+fn mixed_index_policies() -> Vec<Value> {
+    let peer = |p: &str| format!("cluster.local/ns/{p}");
+    vec![
+        policy(
+            "d-a",
+            "DENY",
+            json!([
+                {"from": [{"source": {"principals": [peer("a/sa/x")]}}], "to": [{"operation": {"paths": ["/admin*"]}}]},
+                {"from": [{"source": {"principals": [peer("b/sa/y")]}}], "to": [{"operation": {"methods": ["DELETE"]}}]},
+            ]),
+        ),
+        policy(
+            "d-b",
+            "DENY",
+            json!([{"from": [{"source": {"namespaces": ["a"]}}], "to": [{"operation": {"paths": ["/admin/secret"]}}]}]),
+        ),
+        policy(
+            "d-c",
+            "DENY",
+            json!([{"from": [{"source": {"principals": [peer("a/sa/x"), peer("c/sa/z")]}}],
+                    "when": [{"key": "request.headers[x-block]", "values": ["yes"]}]}]),
+        ),
+        policy(
+            "d-d",
+            "DENY",
+            json!([{"from": [{"source": {"notPrincipals": [peer("a/sa/x")]}}], "to": [{"operation": {"methods": ["DELETE"]}}]}]),
+        ),
+        policy(
+            "d-e",
+            "DENY",
+            json!([{"to": [{"operation": {"paths": ["/deny-all"]}}]}]),
+        ),
+        policy(
+            "a-a",
+            "ALLOW",
+            json!([
+                {"from": [{"source": {"principals": [peer("a/sa/x")]}}], "to": [{"operation": {"methods": ["GET"]}}]},
+                {"from": [{"source": {"principals": [peer("b/sa/y")]}}], "to": [{"operation": {"paths": ["/api/*"]}}]},
+            ]),
+        ),
+        policy(
+            "a-b",
+            "ALLOW",
+            json!([{"from": [{"source": {"namespaces": ["c"]}}], "to": [{"operation": {"paths": ["/api/{*}"]}}]}]),
+        ),
+        policy(
+            "a-c",
+            "ALLOW",
+            json!([{"from": [{"source": {"principals": ["*/sa/y"]}}], "to": [{"operation": {"paths": ["/public"]}}]}]),
+        ),
+        policy(
+            "a-d",
+            "ALLOW",
+            json!([{"from": [{"source": {"requestPrincipals": ["*"]}}], "to": [{"operation": {"paths": ["/api/v1"]}}]}]),
+        ),
+        policy(
+            "a-e",
+            "ALLOW",
+            json!([{"from": [{"source": {"principals": [peer("d/sa/w")]}}], "to": [{"operation": {"paths": ["/public"]}}]}]),
+        ),
+    ]
+}
+
+/// Returns the ids of the policies the explanation reports as matched under `label`.
+fn matched_ids(v: &RbacVerdict, label: &str) -> Vec<String> {
+    let prefix = format!("{label} policy ");
+    v.explanation
+        .iter()
+        .filter(|step| step.outcome == "matched")
+        .filter_map(|step| step.message.strip_prefix(&prefix))
+        .map(|rest| rest.trim_end_matches(" matched").to_owned())
+        .collect()
+}
+
+#[test]
+fn index_agrees_with_full_evaluation() {
+    let docs = mixed_index_policies();
+    let mut requests = 0;
+    let mut several_denies = 0;
+    let mut allowed_count = 0;
+    let peers = [
+        None,
+        Some("a/sa/x"),
+        Some("b/sa/y"),
+        Some("c/sa/z"),
+        Some("d/sa/w"),
+        Some("e/sa/v"),
+    ];
+    let paths = [
+        "/",
+        "/admin",
+        "/admin/secret",
+        "/api/v1",
+        "/api/v1/x",
+        "/deny-all",
+        "/public",
+    ];
+    for peer in peers {
+        for path in paths {
+            for method in ["GET", "DELETE"] {
+                for block in [false, true] {
+                    for payload in [None, Some(token())] {
+                        let mut req = get(path);
+                        req.method = method.to_owned();
+                        req.source_principal =
+                            peer.map(|p| format!("spiffe://cluster.local/ns/{p}"));
+                        if block {
+                            req.headers.push(("x-block".to_owned(), "yes".to_owned()));
+                        }
+                        let case = format!(
+                            "{peer:?} {method} {path} block={block} jwt={}",
+                            payload.is_some()
+                        );
+
+                        // `run` asserts that the indexed `decide` gives the same details.
+                        let v = run(&docs, &req, payload.as_ref());
+                        requests += 1;
+
+                        // DENY: the reported policy is the first matching id in byte order.
+                        let mut denies = matched_ids(&v, "DENY");
+                        denies.sort();
+                        if denies.len() > 1 {
+                            several_denies += 1;
+                        }
+                        let allows = matched_ids(&v, "ALLOW");
+                        let want = match (denies.first(), allows.is_empty()) {
+                            (Some(id), _) => format!("rbac_access_denied_matched_policy[{id}]"),
+                            (None, true) => "rbac_access_denied_matched_policy[none]".to_owned(),
+                            (None, false) => "via_upstream".to_owned(),
+                        };
+                        assert_eq!(v.response_code_details, want, "{case}");
+                        if allowed(&v) {
+                            allowed_count += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(requests, 336);
+    assert!(
+        several_denies >= 10,
+        "only {several_denies} requests matched two DENY policies"
+    );
+    assert!(
+        allowed_count >= 10,
+        "only {allowed_count} requests were allowed"
+    );
+}
+
+#[test]
+fn deny_order_with_index() {
+    // Eleven indexed rules of one DENY policy. The request matches rule 2 and rule 10, and
+    // `rule[10]` sorts first.
+    let rules: Vec<Value> = (0..11)
+        .map(|i| {
+            let path = if i == 2 || i == 10 { "/x" } else { "/other" };
+            json!({"from": [{"source": {"principals": ["cluster.local/ns/a/sa/x"]}}],
+                   "to": [{"operation": {"paths": [path]}}]})
+        })
+        .collect();
+    let docs = [policy("d", "DENY", json!(rules))];
+    let req = with_peer(get("/x"), "spiffe://cluster.local/ns/a/sa/x");
+    let v = run(&docs, &req, None);
+    assert_eq!(v.rule, Some(10));
+
+    let other = with_peer(get("/x"), "spiffe://cluster.local/ns/b/sa/x");
+    assert!(
+        allowed(&run(&docs, &other, None)),
+        "another peer skips every rule"
+    );
+}

@@ -384,11 +384,11 @@ mod tests {
         ];
         argv.extend_from_slice(extra);
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).expect("flags parse");
-        let Some(crate::cli::Command::Check(args)) = cli.command else {
+        let Some(crate::cli::Command::Check(check)) = cli.command else {
             panic!("not a check command");
         };
-        let workload = args.mesh.workload()?;
-        args.request.request(&args.mesh, &workload)
+        let workload = check.mesh.workload()?;
+        check.request.request(&check.mesh, &workload)
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn header_status(header: &serde_json::Map<String, Value>) -> Option<&'static str
     None
 }
 
-/// 2^64, the first double that jwt_verify_lib rejects as a time claim.
+/// 2^64, the first double that `jwt_verify_lib` rejects as a time claim.
 const UINT64_LIMIT: f64 = 18_446_744_073_709_551_616.0;
 
 fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static str> {

@@ -1,6 +1,7 @@
 //! The request as Envoy's RBAC filter reads it: the normalized path without query, the pseudo
 //! headers, the client address from `x-forwarded-for`, and the jwt_authn payload.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::Value;
@@ -11,7 +12,7 @@ use crate::mesh::{Protocol, Request};
 pub(super) struct Ctx<'a> {
     pub req: &'a Request,
     /// The path after `normalize_path`, query and fragment removed (what `url_path` matches).
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// `remote.ip`: the `x-forwarded-for` entry `xff_trusted_hops` from the right, else the peer.
     pub remote_ip: IpAddr,
     pub payload: Option<&'a Value>,
@@ -23,7 +24,7 @@ impl<'a> Ctx<'a> {
         let http = req.protocol == Protocol::Http;
         Self {
             req,
-            path: normalize_path(strip_query(&req.path)),
+            path: normalized(strip_query(&req.path)),
             remote_ip: remote_ip(req),
             payload: if http { payload } else { None },
             http,
@@ -64,35 +65,63 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The request field a header matcher reads, chosen once when the matcher is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeaderField {
+    /// `:authority`, also matched as `host`.
+    Authority,
+    Method,
+    /// `:path` as sent, query included.
+    Path,
+    /// A header of [`Request::headers`], by name in any case.
+    Regular,
+}
+
+impl HeaderField {
+    pub fn of(name: &str) -> Self {
+        match name {
+            ":authority" | "host" => Self::Authority,
+            ":method" => Self::Method,
+            ":path" => Self::Path,
+            _ => Self::Regular,
+        }
+    }
+}
+
 impl<'a> Ctx<'a> {
     /// Returns each value of a request header separately (pseudo headers included); nothing when
-    /// absent or on a TCP connection.
-    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// absent or on a TCP connection. `name` is only read for [`HeaderField::Regular`].
+    pub fn header_values(
+        &self,
+        field: HeaderField,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         let req = self.req;
-        let http = self.http;
-        let pseudo = match name {
-            ":authority" | "host" => Some(req.host.as_str()),
-            ":method" => Some(req.method.as_str()),
-            ":path" => Some(req.path.as_str()),
-            _ => None,
+        let (pseudo, regular): (Option<&str>, &[(String, String)]) = match field {
+            _ if !self.http => (None, &[]),
+            HeaderField::Authority => (Some(&req.host), &[]),
+            HeaderField::Method => (Some(&req.method), &[]),
+            HeaderField::Path => (Some(&req.path), &[]),
+            HeaderField::Regular => (None, &req.headers),
         };
-        let regular = pseudo.is_none();
-        pseudo
-            .into_iter()
-            .chain(
-                req.headers
-                    .iter()
-                    .filter(move |(k, _)| regular && k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.as_str()),
-            )
-            .filter(move |_| http)
+        pseudo.into_iter().chain(
+            regular
+                .iter()
+                .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+        )
     }
 }
 
 fn strip_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or(path)
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => &path[..end],
+        None => path,
+    }
 }
 
+/// Returns the `x-forwarded-for` entry `xff_trusted_hops` from the right (0 is the last), else
+/// the peer address when there are too few entries or that one is not an address.
 fn remote_ip(req: &Request) -> IpAddr {
     let xff = req
         .headers
@@ -102,13 +131,40 @@ fn remote_ip(req: &Request) -> IpAddr {
     let Some(xff) = xff else {
         return req.source_ip;
     };
-    let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
     let hops = usize::try_from(req.xff_trusted_hops).unwrap_or(usize::MAX);
-    entries
-        .len()
-        .checked_sub(1 + hops)
-        .and_then(|i| entries[i].parse().ok())
+    xff.rsplit(',')
+        .nth(hops)
+        .and_then(|entry| entry.trim().parse().ok())
         .unwrap_or(req.source_ip)
+}
+
+/// Returns `normalize_path(path)`, borrowing `path` when normalizing would not change it.
+fn normalized(path: &str) -> Cow<'_, str> {
+    if is_normal(path) {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(normalize_path(path))
+    }
+}
+
+/// Returns whether `normalize_path` leaves `path` as it is: it starts with `/` and has no `%`,
+/// no `\` and no `.` or `..` segment.
+fn is_normal(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    let is_dots = |segment: &[u8]| matches!(segment, [b'.'] | [b'.', b'.']);
+    let mut segment_start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'%' | b'\\' => return false,
+            b'/' if is_dots(&bytes[segment_start..i]) => return false,
+            b'/' => segment_start = i + 1,
+            _ => {}
+        }
+    }
+    !is_dots(&bytes[segment_start..])
 }
 
 /// Envoy's `normalize_path` (Istio's default `BASE` normalization): percent-encoded unreserved
@@ -175,5 +231,58 @@ fn remove_dot_segments(path: &str) -> String {
         }
     } else {
         format!("/{joined}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_path_is_normalized() {
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//b",
+            "a",
+            "a/b",
+            "/.",
+            "/..",
+            "/./a",
+            "/a/.",
+            "/a/..",
+            "/a/../b",
+            "/a/./b",
+            "/.a",
+            "/..a",
+            "/a.",
+            "/a..",
+            "/.../a",
+            "/a/b.c",
+            "/%41",
+            "/a%2f",
+            "/a%",
+            "/a\\b",
+            "\\a",
+            "/caf\u{e9}",
+            "/a/%2E%2E/b",
+        ];
+        for path in paths {
+            assert_eq!(normalized(path), normalize_path(path), "path {path:?}");
+            if is_normal(path) {
+                assert_eq!(normalize_path(path), path, "{path:?} is left as it is");
+            }
+        }
+    }
+
+    #[test]
+    fn query_and_fragment_stripped() {
+        assert_eq!(strip_query("/a?b#c"), "/a");
+        assert_eq!(strip_query("/a#b?c"), "/a");
+        assert_eq!(strip_query("/a"), "/a");
+        assert_eq!(strip_query("?"), "");
     }
 }

@@ -1,18 +1,21 @@
 //! Envoy's RBAC engine over the built filters: permission and principal trees compiled once
-//! (regexes included), then evaluated per request. Policies stay in name order, so the reported
-//! id is the first matching name in byte order, as Envoy's `std::map` gives it.
+//! (regexes and path templates included), then evaluated per request. Policies stay in name
+//! order, so the reported id is the first matching name in byte order, as Envoy's `std::map`
+//! gives it.
 
 use std::net::IpAddr;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::config::{
-    CidrRange, Filter, FilterConfig, HeaderCheck, Permission, Principal, RbacAction, StringMatcher,
-    StringPattern, ValueMatcher,
+    CidrRange, Filter, FilterConfig, HeaderCheck, Permission, Principal, Rbac, RbacAction,
+    StringMatcher, StringPattern, ValueMatcher,
 };
-use super::context::Ctx;
+use super::context::{Ctx, HeaderField};
+use super::index::PrincipalIndex;
 use super::matchers::{ISTIO_AUTHN_FILTER, JWT_AUTHN_FILTER};
+use super::regex_glob::FullRegex;
+use super::template::PathTemplate;
 
 /// A config the engine cannot load.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,7 +43,18 @@ pub(super) struct CompiledFilter {
 #[derive(Debug)]
 pub(super) struct CompiledRbac {
     pub action: RbacAction,
-    pub policies: Vec<(String, CPolicy)>,
+    /// In policy-id order.
+    pub policies: Vec<NamedPolicy>,
+    /// The policies that can match each peer principal, so the verdict path tries only those.
+    pub index: PrincipalIndex,
+}
+
+#[derive(Debug)]
+pub(super) struct NamedPolicy {
+    pub id: String,
+    /// `NAMESPACE/NAME` and rule number of an Istio policy id, parsed once for the explanation.
+    pub source: Option<(String, u32)>,
+    pub policy: CPolicy,
 }
 
 #[derive(Debug)]
@@ -57,7 +71,10 @@ pub(super) enum CPerm {
     Any(bool),
     Header(CHeader),
     UrlPath(CStr),
-    Template { template: String, re: Regex },
+    Template {
+        template: String,
+        matcher: PathTemplate,
+    },
     DestIp(Cidr),
     DestPort(u32),
     Sni(CStr),
@@ -89,6 +106,7 @@ pub(super) enum CPrin {
 #[derive(Debug)]
 pub(super) struct CHeader {
     pub name: String,
+    pub field: HeaderField,
     pub check: CHeaderCheck,
     pub invert: bool,
 }
@@ -126,7 +144,7 @@ pub(super) enum CStrKind {
     Prefix(String),
     Suffix(String),
     Contains(String),
-    Regex(String, Regex),
+    Regex(String, FullRegex),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,46 +161,36 @@ impl Engine {
             let (FilterConfig::HttpRbac(r) | FilterConfig::NetworkRbac(r)) = &f.typed_config else {
                 continue;
             };
-            let compile =
-                |x: &Option<super::config::Rbac>| -> Result<Option<CompiledRbac>, EngineError> {
-                    x.as_ref()
-                        .map(|rbac| {
-                            let policies = rbac
-                                .policies
-                                .iter()
-                                .map(|(name, p)| {
-                                    Ok((
-                                        name.clone(),
-                                        CPolicy {
-                                            permissions: p
-                                                .permissions
-                                                .iter()
-                                                .map(perm)
-                                                .collect::<Result<_, _>>()?,
-                                            principals: p
-                                                .principals
-                                                .iter()
-                                                .map(prin)
-                                                .collect::<Result<_, _>>()?,
-                                        },
-                                    ))
-                                })
-                                .collect::<Result<_, EngineError>>()?;
-                            Ok(CompiledRbac {
-                                action: rbac.action,
-                                policies,
-                            })
-                        })
-                        .transpose()
-                };
             out.push(CompiledFilter {
-                enforced: compile(&r.rules)?,
-                shadow: compile(&r.shadow_rules)?,
+                enforced: r.rules.as_ref().map(compile_rbac).transpose()?,
+                shadow: r.shadow_rules.as_ref().map(compile_rbac).transpose()?,
                 ext_authz_shadow: r.shadow_rules_stat_prefix == "istio_ext_authz_",
             });
         }
         Ok(Self { filters: out })
     }
+}
+
+fn compile_rbac(rbac: &Rbac) -> Result<CompiledRbac, EngineError> {
+    let mut policies = Vec::with_capacity(rbac.policies.len());
+    for (id, p) in &rbac.policies {
+        let policy = CPolicy {
+            permissions: p.permissions.iter().map(perm).collect::<Result<_, _>>()?,
+            principals: p.principals.iter().map(prin).collect::<Result<_, _>>()?,
+        };
+        let source = super::parse_policy_id(id)
+            .map(|(namespace, name, rule)| (format!("{namespace}/{name}"), rule));
+        policies.push(NamedPolicy {
+            id: id.clone(),
+            source,
+            policy,
+        });
+    }
+    Ok(CompiledRbac {
+        action: rbac.action,
+        index: PrincipalIndex::new(policies.iter().map(|p| &p.policy)),
+        policies,
+    })
 }
 
 fn string(m: &StringMatcher) -> Result<CStr, EngineError> {
@@ -208,8 +216,8 @@ fn string(m: &StringMatcher) -> Result<CStr, EngineError> {
     })
 }
 
-fn full_regex(re: &str) -> Result<Regex, EngineError> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|e| EngineError::Regex {
+fn full_regex(re: &str) -> Result<FullRegex, EngineError> {
+    FullRegex::new(re).map_err(|e| EngineError::Regex {
         regex: re.to_owned(),
         reason: e.to_string(),
     })
@@ -227,8 +235,10 @@ fn cidr(c: &CidrRange) -> Result<Cidr, EngineError> {
 }
 
 fn header(h: &super::config::HeaderMatcher) -> Result<CHeader, EngineError> {
+    let name = h.name.to_ascii_lowercase();
     Ok(CHeader {
-        name: h.name.to_ascii_lowercase(),
+        field: HeaderField::of(&name),
+        name,
         check: match &h.check {
             HeaderCheck::StringMatch(s) => CHeaderCheck::Str(string(s)?),
             HeaderCheck::PresentMatch(b) => CHeaderCheck::Present(*b),
@@ -259,18 +269,12 @@ fn meta(m: &super::config::MetadataMatcher) -> Result<CMeta, EngineError> {
     })
 }
 
-/// Compiles a path template into a regex: `*` is one segment, `**` any number of segments.
-fn template_regex(t: &str) -> Result<Regex, EngineError> {
-    const SEGMENT: &str = "[a-zA-Z0-9-._~%!$&'()+,;:@=]";
-    let parts: Vec<String> = t
-        .split('/')
-        .map(|seg| match seg {
-            "**" => format!("{}*", SEGMENT.replace(']', "/]")),
-            "*" => format!("{SEGMENT}+"),
-            lit => regex::escape(lit),
-        })
-        .collect();
-    full_regex(&parts.join("/"))
+/// Compiles a path template: `*` is one segment, `**` any number of segments.
+fn template(t: &str) -> Result<PathTemplate, EngineError> {
+    PathTemplate::new(t).map_err(|e| EngineError::Regex {
+        regex: t.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn perm(p: &Permission) -> Result<CPerm, EngineError> {
@@ -283,7 +287,7 @@ fn perm(p: &Permission) -> Result<CPerm, EngineError> {
         Permission::UrlPath(m) => CPerm::UrlPath(string(&m.path)?),
         Permission::UriTemplate(t) => CPerm::Template {
             template: t.typed_config.path_template.clone(),
-            re: template_regex(&t.typed_config.path_template)?,
+            matcher: template(&t.typed_config.path_template)?,
         },
         Permission::DestinationIp(c) => CPerm::DestIp(cidr(c)?),
         Permission::DestinationPort(n) => CPerm::DestPort(*n),
@@ -376,7 +380,11 @@ impl CStr {
             }
             CStrKind::Contains(p) => {
                 if ic {
-                    v.to_ascii_lowercase().contains(p.as_str())
+                    // `p` is already lower-case, so this is `v` lower-cased containing `p`.
+                    p.is_empty()
+                        || v.as_bytes()
+                            .windows(p.len())
+                            .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
                 } else {
                     v.contains(p.as_str())
                 }
@@ -413,7 +421,7 @@ impl CHeader {
     /// since the CVE-2026-26308 fix (seen in Envoy 1.40); older Envoy matched the values joined
     /// with `,`, so `x-role: user` plus `x-role: admin` escaped an exact `admin` rule.
     pub fn matches(&self, ctx: &Ctx<'_>) -> bool {
-        let mut values = ctx.header_values(&self.name).peekable();
+        let mut values = ctx.header_values(self.field, &self.name).peekable();
         let m = match &self.check {
             CHeaderCheck::Present(want) => values.peek().is_some() == *want,
             CHeaderCheck::Str(_) if values.peek().is_none() => return false,
@@ -487,7 +495,7 @@ impl CPerm {
             Self::Any(b) => *b,
             Self::Header(h) => h.matches(ctx),
             Self::UrlPath(s) => ctx.http && s.matches(&ctx.path),
-            Self::Template { re, .. } => ctx.http && re.is_match(&ctx.path),
+            Self::Template { matcher, .. } => ctx.http && matcher.matches(&ctx.path),
             Self::DestIp(c) => c.contains(ctx.req.destination_ip),
             Self::DestPort(p) => u32::from(ctx.req.port) == *p,
             Self::Sni(s) => s.matches(ctx.req.sni.as_deref().unwrap_or("")),

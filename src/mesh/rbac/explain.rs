@@ -1,6 +1,7 @@
 //! Why a policy did not match: the first clause that failed, in words. Only called for policies
 //! that did not match, so the matching path stays free of string building.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::context::Ctx;
@@ -28,25 +29,29 @@ fn entries<T>(list: &[T], label: &str, why: impl Fn(&T) -> String) -> String {
     parts.join("; ")
 }
 
-/// A leaf's subject and the request's value for it (`None` when absent).
-struct Leaf {
-    subject: String,
-    actual: Option<String>,
-    pattern: String,
+/// A leaf's subject and the request's value for it (`None` when absent). The text borrows from
+/// the policy and the request where it can.
+struct Leaf<'a> {
+    subject: Cow<'a, str>,
+    actual: Option<Cow<'a, str>>,
+    pattern: Cow<'a, str>,
     absent: &'static str,
 }
 
-fn describe(s: &CStr) -> String {
-    let case = if s.ignore_case { " (any case)" } else { "" };
-    let body = match &s.kind {
-        CStrKind::Exact(v) => v.clone(),
-        CStrKind::Prefix(v) => format!("prefix {v}"),
-        CStrKind::Suffix(v) => format!("suffix {v}"),
-        CStrKind::Contains(v) => format!("substring {v}"),
-        CStrKind::Regex(r, _) if r == ".+" => "any non-empty value".to_owned(),
-        CStrKind::Regex(r, _) => format!("regex {r}"),
+fn describe(s: &CStr) -> Cow<'_, str> {
+    let body: Cow<'_, str> = match &s.kind {
+        CStrKind::Exact(v) => v.into(),
+        CStrKind::Prefix(v) => format!("prefix {v}").into(),
+        CStrKind::Suffix(v) => format!("suffix {v}").into(),
+        CStrKind::Contains(v) => format!("substring {v}").into(),
+        CStrKind::Regex(r, _) if r == ".+" => "any non-empty value".into(),
+        CStrKind::Regex(r, _) => format!("regex {r}").into(),
     };
-    format!("{body}{case}")
+    if s.ignore_case {
+        format!("{body} (any case)").into()
+    } else {
+        body
+    }
 }
 
 fn glob(s: &CStr) -> String {
@@ -55,7 +60,7 @@ fn glob(s: &CStr) -> String {
         CStrKind::Prefix(v) => format!("{v}*"),
         CStrKind::Suffix(v) => format!("*{v}"),
         CStrKind::Regex(r, _) if r == ".+" => "*".to_owned(),
-        _ => describe(s),
+        _ => describe(s).into_owned(),
     }
 }
 
@@ -63,20 +68,20 @@ fn cidr(c: &Cidr) -> String {
     format!("{}/{}", c.addr, c.len)
 }
 
-fn header_leaf(h: &CHeader, ctx: &Ctx<'_>) -> Leaf {
+fn header_leaf<'a>(h: &'a CHeader, ctx: &'a Ctx<'_>) -> Leaf<'a> {
     let subject = match h.name.as_str() {
-        ":authority" => "host".to_owned(),
-        ":method" => "method".to_owned(),
-        n => format!("header {n}"),
+        ":authority" => "host".into(),
+        ":method" => "method".into(),
+        n => format!("header {n}").into(),
     };
     let pattern = match &h.check {
         CHeaderCheck::Str(s) => describe(s),
-        CHeaderCheck::Present(true) => "any value (present)".to_owned(),
-        CHeaderCheck::Present(false) => "absent".to_owned(),
+        CHeaderCheck::Present(true) => "any value (present)".into(),
+        CHeaderCheck::Present(false) => "absent".into(),
     };
     Leaf {
         subject,
-        actual: ctx.header(&h.name).map(std::borrow::Cow::into_owned),
+        actual: ctx.header(&h.name),
         pattern,
         absent: if ctx.http {
             "it is absent"
@@ -86,47 +91,43 @@ fn header_leaf(h: &CHeader, ctx: &Ctx<'_>) -> Leaf {
     }
 }
 
-fn perm_leaf(p: &CPerm, ctx: &Ctx<'_>) -> Option<Leaf> {
-    let http_path = if ctx.http {
-        Some(ctx.path.clone())
-    } else {
-        None
-    };
+fn perm_leaf<'a>(p: &'a CPerm, ctx: &'a Ctx<'_>) -> Option<Leaf<'a>> {
+    let http_path = || ctx.http.then(|| Cow::Borrowed(ctx.path.as_ref()));
     Some(match p {
         CPerm::Header(h) => header_leaf(h, ctx),
         CPerm::UrlPath(s) => Leaf {
             subject: "path".into(),
-            actual: http_path,
+            actual: http_path(),
             pattern: describe(s),
             absent: "a TCP connection has no path",
         },
         CPerm::Template { template, .. } => Leaf {
             subject: "path".into(),
-            actual: http_path,
-            pattern: format!("template {template}"),
+            actual: http_path(),
+            pattern: format!("template {template}").into(),
             absent: "a TCP connection has no path",
         },
         CPerm::DestIp(c) => Leaf {
             subject: "destination ip".into(),
-            actual: Some(ctx.req.destination_ip.to_string()),
-            pattern: cidr(c),
+            actual: Some(ctx.req.destination_ip.to_string().into()),
+            pattern: cidr(c).into(),
             absent: "",
         },
         CPerm::DestPort(n) => Leaf {
             subject: "port".into(),
-            actual: Some(ctx.req.port.to_string()),
-            pattern: n.to_string(),
+            actual: Some(ctx.req.port.to_string().into()),
+            pattern: n.to_string().into(),
             absent: "",
         },
         CPerm::Sni(s) => Leaf {
             subject: "SNI".into(),
-            actual: ctx.req.sni.clone(),
+            actual: ctx.req.sni.as_deref().map(Cow::Borrowed),
             pattern: describe(s),
             absent: "the connection sent no SNI",
         },
         CPerm::Metadata(m) => Leaf {
-            subject: format!("metadata {}[{}]", m.filter, m.path.join(".")),
-            actual: m.lookup(ctx).map(|v| meta_text(&v)),
+            subject: format!("metadata {}[{}]", m.filter, m.path.join(".")).into(),
+            actual: m.lookup(ctx).map(meta_text),
             pattern: "the policy's values".into(),
             absent: "it is absent",
         },
@@ -134,41 +135,40 @@ fn perm_leaf(p: &CPerm, ctx: &Ctx<'_>) -> Option<Leaf> {
     })
 }
 
-fn meta_text(v: &MetaValue<'_>) -> String {
+fn meta_text(v: MetaValue<'_>) -> Cow<'_, str> {
     match v {
-        MetaValue::Borrowed(serde_json::Value::String(s)) | MetaValue::Owned(s) => s.clone(),
-        MetaValue::Borrowed(v) => v.to_string(),
+        MetaValue::Borrowed(serde_json::Value::String(s)) => s.into(),
+        MetaValue::Owned(s) => s.into(),
+        MetaValue::Borrowed(v) => v.to_string().into(),
     }
 }
 
-fn prin_leaf(p: &CPrin, ctx: &Ctx<'_>) -> Option<Leaf> {
+fn prin_leaf<'a>(p: &'a CPrin, ctx: &'a Ctx<'_>) -> Option<Leaf<'a>> {
     const NO_JWT: &str = "the request carried no valid JWT";
-    let peer = ctx.req.source_principal.clone();
+    let peer = || ctx.req.source_principal.as_deref().map(Cow::Borrowed);
     Some(match p {
         CPrin::Authenticated(m) => Leaf {
             subject: "peer principal".into(),
-            actual: peer,
-            pattern: m
-                .as_ref()
-                .map_or_else(|| "any mTLS peer".to_owned(), describe),
+            actual: peer(),
+            pattern: m.as_ref().map_or("any mTLS peer".into(), describe),
             absent: "the connection is not mTLS",
         },
         CPrin::FilterState { m, .. } => Leaf {
             subject: "peer principal".into(),
-            actual: peer,
+            actual: peer(),
             pattern: describe(m),
             absent: "the connection is not mTLS",
         },
         CPrin::DirectIp(c) => Leaf {
             subject: "source ip".into(),
-            actual: Some(ctx.req.source_ip.to_string()),
-            pattern: cidr(c),
+            actual: Some(ctx.req.source_ip.to_string().into()),
+            pattern: cidr(c).into(),
             absent: "",
         },
         CPrin::RemoteIp(c) => Leaf {
             subject: "remote ip".into(),
-            actual: Some(ctx.remote_ip.to_string()),
-            pattern: cidr(c),
+            actual: Some(ctx.remote_ip.to_string().into()),
+            pattern: cidr(c).into(),
             absent: "",
         },
         CPrin::Header(h) => header_leaf(h, ctx),
@@ -181,16 +181,16 @@ fn prin_leaf(p: &CPrin, ctx: &Ctx<'_>) -> Option<Leaf> {
                 } else {
                     "request principal".into()
                 },
-                actual,
-                pattern: format!("{}/{}", glob(iss), glob(sub)),
+                actual: actual.map(Cow::Owned),
+                pattern: format!("{}/{}", glob(iss), glob(sub)).into(),
                 absent: NO_JWT,
             }
         }
         CPrin::Metadata(m) => {
             let claim = m.path.get(1..).map(|p| p.join(".")).unwrap_or_default();
             Leaf {
-                subject: format!("claim {claim}"),
-                actual: m.lookup(ctx).map(|v| meta_text(&v)),
+                subject: format!("claim {claim}").into(),
+                actual: m.lookup(ctx).map(meta_text),
                 pattern: "the policy's values".into(),
                 absent: if ctx.payload.is_some() {
                     "the token has no such claim"

@@ -7,8 +7,11 @@ pub mod config;
 mod context;
 mod engine;
 mod explain;
+mod index;
 mod matchers;
+mod regex_glob;
 mod rule;
+mod template;
 
 pub use builder::{BuildSettings, Built, ExtAuthzProvider, ProviderKind, ScopedPolicy, build};
 pub use context::normalize_path;
@@ -125,17 +128,21 @@ pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> Rbac
 /// Returns what Envoy decides for the request, without the explanation: `None` when allowed, else
 /// the matched policy id (`none` when no ALLOW policy matched). Like Envoy, each rule set stops at
 /// its first match in policy-id order, and shadow rules are skipped because they never decide.
+/// Policies that the principal index rules out for the request's peer are not evaluated, which
+/// changes no verdict because they cannot match.
 pub fn decide<'e>(engine: &'e Engine, req: &Request, payload: Option<&Value>) -> Option<&'e str> {
     let ctx = Ctx::new(req, payload);
+    let peer = req.source_principal.as_deref();
     for filter in &engine.filters {
         let Some(rules) = &filter.enforced else {
             continue;
         };
         let first = rules
-            .policies
-            .iter()
-            .find(|(_, policy)| policy.matches(&ctx))
-            .map(|(id, _)| id.as_str());
+            .index
+            .candidates(peer)
+            .map(|i| &rules.policies[i])
+            .find(|named| named.policy.matches(&ctx))
+            .map(|named| named.id.as_str());
         match (rules.action, first) {
             (RbacAction::Deny, Some(id)) => return Some(id),
             (RbacAction::Allow, None) => return Some("none"),
@@ -161,25 +168,33 @@ fn run<'r>(
     steps: &mut Vec<Step>,
 ) -> Option<&'r str> {
     let mut first = None;
-    for (id, policy) in &rules.policies {
-        let matched = policy.matches(ctx);
-        let (p, r) = parse_policy_id(id).map_or((None, None), |(ns, name, rule)| {
-            (Some(format!("{ns}/{name}")), Some(rule))
-        });
+    steps.reserve(rules.policies.len());
+    for named in &rules.policies {
+        let id = named.id.as_str();
+        let matched = named.policy.matches(ctx);
         let message = if matched {
             format!("{label} policy {id} matched")
         } else {
-            format!("{label} policy {id}: {}", explain::why_not(policy, ctx))
+            format!(
+                "{label} policy {id}: {}",
+                explain::why_not(&named.policy, ctx)
+            )
         };
+        let (policy, rule) = named
+            .source
+            .as_ref()
+            .map_or((None, None), |(policy, rule)| {
+                (Some(policy.clone()), Some(*rule))
+            });
         steps.push(Step {
             stage: Stage::Authz,
-            policy: p,
-            rule: r,
+            policy,
+            rule,
             outcome: if matched { "matched" } else { "not_matched" }.to_owned(),
             message,
         });
         if matched && first.is_none() {
-            first = Some(id.as_str());
+            first = Some(id);
         }
     }
     first
