@@ -170,6 +170,30 @@ fn token_file_argument() {
 }
 
 #[test]
+fn path_arguments_exit_two() {
+    let folder = std::env::temp_dir();
+    let missing = folder.join("idflow-no-such-token.jwt");
+    let cases = [
+        (
+            folder.to_str().expect("UTF-8 path").to_owned(),
+            "is a folder",
+        ),
+        (missing.to_str().expect("UTF-8 path").to_owned(), "no file"),
+        ("./valid.jtw".to_owned(), "no file"),
+    ];
+    for (argument, expected) in cases {
+        let output = run(&[&argument], None);
+        assert_eq!(output.status.code(), Some(2), "{argument}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{argument}: {}",
+            stderr(&output)
+        );
+        assert!(stdout(&output).is_empty(), "{argument}");
+    }
+}
+
+#[test]
 fn not_a_token_exit_two() {
     let output = run(&["hello world"], None);
     assert_eq!(output.status.code(), Some(2));

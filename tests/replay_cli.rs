@@ -227,3 +227,14 @@ fn replay_whole_demo_folder() {
         );
     }
 }
+
+#[test]
+fn replay_max_flows_zero_rejected() {
+    let log = demo_folder().join("shop.orders.log");
+    let log = log.to_str().expect("UTF-8 path");
+    let output = replay(&[log, "-o", "ndjson", "--max-flows", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 1"), "{stderr}");
+}

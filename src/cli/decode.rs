@@ -120,7 +120,10 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = match args.token.as_deref() {
         Some(path) if std::path::Path::new(path).is_file() => read_token_file(path)?,
-        Some(token) if token != "-" => token.to_owned(),
+        Some(token) if token != "-" => {
+            check_not_a_path(token)?;
+            token.to_owned()
+        }
         _ => read_stdin()?,
     };
     let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
@@ -483,6 +486,27 @@ fn read_token_file(path: &str) -> Result<String, String> {
     read_bounded(file, &format!("the token file {path:?}"))
 }
 
+/// Rejects a TOKEN argument that names a folder or looks like the path of a missing file
+/// (`./`, `../`, `/` or `~/` first): no token starts so, and decoding the path itself would report
+/// misleading problems.
+fn check_not_a_path(argument: &str) -> Result<(), String> {
+    let path = std::path::Path::new(argument);
+    if path.is_dir() {
+        return Err(format!(
+            "{argument:?} is a folder, not a token or a token file; give the token, a file that holds it, or - for standard input"
+        ));
+    }
+    if ["./", "../", "/", "~/"]
+        .iter()
+        .any(|start| argument.starts_with(start))
+    {
+        return Err(format!(
+            "no file {argument:?}, and a token does not start with a path; check the file name"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads at most [`MAX_INPUT_BYTES`] of UTF-8 text from `reader`. Errors name it `source_name`.
 fn read_bounded(reader: impl std::io::Read, source_name: &str) -> Result<String, String> {
     let mut bytes = Vec::new();
@@ -565,12 +589,15 @@ fn to_text(inspection: &Inspection, report: &SignatureReport, show_secrets: bool
         SignatureStatus::Unverified => "unverified",
         SignatureStatus::KeyNotFound => "key not found",
     };
-    let alg = report.alg.as_deref().unwrap_or("none given");
+    let alg = report
+        .alg
+        .as_deref()
+        .map_or_else(|| "no alg".to_owned(), |alg| format!("alg {alg}"));
     let key_id = report
         .kid
         .as_deref()
-        .map_or_else(|| "none".to_owned(), |kid| format!("{kid:?}"));
-    let _ = writeln!(out, "signature    {status} (alg {alg}, kid {key_id})");
+        .map_or_else(|| "no kid".to_owned(), |kid| format!("kid {kid:?}"));
+    let _ = writeln!(out, "signature    {status} ({alg}, {key_id})");
     let _ = writeln!(out, "             {}", report.message);
     if show_secrets {
         let _ = writeln!(out, "token        {}", inspection.token.expose());

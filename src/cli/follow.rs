@@ -67,7 +67,7 @@ pub struct FollowArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub max_streams: usize,
     /// Maximum flows kept in memory; the oldest are dropped past it and counted on stderr.
-    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N")]
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N", value_parser = super::parse_max_flows)]
     pub max_flows: usize,
     /// Seconds of log history each stream reads when it starts.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]

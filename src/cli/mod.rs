@@ -27,7 +27,7 @@ pub struct Cli {
     #[command(flatten)]
     pub kube: follow::KubeArgs,
     /// Flows the live TUI keeps in memory; past it the oldest are dropped and counted.
-    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N")]
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_name = "N", value_parser = parse_max_flows)]
     pub max_flows: usize,
     /// Edge profile (TOML, see profiles/edge.sample.toml) whose verdict fills the live Token
     /// view's edge column. A key source given as a JWKS URL is not fetched here.
@@ -106,7 +106,7 @@ pub struct ReplayArgs {
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<OutputFormat>,
     /// Flows kept in memory; past it the oldest are dropped and counted.
-    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS)]
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_FLOWS, value_parser = parse_max_flows)]
     pub max_flows: usize,
     /// Istio policy files (YAML or JSON, multi-document) for the Token view's what-if
     /// (repeatable); objects without a namespace go to `default`.
@@ -116,6 +116,16 @@ pub struct ReplayArgs {
     /// edge column. A key source given as a JWKS URL is not fetched here; use a file or a PEM.
     #[arg(long = "edge-profile", value_name = "FILE")]
     pub edge_profile: Option<PathBuf>,
+}
+
+/// Parses `--max-flows`: a whole number of at least 1.
+pub fn parse_max_flows(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(format!(
+            "invalid number of flows {text:?}: expected a whole number of at least 1, e.g. 100000"
+        )),
+    }
 }
 
 /// Runs the parsed command line and returns the process exit status.

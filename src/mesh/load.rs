@@ -32,12 +32,9 @@ const POLICY_KINDS: [&str; 3] = [
 /// Error from loading a policy file.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    #[error("cannot read policy file \"{path}\": {source}; check the path and that it is readable")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is in the message and not a `#[source]`, so that `{:#}` prints it once.
+    #[error("cannot read policy file \"{path}\": {error}; check the path and that it is readable")]
+    Read { path: String, error: std::io::Error },
     #[error("{0}")]
     Invalid(Box<InvalidDocument>),
 }
@@ -131,9 +128,9 @@ pub fn load_policies(
 
 /// Reads and loads one policy file; the file name is used in errors.
 pub fn load_policy_file(path: &Path, default_namespace: &str) -> Result<LoadedPolicies, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     load_policies_with_notices(&text, &path.display().to_string(), default_namespace)
 }

@@ -34,7 +34,10 @@ struct TerminalGuard;
 impl TerminalGuard {
     fn start() -> anyhow::Result<(TerminalGuard, DefaultTerminal)> {
         // ratatui's hook restores raw mode and the screen; this one also ends bracketed paste.
-        let terminal = ratatui::try_init().context("failed to set up the terminal")?;
+        let terminal = ratatui::try_init().context(
+            "failed to set up the terminal: the TUI needs an interactive terminal; for scripts use \
+             -o ndjson (replay, follow) or run it inside a terminal or tmux",
+        )?;
         let guard = TerminalGuard;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
