@@ -463,6 +463,40 @@ fn b16_istiod_fetch_failure() {
 }
 
 #[test]
+fn b16_stand_in_short_uri() {
+    // With a short URI the stand-in modulus fails the JWKS parse, so that path is the one explained.
+    let uri = "https://idp.example.com/.well-known/jwks.json";
+    let policies = [policy("jwt", json!([{"issuer": ISS, "jwksUri": uri}]))];
+    let token = mint(&Key::Rsa(rsa_key()), &json!({"alg": "RS256"}), &claims());
+    let authn = run(&policies, &[("authorization", &bearer(&token))], "/");
+    assert_eq!(verdict(&authn).0, 401);
+    let explained = authn
+        .explanation
+        .iter()
+        .any(|step| step.message.contains("istiod could not fetch the JWKS"));
+    assert!(explained, "{:?}", authn.explanation);
+}
+
+#[test]
+fn explanation_steps_not_repeated() {
+    let rules = json!([
+        {"issuer": ISS, "jwks": main_jwks()},
+        {"issuer": "https://other.example.com", "jwks": main_jwks()},
+    ]);
+    let policies = [policy("jwt", rules)];
+    for headers in [&[][..], &[("authorization", "Bearer a.b.c")][..]] {
+        let authn = run(&policies, headers, "/");
+        for (index, step) in authn.explanation.iter().enumerate() {
+            assert!(
+                !authn.explanation[..index].contains(step),
+                "repeated step {step:?} in {:?}",
+                authn.explanation
+            );
+        }
+    }
+}
+
+#[test]
 fn supplied_jwks_by_uri() {
     let uri = "https://idp.example.com/certs";
     let policies = [policy("jwt", json!([{"issuer": ISS, "jwksUri": uri}]))];

@@ -171,14 +171,19 @@ pub fn response_code_details(message: &str) -> String {
 }
 
 impl Context<'_> {
+    /// Records a step, once: istiod's requirement tree names each provider twice (alone, then
+    /// with `allow_missing`), and Envoy checks it both times with the same result.
     fn step(&mut self, origin: Option<&Origin>, outcome: &str, message: String) {
-        self.steps.push(Step {
+        let step = Step {
             stage: Stage::Authn,
             policy: origin.map(|origin| origin.policy.clone()),
             rule: origin.map(|origin| origin.rule),
             outcome: outcome.to_owned(),
             message,
-        });
+        };
+        if !self.steps.contains(&step) {
+            self.steps.push(step);
+        }
     }
 
     fn passed(&self) -> Passed {
@@ -403,24 +408,29 @@ impl Context<'_> {
             .as_ref()
             .map(|source| source.inline_string.as_str())
             .unwrap_or_default();
-        let stand_in = jwks::istiod_fetch_failure(inline);
+        // istiod's stand-in explains the failure better than the error it causes.
+        let stand_in = jwks::istiod_fetch_failure(inline).map(|uri| {
+            format!(
+                " (istiod could not fetch the JWKS from {uri:?} and inlined a stand-in key, so \
+                 every token fails until it can; check istiod's logs and its route to the JWKS \
+                 URI, or give the keys with --jwks ISSUER_OR_URI=FILE)"
+            )
+        });
         let keys = self
             .jwks
             .entry(name.to_owned())
             .or_insert_with(|| jwks::parse_jwks(inline));
         let keys = match keys {
             Ok(keys) => keys,
-            Err(error) => return Err((NO_VALID_KEYS, format!(" ({error})"))),
+            Err(error) => {
+                return Err((
+                    NO_VALID_KEYS,
+                    stand_in.unwrap_or_else(|| format!(" ({error})")),
+                ));
+            }
         };
         verify_jwt(jwt, keys).map_err(|error| {
-            let detail = match &stand_in {
-                Some(uri) => format!(
-                    " (istiod could not fetch the JWKS from {uri:?} and inlined a stand-in key, \
-                     so every token fails until it can; check istiod's logs and its route to \
-                     the JWKS URI)"
-                ),
-                None => format!(" ({error})"),
-            };
+            let detail = stand_in.unwrap_or_else(|| format!(" ({error})"));
             (error.envoy_status(), detail)
         })
     }
