@@ -122,6 +122,35 @@ fn finding_rules() {
 }
 
 #[test]
+fn finding_cookie_and_json() {
+    let t = sample();
+    let cases = [
+        (
+            format!("Cookie: theme=dark; session={t}"),
+            "Cookie header, cookie session",
+            vec!["not_default_location"],
+        ),
+        (
+            format!("{{\"Authorization\": \"Bearer {t}\"}}"),
+            "JSON object, Authorization header, Bearer scheme",
+            vec![],
+        ),
+        (
+            format!("{{\"accept\": \"*/*\", \"authorization\": \"Bearer {t}\"}}"),
+            "JSON object, authorization header, Bearer scheme",
+            vec![],
+        ),
+    ];
+    for (input, found_as, problems) in cases {
+        let inspection = inspect(&input);
+        assert_eq!(inspection.found_as, found_as, "input {input:.40}");
+        assert_eq!(inspection.fingerprint, token::fingerprint(&t));
+        assert_eq!(codes(&inspection), problems, "input {input:.40}");
+    }
+    assert!(error_text("Cookie: theme=dark").contains("no cookie holds a JWT"));
+}
+
+#[test]
 fn scheme_as_written() {
     let t = sample();
     let cases = [

@@ -1,5 +1,6 @@
-//! Finding the token in pasted text: a bare token, a `Bearer …` value, an `Authorization:` line, or
-//! a curl command or its `-H` argument, with one pair of quotes and surrounding whitespace trimmed.
+//! Finding the token in pasted text: a bare token, a `Bearer …` value, an `Authorization:` or
+//! `Cookie:` line, a JSON object of headers, or a curl command or its `-H` argument, with one pair
+//! of quotes and surrounding whitespace trimmed.
 
 use super::envoy;
 use super::shell;
@@ -48,6 +49,11 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
     }
+    if let Some(line) = json_header_line(trimmed) {
+        let mut found = find_token(&line)?;
+        found.location = format!("JSON object, {}", found.location);
+        return Ok(found);
+    }
 
     let mut parts: Vec<String> = Vec::new();
     let curl = curl_header(trimmed).map_err(|(source, reason)| {
@@ -69,6 +75,34 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         }
         None => (None, line),
     };
+    if header_name.as_deref() == Some("cookie") {
+        let Some((cookie, token)) = jwt_cookie(value) else {
+            return Err(not_a_token(
+                &parts,
+                trimmed,
+                "no cookie holds a JWT (three base64url segments and two dots)",
+            ));
+        };
+        parts.push(format!("cookie {cookie}"));
+        let (token, kind, mut problems) =
+            pick_token(token).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
+        problems.push(Problem::warning(
+            "not_default_location",
+            format!(
+                "the token is in the `{cookie}` cookie; Istio's default location is \
+                 `Authorization: Bearer`, so the mesh reads this cookie only when a \
+                 RequestAuthentication lists it under `fromCookies`"
+            ),
+        ));
+        return Ok(Found {
+            text: token,
+            kind,
+            location: parts.join(", "),
+            header_name,
+            scheme: None,
+            problems,
+        });
+    }
     let (scheme, rest) = split_scheme(value);
     if let Some(scheme) = scheme {
         parts.push(format!("{scheme} scheme"));
@@ -110,6 +144,37 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         header_name,
         scheme: scheme.map(str::to_owned),
         problems,
+    })
+}
+
+/// Returns `Name: value` for a JSON object of headers (`{"Authorization": "Bearer …"}`): its
+/// `Authorization` entry, else its first string entry whose name reads as a header name.
+fn json_header_line(text: &str) -> Option<String> {
+    if !text.starts_with('{') {
+        return None;
+    }
+    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    let entries = || {
+        map.iter()
+            .filter_map(|(name, value)| Some((name, value.as_str()?)))
+            .filter(|(name, _)| split_header_line(&format!("{name}: x")).is_some())
+    };
+    let (name, value) = entries()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .or_else(|| entries().next())?;
+    Some(format!("{name}: {value}"))
+}
+
+/// Returns the first cookie of a `Cookie` header value whose value classifies as a JWS or JWE,
+/// as `(name, value)`.
+fn jwt_cookie(value: &str) -> Option<(&str, &str)> {
+    value.split(';').find_map(|pair| {
+        let (name, token) = pair.trim().split_once('=')?;
+        let token = token.trim().trim_matches('"');
+        matches!(classify(token), Ok(TokenKind::Jws | TokenKind::Jwe))
+            .then_some((name.trim(), token))
     })
 }
 
