@@ -368,6 +368,99 @@ fn jwks_file_verifies() {
     assert_eq!(code(&output), Some(0));
 }
 
+/// Returns a RequestAuthentication for `app: orders` in `shop` with one rule for `issuer` whose
+/// JWKS is `jwks`, as YAML.
+fn request_authentication(issuer: &str, jwks: &str) -> String {
+    let rule = json!({"issuer": issuer, "jwks": jwks});
+    format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: jwt\n  \
+         namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: orders\n  jwtRules:\n  - {rule}\n"
+    )
+}
+
+#[test]
+fn workload_policy_keys_verify() {
+    let dir = TempDir::new("policy");
+    let key = EcKey::new("k1");
+    let policies = dir.file(
+        "ra.yaml",
+        request_authentication("https://idp.test", &jwks(&[&key])),
+    );
+    let flags = ["--policies", policies.as_str(), "--workload", "shop/orders"];
+    let (value, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
+    assert_eq!(
+        value["signature"]["status"],
+        "verified",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(value["signature"]["key_source_kind"], "policy");
+    assert_eq!(
+        value["signature"]["key_source"],
+        "RequestAuthentication shop/jwt jwtRules[0]"
+    );
+    assert_eq!(code(&output), Some(0));
+}
+
+#[test]
+fn workload_policy_other_issuer() {
+    let dir = TempDir::new("policy-issuer");
+    let key = EcKey::new("k1");
+    let policies = dir.file(
+        "ra.yaml",
+        request_authentication("https://other.test", &jwks(&[&key])),
+    );
+    let flags = ["--policies", policies.as_str(), "--workload", "shop/orders"];
+    let (value, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
+    assert_ne!(value["signature"]["status"], "verified");
+    assert!(
+        message(&value).contains("Jwt issuer is not configured"),
+        "{}",
+        message(&value)
+    );
+    assert_eq!(code(&output), Some(1));
+}
+
+#[test]
+fn workload_not_covered_warns() {
+    let dir = TempDir::new("policy-uncovered");
+    let key = EcKey::new("k1");
+    let policies = dir.file(
+        "ra.yaml",
+        request_authentication("https://idp.test", &jwks(&[&key])),
+    );
+    let flags = [
+        "--policies",
+        policies.as_str(),
+        "--workload",
+        "shop/payments",
+    ];
+    let (_, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
+    assert!(
+        stderr(&output).contains("no RequestAuthentication in --policies covers shop/payments"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(code(&output), Some(1));
+}
+
+#[test]
+fn policies_alone_rejected() {
+    let dir = TempDir::new("policy-alone");
+    let key = EcKey::new("k1");
+    let policies = dir.file(
+        "ra.yaml",
+        request_authentication("https://idp.test", &jwks(&[&key])),
+    );
+    let (_, output) = run_json(&["--policies", policies.as_str(), key.token().as_str()]);
+    assert_eq!(code(&output), Some(2));
+    assert!(
+        stderr(&output).contains("--workload"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn published_vectors_verify() {
     let dir = TempDir::new("vectors");

@@ -2,6 +2,7 @@
 
 mod edge;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal as _, Read as _, Write as _};
@@ -14,6 +15,10 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{DecodeArgs, OutputFormat};
+use crate::mesh::crd::PolicySet;
+use crate::mesh::load::load_policy_file;
+use crate::mesh::scope::policies_for;
+use crate::mesh::{MeshSettings, Workload};
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -257,6 +262,10 @@ struct Keys {
     fetcher: Option<Fetcher>,
     /// Whether any key flag was given: then an unverified token is invalid (exit status 1).
     any_key_flag: bool,
+    /// Key sets of the `jwtRules` entries covering `--workload`, by issuer.
+    policy_sets: Vec<(String, KeySet)>,
+    /// `--workload`, for messages.
+    workload: Option<String>,
 }
 
 impl Keys {
@@ -272,8 +281,20 @@ impl Keys {
                 || !args.keys.issuer.is_empty()
                 || !args.keys.pem_keys.is_empty()
                 || args.keys.secret_file.is_some()
-                || args.keys.secret.is_some(),
+                || args.keys.secret.is_some()
+                || args.workload.is_some(),
+            policy_sets: Vec::new(),
+            workload: args.workload.clone(),
         };
+        if !args.policies.is_empty() && args.edge_profile.is_none() && args.workload.is_none() {
+            return Err(
+                "--policies needs --edge-profile (to compare with) or --workload NS/NAME (to verify with its keys)"
+                    .to_owned(),
+            );
+        }
+        if let Some(workload) = &args.workload {
+            keys.load_policy_keys(args, workload)?;
+        }
         for source in &args.keys.jwks {
             if source.contains("://") {
                 let result = keys.fetch_jwks(args, SourceKind::Url, source, source);
@@ -324,6 +345,61 @@ impl Keys {
             eprintln!("idflow decode: warning: {failure}");
         }
         Ok(keys)
+    }
+
+    /// Loads the keys of every `jwtRules` entry of the `RequestAuthentication` objects in
+    /// --policies that cover `workload`. A `jwksUri` that cannot be fetched leaves its issuer
+    /// unverified.
+    fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
+        let Some((namespace, name)) = workload
+            .split_once('/')
+            .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+        else {
+            return Err(format!(
+                "invalid --workload {workload:?}: expected NAMESPACE/NAME, e.g. shop/orders"
+            ));
+        };
+        let mut policies = PolicySet::default();
+        for path in &args.policies {
+            let loaded = load_policy_file(path, namespace).map_err(|error| error.to_string())?;
+            policies.append(loaded.policies);
+        }
+        let target = Workload {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+            service_account: name.to_owned(),
+            ..Workload::default()
+        };
+        let applied = policies_for(&policies, &target, &MeshSettings::default());
+        for applied in &applied.request_authentication {
+            let meta = &applied.policy.metadata;
+            for (index, rule) in applied.policy.spec.jwt_rules.iter().enumerate() {
+                let label = format!(
+                    "RequestAuthentication {}/{} jwtRules[{index}]",
+                    meta.namespace, meta.name
+                );
+                let result = if !rule.jwks.is_empty() {
+                    KeySet::from_jwks_text(SourceKind::Policy, &label, None, &rule.jwks)
+                        .map_err(|error| error.to_string())
+                } else if !rule.jwks_uri.is_empty() {
+                    self.fetch_jwks(args, SourceKind::Policy, &label, &rule.jwks_uri)
+                } else {
+                    Err(format!("{label} has neither jwks nor jwksUri"))
+                };
+                match result {
+                    Ok(set) => self.policy_sets.push((rule.issuer.clone(), set)),
+                    Err(message) => self.failures.push(message),
+                }
+            }
+        }
+        if applied.request_authentication.is_empty() {
+            eprintln!(
+                "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
+                 (pod label app={name}), so the mesh would not check the token there"
+            );
+        }
+        Ok(())
     }
 
     fn keep(&mut self, result: Result<KeySet, String>) {
@@ -389,6 +465,9 @@ impl Keys {
             return no_keys_report(inspection);
         }
         let token = inspection.token.expose();
+        if let Some(workload) = &self.workload {
+            return self.check_policy_keys(inspection, workload);
+        }
         let report = keys::check_signature(token, inspection.kind, &self.sets, &self.failures);
         if report.status != SignatureStatus::KeyNotFound {
             return report;
@@ -422,6 +501,42 @@ impl Keys {
             " (after fetching {} again because no key matched the token's `kid`)",
             refetched.join(", ")
         );
+        report
+    }
+
+    /// Verifies with the given key flags and the keys of the `jwtRules` entries for the token's
+    /// issuer, as the workload's Envoy picks its provider by `iss`.
+    fn check_policy_keys(&self, inspection: &Inspection, workload: &str) -> SignatureReport {
+        let issuer = inspection
+            .claims
+            .as_ref()
+            .and_then(|claims| claims.get("iss"))
+            .and_then(serde_json::Value::as_str);
+        let mut sets = self.sets.clone();
+        sets.extend(
+            self.policy_sets
+                .iter()
+                .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
+                .map(|(_, set)| set.clone()),
+        );
+        let mut report = keys::check_signature(
+            inspection.token.expose(),
+            inspection.kind,
+            &sets,
+            &self.failures,
+        );
+        if self
+            .policy_sets
+            .iter()
+            .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer)
+        {
+            let _ = write!(
+                report.message,
+                " (no jwtRules entry covering {workload} has the token's issuer {}, so its Envoy \
+                 answers 401 `Jwt issuer is not configured`)",
+                issuer.map_or_else(|| "(none)".to_owned(), |issuer| format!("{issuer:?}"))
+            );
+        }
         report
     }
 

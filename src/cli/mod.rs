@@ -90,9 +90,15 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "FILE")]
     pub edge_profile: Option<PathBuf>,
     /// A policy file (YAML or JSON, multi-document) whose `RequestAuthentication` objects the edge
-    /// profile is compared with; the differences are listed per object. Repeatable.
-    #[arg(long = "policies", value_name = "FILE", requires = "edge_profile")]
+    /// profile is compared with (the differences are listed per object) and, with --workload,
+    /// whose keys verify the token. Repeatable.
+    #[arg(long = "policies", value_name = "FILE")]
     pub policies: Vec<PathBuf>,
+    /// Verify with the keys of the `RequestAuthentication` objects in --policies that cover this
+    /// workload (NAMESPACE/NAME, pod label `app=NAME`): each `jwtRules` entry for the token's
+    /// issuer, its inline `jwks` or its `jwksUri`, as the workload's Envoy would.
+    #[arg(long, value_name = "NS/NAME", requires = "policies")]
+    pub workload: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,9 @@ pub enum SourceKind {
     Pem,
     /// An HMAC secret (`--secret`, `--secret-file`).
     Secret,
+    /// The inline `jwks` or the `jwksUri` of a RequestAuthentication `jwtRules` entry that
+    /// covers the workload (`--policies FILE --workload NS/NAME`).
+    Policy,
 }
 
 /// The keys of one source, ready to verify with.
