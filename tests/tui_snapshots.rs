@@ -508,6 +508,20 @@ fn flash_wider_than_screen_wraps_40x10() {
     assert!(screen.contains("NAMESPACE"), "screen:\n{screen}");
 }
 
+#[test]
+fn workloads_without_cluster_80x24() {
+    let mut app = app_at(80, 24);
+    for action in command("workloads") {
+        update(&mut app, action);
+    }
+    let terminal = draw(&app, 80, 24);
+    let screen = screen_text(&terminal);
+    assert!(screen.contains("--context"), "screen:\n{screen}");
+    assert!(screen.contains(ORDERS), "screen:\n{screen}");
+    assert!(screen.contains(GATEWAY), "screen:\n{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
 // Styles in the buffer.
 
 /// Draws `app` at `width`×`height` and returns the cell where `text` first starts.
