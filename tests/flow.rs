@@ -1,7 +1,7 @@
 //! Correlation of edge and mesh records into flows, and the findings about each flow.
 
 use chrono::{DateTime, Duration};
-use idflow::flow::{Correlator, HEURISTIC_WINDOW_MS, Observation, correlate};
+use idflow::flow::{Correlator, HEURISTIC_WINDOW_MS, MAX_HOPS_PER_FLOW, Observation, correlate};
 use idflow::model::{
     CorrelationKey, DecidedBy, Decision, Finding, FindingKind, Flow, Hop, HopKind, HopRole,
 };
@@ -867,4 +867,78 @@ fn heuristic_tie_goes_to_older_flow() {
             "edges at {edges:?}, gateway at {gateway}"
         );
     }
+}
+
+#[test]
+fn identical_record_is_merged_and_counted() {
+    let mut correlator = Correlator::new(100);
+    correlator.push(Record::gateway("e50", 20).build());
+    correlator.push(Record::orders("e50", 40).build());
+    correlator.push(Record::orders("e50", 40).build());
+
+    let flows = correlator.flows();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(locations(&flows[0]), [GATEWAY, ORDERS]);
+    assert_eq!(correlator.duplicates(), 1);
+}
+
+#[test]
+fn identical_records_without_ids_stay_apart() {
+    let mut correlator = Correlator::new(100);
+    correlator.push(Record::orders("e51", 40).ids(None, None).build());
+    correlator.push(Record::orders("e51", 40).ids(None, None).build());
+
+    assert_eq!(correlator.len(), 2);
+    assert_eq!(correlator.duplicates(), 0);
+}
+
+#[test]
+fn record_differing_in_status_is_a_hop() {
+    let mut correlator = Correlator::new(100);
+    correlator.push(Record::orders("e52", 40).build());
+    correlator.push(Record::orders("e52", 40).rbac_denied(None).build());
+
+    assert_eq!(locations(&correlator.flows()[0]), [ORDERS, ORDERS]);
+    assert_eq!(correlator.duplicates(), 0);
+}
+
+#[test]
+fn hops_past_the_limit_are_dropped_and_counted() {
+    let extra = 10;
+    let mut correlator = Correlator::new(100);
+    for index in 0..MAX_HOPS_PER_FLOW + extra {
+        let offset = i64::try_from(index).expect("small index");
+        correlator.push(Record::orders("e53", offset).build());
+    }
+
+    let flows = correlator.flows();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].hops.len(), MAX_HOPS_PER_FLOW);
+    assert_eq!(correlator.hops_dropped(), extra as u64);
+    assert_eq!(correlator.duplicates(), 0);
+}
+
+#[test]
+fn merged_full_flows_keep_the_limit() {
+    let mut correlator = Correlator::new(100);
+    for index in 0..MAX_HOPS_PER_FLOW {
+        let offset = i64::try_from(index).expect("small index");
+        correlator.push(Record::orders("e54", offset).ids(Some("e54"), None).build());
+        correlator.push(
+            Record::gateway("e54", offset)
+                .ids(None, Some("rid-54"))
+                .build(),
+        );
+    }
+    // One record with both ids joins the two full flows into one.
+    correlator.push(
+        Record::edge("e54", 0)
+            .ids(Some("e54"), Some("rid-54"))
+            .build(),
+    );
+
+    let flows = correlator.flows();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].hops.len(), MAX_HOPS_PER_FLOW);
+    assert_eq!(correlator.hops_dropped(), (MAX_HOPS_PER_FLOW + 1) as u64);
 }

@@ -238,3 +238,112 @@ fn replay_max_flows_zero_rejected() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("at least 1"), "{stderr}");
 }
+
+/// Creates an empty folder under the system temporary folder for one test.
+fn scratch_folder(name: &str) -> std::path::PathBuf {
+    let folder = std::env::temp_dir().join(format!("idflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("scratch folder");
+    folder
+}
+
+/// Returns the first line of the demo's `shop/orders` access log.
+fn first_demo_orders_line() -> String {
+    std::fs::read_to_string(demo_folder().join("shop.orders.log"))
+        .expect("demo log")
+        .lines()
+        .next()
+        .expect("a first line")
+        .to_owned()
+}
+
+#[test]
+fn replay_merges_a_log_given_twice() {
+    let folder = scratch_folder("twice");
+    let copy = folder.join("shop.orders.log");
+    std::fs::copy(demo_folder().join("shop.orders.log"), &copy).expect("copy of the demo log");
+    let lines = std::fs::read_to_string(&copy)
+        .expect("demo log")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count();
+
+    let output = replay(&[
+        "edge.ds2.ndjson",
+        "istio-system.istio-ingressgateway.log",
+        "shop.orders.log",
+        copy.to_str().expect("UTF-8 path"),
+        "-o",
+        "ndjson",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let alone = replay(&[
+        "edge.ds2.ndjson",
+        "istio-system.istio-ingressgateway.log",
+        "shop.orders.log",
+        "-o",
+        "ndjson",
+    ]);
+
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert_eq!(flows_from(&output.stdout), flows_from(&alone.stdout));
+    assert!(
+        stderr.contains(&format!("{lines} duplicate access log records merged")),
+        "stderr: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_of_identical_lines_is_one_hop() {
+    let folder = scratch_folder("identical");
+    let line = first_demo_orders_line();
+    let log = folder.join("shop.orders.log");
+    std::fs::write(&log, format!("{line}\n").repeat(3_000)).expect("log written");
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let flows = flows_from(&output.stdout);
+
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert_eq!(flows.len(), 1, "stderr: {stderr}");
+    assert_eq!(flows[0]["hops"].as_array().map(Vec::len), Some(1));
+    assert!(
+        stderr.contains("2999 duplicate access log records merged"),
+        "stderr: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_caps_hops_of_one_request_id_and_says_so() {
+    let folder = scratch_folder("one-id");
+    let line = first_demo_orders_line();
+    // The same request at 100 different start times: 100 distinct records sharing all ids.
+    let text: String = (0..100)
+        .map(|index| {
+            line.replacen("30.101Z", &format!("{:02}.{:03}Z", index / 10, index), 1) + "\n"
+        })
+        .collect();
+    let log = folder.join("shop.orders.log");
+    std::fs::write(&log, text).expect("log written");
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let flows = flows_from(&output.stdout);
+
+    assert_eq!(flows.len(), 1, "stderr: {stderr}");
+    assert_eq!(
+        flows[0]["hops"].as_array().map(Vec::len),
+        Some(idflow::flow::MAX_HOPS_PER_FLOW)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{} records dropped from flows that already had {} hops",
+            100 - idflow::flow::MAX_HOPS_PER_FLOW,
+            idflow::flow::MAX_HOPS_PER_FLOW
+        )),
+        "stderr: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}

@@ -455,6 +455,73 @@ fn help_80x24() {
     insta::assert_snapshot!(draw(&app, 80, 24).backend());
 }
 
+#[test]
+fn flows_40x10() {
+    let app = app_at(40, 10);
+    insta::assert_snapshot!(draw(&app, 40, 10).backend());
+}
+
+#[test]
+fn flows_40x10_cut_statuses_end_in_ellipsis() {
+    let screen = screen_text(&draw(&app_at(40, 10), 40, 10));
+    // A status cut to its first digits would read as another status.
+    for cut in ["gw 20 ", "gw 40 ", "gw 4 ", "gw 2 ", "ers 40 ", "ers 20 "] {
+        assert!(!screen.contains(cut), "{cut:?} on screen:\n{screen}");
+    }
+}
+
+#[test]
+fn flash_unknown_command_80x24() {
+    let mut app = app_at(80, 24);
+    for action in command("bogus") {
+        update(&mut app, action);
+    }
+    let terminal = draw(&app, 80, 24);
+    assert!(
+        screen_text(&terminal).contains(":help :q"),
+        "the whole message is on screen"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn flash_no_cluster_80x24() {
+    let mut app = app_at(80, 24);
+    for action in command("ns shop") {
+        update(&mut app, action);
+    }
+    let terminal = draw(&app, 80, 24);
+    assert!(
+        screen_text(&terminal).contains("--context NAME -n NAMESPACE"),
+        "the whole message is on screen"
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn flash_wider_than_screen_wraps_40x10() {
+    let mut app = app_at(40, 10);
+    for action in command("ns shop") {
+        update(&mut app, action);
+    }
+    let screen = screen_text(&draw(&app, 40, 10));
+    assert!(screen.contains("NAMESPACE"), "screen:\n{screen}");
+}
+
+#[test]
+fn workloads_without_cluster_80x24() {
+    let mut app = app_at(80, 24);
+    for action in command("workloads") {
+        update(&mut app, action);
+    }
+    let terminal = draw(&app, 80, 24);
+    let screen = screen_text(&terminal);
+    assert!(screen.contains("--context"), "screen:\n{screen}");
+    assert!(screen.contains(ORDERS), "screen:\n{screen}");
+    assert!(screen.contains(GATEWAY), "screen:\n{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
 // Styles in the buffer.
 
 /// Draws `app` at `width`×`height` and returns the cell where `text` first starts.

@@ -9,14 +9,68 @@
 //!    address, with start times at most [`HEURISTIC_WINDOW_MS`](super::HEURISTIC_WINDOW_MS) apart.
 //!    The flow must have no id of a kind the record carries and no hop at the record's place.
 //!
-//! A record whose keys match several flows merges them into one.
+//! A record whose keys match several flows merges them into one. A record identical to one a kept flow
+//! already has (a log read twice, a tail replayed after a reconnect), ids included, is merged into it and counted, not
+//! added as a second hop. A flow takes at most [`MAX_HOPS_PER_FLOW`] records; further ones are dropped
+//! and counted.
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::Observation;
 use super::build::{build_flow, hop_order, time_ms};
 use super::heuristic::{Class, HeuristicIndex, non_empty};
-use crate::model::{CorrelationKey, Flow};
+use crate::model::{CorrelationKey, Flow, HopKind};
+
+/// The largest number of records one flow keeps. A real request passes the edge, a gateway and a few sidecars or
+/// waypoints, far fewer than this. Past it the records are repeats of one id (a client resending a
+/// fixed `x-request-id`), and each added record would cost a re-sort and new findings for the whole
+/// flow, so time would grow with the square of the records. Dropping them keeps it linear.
+pub const MAX_HOPS_PER_FLOW: usize = 64;
+
+/// The fields that make two records the same record: where and when it ran, the request, the verdict
+/// as logged, and the ids. Two records with an id that are equal in all of them are one record read
+/// twice. Records without an id have no key: two requests without ids can share all the other fields
+/// (a burst at one millisecond), so they stay apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RecordKey {
+    kind: HopKind,
+    location: String,
+    time: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+    authority: Option<String>,
+    client_ip: Option<String>,
+    status: u16,
+    reason: Option<String>,
+    details: Option<String>,
+    edge_request_id: Option<String>,
+    request_id: Option<String>,
+}
+
+impl RecordKey {
+    /// Returns the key of one record, or `None` when it carries no id.
+    fn of(observation: &Observation) -> Option<Self> {
+        if non_empty(observation.edge_request_id.as_ref()).is_none()
+            && non_empty(observation.request_id.as_ref()).is_none()
+        {
+            return None;
+        }
+        Some(Self {
+            kind: observation.hop.kind,
+            location: observation.hop.location.clone(),
+            time: observation.hop.time.clone(),
+            method: observation.method.clone(),
+            path: observation.path.clone(),
+            authority: observation.authority.clone(),
+            client_ip: observation.client_ip.clone(),
+            status: observation.hop.status,
+            reason: observation.hop.reason.clone(),
+            details: observation.hop.details.clone(),
+            edge_request_id: observation.edge_request_id.clone(),
+            request_id: observation.request_id.clone(),
+        })
+    }
+}
 
 /// A flow that may still receive records.
 #[derive(Debug, Clone)]
@@ -49,12 +103,15 @@ impl OpenFlow {
         )
     }
 
-    /// Re-sorts the hops and rebuilds the flow and its findings.
+    /// Re-sorts the hops, keeps the first [`MAX_HOPS_PER_FLOW`] and rebuilds the flow and its
+    /// findings. Returns how many records were dropped.
     ///
-    /// NOTE: this costs O(k log k) for a flow of k records and nothing caps k, so many records that
-    /// share one id (a client resending a fixed `x-request-id`) still take quadratic time in total.
-    fn rebuild(&mut self) {
+    /// This costs O(k log k) for a flow of k records, and k is at most [`MAX_HOPS_PER_FLOW`], or twice
+    /// that right after two full flows merged.
+    fn rebuild(&mut self) -> u64 {
         self.observations.sort_by(hop_order);
+        let dropped = self.observations.len().saturating_sub(MAX_HOPS_PER_FLOW);
+        self.observations.truncate(MAX_HOPS_PER_FLOW);
         let key = if self.observations.len() < 2 {
             CorrelationKey::None
         } else if self.heuristic {
@@ -65,6 +122,7 @@ impl OpenFlow {
             CorrelationKey::EdgeRequestId
         };
         self.flow = build_flow(&self.observations, key);
+        u64::try_from(dropped).unwrap_or(u64::MAX)
     }
 }
 
@@ -82,7 +140,11 @@ pub struct Correlator {
     by_request_id: HashMap<String, u64>,
     heuristic: HeuristicIndex,
     by_age: BTreeSet<(Option<i64>, u64)>,
+    /// The kept flows' records, to find a record read twice.
+    by_record: HashMap<RecordKey, u64>,
     evicted: u64,
+    duplicates: u64,
+    hops_dropped: u64,
 }
 
 impl Correlator {
@@ -96,7 +158,10 @@ impl Correlator {
             by_request_id: HashMap::new(),
             heuristic: HeuristicIndex::default(),
             by_age: BTreeSet::new(),
+            by_record: HashMap::new(),
             evicted: 0,
+            duplicates: 0,
+            hops_dropped: 0,
         }
     }
 
@@ -104,13 +169,36 @@ impl Correlator {
     /// The changed flow's findings are recomputed. When that makes one flow too many, the oldest is
     /// evicted, which can be the one just started when its record is older than every kept flow.
     ///
+    /// A record identical to one a kept flow has is counted in [`Correlator::duplicates`] and changes
+    /// nothing. A record that would give a flow more than [`MAX_HOPS_PER_FLOW`] hops is counted in
+    /// [`Correlator::hops_dropped`] instead. The flow keeps the hops it has, and after a merge the first
+    /// in hop order.
+    ///
     /// Returns the flow the record is now in, or `None` when that flow was the one evicted. Flows
     /// merged into it are gone; their ids now lead to it.
     pub fn push(&mut self, observation: Observation) -> Option<&Flow> {
+        let key = RecordKey::of(&observation);
+        if let Some(&seq) = key.as_ref().and_then(|key| self.by_record.get(key)) {
+            self.duplicates += 1;
+            return self.open.get(&seq).map(|open| &open.flow);
+        }
         let mut matched = self.id_matches(&observation);
         let heuristic = matched.is_empty();
         if heuristic {
             matched.extend(self.heuristic.nearest(&observation));
+        }
+
+        // A full flow takes no more records. Checking before it is detached keeps a dropped record
+        // at O(1), so a flood of records sharing one id costs linear time.
+        if matched.len() == 1
+            && let Some(&seq) = matched.first()
+            && self
+                .open
+                .get(&seq)
+                .is_some_and(|open| open.observations.len() >= MAX_HOPS_PER_FLOW)
+        {
+            self.hops_dropped += 1;
+            return self.open.get(&seq).map(|open| &open.flow);
         }
 
         let mut flow = match matched.pop_first() {
@@ -134,7 +222,7 @@ impl Correlator {
         // A record that starts a flow alone has joined nothing, so it does not count as heuristic.
         flow.heuristic |= heuristic && !flow.observations.is_empty();
         flow.observations.push(observation);
-        flow.rebuild();
+        self.hops_dropped += flow.rebuild();
 
         let seq = flow.seq;
         self.attach(flow);
@@ -164,6 +252,16 @@ impl Correlator {
     /// Returns how many flows were dropped to stay within the bound.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Returns how many records were merged into an identical record of a kept flow.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Returns how many records were dropped because their flow had [`MAX_HOPS_PER_FLOW`] hops.
+    pub fn hops_dropped(&self) -> u64 {
+        self.hops_dropped
     }
 
     /// Returns how many records of kept flows the heuristic join has read as candidates so far. It
@@ -205,6 +303,9 @@ impl Correlator {
         }
         self.heuristic
             .insert(&open.class(), &open.observations, seq);
+        for key in open.observations.iter().filter_map(RecordKey::of) {
+            self.by_record.insert(key, seq);
+        }
         self.by_age.insert(open.age_key());
         self.open.insert(seq, open);
     }
@@ -223,6 +324,9 @@ impl Correlator {
         }
         self.heuristic
             .remove(&open.class(), &open.observations, seq);
+        for key in open.observations.iter().filter_map(RecordKey::of) {
+            self.by_record.remove(&key);
+        }
         self.by_age.remove(&open.age_key());
         open
     }

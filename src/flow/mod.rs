@@ -13,7 +13,7 @@ mod verdict;
 
 use crate::model::{Flow, Hop};
 
-pub use correlate::Correlator;
+pub use correlate::{Correlator, MAX_HOPS_PER_FLOW};
 pub use findings::findings;
 pub use heuristic::HEURISTIC_WINDOW_MS;
 
@@ -38,18 +38,34 @@ pub struct Observation {
 /// The observations are sorted into one canonical order before they are joined, so the heuristic join,
 /// which takes the nearest fitting flow, gives the same flows for any input order. Nothing is evicted.
 pub fn correlate(observations: Vec<Observation>) -> Vec<Flow> {
-    correlate_bounded(observations, usize::MAX).0
+    correlate_bounded(observations, usize::MAX).flows
+}
+
+/// Flows joined from a batch, with counts of what was left out of them.
+#[derive(Debug, Clone, Default)]
+pub struct Correlated {
+    pub flows: Vec<Flow>,
+    /// Flows dropped to stay within the bound.
+    pub evicted: u64,
+    /// Records merged into an identical record of their flow.
+    pub duplicates: u64,
+    /// Records dropped because their flow had [`MAX_HOPS_PER_FLOW`] hops.
+    pub hops_dropped: u64,
 }
 
 /// Joins observations into at most `max_flows` flows, evicting the oldest past the bound, and
-/// returns the flows with the number evicted.
-pub fn correlate_bounded(mut observations: Vec<Observation>, max_flows: usize) -> (Vec<Flow>, u64) {
+/// returns the flows with what was evicted, merged and dropped.
+pub fn correlate_bounded(mut observations: Vec<Observation>, max_flows: usize) -> Correlated {
     observations.sort_by(build::canonical_order);
 
     let mut correlator = Correlator::new(max_flows);
     for observation in observations {
         correlator.push(observation);
     }
-    let evicted = correlator.evicted();
-    (correlator.flows(), evicted)
+    Correlated {
+        flows: correlator.flows(),
+        evicted: correlator.evicted(),
+        duplicates: correlator.duplicates(),
+        hops_dropped: correlator.hops_dropped(),
+    }
 }

@@ -139,17 +139,38 @@ pub fn load_inputs_bounded(inputs: &[Input], max_flows: usize) -> Loaded {
     for notice in &notices {
         tracing::warn!("{notice}");
     }
-    let (flows, evicted) = flow::correlate_bounded(observations, max_flows);
-    if evicted > 0 {
-        notices.push(format!(
-            "kept the newest {max_flows} flows and dropped {evicted} older ones; raise --max-flows to keep more"
-        ));
-    }
+    let correlated = flow::correlate_bounded(observations, max_flows);
+    notices.extend(correlation_notices(&correlated, max_flows));
     Loaded {
-        flows,
+        flows: correlated.flows,
         records,
         notices,
     }
+}
+
+/// Returns one notice for each kind of record or flow the correlation left out.
+fn correlation_notices(correlated: &flow::Correlated, max_flows: usize) -> Vec<String> {
+    let mut notices = Vec::new();
+    if correlated.duplicates > 0 {
+        notices.push(format!(
+            "{} duplicate access log records merged (the same proxy, time, request, status and ids as a record already read; is a log given twice?)",
+            correlated.duplicates
+        ));
+    }
+    if correlated.hops_dropped > 0 {
+        notices.push(format!(
+            "{} records dropped from flows that already had {} hops (many requests sharing one request id?)",
+            correlated.hops_dropped,
+            flow::MAX_HOPS_PER_FLOW
+        ));
+    }
+    if correlated.evicted > 0 {
+        notices.push(format!(
+            "kept the newest {max_flows} flows and dropped {} older ones; raise --max-flows to keep more",
+            correlated.evicted
+        ));
+    }
+    notices
 }
 
 fn read_access_log(

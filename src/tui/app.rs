@@ -343,7 +343,7 @@ impl App {
             other => self.set_flash(
                 FlashLevel::Error,
                 format!(
-                    "unknown command \":{other}\"; try :flows, :workloads, :ctx, :ns, :token, :help or :q"
+                    "unknown command \":{other}\"; try :flows :workloads :ctx :ns :token :help :q"
                 ),
             ),
         }

@@ -13,9 +13,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
 use super::app::{App, FlashLevel, PromptKind, View};
-use super::format::styled;
+use super::format::{styled, truncate};
 use super::keys::{Hint, bindings_for};
 use super::live::DenialStats;
+use super::text::wrap;
 use super::theme::Slot;
 use super::token_view::masked;
 use super::workloads::denial_text;
@@ -25,8 +26,84 @@ const HINT_GAP: &str = "  ";
 /// Workloads and policies named in the live line, most denials first.
 const TOP_DENIALS: usize = 2;
 
-/// Draws the status line: title, counts, then the flash message or the notices.
+/// Largest number of rows a flash message too wide for the status line takes below it. A longer
+/// message ends in `…`.
+const MAX_FLASH_ROWS: usize = 3;
+
+/// Draws the status line: title, counts, then the flash message or the notices. A flash message
+/// that does not fit after the counts is drawn below by [`render_flash`] instead.
 pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let mut spans = status_spans(app);
+    let inline = flash_lines(app, area.width).is_empty();
+    if let Some(flash) = app.flash.as_ref().filter(|_| inline) {
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(theme, flash_slot(flash.level), flash.text.clone()));
+    } else if let Some(first) = app.notices.first() {
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        let more = match app.notices.len() {
+            1 => String::new(),
+            count => format!(" (+{} more notices)", count - 1),
+        };
+        // A notice cut at the screen edge ends in `…`, so it does not read as the whole notice.
+        let room = usize::from(area.width).saturating_sub(Line::from(spans.clone()).width());
+        if first.chars().count() + more.chars().count() <= room {
+            spans.push(styled(theme, Slot::Unverified, first.clone()));
+            spans.push(styled(theme, Slot::Muted, more));
+        } else {
+            spans.push(styled(
+                theme,
+                Slot::Unverified,
+                truncate(&format!("{first}{more}"), room),
+            ));
+        }
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+/// Returns the lines of the flash message when it is too wide for the status line of `width`
+/// columns: wrapped to the width, at most [`MAX_FLASH_ROWS`], the last ending in `…` when cut.
+/// Returns nothing when there is no flash or it fits after the counts.
+pub fn flash_lines(app: &App, width: u16) -> Vec<String> {
+    let Some(flash) = &app.flash else {
+        return Vec::new();
+    };
+    let counts = Line::from(status_spans(app)).width();
+    let needed = counts + SEPARATOR.chars().count() + flash.text.chars().count();
+    if needed <= usize::from(width) {
+        return Vec::new();
+    }
+    let width = usize::from(width);
+    let mut lines = wrap(&flash.text, width);
+    if lines.len() > MAX_FLASH_ROWS {
+        let rest = lines.split_off(MAX_FLASH_ROWS - 1).join(" ");
+        lines.push(truncate(&rest, width));
+    }
+    lines
+}
+
+/// Draws the flash message on its own rows, for one too wide for the status line.
+pub fn render_flash(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(flash) = &app.flash else {
+        return;
+    };
+    let style = app.theme.style(flash_slot(flash.level));
+    let lines: Vec<Line> = flash_lines(app, area.width)
+        .into_iter()
+        .map(|line| Line::styled(line, style))
+        .collect();
+    frame.render_widget(ratatui::widgets::Paragraph::new(lines), area);
+}
+
+fn flash_slot(level: FlashLevel) -> Slot {
+    match level {
+        FlashLevel::Info => Slot::Accent,
+        FlashLevel::Error => Slot::Error,
+    }
+}
+
+/// Returns the status line's title and counts, without the flash message or notices.
+fn status_spans(app: &App) -> Vec<Span<'static>> {
     let theme = &app.theme;
     let mut spans = vec![styled(theme, Slot::Accent, app.title.clone())];
     if app.live.context.is_some() {
@@ -56,25 +133,7 @@ pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
             format!("{} older flows dropped", app.dropped_flows),
         ));
     }
-    if let Some(flash) = &app.flash {
-        let slot = match flash.level {
-            FlashLevel::Info => Slot::Accent,
-            FlashLevel::Error => Slot::Error,
-        };
-        spans.push(styled(theme, Slot::Border, SEPARATOR));
-        spans.push(styled(theme, slot, flash.text.clone()));
-    } else if let Some(first) = app.notices.first() {
-        spans.push(styled(theme, Slot::Border, SEPARATOR));
-        spans.push(styled(theme, Slot::Unverified, first.clone()));
-        if app.notices.len() > 1 {
-            spans.push(styled(
-                theme,
-                Slot::Muted,
-                format!(" (+{} more notices)", app.notices.len() - 1),
-            ));
-        }
-    }
-    frame.render_widget(Line::from(spans), area);
+    spans
 }
 
 /// Draws the live line: stream health, then the denials by workload and by policy, most first.

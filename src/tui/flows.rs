@@ -32,9 +32,15 @@ const MIN_PATH_WIDTH: u16 = 8;
 /// Path width below which hop cells leave out the cause word.
 const COMFORTABLE_PATH_WIDTH: u16 = 20;
 
-/// Widths of the variable columns, and whether hop cells name the cause of a denial.
+/// Narrowest a column shrinks to when the screen is too narrow: one character and the `…`.
+const MIN_CUT_WIDTH: u16 = 2;
+
+/// Widths of the columns, and whether hop cells name the cause of a denial.
 struct Columns {
+    time: u16,
+    method: u16,
     path: u16,
+    edge: u16,
     hops: Vec<u16>,
     badge: u16,
     with_cause: bool,
@@ -52,16 +58,52 @@ impl Columns {
             .max()
             .unwrap_or(0);
         let badge = u16::try_from(badge).unwrap_or(u16::MAX).max(7);
-        let gaps = u16::try_from(4 + hop_columns).unwrap_or(u16::MAX);
         let fixed = TIME_WIDTH + METHOD_WIDTH + EDGE_WIDTH + hops.iter().sum::<u16>() + badge;
         let path = width
-            .saturating_sub(fixed.saturating_add(gaps))
+            .saturating_sub(fixed.saturating_add(Self::gaps(hop_columns)))
             .max(MIN_PATH_WIDTH);
-        Columns {
+        let mut columns = Columns {
+            time: TIME_WIDTH,
+            method: METHOD_WIDTH,
             path,
+            edge: EDGE_WIDTH,
             hops,
             badge,
             with_cause,
+        };
+        columns.shrink_to(width);
+        columns
+    }
+
+    /// Returns the spaces between columns: one between each pair.
+    fn gaps(hop_columns: usize) -> u16 {
+        u16::try_from(4 + hop_columns).unwrap_or(u16::MAX)
+    }
+
+    /// Narrows columns until the table fits `width`: the path first, then hop columns from the
+    /// last, the finding, the edge, the method and the time. The table then lays the columns out
+    /// as given, so every cell cut to its column ends in `…` instead of being clipped.
+    fn shrink_to(&mut self, width: u16) {
+        let total = self.time
+            + self.method
+            + self.path
+            + self.edge
+            + self.hops.iter().sum::<u16>()
+            + self.badge
+            + Self::gaps(self.hops.len());
+        let mut excess = total.saturating_sub(width);
+        let mut order: Vec<&mut u16> = vec![&mut self.path];
+        order.extend(self.hops.iter_mut().rev());
+        order.extend([
+            &mut self.badge,
+            &mut self.edge,
+            &mut self.method,
+            &mut self.time,
+        ]);
+        for column in order {
+            let cut = excess.min(column.saturating_sub(MIN_CUT_WIDTH));
+            *column -= cut;
+            excess -= cut;
         }
     }
 }
@@ -104,14 +146,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         layout = Columns::fit(&flows, hop_columns, inner.width, false);
     }
 
-    let mut widths = vec![
-        Constraint::Length(TIME_WIDTH),
-        Constraint::Length(METHOD_WIDTH),
-        Constraint::Length(layout.path),
-        Constraint::Length(EDGE_WIDTH),
-    ];
-    widths.extend(layout.hops.iter().map(|width| Constraint::Length(*width)));
-    widths.push(Constraint::Length(layout.badge));
+    let mut widths = vec![layout.time, layout.method, layout.path, layout.edge];
+    widths.extend(&layout.hops);
+    widths.push(layout.badge);
 
     let mut header = vec![
         "TIME".to_owned(),
@@ -121,7 +158,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ];
     header.extend((1..=hop_columns).map(|n| format!("HOP {n}")));
     header.push("FINDING".into());
+    let header = header
+        .iter()
+        .zip(&widths)
+        .map(|(text, width)| truncate(text, usize::from(*width)));
     let header = Row::new(header).style(theme.style(Slot::Header));
+    let widths: Vec<Constraint> = widths.into_iter().map(Constraint::Length).collect();
 
     let rows = flows.iter().map(|flow| row(app, flow, &layout));
     let table = Table::new(rows, widths)
@@ -147,34 +189,50 @@ fn title(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-fn row<'a>(app: &App, flow: &'a Flow, layout: &Columns) -> Row<'a> {
+fn row(app: &App, flow: &Flow, layout: &Columns) -> Row<'static> {
     let hop_columns = layout.hops.len();
     let theme = &app.theme;
+    // Each text is cut to its column here, so a cut cell ends in `…` rather than a shortened
+    // status such as `gw 20`.
+    let cut = |text: &str, width: u16| truncate(text, usize::from(width));
     let mut cells = vec![
-        Cell::from(styled(theme, Slot::Muted, clock(flow.time.as_deref()))),
-        Cell::from(flow.method.clone().unwrap_or_default()),
-        Cell::from(truncate(
-            flow.path.as_deref().unwrap_or("-"),
-            usize::from(layout.path),
+        Cell::from(styled(
+            theme,
+            Slot::Muted,
+            cut(&clock(flow.time.as_deref()), layout.time),
         )),
+        Cell::from(cut(
+            flow.method.as_deref().unwrap_or_default(),
+            layout.method,
+        )),
+        Cell::from(cut(flow.path.as_deref().unwrap_or("-"), layout.path)),
         match edge_cell(flow) {
-            Some((text, slot)) => Cell::from(styled(theme, slot, text)),
+            Some((text, slot)) => Cell::from(styled(theme, slot, cut(&text, layout.edge))),
             None => Cell::from(styled(theme, Slot::Muted, "-")),
         },
     ];
-    for column in 0..hop_columns {
+    for (column, width) in layout.hops.iter().enumerate() {
         cells.push(
             match hop_cell(flow, column, hop_columns, layout.with_cause) {
-                Some((text, slot)) => Cell::from(styled(theme, slot, text)),
+                Some((text, slot)) => Cell::from(styled(theme, slot, cut(&text, *width))),
                 None => Cell::from(""),
             },
         );
     }
     cells.push(match flow.findings.first() {
-        Some(finding) => Cell::from(Line::from(vec![
-            styled(theme, finding_slot(finding.kind), badge(finding.kind)),
-            Span::raw(more_findings(flow)),
-        ])),
+        Some(finding) => {
+            let slot = finding_slot(finding.kind);
+            let more = more_findings(flow);
+            let whole = format!("{}{more}", badge(finding.kind));
+            if whole.chars().count() <= usize::from(layout.badge) {
+                Cell::from(Line::from(vec![
+                    styled(theme, slot, badge(finding.kind)),
+                    Span::raw(more),
+                ]))
+            } else {
+                Cell::from(styled(theme, slot, cut(&whole, layout.badge)))
+            }
+        }
         None => Cell::from(""),
     });
     Row::new(cells)

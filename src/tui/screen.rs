@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! status line
+//! flash message, on its own rows when too wide for the status line
 //! ┌ view ──────────┐
 //! │ Flows, Detail  │   Flows: table above, detail of the selection below when there are
 //! │ or Token       │   36+ rows, or when the whole table leaves room for it
@@ -34,14 +35,20 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     // A live session has a second line: stream health and the denials by workload and policy.
     let live_rows = u16::from(app.live.context.is_some());
-    let [status, live, main, bottom] = Layout::vertical([
+    // A flash message too wide for the status line gets rows of its own below it.
+    let flash_rows = u16::try_from(bars::flash_lines(app, area.width).len()).unwrap_or(0);
+    let [status, flash, live, main, bottom] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(flash_rows),
         Constraint::Length(live_rows),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
     bars::render_status(frame, status, app);
+    if flash_rows > 0 {
+        bars::render_flash(frame, flash, app);
+    }
     if live_rows > 0 {
         bars::render_live(frame, live, app);
     }

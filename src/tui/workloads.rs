@@ -24,17 +24,29 @@ use crate::source::kube::MeshWorkload;
 use super::app::App;
 use super::format::{clock, decision_word, styled, truncate, verdict_slot};
 use super::live::{Counter, PickKind, kind_label, pods_ready, policy_count};
+use super::text::wrap;
 use super::theme::{Slot, Theme};
+use super::what_if::targets;
 
 /// Recent flows listed on a workload's page.
 const RECENT_FLOWS: usize = 8;
 
-/// Draws the Workloads table in `area`.
+/// Draws the Workloads table in `area`, or a message saying why it is empty.
 pub fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let live = &app.live;
     let scope = live.namespace.as_deref().unwrap_or("all");
     let title = format!(" Workloads({scope})[{}] ", live.workloads.len());
+    if live.workloads.is_empty() {
+        let width = usize::from(area.width.saturating_sub(2));
+        let lines: Vec<Line> = empty_list_text(app)
+            .iter()
+            .flat_map(|text| wrap(text, width))
+            .map(|line| Line::from(styled(theme, Slot::Muted, line)))
+            .collect();
+        frame.render_widget(Paragraph::new(lines).block(block(theme, title)), area);
+        return;
+    }
     let header = Row::new(
         [
             "NAMESPACE",
@@ -84,6 +96,32 @@ pub fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     let mut state =
         TableState::default().with_selected((!live.workloads.is_empty()).then_some(live.selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Returns the message of an empty Workloads view. Without a cluster it names the workloads that
+/// the session's policies and flows show, and where their verdicts are: the Token view's what-if.
+fn empty_list_text(app: &App) -> Vec<String> {
+    if app.live.context.is_some() {
+        return vec![
+            "No meshed workloads in scope yet. They appear as the cluster lists pods.".into(),
+        ];
+    }
+    let mut text = vec![
+        "This view lists the workloads of a live cluster; start idflow with --context NAME -n NAMESPACE."
+            .to_owned(),
+    ];
+    let names: Vec<String> = targets(&app.policies, &app.flows)
+        .iter()
+        .map(|target| format!("{}/{}", target.workload.namespace, target.workload.name))
+        .collect();
+    if !names.is_empty() {
+        text.push(String::new());
+        text.push(format!(
+            "This session's policies and flows name {}. Press t: the Token view's what-if shows each one's verdict for a token.",
+            names.join(", ")
+        ));
+    }
+    text
 }
 
 /// Returns `TOTAL (RATE/min)`, or `0`.
