@@ -1062,6 +1062,7 @@ mod live {
         let mut app = live_app(120, 40);
         let counts = idflow::source::kube::LineCounts {
             flows_evicted: 5,
+            hops_dropped: 3,
             ..idflow::source::kube::LineCounts::default()
         };
         update(&mut app, Action::Live(LiveUpdate::Counts(counts)));
@@ -1070,6 +1071,11 @@ mod live {
             screen.contains("5 flows evicted past --max-flows"),
             "{screen}"
         );
+        assert!(
+            screen.contains("3 records dropped from full flows"),
+            "{screen}"
+        );
+        assert!(!screen.contains("duplicate records merged"), "{screen}");
     }
 
     fn run(app: &mut App, actions: Vec<Action>) {

@@ -159,14 +159,27 @@ pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
     if !any {
         spans.push(styled(theme, Slot::Muted, "none yet"));
     }
-    let evicted = app.live.counts.flows_evicted;
-    if evicted > 0 {
-        spans.push(styled(theme, Slot::Border, SEPARATOR));
-        spans.push(styled(
-            theme,
+    let counts = &app.live.counts;
+    let losses = [
+        (
+            counts.flows_evicted,
+            "flows evicted past --max-flows",
             Slot::Error,
-            format!("{evicted} flows evicted past --max-flows"),
-        ));
+        ),
+        (
+            counts.duplicates_merged,
+            "duplicate records merged",
+            Slot::Muted,
+        ),
+        (
+            counts.hops_dropped,
+            "records dropped from full flows",
+            Slot::Error,
+        ),
+    ];
+    for (count, words, slot) in losses.into_iter().filter(|(count, ..)| *count > 0) {
+        spans.push(styled(theme, Slot::Border, SEPARATOR));
+        spans.push(styled(theme, slot, format!("{count} {words}")));
     }
     let denials = &app.live.denials;
     for (label, map) in [

@@ -64,6 +64,16 @@ impl FlowTracker {
         self.correlator.evicted()
     }
 
+    /// Returns how many records were identical to a hop already held, and merged into it.
+    pub fn duplicates(&self) -> u64 {
+        self.correlator.duplicates()
+    }
+
+    /// Returns how many records were dropped because their flow already had the most hops.
+    pub fn hops_dropped(&self) -> u64 {
+        self.correlator.hops_dropped()
+    }
+
     /// Returns how many flows are kept.
     pub fn len(&self) -> usize {
         self.correlator.len()

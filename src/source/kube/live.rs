@@ -64,6 +64,10 @@ pub struct LineCounts {
     pub malformed: u64,
     /// Flows dropped to stay within `max_flows`.
     pub flows_evicted: u64,
+    /// Records identical to a hop already held, merged into it (a log read twice).
+    pub duplicates_merged: u64,
+    /// Records dropped because their flow already had [`crate::flow::MAX_HOPS_PER_FLOW`] hops.
+    pub hops_dropped: u64,
 }
 
 /// A message from a live source.
@@ -385,6 +389,8 @@ async fn join_flows(
                     not_access_log: stats.not_access_log,
                     malformed: stats.malformed,
                     flows_evicted: tracker.evicted(),
+                    duplicates_merged: tracker.duplicates(),
+                    hops_dropped: tracker.hops_dropped(),
                 };
                 if counts != sent_counts {
                     sent_counts = counts;
