@@ -808,3 +808,15 @@ fn edge_in_batch_lines() {
     assert_eq!(lines[0]["edge"]["verdict"], "allow", "{}", lines[0]["edge"]);
     assert_eq!(lines[1]["edge"]["verdict"], "deny", "{}", lines[1]["edge"]);
 }
+
+#[test]
+fn batch_text_output_rejected() {
+    let output = run(&["--batch", "-o", "text"], Some(&format!("{}\n", token())));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("--batch prints"),
+        "{}",
+        stderr(&output)
+    );
+}

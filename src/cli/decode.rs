@@ -135,13 +135,14 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let report = keys.check(&inspection);
     let invalid = keys.judges_invalid(&inspection, &report);
 
-    let output = match args.output {
+    let format = args.output.unwrap_or(OutputFormat::Text);
+    let output = match format {
         OutputFormat::Json | OutputFormat::Ndjson => {
             let mut value = to_json(&inspection, &report, args.show_secrets);
             if let Some(edge) = &edge {
                 value["edge"] = edge.json(&inspection, now, args.show_secrets);
             }
-            let mut text = if args.output == OutputFormat::Json {
+            let mut text = if format == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
                 serde_json::to_string(&value)
@@ -171,6 +172,11 @@ fn clock(args: &DecodeArgs) -> Result<DateTime<Utc>, String> {
 /// Decodes one token per line and prints one JSON object per line as it goes; returns whether any
 /// line was invalid (a line without a token counts as invalid).
 fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
+    if args.output == Some(OutputFormat::Text) {
+        return Err(
+            "--batch prints one JSON object per line; drop -o text or use -o ndjson".to_owned(),
+        );
+    }
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;

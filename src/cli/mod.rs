@@ -68,9 +68,10 @@ pub struct DecodeArgs {
     /// argument), or the path of a file that holds it. `-` or nothing reads standard input. With
     /// --batch, a file of tokens.
     pub token: Option<String>,
-    /// Output form.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: OutputFormat,
+    /// Output form (default `text`; --batch always prints NDJSON, so it takes `json` or
+    /// `ndjson` only).
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<OutputFormat>,
     /// Show the raw token and signature instead of hiding them.
     #[arg(long)]
     pub show_secrets: bool,
