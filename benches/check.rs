@@ -5,7 +5,7 @@
 //! when istiod pushes a config; each evaluation then runs one request through them:
 //! - `decide_no_match`: a request no rule matches, ending in
 //!   `rbac_access_denied_matched_policy[none]`, verdict only, as Envoy decides. Its peer is named by
-//!   no rule, so the principal index skips all 250 policies;
+//!   no rule, so the peer index skips all 250 policies;
 //! - `decide_last_rule`: a request only the last rule of the last policy allows, verdict only;
 //! - `explain_no_match` and `explain_last_rule`: the same with the explanation `idflow check`
 //!   prints (a step per rule, each non-matching rule's first failing clause in words);
@@ -14,7 +14,8 @@
 //!
 //! The `check_50x5_namespaces` group runs the two verdict-only cases on the same policies without
 //! the `principals` field, so each rule names its source by namespace (a regex on the peer's URI
-//! SAN). The principal index cannot rule any policy out there, so all 250 are evaluated.
+//! SAN). The peer index groups the policies by that namespace, so `decide_no_match` (peer in `web`)
+//! evaluates none of them and `decide_last_rule` (peer in `team-49`) the 5 rules of one policy.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -149,11 +150,11 @@ fn bench_check(c: &mut Criterion) {
 
     let namespaces =
         load_policies(&policies_yaml(false), "bench.yaml", "shop").expect("bench policies load");
-    let unindexed = compile_engine(&namespaces, &settings);
-    assert_eq!(decide(&unindexed, &miss, None), Some("none"));
-    assert_eq!(decide(&unindexed, &hit, None), None);
+    let by_namespace = compile_engine(&namespaces, &settings);
+    assert_eq!(decide(&by_namespace, &miss, None), Some("none"));
+    assert_eq!(decide(&by_namespace, &hit, None), None);
     assert_eq!(
-        evaluate(&unindexed, &hit, None)
+        evaluate(&by_namespace, &hit, None)
             .explanation
             .iter()
             .filter(|step| step.outcome == "matched")
@@ -164,10 +165,10 @@ fn bench_check(c: &mut Criterion) {
     let mut group = c.benchmark_group("check_50x5_namespaces");
     group.throughput(Throughput::Elements(1));
     group.bench_function("decide_no_match", |b| {
-        b.iter(|| decide(&unindexed, black_box(&miss), None));
+        b.iter(|| decide(&by_namespace, black_box(&miss), None));
     });
     group.bench_function("decide_last_rule", |b| {
-        b.iter(|| decide(&unindexed, black_box(&hit), None));
+        b.iter(|| decide(&by_namespace, black_box(&hit), None));
     });
     group.finish();
 }

@@ -884,8 +884,9 @@ fn b10_custom_multiple_providers() {
     );
 }
 
-/// Policies that mix rules the principal index can skip (exact `principals`) with rules it must
-/// always evaluate (namespaces, globs, `notPrincipals`, no source, request principals), with
+/// Policies that mix rules the peer index can skip (exact `principals`, `namespaces` without `*`,
+/// both in one source or in several `from` entries) with rules it must always evaluate (globs,
+/// `notPrincipals`, `notNamespaces`, namespace wildcards, no source, request principals), with
 /// names chosen so that indexed and unindexed policies interleave in sort order.
 fn mixed_index_policies() -> Vec<Value> {
     let peer = |p: &str| format!("cluster.local/ns/{p}");
@@ -919,6 +920,41 @@ fn mixed_index_policies() -> Vec<Value> {
             "DENY",
             json!([{"to": [{"operation": {"paths": ["/deny-all"]}}]}]),
         ),
+        // Two namespace groups, with the group of `c` first in sort order.
+        policy(
+            "d-f",
+            "DENY",
+            json!([{"from": [{"source": {"namespaces": ["c"]}}], "to": [{"operation": {"paths": ["/ns-deny"]}}]}]),
+        ),
+        policy(
+            "d-g",
+            "DENY",
+            json!([{"from": [{"source": {"namespaces": ["a"]}}], "to": [{"operation": {"paths": ["/ns-deny"]}}]}]),
+        ),
+        // Principals and namespaces in one source: both must match.
+        policy(
+            "d-h",
+            "DENY",
+            json!([{"from": [{"source": {"principals": [peer("a/sa/x"), peer("c/sa/z")], "namespaces": ["a"]}}],
+                    "to": [{"operation": {"methods": ["DELETE"]}}]}]),
+        ),
+        // Principals or namespaces, in two `from` entries.
+        policy(
+            "d-i",
+            "DENY",
+            json!([{"from": [{"source": {"principals": [peer("b/sa/y")]}}, {"source": {"namespaces": ["c"]}}],
+                    "to": [{"operation": {"paths": ["/ns-allow-any"]}}]}]),
+        ),
+        policy(
+            "d-j",
+            "DENY",
+            json!([{"from": [{"source": {"notNamespaces": ["a"]}}], "to": [{"operation": {"paths": ["/ns-deny"]}}]}]),
+        ),
+        policy(
+            "d-k",
+            "DENY",
+            json!([{"from": [{"source": {"namespaces": ["b*"]}}], "to": [{"operation": {"methods": ["DELETE"], "paths": ["/ns-allow"]}}]}]),
+        ),
         policy(
             "a-a",
             "ALLOW",
@@ -947,6 +983,27 @@ fn mixed_index_policies() -> Vec<Value> {
             "ALLOW",
             json!([{"from": [{"source": {"principals": [peer("d/sa/w")]}}], "to": [{"operation": {"paths": ["/public"]}}]}]),
         ),
+        policy(
+            "a-f",
+            "ALLOW",
+            json!([{"from": [{"source": {"namespaces": ["a", "b"]}}], "to": [{"operation": {"paths": ["/ns-allow"]}}]}]),
+        ),
+        // A namespace with a `notPrincipals` exception: indexed by the namespace.
+        policy(
+            "a-g",
+            "ALLOW",
+            json!([{"from": [{"source": {"namespaces": ["c"], "notPrincipals": [peer("c/sa/z")]}}],
+                    "to": [{"operation": {"paths": ["/ns-allow"]}}]}]),
+        ),
+        // An empty `from` and a source without fields match every peer.
+        policy(
+            "a-h",
+            "ALLOW",
+            json!([
+                {"from": [], "to": [{"operation": {"paths": ["/ns-allow-any"]}}]},
+                {"from": [{"source": {}}], "to": [{"operation": {"paths": ["/ns-allow-any"]}}]},
+            ]),
+        ),
     ]
 }
 
@@ -972,8 +1029,17 @@ fn index_agrees_with_full_evaluation() {
         Some("a/sa/x"),
         Some("b/sa/y"),
         Some("c/sa/z"),
+        Some("c/sa/q"),
         Some("d/sa/w"),
         Some("e/sa/v"),
+        Some("b2/sa/u"),
+        // In namespaces `a` and `c` for istiod's regex.
+        Some("a/sa/x/ns/c/y"),
+        // `/ns/ns/c/` holds the namespaces `ns` and `c`.
+        Some("ns/c/sa/q"),
+        // `.` does not match `\n`, so no namespace regex matches.
+        Some("a/sa/x\n"),
+        Some("a"),
     ];
     let paths = [
         "/",
@@ -983,6 +1049,9 @@ fn index_agrees_with_full_evaluation() {
         "/api/v1/x",
         "/deny-all",
         "/public",
+        "/ns-deny",
+        "/ns-allow",
+        "/ns-allow-any",
     ];
     for peer in peers {
         for path in paths {
@@ -1026,7 +1095,7 @@ fn index_agrees_with_full_evaluation() {
             }
         }
     }
-    assert_eq!(requests, 336);
+    assert_eq!(requests, 960);
     assert!(
         several_denies >= 10,
         "only {several_denies} requests matched two DENY policies"
@@ -1057,5 +1126,59 @@ fn deny_order_with_index() {
     assert!(
         allowed(&run(&docs, &other, None)),
         "another peer skips every rule"
+    );
+}
+
+#[test]
+fn deny_order_across_namespace_groups() {
+    let deny = |name: &str, source: Value| {
+        policy(
+            name,
+            "DENY",
+            json!([{"from": [{"source": source}], "to": [{"operation": {"paths": ["/x"]}}]}]),
+        )
+    };
+    let docs = [
+        deny("d-1", json!({"namespaces": ["c"]})),
+        deny("d-2", json!({"namespaces": ["a"]})),
+        deny("d-3", json!({"notNamespaces": ["z"]})),
+        policy(
+            "allow",
+            "ALLOW",
+            json!([{"from": [{"source": {"namespaces": ["a"]}}]}]),
+        ),
+    ];
+    let denied_by = |peer: Option<&str>| {
+        let mut req = get("/x");
+        req.source_principal = peer.map(str::to_owned);
+        run(&docs, &req, None).response_code_details
+    };
+    let details =
+        |name: &str| format!("rbac_access_denied_matched_policy[ns[foo]-policy[{name}]-rule[0]]");
+
+    // The peer is in `a` and then `c`, and the policy of `c` sorts first.
+    assert_eq!(
+        denied_by(Some("spiffe://td/ns/a/sa/x/ns/c/y")),
+        details("d-1")
+    );
+    assert_eq!(denied_by(Some("spiffe://td/ns/a/sa/x")), details("d-2"));
+    assert_eq!(denied_by(Some("spiffe://td/ns/e/sa/x")), details("d-3"));
+    assert_eq!(
+        denied_by(Some("spiffe://td/ns/z/sa/x")),
+        "rbac_access_denied_matched_policy[none]"
+    );
+    // `notNamespaces` matches a plaintext peer, `namespaces` never does.
+    assert_eq!(denied_by(None), details("d-3"));
+
+    let mut other_path = get("/y");
+    assert_eq!(
+        run(&docs, &other_path, None).response_code_details,
+        "rbac_access_denied_matched_policy[none]",
+        "a plaintext peer is in no namespace"
+    );
+    other_path.source_principal = Some("spiffe://td/ns/a/sa/x".to_owned());
+    assert!(
+        allowed(&run(&docs, &other_path, None)),
+        "a peer of `a` is allowed"
     );
 }

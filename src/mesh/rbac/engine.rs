@@ -12,7 +12,7 @@ use super::config::{
     StringMatcher, StringPattern, ValueMatcher,
 };
 use super::context::{Ctx, HeaderField};
-use super::index::PrincipalIndex;
+use super::index::PeerIndex;
 use super::matchers::{ISTIO_AUTHN_FILTER, JWT_AUTHN_FILTER};
 use super::regex_glob::FullRegex;
 use super::template::PathTemplate;
@@ -45,8 +45,9 @@ pub(super) struct CompiledRbac {
     pub action: RbacAction,
     /// In policy-id order.
     pub policies: Vec<NamedPolicy>,
-    /// The policies that can match each peer principal, so the verdict path tries only those.
-    pub index: PrincipalIndex,
+    /// The policies that can match each peer principal and peer namespace, so the verdict path
+    /// tries only those.
+    pub index: PeerIndex,
 }
 
 #[derive(Debug)]
@@ -188,7 +189,7 @@ fn compile_rbac(rbac: &Rbac) -> Result<CompiledRbac, EngineError> {
     }
     Ok(CompiledRbac {
         action: rbac.action,
-        index: PrincipalIndex::new(policies.iter().map(|p| &p.policy)),
+        index: PeerIndex::new(policies.iter().map(|p| &p.policy)),
         policies,
     })
 }

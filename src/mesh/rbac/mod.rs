@@ -128,8 +128,8 @@ pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> Rbac
 /// Returns what Envoy decides for the request, without the explanation: `None` when allowed, else
 /// the matched policy id (`none` when no ALLOW policy matched). Like Envoy, each rule set stops at
 /// its first match in policy-id order, and shadow rules are skipped because they never decide.
-/// Policies that the principal index rules out for the request's peer are not evaluated, which
-/// changes no verdict because they cannot match.
+/// Policies that the peer index rules out for the request's peer principal or namespace are not
+/// evaluated, which changes no verdict because they cannot match.
 pub fn decide<'e>(engine: &'e Engine, req: &Request, payload: Option<&Value>) -> Option<&'e str> {
     let ctx = Ctx::new(req, payload);
     let peer = req.source_principal.as_deref();

@@ -27,6 +27,20 @@ impl FullRegex {
             Self::Regex(re) => re.is_match(value),
         }
     }
+
+    /// Returns `L` when the regex is `.*L.*`, which matches exactly the values without `\n` that
+    /// contain `L`. Returns `None` for every other shape.
+    pub fn contained_literal(&self) -> Option<&str> {
+        let Self::Glob(glob) = self else {
+            return None;
+        };
+        match (glob.literals.as_slice(), glob.min_chars.as_slice()) {
+            ([before, literal, after], [0, 0]) if before.is_empty() && after.is_empty() => {
+                Some(literal)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `literals[0] .{min_chars[0],} literals[1] … literals[n]`, with `.` any character except `\n`.
@@ -293,6 +307,30 @@ mod tests {
                 matches!(compiled, FullRegex::Regex(_)),
                 "{pattern} should take the regex"
             );
+        }
+    }
+
+    #[test]
+    fn contained_literal_of_namespace_shape() {
+        let literal = |pattern: &str| {
+            FullRegex::new(pattern)
+                .expect("pattern compiles")
+                .contained_literal()
+                .map(str::to_owned)
+        };
+        assert_eq!(literal(".*/ns/team-1/.*"), Some("/ns/team-1/".to_owned()));
+        assert_eq!(literal(".*a\\.b.*"), Some("a.b".to_owned()));
+        for other in [
+            ".+/ns/a/.*",
+            ".*/ns/a/.+",
+            "x.*/ns/a/.*",
+            ".*/ns/a/.*x",
+            ".*/ns/.*/.*",
+            ".*",
+            "/ns/a/",
+            ".*caf\u{e9}.*",
+        ] {
+            assert_eq!(literal(other), None, "{other}");
         }
     }
 
