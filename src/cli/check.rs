@@ -263,7 +263,7 @@ impl RequestArgs {
     }
 }
 
-fn split_workload(text: &str) -> Result<(String, String), FlagError> {
+pub(super) fn split_workload(text: &str) -> Result<(String, String), FlagError> {
     match text.split_once('/') {
         Some((namespace, name))
             if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>

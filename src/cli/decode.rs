@@ -357,22 +357,16 @@ impl Keys {
     /// --policies that cover `workload`. A `jwksUri` that cannot be fetched leaves its issuer
     /// unverified.
     fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
-        let Some((namespace, name)) = workload
-            .split_once('/')
-            .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
-        else {
-            return Err(format!(
-                "invalid --workload {workload:?}: expected NAMESPACE/NAME, e.g. shop/orders"
-            ));
-        };
+        let (namespace, name) =
+            super::check::split_workload(workload).map_err(|error| error.to_string())?;
         let mut policies = PolicySet::default();
         for path in &args.policies {
-            let loaded = load_policy_file(path, namespace).map_err(|error| error.to_string())?;
+            let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
             policies.append(loaded.policies);
         }
         let target = Workload {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
+            namespace: namespace.clone(),
+            name: name.clone(),
             labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
             service_account: name.to_owned(),
             ..Workload::default()
