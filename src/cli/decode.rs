@@ -365,10 +365,10 @@ impl Keys {
             policies.append(loaded.policies);
         }
         let target = Workload {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
-            service_account: name.to_owned(),
+            labels: BTreeMap::from([("app".to_owned(), name.clone())]),
+            service_account: name.clone(),
+            namespace,
+            name,
             ..Workload::default()
         };
         let applied = policies_for(&policies, &target, &MeshSettings::default());
@@ -396,7 +396,8 @@ impl Keys {
         if applied.request_authentication.is_empty() {
             eprintln!(
                 "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
-                 (pod label app={name}), so the mesh would not check the token there"
+                 (pod label app={}), so the mesh would not check the token there",
+                target.name
             );
         }
         Ok(())
