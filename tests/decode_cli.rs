@@ -43,8 +43,14 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
         .expect("idflow starts");
     {
         let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(stdin.unwrap_or_default().as_bytes())
-            .expect("stdin written");
+        // A run that fails on its arguments exits before reading, which closes the pipe.
+        if let Err(error) = pipe.write_all(stdin.unwrap_or_default().as_bytes()) {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "stdin not written"
+            );
+        }
     }
     child.wait_with_output().expect("idflow exits")
 }
