@@ -789,3 +789,36 @@ fn expiry_severity_by_skew() {
         assert_eq!(expired.map(|p| p.severity), Some(severity), "exp {exp}");
     }
 }
+
+/// The first word decides between a curl command, a scheme and a token: `curl` only as a whole
+/// word, a scheme in any case, and nothing from a word longer than every scheme.
+#[test]
+fn finding_first_words() {
+    let t = sample();
+    let (head, tail) = t.split_at(20);
+    let cases = [
+        (format!("curl{t}"), "bare token", false),
+        (
+            format!("curl\t-H 'Authorization: Bearer {t}'"),
+            "curl command, Authorization header, Bearer scheme",
+            false,
+        ),
+        (format!("bEaReR {t}"), "bEaReR scheme", false),
+        (format!("abcdefghij {t}"), "bare token", true),
+        (format!("negotiatex {t}"), "bare token", true),
+        // A vertical tab is whitespace to `char::is_whitespace`, inside a token as anywhere.
+        (format!("{head}\u{b}{tail}"), "bare token", true),
+    ];
+    for (text, found_as, spaced) in cases {
+        let inspection = inspect(&text);
+        assert_eq!(inspection.found_as, found_as, "{text:?}");
+        assert_eq!(
+            codes(&inspection).contains(&"internal_whitespace"),
+            spaced,
+            "{text:?}: {:?}",
+            codes(&inspection)
+        );
+    }
+    assert!(error_text("jwt").contains("nothing follows the scheme"));
+    assert!(error_text("NEGOTIATE abc").contains("carries credentials"));
+}

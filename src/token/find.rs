@@ -181,7 +181,10 @@ fn jwt_cookie(value: &str) -> Option<(&str, &str)> {
 /// Returns the header a curl command (or a lone `-H` argument) sends the token in, or `None` when
 /// `text` is not curl syntax. The error names how the command was given and why it has no token.
 fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)> {
-    let is_command = text.split_whitespace().next() == Some("curl");
+    // `text` is trimmed, so its first word is `curl` when it starts with `curl` and a space or ends.
+    let is_command = text
+        .strip_prefix("curl")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
     let is_argument = text.starts_with("-H") || text.starts_with("--header");
     if !is_command && !is_argument {
         return Ok(None);
@@ -268,21 +271,43 @@ fn split_header_line(line: &str) -> Option<(&str, &str)> {
 
 /// Splits a leading authorization scheme from the rest of a header value.
 fn split_scheme(value: &str) -> (Option<&str>, &str) {
-    let first = value.split_whitespace().next().unwrap_or_default();
-    if TOKEN_SCHEMES.contains(&first.to_ascii_lowercase().as_str())
-        || CREDENTIAL_SCHEMES.contains(&first.to_ascii_lowercase().as_str())
-    {
+    // No scheme is longer than 9 characters, so the first word matters only when a space ends it
+    // within the first 10; a longer first word is cut short here and still matches no scheme.
+    let first_end = value
+        .char_indices()
+        .take(10)
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(value.len(), |(index, _)| index);
+    let first = &value[..first_end];
+    let is_scheme = |schemes: &[&str]| {
+        schemes
+            .iter()
+            .any(|scheme| scheme.eq_ignore_ascii_case(first))
+    };
+    if is_scheme(&TOKEN_SCHEMES) || is_scheme(&CREDENTIAL_SCHEMES) {
         let rest = value[first.len()..].trim_start();
         return (Some(first), rest);
     }
     (None, value)
 }
 
+/// Returns whether `text` contains a character that `char::is_whitespace` accepts, testing bytes
+/// when the text is ASCII, as tokens are.
+fn has_whitespace(text: &str) -> bool {
+    if text.is_ascii() {
+        // The ASCII whitespace of `char::is_whitespace`: `is_ascii_whitespace` and vertical tab.
+        text.bytes()
+            .any(|byte| byte.is_ascii_whitespace() || byte == 0x0b)
+    } else {
+        text.contains(char::is_whitespace)
+    }
+}
+
 /// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
 /// it.
 /// The error is the reason `rest` contains no token, in words that repeat none of it.
 fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
-    let has_space = rest.contains(char::is_whitespace) || rest.contains("%20");
+    let has_space = has_whitespace(rest) || rest.contains("%20");
     if !has_space {
         let kind = classify(rest)?;
         return Ok((rest.to_owned(), kind, Vec::new()));
