@@ -53,47 +53,74 @@ pub fn extract_from_header(value: &str) -> Option<&str> {
 /// token's format, or `None` when the format checks pass and the verdict depends on issuer, times
 /// and keys.
 pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = token.split('.').collect();
-    let [header, payload, signature] = segments[..] else {
-        return Some(BAD_FORMAT);
-    };
+    match super::verify::parse_jwt(token) {
+        Err(status) => Some(status),
+        // The decoder skipped the whitespace, but the signature covers the header and payload text
+        // as sent, spaces included.
+        // NOTE: whitespace that only splits a valid signature, adding no characters, still verifies;
+        // this assumes the whitespace came with added characters, as in `<jwt> abc`.
+        Ok(_) if has_ascii_whitespace(token) => Some(VERIFICATION_FAILS),
+        Ok(_) => None,
+    }
+}
 
-    let header_json = match decode_object(
-        header,
+/// Returns whether `token` contains whitespace, which Abseil's decoder skips.
+fn has_ascii_whitespace(token: &str) -> bool {
+    token.bytes().any(|byte| byte.is_ascii_whitespace())
+}
+
+/// A token as `jwt_verify_lib` reads it once its format checks passed: the decoded header and
+/// payload objects, the decoded signature, and the text of the first two segments as sent.
+pub(super) struct Parts<'a> {
+    pub header: serde_json::Map<String, Value>,
+    pub payload: serde_json::Map<String, Value>,
+    pub signature: Vec<u8>,
+    pub header_text: &'a str,
+    pub payload_text: &'a str,
+}
+
+/// Splits a compact JWS into its three segments, or returns `None` unless it has exactly two dots.
+pub(super) fn split_jws(token: &str) -> Option<(&str, &str, &str)> {
+    let mut segments = token.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None) => Some((header, payload, signature)),
+        _ => None,
+    }
+}
+
+/// Decodes `token` with `jwt_verify_lib`'s checks, or returns the status of the first that fails.
+pub(super) fn read_parts(token: &str) -> Result<Parts<'_>, &'static str> {
+    let (header_text, payload_text, signature) = split_jws(token).ok_or(BAD_FORMAT)?;
+    let header = decode_object(
+        header_text,
         "Jwt header is an invalid Base64url encoded",
         "Jwt header is an invalid JSON",
-    ) {
-        Ok(object) => object,
-        Err(status) => return Some(status),
-    };
-    if let Some(status) = header_status(&header_json) {
-        return Some(status);
+    )?;
+    if let Some(status) = header_status(&header) {
+        return Err(status);
     }
-
-    let payload_json = match decode_object(
-        payload,
+    let payload = decode_object(
+        payload_text,
         "Jwt payload is an invalid Base64url encoded",
         "Jwt payload is an invalid JSON",
-    ) {
-        Ok(object) => object,
-        Err(status) => return Some(status),
-    };
-    if let Some(status) = payload_status(&payload_json) {
-        return Some(status);
+    )?;
+    if let Some(status) = payload_status(&payload) {
+        return Err(status);
     }
-
-    if absl_websafe_decode(signature).is_none() {
-        return Some("Jwt signature is an invalid Base64url encoded");
-    }
-
-    // The decoder skipped the whitespace, but the signature covers the header and payload text
-    // as sent, spaces included.
-    // NOTE: whitespace that only splits a valid signature, adding no characters, still verifies;
-    // this assumes the whitespace came with added characters, as in `<jwt> abc`.
-    if token.contains(char::is_whitespace) {
-        return Some(VERIFICATION_FAILS);
-    }
-    None
+    let signature =
+        absl_websafe_decode(signature).ok_or("Jwt signature is an invalid Base64url encoded")?;
+    Ok(Parts {
+        header,
+        payload,
+        signature,
+        header_text,
+        payload_text,
+    })
 }
 
 fn header_status(header: &serde_json::Map<String, Value>) -> Option<&'static str> {
@@ -185,7 +212,7 @@ fn decode_object(
 /// Decodes base64url the way Abseil's `WebSafeBase64Unescape` does for `jwt_verify_lib`: whitespace
 /// anywhere is skipped, trailing `=` padding is allowed, and `+`, `/` or any other character fail.
 fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
-    let compact: Cow<'_, str> = if text.bytes().any(|byte| byte.is_ascii_whitespace()) {
+    let compact: Cow<'_, str> = if has_ascii_whitespace(text) {
         Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
     } else {
         Cow::Borrowed(text)

@@ -2,6 +2,9 @@
 //! which keys it keeps, the status text it reports for a set it cannot use, and which keys it tries
 //! for a token.
 
+use std::sync::OnceLock;
+
+use aws_lc_rs::signature::ParsedPublicKey;
 use serde_json::{Map, Value};
 
 use super::base64url::{Segment, decode_segment};
@@ -53,6 +56,33 @@ pub struct Jwk {
     /// OKP keys `Ed25519`; empty otherwise.
     pub crv: String,
     pub material: KeyMaterial,
+    /// The RSA key parsed for verification, once per digest and padding (see `verify.rs`).
+    pub parsed: ParsedKeys,
+}
+
+/// Keys already parsed for verification, so that a batch of tokens signed by one key parses it
+/// once. It is a cache: it takes no part in comparisons, and a clone starts empty.
+#[derive(Default)]
+pub struct ParsedKeys(pub(super) [OnceLock<Option<ParsedPublicKey>>; 6]);
+
+impl Clone for ParsedKeys {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for ParsedKeys {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ParsedKeys {}
+
+impl std::fmt::Debug for ParsedKeys {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ParsedKeys")
+    }
 }
 
 /// The usable keys of a JWKS, and what Envoy said about each key it dropped.
@@ -174,6 +204,7 @@ fn parse_key(index: usize, key: &Map<String, Value>) -> Result<Jwk, &'static str
         alg: optional(key, "alg"),
         crv: String::new(),
         material: KeyMaterial::Oct(Vec::new()),
+        parsed: ParsedKeys::default(),
     };
     match kty {
         "RSA" => parse_rsa(key, &mut jwk)?,

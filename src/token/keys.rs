@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::jwks::{self, Jwk, Jwks, KeyMaterial, KeyType};
+use super::jwks::{self, Jwk, Jwks, KeyMaterial, KeyType, ParsedKeys};
 use super::verify::{VerifyError, parse_jwt, verify_jwt};
 use super::{TokenKind, quote_truncated};
 
@@ -142,6 +142,7 @@ impl KeySet {
             alg: String::new(),
             crv: String::new(),
             material: KeyMaterial::Oct(secret.to_vec()),
+            parsed: ParsedKeys::default(),
         };
         Ok(Self {
             kind: SourceKind::Secret,
@@ -455,6 +456,7 @@ fn jwk_from_material(index: usize, material: KeyMaterial) -> Jwk {
         alg: String::new(),
         crv,
         material,
+        parsed: ParsedKeys::default(),
     }
 }
 

@@ -2,12 +2,18 @@
 //! with `jwt_verify_lib`'s checks, then each candidate key of the JWKS is tried over the original
 //! bytes of the first two segments. The cryptography is jsonwebtoken's (aws-lc-rs).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use aws_lc_rs::signature::{self, RsaParameters, RsaPublicKeyComponents};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
-use super::envoy::{VERIFICATION_FAILS, jwt_authn_format_status};
-use super::jwks::{Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, candidates, websafe_decode};
+use super::envoy::{Parts, VERIFICATION_FAILS, read_parts, split_jws};
+use super::jwks::{
+    Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, ParsedKeys, candidates, websafe_decode,
+};
 
 /// A JWS that passed `jwt_verify_lib`'s parse checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,28 +39,40 @@ pub struct Jwt {
     signature: Vec<u8>,
 }
 
+/// A token as `jwt_verify_lib` reads it, or the status of the check it fails.
+pub type ParsedJwt = Result<Rc<Jwt>, &'static str>;
+
+thread_local! {
+    /// The last token [`parse_jwt`] read, with its result. `decode` reads a token's Envoy status
+    /// while finding it and its keys while checking it, so each token is read twice in a row.
+    static LAST_PARSE: RefCell<Option<(String, ParsedJwt)>> =
+        const { RefCell::new(None) };
+}
+
 /// Parses `token` as `jwt_verify_lib` does, or returns Envoy's status text for the first check
 /// that fails (`Jwt is not in the form of …`, `Jwt header [alg] is not supported`, …).
-pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
-    match jwt_authn_format_status(token) {
-        // The format checks passed; whitespace in the token only shows at the signature check,
-        // which is done here for real.
-        None | Some(VERIFICATION_FAILS) => {}
-        Some(status) => return Err(status),
-    }
-    let mut segments = token.splitn(3, '.');
-    let (Some(header), Some(payload), Some(signature)) =
-        (segments.next(), segments.next(), segments.next())
-    else {
-        return Err(super::envoy::BAD_FORMAT);
-    };
-    let object = |segment: &str| -> Map<String, Value> {
-        websafe_decode(segment)
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
-    };
-    let header_json = object(header);
-    let payload_json = object(payload);
+pub fn parse_jwt(token: &str) -> ParsedJwt {
+    LAST_PARSE.with_borrow_mut(|last| {
+        if let Some((text, result)) = last.as_ref()
+            && text == token
+        {
+            return result.clone();
+        }
+        let result = read_jwt(token).map(Rc::new);
+        *last = Some((token.to_owned(), result.clone()));
+        result
+    })
+}
+
+fn read_jwt(token: &str) -> Result<Jwt, &'static str> {
+    // Whitespace in the token only shows at the signature check, which is done here for real.
+    let Parts {
+        header: header_json,
+        payload: payload_json,
+        signature,
+        header_text,
+        payload_text,
+    } = read_parts(token)?;
     let text = |map: &Map<String, Value>, name: &str| {
         map.get(name)
             .and_then(Value::as_str)
@@ -90,9 +108,9 @@ pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
         audiences,
         exp: seconds("exp"),
         nbf: seconds("nbf"),
-        payload_segment: payload.to_owned(),
-        signing_input: format!("{header}.{payload}"),
-        signature: websafe_decode(signature).unwrap_or_default(),
+        payload_segment: payload_text.to_owned(),
+        signing_input: format!("{header_text}.{payload_text}"),
+        signature,
         header: header_json,
         payload: payload_json,
     })
@@ -218,6 +236,9 @@ fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
     let Some(algorithm) = algorithm else {
         return KeyCheck::Failed;
     };
+    if let KeyMaterial::Rsa { n, e } = &key.material {
+        return check_rsa(jwt, algorithm, n, e, &key.parsed);
+    }
     let Some(decoding_key) = decoding_key(&key.material) else {
         return KeyCheck::Failed;
     };
@@ -230,6 +251,34 @@ fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
     ) {
         Ok(true) => KeyCheck::Verified,
         Ok(false) | Err(_) => KeyCheck::Failed,
+    }
+}
+
+/// Checks an RSA signature with the key parsed once per digest and padding. The parameters are
+/// the ones jsonwebtoken's aws-lc-rs back end uses for the same `alg` (2048 to 8192 bits).
+fn check_rsa(jwt: &Jwt, algorithm: Algorithm, n: &[u8], e: &[u8], parsed: &ParsedKeys) -> KeyCheck {
+    let (slot, parameters): (usize, &'static RsaParameters) = match algorithm {
+        Algorithm::RS384 => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => (3, &signature::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => (4, &signature::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => (5, &signature::RSA_PSS_2048_8192_SHA512),
+        _ => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
+    };
+    let key = parsed.0[slot].get_or_init(|| {
+        RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(parameters)
+            .ok()
+    });
+    match key {
+        Some(key)
+            if key
+                .verify_sig(jwt.signing_input.as_bytes(), &jwt.signature)
+                .is_ok() =>
+        {
+            KeyCheck::Verified
+        }
+        _ => KeyCheck::Failed,
     }
 }
 
@@ -277,15 +326,8 @@ pub fn verify_token(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError>
 /// Checks only the signature of a compact JWS whose payload need not be JSON (RFC 8037's example
 /// signs plain text), with the header's `alg` and `kid`.
 pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
-    let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(TokenVerifyError::Malformed(super::envoy::BAD_FORMAT));
-    };
+    let (header, payload, signature) =
+        split_jws(token).ok_or(TokenVerifyError::Malformed(super::envoy::BAD_FORMAT))?;
     let header_json: Map<String, Value> = websafe_decode(header)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(TokenVerifyError::Malformed("Jwt header is an invalid JSON"))?;
@@ -324,8 +366,20 @@ mod tests {
 
     #[test]
     fn parse_reads_claims() {
-        let jwt = parse_jwt(A1_TOKEN).map(|jwt| (jwt.iss, jwt.exp));
+        let jwt = parse_jwt(A1_TOKEN).map(|jwt| (jwt.iss.clone(), jwt.exp));
         assert_eq!(jwt, Ok(("joe".to_owned(), 1_300_819_380)));
+    }
+
+    #[test]
+    fn parse_keeps_only_the_last_token() {
+        // Each call returns the result for its own token, whatever token came before it.
+        let none = "eyJhbGciOiJub25lIn0.e30.";
+        let issuer = |token: &str| parse_jwt(token).map(|jwt| jwt.iss.clone());
+        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
+        assert_eq!(issuer(none), Err("Jwt header [alg] is not supported"));
+        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
+        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
+        assert_eq!(issuer(none), Err("Jwt header [alg] is not supported"));
     }
 
     #[test]

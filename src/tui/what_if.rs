@@ -210,7 +210,7 @@ pub fn location_label(location: &Location) -> String {
 }
 
 fn signature(mesh: &Mesh<'_>, workload: &Workload, token: &str) -> Option<Signature> {
-    let issuer = parse_jwt(token).ok()?.iss;
+    let issuer = parse_jwt(token).ok()?.iss.clone();
     let applied = policies_for(mesh.policies, workload, mesh.settings);
     let inline = applied
         .request_authentication
