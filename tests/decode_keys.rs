@@ -152,7 +152,14 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .expect("idflow starts");
     {
         let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(stdin.as_bytes()).expect("stdin written");
+        // A run that fails on its arguments exits before reading, which closes the pipe.
+        if let Err(error) = pipe.write_all(stdin.as_bytes()) {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "stdin not written"
+            );
+        }
     }
     child.wait_with_output().expect("idflow exits")
 }
@@ -873,4 +880,156 @@ fn batch_all_valid_exit_zero() {
     let output = run(&["--batch", "--jwks", &jwks_path, &tokens], "");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2);
     assert_eq!(code(&output), Some(0));
+}
+
+/// Signs `alg` tokens with one RSA key, as a batch of one issuer's tokens is.
+fn rsa_token(
+    pair: &RsaKeyPair,
+    alg: &str,
+    encoding: &'static dyn aws_lc_rs::signature::RsaEncoding,
+) -> String {
+    let input = signing_input(&json!({"alg": alg, "kid": "rsa-1"}), &claims());
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        encoding,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .expect("RSA signature");
+    format!("{input}.{}", b64(&signature))
+}
+
+/// The RSA key is parsed once per digest and padding and kept across the lines of a batch: each
+/// line must still get its own verdict, whatever the lines before it were.
+#[test]
+fn batch_rsa_key_reused_across_algorithms() {
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA384, RSA_PSS_SHA256};
+    let dir = TempDir::new("batch-rsa");
+    let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
+    let public = pair.public_key();
+    let modulus = public.modulus().big_endian_without_leading_zero();
+    let exponent = public.exponent().big_endian_without_leading_zero();
+    let jwks =
+        json!({"keys": [{"kty": "RSA", "kid": "rsa-1", "n": b64(modulus), "e": b64(exponent)}]});
+    let jwks_path = dir.file("jwks.json", jwks.to_string());
+
+    let rs256 = rsa_token(&pair, "RS256", &RSA_PKCS1_SHA256);
+    let ps256 = rsa_token(&pair, "PS256", &RSA_PSS_SHA256);
+    let rs384 = rsa_token(&pair, "RS384", &RSA_PKCS1_SHA384);
+    // The RS256 signature under another header: the same key, a digest over other bytes.
+    let signature = rs256.rsplit('.').next().unwrap_or_default();
+    let input = signing_input(
+        &json!({"alg": "RS256", "kid": "rsa-1"}),
+        &json!({"sub": "mallory"}),
+    );
+    let tampered = format!("{input}.{signature}");
+    // A PS256 header over an RS256 signature: the key parsed for PS256 must not accept it.
+    let ps_header = rs256.replacen(
+        rs256.split('.').next().unwrap_or_default(),
+        &b64(json!({"alg": "PS256", "kid": "rsa-1"})
+            .to_string()
+            .as_bytes()),
+        1,
+    );
+    let lines = [
+        &rs256, &ps256, &tampered, &rs256, &rs384, &ps_header, &ps256,
+    ];
+    let mut input = String::new();
+    for token in lines {
+        input.push_str(token);
+        input.push('\n');
+    }
+    let tokens = dir.file("tokens.txt", input);
+
+    let output = run(&["--batch", "--jwks", &jwks_path, &tokens], "");
+    let statuses: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            value["signature"]["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "verified", "verified", "invalid", "verified", "verified", "invalid", "verified"
+        ],
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(code(&output), Some(1));
+}
+
+/// Batch lines carry the same object as `-o ndjson` plus `line`, with the keys in alphabetical
+/// order at every level, as scripts have seen them since the first release.
+#[test]
+fn batch_object_matches_single_output() {
+    let dir = TempDir::new("batch-shape");
+    let key = EcKey::new("k1");
+    let jwks_path = dir.file("jwks.json", jwks(&[&key]));
+    let token = key.token();
+    let tokens = dir.file("tokens.txt", format!("{token}\n"));
+    for secrets in [&[][..], &["--show-secrets"][..]] {
+        let mut batch = vec!["--batch", "--jwks", &jwks_path];
+        batch.extend_from_slice(secrets);
+        batch.push(&tokens);
+        let batch_output = run(&batch, "");
+        let mut single = vec!["-o", "ndjson", "--jwks", &jwks_path];
+        single.extend_from_slice(secrets);
+        single.push(&token);
+        let single_output = run(&single, "");
+        let batch_line = String::from_utf8_lossy(&batch_output.stdout).into_owned();
+        let single_line = String::from_utf8_lossy(&single_output.stdout).into_owned();
+        // The batch object is the single one with `"line":1` between `kind` and `problems`.
+        let expected = single_line.replacen(r#","problems""#, r#","line":1,"problems""#, 1);
+        assert_eq!(batch_line, expected, "{secrets:?}");
+        let value: Value = serde_json::from_str(&batch_line).unwrap_or(Value::Null);
+        let top = [
+            "claims",
+            "encoded_len",
+            "fingerprint",
+            "found_as",
+            "header",
+            "header_name",
+            "kind",
+            "line",
+            "problems",
+            "scheme",
+            "signature",
+            "times",
+        ];
+        assert_in_order(&batch_line, &top);
+        let signature = batch_line
+            .split(r#""signature":"#)
+            .nth(1)
+            .unwrap_or_default();
+        assert_in_order(
+            signature,
+            &[
+                "alg",
+                "envoy_status",
+                "key_index",
+                "key_source",
+                "key_source_kind",
+                "kid",
+                "message",
+                "status",
+            ],
+        );
+        assert_eq!(value.get("token").is_some(), !secrets.is_empty());
+    }
+}
+
+/// Asserts that each `"key":` occurs in `text`, each after the one before.
+fn assert_in_order(text: &str, keys: &[&str]) {
+    let mut from = 0;
+    for key in keys {
+        let found = text[from..].find(&format!("\"{key}\":"));
+        assert!(found.is_some(), "{key} missing or out of order in {text}");
+        from += found.unwrap_or_default();
+    }
 }

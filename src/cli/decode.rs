@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::{DecodeArgs, OutputFormat};
 use crate::mesh::crd::PolicySet;
@@ -139,9 +140,9 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let output = match format {
         OutputFormat::Json | OutputFormat::Ndjson => {
             let mut value = to_json(&inspection, &report, args.show_secrets);
-            if let Some(edge) = &edge {
-                value["edge"] = edge.json(&inspection, now, args.show_secrets);
-            }
+            value.edge = edge
+                .as_ref()
+                .map(|edge| edge.json(&inspection, now, args.show_secrets));
             let mut text = if format == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
@@ -191,32 +192,39 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let mut stdout = std::io::stdout().lock();
     let mut any_invalid = false;
     let mut line_number = 0_u64;
+    let mut out = Vec::new();
     while let Some(line) = read_line(&mut reader)? {
         line_number += 1;
-        let object = match line {
+        out.clear();
+        let written = match line {
             Line::Text(text) if text.trim().is_empty() => continue,
             Line::Text(text) => match token::inspect(&text, now) {
                 Ok(inspection) => {
                     let report = keys.check(&inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
-                    let mut value = to_json(&inspection, &report, args.show_secrets);
-                    if let Some(edge) = &edge {
-                        value["edge"] = edge.json(&inspection, now, args.show_secrets);
-                    }
-                    value["line"] = json!(line_number);
-                    value
+                    let mut object = to_json(&inspection, &report, args.show_secrets);
+                    object.edge = edge
+                        .as_ref()
+                        .map(|edge| edge.json(&inspection, now, args.show_secrets));
+                    object.line = Some(line_number);
+                    serde_json::to_writer(&mut out, &object)
                 }
                 Err(error) => {
                     any_invalid = true;
-                    json!({"line": line_number, "error": error.to_string()})
+                    let object = json!({"line": line_number, "error": error.to_string()});
+                    serde_json::to_writer(&mut out, &object)
                 }
             },
             Line::Bad(error) => {
                 any_invalid = true;
-                json!({"line": line_number, "error": error})
+                let object = json!({"line": line_number, "error": error});
+                serde_json::to_writer(&mut out, &object)
             }
         };
-        writeln!(stdout, "{object}")
+        written.map_err(|error| format!("failed to write JSON: {error}"))?;
+        out.push(b'\n');
+        stdout
+            .write_all(&out)
             .map_err(|error| format!("failed to write standard output: {error}"))?;
     }
     Ok(any_invalid)
@@ -644,36 +652,101 @@ fn read_bounded(reader: impl std::io::Read, source_name: &str) -> Result<String,
     })
 }
 
+/// The `decode -o json` object of the DESIGN.md contract. It borrows from the inspection and is
+/// written straight out; the fields are in alphabetical order, as scripts have always seen them.
+#[derive(Serialize)]
+struct DecodeJson<'a> {
+    claims: &'a Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge: Option<Value>,
+    encoded_len: usize,
+    fingerprint: &'a str,
+    found_as: &'a str,
+    header: &'a Option<Value>,
+    header_name: &'a Option<String>,
+    kind: TokenKind,
+    /// The input line, in `--batch` mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    problems: &'a [token::Problem],
+    scheme: &'a Option<String>,
+    signature: SignatureJson<'a>,
+    times: BTreeMap<&'a str, TimeJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+/// The `signature` object: the report's fields in alphabetical order, and the signature segment
+/// itself with `--show-secrets`.
+#[derive(Serialize)]
+struct SignatureJson<'a> {
+    alg: &'a Option<String>,
+    envoy_status: &'a Option<String>,
+    key_index: Option<usize>,
+    key_source: &'a Option<String>,
+    key_source_kind: Option<keys::SourceKind>,
+    kid: &'a Option<String>,
+    message: &'a str,
+    status: SignatureStatus,
+    /// Only with `--show-secrets`, and then `null` for a token without a signature segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<ShownSecret<'a>>,
+}
+
+/// A secret shown on request: the text, or `null` when the token has none.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct ShownSecret<'a>(Option<&'a str>);
+
+#[derive(Serialize)]
+struct TimeJson<'a> {
+    relative_seconds: i64,
+    time: &'a str,
+}
+
 /// Builds the `decode -o json` object of the DESIGN.md contract.
-fn to_json(inspection: &Inspection, report: &SignatureReport, show_secrets: bool) -> Value {
-    let times: Map<String, Value> = inspection
+fn to_json<'a>(
+    inspection: &'a Inspection,
+    report: &'a SignatureReport,
+    show_secrets: bool,
+) -> DecodeJson<'a> {
+    let times = inspection
         .times
         .iter()
         .map(|time| {
-            let entry = json!({"time": time.time, "relative_seconds": time.relative_seconds});
-            (time.claim.clone(), entry)
+            let entry = TimeJson {
+                relative_seconds: time.relative_seconds,
+                time: &time.time,
+            };
+            (time.claim.as_str(), entry)
         })
         .collect();
-
-    let mut signature = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
-    let mut object = json!({
-        "kind": inspection.kind,
-        "found_as": inspection.found_as,
-        "header_name": inspection.header_name,
-        "scheme": inspection.scheme,
-        "header": inspection.header,
-        "claims": inspection.claims,
-        "times": times,
-        "problems": inspection.problems,
-        "fingerprint": inspection.fingerprint,
-        "encoded_len": inspection.encoded_len,
-    });
-    if show_secrets {
-        signature["value"] = json!(inspection.signature_segment());
-        object["token"] = json!(inspection.token.expose());
+    DecodeJson {
+        claims: &inspection.claims,
+        edge: None,
+        encoded_len: inspection.encoded_len,
+        fingerprint: &inspection.fingerprint,
+        found_as: &inspection.found_as,
+        header: &inspection.header,
+        header_name: &inspection.header_name,
+        kind: inspection.kind,
+        line: None,
+        problems: &inspection.problems,
+        scheme: &inspection.scheme,
+        signature: SignatureJson {
+            alg: &report.alg,
+            envoy_status: &report.envoy_status,
+            key_index: report.key_index,
+            key_source: &report.key_source,
+            key_source_kind: report.key_source_kind,
+            kid: &report.kid,
+            message: &report.message,
+            status: report.status,
+            value: show_secrets.then(|| ShownSecret(inspection.signature_segment())),
+        },
+        times,
+        token: show_secrets.then(|| inspection.token.expose()),
     }
-    object["signature"] = signature;
-    object
 }
 
 /// Returns the signature algorithm, which a JWE lacks because its `alg` names key management.
