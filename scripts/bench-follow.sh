@@ -127,6 +127,11 @@ measure "kubectl-logs" 'HTTP/1.1"' \
   kubectl logs -f -n shop -l app=orders -c istio-proxy --tail=-1 --max-log-requests="$pods"
 measure "kubetail" 'HTTP/1.1"' \
   env TERM=dumb kubetail orders -n shop -c istio-proxy -s 1h -k false
+# kubetail 1.6.5 joins its per-pod commands with `${@/#/$sep}`, which bash 5.2's default
+# `patsub_replacement` breaks (see docs/BENCHMARKS.md). The same script under bash with that
+# option off, as bash 5.1 and earlier behave, is the kubetail its author tested.
+measure "kubetail-patsub-off" 'HTTP/1.1"' \
+  env TERM=dumb bash +O patsub_replacement "$(command -v kubetail)" orders -n shop -c istio-proxy -s 1h -k false
 
 echo
 echo "$pods pods x $lines lines = $expected lines; $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

@@ -114,6 +114,42 @@ pub(super) static URL_SAFE_LENIENT: GeneralPurpose = engine(&alphabet::URL_SAFE,
 static STANDARD_STRICT: GeneralPurpose = engine(&alphabet::STANDARD, false);
 static STANDARD_LENIENT: GeneralPurpose = engine(&alphabet::STANDARD, true);
 
+/// Class bits of a byte: in both alphabets (letters and digits), in base64url only (`-_`), in
+/// standard base64 only (`+/`), or in neither (`=` included: padding is handled apart).
+const URL_SAFE_ONLY: u8 = 1;
+const STANDARD_ONLY: u8 = 2;
+const OUTSIDE: u8 = 4;
+
+static BYTE_CLASSES: [u8; 256] = {
+    let mut classes = [OUTSIDE; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        #[allow(clippy::cast_possible_truncation)]
+        let value = byte as u8;
+        if value.is_ascii_alphanumeric() {
+            classes[byte] = 0;
+        }
+        byte += 1;
+    }
+    classes[b'-' as usize] = URL_SAFE_ONLY;
+    classes[b'_' as usize] = URL_SAFE_ONLY;
+    classes[b'+' as usize] = STANDARD_ONLY;
+    classes[b'/' as usize] = STANDARD_ONLY;
+    classes
+};
+
+/// Returns the union of the class bits of the bytes of `text`, without a branch per byte: a token
+/// is checked in one pass this way, far faster than byte by byte with early exits.
+pub(super) fn byte_classes(text: &str) -> u8 {
+    text.bytes()
+        .fold(0, |seen, byte| seen | BYTE_CLASSES[usize::from(byte)])
+}
+
+/// Returns whether `text` holds only letters, digits, `-` and `_`.
+pub(super) fn is_url_safe(text: &str) -> bool {
+    byte_classes(text) & (STANDARD_ONLY | OUTSIDE) == 0
+}
+
 /// Decodes `text`, the `segment` that starts at byte `start` of the token. Padding and the
 /// standard alphabet decode but are flagged in [`Decoded`].
 pub(super) fn decode_segment(
@@ -127,9 +163,13 @@ pub(super) fn decode_segment(
 
     let unpadded = text.trim_end_matches('=');
     let padded = unpadded.len() != text.len();
-    let mut url_safe = false;
-    let mut standard = false;
-    for (index, byte) in text.bytes().enumerate() {
+    let classes = byte_classes(unpadded);
+    let mut url_safe = classes & URL_SAFE_ONLY != 0;
+    let mut standard = classes & STANDARD_ONLY != 0;
+    // Only a segment with a byte outside both alphabets, or more than two `=`, needs the walk
+    // below, which finds the first bad byte.
+    let clean = classes & OUTSIDE == 0 && text.len() - unpadded.len() <= 2;
+    for (index, byte) in text.bytes().enumerate().take_while(|_| !clean) {
         let in_padding = index >= unpadded.len();
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' if !in_padding => {}
@@ -189,6 +229,25 @@ pub(super) fn decode_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_classes_match_the_alphabets() {
+        for byte in 0..=127_u8 {
+            let text = char::from(byte).to_string();
+            let expected = match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => 0,
+                b'-' | b'_' => URL_SAFE_ONLY,
+                b'+' | b'/' => STANDARD_ONLY,
+                _ => OUTSIDE,
+            };
+            assert_eq!(byte_classes(&text), expected, "{byte:#04x}");
+        }
+        assert_eq!(byte_classes("é"), OUTSIDE);
+        assert_eq!(byte_classes("a-b+c"), URL_SAFE_ONLY | STANDARD_ONLY);
+        assert!(is_url_safe("abc-_09"));
+        assert!(!is_url_safe("abc+"));
+        assert!(!is_url_safe("ab=c"));
+    }
 
     #[test]
     fn decode_canonical() {

@@ -221,10 +221,7 @@ fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
     if compact.len() - unpadded.len() > 2 {
         return None;
     }
-    if !unpadded
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-    {
+    if !base64url::is_url_safe(unpadded) {
         return None;
     }
     if unpadded.len() % 4 == 1 {
