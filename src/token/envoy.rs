@@ -66,7 +66,10 @@ pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
 
 /// Returns whether `token` contains whitespace, which Abseil's decoder skips.
 fn has_ascii_whitespace(token: &str) -> bool {
-    token.bytes().any(|byte| byte.is_ascii_whitespace())
+    // A fold without early exit compiles to a branch-free loop, faster on a token that has none.
+    token
+        .bytes()
+        .fold(false, |seen, byte| seen | byte.is_ascii_whitespace())
 }
 
 /// A token as `jwt_verify_lib` reads it once its format checks passed: the decoded header and

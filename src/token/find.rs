@@ -296,8 +296,10 @@ fn split_scheme(value: &str) -> (Option<&str>, &str) {
 fn has_whitespace(text: &str) -> bool {
     if text.is_ascii() {
         // The ASCII whitespace of `char::is_whitespace`: `is_ascii_whitespace` and vertical tab.
-        text.bytes()
-            .any(|byte| byte.is_ascii_whitespace() || byte == 0x0b)
+        // A fold without early exit compiles to a branch-free loop, faster on a token that has none.
+        text.bytes().fold(false, |seen, byte| {
+            seen | byte.is_ascii_whitespace() | (byte == 0x0b)
+        })
     } else {
         text.contains(char::is_whitespace)
     }
