@@ -298,7 +298,7 @@ fn has_whitespace(text: &str) -> bool {
         // The ASCII whitespace of `char::is_whitespace`: `is_ascii_whitespace` and vertical tab.
         // A fold without early exit compiles to a branch-free loop, faster on a token that has none.
         text.bytes().fold(false, |seen, byte| {
-            seen | byte.is_ascii_whitespace() | (byte == 0x0b)
+            seen | matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
         })
     } else {
         text.contains(char::is_whitespace)
