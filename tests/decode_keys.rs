@@ -378,7 +378,11 @@ fn jwks_file_verifies() {
 /// Returns a RequestAuthentication for `app: orders` in `shop` with one rule for `issuer` whose
 /// JWKS is `jwks`, as YAML.
 fn request_authentication(issuer: &str, jwks: &str) -> String {
-    let rule = json!({"issuer": issuer, "jwks": jwks});
+    request_authentication_rule(&json!({"issuer": issuer, "jwks": jwks}))
+}
+
+/// Returns a RequestAuthentication for `app: orders` in `shop` with the one jwtRule `rule`.
+fn request_authentication_rule(rule: &Value) -> String {
     format!(
         "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: jwt\n  \
          namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: orders\n  jwtRules:\n  - {rule}\n"
@@ -407,6 +411,54 @@ fn workload_policy_keys_verify() {
         "RequestAuthentication shop/jwt jwtRules[0]"
     );
     assert_eq!(code(&output), Some(0));
+}
+
+/// A jwtRule with `jwksUri` instead of inline `jwks`: the keys are fetched from that URL (a local
+/// HTTPS server), once, and the rotation rule applies as for `--jwks URL`.
+#[test]
+fn workload_policy_jwks_uri_verifies() {
+    let dir = TempDir::new("policy-uri");
+    let key = EcKey::new("k1");
+    let site = server("policy-uri", &key);
+    let url = site.url("/jwks");
+    let rule = json!({"issuer": "https://idp.test", "jwksUri": url});
+    let policies = dir.file("ra.yaml", request_authentication_rule(&rule));
+    let flags = [
+        "--ca-file",
+        site.ca_file.as_str(),
+        "--policies",
+        policies.as_str(),
+        "--workload",
+        "shop/orders",
+    ];
+    let (value, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
+    assert_eq!(
+        value["signature"]["status"],
+        "verified",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(value["signature"]["key_source_kind"], "policy");
+    assert_eq!(code(&output), Some(0));
+    assert_eq!(site.hits("/jwks"), 1);
+
+    // A token from another key of the same issuer: not in the JWKS, so the URL is fetched once
+    // more (a key rotation), and the token still fails.
+    let other = EcKey::new("k2");
+    let (value, output) = run_json(&[&flags[..], &[other.token().as_str()]].concat());
+    assert_eq!(
+        value["signature"]["status"],
+        "key_not_found",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(code(&output), Some(1));
+    assert!(
+        message(&value).contains("after fetching"),
+        "{}",
+        message(&value)
+    );
+    assert_eq!(site.hits("/jwks"), 3);
 }
 
 #[test]

@@ -468,24 +468,75 @@ impl Keys {
 
     /// Checks the token's signature. When no key matches its `kid`, each fetched JWKS is fetched
     /// once more (a key rotation publishes the new key before tokens carry it) and the check is
-    /// repeated; that refetch happens at most once per URL per run.
+    /// repeated; that refetch happens at most once per URL per run. With `--workload`, the keys
+    /// of the `jwtRules` entries for the token's issuer are tried too, as the workload's Envoy
+    /// picks its provider by `iss`.
     fn check(&mut self, inspection: &Inspection) -> SignatureReport {
         if !self.any_key_flag {
             return no_keys_report(inspection);
         }
-        let token = inspection.token.expose();
-        if let Some(workload) = &self.workload {
-            return self.check_policy_keys(inspection, workload);
+        let issuer = inspection
+            .claims
+            .as_ref()
+            .and_then(|claims| claims.get("iss"))
+            .and_then(serde_json::Value::as_str);
+        let mut report = self.check_sets(inspection, issuer);
+        if report.status == SignatureStatus::KeyNotFound {
+            let refetched = self.refetch(issuer);
+            if !refetched.is_empty() {
+                report = self.check_sets(inspection, issuer);
+                let _ = write!(
+                    report.message,
+                    " (after fetching {} again because no key matched the token's `kid`)",
+                    refetched.join(", ")
+                );
+            }
         }
-        let report = keys::check_signature(token, inspection.kind, &self.sets, &self.failures);
-        if report.status != SignatureStatus::KeyNotFound {
-            return report;
+        if let Some(workload) = &self.workload
+            && self
+                .policy_sets
+                .iter()
+                .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer)
+        {
+            let _ = write!(
+                report.message,
+                " (no jwtRules entry covering {workload} has the token's issuer {}, so its Envoy \
+                 answers 401 `Jwt issuer is not configured`)",
+                issuer.map_or_else(|| "(none)".to_owned(), |issuer| format!("{issuer:?}"))
+            );
         }
+        report
+    }
+
+    /// Checks the token against the key flags' sets, then the `jwtRules` sets for `issuer`.
+    fn check_sets(&self, inspection: &Inspection, issuer: Option<&str>) -> SignatureReport {
+        let policy = self
+            .policy_sets
+            .iter()
+            .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
+            .map(|(_, set)| set);
+        let sets: Vec<&KeySet> = self.sets.iter().chain(policy).collect();
+        keys::check_signature(
+            inspection.token.expose(),
+            inspection.kind,
+            &sets,
+            &self.failures,
+        )
+    }
+
+    /// Fetches each fetched JWKS among those [`Keys::check_sets`] uses once more, and returns the
+    /// URLs fetched.
+    fn refetch(&mut self, issuer: Option<&str>) -> Vec<String> {
         let Some(fetcher) = self.fetcher.as_mut() else {
-            return report;
+            return Vec::new();
         };
+        let policy = self
+            .policy_sets
+            .iter_mut()
+            .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
+            .map(|(_, set)| set);
         let mut refetched = Vec::new();
-        for set in &mut self.sets {
+        for set in self.sets.iter_mut().chain(policy) {
             let Some(url) = set.url.clone() else {
                 continue;
             };
@@ -501,52 +552,7 @@ impl Keys {
                 Some(Err(error)) => self.failures.push(error.to_string()),
             }
         }
-        if refetched.is_empty() {
-            return report;
-        }
-        let mut report = keys::check_signature(token, inspection.kind, &self.sets, &self.failures);
-        let _ = write!(
-            report.message,
-            " (after fetching {} again because no key matched the token's `kid`)",
-            refetched.join(", ")
-        );
-        report
-    }
-
-    /// Verifies with the given key flags and the keys of the `jwtRules` entries for the token's
-    /// issuer, as the workload's Envoy picks its provider by `iss`.
-    fn check_policy_keys(&self, inspection: &Inspection, workload: &str) -> SignatureReport {
-        let issuer = inspection
-            .claims
-            .as_ref()
-            .and_then(|claims| claims.get("iss"))
-            .and_then(serde_json::Value::as_str);
-        let mut sets = self.sets.clone();
-        sets.extend(
-            self.policy_sets
-                .iter()
-                .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
-                .map(|(_, set)| set.clone()),
-        );
-        let mut report = keys::check_signature(
-            inspection.token.expose(),
-            inspection.kind,
-            &sets,
-            &self.failures,
-        );
-        if self
-            .policy_sets
-            .iter()
-            .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer)
-        {
-            let _ = write!(
-                report.message,
-                " (no jwtRules entry covering {workload} has the token's issuer {}, so its Envoy \
-                 answers 401 `Jwt issuer is not configured`)",
-                issuer.map_or_else(|| "(none)".to_owned(), |issuer| format!("{issuer:?}"))
-            );
-        }
-        report
+        refetched
     }
 
     /// Returns true when the token earns exit status 1: a problem invalidates it, or keys were

@@ -247,7 +247,7 @@ impl SignatureReport {
 pub fn check_signature(
     token: &str,
     kind: TokenKind,
-    sets: &[KeySet],
+    sets: &[&KeySet],
     load_failures: &[String],
 ) -> SignatureReport {
     let mut report = SignatureReport {
@@ -345,7 +345,7 @@ pub fn check_signature(
 fn no_match_message(
     kid: Option<&str>,
     alg: &str,
-    sets: &[KeySet],
+    sets: &[&KeySet],
     load_failures: &[String],
 ) -> String {
     let offered: Vec<String> = sets
