@@ -119,11 +119,14 @@ fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Opti
     let mut ends = UniqueEnd::default();
     let mut index = 0;
     while index < bytes.len() {
-        let byte = bytes[index];
-        if !TOKEN_STOPS[usize::from(byte)] && byte != first {
-            index += 1;
-            continue;
-        }
+        // Skip the plain characters, which neither end the value nor change the braces.
+        let plain = bytes[index..]
+            .iter()
+            .position(|&byte| TOKEN_STOPS[usize::from(byte)] || byte == first);
+        index += plain.unwrap_or(bytes.len() - index);
+        let Some(&byte) = bytes.get(index) else {
+            break;
+        };
         // The value may end before this character when the braces before it are closed. The
         // line's byte here is `byte`, so most places fail on it before the whole literal.
         if index > 0 && depth == 0 && byte == first && line[start + index..].starts_with(literal) {
