@@ -2,8 +2,8 @@
 //!
 //! A line is the format's literals with the field values between them, so its count of `"` is
 //! the literals' count plus the values'. When the two counts are equal, no value of any split
-//! contains a `"`, and a free-text field can be searched as one without quotes: its only
-//! candidate end is then the next `"`. When the line has more quotes, and all of them lie in a
+//! contains a `"`, and a free-text field can be searched as one without quotes, which ends at
+//! the next `"` at the latest. When the line has more quotes, and all of them lie in a
 //! last field that cannot start any later (the JSON of the `jwt_authn` claims in the demo's
 //! format), the other values of every split contain none either. If, searched that way, every
 //! field has exactly one candidate end and the walk takes the whole line, no other split exists
