@@ -29,6 +29,8 @@ pub enum FormatError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Format {
     pub(crate) segments: Vec<Segment>,
+    /// The number of `"` in the literals, which every line of this format contains at least.
+    pub(crate) literal_quotes: usize,
     source: String,
 }
 
@@ -89,8 +91,16 @@ impl Format {
             return Err(FormatError::NoOperator(excerpt(format, 60)));
         }
         assign_shapes(&mut segments);
+        let literal_quotes = segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => matcher::count_quotes(text),
+                Segment::Field(_) => 0,
+            })
+            .sum();
         Ok(Self {
             segments,
+            literal_quotes,
             source: format.to_string(),
         })
     }
@@ -125,7 +135,12 @@ impl Format {
     /// Like [`Format::parse`], and on failure also reports how far into the line matching got.
     pub(crate) fn try_parse(&self, line: &str) -> Result<AccessLogEntry, matcher::Mismatch> {
         let line = line.trim_end_matches(['\n', '\r']);
-        let spans = matcher::split(&self.segments, line)?;
+        // The fast path returns a split only when it is the only one, so the full search, with
+        // its error messages, runs only on the lines it cannot decide.
+        let spans = match matcher::split_unique(&self.segments, self.literal_quotes, line) {
+            Some(spans) => spans,
+            None => matcher::split(&self.segments, line)?,
+        };
         let mut entry = AccessLogEntry::default();
         let fields = self.segments.iter().filter_map(|segment| match segment {
             Segment::Field(field) => Some(field),

@@ -4,6 +4,10 @@
 //! The matcher therefore tries every candidate end of each field, keeps only splits that consume
 //! the whole line, and reports a line that splits in two different ways as ambiguous.
 
+mod fast;
+
+pub(crate) use fast::{count_quotes, split_unique};
+
 use super::ParseError;
 use super::fields::{Shape, excerpt};
 use super::format::{Field, Segment};
@@ -305,11 +309,7 @@ fn candidate_ends(
     is_last: bool,
     out: &mut Vec<usize>,
 ) -> usize {
-    let mut rest = &line[start..];
-    if let Some(max) = field.max_len {
-        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-        rest = &rest[..limit];
-    }
+    let rest = cut_to_max_len(&line[start..], field);
     let base = out.len();
     match field.shape {
         Shape::Number => out.extend(number_end(rest)),
@@ -331,14 +331,7 @@ fn candidate_ends(
     let mut kept = base;
     for index in base..out.len() {
         let end = out[index];
-        // The first byte is compared before the whole literal: most ends fail there.
-        let fits = (!is_last || start + end == line.len())
-            && next.is_none_or(|literal| {
-                literal.is_empty()
-                    || line.as_bytes().get(start + end) == literal.as_bytes().first()
-                        && line[start + end..].starts_with(literal)
-            });
-        if fits {
+        if fits(line, start + end, next, is_last) {
             out[kept] = start + end;
             kept += 1;
         }
@@ -347,35 +340,74 @@ fn candidate_ends(
     start + longest
 }
 
+/// Returns the part of `rest` that a value of `field` may take: at most its maximum length in
+/// characters, when the format gives one.
+#[inline]
+fn cut_to_max_len<'a>(rest: &'a str, field: &Field) -> &'a str {
+    match field.max_len {
+        Some(max) => {
+            let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+            &rest[..limit]
+        }
+        None => rest,
+    }
+}
+
+/// Returns whether a field value may end at byte `end` of `line`: at the line's end when the field
+/// is last, and where `next` starts when a literal follows.
+fn fits(line: &str, end: usize, next: Option<&str>, is_last: bool) -> bool {
+    // The first byte is compared before the whole literal: most ends fail there.
+    (!is_last || end == line.len())
+        && next.is_none_or(|literal| {
+            literal.is_empty()
+                || line.as_bytes().get(end) == literal.as_bytes().first()
+                    && line[end..].starts_with(literal)
+        })
+}
+
 /// Appends the ends of a value that may contain anything within `region`, a prefix of `rest`.
 /// When a literal follows, only the places where it starts (even past the region's end by its
 /// length) count.
 fn free_ends(rest: &str, region: &str, next: Option<&str>, out: &mut Vec<usize>) {
     match next {
         Some(literal) if !literal.is_empty() => {
-            let reach = (region.len() + literal.len()).min(rest.len());
-            let mut window = reach;
-            while !rest.is_char_boundary(window) {
-                window += 1;
-            }
-            // Overlapping matches count too: in `a" " "b` the literal `" "` starts at 1 and 3.
-            let haystack = &rest[..window];
-            let first = literal.chars().next().unwrap_or_default();
-            let mut from = 0;
-            // Looking for the literal's first character and then comparing is much cheaper than
-            // a substring search started again after every match.
-            while let Some(found) = haystack[from..].find(first) {
-                let index = from + found;
-                if index > region.len() {
-                    break;
-                }
-                if haystack[index..].starts_with(literal) {
-                    out.push(index);
-                }
-                from = index + first.len_utf8();
-            }
+            literal_starts(rest, region.len(), literal, |index| {
+                out.push(index);
+                true
+            });
         }
         _ => char_ends(region, true, out),
+    }
+}
+
+/// Calls `visit`, in increasing order, with each byte offset up to `region_len` where `literal`
+/// (not empty) starts in `rest`, until `visit` returns false.
+fn literal_starts(
+    rest: &str,
+    region_len: usize,
+    literal: &str,
+    mut visit: impl FnMut(usize) -> bool,
+) {
+    let reach = (region_len + literal.len()).min(rest.len());
+    let mut window = reach;
+    while !rest.is_char_boundary(window) {
+        window += 1;
+    }
+    // Overlapping matches count too: in `a" " "b` the literal `" "` starts at 1 and 3.
+    let haystack = &rest[..window];
+    let first = literal.chars().next().unwrap_or_default();
+    let mut from = 0;
+    // Looking for the literal's first character and then comparing is much cheaper than
+    // a substring search started again after every match.
+    while let Some(found) = haystack[from..].find(first) {
+        let index = from + found;
+        if index > region_len {
+            break;
+        }
+        if haystack[index..].starts_with(literal) && !visit(index) {
+            break;
+        }
+        from = index + first.len_utf8();
     }
 }
 
@@ -435,3 +467,6 @@ fn last_token_end(text: &str) -> Option<usize> {
     let json = text.starts_with('{') || text.starts_with('[');
     (!text.is_empty() && (json || !text.contains(char::is_whitespace))).then_some(text.len())
 }
+
+#[cfg(test)]
+mod tests;

@@ -211,6 +211,10 @@ fn ambiguous(error: &ParseError) -> bool {
 /// Returns whether a line is an Envoy or pilot-agent application log: an RFC 3339 timestamp,
 /// then a tab.
 fn is_application_log(line: &str) -> bool {
-    line.split_once('\t')
-        .is_some_and(|(time, _)| chrono::DateTime::parse_from_rfc3339(time).is_ok())
+    // An RFC 3339 time starts with the digits of its year, so a line that does not (a TEXT access
+    // log line starts with `[`) needs no search for a tab.
+    line.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && line
+            .split_once('\t')
+            .is_some_and(|(time, _)| chrono::DateTime::parse_from_rfc3339(time).is_ok())
 }
