@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, SecondsFormat};
 use idflow::flow::{Correlator, Observation, correlate_bounded};
-use idflow::model::{DecidedBy, Decision, Flow, Hop, HopKind, HopRole, Identity};
+use idflow::model::{DecidedBy, Decision, Hop, HopKind, HopRole, Identity};
 use idflow::source::kube::FlowTracker;
 
 /// The implementation of commit 18961ef, copied with its comments: `src/flow/time.rs` (the fast
@@ -889,7 +889,7 @@ fn verdict(rng: &mut Rng, hop: &mut Hop) {
         Option<&str>,
         Option<&str>,
     ) = match rng.below(9) {
-        0 | 1 | 2 => (
+        0..=2 => (
             200,
             Decision::Allow,
             DecidedBy::Upstream,
@@ -1112,6 +1112,11 @@ fn correlator_matches_reference() {
                 expected.len(),
                 "seed {seed}: push {index}"
             );
+            assert_eq!(
+                correlator.is_empty(),
+                expected.is_empty(),
+                "seed {seed}: push {index}"
+            );
             if index % 250 == 0 {
                 assert_eq!(
                     correlator.flows(),
@@ -1166,6 +1171,7 @@ fn tracker_matches_reference() {
         ];
         assert_eq!(tracker_counts, expected_counts, "seed {seed}");
         assert_eq!(tracker.len(), expected.len(), "seed {seed}");
+        assert_eq!(tracker.is_empty(), expected.is_empty(), "seed {seed}");
     }
 }
 
