@@ -67,17 +67,13 @@ impl ChangeLog {
         {
             return slot;
         }
-        let index = if let Some(&index) = self.by_id.get(id) {
-            if let Some((_, pending)) = self.entries.get_mut(index) {
-                *pending = Pending::Open(seq);
-            }
-            index
-        } else {
-            let index = self.entries.len();
-            self.by_id.insert(id.to_owned(), index);
+        let next = self.entries.len();
+        let index = *self.by_id.entry(id.to_owned()).or_insert(next);
+        if index == next {
             self.entries.push((id.to_owned(), Pending::Open(seq)));
-            index
-        };
+        } else if let Some((_, pending)) = self.entries.get_mut(index) {
+            *pending = Pending::Open(seq);
+        }
         Slot {
             collection: self.collection,
             index,

@@ -358,7 +358,11 @@ impl Correlator {
             age: record.time_ms,
             changed: None,
         };
-        open.add_ids(&record);
+        let observation = &record.observation;
+        open.edge_ids
+            .extend(non_empty(observation.edge_request_id.as_ref()).cloned());
+        open.request_ids
+            .extend(non_empty(observation.request_id.as_ref()).cloned());
         open.records.push(record);
         self.attach(open);
         seq
@@ -382,6 +386,11 @@ impl Correlator {
         let at = open
             .records
             .partition_point(|kept| hop_order(kept, &record).is_le());
+        // Growing by one while the flow is small keeps the two records of a typical request in
+        // room for two, not the four that doubling from one would give.
+        if open.records.len() < 4 {
+            open.records.reserve_exact(1);
+        }
         let added = open.add_ids(&record);
         open.heuristic |= heuristic;
         for (kind, id) in added.into_iter().flatten() {
@@ -406,14 +415,19 @@ impl Correlator {
                 .insert(open.class, std::slice::from_ref(&record), seq);
             open.records.insert(at, record);
         } else {
-            self.heuristic.remove(open.class, &open.records, seq);
-            self.heuristic.classes.release(open.class);
+            let old_class = open.class;
             open.records.insert(at, record);
             open.class = self
                 .heuristic
                 .classes
                 .acquire(&open.records, has_edge_id, has_request_id);
-            self.heuristic.insert(open.class, &open.records, seq);
+            let (before, after) = open.records.split_at(at);
+            let (added, after) = after.split_at(1);
+            self.heuristic
+                .reclassify(old_class, open.class, before, seq);
+            self.heuristic.reclassify(old_class, open.class, after, seq);
+            self.heuristic.insert(open.class, added, seq);
+            self.heuristic.classes.release(old_class);
         }
 
         let age = open.records.iter().filter_map(|kept| kept.time_ms).min();

@@ -118,6 +118,25 @@ impl Entries {
     }
 }
 
+/// Adds an entry to the entries of `class` among the entries of one shape.
+fn add_entry(classes: &mut Vec<(ClassId, Entries)>, class: ClassId, entry: (i64, u64)) {
+    match classes.iter_mut().find(|(id, _)| *id == class) {
+        Some((_, entries)) => entries.insert(entry),
+        None => classes.push((class, Entries::Few(vec![entry]))),
+    }
+}
+
+/// Removes an entry from the entries of `class` among the entries of one shape, and the class's
+/// entries when that was the last.
+fn remove_entry(classes: &mut Vec<(ClassId, Entries)>, class: ClassId, entry: (i64, u64)) {
+    if let Some(at) = classes.iter().position(|(id, _)| *id == class) {
+        classes[at].1.remove(entry);
+        if classes[at].1.is_empty() {
+            classes.swap_remove(at);
+        }
+    }
+}
+
 /// The records of kept flows that the heuristic join can match, per shape and per class of their
 /// flow, and the classes themselves.
 #[derive(Debug, Default)]
@@ -138,17 +157,27 @@ impl HeuristicIndex {
             let Some(time) = shape(record, &mut self.key) else {
                 continue;
             };
-            if !self.by_shape.contains_key(self.key.as_slice()) {
-                self.by_shape
-                    .insert(self.key.clone().into_boxed_slice(), Vec::new());
+            if let Some(classes) = self.by_shape.get_mut(self.key.as_slice()) {
+                add_entry(classes, class, (time, seq));
+                continue;
             }
+            let entries = vec![(class, Entries::Few(vec![(time, seq)]))];
+            self.by_shape
+                .insert(self.key.clone().into_boxed_slice(), entries);
+        }
+    }
+
+    /// Moves the records of flow `seq` from class `from` to class `to`.
+    pub(super) fn reclassify(&mut self, from: ClassId, to: ClassId, records: &[Record], seq: u64) {
+        for record in records {
+            let Some(time) = shape(record, &mut self.key) else {
+                continue;
+            };
             let Some(classes) = self.by_shape.get_mut(self.key.as_slice()) else {
                 continue;
             };
-            match classes.iter_mut().find(|(id, _)| *id == class) {
-                Some((_, entries)) => entries.insert((time, seq)),
-                None => classes.push((class, Entries::Few(vec![(time, seq)]))),
-            }
+            remove_entry(classes, from, (time, seq));
+            add_entry(classes, to, (time, seq));
         }
     }
 
@@ -161,12 +190,7 @@ impl HeuristicIndex {
             let Some(classes) = self.by_shape.get_mut(self.key.as_slice()) else {
                 continue;
             };
-            if let Some(at) = classes.iter().position(|(id, _)| *id == class) {
-                classes[at].1.remove((time, seq));
-                if classes[at].1.is_empty() {
-                    classes.swap_remove(at);
-                }
-            }
+            remove_entry(classes, class, (time, seq));
             if classes.is_empty() {
                 self.by_shape.remove(self.key.as_slice());
             }
