@@ -1,23 +1,23 @@
 //! The flows changed since they were last collected, for a live correlator.
 //!
 //! Each entry is keyed by the flow id the flow had when it changed, in the order its id first
-//! changed since the last collection, and holds the latest form of the flow with that id. A kept
-//! flow is not built until the collection: its entry holds its sequence number. Only when the flow
-//! is about to leave that id (a merge, a smaller id joining, an eviction) does the correlator build
-//! the form it had and store that in the entry.
+//! changed since the last collection, and gives the latest form of the flow with that id. A kept
+//! flow is not built until the collection, so its entry contains only its sequence number. Only when
+//! the flow is about to leave that id (a merge, a smaller id joining, an eviction) does the
+//! correlator build the form it had and store that in the entry.
 
 use std::collections::HashMap;
 
 use crate::model::Flow;
 
-/// Where a flow's entry is: the collection it belongs to and its index.
+/// The position of a flow's entry: the collection it belongs to and its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Slot {
     collection: u64,
     index: usize,
 }
 
-/// The form an entry stands for.
+/// The form of the flow that an entry returns at the collection.
 #[derive(Debug)]
 pub(super) enum Pending {
     /// The kept flow with this sequence number, as it is now.

@@ -15,8 +15,8 @@
 //! and counted.
 //!
 //! The correlator stores each flow's records once and builds the [`Flow`] value, findings included,
-//! only when a caller asks for it. A record that joins one flow updates the indexes with its own keys;
-//! only a merge or an eviction removes a whole flow from them.
+//! only when a caller asks for it. A record that joins one flow updates the indexes with its own keys.
+//! Only a merge or an eviction removes a whole flow from them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -187,7 +187,7 @@ impl Correlator {
 
     /// Adds one record like [`Correlator::add`] and returns the flow the record is now in, built
     /// with its findings, or `None` when that flow was the one evicted. Flows merged into it are
-    /// gone; their ids now lead to it.
+    /// gone, and their ids now lead to it.
     ///
     /// Building the flow costs more than adding the record. A caller that does not read every
     /// flow it changes should use [`Correlator::add`].
@@ -277,7 +277,7 @@ impl Correlator {
 
     /// Returns the flows that are new or changed since the last call, in the order their ids first
     /// changed, each in its latest form. A flow merged into another or evicted since the last call is
-    /// returned in its last form; a flow that changed id is returned once per id.
+    /// returned in its last form. A flow that changed id is returned once per id.
     ///
     /// Returns nothing for a correlator made with [`Correlator::new`], which does not keep this log.
     pub fn take_changed(&mut self) -> Vec<Flow> {

@@ -39,8 +39,8 @@ fn shape(record: &Record, key: &mut Vec<u8>) -> Option<i64> {
     Some(time)
 }
 
-/// Most entries kept in a sorted vector before they move to a tree. Most shapes hold the one or two
-/// records of one request, and a vector of them costs a fraction of a tree node.
+/// Maximum number of entries kept in a sorted vector before they move to a tree. Most shapes contain
+/// the one or two records of one request, and a vector of them costs a fraction of a tree node.
 const FEW_ENTRIES: usize = 16;
 
 /// The (start time in ms, flow sequence number) of the records of one shape and class, as a set.
