@@ -169,20 +169,27 @@ impl HeuristicIndex {
 
     /// Moves the records of flow `seq` from class `from` to class `to`.
     pub(super) fn reclassify(&mut self, from: ClassId, to: ClassId, records: &[Record], seq: u64) {
-        for record in records {
-            let Some(time) = shape(record, &mut self.key) else {
-                continue;
-            };
-            let Some(classes) = self.by_shape.get_mut(self.key.as_slice()) else {
-                continue;
-            };
-            remove_entry(classes, from, (time, seq));
-            add_entry(classes, to, (time, seq));
-        }
+        self.update_entries(records, seq, |classes, entry| {
+            remove_entry(classes, from, entry);
+            add_entry(classes, to, entry);
+        });
     }
 
     /// Removes the records of flow `seq`, which were added with the same class.
     pub(super) fn remove(&mut self, class: ClassId, records: &[Record], seq: u64) {
+        self.update_entries(records, seq, |classes, entry| {
+            remove_entry(classes, class, entry);
+        });
+    }
+
+    /// Calls `change` with the entries of each record's shape and the record's entry, and removes
+    /// the shapes left without entries. Records whose shape has no entries are skipped.
+    fn update_entries(
+        &mut self,
+        records: &[Record],
+        seq: u64,
+        change: impl Fn(&mut Vec<(ClassId, Entries)>, (i64, u64)),
+    ) {
         for record in records {
             let Some(time) = shape(record, &mut self.key) else {
                 continue;
@@ -190,7 +197,7 @@ impl HeuristicIndex {
             let Some(classes) = self.by_shape.get_mut(self.key.as_slice()) else {
                 continue;
             };
-            remove_entry(classes, class, (time, seq));
+            change(classes, (time, seq));
             if classes.is_empty() {
                 self.by_shape.remove(self.key.as_slice());
             }
