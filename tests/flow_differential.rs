@@ -2,10 +2,11 @@
 //! `correlate_bounded` against a reference copy of the implementation they had before flows were
 //! built on demand and indexed incrementally.
 //!
-//! The input is generated from a fixed seed: records that share ids or carry none, records read
-//! twice, records with ids of two requests (which merge flows), requests with more records than a
-//! flow keeps, times in several forms, and bounds small enough that flows are evicted. Every flow,
-//! its order, every count and the changed flows at each collection must be the same.
+//! The input is generated from a fixed seed. It has records that share ids or carry none, records
+//! read twice, records with ids of two requests (which merge flows), requests with more records
+//! than a flow keeps, and times in several forms. The bounds are small enough that flows are
+//! evicted. Every flow, its order, every count and the changed flows at each collection must be the
+//! same.
 
 use chrono::{DateTime, Duration, SecondsFormat};
 use idflow::flow::{Correlator, Observation, correlate_bounded};
@@ -986,8 +987,8 @@ fn identity(rng: &mut Rng) -> Identity {
     identity
 }
 
-/// Returns a record of request `request`. Requests start 7 ms apart, so the heuristic window holds
-/// hundreds of them, and a record may come up to 6 s after its request started.
+/// Returns a record of request `request`. Requests start 7 ms apart, so the heuristic window
+/// contains hundreds of them, and a record may come up to 6 s after its request started.
 fn record(rng: &mut Rng, request: u64) -> Observation {
     let (kind, location, role) = *rng.pick(&PLACES);
     let mut hop = Hop::new(kind, location);

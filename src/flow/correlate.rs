@@ -31,8 +31,9 @@ use crate::model::{CorrelationKey, Flow};
 
 /// The largest number of records one flow keeps. A real request passes the edge, a gateway and a few sidecars or
 /// waypoints, far fewer than this. Past it the records are repeats of one id (a client resending a
-/// fixed `x-request-id`), and each added record would cost a re-sort and new findings for the whole
-/// flow, so time would grow with the square of the records. Dropping them keeps it linear.
+/// fixed `x-request-id`), and each added record would cost an insertion among the flow's records and
+/// new findings for the whole flow whenever it is built, so time would grow with the square of the
+/// records. Dropping them keeps it linear.
 pub const MAX_HOPS_PER_FLOW: usize = 64;
 
 /// A hasher for flow sequence numbers. They are assigned in order and never come from input, so a

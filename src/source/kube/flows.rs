@@ -41,9 +41,9 @@ impl FlowTracker {
     /// Returns the flows that are new or changed since the last call, in the order they first
     /// changed, each in its latest form.
     ///
-    /// The flows are keyed by id: a flow whose id changed (a record with a smaller id joined, or
-    /// another flow merged into it) is returned once for each id it had, and two flows that had
-    /// the same id are returned once, in the later one's form.
+    /// The flows are keyed by id. A flow whose id changed (a record with a smaller id joined, or
+    /// another flow merged into it) is returned once for each id it had. Two flows that had the
+    /// same id are returned once, in the later one's form.
     pub fn changed(&mut self) -> Vec<Flow> {
         self.correlator.take_changed()
     }
