@@ -6,7 +6,9 @@
 //! - `identical_burst`: sidecar records of identical requests (same method, path and client address
 //!   within 3 s), each with its own edge request id, so no id joins them and the heuristic join sees
 //!   every earlier record of the burst as a record of the same shape.
-//! - `identical_burst_bounded`: the same burst pushed live into a correlator that keeps 10,000 flows.
+//! - `identical_burst_bounded`: the same burst added live into a correlator that keeps 10,000 flows,
+//!   without building the flows (as the live tracker adds records and builds flows only when it
+//!   collects them).
 
 use std::hint::black_box;
 use std::time::Duration as WallTime;
@@ -138,7 +140,7 @@ fn bench_correlate(criterion: &mut Criterion) {
             |batch| {
                 let mut correlator = Correlator::new(10_000);
                 for observation in batch {
-                    black_box(correlator.push(observation));
+                    black_box(correlator.add(observation));
                 }
                 correlator.evicted()
             },

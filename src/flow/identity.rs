@@ -1,5 +1,6 @@
 //! Findings about the identity each hop saw: `identity-dropped` and `identity-mismatch`.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::findings::{edge_hop, finding, join_locations, mesh_hops};
@@ -172,22 +173,31 @@ fn unread_location(hops: &[Hop]) -> Option<Finding> {
     Some(finding(FindingKind::IdentityDropped, message, indexes))
 }
 
-/// Returns the identity fields compared between hops, with their names for messages.
-fn compared_fields(identity: &Identity) -> [(&'static str, Option<String>); 5] {
-    let audiences = if identity.audiences.is_empty() {
-        None
-    } else {
-        let mut sorted = identity.audiences.clone();
-        sorted.sort();
-        sorted.dedup();
-        Some(sorted.join(","))
+/// Returns the identity fields compared between hops, with their names for messages. The fields are
+/// borrowed from the identity, except the audiences, which compare as a sorted, comma-joined set.
+fn compared_fields(identity: &Identity) -> [(&'static str, Option<Cow<'_, str>>); 5] {
+    let audiences = match identity.audiences.as_slice() {
+        [] => None,
+        [audience] => Some(Cow::Borrowed(audience.as_str())),
+        audiences => {
+            let mut sorted: Vec<&str> = audiences.iter().map(String::as_str).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            Some(Cow::Owned(sorted.join(",")))
+        }
     };
     [
-        ("issuer", identity.issuer.clone()),
-        ("subject", identity.subject.clone()),
+        ("issuer", identity.issuer.as_deref().map(Cow::Borrowed)),
+        ("subject", identity.subject.as_deref().map(Cow::Borrowed)),
         ("audiences", audiences),
-        ("request principal", identity.request_principal.clone()),
-        ("token fingerprint", identity.token_fingerprint.clone()),
+        (
+            "request principal",
+            identity.request_principal.as_deref().map(Cow::Borrowed),
+        ),
+        (
+            "token fingerprint",
+            identity.token_fingerprint.as_deref().map(Cow::Borrowed),
+        ),
     ]
 }
 

@@ -4,14 +4,18 @@
 //! [`correlate`] runs it over a finished batch. [`findings`] explains one flow.
 
 mod build;
+mod changes;
+mod class;
 mod correlate;
 mod findings;
 mod heuristic;
 mod identity;
+mod record;
 pub(crate) mod time;
 mod verdict;
 
 use crate::model::{Flow, Hop};
+use record::Record;
 
 pub use correlate::{Correlator, MAX_HOPS_PER_FLOW};
 pub use findings::findings;
@@ -55,12 +59,13 @@ pub struct Correlated {
 
 /// Joins observations into at most `max_flows` flows, evicting the oldest past the bound, and
 /// returns the flows with what was evicted, merged and dropped.
-pub fn correlate_bounded(mut observations: Vec<Observation>, max_flows: usize) -> Correlated {
-    observations.sort_by(build::canonical_order);
+pub fn correlate_bounded(observations: Vec<Observation>, max_flows: usize) -> Correlated {
+    let mut records: Vec<Record> = observations.into_iter().map(Record::new).collect();
+    records.sort_by(build::canonical_order);
 
     let mut correlator = Correlator::new(max_flows);
-    for observation in observations {
-        correlator.push(observation);
+    for record in records {
+        correlator.insert(record);
     }
     Correlated {
         flows: correlator.flows(),

@@ -22,41 +22,30 @@ pub fn flow_digest(flow: &Flow) -> u64 {
 #[derive(Debug)]
 pub struct FlowTracker {
     correlator: Correlator,
-    /// The latest form of each flow changed since the last call, in the order of first change.
-    changed: Vec<Flow>,
-    /// Index into `changed` by flow id.
-    changed_at: HashMap<String, usize>,
 }
 
 impl FlowTracker {
     /// Creates a tracker that keeps at most `max_flows` flows.
     pub fn new(max_flows: usize) -> Self {
         Self {
-            correlator: Correlator::new(max_flows),
-            changed: Vec::new(),
-            changed_at: HashMap::new(),
+            correlator: Correlator::with_change_log(max_flows),
         }
     }
 
     /// Adds one observation and remembers the flow it changed. A flow evicted at once is not
     /// reported.
     pub fn push(&mut self, observation: Observation) {
-        let Some(flow) = self.correlator.push(observation) else {
-            return;
-        };
-        if let Some(&index) = self.changed_at.get(&flow.id) {
-            self.changed[index] = flow.clone();
-        } else {
-            self.changed_at.insert(flow.id.clone(), self.changed.len());
-            self.changed.push(flow.clone());
-        }
+        self.correlator.add(observation);
     }
 
     /// Returns the flows that are new or changed since the last call, in the order they first
     /// changed, each in its latest form.
+    ///
+    /// The flows are keyed by id. A flow whose id changed (a record with a smaller id joined, or
+    /// another flow merged into it) is returned once for each id it had. Two flows that had the
+    /// same id are returned once, in the later one's form.
     pub fn changed(&mut self) -> Vec<Flow> {
-        self.changed_at.clear();
-        std::mem::take(&mut self.changed)
+        self.correlator.take_changed()
     }
 
     /// Returns how many flows were dropped to stay within the bound.
