@@ -826,3 +826,35 @@ fn batch_text_output_rejected() {
         stderr(&output)
     );
 }
+
+/// A batch on standard input answers each line as it arrives, so that it can sit behind a
+/// follower (`tail -f tokens | idflow decode --batch`) or be typed into.
+#[test]
+fn batch_stdin_answers_each_line() {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("idflow starts");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    let stdout = child.stdout.take().expect("stdout piped");
+    writeln!(stdin, "{}", token()).expect("first line written");
+    stdin.flush().expect("stdin flushed");
+    // The answer must come while standard input is still open.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = sender.send(first);
+    });
+    let first = receiver.recv_timeout(std::time::Duration::from_secs(30));
+    drop(stdin);
+    let _ = child.wait();
+    let first = first.expect("the first answer arrived before standard input closed");
+    let value: Value = serde_json::from_str(&first).unwrap_or(Value::Null);
+    assert_eq!(value["line"], 1, "{first}");
+    assert_eq!(value["kind"], "jws", "{first}");
+}

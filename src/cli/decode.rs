@@ -5,7 +5,7 @@ mod edge;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal as _, Read as _, Write as _};
+use std::io::{BufRead, BufReader, IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -181,21 +181,32 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
-    let mut reader: Box<dyn BufRead> = match args.token.as_deref() {
+    // A file is read as fast as it can be, so its results are written in blocks. Standard input
+    // may be typed or come from a follower, so each of its results is written at once.
+    let (mut reader, block): (Box<dyn BufRead>, usize) = match args.token.as_deref() {
         Some(path) if path != "-" => {
-            Box::new(BufReader::new(File::open(path).map_err(|error| {
+            let file = File::open(path).map_err(|error| {
                 format!("cannot read the batch file {path:?}: {error}; check the path")
-            })?))
+            })?;
+            (Box::new(BufReader::new(file)), OUTPUT_BLOCK_BYTES)
         }
-        _ => Box::new(BufReader::new(std::io::stdin())),
+        _ => (Box::new(BufReader::new(std::io::stdin())), 0),
     };
     let mut stdout = std::io::stdout().lock();
     let mut any_invalid = false;
     let mut line_number = 0_u64;
     let mut out = Vec::new();
-    while let Some(line) = read_line(&mut reader)? {
+    loop {
+        let line = match read_line(&mut reader) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(error) => {
+                // The results decoded so far are written before the error is reported.
+                write_results(&mut stdout, &mut out)?;
+                return Err(error);
+            }
+        };
         line_number += 1;
-        out.clear();
         let written = match line {
             Line::Text(text) if text.trim().is_empty() => continue,
             Line::Text(text) => match token::inspect(&text, now) {
@@ -223,11 +234,24 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
         };
         written.map_err(|error| format!("failed to write JSON: {error}"))?;
         out.push(b'\n');
-        stdout
-            .write_all(&out)
-            .map_err(|error| format!("failed to write standard output: {error}"))?;
+        if out.len() >= block {
+            write_results(&mut stdout, &mut out)?;
+        }
     }
+    write_results(&mut stdout, &mut out)?;
     Ok(any_invalid)
+}
+
+/// Size of the blocks of results written for a batch file.
+const OUTPUT_BLOCK_BYTES: usize = 64 * 1024;
+
+/// Writes and empties the pending results.
+fn write_results(stdout: &mut impl std::io::Write, out: &mut Vec<u8>) -> Result<(), String> {
+    stdout
+        .write_all(out)
+        .map_err(|error| format!("failed to write standard output: {error}"))?;
+    out.clear();
+    Ok(())
 }
 
 /// One line of batch input.
