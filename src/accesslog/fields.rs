@@ -239,10 +239,16 @@ fn parse_number<T: std::str::FromStr + TryFrom<u64>>(value: &str) -> Result<T, S
             return Ok(number);
         }
     }
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a number, found \"{}\"", excerpt(value, 40)))
+    value.trim().parse().map_err(|_| {
+        // A JSON log writes a number too large for its field in exponent form (`1e+20`), which
+        // is still a number: say that it is out of range rather than not a number.
+        let what = if value.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+            "a whole number in the field's range"
+        } else {
+            "a number"
+        };
+        format!("expected {what}, found \"{}\"", excerpt(value, 40))
+    })
 }
 
 /// Removes one trailing `;`: Istio sets each cluster's `alt_stat_name` to its name plus `;`, and
@@ -285,4 +291,26 @@ pub(crate) fn closing_delimiter(text: &str, open: char, close: char) -> Option<u
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number;
+
+    #[test]
+    fn number_errors_tell_range_from_text() {
+        assert_eq!(parse_number::<u16>("404"), Ok(404));
+        assert_eq!(
+            parse_number::<u16>("1e+20"),
+            Err("expected a whole number in the field's range, found \"1e+20\"".to_owned())
+        );
+        assert_eq!(
+            parse_number::<u16>("70000"),
+            Err("expected a whole number in the field's range, found \"70000\"".to_owned())
+        );
+        assert_eq!(
+            parse_number::<u16>("abc"),
+            Err("expected a number, found \"abc\"".to_owned())
+        );
+    }
 }

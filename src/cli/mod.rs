@@ -17,11 +17,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "idflow", version, about)]
 pub struct Cli {
     /// Colour theme: a built-in name (`default`, `light`) or a TOML theme file.
-    #[arg(long, global = true, default_value = "default", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "default",
+        help_heading = "Global options"
+    )]
     pub theme: String,
     /// Write a debug log to this file (off by default; the filter comes from `IDFLOW_LOG`, default
     /// `info`). Nothing is logged to the terminal, because the TUI owns it.
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub log_file: Option<PathBuf>,
     /// The cluster for the live TUI (no subcommand), as kubectl's flags choose it.
     #[command(flatten)]
