@@ -84,8 +84,17 @@ impl EcKey {
     }
 
     fn token_with_kid(&self, kid: &str) -> String {
+        self.sign(kid, &claims())
+    }
+
+    /// A token with this key's `kid` and the given claims.
+    fn token_for(&self, claims: &Value) -> String {
+        self.sign(&self.kid, claims)
+    }
+
+    fn sign(&self, kid: &str, claims: &Value) -> String {
         let header = json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
-        let input = signing_input(&header, &claims());
+        let input = signing_input(&header, claims);
         let signature = self
             .pair
             .sign(&SystemRandom::new(), input.as_bytes())
@@ -383,9 +392,19 @@ fn request_authentication(issuer: &str, jwks: &str) -> String {
 
 /// Returns a RequestAuthentication for `app: orders` in `shop` with the one jwtRule `rule`.
 fn request_authentication_rule(rule: &Value) -> String {
+    request_authentication_rules(std::slice::from_ref(rule))
+}
+
+/// Returns a RequestAuthentication for `app: orders` in `shop` with these jwtRules.
+fn request_authentication_rules(rules: &[Value]) -> String {
+    let rules = rules
+        .iter()
+        .map(|rule| format!("  - {rule}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     format!(
         "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: jwt\n  \
-         namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: orders\n  jwtRules:\n  - {rule}\n"
+         namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: orders\n  jwtRules:\n{rules}\n"
     )
 }
 
@@ -877,6 +896,56 @@ fn rotated_key_refetched_once() {
     let (value, output) = run_json(&["--ca-file", &site.ca_file, "--jwks", &url, &new.token()]);
     assert_eq!(value["signature"]["status"], "verified");
     assert!(message(&value).contains("after fetching"));
+    assert_eq!(site.hits("/rotating"), 2);
+    assert_eq!(code(&output), Some(0));
+}
+
+/// Two jwtRules for different issuers share one rotating `jwksUri`. A run fetches a URL again only
+/// once, so that fetch must renew the keys of both rules, whichever issuer's token came first.
+#[test]
+fn shared_jwks_uri_refetched_for_every_rule() {
+    let dir = TempDir::new("shared-uri");
+    let old = EcKey::new("old");
+    let new = EcKey::new("new");
+    let site = Server::start(
+        "shared-uri-site",
+        String::new(),
+        (jwks(&[&old]), jwks(&[&old, &new])),
+    );
+    let url = site.url("/rotating");
+    let rules = ["https://a.test", "https://b.test"]
+        .map(|issuer| json!({"issuer": issuer, "jwksUri": url}));
+    let policies = dir.file("ra.yaml", request_authentication_rules(&rules));
+    let token =
+        |issuer: &str| new.token_for(&json!({"iss": issuer, "sub": "alice", "exp": AT + 3600}));
+    let tokens = dir.file(
+        "tokens.txt",
+        format!("{}\n{}\n", token("https://b.test"), token("https://a.test")),
+    );
+    let output = run(
+        &[
+            "--batch",
+            "--ca-file",
+            &site.ca_file,
+            "--policies",
+            &policies,
+            "--workload",
+            "shop/orders",
+            &tokens,
+        ],
+        "",
+    );
+    let statuses: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            value["signature"]["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["verified", "verified"], "{}", stderr(&output));
     assert_eq!(site.hits("/rotating"), 2);
     assert_eq!(code(&output), Some(0));
 }

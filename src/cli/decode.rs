@@ -549,27 +549,38 @@ impl Keys {
     }
 
     /// Fetches each fetched JWKS among those [`Keys::check_sets`] uses once more, and returns the
-    /// URLs fetched.
+    /// URLs fetched. Every set from a fetched URL takes the new keys, also one for another issuer,
+    /// because the fetcher fetches a URL again only once per run.
     fn refetch(&mut self, issuer: Option<&str>) -> Vec<String> {
         let Some(fetcher) = self.fetcher.as_mut() else {
             return Vec::new();
         };
         let policy = self
             .policy_sets
-            .iter_mut()
+            .iter()
             .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
             .map(|(_, set)| set);
+        let mut urls: Vec<String> = self
+            .sets
+            .iter()
+            .chain(policy)
+            .filter_map(|set| set.url.clone())
+            .collect();
+        urls.dedup();
         let mut refetched = Vec::new();
-        for set in self.sets.iter_mut().chain(policy) {
-            let Some(url) = set.url.clone() else {
-                continue;
-            };
+        for url in urls {
             match fetcher.refresh(&url) {
                 None => {}
                 Some(Ok(text)) => {
-                    match KeySet::from_jwks_text(set.kind, &set.label, Some(&url), &text) {
-                        Ok(fresh) => *set = fresh,
-                        Err(error) => self.failures.push(error.to_string()),
+                    let all = self
+                        .sets
+                        .iter_mut()
+                        .chain(self.policy_sets.iter_mut().map(|(_, set)| set));
+                    for set in all.filter(|set| set.url.as_deref() == Some(url.as_str())) {
+                        match KeySet::from_jwks_text(set.kind, &set.label, Some(&url), &text) {
+                            Ok(fresh) => *set = fresh,
+                            Err(error) => self.failures.push(error.to_string()),
+                        }
                     }
                     refetched.push(url);
                 }
