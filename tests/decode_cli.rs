@@ -858,3 +858,25 @@ fn batch_stdin_answers_each_line() {
     assert_eq!(value["line"], 1, "{first}");
     assert_eq!(value["kind"], "jws", "{first}");
 }
+
+/// Standard output that cannot take the result (a full disk, a closed pipe) is an error with
+/// exit status 2, never a panic.
+#[test]
+fn unwritable_stdout_exit_two() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: /dev/full is not available on this system");
+        return;
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", &token()])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("idflow runs");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("failed to write standard output"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -92,9 +92,10 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
     let result = if args.batch {
         run_batch(args)
     } else {
-        decode(args).map(|(output, invalid)| {
-            print!("{output}");
-            invalid
+        decode(args).and_then(|(output, invalid)| {
+            // A closed pipe (`| head`) or a full disk is an error to report, not a panic.
+            write_results(&mut std::io::stdout().lock(), &mut output.into_bytes())?;
+            Ok(invalid)
         })
     };
     match result {
