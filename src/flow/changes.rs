@@ -71,19 +71,16 @@ impl ChangeLog {
         let hash = self.id_hasher.hash(id);
         let entries = &self.entries;
         let has_id = |index: usize| entries.get(index).is_some_and(|(own, _)| own == id);
-        let index = match self.by_id.get(hash, id, has_id) {
-            Some(index) => {
-                if let Some((_, pending)) = self.entries.get_mut(index) {
-                    *pending = Pending::Open(seq);
-                }
-                index
+        let index = if let Some(index) = self.by_id.get(hash, id, has_id) {
+            if let Some((_, pending)) = self.entries.get_mut(index) {
+                *pending = Pending::Open(seq);
             }
-            None => {
-                let next = self.entries.len();
-                self.by_id.insert(hash, id, next, has_id);
-                self.entries.push((id.to_owned(), Pending::Open(seq)));
-                next
-            }
+            index
+        } else {
+            let next = self.entries.len();
+            self.by_id.insert(hash, id, next, has_id);
+            self.entries.push((id.to_owned(), Pending::Open(seq)));
+            next
         };
         Slot {
             collection: self.collection,

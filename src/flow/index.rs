@@ -22,8 +22,8 @@ impl IdHasher {
 }
 
 /// A hasher for keys that are already well spread: flow sequence numbers, which are assigned in
-/// order and never come from input, and SipHash values. A multiplication spreads them over the table
-/// at a fraction of SipHash's cost.
+/// order and never come from input, and `SipHash` values. A multiplication spreads them over the table
+/// at a fraction of `SipHash`'s cost.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct SpreadHasher(u64);
 
@@ -50,7 +50,7 @@ pub(super) type SpreadMap<V> = HashMap<u64, V, BuildHasherDefault<SpreadHasher>>
 #[derive(Debug)]
 pub(super) struct IdIndex<V> {
     by_hash: SpreadMap<V>,
-    /// Ids whose hash another id held when they were inserted.
+    /// Ids whose hash was taken by another id when they were inserted.
     collided: HashMap<String, V>,
 }
 
@@ -86,8 +86,8 @@ impl<V: Copy + PartialEq> IdIndex<V> {
                 entry.insert(value);
             }
             Entry::Occupied(mut entry) => {
-                let held = *entry.get();
-                if held == value || has_id(held) {
+                let current = *entry.get();
+                if current == value || has_id(current) {
                     entry.insert(value);
                 } else {
                     self.collided.insert(id.to_owned(), value);
@@ -116,7 +116,7 @@ impl<V: Copy + PartialEq> IdIndex<V> {
 mod tests {
     use super::*;
 
-    /// Ids given one hash, as if SipHash had collided on them.
+    /// Ids given one hash, as if `SipHash` had collided on them.
     const HASH: u64 = 7;
 
     #[test]
@@ -124,12 +124,12 @@ mod tests {
         let ids = ["a", "b", "c"];
         let mut index = IdIndex::default();
         for (value, id) in ids.iter().enumerate() {
-            index.insert(HASH, id, value, |held| ids[held] == *id);
+            index.insert(HASH, id, value, |other| ids[other] == *id);
         }
         for (value, id) in ids.iter().enumerate() {
-            assert_eq!(index.get(HASH, id, |held| ids[held] == *id), Some(value));
+            assert_eq!(index.get(HASH, id, |other| ids[other] == *id), Some(value));
         }
-        assert_eq!(index.get(HASH, "d", |held| ids[held] == "d"), None);
+        assert_eq!(index.get(HASH, "d", |other| ids[other] == "d"), None);
     }
 
     #[test]
@@ -137,23 +137,23 @@ mod tests {
         let ids = ["a", "b"];
         let mut index = IdIndex::default();
         for (value, id) in ids.iter().enumerate() {
-            index.insert(HASH, id, value, |held| ids[held] == *id);
+            index.insert(HASH, id, value, |other| ids[other] == *id);
         }
         index.remove(HASH, "a", 0);
-        assert_eq!(index.get(HASH, "a", |held| ids[held] == "a"), None);
-        assert_eq!(index.get(HASH, "b", |held| ids[held] == "b"), Some(1));
+        assert_eq!(index.get(HASH, "a", |other| ids[other] == "a"), None);
+        assert_eq!(index.get(HASH, "b", |other| ids[other] == "b"), Some(1));
 
         index.remove(HASH, "b", 1);
-        assert_eq!(index.get(HASH, "b", |held| ids[held] == "b"), None);
+        assert_eq!(index.get(HASH, "b", |other| ids[other] == "b"), None);
     }
 
     #[test]
     fn insert_replaces_value_of_same_id() {
         let ids = ["a", "a"];
         let mut index = IdIndex::default();
-        index.insert(HASH, "a", 0, |held| ids[held] == "a");
-        index.insert(HASH, "a", 1, |held| ids[held] == "a");
-        assert_eq!(index.get(HASH, "a", |held| ids[held] == "a"), Some(1));
+        index.insert(HASH, "a", 0, |other| ids[other] == "a");
+        index.insert(HASH, "a", 1, |other| ids[other] == "a");
+        assert_eq!(index.get(HASH, "a", |other| ids[other] == "a"), Some(1));
         assert!(index.collided.is_empty());
     }
 }

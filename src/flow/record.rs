@@ -33,8 +33,9 @@ pub(super) struct Record {
     pub(super) observation: Observation,
     /// `hop.time` in milliseconds since the Unix epoch, or `None` when it is absent or invalid.
     pub(super) time_ms: Option<i64>,
-    /// The hashes of the non-empty edge request id and `x-request-id`, set by [`Record::hash_ids`].
+    /// The hash of the non-empty edge request id, set by [`Record::hash_ids`].
     pub(super) edge_id_hash: Option<u64>,
+    /// The same for `x-request-id`.
     pub(super) request_id_hash: Option<u64>,
 }
 
