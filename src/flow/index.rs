@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-/// Hashes ids that come from logs. The keys are random per index, as for std's `HashMap`, so input
-/// cannot be crafted to make ids collide.
+/// Hashes ids that come from logs with `SipHash`. Each hasher draws its own random keys, as std's
+/// `HashMap` does, so input cannot be crafted to make ids collide.
 #[derive(Debug, Default, Clone)]
 pub(super) struct IdHasher(RandomState);
 
