@@ -6,8 +6,7 @@
 //! the flow is about to leave that id (a merge, a smaller id joining, an eviction) does the
 //! correlator build the form it had and store that in the entry.
 
-use std::collections::HashMap;
-
+use super::index::{IdHasher, IdIndex};
 use crate::model::Flow;
 
 /// The position of a flow's entry: the collection it belongs to and its index.
@@ -32,7 +31,9 @@ pub(super) struct ChangeLog {
     /// Counts collections, so that a [`Slot`] from an earlier one matches nothing.
     collection: u64,
     entries: Vec<(String, Pending)>,
-    by_id: HashMap<String, usize>,
+    /// The index in `entries` of each flow id.
+    by_id: IdIndex<usize>,
+    id_hasher: IdHasher,
 }
 
 impl ChangeLog {
@@ -67,13 +68,20 @@ impl ChangeLog {
         {
             return slot;
         }
-        let next = self.entries.len();
-        let index = *self.by_id.entry(id.to_owned()).or_insert(next);
-        if index == next {
+        let hash = self.id_hasher.hash(id);
+        let entries = &self.entries;
+        let has_id = |index: usize| entries.get(index).is_some_and(|(own, _)| own == id);
+        let index = if let Some(index) = self.by_id.get(hash, id, has_id) {
+            if let Some((_, pending)) = self.entries.get_mut(index) {
+                *pending = Pending::Open(seq);
+            }
+            index
+        } else {
+            let next = self.entries.len();
+            self.by_id.insert(hash, id, next, has_id);
             self.entries.push((id.to_owned(), Pending::Open(seq)));
-        } else if let Some((_, pending)) = self.entries.get_mut(index) {
-            *pending = Pending::Open(seq);
-        }
+            next
+        };
         Slot {
             collection: self.collection,
             index,

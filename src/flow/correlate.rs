@@ -18,15 +18,15 @@
 //! only when a caller asks for it. A record that joins one flow updates the indexes with its own keys.
 //! Only a merge or an eviction removes a whole flow from them.
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
 
 use super::Observation;
 use super::build::{build_flow, flow_id, hop_order};
 use super::changes::{ChangeLog, Pending, Slot};
 use super::class::ClassId;
-use super::heuristic::{HeuristicIndex, non_empty};
-use super::record::Record;
+use super::heuristic::HeuristicIndex;
+use super::index::{IdHasher, IdIndex, SpreadMap};
+use super::record::{IdKind, Record};
 use crate::model::{CorrelationKey, Flow};
 
 /// The largest number of records one flow keeps. A real request passes the edge, a gateway and a few sidecars or
@@ -36,29 +36,6 @@ use crate::model::{CorrelationKey, Flow};
 /// records. Dropping them keeps it linear.
 pub const MAX_HOPS_PER_FLOW: usize = 64;
 
-/// A hasher for flow sequence numbers. They are assigned in order and never come from input, so a
-/// multiplication spreads them over the table at a fraction of the default hasher's cost.
-#[derive(Debug, Default, Clone, Copy)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type BySeq<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
-
 /// A flow that may still receive records.
 #[derive(Debug)]
 struct OpenFlow {
@@ -66,11 +43,10 @@ struct OpenFlow {
     seq: u64,
     /// The joined records, in hop order.
     records: Vec<Record>,
-    /// The distinct non-empty edge request ids of every record that joined, including records
-    /// dropped past [`MAX_HOPS_PER_FLOW`].
-    edge_ids: Vec<String>,
-    /// The same for `x-request-id`.
-    request_ids: Vec<String>,
+    /// The ids, with their kind and hash, of records that a merge dropped past
+    /// [`MAX_HOPS_PER_FLOW`] and that no kept record carries. With the kept records' ids they are
+    /// the ids that lead to this flow.
+    dropped_ids: Vec<(IdKind, String, u64)>,
     /// Whether any record joined this flow by the heuristic rather than by an id.
     heuristic: bool,
     class: ClassId,
@@ -93,7 +69,7 @@ impl OpenFlow {
             CorrelationKey::None
         } else if self.heuristic {
             CorrelationKey::Heuristic
-        } else if self.edge_ids.is_empty() {
+        } else if !self.has_kind(IdKind::Edge) {
             CorrelationKey::XRequestId
         } else {
             CorrelationKey::EdgeRequestId
@@ -105,34 +81,55 @@ impl OpenFlow {
         build_flow(&self.records, self.correlated_by())
     }
 
-    /// Adds the record's ids to the flow's and returns the ones that are new to it.
-    fn add_ids(&mut self, record: &Record) -> [Option<(IdKind, String)>; 2] {
-        let observation = &record.observation;
-        let mut added = [None, None];
-        for (slot, (kind, id)) in added.iter_mut().zip([
-            (IdKind::Edge, observation.edge_request_id.as_ref()),
-            (IdKind::Request, observation.request_id.as_ref()),
-        ]) {
-            let Some(id) = non_empty(id) else {
-                continue;
-            };
-            let ids = match kind {
-                IdKind::Edge => &mut self.edge_ids,
-                IdKind::Request => &mut self.request_ids,
-            };
-            if !ids.contains(id) {
-                ids.push(id.clone());
-                *slot = Some((kind, id.clone()));
-            }
-        }
-        added
+    /// Returns true when a record of the flow, kept or dropped, carries `id` as its id of `kind`.
+    ///
+    /// It reads every record, at most [`MAX_HOPS_PER_FLOW`], and every dropped id, so a lookup by
+    /// id costs that many comparisons for the flow it finds, not one as with the ids as map keys.
+    fn has_id(&self, kind: IdKind, id: &str) -> bool {
+        self.records
+            .iter()
+            .any(|record| record.id(kind).is_some_and(|(own, _)| own == id))
+            || self
+                .dropped_ids
+                .iter()
+                .any(|(own_kind, own, _)| *own_kind == kind && own == id)
+    }
+
+    /// Returns true when a record of the flow, kept or dropped, carries an id of `kind`.
+    fn has_kind(&self, kind: IdKind) -> bool {
+        self.records.iter().any(|record| record.id(kind).is_some())
+            || self
+                .dropped_ids
+                .iter()
+                .any(|(own_kind, ..)| *own_kind == kind)
+    }
+
+    /// Returns the ids that lead to the flow, with their kind and hash. An id carried by several
+    /// records comes once per record.
+    fn ids(&self) -> impl Iterator<Item = (IdKind, &str, u64)> {
+        let kept = self.records.iter().flat_map(|record| {
+            IdKind::ALL
+                .into_iter()
+                .filter_map(move |kind| record.id(kind).map(|(id, hash)| (kind, id, hash)))
+        });
+        let dropped = self
+            .dropped_ids
+            .iter()
+            .map(|(kind, id, hash)| (*kind, id.as_str(), *hash));
+        kept.chain(dropped)
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum IdKind {
-    Edge,
-    Request,
+/// Maps `id` of `kind` to flow `seq` in `index`, the index of that kind of id.
+fn index_id(
+    index: &mut IdIndex<u64>,
+    open: &SpreadMap<OpenFlow>,
+    (kind, id, hash): (IdKind, &str, u64),
+    seq: u64,
+) {
+    index.insert(hash, id, seq, |current| {
+        open.get(&current).is_some_and(|flow| flow.has_id(kind, id))
+    });
 }
 
 /// Joins observations into flows as they arrive, for live use.
@@ -144,9 +141,10 @@ enum IdKind {
 pub struct Correlator {
     max_flows: usize,
     next_seq: u64,
-    open: BySeq<OpenFlow>,
-    by_edge_id: HashMap<String, u64>,
-    by_request_id: HashMap<String, u64>,
+    open: SpreadMap<OpenFlow>,
+    /// The flow of each id, per kind of id (see [`IdKind::index`]).
+    by_id: [IdIndex<u64>; 2],
+    id_hasher: IdHasher,
     heuristic: HeuristicIndex,
     by_age: BTreeSet<(Option<i64>, u64)>,
     /// The flows changed since the last [`Correlator::take_changed`], when the caller asked for them.
@@ -164,9 +162,9 @@ impl Correlator {
         Self {
             max_flows: max_flows.max(1),
             next_seq: 0,
-            open: BySeq::default(),
-            by_edge_id: HashMap::new(),
-            by_request_id: HashMap::new(),
+            open: SpreadMap::default(),
+            by_id: [IdIndex::default(), IdIndex::default()],
+            id_hasher: IdHasher::default(),
             heuristic: HeuristicIndex::default(),
             by_age: BTreeSet::new(),
             changes: None,
@@ -215,8 +213,9 @@ impl Correlator {
 
     /// Adds one record and returns the sequence number of its flow, or `None` when that flow was
     /// evicted.
-    pub(super) fn insert(&mut self, record: Record) -> Option<u64> {
-        let (by_edge, by_request) = self.id_matches(&record.observation);
+    pub(super) fn insert(&mut self, mut record: Record) -> Option<u64> {
+        record.hash_ids(&self.id_hasher);
+        let [by_edge, by_request] = IdKind::ALL.map(|kind| self.id_match(&record, kind));
         if record.has_id()
             && let Some(seq) = [by_edge, by_request]
                 .into_iter()
@@ -326,13 +325,14 @@ impl Correlator {
         self.heuristic.comparisons()
     }
 
-    /// Returns the flows that have the record's edge request id and its `x-request-id`.
-    fn id_matches(&self, observation: &Observation) -> (Option<u64>, Option<u64>) {
-        let by_edge =
-            non_empty(observation.edge_request_id.as_ref()).and_then(|id| self.by_edge_id.get(id));
-        let by_request =
-            non_empty(observation.request_id.as_ref()).and_then(|id| self.by_request_id.get(id));
-        (by_edge.copied(), by_request.copied())
+    /// Returns the flow that has the record's id of `kind`.
+    fn id_match(&self, record: &Record, kind: IdKind) -> Option<u64> {
+        let (id, hash) = record.id(kind)?;
+        self.by_id[kind.index()].get(hash, id, |seq| {
+            self.open
+                .get(&seq)
+                .is_some_and(|open| open.has_id(kind, id))
+        })
     }
 
     /// Returns true when flow `seq` has a copy of the record.
@@ -352,18 +352,12 @@ impl Correlator {
         let mut open = OpenFlow {
             seq,
             records: Vec::with_capacity(1),
-            edge_ids: Vec::new(),
-            request_ids: Vec::new(),
+            dropped_ids: Vec::new(),
             heuristic: false,
             class: 0,
             age: record.time_ms,
             changed: None,
         };
-        let observation = &record.observation;
-        open.edge_ids
-            .extend(non_empty(observation.edge_request_id.as_ref()).cloned());
-        open.request_ids
-            .extend(non_empty(observation.request_id.as_ref()).cloned());
         open.records.push(record);
         self.attach(open);
         seq
@@ -372,7 +366,7 @@ impl Correlator {
     /// Adds the record to flow `seq`, which has room for it, and updates the indexes with the
     /// record's keys. `heuristic` is true when the heuristic join matched the flow.
     fn join(&mut self, seq: u64, record: Record, heuristic: bool) {
-        let Some(open) = self.open.get_mut(&seq) else {
+        let Some(open) = self.open.get(&seq) else {
             return;
         };
         if let Some(changes) = self.changes.as_mut()
@@ -381,6 +375,24 @@ impl Correlator {
         {
             changes.freeze(slot, open.build());
         }
+
+        let new_ids =
+            IdKind::ALL.map(|kind| record.id(kind).filter(|(id, _)| !open.has_id(kind, id)));
+        let [has_edge_id, has_request_id] =
+            IdKind::ALL.map(|kind| open.has_kind(kind) || record.id(kind).is_some());
+        for (kind, new_id) in IdKind::ALL.into_iter().zip(new_ids) {
+            if let Some((id, hash)) = new_id {
+                index_id(
+                    &mut self.by_id[kind.index()],
+                    &self.open,
+                    (kind, id, hash),
+                    seq,
+                );
+            }
+        }
+        let Some(open) = self.open.get_mut(&seq) else {
+            return;
+        };
 
         // Inserting after the records that do not follow it gives the order a stable sort of the
         // old records followed by this one gives.
@@ -392,18 +404,9 @@ impl Correlator {
         if open.records.len() < 4 {
             open.records.reserve_exact(1);
         }
-        let added = open.add_ids(&record);
         open.heuristic |= heuristic;
-        for (kind, id) in added.into_iter().flatten() {
-            match kind {
-                IdKind::Edge => self.by_edge_id.insert(id, seq),
-                IdKind::Request => self.by_request_id.insert(id, seq),
-            };
-        }
 
         let hop = &record.observation.hop;
-        let (has_edge_id, has_request_id) =
-            (!open.edge_ids.is_empty(), !open.request_ids.is_empty());
         let classes = &self.heuristic.classes;
         if classes.keeps(
             open.class,
@@ -446,16 +449,24 @@ impl Correlator {
             return;
         };
         open.records.extend(other.records);
-        open.edge_ids.extend(other.edge_ids);
-        open.request_ids.extend(other.request_ids);
+        open.dropped_ids.extend(other.dropped_ids);
         open.heuristic |= other.heuristic;
-        open.add_ids(&record);
         open.records.push(record);
 
         open.records.sort_by(hop_order);
-        let dropped = open.records.len().saturating_sub(MAX_HOPS_PER_FLOW);
-        open.records.truncate(MAX_HOPS_PER_FLOW);
-        self.hops_dropped += u64::try_from(dropped).unwrap_or(u64::MAX);
+        let dropped = open
+            .records
+            .split_off(MAX_HOPS_PER_FLOW.min(open.records.len()));
+        for record in &dropped {
+            for kind in IdKind::ALL {
+                if let Some((id, hash)) = record.id(kind)
+                    && !open.has_id(kind, id)
+                {
+                    open.dropped_ids.push((kind, id.to_owned(), hash));
+                }
+            }
+        }
+        self.hops_dropped += u64::try_from(dropped.len()).unwrap_or(u64::MAX);
         open.age = open.records.iter().filter_map(|kept| kept.time_ms).min();
         self.attach(open);
     }
@@ -463,16 +474,13 @@ impl Correlator {
     /// Adds a flow to the indexes.
     fn attach(&mut self, mut open: OpenFlow) {
         let seq = open.seq;
-        for id in &open.edge_ids {
-            self.by_edge_id.insert(id.clone(), seq);
-        }
-        for id in &open.request_ids {
-            self.by_request_id.insert(id.clone(), seq);
+        for id in open.ids() {
+            index_id(&mut self.by_id[id.0.index()], &self.open, id, seq);
         }
         open.class = self.heuristic.classes.acquire(
             &open.records,
-            !open.edge_ids.is_empty(),
-            !open.request_ids.is_empty(),
+            open.has_kind(IdKind::Edge),
+            open.has_kind(IdKind::Request),
         );
         self.heuristic.insert(open.class, &open.records, seq);
         self.by_age.insert(open.age_key());
@@ -483,11 +491,8 @@ impl Correlator {
     /// flow's current form goes into the log first.
     fn detach(&mut self, seq: u64) -> Option<OpenFlow> {
         let open = self.open.remove(&seq)?;
-        for id in &open.edge_ids {
-            self.by_edge_id.remove(id);
-        }
-        for id in &open.request_ids {
-            self.by_request_id.remove(id);
+        for (kind, id, hash) in open.ids() {
+            self.by_id[kind.index()].remove(hash, id, seq);
         }
         self.heuristic.remove(open.class, &open.records, seq);
         self.heuristic.classes.release(open.class);

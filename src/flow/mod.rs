@@ -10,6 +10,7 @@ mod correlate;
 mod findings;
 mod heuristic;
 mod identity;
+mod index;
 mod record;
 pub(crate) mod time;
 mod verdict;

@@ -3,6 +3,28 @@
 use super::Observation;
 use super::build::time_ms;
 use super::heuristic::non_empty;
+use super::index::IdHasher;
+
+/// The kinds of id that join records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdKind {
+    /// The edge request id.
+    Edge,
+    /// Envoy's `x-request-id`.
+    Request,
+}
+
+impl IdKind {
+    pub(super) const ALL: [Self; 2] = [Self::Edge, Self::Request];
+
+    /// Returns the position of the kind in [`IdKind::ALL`], for arrays with one item per kind.
+    pub(super) fn index(self) -> usize {
+        match self {
+            Self::Edge => 0,
+            Self::Request => 1,
+        }
+    }
+}
 
 /// An observation joined into a flow, with `hop.time` parsed once. Sorting, aging and the heuristic
 /// join all read the time, so it is parsed when the record arrives and not at every comparison.
@@ -11,6 +33,10 @@ pub(super) struct Record {
     pub(super) observation: Observation,
     /// `hop.time` in milliseconds since the Unix epoch, or `None` when it is absent or invalid.
     pub(super) time_ms: Option<i64>,
+    /// The hash of the non-empty edge request id, set by [`Record::hash_ids`].
+    pub(super) edge_id_hash: Option<u64>,
+    /// The same for `x-request-id`.
+    pub(super) request_id_hash: Option<u64>,
 }
 
 impl Record {
@@ -19,7 +45,26 @@ impl Record {
         Self {
             observation,
             time_ms,
+            edge_id_hash: None,
+            request_id_hash: None,
         }
+    }
+
+    /// Hashes the record's ids with the correlator's hasher, once, for its id indexes.
+    pub(super) fn hash_ids(&mut self, hasher: &IdHasher) {
+        let observation = &self.observation;
+        self.edge_id_hash =
+            non_empty(observation.edge_request_id.as_ref()).map(|id| hasher.hash(id));
+        self.request_id_hash = non_empty(observation.request_id.as_ref()).map(|id| hasher.hash(id));
+    }
+
+    /// Returns the record's non-empty id of `kind` with its hash.
+    pub(super) fn id(&self, kind: IdKind) -> Option<(&str, u64)> {
+        let (id, hash) = match kind {
+            IdKind::Edge => (&self.observation.edge_request_id, self.edge_id_hash),
+            IdKind::Request => (&self.observation.request_id, self.request_id_hash),
+        };
+        Some((non_empty(id.as_ref())?.as_str(), hash?))
     }
 
     /// Returns true when the record carries an edge request id or an `x-request-id`. Only such a
