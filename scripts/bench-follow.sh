@@ -123,7 +123,7 @@ measure() {
   local rate
   # A tool that stopped short is timed to its last line; the table shows how many arrived.
   [ "$count" -lt "$expected" ] && elapsed=$last_line
-  rate=$(awk -v n="$count" -v s="$elapsed" 'BEGIN { printf "%.0f", s > 0 ? n / s : 0 }')
+  rate=$(awk -v n="$count" -v s="$elapsed" 'BEGIN { printf "%.0f", (s > 0) ? n / s : 0 }')
   results+=("$(printf '| %s | %d | %s s | %s | %s s | %d MiB | %d MiB | %d |' \
     "$name" "$count" "$elapsed" "$rate" "$cpu" $((max_kib / 1024)) $((sum_kib / 1024)) "$procs")")
   echo "bench-follow: $name done: $count lines in $elapsed s" >&2
