@@ -935,16 +935,7 @@ fn shared_jwks_uri_refetched_for_every_rule() {
         ],
         "",
     );
-    let statuses: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-            value["signature"]["status"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
-        })
-        .collect();
+    let statuses = batch_statuses(&output);
     assert_eq!(statuses, ["verified", "verified"], "{}", stderr(&output));
     assert_eq!(site.hits("/rotating"), 2);
     assert_eq!(code(&output), Some(0));
@@ -1064,16 +1055,7 @@ fn batch_rsa_key_reused_across_algorithms() {
     let tokens = dir.file("tokens.txt", input);
 
     let output = run(&["--batch", "--jwks", &jwks_path, &tokens], "");
-    let statuses: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-            value["signature"]["status"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
-        })
-        .collect();
+    let statuses = batch_statuses(&output);
     assert_eq!(
         statuses,
         [
@@ -1143,6 +1125,20 @@ fn batch_object_matches_single_output() {
         );
         assert_eq!(value.get("token").is_some(), !secrets.is_empty());
     }
+}
+
+/// Returns the `signature.status` of each line a batch printed, `?` for a line without one.
+fn batch_statuses(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            value["signature"]["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect()
 }
 
 /// Asserts that each `"key":` occurs in `text`, each after the one before.
