@@ -900,6 +900,32 @@ fn rotated_key_refetched_once() {
     assert_eq!(code(&output), Some(0));
 }
 
+/// Sample policies name hosts under `example.com`: they are not looked up, and the warning says
+/// how to give the keys instead.
+#[test]
+fn reserved_jwks_host_not_fetched() {
+    let dir = TempDir::new("reserved-host");
+    let key = EcKey::new("k1");
+    let rule = json!({"issuer": "https://idp.test", "jwksUri": "https://idp.example.com/jwks"});
+    let policies = dir.file("ra.yaml", request_authentication_rule(&rule));
+    let flags = ["--policies", policies.as_str(), "--workload", "shop/orders"];
+    let (value, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
+    assert!(
+        stderr(&output).contains(
+            "refusing to fetch https://idp.example.com/jwks: idp.example.com is a name reserved"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("--jwks FILE"),
+        "{}",
+        stderr(&output)
+    );
+    assert_ne!(value["signature"]["status"], "verified");
+    assert_eq!(code(&output), Some(1));
+}
+
 /// Two jwtRules for different issuers share one rotating `jwksUri`. A run fetches a URL again only
 /// once, so that fetch must renew the keys of both rules, whichever issuer's token came first.
 #[test]

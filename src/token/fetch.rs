@@ -41,6 +41,11 @@ pub enum FetchError {
     #[error("refusing to fetch {url}: only https (and http on loopback) URLs are supported")]
     UnsupportedScheme { url: String },
     #[error(
+        "refusing to fetch {url}: {host} is a name reserved for examples and tests (RFC 2606), \
+         where no issuer publishes keys; give the keys with --jwks FILE, or use the issuer's real URL"
+    )]
+    ReservedHost { url: String, host: String },
+    #[error(
         "fetching {url} timed out after {seconds} s; check that the server answers, or raise \
          --fetch-timeout"
     )]
@@ -281,16 +286,51 @@ fn checked_url(url: &str) -> Result<Url, FetchError> {
         url: url.to_owned(),
         reason: format!("{error}; expected an absolute https:// URL"),
     })?;
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if is_loopback(&parsed) => Ok(parsed),
-        "http" => Err(FetchError::PlainHttp {
+    let parsed = match parsed.scheme() {
+        "https" => parsed,
+        "http" if is_loopback(&parsed) => parsed,
+        "http" => {
+            return Err(FetchError::PlainHttp {
+                url: url.to_owned(),
+            });
+        }
+        _ => {
+            return Err(FetchError::UnsupportedScheme {
+                url: url.to_owned(),
+            });
+        }
+    };
+    // Sample policies and documents name these hosts; a lookup would only leave the machine.
+    match parsed.host_str() {
+        Some(host) if is_reserved_example(host) => Err(FetchError::ReservedHost {
             url: url.to_owned(),
+            host: host.to_owned(),
         }),
-        _ => Err(FetchError::UnsupportedScheme {
-            url: url.to_owned(),
-        }),
+        _ => Ok(parsed),
     }
+}
+
+/// Returns whether `host` is one of RFC 2606's names for documentation and tests:
+/// `example.com`, `example.net`, `example.org` and their subdomains, or a name under the
+/// `.example`, `.test` or `.invalid` top-level domains.
+fn is_reserved_example(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let under = |domain: &str| {
+        host == domain
+            || host
+                .strip_suffix(domain)
+                .is_some_and(|rest| rest.ends_with('.'))
+    };
+    [
+        "example.com",
+        "example.net",
+        "example.org",
+        "example",
+        "test",
+        "invalid",
+    ]
+    .iter()
+    .any(|domain| under(domain))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -375,6 +415,27 @@ mod tests {
     fn http_remote_refused() {
         let error = checked_url("http://idp.example.com/certs").expect_err("plain http");
         assert!(matches!(error, FetchError::PlainHttp { .. }));
+        for url in [
+            "https://idp.example.com/jwks",
+            "https://EXAMPLE.org./certs",
+            "https://auth.shop.test/jwks",
+            "https://idp.invalid/jwks",
+            "https://a.example/jwks",
+        ] {
+            let error = checked_url(url).expect_err(url);
+            assert!(
+                matches!(error, FetchError::ReservedHost { .. }),
+                "{url}: {error}"
+            );
+        }
+        for url in [
+            "https://notexample.com/jwks",
+            "https://example.com.evil.io/jwks",
+            "https://contest/jwks",
+            "https://127.0.0.1:8443/jwks",
+        ] {
+            assert!(checked_url(url).is_ok(), "{url}");
+        }
     }
 
     #[test]
