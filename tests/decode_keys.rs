@@ -912,7 +912,7 @@ fn reserved_jwks_host_not_fetched() {
     let (value, output) = run_json(&[&flags[..], &[key.token().as_str()]].concat());
     assert!(
         stderr(&output).contains(
-            "refusing to fetch https://idp.example.com/jwks: idp.example.com is a name reserved"
+            "refusing to fetch https://idp.example.com/jwks: idp.example.com is a name reserved for documentation"
         ),
         "{}",
         stderr(&output)

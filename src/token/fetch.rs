@@ -41,7 +41,7 @@ pub enum FetchError {
     #[error("refusing to fetch {url}: only https (and http on loopback) URLs are supported")]
     UnsupportedScheme { url: String },
     #[error(
-        "refusing to fetch {url}: {host} is a name reserved for examples and tests (RFC 2606), \
+        "refusing to fetch {url}: {host} is a name reserved for documentation (RFC 2606), \
          where no issuer publishes keys; give the keys with --jwks FILE, or use the issuer's real URL"
     )]
     ReservedHost { url: String, host: String },
@@ -310,9 +310,9 @@ fn checked_url(url: &str) -> Result<Url, FetchError> {
     }
 }
 
-/// Returns whether `host` is one of RFC 2606's names for documentation and tests:
-/// `example.com`, `example.net`, `example.org` and their subdomains, or a name under the
-/// `.example`, `.test` or `.invalid` top-level domains.
+/// Returns whether `host` is one of RFC 2606's names for documentation: `example.com`,
+/// `example.net`, `example.org` and their subdomains, or a name under the `.example` or `.invalid`
+/// top-level domains. `.test` is left out: local development setups resolve names under it.
 fn is_reserved_example(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let under = |domain: &str| {
@@ -326,7 +326,6 @@ fn is_reserved_example(host: &str) -> bool {
         "example.net",
         "example.org",
         "example",
-        "test",
         "invalid",
     ]
     .iter()
@@ -418,7 +417,6 @@ mod tests {
         for url in [
             "https://idp.example.com/jwks",
             "https://EXAMPLE.org./certs",
-            "https://auth.shop.test/jwks",
             "https://idp.invalid/jwks",
             "https://a.example/jwks",
         ] {
@@ -432,6 +430,7 @@ mod tests {
             "https://notexample.com/jwks",
             "https://example.com.evil.io/jwks",
             "https://contest/jwks",
+            "https://auth.shop.test/jwks",
             "https://127.0.0.1:8443/jwks",
         ] {
             assert!(checked_url(url).is_ok(), "{url}");
