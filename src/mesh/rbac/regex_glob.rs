@@ -170,6 +170,7 @@ fn skip_chars(text: &str, pos: usize, count: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::rbac::xorshift;
 
     const PATTERNS: &[&str] = &[
         ".+",
@@ -248,17 +249,6 @@ mod tests {
                     "pattern {pattern:?} on value {value:?}"
                 );
             }
-        }
-    }
-
-    /// Returns a pseudo-random sequence (xorshift64) so the generated cases are the same on
-    /// every run.
-    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
-        move |bound| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % bound as u64).expect("bound fits usize")
         }
     }
 

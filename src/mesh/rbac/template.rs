@@ -129,6 +129,7 @@ pub(super) fn template_regex(template: &str) -> Result<Regex, regex::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::rbac::xorshift;
 
     const TEMPLATES: &[&str] = &[
         "",
@@ -234,17 +235,6 @@ mod tests {
                     );
                 }
             }
-        }
-    }
-
-    /// Returns a pseudo-random sequence (xorshift64) so the generated cases are the same on
-    /// every run.
-    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
-        move |bound| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            usize::try_from(state % bound as u64).expect("bound fits usize")
         }
     }
 
