@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo bench --bench decode`. The tokens are RS256 with a 2048-bit key minted here,
 //! each with its own `sub` and `jti`, like the ones `scripts/bench-decode.sh` mints; the bench
-//! cycles through 1,000 of them so that no cache holds one token's work.
+//! cycles through 1,000 of them so that no cache keeps one token's work.
 //! - `inspect`: finding and decoding the token, the problem checks and the fingerprint.
 //! - `inspect_verify`: the same, then the signature checked against the JWKS.
 //! - `verify_only`: the token read as Envoy reads it and its signature checked, with the key

@@ -827,7 +827,7 @@ fn batch_text_output_rejected() {
     );
 }
 
-/// A batch on standard input answers each line as it arrives, so that it can sit behind a
+/// A batch on standard input writes the result of each line as the line arrives, so that it can sit behind a
 /// follower (`tail -f tokens | idflow decode --batch`) or be typed into.
 #[test]
 fn batch_stdin_answers_each_line() {
@@ -843,7 +843,7 @@ fn batch_stdin_answers_each_line() {
     let stdout = child.stdout.take().expect("stdout piped");
     writeln!(stdin, "{}", token()).expect("first line written");
     stdin.flush().expect("stdin flushed");
-    // The answer must come while standard input is still open.
+    // The first result must arrive while standard input is still open.
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut first = String::new();

@@ -87,7 +87,7 @@ impl EcKey {
         self.sign(kid, &claims())
     }
 
-    /// A token with this key's `kid` and the given claims.
+    /// Returns a token signed with this key, with its `kid` and the given claims.
     fn token_for(&self, claims: &Value) -> String {
         self.sign(&self.kid, claims)
     }
@@ -900,8 +900,8 @@ fn rotated_key_refetched_once() {
     assert_eq!(code(&output), Some(0));
 }
 
-/// Sample policies name hosts under `example.com`: they are not looked up, and the warning says
-/// how to give the keys instead.
+/// Sample policies name hosts under `example.com`. They are not looked up, and the warning names
+/// the flag that gives the keys instead.
 #[test]
 fn reserved_jwks_host_not_fetched() {
     let dir = TempDir::new("reserved-host");
@@ -938,6 +938,7 @@ fn shared_jwks_uri_refetched_for_every_rule() {
         String::new(),
         (jwks(&[&old]), jwks(&[&old, &new])),
     );
+
     let url = site.url("/rotating");
     let rules = ["https://a.test", "https://b.test"]
         .map(|issuer| json!({"issuer": issuer, "jwksUri": url}));
@@ -948,6 +949,7 @@ fn shared_jwks_uri_refetched_for_every_rule() {
         "tokens.txt",
         format!("{}\n{}\n", token("https://b.test"), token("https://a.test")),
     );
+
     let output = run(
         &[
             "--batch",

@@ -240,14 +240,14 @@ fn parse_number<T: std::str::FromStr + TryFrom<u64>>(value: &str) -> Result<T, S
         }
     }
     value.trim().parse().map_err(|_| {
-        // A JSON log writes a number too large for its field in exponent form (`1e+20`), which
-        // is still a number: say that it is out of range rather than not a number.
-        let what = if value.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+        // A JSON log writes a number too large for its field in exponent form (`1e+20`). That is
+        // still a number, so the message reports it as out of range rather than as not a number.
+        let expected = if value.trim().parse::<f64>().is_ok_and(f64::is_finite) {
             "a whole number in the field's range"
         } else {
             "a number"
         };
-        format!("expected {what}, found \"{}\"", excerpt(value, 40))
+        format!("expected {expected}, found \"{}\"", excerpt(value, 40))
     })
 }
 
