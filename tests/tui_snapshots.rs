@@ -471,6 +471,21 @@ fn flows_40x10_cut_statuses_end_in_ellipsis() {
 }
 
 #[test]
+fn flows_40x10_keep_hop_statuses() {
+    let screen = screen_text(&draw(&app_at(40, 10), 40, 10));
+    // Too narrow for `gw 200  orders 403`: each hop keeps its status rather than a cut name.
+    assert!(!screen.contains("g…"), "cut hop name on screen:\n{screen}");
+    assert!(
+        screen.contains(" 200 403 403 "),
+        "hop statuses missing:\n{screen}"
+    );
+    assert!(
+        screen.contains(" 200 401 "),
+        "hop statuses missing:\n{screen}"
+    );
+}
+
+#[test]
 fn flash_unknown_command_80x24() {
     let mut app = app_at(80, 24);
     for action in command("bogus") {

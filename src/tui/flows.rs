@@ -12,12 +12,12 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
-use crate::model::Flow;
+use crate::model::{Flow, HopKind};
 
 use super::app::App;
 use super::format::{
-    badge, badge_text, clock, edge_cell, finding_slot, mesh_cell, mesh_hops, more_findings, styled,
-    truncate,
+    self, badge, badge_text, clock, finding_slot, mesh_cell, mesh_hops, more_findings, status_text,
+    styled, truncate,
 };
 use super::theme::Slot;
 
@@ -44,6 +44,10 @@ struct Columns {
     hops: Vec<u16>,
     badge: u16,
     with_cause: bool,
+    /// The widest compact cell (the status alone) of the edge column and of each hop column.
+    /// These columns shrink to it before other columns are cut.
+    edge_compact: u16,
+    hops_compact: Vec<u16>,
 }
 
 impl Columns {
@@ -62,6 +66,20 @@ impl Columns {
         let path = width
             .saturating_sub(fixed.saturating_add(Self::gaps(hop_columns)))
             .max(MIN_PATH_WIDTH);
+        let edge_compact = flows
+            .iter()
+            .filter_map(|flow| edge_cell(flow))
+            .map(|cell| width_of(&cell.compact))
+            .fold(MIN_CUT_WIDTH, u16::max);
+        let hops_compact = (0..hop_columns)
+            .map(|column| {
+                flows
+                    .iter()
+                    .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
+                    .map(|cell| width_of(&cell.compact))
+                    .fold(MIN_CUT_WIDTH, u16::max)
+            })
+            .collect();
         let mut columns = Columns {
             time: TIME_WIDTH,
             method: METHOD_WIDTH,
@@ -70,6 +88,8 @@ impl Columns {
             hops,
             badge,
             with_cause,
+            edge_compact,
+            hops_compact,
         };
         columns.shrink_to(width);
         columns
@@ -80,9 +100,11 @@ impl Columns {
         u16::try_from(4 + hop_columns).unwrap_or(u16::MAX)
     }
 
-    /// Narrows columns until the table fits `width`: the path first, then hop columns from the
-    /// last, the finding, the edge, the method and the time. The table then lays the columns out
-    /// as given, so every cell cut to its column ends in `…` instead of being clipped.
+    /// Narrows columns until the table fits `width`. The path goes first. The hop columns, from
+    /// the last, and the edge column follow, down to their compact cells (the status alone). Then
+    /// the finding, the method and the time shrink, and last the hop and edge columns go below
+    /// their compact cells. The table lays the columns out as given, so every cell cut to its
+    /// column ends in `…` instead of being clipped.
     fn shrink_to(&mut self, width: u16) {
         let total = self.time
             + self.method
@@ -92,15 +114,25 @@ impl Columns {
             + self.badge
             + Self::gaps(self.hops.len());
         let mut excess = total.saturating_sub(width);
-        let mut order: Vec<&mut u16> = vec![&mut self.path];
-        order.extend(self.hops.iter_mut().rev());
+        let mut order: Vec<(&mut u16, u16)> = vec![(&mut self.path, MIN_CUT_WIDTH)];
+        order.extend(
+            self.hops
+                .iter_mut()
+                .zip(self.hops_compact.iter().copied())
+                .rev(),
+        );
         order.extend([
-            &mut self.badge,
-            &mut self.edge,
-            &mut self.method,
-            &mut self.time,
+            (&mut self.edge, self.edge_compact),
+            (&mut self.badge, MIN_CUT_WIDTH),
+            (&mut self.method, MIN_CUT_WIDTH),
+            (&mut self.time, MIN_CUT_WIDTH),
         ]);
-        for column in order {
+        for (column, narrowest) in &mut order {
+            let cut = excess.min(column.saturating_sub(*narrowest));
+            **column -= cut;
+            excess -= cut;
+        }
+        for (column, _) in order {
             let cut = excess.min(column.saturating_sub(MIN_CUT_WIDTH));
             *column -= cut;
             excess -= cut;
@@ -207,14 +239,14 @@ fn row(app: &App, flow: &Flow, layout: &Columns) -> Row<'static> {
         )),
         Cell::from(cut(flow.path.as_deref().unwrap_or("-"), layout.path)),
         match edge_cell(flow) {
-            Some((text, slot)) => Cell::from(styled(theme, slot, cut(&text, layout.edge))),
+            Some(cell) => Cell::from(styled(theme, cell.slot, cell.fit(layout.edge))),
             None => Cell::from(styled(theme, Slot::Muted, "-")),
         },
     ];
     for (column, width) in layout.hops.iter().enumerate() {
         cells.push(
             match hop_cell(flow, column, hop_columns, layout.with_cause) {
-                Some((text, slot)) => Cell::from(styled(theme, slot, cut(&text, *width))),
+                Some(cell) => Cell::from(styled(theme, cell.slot, cell.fit(*width))),
                 None => Cell::from(""),
             },
         );
@@ -238,27 +270,71 @@ fn row(app: &App, flow: &Flow, layout: &Columns) -> Row<'static> {
     Row::new(cells)
 }
 
+/// A verdict cell of the edge or a mesh hop: its full text, the status alone for narrow
+/// columns, and its colour.
+struct VerdictCell {
+    text: String,
+    compact: String,
+    slot: Slot,
+}
+
+impl VerdictCell {
+    /// Returns the text for a column `width` wide: the full text when it fits, else the status
+    /// alone, cut with `…` when even that does not fit. A cut status would read as another status
+    /// (`gw 40` for `gw 403`), and a cut name (`g…`) tells the reader nothing.
+    fn fit(&self, width: u16) -> String {
+        let text = if width_of(&self.text) <= width {
+            &self.text
+        } else {
+            &self.compact
+        };
+        truncate(text, usize::from(width))
+    }
+}
+
+/// Returns the text's width in columns.
+fn width_of(text: &str) -> u16 {
+    u16::try_from(Span::raw(text).width()).unwrap_or(u16::MAX)
+}
+
+fn edge_cell(flow: &Flow) -> Option<VerdictCell> {
+    let (text, slot) = format::edge_cell(flow)?;
+    let hop = flow.hops.iter().find(|hop| hop.kind == HopKind::Edge)?;
+    Some(VerdictCell {
+        text,
+        compact: status_text(hop.status),
+        slot,
+    })
+}
+
 /// Returns the cell of mesh hop `column`; the last column also counts the hops that do not fit.
 fn hop_cell(
     flow: &Flow,
     column: usize,
     hop_columns: usize,
     with_cause: bool,
-) -> Option<(String, Slot)> {
+) -> Option<VerdictCell> {
     let hops: Vec<_> = mesh_hops(flow).collect();
-    let (mut text, slot) = mesh_cell(hops.get(column)?, with_cause);
+    let hop = hops.get(column)?;
+    let (mut text, slot) = mesh_cell(hop, with_cause);
+    let mut compact = status_text(hop.status);
     let hidden = hops.len().saturating_sub(hop_columns);
     if column + 1 == hop_columns && hidden > 0 {
         text = format!("+{hidden} {text}");
+        compact = format!("+{hidden} {compact}");
     }
-    Some((text, slot))
+    Some(VerdictCell {
+        text,
+        compact,
+        slot,
+    })
 }
 
 fn hop_width(flows: &[&Flow], column: usize, hop_columns: usize, with_cause: bool) -> u16 {
     let widest = flows
         .iter()
         .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
-        .map(|(text, _)| text.chars().count())
+        .map(|cell| cell.text.chars().count())
         .max()
         .unwrap_or(0);
     u16::try_from(widest.max(5))

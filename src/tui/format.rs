@@ -160,7 +160,8 @@ pub fn mesh_hops(flow: &Flow) -> impl Iterator<Item = &Hop> {
     flow.hops.iter().filter(|hop| hop.kind == HopKind::Mesh)
 }
 
-fn status_text(status: u16) -> String {
+/// Returns the status a hop returned as a cell shows it: the code, or `tcp` for a TCP connection.
+pub fn status_text(status: u16) -> String {
     match status {
         0 => "tcp".to_owned(),
         code => code.to_string(),
