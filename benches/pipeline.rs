@@ -6,7 +6,8 @@
 //! the live source's join task does with each line: [`LogParser::parse_observation`] and
 //! [`FlowTracker::push`]. The changed flows are collected every 10,000 lines, as the task's timer
 //! does.
-//! - `parse_only`: the parser alone, for comparison.
+//! - `parse_only`: [`LogParser::parse`] alone, which builds the whole entry, for comparison.
+//! - `parse_observe`: [`LogParser::parse_observation`] alone, without correlation.
 //! - `parse_correlate`: parse and correlation into a tracker keeping 100,000 flows (the default).
 //! - `parse_correlate_bounded`: the same into a tracker keeping 10,000 flows, so that most flows
 //!   are evicted on the way.
@@ -62,6 +63,15 @@ fn bench_pipeline(criterion: &mut Criterion) {
             let mut parser = LogParser::new();
             for line in lines {
                 black_box(parser.parse(&line.text).is_ok());
+            }
+            parser.stats().parsed
+        });
+    });
+    group.bench_function("parse_observe", |bencher| {
+        bencher.iter(|| {
+            let mut parser = LogParser::new();
+            for line in lines {
+                black_box(parser.parse_observation(&line.text, line.location, line.role)).ok();
             }
             parser.stats().parsed
         });

@@ -81,7 +81,7 @@ impl ObservedFields<'_> {
         hop.policy = outcome
             .policy
             .as_ref()
-            .map(|policy| format!("{}/{}", policy.namespace, policy.name));
+            .map(|policy| [policy.namespace.as_str(), "/", &policy.name].concat());
         hop.rule = outcome.policy.as_ref().map(|policy| policy.rule);
         hop.reason = outcome.reason;
         hop.details = outcome.details;
@@ -115,7 +115,7 @@ impl ObservedFields<'_> {
             token_present,
             token_location: self
                 .authorization_scheme
-                .map(|scheme| format!("authorization: {scheme}")),
+                .map(|scheme| ["authorization: ", scheme].concat()),
             peer_principal: self.peer_principal.map(str::to_owned),
             ..Identity::default()
         };
@@ -124,7 +124,7 @@ impl ObservedFields<'_> {
             identity.subject = claims.subject.map(Into::into);
             identity.audiences = claims.audiences;
             if let (Some(issuer), Some(subject)) = (&identity.issuer, &identity.subject) {
-                identity.request_principal = Some(format!("{issuer}/{subject}"));
+                identity.request_principal = Some([issuer.as_str(), "/", subject].concat());
             }
         }
         identity
