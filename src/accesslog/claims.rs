@@ -265,7 +265,7 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
-/// Reads a member value, keeping what [`Keep`] asks for.
+/// Reads a member value and keeps the parts that [`Keep`] selects.
 #[derive(Clone, Copy)]
 struct MemberSeed(Keep);
 
