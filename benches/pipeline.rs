@@ -3,15 +3,14 @@
 //! Run with `cargo bench --bench pipeline`. The lines are made from the recorded demo lines, with
 //! a start time, ids and path of their own per request. A request is a gateway line and, for most
 //! requests, the sidecar line of the same request. Each case takes 100,000 such lines through what
-//! the live source's join task does with each line: [`LogParser::parse`],
-//! [`AccessLogEntry::observe`] and [`FlowTracker::push`]. The changed flows are collected every
-//! 10,000 lines, as the task's timer does.
-//! - `parse_only`: the parser alone, for comparison.
+//! the live source's join task does with each line: [`LogParser::parse_observation`] and
+//! [`FlowTracker::push`]. The changed flows are collected every 10,000 lines, as the task's timer
+//! does.
+//! - `parse_only`: [`LogParser::parse`] alone, which builds the whole entry, for comparison.
+//! - `parse_observe`: [`LogParser::parse_observation`] alone, without correlation.
 //! - `parse_correlate`: parse and correlation into a tracker keeping 100,000 flows (the default).
 //! - `parse_correlate_bounded`: the same into a tracker keeping 10,000 flows, so that most flows
 //!   are evicted on the way.
-//!
-//! [`AccessLogEntry::observe`]: idflow::accesslog::AccessLogEntry::observe
 
 #[path = "support/envoy_lines.rs"]
 mod envoy_lines;
@@ -34,8 +33,8 @@ fn run_pipeline(lines: &[GeneratedLine], max_flows: usize) -> (usize, u64) {
     let mut parser = LogParser::new();
     let mut tracker = FlowTracker::new(max_flows);
     for (index, line) in lines.iter().enumerate() {
-        if let Ok(entry) = parser.parse(&line.text) {
-            tracker.push(entry.observe(line.location, line.role));
+        if let Ok(observation) = parser.parse_observation(&line.text, line.location, line.role) {
+            tracker.push(observation);
         }
         if index % COLLECT_EVERY == COLLECT_EVERY - 1 {
             black_box(tracker.changed());
@@ -64,6 +63,15 @@ fn bench_pipeline(criterion: &mut Criterion) {
             let mut parser = LogParser::new();
             for line in lines {
                 black_box(parser.parse(&line.text).is_ok());
+            }
+            parser.stats().parsed
+        });
+    });
+    group.bench_function("parse_observe", |bencher| {
+        bencher.iter(|| {
+            let mut parser = LogParser::new();
+            for line in lines {
+                black_box(parser.parse_observation(&line.text, line.location, line.role)).ok();
             }
             parser.stats().parsed
         });

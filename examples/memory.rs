@@ -90,8 +90,9 @@ fn main() -> ExitCode {
     let mut next_collect = COLLECT_EVERY;
     while fed < options.lines {
         for line in generator.request(request) {
-            if let Ok(entry) = parser.parse(&line.text) {
-                tracker.push(entry.observe(line.location, line.role));
+            if let Ok(observation) = parser.parse_observation(&line.text, line.location, line.role)
+            {
+                tracker.push(observation);
             }
             fed += 1;
         }

@@ -2,6 +2,8 @@
 //! take, and the storing of a logged value.
 
 use super::AccessLogEntry;
+use super::claims::Metadata;
+use super::observe::ObservedFields;
 
 /// The entry field an operator or JSON key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,16 +218,73 @@ pub(crate) fn store(
         Target::RouteName => entry.route_name = text(),
         Target::EdgeRequestId => entry.edge_request_id = text(),
         Target::PeerPrincipal => entry.peer_principal = text(),
-        Target::Authorization => entry.authorization_scheme = authorization_scheme(value),
+        Target::Authorization => {
+            entry.authorization_scheme = authorization_scheme(value).map(str::to_owned);
+        }
         Target::JwtPayload => match serde_json::from_str(value) {
             Ok(payload) => entry.jwt_payload = Some(payload),
-            Err(error) => return Err(format!("invalid JSON ({error})")),
+            Err(error) => return Err(invalid_json(&error)),
         },
         Target::Extra => {
             entry.extra.insert(key.to_string(), value.to_string());
         }
     }
     Ok(())
+}
+
+/// Stores `value` (as logged, `-` for absent) in `fields` when the observation uses it, and
+/// checks it as [`store`] does, so that a line fails here exactly when it fails there.
+pub(crate) fn store_observed<'a>(
+    fields: &mut ObservedFields<'a>,
+    target: Target,
+    value: &'a str,
+) -> Result<(), String> {
+    if target == Target::Authorization {
+        fields.authorization_logged = true;
+    }
+    let Some(value) = present(value) else {
+        return Ok(());
+    };
+    match target {
+        Target::StartTime => fields.start_time = Some(value),
+        Target::Method => fields.method = Some(value),
+        Target::Path => fields.path = Some(value),
+        Target::ResponseCode => fields.outcome.response_code = parse_number(value)?,
+        Target::ResponseFlags => fields.outcome.response_flags = Some(value),
+        Target::ResponseCodeDetails => fields.outcome.response_code_details = Some(value),
+        Target::ConnectionTerminationDetails => {
+            fields.outcome.connection_termination_details = Some(value);
+        }
+        Target::BytesReceived | Target::BytesSent | Target::Duration => {
+            parse_number::<u64>(value)?;
+        }
+        Target::UpstreamServiceTime => fields.outcome.upstream_service_time = Some(value),
+        Target::XForwardedFor => fields.x_forwarded_for = Some(value),
+        Target::RequestId => fields.request_id = Some(value),
+        Target::Authority => fields.authority = Some(value),
+        Target::UpstreamHost => fields.outcome.upstream_host = Some(value),
+        Target::DownstreamRemoteAddress => fields.downstream_remote_address = Some(value),
+        Target::EdgeRequestId => fields.edge_request_id = Some(value),
+        Target::PeerPrincipal => fields.peer_principal = Some(value),
+        Target::Authorization => fields.authorization_scheme = authorization_scheme(value),
+        Target::JwtPayload => {
+            fields.metadata = Metadata::from_json(value).map_err(|error| invalid_json(&error))?;
+        }
+        Target::Protocol
+        | Target::UpstreamTransportFailureReason
+        | Target::UserAgent
+        | Target::UpstreamCluster
+        | Target::UpstreamLocalAddress
+        | Target::DownstreamLocalAddress
+        | Target::RequestedServerName
+        | Target::RouteName
+        | Target::Extra => {}
+    }
+    Ok(())
+}
+
+fn invalid_json(error: &serde_json::Error) -> String {
+    format!("invalid JSON ({error})")
 }
 
 fn parse_number<T: std::str::FromStr + TryFrom<u64>>(value: &str) -> Result<T, String> {
@@ -261,10 +320,13 @@ fn strip_stat_suffix(cluster: &str) -> String {
 /// Keeps only the scheme of a logged `Authorization` value, so a format that logs the whole
 /// header never puts the credential into the entry. A value without a space is a bare
 /// credential: only its first 16 characters are kept, which is at most the JWS header's start.
-fn authorization_scheme(value: &str) -> Option<String> {
-    let trimmed = value.trim();
-    let first = trimmed.split_whitespace().next()?;
-    Some(first.chars().take(16).collect())
+fn authorization_scheme(value: &str) -> Option<&str> {
+    let first = value.split_whitespace().next()?;
+    let end = first
+        .char_indices()
+        .nth(16)
+        .map_or(first.len(), |(index, _)| index);
+    Some(&first[..end])
 }
 
 /// Returns at most `max` characters of `text`, with `…` when it was cut.

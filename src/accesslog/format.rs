@@ -2,6 +2,7 @@
 
 use super::fields::{self, Shape, Target, closing_delimiter, excerpt};
 use super::matcher;
+use super::observe::ObservedFields;
 use super::{AccessLogEntry, ParseError};
 
 /// Errors from compiling a format string.
@@ -134,6 +135,33 @@ impl Format {
 
     /// Like [`Format::parse`], and on failure also reports how far into the line matching got.
     pub(crate) fn try_parse(&self, line: &str) -> Result<AccessLogEntry, matcher::Mismatch> {
+        let mut entry = AccessLogEntry::default();
+        self.try_fill(line, |field, value| {
+            fields::store(&mut entry, field.target, &field.key, value)
+        })?;
+        Ok(entry)
+    }
+
+    /// Like [`Format::try_parse`], but keeps only the values an observation uses, as slices of
+    /// `line`.
+    pub(crate) fn try_observe<'l>(
+        &self,
+        line: &'l str,
+    ) -> Result<ObservedFields<'l>, matcher::Mismatch> {
+        let mut observed = ObservedFields::default();
+        self.try_fill(line, |field, value| {
+            fields::store_observed(&mut observed, field.target, value)
+        })?;
+        Ok(observed)
+    }
+
+    /// Splits `line` into this format's fields and hands each value to `store`, in the order of
+    /// the format, until `store` rejects one.
+    fn try_fill<'l>(
+        &self,
+        line: &'l str,
+        mut store: impl FnMut(&Field, &'l str) -> Result<(), String>,
+    ) -> Result<(), matcher::Mismatch> {
         let line = line.trim_end_matches(['\n', '\r']);
         // The fast path returns a split only when it is the only one, so the full search, with
         // its error messages, runs only on the lines it cannot decide.
@@ -141,14 +169,12 @@ impl Format {
             Some(spans) => spans,
             None => matcher::split(&self.segments, line)?,
         };
-        let mut entry = AccessLogEntry::default();
         let fields = self.segments.iter().filter_map(|segment| match segment {
             Segment::Field(field) => Some(field),
             Segment::Literal(_) => None,
         });
         for (field, (start, end)) in fields.zip(spans) {
-            let value = &line[start..end];
-            if let Err(reason) = fields::store(&mut entry, field.target, &field.key, value) {
+            if let Err(reason) = store(field, &line[start..end]) {
                 return Err(matcher::Mismatch {
                     progress: start,
                     segment: self.segments.len(),
@@ -159,7 +185,7 @@ impl Format {
                 });
             }
         }
-        Ok(entry)
+        Ok(())
     }
 }
 

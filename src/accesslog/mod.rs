@@ -2,6 +2,7 @@
 //! encoding, and custom formats compiled from their `%OPERATOR%` format string. `RESPONSE_CODE_DETAILS`
 //! is decoded into the component that decided the request and its reason.
 
+mod claims;
 mod fields;
 mod format;
 mod json;
@@ -16,7 +17,7 @@ pub use format::{Format, FormatError};
 pub use outcome::{Outcome, RbacPolicyId, decode_outcome, parse_policy_id};
 pub use parser::{
     DEMO_EXTRA_FIELDS, ISTIO_TEXT_FORMAT, ISTIO_TEXT_FORMAT_LEGACY, LogParser,
-    MAX_MALFORMED_EXAMPLES, MalformedLine, ParseStats, built_in_formats, parse_line,
+    MAX_MALFORMED_EXAMPLES, MalformedLine, ParseStats, built_in_formats, observe_line, parse_line,
 };
 
 /// One parsed access log line. Absent values (`-`, `null`, empty) are `None`.

@@ -48,16 +48,44 @@ const UPSTREAM_FAILURE_FLAGS: [&str; 11] = [
     "UH", "UF", "UO", "NR", "URX", "UC", "UT", "LR", "UR", "NC", "UMSDR",
 ];
 
+/// The values of a line that [`decode_outcome`] reads, borrowed from the line or from an entry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutcomeFields<'a> {
+    pub(crate) response_code: u16,
+    pub(crate) response_flags: Option<&'a str>,
+    pub(crate) response_code_details: Option<&'a str>,
+    pub(crate) connection_termination_details: Option<&'a str>,
+    pub(crate) upstream_service_time: Option<&'a str>,
+    pub(crate) upstream_host: Option<&'a str>,
+}
+
+impl<'a> OutcomeFields<'a> {
+    pub(crate) fn of(entry: &'a AccessLogEntry) -> Self {
+        Self {
+            response_code: entry.response_code,
+            response_flags: entry.response_flags.as_deref(),
+            response_code_details: entry.response_code_details.as_deref(),
+            connection_termination_details: entry.connection_termination_details.as_deref(),
+            upstream_service_time: entry.upstream_service_time.as_deref(),
+            upstream_host: entry.upstream_host.as_deref(),
+        }
+    }
+}
+
 /// Decodes which component decided the request logged in `entry`, and why.
 pub fn decode_outcome(entry: &AccessLogEntry) -> Outcome {
-    let flags = entry.response_flags.as_deref().unwrap_or("");
-    let details = entry
+    decode_fields(&OutcomeFields::of(entry))
+}
+
+/// Decodes which component decided the request whose values are `fields`, and why.
+pub(crate) fn decode_fields(fields: &OutcomeFields) -> Outcome {
+    let flags = fields.response_flags.unwrap_or("");
+    let details = fields
         .response_code_details
-        .as_deref()
-        .or(entry.connection_termination_details.as_deref());
+        .or(fields.connection_termination_details);
     let mut outcome = match details {
-        Some(details) => decode_details(details, flags, entry.response_code),
-        None => decode_without_details(entry, flags),
+        Some(details) => decode_details(details, flags, fields.response_code),
+        None => decode_without_details(fields, flags),
     };
     outcome.details = details.map(str::to_string);
     outcome
@@ -127,7 +155,7 @@ fn decode_details(details: &str, flags: &str, status: u16) -> Outcome {
 }
 
 /// Decodes a line without details: formats before Istio 1.9, or custom formats that omit them.
-fn decode_without_details(entry: &AccessLogEntry, flags: &str) -> Outcome {
+fn decode_without_details(fields: &OutcomeFields, flags: &str) -> Outcome {
     if has_flag(flags, "UAEX") {
         return outcome(Decision::Deny, DecidedBy::ExtAuthz, None);
     }
@@ -139,12 +167,12 @@ fn decode_without_details(entry: &AccessLogEntry, flags: &str) -> Outcome {
     }
     // NOTE: without details, an upstream service time (HTTP) or an upstream host on a TCP
     // connection is the only sign that the request was forwarded, because a local reply has neither.
-    let forwarded = entry.upstream_service_time.is_some()
-        || (entry.response_code == 0 && entry.upstream_host.is_some());
+    let forwarded = fields.upstream_service_time.is_some()
+        || (fields.response_code == 0 && fields.upstream_host.is_some());
     if forwarded {
         return outcome(Decision::Allow, DecidedBy::Upstream, None);
     }
-    if entry.response_code >= 500 {
+    if fields.response_code >= 500 {
         return outcome(Decision::Error, DecidedBy::Other, None);
     }
     outcome(Decision::Unknown, DecidedBy::Other, None)

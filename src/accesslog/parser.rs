@@ -4,7 +4,10 @@ use std::sync::LazyLock;
 
 use super::fields::excerpt;
 use super::format::Format;
+use super::matcher::Mismatch;
 use super::{AccessLogEntry, ParseError, json};
+use crate::flow::Observation;
+use crate::model::HopRole;
 
 /// Istio's default TEXT format with `$cluster` as the upstream cluster operator.
 macro_rules! istio_text_format {
@@ -63,7 +66,14 @@ pub fn built_in_formats() -> Vec<Format> {
 /// Parses one line in any format this module recognises: Istio's default TEXT (both
 /// generations), the demo's TEXT format, and the JSON encoding.
 pub fn parse_line(line: &str) -> Result<AccessLogEntry, ParseError> {
-    classify(&BUILT_IN, line).0
+    classify_entry(&BUILT_IN, line).0
+}
+
+/// Parses one line as [`parse_line`] does and returns its observation at a proxy at `location`
+/// (`NAMESPACE/WORKLOAD`): the same result as `parse_line(line)` then
+/// [`AccessLogEntry::observe`], without building the entry of a TEXT line.
+pub fn observe_line(line: &str, location: &str, role: HopRole) -> Result<Observation, ParseError> {
+    classify_observation(&BUILT_IN, line, location, role).0
 }
 
 /// Counts of the lines a [`LogParser`] has seen.
@@ -123,6 +133,31 @@ impl LogParser {
 
     /// Parses one line and counts it.
     pub fn parse(&mut self, line: &str) -> Result<AccessLogEntry, ParseError> {
+        self.count(line, classify_entry)
+    }
+
+    /// Parses one line, counts it and returns its observation at a proxy at `location`
+    /// (`NAMESPACE/WORKLOAD`). The result, the counts and the order of the formats afterwards are
+    /// those of [`LogParser::parse`] then [`AccessLogEntry::observe`], but a TEXT line's values
+    /// are read in place and only those the observation keeps are copied.
+    pub fn parse_observation(
+        &mut self,
+        line: &str,
+        location: &str,
+        role: HopRole,
+    ) -> Result<Observation, ParseError> {
+        self.count(line, |formats, line| {
+            classify_observation(formats, line, location, role)
+        })
+    }
+
+    /// Classifies one line with `classify`, moves the matching format to the front and counts
+    /// the result.
+    fn count<T>(
+        &mut self,
+        line: &str,
+        classify: impl FnOnce(&[Format], &str) -> (Result<T, ParseError>, Option<usize>),
+    ) -> Result<T, ParseError> {
         self.lines += 1;
         let (result, matched) = classify(&self.formats, line);
         if let Some(index) = matched {
@@ -157,9 +192,38 @@ impl LogParser {
     }
 }
 
-/// Classifies one line against `formats`; returns the result and the index of the matching
-/// format.
-fn classify(formats: &[Format], line: &str) -> (Result<AccessLogEntry, ParseError>, Option<usize>) {
+/// Result of classifying one line: the value, and the index of the matching format.
+type Classified<T> = (Result<T, ParseError>, Option<usize>);
+
+/// Classifies one line against `formats` into an entry.
+fn classify_entry(formats: &[Format], line: &str) -> Classified<AccessLogEntry> {
+    classify(formats, line, Format::try_parse, json::parse)
+}
+
+/// Classifies one line against `formats` into its observation at `location`. A JSON line goes
+/// through its entry, because the JSON parser builds the whole object anyway.
+fn classify_observation(
+    formats: &[Format],
+    line: &str,
+    location: &str,
+    role: HopRole,
+) -> Classified<Observation> {
+    classify(
+        formats,
+        line,
+        |format, line| Ok(format.try_observe(line)?.observe(location, role)),
+        |line| Ok(json::parse(line)?.observe(location, role)),
+    )
+}
+
+/// Classifies one line against `formats`, reading a TEXT line that matches a format with
+/// `parse_text` and a JSON line with `parse_json`.
+fn classify<T>(
+    formats: &[Format],
+    line: &str,
+    parse_text: impl Fn(&Format, &str) -> Result<T, Mismatch>,
+    parse_json: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Classified<T> {
     let line = line.trim_end_matches(['\n', '\r']);
     let trimmed = line.trim_start();
     if trimmed.trim_end().is_empty() {
@@ -169,12 +233,12 @@ fn classify(formats: &[Format], line: &str) -> (Result<AccessLogEntry, ParseErro
         );
     }
     if trimmed.starts_with('{') {
-        return (json::parse(trimmed), None);
+        return (parse_json(trimmed), None);
     }
     if is_application_log(line) {
         return (Err(ParseError::NotAccessLog(excerpt(line, 60))), None);
     }
-    let mut best: Option<super::matcher::Mismatch> = None;
+    let mut best: Option<Mismatch> = None;
     for (index, format) in formats.iter().enumerate() {
         if formats[..index]
             .iter()
@@ -182,8 +246,8 @@ fn classify(formats: &[Format], line: &str) -> (Result<AccessLogEntry, ParseErro
         {
             continue;
         }
-        match format.try_parse(line) {
-            Ok(entry) => return (Ok(entry), Some(index)),
+        match parse_text(format, line) {
+            Ok(value) => return (Ok(value), Some(index)),
             Err(mismatch) => {
                 let better = best.as_ref().is_none_or(|best| {
                     ambiguous(&mismatch.error) && !ambiguous(&best.error)

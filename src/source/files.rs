@@ -185,8 +185,8 @@ fn read_access_log(
         if line.trim().is_empty() {
             continue;
         }
-        match accesslog::parse_line(line) {
-            Ok(entry) => observations.push(entry.observe(location, role)),
+        match accesslog::observe_line(line, location, role) {
+            Ok(observation) => observations.push(observation),
             Err(error) => failed.add(index + 1, &error.to_string()),
         }
     }

@@ -373,8 +373,9 @@ async fn join_flows(
         tokio::select! {
             line = lines.recv() => {
                 let Some(line) = line else { break };
-                if let Ok(entry) = parser.parse(&line.text) {
-                    tracker.push(entry.observe(&line.target.location, line.target.role));
+                let target = &line.target;
+                if let Ok(observation) = parser.parse_observation(&line.text, &target.location, target.role) {
+                    tracker.push(observation);
                 }
             }
             _ = tick.tick() => {
