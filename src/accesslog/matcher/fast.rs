@@ -16,6 +16,7 @@
 //! value of any length up to `MAX_LINE_BYTES` (a test checks several fields), but on a custom
 //! format with many free-text fields a long line may exceed it.
 
+use super::words::{find_quote, find_token_stop, starts_with_at};
 use super::{MAX_LINE_BYTES, cut_to_max_len, fits, last_token_end, literal_starts, number_end};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Field, Segment};
@@ -37,7 +38,7 @@ pub(crate) fn split_unique(
     for (index, segment) in segments.iter().enumerate() {
         match segment {
             Segment::Literal(literal) => {
-                if !line[pos..].starts_with(literal.as_str()) {
+                if !starts_with_at(line.as_bytes(), pos, literal.as_bytes()) {
                     return None;
                 }
                 pos += literal.len();
@@ -114,28 +115,35 @@ fn unique_end(
 /// that is never closed, where `token_ends` starts again without the braces.
 fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Option<usize> {
     let first = *literal.as_bytes().first()?;
-    let bytes = text.as_bytes();
+    let bytes = line.as_bytes();
+    let limit = start + text.len();
     let mut depth = 0usize;
     let mut ends = UniqueEnd::default();
-    let mut index = 0;
-    while index < bytes.len() {
+    let mut index = start;
+    loop {
         // Skip the plain characters, which neither end the value nor change the braces.
-        let plain = bytes[index..]
-            .iter()
-            .position(|&byte| TOKEN_STOPS[usize::from(byte)] || byte == first);
-        index += plain.unwrap_or(bytes.len() - index);
-        let Some(&byte) = bytes.get(index) else {
+        index = find_token_stop(bytes, index, limit, first);
+        let Some(&byte) = bytes[..limit].get(index) else {
             break;
         };
+        if !TOKEN_STOPS[usize::from(byte)] && byte != first {
+            // A control character that is not whitespace is plain too.
+            index += 1;
+            continue;
+        }
         // The value may end before this character when the braces before it are closed. The
         // line's byte here is `byte`, so most places fail on it before the whole literal.
-        if index > 0 && depth == 0 && byte == first && line[start + index..].starts_with(literal) {
-            ends.add(start + index)?;
+        if index > start
+            && depth == 0
+            && byte == first
+            && starts_with_at(bytes, index, literal.as_bytes())
+        {
+            ends.add(index)?;
         }
         let (whitespace, width) = if byte.is_ascii() {
             (char::from(byte).is_whitespace(), 1)
         } else {
-            let c = text[index..].chars().next()?;
+            let c = line[index..].chars().next()?;
             (c.is_whitespace(), c.len_utf8())
         };
         if whitespace && depth == 0 {
@@ -151,8 +159,8 @@ fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Opti
     if depth > 0 {
         return None;
     }
-    if index > 0 && fits(line, start + index, Some(literal), false) {
-        ends.add(start + index)?;
+    if index > start && fits(line, index, Some(literal), false) {
+        ends.add(index)?;
     }
     ends.0
 }
@@ -178,14 +186,11 @@ fn unique_quoteless_end(line: &str, start: usize, rest: &str, literal: &str) -> 
     if literal.is_empty() {
         return None;
     }
-    let region_len = rest
-        .bytes()
-        .position(|byte| byte == b'"')
-        .unwrap_or(rest.len());
+    let region_len = find_quote(line.as_bytes(), start, start + rest.len()) - start;
     if literal.starts_with('"') {
         // No `"` comes before `region_len`, so the literal can start only there.
         let end = start + region_len;
-        return line[end..].starts_with(literal).then_some(end);
+        return starts_with_at(line.as_bytes(), end, literal.as_bytes()).then_some(end);
     }
     let mut ends = UniqueEnd::default();
     let mut unique = true;

@@ -1,5 +1,8 @@
 //! The fast path against the full search, on generated lines of several formats.
 
+mod differential;
+mod oracle;
+
 use super::{split, split_unique};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Format, Segment};
