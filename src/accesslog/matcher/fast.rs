@@ -16,8 +16,8 @@
 //! value of any length up to `MAX_LINE_BYTES` (a test checks several fields), but on a custom
 //! format with many free-text fields a long line may exceed it.
 
-use super::words::{find_quote, find_token_stop, starts_with_at};
-use super::{MAX_LINE_BYTES, cut_to_max_len, fits, last_token_end, literal_starts, number_end};
+use super::words::{find_byte, find_token_stop, starts_with_at};
+use super::{MAX_LINE_BYTES, cut_to_max_len, fits, last_token_end, number_end};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Field, Segment};
 
@@ -35,13 +35,15 @@ pub(crate) fn split_unique(
     let excess = count_quotes(line).checked_sub(literal_quotes)?;
     let mut spans = Vec::with_capacity(segments.len());
     let mut pos = 0;
-    for (index, segment) in segments.iter().enumerate() {
+    let mut index = 0;
+    while let Some(segment) = segments.get(index) {
         match segment {
             Segment::Literal(literal) => {
                 if !starts_with_at(line.as_bytes(), pos, literal.as_bytes()) {
                     return None;
                 }
                 pos += literal.len();
+                index += 1;
             }
             Segment::Field(field) => {
                 let next = match segments.get(index + 1) {
@@ -51,7 +53,10 @@ pub(crate) fn split_unique(
                 let is_last = index + 1 == segments.len();
                 let end = unique_end(line, pos, field, next, is_last)?;
                 spans.push((pos, end));
-                pos = end;
+                // `unique_end` returns only an end where the next literal starts, so the walk
+                // goes on after that literal without comparing it again.
+                pos = end + next.map_or(0, str::len);
+                index += 1 + usize::from(next.is_some());
             }
         }
     }
@@ -92,7 +97,8 @@ const TOKEN_STOPS: [bool; 256] = {
 };
 
 /// Returns the end of a value of `field` starting at `start` when it is the only candidate end
-/// (see `candidate_ends`), with a free-text field searched as one without quotes.
+/// (see `candidate_ends`), with a free-text field searched as one without quotes. The literal
+/// `next`, when there is one, starts at the end returned.
 fn unique_end(
     line: &str,
     start: usize,
@@ -186,19 +192,27 @@ fn unique_quoteless_end(line: &str, start: usize, rest: &str, literal: &str) -> 
     if literal.is_empty() {
         return None;
     }
-    let region_len = find_quote(line.as_bytes(), start, start + rest.len()) - start;
+    let bytes = line.as_bytes();
+    let region_end = find_byte(bytes, start, start + rest.len(), b'"');
     if literal.starts_with('"') {
-        // No `"` comes before `region_len`, so the literal can start only there.
-        let end = start + region_len;
-        return starts_with_at(line.as_bytes(), end, literal.as_bytes()).then_some(end);
+        // No `"` comes before `region_end`, so the literal can start only there.
+        return starts_with_at(bytes, region_end, literal.as_bytes()).then_some(region_end);
     }
+    // The literal may start anywhere up to the first `"`, and reach past it.
+    let first = literal.as_bytes()[0];
+    let limit = region_end + 1;
     let mut ends = UniqueEnd::default();
-    let mut unique = true;
-    literal_starts(&line[start..], region_len, literal, |index| {
-        unique = ends.add(start + index).is_some();
-        unique
-    });
-    if unique { ends.0 } else { None }
+    let mut at = start;
+    loop {
+        at = find_byte(bytes, at, limit, first);
+        if at >= limit.min(bytes.len()) {
+            return ends.0;
+        }
+        if starts_with_at(bytes, at, literal.as_bytes()) {
+            ends.add(at)?;
+        }
+        at += 1;
+    }
 }
 
 /// Returns whether the `excess` quotes of `line` beyond the literals' all lie in the value of the

@@ -22,9 +22,9 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
 }
 
 /// Returns the offset of the first byte of `bytes[from..limit]` that `is_hit` accepts, or `limit`
-/// when there is none. `word_hits` marks the same bytes of a word, in the way the module comment
-/// describes. A word may extend past `limit` into the rest of `bytes`, so only the last few bytes
-/// of `bytes` are tested one at a time.
+/// (at most the length of `bytes`) when there is none. `word_hits` marks the same bytes of a word,
+/// in the way the module comment describes. A word may extend past `limit` into the rest of
+/// `bytes`, so only the last few bytes of `bytes` are tested one at a time.
 #[inline]
 fn find_first(
     bytes: &[u8],
@@ -33,15 +33,16 @@ fn find_first(
     word_hits: impl Fn(u64) -> u64,
     is_hit: impl Fn(u8) -> bool,
 ) -> usize {
+    let limit = limit.min(bytes.len());
+    let Some(rest) = bytes.get(from..) else {
+        return limit;
+    };
+    let (words, tail) = rest.as_chunks::<8>();
     let mut at = from;
-    while at < limit {
-        let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) else {
-            let tail = bytes.get(at..limit).unwrap_or_default();
-            return tail
-                .iter()
-                .position(|&byte| is_hit(byte))
-                .map_or(limit, |i| at + i);
-        };
+    for word in words {
+        if at >= limit {
+            return limit;
+        }
         let hits = word_hits(u64::from_le_bytes(*word));
         if hits != 0 {
             let offset = hits.trailing_zeros() / 8;
@@ -49,17 +50,20 @@ fn find_first(
         }
         at += 8;
     }
-    limit
+    let tail = tail.get(..limit.saturating_sub(at)).unwrap_or_default();
+    tail.iter()
+        .position(|&byte| is_hit(byte))
+        .map_or(limit, |i| at + i)
 }
 
-/// Returns the offset of the first `"` in `bytes[from..limit]`, or `limit`.
-pub(super) fn find_quote(bytes: &[u8], from: usize, limit: usize) -> usize {
+/// Returns the offset of the first `byte` in `bytes[from..limit]`, or `limit`.
+pub(super) fn find_byte(bytes: &[u8], from: usize, limit: usize, byte: u8) -> usize {
     find_first(
         bytes,
         from,
         limit,
-        |word| bytes_equal(word, b'"'),
-        |byte| byte == b'"',
+        |word| bytes_equal(word, byte),
+        |candidate| candidate == byte,
     )
 }
 
@@ -94,7 +98,7 @@ pub(super) fn starts_with_at(bytes: &[u8], at: usize, prefix: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_quote, find_token_stop, starts_with_at};
+    use super::{find_byte, find_token_stop, starts_with_at};
 
     /// Every byte value at every offset of a word, and at the tested range's limit.
     #[test]
@@ -109,7 +113,11 @@ mod tests {
                     } else {
                         limit
                     };
-                    assert_eq!(find_quote(&bytes, 0, limit), quote, "{byte:#04x} at {at}");
+                    assert_eq!(
+                        find_byte(&bytes, 0, limit, b'"'),
+                        quote,
+                        "{byte:#04x} at {at}"
+                    );
                     let stops = byte < 0x21 || byte >= 0x80 || b"{};".contains(&byte);
                     let stop = if stops && at < limit { at } else { limit };
                     let found = find_token_stop(&bytes, 0, limit, b';');
@@ -123,8 +131,8 @@ mod tests {
     fn search_finds_first_of_several() {
         // A borrow from a hit marks the byte after it, which must not hide the order of hits.
         let bytes = b"ab\x00\x01 \"\x7f\x80{x}\" cd";
-        assert_eq!(find_quote(bytes, 0, bytes.len()), 5);
-        assert_eq!(find_quote(bytes, 6, bytes.len()), 11);
+        assert_eq!(find_byte(bytes, 0, bytes.len(), b'"'), 5);
+        assert_eq!(find_byte(bytes, 6, bytes.len(), b'"'), 11);
         assert_eq!(find_token_stop(bytes, 0, bytes.len(), b'x'), 2);
         assert_eq!(find_token_stop(bytes, 5, bytes.len(), b'x'), 7);
         assert_eq!(find_token_stop(bytes, 9, bytes.len(), b'x'), 9);
