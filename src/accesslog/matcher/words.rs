@@ -83,12 +83,12 @@ pub(super) fn find_token_stop(bytes: &[u8], from: usize, limit: usize, first: u8
                 | bytes_equal(word, b'}')
                 | bytes_equal(word, first)
         },
-        |byte| byte < 0x21 || byte >= 0x80 || byte == b'{' || byte == b'}' || byte == first,
+        |byte| !(0x21..0x80).contains(&byte) || byte == b'{' || byte == b'}' || byte == first,
     )
 }
 
-/// Returns whether `bytes[at..]` starts with `prefix`, comparing byte by byte: the literals of a
-/// format are a few bytes long, shorter than the cost of calling `memcmp`.
+/// Returns whether `bytes[at..]` starts with `prefix`. It compares byte by byte because the
+/// literals of a format are a few bytes long, and a call to `memcmp` costs more than comparing them.
 #[inline]
 pub(super) fn starts_with_at(bytes: &[u8], at: usize, prefix: &[u8]) -> bool {
     bytes.get(at..).is_some_and(|rest| {
@@ -118,7 +118,7 @@ mod tests {
                         quote,
                         "{byte:#04x} at {at}"
                     );
-                    let stops = byte < 0x21 || byte >= 0x80 || b"{};".contains(&byte);
+                    let stops = !(0x21..0x80).contains(&byte) || b"{};".contains(&byte);
                     let stop = if stops && at < limit { at } else { limit };
                     let found = find_token_stop(&bytes, 0, limit, b';');
                     assert_eq!(found, stop, "{byte:#04x} at {at} before {limit}");

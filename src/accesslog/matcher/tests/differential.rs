@@ -93,12 +93,7 @@ fn generated_lines(random: &mut Random, count: usize) -> Vec<String> {
 /// Changes `line` in one of the ways `mutate` does not (a `-`, brace, tab, control or non-ASCII
 /// character inserted or put in place of another, a piece repeated) or in one of its ways.
 fn damage(line: &str, random: &mut Random) -> String {
-    let boundaries: Vec<usize> = line
-        .char_indices()
-        .map(|(index, _)| index)
-        .chain([line.len()])
-        .collect();
-    let at = boundaries[random.below(boundaries.len())];
+    let at = random.boundary(line);
     let inserts = [
         "-",
         "{",
@@ -125,7 +120,7 @@ fn damage(line: &str, random: &mut Random) -> String {
             }
         }
         3 => {
-            let end = boundaries[random.below(boundaries.len())].max(at);
+            let end = random.boundary(line).max(at);
             let piece = changed[at..end].to_string();
             changed.insert_str(end, &piece);
         }
@@ -184,8 +179,7 @@ fn split_unique_matches_oracle_long() {
     let mut split_counts = vec![0usize; formats.len()];
     let lines = real_lines();
     for (index, line) in lines.iter().take(8).enumerate() {
-        let boundaries: Vec<usize> = line.char_indices().map(|(at, _)| at).collect();
-        let at = boundaries[random.below(boundaries.len())];
+        let at = random.boundary(line);
         let run = ["x", " ", "\"", "{"][index % 4];
         for extra in [0, 1] {
             let mut long = line.clone();

@@ -1,8 +1,8 @@
 //! The one-pass split as it was before the scans over words, kept unchanged as the oracle
 //! that the differential tests compare `split_unique` against, with copies of the helpers it
-//! shared with the full search at that time.
+//! shared with the full search that have changed since.
 
-use super::super::MAX_LINE_BYTES;
+use super::super::{MAX_LINE_BYTES, count_quotes, cut_to_max_len, last_token_end};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Field, Segment};
 
@@ -47,21 +47,6 @@ pub(super) fn split_unique(
         return None;
     }
     Some(spans)
-}
-
-/// Returns the number of `"` in `text`.
-fn count_quotes(text: &str) -> usize {
-    // A byte-wide count per chunk of at most 255 bytes cannot overflow, and lets the compiler
-    // compare and add 16 bytes at a time.
-    text.as_bytes()
-        .chunks(255)
-        .map(|chunk| {
-            let count = chunk.iter().fold(0u8, |count, &byte| {
-                count.wrapping_add(u8::from(byte == b'"'))
-            });
-            usize::from(count)
-        })
-        .sum()
 }
 
 /// The bytes at which a bare value's scan must look closer: ASCII whitespace (as
@@ -209,19 +194,6 @@ fn excess_in_last_field(
     !line[from..].contains(literal.as_str())
 }
 
-/// Returns the part of `rest` that a value of `field` may take: at most its maximum length in
-/// characters, when the format gives one.
-#[inline]
-fn cut_to_max_len<'a>(rest: &'a str, field: &Field) -> &'a str {
-    match field.max_len {
-        Some(max) => {
-            let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-            &rest[..limit]
-        }
-        None => rest,
-    }
-}
-
 /// Returns whether a field value may end at byte `end` of `line`: at the line's end when the field
 /// is last, and where `next` starts when a literal follows.
 fn fits(line: &str, end: usize, next: Option<&str>, is_last: bool) -> bool {
@@ -273,12 +245,4 @@ fn number_end(text: &str) -> Option<usize> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     (digits > 0).then_some(digits)
-}
-
-/// End of a bare value that ends the format: the rest of the line. It may contain spaces only
-/// when it is JSON (the `jwt_authn` payload), so an older format without the extra fields does
-/// not swallow them into its last field.
-fn last_token_end(text: &str) -> Option<usize> {
-    let json = text.starts_with('{') || text.starts_with('[');
-    (!text.is_empty() && (json || !text.contains(char::is_whitespace))).then_some(text.len())
 }
