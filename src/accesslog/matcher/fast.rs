@@ -133,7 +133,7 @@ fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Opti
             break;
         };
         if !TOKEN_STOPS[usize::from(byte)] && byte != first {
-            // A control character that is not whitespace is plain too.
+            // The search also stops at `|`, `~`, DEL and control characters, which are plain.
             index += 1;
             continue;
         }

@@ -15,6 +15,13 @@ fn bytes_below(word: u64, bound: u8) -> u64 {
     word.wrapping_sub(LOW_BITS * u64::from(bound)) & !word & HIGH_BITS
 }
 
+/// Marks the bytes of `word` above `bound` (below 0x80). No sum carries into the next byte, so
+/// every mark is a hit.
+#[inline]
+fn bytes_above(word: u64, bound: u8) -> u64 {
+    (((word & !HIGH_BITS) + LOW_BITS * u64::from(0x7f - bound)) | word) & HIGH_BITS
+}
+
 /// Marks the bytes of `word` equal to `byte`.
 #[inline]
 fn bytes_equal(word: u64, byte: u8) -> u64 {
@@ -69,21 +76,22 @@ pub(super) fn find_byte(bytes: &[u8], from: usize, limit: usize, byte: u8) -> us
 
 /// Returns the offset of the first byte in `bytes[from..limit]` that may stop a bare value
 /// followed by a literal starting with `first`, or `limit`. Besides `first`, these are the bytes
-/// below 0x21 (ASCII whitespace and the other control characters), braces, and every byte of a
-/// non-ASCII character, so the caller decides which of them really stop the value.
+/// below 0x21 (ASCII whitespace and the other control characters) and above 0x7a (braces, `|`,
+/// `~`, DEL and every byte of a non-ASCII character), so the caller decides which of them really
+/// stop the value.
 pub(super) fn find_token_stop(bytes: &[u8], from: usize, limit: usize, first: u8) -> usize {
+    let stops = |word| bytes_below(word, 0x21) | bytes_above(word, 0x7a);
+    let is_stop = |byte: u8| !(0x21..=0x7a).contains(&byte);
+    if is_stop(first) {
+        // A literal that starts with a space needs no test of its own.
+        return find_first(bytes, from, limit, stops, is_stop);
+    }
     find_first(
         bytes,
         from,
         limit,
-        |word| {
-            bytes_below(word, 0x21)
-                | (word & HIGH_BITS)
-                | bytes_equal(word, b'{')
-                | bytes_equal(word, b'}')
-                | bytes_equal(word, first)
-        },
-        |byte| !(0x21..0x80).contains(&byte) || byte == b'{' || byte == b'}' || byte == first,
+        |word| stops(word) | bytes_equal(word, first),
+        |byte| is_stop(byte) || byte == first,
     )
 }
 
@@ -118,10 +126,17 @@ mod tests {
                         quote,
                         "{byte:#04x} at {at}"
                     );
-                    let stops = !(0x21..0x80).contains(&byte) || b"{};".contains(&byte);
+                    let stops = !(0x21..=0x7a).contains(&byte) || byte == b';';
                     let stop = if stops && at < limit { at } else { limit };
                     let found = find_token_stop(&bytes, 0, limit, b';');
                     assert_eq!(found, stop, "{byte:#04x} at {at} before {limit}");
+                    let spaced = if stops && byte != b';' && at < limit {
+                        at
+                    } else {
+                        limit
+                    };
+                    let found = find_token_stop(&bytes, 0, limit, b' ');
+                    assert_eq!(found, spaced, "{byte:#04x} at {at} before {limit}, space");
                 }
             }
         }
@@ -134,7 +149,8 @@ mod tests {
         assert_eq!(find_byte(bytes, 0, bytes.len(), b'"'), 5);
         assert_eq!(find_byte(bytes, 6, bytes.len(), b'"'), 11);
         assert_eq!(find_token_stop(bytes, 0, bytes.len(), b'x'), 2);
-        assert_eq!(find_token_stop(bytes, 5, bytes.len(), b'x'), 7);
+        assert_eq!(find_token_stop(bytes, 5, bytes.len(), b'x'), 6);
+        assert_eq!(find_token_stop(bytes, 7, bytes.len(), b'x'), 7);
         assert_eq!(find_token_stop(bytes, 9, bytes.len(), b'x'), 9);
         assert_eq!(find_token_stop(bytes, 11, bytes.len(), b'x'), 12);
     }
