@@ -5,6 +5,7 @@
 //! the whole line, and reports a line that splits in two different ways as ambiguous.
 
 mod fast;
+mod words;
 
 pub(crate) use fast::{count_quotes, split_unique};
 
@@ -356,13 +357,9 @@ fn cut_to_max_len<'a>(rest: &'a str, field: &Field) -> &'a str {
 /// Returns whether a field value may end at byte `end` of `line`: at the line's end when the field
 /// is last, and where `next` starts when a literal follows.
 fn fits(line: &str, end: usize, next: Option<&str>, is_last: bool) -> bool {
-    // The first byte is compared before the whole literal: most ends fail there.
     (!is_last || end == line.len())
-        && next.is_none_or(|literal| {
-            literal.is_empty()
-                || line.as_bytes().get(end) == literal.as_bytes().first()
-                    && line[end..].starts_with(literal)
-        })
+        && next
+            .is_none_or(|literal| words::starts_with_at(line.as_bytes(), end, literal.as_bytes()))
 }
 
 /// Appends the ends of a value that may contain anything within `region`, a prefix of `rest`.
@@ -404,7 +401,7 @@ fn literal_starts(
         if index > region_len {
             break;
         }
-        if haystack[index..].starts_with(literal) && !visit(index) {
+        if words::starts_with_at(haystack.as_bytes(), index, literal.as_bytes()) && !visit(index) {
             break;
         }
         from = index + first.len_utf8();
@@ -427,7 +424,8 @@ fn number_end(text: &str) -> Option<usize> {
         return Some(1);
     }
     let digits = text
-        .find(|c: char| !c.is_ascii_digit())
+        .bytes()
+        .position(|byte| !byte.is_ascii_digit())
         .unwrap_or(text.len());
     (digits > 0).then_some(digits)
 }

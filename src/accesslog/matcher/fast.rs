@@ -16,7 +16,8 @@
 //! value of any length up to `MAX_LINE_BYTES` (a test checks several fields), but on a custom
 //! format with many free-text fields a long line may exceed it.
 
-use super::{MAX_LINE_BYTES, cut_to_max_len, fits, last_token_end, literal_starts, number_end};
+use super::words::{find_byte, find_token_stop, starts_with_at};
+use super::{MAX_LINE_BYTES, cut_to_max_len, fits, last_token_end, number_end};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Field, Segment};
 
@@ -34,13 +35,15 @@ pub(crate) fn split_unique(
     let excess = count_quotes(line).checked_sub(literal_quotes)?;
     let mut spans = Vec::with_capacity(segments.len());
     let mut pos = 0;
-    for (index, segment) in segments.iter().enumerate() {
+    let mut index = 0;
+    while let Some(segment) = segments.get(index) {
         match segment {
             Segment::Literal(literal) => {
-                if !line[pos..].starts_with(literal.as_str()) {
+                if !starts_with_at(line.as_bytes(), pos, literal.as_bytes()) {
                     return None;
                 }
                 pos += literal.len();
+                index += 1;
             }
             Segment::Field(field) => {
                 let next = match segments.get(index + 1) {
@@ -50,7 +53,10 @@ pub(crate) fn split_unique(
                 let is_last = index + 1 == segments.len();
                 let end = unique_end(line, pos, field, next, is_last)?;
                 spans.push((pos, end));
-                pos = end;
+                // `unique_end` returns only an end where the next literal starts, so the walk
+                // goes on after that literal without comparing it again.
+                pos = end + next.map_or(0, str::len);
+                index += 1 + usize::from(next.is_some());
             }
         }
     }
@@ -91,7 +97,8 @@ const TOKEN_STOPS: [bool; 256] = {
 };
 
 /// Returns the end of a value of `field` starting at `start` when it is the only candidate end
-/// (see `candidate_ends`), with a free-text field searched as one without quotes.
+/// (see `candidate_ends`), with a free-text field searched as one without quotes. The literal
+/// `next`, when there is one, starts at the end returned.
 fn unique_end(
     line: &str,
     start: usize,
@@ -114,28 +121,35 @@ fn unique_end(
 /// that is never closed, where `token_ends` starts again without the braces.
 fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Option<usize> {
     let first = *literal.as_bytes().first()?;
-    let bytes = text.as_bytes();
+    let bytes = line.as_bytes();
+    let limit = start + text.len();
     let mut depth = 0usize;
     let mut ends = UniqueEnd::default();
-    let mut index = 0;
-    while index < bytes.len() {
+    let mut index = start;
+    loop {
         // Skip the plain characters, which neither end the value nor change the braces.
-        let plain = bytes[index..]
-            .iter()
-            .position(|&byte| TOKEN_STOPS[usize::from(byte)] || byte == first);
-        index += plain.unwrap_or(bytes.len() - index);
-        let Some(&byte) = bytes.get(index) else {
+        index = find_token_stop(bytes, index, limit, first);
+        let Some(&byte) = bytes[..limit].get(index) else {
             break;
         };
+        if !TOKEN_STOPS[usize::from(byte)] && byte != first {
+            // The search also stops at `|`, `~`, DEL and control characters, which are plain.
+            index += 1;
+            continue;
+        }
         // The value may end before this character when the braces before it are closed. The
         // line's byte here is `byte`, so most places fail on it before the whole literal.
-        if index > 0 && depth == 0 && byte == first && line[start + index..].starts_with(literal) {
-            ends.add(start + index)?;
+        if index > start
+            && depth == 0
+            && byte == first
+            && starts_with_at(bytes, index, literal.as_bytes())
+        {
+            ends.add(index)?;
         }
         let (whitespace, width) = if byte.is_ascii() {
             (char::from(byte).is_whitespace(), 1)
         } else {
-            let c = text[index..].chars().next()?;
+            let c = line[index..].chars().next()?;
             (c.is_whitespace(), c.len_utf8())
         };
         if whitespace && depth == 0 {
@@ -151,8 +165,8 @@ fn unique_token_end(line: &str, start: usize, text: &str, literal: &str) -> Opti
     if depth > 0 {
         return None;
     }
-    if index > 0 && fits(line, start + index, Some(literal), false) {
-        ends.add(start + index)?;
+    if index > start && fits(line, index, Some(literal), false) {
+        ends.add(index)?;
     }
     ends.0
 }
@@ -178,22 +192,27 @@ fn unique_quoteless_end(line: &str, start: usize, rest: &str, literal: &str) -> 
     if literal.is_empty() {
         return None;
     }
-    let region_len = rest
-        .bytes()
-        .position(|byte| byte == b'"')
-        .unwrap_or(rest.len());
+    let bytes = line.as_bytes();
+    let region_end = find_byte(bytes, start, start + rest.len(), b'"');
     if literal.starts_with('"') {
-        // No `"` comes before `region_len`, so the literal can start only there.
-        let end = start + region_len;
-        return line[end..].starts_with(literal).then_some(end);
+        // No `"` comes before `region_end`, so the literal can start only there.
+        return starts_with_at(bytes, region_end, literal.as_bytes()).then_some(region_end);
     }
+    // The literal may start anywhere up to the first `"`, and reach past it.
+    let first = literal.as_bytes()[0];
+    let limit = region_end + 1;
     let mut ends = UniqueEnd::default();
-    let mut unique = true;
-    literal_starts(&line[start..], region_len, literal, |index| {
-        unique = ends.add(start + index).is_some();
-        unique
-    });
-    if unique { ends.0 } else { None }
+    let mut at = start;
+    loop {
+        at = find_byte(bytes, at, limit, first);
+        if at >= limit.min(bytes.len()) {
+            return ends.0;
+        }
+        if starts_with_at(bytes, at, literal.as_bytes()) {
+            ends.add(at)?;
+        }
+        at += 1;
+    }
 }
 
 /// Returns whether the `excess` quotes of `line` beyond the literals' all lie in the value of the

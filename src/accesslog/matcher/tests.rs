@@ -1,5 +1,8 @@
 //! The fast path against the full search, on generated lines of several formats.
 
+mod differential;
+mod oracle;
+
 use super::{split, split_unique};
 use crate::accesslog::fields::Shape;
 use crate::accesslog::format::{Format, Segment};
@@ -47,6 +50,14 @@ impl Random {
 
     fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
         choices[self.below(choices.len())]
+    }
+
+    /// Returns the offset of a character of `line`, or its length.
+    fn boundary(&mut self, line: &str) -> usize {
+        let count = line.chars().count();
+        line.char_indices()
+            .nth(self.below(count + 1))
+            .map_or(line.len(), |(index, _)| index)
     }
 }
 
@@ -156,12 +167,7 @@ fn generate(format: &Format, random: &mut Random) -> String {
 /// Changes one character of `line` in one of the ways a broken or hostile line differs: an
 /// inserted quote, space or `" "`, a removed character, or a cut.
 fn mutate(line: &str, random: &mut Random) -> String {
-    let boundaries: Vec<usize> = line
-        .char_indices()
-        .map(|(index, _)| index)
-        .chain([line.len()])
-        .collect();
-    let at = boundaries[random.below(boundaries.len())];
+    let at = random.boundary(line);
     let mut changed = line.to_string();
     match random.below(5) {
         0 => changed.insert(at, '"'),
