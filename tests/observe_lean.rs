@@ -35,6 +35,12 @@ const CLAIMS: &[&str] = &[
     r#"{"a":{"sub":"first"},"a":5,"c":{"sub":"from-c"}}"#,
     r#"{"a":5,"a":{"sub":"second"},"c":{"sub":"from-c"}}"#,
     r#"{"k":{"sub":"1"},"k":{"sub":"2"}}"#,
+    // A key repeated three or more times keeps only its last value, as in a parsed `Map`.
+    r#"{"a":{},"a":{},"a":1}"#,
+    r#"{"a":{"iss":"x"},"a":{"iss":"y"},"a":{"iss":"z"}}"#,
+    r#"{"a":{"sub":"s1"},"a":{"sub":"s2"},"a":"x"}"#,
+    r#"{"a":{"sub":"s1"},"a":2,"a":{"sub":"s3"},"b":{"sub":"from-b"}}"#,
+    r#"{"b":{"sub":"b1"},"a":1,"a":{"sub":"a2"},"a":3,"b":{"sub":"b2"}}"#,
     r#"{"iss":"a","iss":"b","sub":"s","sub":7}"#,
     r#"{"i":{"aud":["a",1,null,{"x":"y"},["b"],"c",true,2.5]}}"#,
     r#"{"i":{"aud":"single","aud":["then","list"]}}"#,

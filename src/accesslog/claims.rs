@@ -213,19 +213,26 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut top = ClaimsObject::default();
-        // Every member whose value is an object, in the order logged, to find the first in key
-        // order whose last value is an object (a `Map` keeps the last of repeated keys).
+        // Each key that ever had an object value, once, with its last value when that is an
+        // object, to find the first in key order whose last value is an object (a `Map` keeps
+        // the last of repeated keys).
         let mut objects: Vec<(Cow<'de, str>, Option<ClaimsObject<'de>>)> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let member = map.next_value_seed(MemberSeed(Keep::Everything))?;
-            if let Some(earlier) = objects.iter_mut().find(|(name, _)| *name == key) {
-                earlier.1 = None;
-            }
-            if let Member::Object(object) = member {
-                top.set(&key, Member::Other);
-                objects.push((key, Some(object)));
-            } else {
-                top.set(&key, member);
+            let object = match member {
+                Member::Object(object) => {
+                    top.set(&key, Member::Other);
+                    Some(object)
+                }
+                other => {
+                    top.set(&key, other);
+                    None
+                }
+            };
+            match objects.iter_mut().find(|(name, _)| *name == key) {
+                Some(earlier) => earlier.1 = object,
+                None if object.is_some() => objects.push((key, object)),
+                None => {}
             }
         }
         let first_object = objects
