@@ -20,6 +20,22 @@ fn replay(args: &[&str]) -> std::process::Output {
         .expect("idflow could not be started")
 }
 
+/// Returns the demo's recorded `shop/orders` sidecar log.
+fn demo_sidecar_log() -> String {
+    std::fs::read_to_string(demo_folder().join("shop.orders.log")).expect("demo log")
+}
+
+/// Writes `text` as `shop.orders.log` in a new temporary folder named after `test_name`, and returns
+/// the folder and the file.
+fn write_sidecar_log(test_name: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let folder =
+        std::env::temp_dir().join(format!("idflow-replay-{test_name}-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    let log = folder.join("shop.orders.log");
+    std::fs::write(&log, text).expect("write log");
+    (folder, log)
+}
+
 fn flows_from(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -108,12 +124,8 @@ fn replay_flow_has_contract_fields() {
 
 #[test]
 fn replay_counts_unparsable_lines() {
-    let folder = std::env::temp_dir().join(format!("idflow-replay-test-{}", std::process::id()));
-    std::fs::create_dir_all(&folder).expect("temporary folder");
-    let log = folder.join("shop.orders.log");
-    let recorded =
-        std::fs::read_to_string(demo_folder().join("shop.orders.log")).expect("demo log");
-    std::fs::write(&log, format!("{recorded}[not a log line\n")).expect("write log");
+    let recorded = demo_sidecar_log();
+    let (folder, log) = write_sidecar_log("unparsable", &format!("{recorded}[not a log line\n"));
 
     let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -126,6 +138,24 @@ fn replay_counts_unparsable_lines() {
         flows_from(&output.stdout).len(),
         recorded.lines().count(),
         "parsed lines still become flows"
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_reads_log_with_byte_order_mark() {
+    let recorded = demo_sidecar_log();
+    let (folder, log) = write_sidecar_log("bom", &format!("\u{FEFF}{recorded}"));
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(!stderr.contains("skipped"), "stderr: {stderr}");
+    assert!(!stderr.contains("unparsable"), "stderr: {stderr}");
+    assert_eq!(
+        flows_from(&output.stdout).len(),
+        recorded.lines().count(),
+        "every line, the first included, becomes a flow"
     );
     let _ = std::fs::remove_dir_all(&folder);
 }

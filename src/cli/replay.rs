@@ -97,6 +97,12 @@ fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
                 text
             }
         };
+        // An editor that saves UTF-8 with a byte order mark puts U+FEFF before the first line,
+        // which would hide the line's `[` or `{` from the format detection and the parser.
+        let text = match text.strip_prefix('\u{FEFF}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        };
         let name = if name == "-" {
             "stdin".to_owned()
         } else {
