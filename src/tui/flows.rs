@@ -12,12 +12,12 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
-use crate::model::{Flow, HopKind};
+use crate::model::Flow;
 
 use super::app::App;
 use super::format::{
-    self, badge, badge_text, clock, finding_slot, mesh_cell, mesh_hops, more_findings, status_text,
-    styled, truncate,
+    badge, badge_text, clock, edge_hop, edge_hop_cell, finding_slot, mesh_cell, mesh_hops,
+    more_findings, status_text, styled, truncate,
 };
 use super::theme::Slot;
 
@@ -53,9 +53,9 @@ struct Columns {
 impl Columns {
     /// Sizes hop and badge columns to their widest cell and gives the path what is left.
     fn fit(flows: &[&Flow], hop_columns: usize, width: u16, with_cause: bool) -> Columns {
-        let hops: Vec<u16> = (0..hop_columns)
-            .map(|column| hop_width(flows, column, hop_columns, with_cause))
-            .collect();
+        let (hops, hops_compact): (Vec<u16>, Vec<u16>) = (0..hop_columns)
+            .map(|column| hop_widths(flows, column, hop_columns, with_cause))
+            .unzip();
         let badge = flows
             .iter()
             .map(|flow| badge_text(flow).len())
@@ -71,15 +71,6 @@ impl Columns {
             .filter_map(|flow| edge_cell(flow))
             .map(|cell| width_of(&cell.compact))
             .fold(MIN_CUT_WIDTH, u16::max);
-        let hops_compact = (0..hop_columns)
-            .map(|column| {
-                flows
-                    .iter()
-                    .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
-                    .map(|cell| width_of(&cell.compact))
-                    .fold(MIN_CUT_WIDTH, u16::max)
-            })
-            .collect();
         let mut columns = Columns {
             time: TIME_WIDTH,
             method: METHOD_WIDTH,
@@ -281,7 +272,7 @@ struct VerdictCell {
 impl VerdictCell {
     /// Returns the text for a column `width` wide: the full text when it fits, else the status
     /// alone, cut with `…` when even that does not fit. A cut status would read as another status
-    /// (`gw 40` for `gw 403`), and a cut name (`g…`) tells the reader nothing.
+    /// (`gw 40` for `gw 403`), and a cut name (`g…`) shows no verdict.
     fn fit(&self, width: u16) -> String {
         let text = if width_of(&self.text) <= width {
             &self.text
@@ -298,8 +289,8 @@ fn width_of(text: &str) -> u16 {
 }
 
 fn edge_cell(flow: &Flow) -> Option<VerdictCell> {
-    let (text, slot) = format::edge_cell(flow)?;
-    let hop = flow.hops.iter().find(|hop| hop.kind == HopKind::Edge)?;
+    let hop = edge_hop(flow)?;
+    let (text, slot) = edge_hop_cell(hop);
     Some(VerdictCell {
         text,
         compact: status_text(hop.status),
@@ -330,14 +321,18 @@ fn hop_cell(
     })
 }
 
-fn hop_width(flows: &[&Flow], column: usize, hop_columns: usize, with_cause: bool) -> u16 {
-    let widest = flows
+/// Returns the width of hop column `column` and the width of its compact cells.
+fn hop_widths(flows: &[&Flow], column: usize, hop_columns: usize, with_cause: bool) -> (u16, u16) {
+    let (mut widest, mut compact) = (0, MIN_CUT_WIDTH);
+    for cell in flows
         .iter()
         .filter_map(|flow| hop_cell(flow, column, hop_columns, with_cause))
-        .map(|cell| cell.text.chars().count())
-        .max()
-        .unwrap_or(0);
-    u16::try_from(widest.max(5))
+    {
+        widest = widest.max(cell.text.chars().count());
+        compact = compact.max(width_of(&cell.compact));
+    }
+    let width = u16::try_from(widest.max(5))
         .unwrap_or(MAX_HOP_WIDTH)
-        .min(MAX_HOP_WIDTH)
+        .min(MAX_HOP_WIDTH);
+    (width, compact)
 }

@@ -136,13 +136,22 @@ pub fn decided_by_word(decided_by: DecidedBy) -> &'static str {
 
 /// Returns the edge hop's verdict cell, e.g. `allow 200` or `deny 401`.
 pub fn edge_cell(flow: &Flow) -> Option<(String, Slot)> {
-    let hop = flow.hops.iter().find(|hop| hop.kind == HopKind::Edge)?;
+    edge_hop(flow).map(edge_hop_cell)
+}
+
+/// Returns the first edge hop of a flow.
+pub fn edge_hop(flow: &Flow) -> Option<&Hop> {
+    flow.hops.iter().find(|hop| hop.kind == HopKind::Edge)
+}
+
+/// Returns the verdict cell of an edge hop, as [`edge_cell`] does for its flow.
+pub fn edge_hop_cell(hop: &Hop) -> (String, Slot) {
     let text = format!(
         "{} {}",
         decision_word(hop.decision),
         status_text(hop.status)
     );
-    Some((text, verdict_slot(hop)))
+    (text, verdict_slot(hop))
 }
 
 /// Returns a mesh hop's compact cell, e.g. `gw 200`, or `orders 403 rbac` when `with_cause`.
