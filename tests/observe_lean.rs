@@ -399,6 +399,7 @@ fn mutated_lines_agree() {
             .take(20)
             .map(|(text, _, _)| text),
     );
+
     let mut random = Random(0x0dd_ba11);
     let mut differential = Differential::new(&[]);
     for _ in 0..15_000 {
@@ -414,6 +415,7 @@ fn mutated_lines_agree() {
         };
         differential.check(&line, "shop/orders", role);
     }
+
     let stats = differential.lean_path.stats().clone();
     assert_eq!(differential.finish(), 15_000);
     // The mutations must reach both outcomes, or the comparison proves little.

@@ -105,7 +105,7 @@ impl<'a> ClaimsObject<'a> {
         }
     }
 
-    /// Records one member; a later member of the same name replaces the earlier one.
+    /// Records one member. A later member of the same name replaces the earlier one.
     fn set(&mut self, name: &str, value: Member<'a>) {
         match name {
             "iss" => {
@@ -125,7 +125,7 @@ impl<'a> ClaimsObject<'a> {
 // The streaming reader. Every value goes through `deserialize_any`, as a `Value` does, so numbers
 // are range-checked, strings unescaped and nesting limited exactly as when building a `Value`.
 
-/// The metadata read from JSON text; `None` when the JSON is not an object.
+/// The metadata read from JSON text, or `None` when the JSON is not an object.
 struct TopLevel<'a>(Option<Metadata<'a>>);
 
 /// A member value as far as the claims need it.
@@ -154,7 +154,7 @@ impl<'a> Member<'a> {
     }
 }
 
-/// What to keep of a member value.
+/// The parts of a member value to keep.
 #[derive(Clone, Copy)]
 enum Keep {
     /// Strings, the strings of arrays, and the claims of objects (metadata members).
@@ -213,9 +213,9 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut top = ClaimsObject::default();
-        // Each key that ever had an object value, once, with its last value when that is an
-        // object, to find the first in key order whose last value is an object (a `Map` keeps
-        // the last of repeated keys).
+        // A `Map` keeps the last value of a repeated key. So each key that ever had an object
+        // value is listed once, with its last value when that is an object, and the first of
+        // them in key order that still has an object is the one a `Map` would give.
         let mut objects: Vec<(Cow<'de, str>, Option<ClaimsObject<'de>>)> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let member = map.next_value_seed(MemberSeed(Keep::Everything))?;
