@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
 use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
 
-/// Flags that name the policies, the workload and the mesh.
+// Flags that name the policies, the workload and the mesh.
 #[derive(Debug, Clone, Args)]
 pub struct MeshArgs {
     /// Policy files (YAML or JSON, multi-document): AuthorizationPolicy, RequestAuthentication,
@@ -69,7 +69,7 @@ pub enum ProtocolArg {
     Tcp,
 }
 
-/// Flags that describe one request.
+// Flags that describe one request.
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
     #[arg(long, default_value = "GET")]
@@ -491,7 +491,7 @@ mod tests {
     }
 }
 
-/// `idflow check`: one request at one workload.
+// `idflow check`: one request at one workload.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -503,7 +503,7 @@ pub struct CheckArgs {
     pub output: super::OutputFormat,
 }
 
-/// `idflow envoy-config`: the Envoy filters istiod would generate for a workload.
+// `idflow envoy-config`: the Envoy filters istiod would generate for a workload.
 #[derive(Debug, Clone, Args)]
 pub struct EnvoyConfigArgs {
     #[command(flatten)]

@@ -48,7 +48,7 @@ pub const EXIT_STATUS_HELP: &str = "Exit status:
 With --batch: 0 when every line is valid, 1 when any line is invalid or holds no token, 2 on
 invalid flags.";
 
-/// The key flags of `idflow decode` and the limits of JWKS and discovery fetches.
+// The key flags of `idflow decode` and the limits of JWKS and discovery fetches.
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     /// Verify against this JWKS: a file, or an https:// URL (http:// only on loopback).

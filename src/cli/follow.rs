@@ -21,7 +21,7 @@ use crate::source::kube::{
     resolve,
 };
 
-/// Cluster selection flags, as kubectl spells them.
+// Cluster selection flags, as kubectl spells them.
 #[derive(Debug, Clone, Args)]
 pub struct KubeArgs {
     /// Kubeconfig file (default: `KUBECONFIG`, else `~/.kube/config`).
