@@ -18,7 +18,6 @@ use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub use times::relative_phrase;
@@ -222,10 +221,14 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
 }
 
 /// Returns `sha256:` and the first 16 hex digits of the SHA-256 of `token`.
+///
+/// aws-lc computes it because it reads the CPU's features when the binary loads. The `sha2` crate
+/// would read them again with CPUID instructions, which cost about 11 µs each in a virtual machine
+/// (measured on a 2-vCPU Xeon guest).
 pub fn fingerprint(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     let mut text = String::from("sha256:");
-    for byte in digest.iter().take(8) {
+    for byte in digest.as_ref().iter().take(8) {
         let _ = write!(text, "{byte:02x}");
     }
     text

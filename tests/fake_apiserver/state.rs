@@ -410,13 +410,19 @@ fn key_of(object: &Value) -> (&'static ResourceType, ObjectKey) {
 
 /// A stable, UUID-shaped id derived from the key and version (no randomness, so runs repeat).
 fn uid_for(key: &ObjectKey, rv: u64) -> String {
-    use sha2::{Digest, Sha256};
     use std::fmt::Write as _;
-    let digest = Sha256::digest(format!("{key:?}/{rv}"));
-    let hex = digest.iter().take(16).fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{key:?}/{rv}").as_bytes(),
+    );
+    let hex = digest
+        .as_ref()
+        .iter()
+        .take(16)
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
