@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub use times::relative_phrase;
+pub use verify::Signed;
 
 /// What kind of token the input holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,6 +64,10 @@ pub struct Inspection {
     /// The token itself; never serialized and redacted in `Debug`.
     #[serde(skip)]
     pub token: SecretToken,
+    /// Envoy's `jwt_authn` reading of the token. It is never serialized and is redacted in
+    /// `Debug`.
+    #[serde(skip)]
+    pub jwt_authn: JwtAuthnReading,
 }
 
 impl Inspection {
@@ -91,6 +96,41 @@ impl Inspection {
     /// Returns true when a problem makes the token invalid, as [`Problem::invalidates`] decides.
     pub fn is_invalid(&self) -> bool {
         self.problems.iter().any(Problem::invalidates)
+    }
+
+    /// Returns the parts of the token that a signature check reads, as Envoy's `jwt_authn` reads
+    /// them, or the status text of the first format check that fails.
+    pub fn signed(&self) -> Result<Signed<'_>, &'static str> {
+        let signature = self.jwt_authn.0.as_deref().map_err(|status| *status)?;
+        let token = self.token.expose();
+        // The format checks passed, so the token has two dots and a header with a string `alg`.
+        let signing_input = token.rsplit_once('.').map_or(token, |(input, _)| input);
+        Ok(Signed {
+            alg: self.alg().unwrap_or_default(),
+            kid: self.kid().unwrap_or_default(),
+            signing_input,
+            signature,
+        })
+    }
+}
+
+/// The decoded signature of a token whose `jwt_verify_lib` format checks pass, or the status text
+/// of the first check that fails. The signature is as secret as the token, so `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtAuthnReading(Result<Vec<u8>, &'static str>);
+
+impl Default for JwtAuthnReading {
+    fn default() -> Self {
+        Self(Err(envoy::BAD_FORMAT))
+    }
+}
+
+impl fmt::Debug for JwtAuthnReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(signature) => write!(f, "Signature({} bytes, redacted)", signature.len()),
+            Err(status) => write!(f, "FormatStatus({status:?})"),
+        }
     }
 }
 
@@ -197,6 +237,17 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     let found = find::find_token(text)?;
     let mut problems = found.problems;
     let decoded = jose::decode(&found.text, found.kind);
+    if found.jwt_authn_reads_text {
+        let checks = decoded
+            .jwt_authn
+            .as_ref()
+            .map(drop)
+            .map_err(|status| *status);
+        problems.extend(find::format_problem(envoy::format_status(
+            &found.text,
+            checks,
+        )));
+    }
     problems.extend(decoded.problems);
 
     let (times, time_problems) = match &decoded.claims {
@@ -218,6 +269,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         fingerprint: fingerprint(&found.text),
         encoded_len: found.text.len(),
         token: SecretToken(found.text),
+        jwt_authn: JwtAuthnReading(decoded.jwt_authn),
     })
 }
 
