@@ -403,23 +403,33 @@ fn describe_key(jwks: &Jwks, index: usize) -> String {
     let Some(key) = jwks.keys.iter().find(|key| key.index == index) else {
         return format!("index {index}");
     };
-    let kid = if key.kid.is_empty() {
-        "no kid".to_owned()
+    // A batch describes the verifying key of every token, so the text is pushed piece by piece
+    // rather than built with `format!`.
+    let mut text = String::with_capacity(80);
+    if key.kid.is_empty() {
+        text.push_str("no kid");
     } else {
-        format!("kid {}", quote_truncated(&key.kid))
-    };
-    let kty = match key.kty {
-        KeyType::Rsa => "RSA".to_owned(),
-        KeyType::Ec => format!("EC {}", key.crv),
-        KeyType::Oct => "HMAC secret".to_owned(),
-        KeyType::Okp => key.crv.clone(),
-    };
-    let alg = if key.alg.is_empty() {
-        "no alg".to_owned()
+        text.push_str("kid ");
+        text.push_str(&quote_truncated(&key.kid));
+    }
+    text.push_str(", ");
+    match key.kty {
+        KeyType::Rsa => text.push_str("RSA"),
+        KeyType::Ec => {
+            text.push_str("EC ");
+            text.push_str(&key.crv);
+        }
+        KeyType::Oct => text.push_str("HMAC secret"),
+        KeyType::Okp => text.push_str(&key.crv),
+    }
+    text.push_str(", ");
+    if key.alg.is_empty() {
+        text.push_str("no alg");
     } else {
-        format!("alg {}", key.alg)
-    };
-    format!("{kid}, {kty}, {alg}")
+        text.push_str("alg ");
+        text.push_str(&key.alg);
+    }
+    text
 }
 
 /// Lists the usable keys of a set by `kid` and `alg`, for the no-match explanation.

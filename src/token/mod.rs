@@ -14,7 +14,7 @@ mod shell;
 mod times;
 pub mod verify;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -275,10 +275,13 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
 
 /// Returns `sha256:` and the first 16 hex digits of the SHA-256 of `token`.
 pub fn fingerprint(token: &str) -> String {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
-    let mut text = String::from("sha256:");
+    let mut text = String::with_capacity(23);
+    text.push_str("sha256:");
     for byte in digest.iter().take(8) {
-        let _ = write!(text, "{byte:02x}");
+        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
     }
     text
 }
@@ -292,12 +295,65 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-/// Quotes `text` for a message, cut to 40 characters so that no whole token lands in an error.
+/// Quotes `text` for a message as `{:?}` does, cut to 40 characters so that no whole token lands
+/// in an error.
 pub(crate) fn quote_truncated(text: &str) -> String {
     const MAX_CHARS: usize = 40;
-    let mut quoted: String = text.chars().take(MAX_CHARS).collect();
-    if text.chars().nth(MAX_CHARS).is_some() {
+    let end = text
+        .char_indices()
+        .nth(MAX_CHARS)
+        .map_or(text.len(), |(index, _)| index);
+    let (kept, cut) = (&text[..end], end < text.len());
+    // `{:?}` writes printable ASCII other than `"` and `\` as it is, and a `kid` or an issuer
+    // is usually such text, so only other text pays for the escaping.
+    if kept
+        .bytes()
+        .all(|byte| matches!(byte, b' '..=b'~') && byte != b'"' && byte != b'\\')
+    {
+        let mut quoted = String::with_capacity(kept.len() + 5);
+        quoted.push('"');
+        quoted.push_str(kept);
+        if cut {
+            quoted.push('…');
+        }
+        quoted.push('"');
+        return quoted;
+    }
+    let mut quoted = kept.to_owned();
+    if cut {
         quoted.push('…');
     }
     format!("{quoted:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_sha256_prefix() {
+        // SHA-256("abc") is ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.
+        assert_eq!(fingerprint("abc"), "sha256:ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn quote_truncated_escapes_like_debug() {
+        let forty = "k".repeat(40);
+        let cases = [
+            ("kid-1".to_owned(), r#""kid-1""#.to_owned()),
+            (r#"say "hi""#.to_owned(), r#""say \"hi\"""#.to_owned()),
+            (r"back\slash".to_owned(), r#""back\\slash""#.to_owned()),
+            ("tab\there".to_owned(), r#""tab\there""#.to_owned()),
+            ("é and ü".to_owned(), r#""é and ü""#.to_owned()),
+            (forty.clone(), format!("\"{forty}\"")),
+            (format!("{forty}k"), format!("\"{forty}…\"")),
+            (
+                format!("{}\u{7}more", "k".repeat(39)),
+                format!("\"{}\\u{{7}}…\"", "k".repeat(39)),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(quote_truncated(&text), expected, "{text:?}");
+        }
+    }
 }
