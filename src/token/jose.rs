@@ -331,6 +331,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jwt_authn_reading_matches_envoy() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+        let url = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let header = url(br#"{"alg":"RS256","kid":"k1"}"#);
+        let claims = url(br#"{"iss":"a","exp":1}"#);
+        // `~~~` encodes to `fn5+` in standard base64 and to `fn5-` in base64url.
+        let standard_header = STANDARD_NO_PAD.encode(br#"{"alg":"RS256","x":"~~~"}"#);
+        assert!(standard_header.contains('+'), "{standard_header}");
+        let tokens = [
+            format!("{header}.{claims}.c2ln"),
+            format!("{header}==.{claims}=.c2ln=="),
+            format!("{header}.{claims}.c2ln==="),
+            format!("{header}.{claims}.c2+n"),
+            format!("{header}.{claims}.c2-+"),
+            format!("{header}.{claims}."),
+            format!(".{claims}.c2ln"),
+            format!("{header}..c2ln"),
+            format!("{header}.{claims}.c2l"),
+            format!("{header}.{claims}.c"),
+            format!("{header}.{claims}.c2lo"),
+            format!("{header}.{claims}.c%ln"),
+            format!("{header}.{claims}.c2=n"),
+            format!("{standard_header}.{claims}.c2ln"),
+            format!("{header}.{}.c2ln", url(b"[1]")),
+            format!("{header}.{}.c2ln", url(b"{\"a\":\"\xff\"}")),
+            format!("{header}.{}.c2ln", url(br#"{"exp":"1"}"#)),
+            format!("{header}.{}.c2ln", url(br#"{"aud":[1]}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"alg":"none"}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"alg":"RS256","kid":5}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"kid":"k1"}"#)),
+            format!("{}.{claims}.c2ln", url(b"{}x")),
+            format!("{header}.{claims}.c2 ln"),
+        ];
+        for token in tokens {
+            let envoy = envoy::read_parts(&token).map(|parts| parts.signature);
+            assert_eq!(decode(&token, TokenKind::Jws).jwt_authn, envoy, "{token}");
+        }
+    }
+
+    #[test]
     fn segments_offsets() {
         assert_eq!(segments("ab.c.def"), [(0, "ab"), (3, "c"), (5, "def")]);
     }
