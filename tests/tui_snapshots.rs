@@ -8,7 +8,9 @@ use idflow::model::{
     CorrelationKey, DecidedBy, Decision, Finding, FindingKind, Flow, Hop, HopKind, HopRole,
     Identity,
 };
-use idflow::token::{Inspection, Problem, SecretToken, Severity, TimeClaim, TokenError, TokenKind};
+use idflow::token::{
+    Inspection, JwtAuthnReading, Problem, SecretToken, Severity, TimeClaim, TokenError, TokenKind,
+};
 use idflow::tui::{
     Action, App, PromptKind, Session, Slot, Theme, View, action_for, render, update,
 };
@@ -368,6 +370,7 @@ fn inspection() -> Inspection {
         fingerprint: "sha256:3f9a61c0d2b4e857".into(),
         encoded_len: 612,
         token: SecretToken::default(),
+        jwt_authn: JwtAuthnReading::default(),
     }
 }
 

@@ -541,12 +541,7 @@ impl Keys {
             .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
             .map(|(_, set)| set);
         let sets: Vec<&KeySet> = self.sets.iter().chain(policy).collect();
-        keys::check_signature(
-            inspection.token.expose(),
-            inspection.kind,
-            &sets,
-            &self.failures,
-        )
+        keys::check_signature(inspection, &sets, &self.failures)
     }
 
     /// Fetches each fetched JWKS among those [`Keys::check_sets`] uses once more, and returns the

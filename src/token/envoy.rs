@@ -1,7 +1,7 @@
 //! Model of Envoy's `jwt_authn` filter handling an `Authorization` header value before it looks
 //! at keys: where it finds the token, and which `jwt_verify_lib` status the token's format earns.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -53,19 +53,25 @@ pub fn extract_from_header(value: &str) -> Option<&str> {
 /// token's format, or `None` when the format checks pass and the verdict depends on issuer, times
 /// and keys.
 pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
-    match super::verify::parse_jwt(token) {
+    format_status(token, read_parts(token).map(drop))
+}
+
+/// Returns the status that [`jwt_authn_format_status`] returns for `token`, given the outcome of
+/// its format checks.
+pub(super) fn format_status(token: &str, checks: Result<(), &'static str>) -> Option<&'static str> {
+    match checks {
         Err(status) => Some(status),
         // The decoder skipped the whitespace, but the signature covers the header and payload text
         // as sent, spaces included.
         // NOTE: whitespace that only splits a valid signature, adding no characters, still verifies;
         // this assumes the whitespace came with added characters, as in `<jwt> abc`.
-        Ok(_) if has_ascii_whitespace(token) => Some(VERIFICATION_FAILS),
-        Ok(_) => None,
+        Ok(()) if has_ascii_whitespace(token) => Some(VERIFICATION_FAILS),
+        Ok(()) => None,
     }
 }
 
 /// Returns whether `token` contains whitespace, which Abseil's decoder skips.
-fn has_ascii_whitespace(token: &str) -> bool {
+pub(super) fn has_ascii_whitespace(token: &str) -> bool {
     // A fold without early exit compiles to a branch-free loop, faster on a token that has none.
     token
         .bytes()
@@ -96,27 +102,39 @@ pub(super) fn split_jws(token: &str) -> Option<(&str, &str, &str)> {
     }
 }
 
+/// A header or payload segment as `jwt_verify_lib` reads it: `T` is the JSON object, owned or
+/// borrowed.
+pub(super) enum SegmentRead<T> {
+    /// Abseil's decoder rejects the segment.
+    InvalidBase64,
+    /// The decoded bytes are not a JSON object.
+    InvalidJson,
+    Object(T),
+}
+
+impl<T> SegmentRead<T> {
+    /// Returns the JSON object, or the status for a segment that is not base64url or not JSON.
+    fn object(
+        self,
+        invalid_base64_status: &'static str,
+        invalid_json_status: &'static str,
+    ) -> Result<T, &'static str> {
+        match self {
+            Self::InvalidBase64 => Err(invalid_base64_status),
+            Self::InvalidJson => Err(invalid_json_status),
+            Self::Object(object) => Ok(object),
+        }
+    }
+}
+
 /// Decodes `token` with `jwt_verify_lib`'s checks, or returns the status of the first that fails.
 pub(super) fn read_parts(token: &str) -> Result<Parts<'_>, &'static str> {
     let (header_text, payload_text, signature) = split_jws(token).ok_or(BAD_FORMAT)?;
-    let header = decode_object(
-        header_text,
-        "Jwt header is an invalid Base64url encoded",
-        "Jwt header is an invalid JSON",
+    let (header, payload, signature) = check_format(
+        decode_object(header_text),
+        decode_object(payload_text),
+        absl_websafe_decode(signature),
     )?;
-    if let Some(status) = header_status(&header) {
-        return Err(status);
-    }
-    let payload = decode_object(
-        payload_text,
-        "Jwt payload is an invalid Base64url encoded",
-        "Jwt payload is an invalid JSON",
-    )?;
-    if let Some(status) = payload_status(&payload) {
-        return Err(status);
-    }
-    let signature =
-        absl_websafe_decode(signature).ok_or("Jwt signature is an invalid Base64url encoded")?;
     Ok(Parts {
         header,
         payload,
@@ -124,6 +142,32 @@ pub(super) fn read_parts(token: &str) -> Result<Parts<'_>, &'static str> {
         header_text,
         payload_text,
     })
+}
+
+/// Runs `jwt_verify_lib`'s format checks, in its order, on the decoded segments of a JWS, and
+/// returns them when every check passes, or else the status of the first check that fails.
+/// `signature` is `None` when Abseil's decoder rejects the signature segment.
+pub(super) fn check_format<T: Borrow<serde_json::Map<String, Value>>, S>(
+    header: SegmentRead<T>,
+    payload: SegmentRead<T>,
+    signature: Option<S>,
+) -> Result<(T, T, S), &'static str> {
+    let header = header.object(
+        "Jwt header is an invalid Base64url encoded",
+        "Jwt header is an invalid JSON",
+    )?;
+    if let Some(status) = header_status(header.borrow()) {
+        return Err(status);
+    }
+    let payload = payload.object(
+        "Jwt payload is an invalid Base64url encoded",
+        "Jwt payload is an invalid JSON",
+    )?;
+    if let Some(status) = payload_status(payload.borrow()) {
+        return Err(status);
+    }
+    let signature = signature.ok_or("Jwt signature is an invalid Base64url encoded")?;
+    Ok((header, payload, signature))
 }
 
 fn header_status(header: &serde_json::Map<String, Value>) -> Option<&'static str> {
@@ -199,16 +243,14 @@ fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static s
     None
 }
 
-/// Decodes a segment that must hold a JSON object, or returns the status for the step that fails.
-fn decode_object(
-    segment: &str,
-    bad_base64_status: &'static str,
-    bad_json_status: &'static str,
-) -> Result<serde_json::Map<String, Value>, &'static str> {
-    let bytes = absl_websafe_decode(segment).ok_or(bad_base64_status)?;
+/// Decodes a segment that must hold a JSON object.
+fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
+    let Some(bytes) = absl_websafe_decode(segment) else {
+        return SegmentRead::InvalidBase64;
+    };
     match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(bad_json_status),
+        Ok(Value::Object(map)) => SegmentRead::Object(map),
+        _ => SegmentRead::InvalidJson,
     }
 }
 

@@ -34,6 +34,9 @@ pub(super) struct Found {
     pub header_name: Option<String>,
     pub scheme: Option<String>,
     pub problems: Vec<Problem>,
+    /// Envoy's `jwt_authn` reads exactly `text`, so `inspect` adds the problem for its format
+    /// status once it has decoded `text`.
+    pub jwt_authn_reads_text: bool,
 }
 
 /// The header line taken from a curl command, and how it was given.
@@ -76,32 +79,7 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         None => (None, line),
     };
     if header_name.as_deref() == Some("cookie") {
-        let Some((cookie, token)) = jwt_cookie(value) else {
-            return Err(not_a_token(
-                &parts,
-                trimmed,
-                "no cookie holds a JWT (three base64url segments and two dots)",
-            ));
-        };
-        parts.push(format!("cookie {cookie}"));
-        let (token, kind, mut problems) =
-            pick_token(token).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
-        problems.push(Problem::warning(
-            "not_default_location",
-            format!(
-                "the token is in the `{cookie}` cookie; Istio's default location is \
-                 `Authorization: Bearer`, so the mesh reads this cookie only when a \
-                 RequestAuthentication lists it under `fromCookies`"
-            ),
-        ));
-        return Ok(Found {
-            text: token,
-            kind,
-            location: parts.join(", "),
-            header_name,
-            scheme: None,
-            problems,
-        });
+        return found_in_cookie(parts, trimmed, header_name, value);
     }
     let (scheme, rest) = split_scheme(value);
     if let Some(scheme) = scheme {
@@ -135,7 +113,14 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if quoted {
         parts.push("in quotes".to_owned());
     }
-    problems.extend(mesh_problems(header_name.as_deref(), scheme, value, rest));
+    let jwt_authn_reads_text = add_mesh_problems(
+        header_name.as_deref(),
+        scheme,
+        value,
+        rest,
+        &token,
+        &mut problems,
+    );
 
     Ok(Found {
         text: token,
@@ -144,6 +129,44 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         header_name,
         scheme: scheme.map(str::to_owned),
         problems,
+        jwt_authn_reads_text,
+    })
+}
+
+/// Finds the token in the value of a `Cookie` header: the value of the first cookie that contains
+/// a JWT. `parts` describe how the input was given, for messages.
+fn found_in_cookie(
+    mut parts: Vec<String>,
+    trimmed: &str,
+    header_name: Option<String>,
+    value: &str,
+) -> Result<Found, TokenError> {
+    let Some((cookie, token)) = jwt_cookie(value) else {
+        return Err(not_a_token(
+            &parts,
+            trimmed,
+            "no cookie holds a JWT (three base64url segments and two dots)",
+        ));
+    };
+    parts.push(format!("cookie {cookie}"));
+    let (token, kind, mut problems) =
+        pick_token(token).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
+    problems.push(Problem::warning(
+        "not_default_location",
+        format!(
+            "the token is in the `{cookie}` cookie; Istio's default location is \
+             `Authorization: Bearer`, so the mesh reads this cookie only when a \
+             RequestAuthentication lists it under `fromCookies`"
+        ),
+    ));
+    Ok(Found {
+        text: token,
+        kind,
+        location: parts.join(", "),
+        header_name,
+        scheme: None,
+        problems,
+        jwt_authn_reads_text: false,
     })
 }
 
@@ -400,23 +423,27 @@ fn is_b64token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
 }
 
-/// Problems about where the mesh looks for the token and what Envoy's `jwt_authn` makes of the raw
-/// value, as the request would send it.
-fn mesh_problems(
+/// Adds the problems about where the mesh looks for the token and what Envoy's `jwt_authn` makes
+/// of the raw value, as the request would send it. Returns true when `jwt_authn` reads exactly
+/// `token`, the token found in `rest`: then decoding it gives the format status.
+fn add_mesh_problems(
     header_name: Option<&str>,
     scheme: Option<&str>,
     value: &str,
     rest: &str,
-) -> Vec<Problem> {
+    token: &str,
+    problems: &mut Vec<Problem>,
+) -> bool {
     if let Some(name) = header_name.filter(|name| *name != "authorization") {
-        return vec![Problem::warning(
+        problems.push(Problem::warning(
             "not_default_location",
             format!(
                 "the token is in the `{name}` header; Istio's default location is `Authorization: \
                  Bearer`, so the mesh reads this header only when a RequestAuthentication lists it \
                  under `fromHeaders`"
             ),
-        )];
+        ));
+        return false;
     }
 
     // A bare token is judged as if sent as `Authorization: Bearer <token>`.
@@ -426,20 +453,28 @@ fn mesh_problems(
         envoy::extract_from_header(value)
     };
     let Some(envoy_token) = envoy_token else {
-        return vec![no_token_problem(scheme)];
+        problems.push(no_token_problem(scheme));
+        return false;
     };
-    match envoy::jwt_authn_format_status(envoy_token) {
-        Some(status) => vec![Problem::error(
-            "mesh_rejects_format",
-            format!(
-                "Envoy's jwt_authn (1.29 and later) returns 401 `{status}` for this value, with \
-                 response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
-                 RequestAuthentication selects, even without an AuthorizationPolicy",
-                status.replace(' ', "_")
-            ),
-        )],
-        None => Vec::new(),
+    if envoy_token == token {
+        return true;
     }
+    problems.extend(format_problem(envoy::jwt_authn_format_status(envoy_token)));
+    false
+}
+
+/// Returns the problem for the `jwt_verify_lib` format status of the token Envoy reads, if any.
+pub(super) fn format_problem(status: Option<&str>) -> Option<Problem> {
+    let status = status?;
+    Some(Problem::error(
+        "mesh_rejects_format",
+        format!(
+            "Envoy's jwt_authn (1.29 and later) returns 401 `{status}` for this value, with \
+             response code details `jwt_authn_access_denied{{{}}}`, on every workload that a \
+             RequestAuthentication selects, even without an AuthorizationPolicy",
+            status.replace(' ', "_")
+        ),
+    ))
 }
 
 fn no_token_problem(scheme: Option<&str>) -> Problem {

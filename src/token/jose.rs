@@ -1,23 +1,32 @@
 //! Decoding the segments of a JWS or JWE into the JOSE header and the claims, turning each failure
 //! into a problem that names the segment.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::base64url::{Decoded, Segment, decode_segment};
-use super::envoy::BAD_FORMAT;
+use super::base64url::{Decoded, Segment, SegmentError, decode_segment};
+use super::envoy::{self, BAD_FORMAT, SegmentRead};
 use super::{Problem, TokenKind, plural};
 
 /// The header and claims of a token, as far as they decode.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Decoding {
     pub header: Option<Value>,
     pub claims: Option<Value>,
     pub problems: Vec<Problem>,
+    /// Envoy's `jwt_authn` reading of the token: the decoded signature when `jwt_verify_lib`'s
+    /// format checks pass, or the status text of the first check that fails.
+    pub jwt_authn: Result<Vec<u8>, &'static str>,
 }
 
 /// Decodes `token` of the given kind.
 pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
-    let mut decoding = Decoding::default();
+    let mut decoding = Decoding {
+        header: None,
+        claims: None,
+        problems: Vec::new(),
+        // Only a JWS has the three segments that `jwt_verify_lib` reads.
+        jwt_authn: Err(BAD_FORMAT),
+    };
     match kind {
         TokenKind::Jws => decode_jws(token, &mut decoding),
         TokenKind::Jwe => decode_jwe(token, &mut decoding),
@@ -73,18 +82,11 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         return;
     };
 
-    decoding.header = decode_json(
-        header,
-        Segment::Header,
-        header_start,
-        &mut decoding.problems,
-    );
-    decoding.claims = decode_json(
-        payload,
-        Segment::Payload,
-        payload_start,
-        &mut decoding.problems,
-    );
+    let problems = &mut decoding.problems;
+    let header_segment = check_segment(header, Segment::Header, header_start, problems);
+    decoding.header = decode_json(&header_segment, Segment::Header, problems);
+    let payload_segment = check_segment(payload, Segment::Payload, payload_start, problems);
+    decoding.claims = decode_json(&payload_segment, Segment::Payload, problems);
 
     let alg = decoding
         .header
@@ -106,18 +108,61 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         _ => {}
     }
 
-    if signature.is_empty() {
+    let signature_segment = if signature.is_empty() {
         decoding.problems.push(Problem::error(
             "empty_signature",
             "the signature segment is empty, so the token is unsigned and no verifier accepts it",
         ));
+        Err(SegmentError::Empty {
+            segment: Segment::Signature,
+        })
     } else {
         check_segment(
             signature,
             Segment::Signature,
             signature_start,
             &mut decoding.problems,
-        );
+        )
+    };
+
+    decoding.jwt_authn = if envoy::has_ascii_whitespace(token) {
+        // Abseil's decoder skips whitespace, which `decode_segment` rejects, so only Envoy's own
+        // reading of the text is right here.
+        envoy::read_parts(token).map(|parts| parts.signature)
+    } else {
+        envoy::check_format(
+            jwt_authn_object(&header_segment, decoding.header.as_ref()),
+            jwt_authn_object(&payload_segment, decoding.claims.as_ref()),
+            jwt_authn_bytes(signature_segment),
+        )
+        .map(|(_, _, signature)| signature)
+    };
+}
+
+/// Returns how `jwt_verify_lib` reads a header or payload segment that decoded here as `segment`,
+/// with `value` its JSON object. Abseil's decoder, which it uses, reads the same bytes from a
+/// segment without whitespace, except that it rejects the standard base64 alphabet and reads an
+/// empty segment as no bytes, which are no JSON.
+fn jwt_authn_object<'a>(
+    segment: &Result<Decoded, SegmentError>,
+    value: Option<&'a Value>,
+) -> SegmentRead<&'a Map<String, Value>> {
+    match (segment, value) {
+        (Ok(decoded), _) if decoded.standard_alphabet => SegmentRead::InvalidBase64,
+        (Ok(_), Some(Value::Object(object))) => SegmentRead::Object(object),
+        (Ok(_) | Err(SegmentError::Empty { .. }), _) => SegmentRead::InvalidJson,
+        (Err(_), _) => SegmentRead::InvalidBase64,
+    }
+}
+
+/// Returns the bytes Abseil's decoder reads from the signature segment that decoded here as
+/// `segment`, or `None` when it rejects the segment, as [`jwt_authn_object`] explains.
+fn jwt_authn_bytes(segment: Result<Decoded, SegmentError>) -> Option<Vec<u8>> {
+    match segment {
+        Ok(decoded) if decoded.standard_alphabet => None,
+        Ok(decoded) => Some(decoded.bytes),
+        Err(SegmentError::Empty { .. }) => Some(Vec::new()),
+        Err(_) => None,
     }
 }
 
@@ -126,12 +171,13 @@ fn decode_jwe(token: &str, decoding: &mut Decoding) {
     let [(header_start, header), rest @ ..] = &segments[..] else {
         return;
     };
-    decoding.header = decode_json(
+    let header_segment = check_segment(
         header,
         Segment::Header,
         *header_start,
         &mut decoding.problems,
     );
+    decoding.header = decode_json(&header_segment, Segment::Header, &mut decoding.problems);
 
     let others = [
         Segment::EncryptedKey,
@@ -142,7 +188,7 @@ fn decode_jwe(token: &str, decoding: &mut Decoding) {
     for ((start, text), segment) in rest.iter().zip(others) {
         // Direct key agreement (`dir`, `ECDH-ES`) leaves the encrypted key empty.
         if !(text.is_empty() && segment == Segment::EncryptedKey) {
-            check_segment(text, segment, *start, &mut decoding.problems);
+            let _ = check_segment(text, segment, *start, &mut decoding.problems);
         }
     }
 
@@ -158,14 +204,13 @@ fn decode_jwe(token: &str, decoding: &mut Decoding) {
     ));
 }
 
-/// Decodes a segment that must hold a JSON object.
+/// Reads a decoded segment that must hold a JSON object.
 fn decode_json(
-    text: &str,
+    decoded: &Result<Decoded, SegmentError>,
     segment: Segment,
-    start: usize,
     problems: &mut Vec<Problem>,
 ) -> Option<Value> {
-    let decoded = check_segment(text, segment, start, problems)?;
+    let decoded = decoded.as_ref().ok()?;
     let name = segment.name();
     let code = segment.code();
 
@@ -216,7 +261,7 @@ fn check_segment(
     segment: Segment,
     start: usize,
     problems: &mut Vec<Problem>,
-) -> Option<Decoded> {
+) -> Result<Decoded, SegmentError> {
     let name = segment.name();
     let code = segment.code();
     let decoded = match decode_segment(text, segment, start) {
@@ -227,7 +272,7 @@ fn check_segment(
                 &code,
                 format!("{error}; check that it was copied whole"),
             ));
-            return None;
+            return Err(error);
         }
     };
 
@@ -258,7 +303,7 @@ fn check_segment(
             ),
         ));
     }
-    Some(decoded)
+    Ok(decoded)
 }
 
 /// Returns `serde_json`'s message without its own ` at line L column C` suffix.
@@ -286,6 +331,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jwt_authn_reading_matches_envoy() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+        let url = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let header = url(br#"{"alg":"RS256","kid":"k1"}"#);
+        let claims = url(br#"{"iss":"a","exp":1}"#);
+        // `~~~` encodes to `fn5+` in standard base64 and to `fn5-` in base64url.
+        let standard_header = STANDARD_NO_PAD.encode(br#"{"alg":"RS256","x":"~~~"}"#);
+        assert!(standard_header.contains('+'), "{standard_header}");
+        let tokens = [
+            format!("{header}.{claims}.c2ln"),
+            format!("{header}==.{claims}=.c2ln=="),
+            format!("{header}.{claims}.c2ln==="),
+            format!("{header}.{claims}.c2+n"),
+            format!("{header}.{claims}.c2-+"),
+            format!("{header}.{claims}."),
+            format!(".{claims}.c2ln"),
+            format!("{header}..c2ln"),
+            format!("{header}.{claims}.c2l"),
+            format!("{header}.{claims}.c"),
+            format!("{header}.{claims}.c2lo"),
+            format!("{header}.{claims}.c%ln"),
+            format!("{header}.{claims}.c2=n"),
+            format!("{standard_header}.{claims}.c2ln"),
+            format!("{header}.{}.c2ln", url(b"[1]")),
+            format!("{header}.{}.c2ln", url(b"{\"a\":\"\xff\"}")),
+            format!("{header}.{}.c2ln", url(br#"{"exp":"1"}"#)),
+            format!("{header}.{}.c2ln", url(br#"{"aud":[1]}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"alg":"none"}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"alg":"RS256","kid":5}"#)),
+            format!("{}.{claims}.c2ln", url(br#"{"kid":"k1"}"#)),
+            format!("{}.{claims}.c2ln", url(b"{}x")),
+            format!("{header}.{claims}.c2 ln"),
+        ];
+        for token in tokens {
+            let envoy = envoy::read_parts(&token).map(|parts| parts.signature);
+            assert_eq!(decode(&token, TokenKind::Jws).jwt_authn, envoy, "{token}");
+        }
+    }
+
+    #[test]
     fn segments_offsets() {
         assert_eq!(segments("ab.c.def"), [(0, "ab"), (3, "c"), (5, "def")]);
     }
@@ -294,7 +381,8 @@ mod tests {
     fn json_error_line_column() {
         let mut problems = Vec::new();
         // `{"a":` in base64url
-        let value = decode_json("eyJhIjo", Segment::Header, 0, &mut problems);
+        let decoded = check_segment("eyJhIjo", Segment::Header, 0, &mut problems);
+        let value = decode_json(&decoded, Segment::Header, &mut problems);
         assert!(value.is_none());
         assert_eq!(
             problems[0].message,

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::jwks::{self, Jwk, Jwks, KeyMaterial, KeyType, ParsedKeys};
-use super::verify::{VerifyError, parse_jwt, verify_jwt};
-use super::{TokenKind, quote_truncated};
+use super::verify::{VerifyError, verify_jwt};
+use super::{Inspection, TokenKind, quote_truncated};
 
 /// Origin of a key set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -242,11 +242,11 @@ impl SignatureReport {
     }
 }
 
-/// Checks `token` against each key set in order and explains the outcome. `load_failures` are the
-/// messages of key sources that could not be loaded; they are named when nothing verified.
+/// Checks the inspected token against each key set in order and explains the outcome.
+/// `load_failures` are the messages of key sources that could not be loaded; they are named when
+/// nothing verified.
 pub fn check_signature(
-    token: &str,
-    kind: TokenKind,
+    inspection: &Inspection,
     sets: &[&KeySet],
     load_failures: &[String],
 ) -> SignatureReport {
@@ -260,7 +260,7 @@ pub fn check_signature(
         envoy_status: None,
         message: String::new(),
     };
-    match kind {
+    match inspection.kind {
         TokenKind::Jwe => {
             "a JWE is encrypted, not signed: there is no signature to check, and Envoy's jwt_authn \
              rejects it"
@@ -275,12 +275,12 @@ pub fn check_signature(
         }
         TokenKind::Jws => {}
     }
-    let jwt = match parse_jwt(token) {
+    let jwt = match inspection.signed() {
         Ok(jwt) => jwt,
-        Err(status) => return malformed(report, token, status),
+        Err(status) => return malformed(report, inspection.token.expose(), status),
     };
-    report.alg = Some(jwt.alg.clone());
-    report.kid = (!jwt.kid.is_empty()).then(|| jwt.kid.clone());
+    report.alg = Some(jwt.alg.to_owned());
+    report.kid = (!jwt.kid.is_empty()).then(|| jwt.kid.to_owned());
 
     let mut stand_in = None;
     let mut failure: Option<(&KeySet, VerifyError)> = None;
@@ -336,7 +336,7 @@ pub fn check_signature(
     } else {
         report.status = SignatureStatus::KeyNotFound;
         report.envoy_status = Some(jwks::KID_ALG_MISMATCH.to_owned());
-        report.message = no_match_message(report.kid.as_deref(), &jwt.alg, sets, load_failures);
+        report.message = no_match_message(report.kid.as_deref(), jwt.alg, sets, load_failures);
     }
     report
 }
@@ -403,23 +403,33 @@ fn describe_key(jwks: &Jwks, index: usize) -> String {
     let Some(key) = jwks.keys.iter().find(|key| key.index == index) else {
         return format!("index {index}");
     };
-    let kid = if key.kid.is_empty() {
-        "no kid".to_owned()
+    // A batch describes the verifying key of every token, so the text is pushed piece by piece
+    // rather than built with `format!`.
+    let mut text = String::with_capacity(80);
+    if key.kid.is_empty() {
+        text.push_str("no kid");
     } else {
-        format!("kid {}", quote_truncated(&key.kid))
-    };
-    let kty = match key.kty {
-        KeyType::Rsa => "RSA".to_owned(),
-        KeyType::Ec => format!("EC {}", key.crv),
-        KeyType::Oct => "HMAC secret".to_owned(),
-        KeyType::Okp => key.crv.clone(),
-    };
-    let alg = if key.alg.is_empty() {
-        "no alg".to_owned()
+        text.push_str("kid ");
+        text.push_str(&quote_truncated(&key.kid));
+    }
+    text.push_str(", ");
+    match key.kty {
+        KeyType::Rsa => text.push_str("RSA"),
+        KeyType::Ec => {
+            text.push_str("EC ");
+            text.push_str(&key.crv);
+        }
+        KeyType::Oct => text.push_str("HMAC secret"),
+        KeyType::Okp => text.push_str(&key.crv),
+    }
+    text.push_str(", ");
+    if key.alg.is_empty() {
+        text.push_str("no alg");
     } else {
-        format!("alg {}", key.alg)
-    };
-    format!("{kid}, {kty}, {alg}")
+        text.push_str("alg ");
+        text.push_str(&key.alg);
+    }
+    text
 }
 
 /// Lists the usable keys of a set by `kid` and `alg`, for the no-match explanation.

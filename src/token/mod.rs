@@ -14,13 +14,14 @@ mod shell;
 mod times;
 pub mod verify;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub use times::relative_phrase;
+pub use verify::Signed;
 
 /// What kind of token the input holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,6 +63,10 @@ pub struct Inspection {
     /// The token itself; never serialized and redacted in `Debug`.
     #[serde(skip)]
     pub token: SecretToken,
+    /// Envoy's `jwt_authn` reading of the token. It is never serialized and is redacted in
+    /// `Debug`.
+    #[serde(skip)]
+    pub jwt_authn: JwtAuthnReading,
 }
 
 impl Inspection {
@@ -90,6 +95,41 @@ impl Inspection {
     /// Returns true when a problem makes the token invalid, as [`Problem::invalidates`] decides.
     pub fn is_invalid(&self) -> bool {
         self.problems.iter().any(Problem::invalidates)
+    }
+
+    /// Returns the parts of the token that a signature check reads, as Envoy's `jwt_authn` reads
+    /// them, or the status text of the first format check that fails.
+    pub fn signed(&self) -> Result<Signed<'_>, &'static str> {
+        let signature = self.jwt_authn.0.as_deref().map_err(|status| *status)?;
+        let token = self.token.expose();
+        // The format checks passed, so the token has two dots and a header with a string `alg`.
+        let signing_input = token.rsplit_once('.').map_or(token, |(input, _)| input);
+        Ok(Signed {
+            alg: self.alg().unwrap_or_default(),
+            kid: self.kid().unwrap_or_default(),
+            signing_input,
+            signature,
+        })
+    }
+}
+
+/// The decoded signature of a token whose `jwt_verify_lib` format checks pass, or the status text
+/// of the first check that fails. The signature is as secret as the token, so `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtAuthnReading(Result<Vec<u8>, &'static str>);
+
+impl Default for JwtAuthnReading {
+    fn default() -> Self {
+        Self(Err(envoy::BAD_FORMAT))
+    }
+}
+
+impl fmt::Debug for JwtAuthnReading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(signature) => write!(f, "Signature({} bytes, redacted)", signature.len()),
+            Err(status) => write!(f, "FormatStatus({status:?})"),
+        }
     }
 }
 
@@ -196,6 +236,17 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     let found = find::find_token(text)?;
     let mut problems = found.problems;
     let decoded = jose::decode(&found.text, found.kind);
+    if found.jwt_authn_reads_text {
+        let checks = decoded
+            .jwt_authn
+            .as_ref()
+            .map(drop)
+            .map_err(|status| *status);
+        problems.extend(find::format_problem(envoy::format_status(
+            &found.text,
+            checks,
+        )));
+    }
     problems.extend(decoded.problems);
 
     let (times, time_problems) = match &decoded.claims {
@@ -217,6 +268,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         fingerprint: fingerprint(&found.text),
         encoded_len: found.text.len(),
         token: SecretToken(found.text),
+        jwt_authn: JwtAuthnReading(decoded.jwt_authn),
     })
 }
 
@@ -226,10 +278,13 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
 /// would read them again with CPUID instructions, which cost about 11 µs each in a virtual machine
 /// (measured on a 2-vCPU Xeon guest).
 pub fn fingerprint(token: &str) -> String {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut text = String::from("sha256:");
+    let mut text = String::with_capacity(23);
+    text.push_str("sha256:");
     for byte in digest.as_ref().iter().take(8) {
-        let _ = write!(text, "{byte:02x}");
+        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
     }
     text
 }
@@ -243,12 +298,65 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-/// Quotes `text` for a message, cut to 40 characters so that no whole token lands in an error.
+/// Quotes `text` for a message as `{:?}` does, cut to 40 characters so that no whole token lands
+/// in an error.
 pub(crate) fn quote_truncated(text: &str) -> String {
     const MAX_CHARS: usize = 40;
-    let mut quoted: String = text.chars().take(MAX_CHARS).collect();
-    if text.chars().nth(MAX_CHARS).is_some() {
+    let end = text
+        .char_indices()
+        .nth(MAX_CHARS)
+        .map_or(text.len(), |(index, _)| index);
+    let (kept, cut) = (&text[..end], end < text.len());
+    // `{:?}` writes printable ASCII other than `"` and `\` as it is, and a `kid` or an issuer
+    // is usually such text, so only other text pays for the escaping.
+    if kept
+        .bytes()
+        .all(|byte| matches!(byte, b' '..=b'~') && byte != b'"' && byte != b'\\')
+    {
+        let mut quoted = String::with_capacity(kept.len() + 5);
+        quoted.push('"');
+        quoted.push_str(kept);
+        if cut {
+            quoted.push('…');
+        }
+        quoted.push('"');
+        return quoted;
+    }
+    let mut quoted = kept.to_owned();
+    if cut {
         quoted.push('…');
     }
     format!("{quoted:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_sha256_prefix() {
+        // SHA-256("abc") is ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.
+        assert_eq!(fingerprint("abc"), "sha256:ba7816bf8f01cfea");
+    }
+
+    #[test]
+    fn quote_truncated_escapes_like_debug() {
+        let forty = "k".repeat(40);
+        let cases = [
+            ("kid-1".to_owned(), r#""kid-1""#.to_owned()),
+            (r#"say "hi""#.to_owned(), r#""say \"hi\"""#.to_owned()),
+            (r"back\slash".to_owned(), r#""back\\slash""#.to_owned()),
+            ("tab\there".to_owned(), r#""tab\there""#.to_owned()),
+            ("é and ü".to_owned(), r#""é and ü""#.to_owned()),
+            (forty.clone(), format!("\"{forty}\"")),
+            (format!("{forty}k"), format!("\"{forty}…\"")),
+            (
+                format!("{}\u{7}more", "k".repeat(39)),
+                format!("\"{}\\u{{7}}…\"", "k".repeat(39)),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(quote_truncated(&text), expected, "{text:?}");
+        }
+    }
 }

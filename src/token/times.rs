@@ -94,11 +94,11 @@ fn describe(value: &Value) -> String {
 
 /// Returns the problem, if any, with `claim` lying `relative_seconds` from now.
 fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
-    let skew = duration_phrase(ENVOY_CLOCK_SKEW_SECONDS.unsigned_abs());
     match claim {
         // RFC 7519: the token must not be accepted on or after `exp`. Envoy rejects when
         // now > exp + clock skew.
         "exp" if relative_seconds <= 0 => {
+            let skew = skew_phrase();
             let ago = relative_phrase(relative_seconds);
             let grace = ENVOY_CLOCK_SKEW_SECONDS + relative_seconds;
             let problem = if grace >= 0 {
@@ -123,6 +123,7 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
         }
         // Envoy rejects when now < nbf - clock skew.
         "nbf" if relative_seconds > 0 => {
+            let skew = skew_phrase();
             let valid_in = relative_phrase(relative_seconds);
             let wait = relative_seconds - ENVOY_CLOCK_SKEW_SECONDS;
             let problem = if wait <= 0 {
@@ -156,6 +157,12 @@ fn judge(claim: &str, relative_seconds: i64) -> Option<Problem> {
         )),
         _ => None,
     }
+}
+
+/// Returns Envoy's clock skew in words. Only the problems that name it call this, because most
+/// times have no problem.
+fn skew_phrase() -> String {
+    duration_phrase(ENVOY_CLOCK_SKEW_SECONDS.unsigned_abs())
 }
 
 /// Returns `seconds` from now in words: `in 3 days`, `1 h 5 min ago`, `now`. Problem messages and

@@ -2,9 +2,6 @@
 //! with `jwt_verify_lib`'s checks, then each candidate key of the JWKS is tried over the original
 //! bytes of the first two segments. The cryptography is jsonwebtoken's (aws-lc-rs).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use aws_lc_rs::signature::{self, RsaParameters, RsaPublicKeyComponents};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -39,32 +36,34 @@ pub struct Jwt {
     signature: Vec<u8>,
 }
 
-/// A token as `jwt_verify_lib` reads it, or the status of the check it fails.
-pub type ParsedJwt = Result<Rc<Jwt>, &'static str>;
+impl Jwt {
+    /// Returns the parts that a signature check reads.
+    pub fn signed(&self) -> Signed<'_> {
+        Signed {
+            alg: &self.alg,
+            kid: &self.kid,
+            signing_input: &self.signing_input,
+            signature: &self.signature,
+        }
+    }
+}
 
-thread_local! {
-    /// The last token [`parse_jwt`] read, with its result. `decode` reads a token's Envoy status
-    /// while finding it and its keys while checking it, so each token is read twice in a row.
-    static LAST_PARSE: RefCell<Option<(String, ParsedJwt)>> =
-        const { RefCell::new(None) };
+/// The parts of a JWS that a signature check reads, borrowed from a [`Jwt`] or from an
+/// [`Inspection`](super::Inspection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed<'a> {
+    pub alg: &'a str,
+    /// Empty when absent.
+    pub kid: &'a str,
+    /// `header.payload` exactly as sent: the signed bytes.
+    pub signing_input: &'a str,
+    /// The decoded signature segment.
+    pub signature: &'a [u8],
 }
 
 /// Parses `token` as `jwt_verify_lib` does, or returns Envoy's status text for the first check
 /// that fails (`Jwt is not in the form of …`, `Jwt header [alg] is not supported`, …).
-pub fn parse_jwt(token: &str) -> ParsedJwt {
-    LAST_PARSE.with_borrow_mut(|last| {
-        if let Some((text, result)) = last.as_ref()
-            && text == token
-        {
-            return result.clone();
-        }
-        let result = read_jwt(token).map(Rc::new);
-        *last = Some((token.to_owned(), result.clone()));
-        result
-    })
-}
-
-fn read_jwt(token: &str) -> Result<Jwt, &'static str> {
+pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
     // Whitespace in the token only shows at the signature check, which is done here for real.
     let Parts {
         header: header_json,
@@ -158,12 +157,12 @@ impl VerifyError {
 
 /// Returns the index in the JWKS of the key that verified `jwt`, trying the candidates in order
 /// as `jwt_verify_lib`'s `verifyJwtWithoutTimeChecking` does.
-pub fn verify_jwt(jwt: &Jwt, jwks: &Jwks) -> Result<usize, VerifyError> {
-    let keys = candidates(jwks, &jwt.kid, &jwt.alg);
+pub fn verify_jwt(jwt: &Signed, jwks: &Jwks) -> Result<usize, VerifyError> {
+    let keys = candidates(jwks, jwt.kid, jwt.alg);
     if keys.is_empty() {
         return Err(VerifyError::KidAlgMismatch {
-            kid: jwt.kid.clone(),
-            alg: jwt.alg.clone(),
+            kid: jwt.kid.to_owned(),
+            alg: jwt.alg.to_owned(),
         });
     }
     let mut unsupported = None;
@@ -180,7 +179,7 @@ pub fn verify_jwt(jwt: &Jwt, jwks: &Jwks) -> Result<usize, VerifyError> {
                 unsupported.get_or_insert(VerifyError::Unsupported {
                     index: key.index,
                     kty: key.kty,
-                    alg: jwt.alg.clone(),
+                    alg: jwt.alg.to_owned(),
                 });
             }
         }
@@ -202,8 +201,8 @@ enum KeyCheck {
 
 /// Tries one key. The digest follows the token's `alg`, the scheme follows the key's type, as in
 /// `jwt_verify_lib`: a key of another type than the `alg` names is tried and fails.
-fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
-    let alg = jwt.alg.as_str();
+fn check_key(jwt: &Signed, key: &Jwk) -> KeyCheck {
+    let alg = jwt.alg;
     let algorithm = match (&key.material, key.crv.as_str()) {
         (KeyMaterial::Ec { .. }, "P-256") if !matches!(alg, "ES384" | "ES512") => {
             Some(Algorithm::ES256)
@@ -242,7 +241,7 @@ fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
     let Some(decoding_key) = decoding_key(&key.material) else {
         return KeyCheck::Failed;
     };
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&jwt.signature);
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(jwt.signature);
     match jsonwebtoken::crypto::verify(
         &signature,
         jwt.signing_input.as_bytes(),
@@ -256,7 +255,13 @@ fn check_key(jwt: &Jwt, key: &Jwk) -> KeyCheck {
 
 /// Checks an RSA signature with the key parsed once per digest and padding. The parameters are
 /// the ones jsonwebtoken's aws-lc-rs back end uses for the same `alg` (2048 to 8192 bits).
-fn check_rsa(jwt: &Jwt, algorithm: Algorithm, n: &[u8], e: &[u8], parsed: &ParsedKeys) -> KeyCheck {
+fn check_rsa(
+    jwt: &Signed,
+    algorithm: Algorithm,
+    n: &[u8],
+    e: &[u8],
+    parsed: &ParsedKeys,
+) -> KeyCheck {
     let (slot, parameters): (usize, &'static RsaParameters) = match algorithm {
         Algorithm::RS384 => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
         Algorithm::RS512 => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
@@ -273,7 +278,7 @@ fn check_rsa(jwt: &Jwt, algorithm: Algorithm, n: &[u8], e: &[u8], parsed: &Parse
     match key {
         Some(key)
             if key
-                .verify_sig(jwt.signing_input.as_bytes(), &jwt.signature)
+                .verify_sig(jwt.signing_input.as_bytes(), jwt.signature)
                 .is_ok() =>
         {
             KeyCheck::Verified
@@ -322,7 +327,7 @@ impl TokenVerifyError {
 /// checks.
 pub fn verify_token(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
     let jwt = parse_jwt(token).map_err(TokenVerifyError::Malformed)?;
-    Ok(verify_jwt(&jwt, jwks)?)
+    Ok(verify_jwt(&jwt.signed(), jwks)?)
 }
 
 /// Checks only the signature of a compact JWS whose payload need not be JSON (RFC 8037's example
@@ -338,23 +343,15 @@ pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVer
             .get(name)
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_owned()
     };
-    let jwt = Jwt {
+    let signature = websafe_decode(signature).unwrap_or_default();
+    let signed = Signed {
         alg: text("alg"),
         kid: text("kid"),
-        iss: String::new(),
-        sub: String::new(),
-        audiences: Vec::new(),
-        exp: 0,
-        nbf: 0,
-        payload_segment: payload.to_owned(),
-        signing_input: format!("{header}.{payload}"),
-        signature: websafe_decode(signature).unwrap_or_default(),
-        header: header_json.clone(),
-        payload: Map::new(),
+        signing_input: &token[..header.len() + 1 + payload.len()],
+        signature: &signature,
     };
-    Ok(verify_jwt(&jwt, jwks)?)
+    Ok(verify_jwt(&signed, jwks)?)
 }
 
 #[cfg(test)]
@@ -370,18 +367,6 @@ mod tests {
     fn parse_reads_claims() {
         let jwt = parse_jwt(A1_TOKEN).map(|jwt| (jwt.iss.clone(), jwt.exp));
         assert_eq!(jwt, Ok(("joe".to_owned(), 1_300_819_380)));
-    }
-
-    #[test]
-    fn parse_keeps_only_the_last_token() {
-        // Each call returns the result for its own token, whatever token came before it.
-        let none = "eyJhbGciOiJub25lIn0.e30.";
-        let issuer = |token: &str| parse_jwt(token).map(|jwt| jwt.iss.clone());
-        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
-        assert_eq!(issuer(none), Err("Jwt header [alg] is not supported"));
-        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
-        assert_eq!(issuer(A1_TOKEN), Ok("joe".to_owned()));
-        assert_eq!(issuer(none), Err("Jwt header [alg] is not supported"));
     }
 
     #[test]

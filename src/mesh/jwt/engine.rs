@@ -429,7 +429,7 @@ impl Context<'_> {
                 ));
             }
         };
-        verify_jwt(jwt, keys).map_err(|error| {
+        verify_jwt(&jwt.signed(), keys).map_err(|error| {
             let detail = stand_in.unwrap_or_else(|| format!(" ({error})"));
             (error.envoy_status(), detail)
         })
