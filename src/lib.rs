@@ -21,3 +21,15 @@ pub mod tui;
 /// glibc 2.36 to about 158,000 with mimalloc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Returns a pseudo-random sequence (xorshift64) of numbers below each call's bound, so that
+/// generated test cases are the same on every run.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+    move |bound| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).expect("bound fits usize")
+    }
+}

@@ -372,6 +372,61 @@ mod tests {
         }
     }
 
+    /// Bytes that the mutation test writes into tokens: both base64 alphabets, padding, dots,
+    /// whitespace, `%` and JSON punctuation.
+    const MUTATION_BYTES: &[u8] = b"Aa0-_+/=. %\t~\"{}[],:";
+
+    /// Replaces, inserts or removes one to three bytes of `text`, or cuts it short.
+    fn mutate(text: &mut Vec<u8>, next: &mut impl FnMut(usize) -> usize) {
+        for _ in 0..=next(3) {
+            let at = next(text.len() + 1);
+            let byte = MUTATION_BYTES[next(MUTATION_BYTES.len())];
+            match next(7) {
+                0 if at < text.len() => text[at] = byte,
+                1 | 2 => text.insert(at, byte),
+                3 => text.truncate(at),
+                _ if at < text.len() => {
+                    text.remove(at);
+                }
+                _ => text.push(byte),
+            }
+        }
+    }
+
+    #[test]
+    fn jwt_authn_reading_matches_envoy_on_mutations() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+
+        let header = br#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#;
+        let claims = br#"{"iss":"https://a.example","aud":["b"],"exp":1,"nbf":0.5,"sub":"c"}"#;
+        let mut next = crate::xorshift(0x51ed_2701_f3a5_c7b9);
+        for round in 0..6_000 {
+            // Mutate the JSON before encoding it, or the encoded text itself.
+            let mut segments = [header.to_vec(), claims.to_vec(), b"signature".to_vec()];
+            let in_json = round % 2 == 0;
+            if in_json {
+                mutate(&mut segments[next(3)], &mut next);
+            }
+            // Mostly unpadded base64url, sometimes padded or in the standard alphabet.
+            let encoded: Vec<String> = segments
+                .iter()
+                .map(|bytes| match next(8) {
+                    0 => URL_SAFE.encode(bytes),
+                    1 => STANDARD.encode(bytes),
+                    _ => URL_SAFE_NO_PAD.encode(bytes),
+                })
+                .collect();
+            let mut token = encoded.join(".").into_bytes();
+            if !in_json {
+                mutate(&mut token, &mut next);
+            }
+            let token = String::from_utf8(token).expect("the mutations are ASCII");
+            let envoy = envoy::read_parts(&token).map(|parts| parts.signature);
+            assert_eq!(decode(&token, TokenKind::Jws).jwt_authn, envoy, "{token}");
+        }
+    }
+
     #[test]
     fn segments_offsets() {
         assert_eq!(segments("ab.c.def"), [(0, "ab"), (3, "c"), (5, "def")]);

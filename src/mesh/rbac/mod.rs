@@ -13,18 +13,6 @@ mod regex_glob;
 mod rule;
 mod template;
 
-/// Returns a pseudo-random sequence (xorshift64), so that generated test cases are the same on
-/// every run.
-#[cfg(test)]
-fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
-    move |bound| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        usize::try_from(state % bound as u64).expect("bound fits usize")
-    }
-}
-
 pub use builder::{BuildSettings, Built, ExtAuthzProvider, ProviderKind, ScopedPolicy, build};
 pub use context::normalize_path;
 pub use engine::{Engine, EngineError};

@@ -170,7 +170,7 @@ fn skip_chars(text: &str, pos: usize, count: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::rbac::xorshift;
+    use crate::xorshift;
 
     const PATTERNS: &[&str] = &[
         ".+",

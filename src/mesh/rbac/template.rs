@@ -129,7 +129,7 @@ pub(super) fn template_regex(template: &str) -> Result<Regex, regex::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::rbac::xorshift;
+    use crate::xorshift;
 
     const TEMPLATES: &[&str] = &[
         "",
