@@ -859,6 +859,56 @@ fn batch_stdin_answers_each_line() {
     assert_eq!(value["kind"], "jws", "{first}");
 }
 
+/// A batch line longer than the limit is skipped without being kept: the process's peak memory
+/// stays far under the line's length, and the next line is still read.
+#[test]
+fn batch_overlong_line_bounded() {
+    const LINE_BYTES: usize = 96 * 1024 * 1024;
+    const PEAK_LIMIT_KIB: u64 = 48 * 1024;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("idflow starts");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    let chunk = vec![b'a'; 1024 * 1024];
+    for _ in 0..LINE_BYTES / chunk.len() {
+        stdin.write_all(&chunk).expect("the long line is written");
+    }
+    stdin.flush().expect("stdin flushed");
+    // The line has no end yet, so idflow is still reading it: its peak so far is the skip's.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .expect("the child's status is readable");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in the child's status");
+    writeln!(stdin, "\n{}", token()).expect("the token line is written");
+    drop(stdin);
+    let output = child.wait_with_output().expect("idflow ends");
+
+    assert!(
+        peak_kib < PEAK_LIMIT_KIB,
+        "peak {peak_kib} KiB while skipping a {LINE_BYTES}-byte line"
+    );
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each result is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(
+        lines[0]["error"],
+        "line is longer than 8 MiB; a token is far shorter"
+    );
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[1]["kind"], "jws");
+    assert_eq!(output.status.code(), Some(1));
+}
+
 /// Standard output that cannot take the result (a full disk, a closed pipe) is an error with
 /// exit status 2, never a panic.
 #[test]

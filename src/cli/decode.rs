@@ -274,10 +274,7 @@ fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
     }
     if !bytes.ends_with(b"\n") && read as u64 == MAX_INPUT_BYTES {
         // Skip the rest of the over-long line so the next line starts in the right place.
-        let mut rest = Vec::new();
-        reader
-            .read_until(b'\n', &mut rest)
-            .map_err(|error| format!("failed to read the batch input: {error}"))?;
+        skip_line(reader).map_err(|error| format!("failed to read the batch input: {error}"))?;
         return Ok(Some(Line::Bad(format!(
             "line is longer than {} MiB; a token is far shorter",
             MAX_INPUT_BYTES / 1024 / 1024
@@ -290,6 +287,27 @@ fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
             error.utf8_error().valid_up_to()
         )),
     }))
+}
+
+/// Discards the input up to and including the next newline one buffer at a time, so that a line
+/// without end (`/dev/zero`, a binary file) costs no memory.
+fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+            reader.consume(end + 1);
+            return Ok(());
+        }
+        let length = buffer.len();
+        reader.consume(length);
+    }
 }
 
 /// The key sets given on the command line, loaded once per run.
