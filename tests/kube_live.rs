@@ -18,8 +18,8 @@ use idflow::mesh::check::{Mesh, check};
 use idflow::mesh::crd::PolicySet;
 use idflow::model::{Decision, Flow};
 use idflow::source::kube::{
-    LineCounts, LiveMessage, LiveSettings, LiveSource, MeshWorkload, Scope, StreamHealth,
-    StreamSettings,
+    LineCounts, LiveMessage, LiveSettings, LiveSource, MAX_LOG_LINE_BYTES, MeshWorkload, Scope,
+    StreamHealth, StreamSettings,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -429,6 +429,42 @@ async fn mid_line_cut_not_split() {
         run.seen.counts.malformed + run.seen.counts.not_access_log,
         0
     );
+}
+
+/// A container that writes a line longer than the limit costs the limit, not the line: the line
+/// is counted as too long, and the lines around it still become flows.
+#[tokio::test]
+async fn overlong_line_counted_and_skipped() {
+    let state = ClusterState::new();
+    let (pod, object) = orders_pod("shop", 0);
+    state.apply(object);
+    let mut ids = append_lines(&state, "shop", &pod, "before", 1);
+    state.append_log(
+        "shop",
+        &pod,
+        "istio-proxy",
+        ["x".repeat(MAX_LOG_LINE_BYTES * 3)],
+    );
+    ids.extend(append_lines(&state, "shop", &pod, "after", 1));
+    let server = FakeApiServer::start(state.clone()).await;
+    let mut run = Run::start(
+        server.client("shop").await,
+        Scope::Namespace("shop".into()),
+        10,
+    );
+
+    run.until("the lines around the long one", |seen| seen.has_flows(&ids))
+        .await;
+    run.until("the long line counted", |seen| seen.counts.too_long == 1)
+        .await;
+    run.settle(Duration::from_millis(200)).await;
+
+    assert_eq!(run.seen.counts.too_long, 1);
+    assert_eq!(
+        run.seen.counts.malformed + run.seen.counts.not_access_log,
+        0
+    );
+    assert_eq!(run.seen.repeated(), Vec::<&str>::new());
 }
 
 #[tokio::test]

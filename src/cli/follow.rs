@@ -17,8 +17,8 @@ use clap::Args;
 use super::OutputFormat;
 use crate::output;
 use crate::source::kube::{
-    FollowPrinter, KubeSettings, LiveMessage, LiveSettings, LiveSource, StreamSettings, connect,
-    resolve,
+    FollowPrinter, KubeSettings, LiveMessage, LiveSettings, LiveSource, MAX_LOG_LINE_BYTES,
+    StreamSettings, connect, resolve,
 };
 
 // Cluster selection flags, as kubectl spells them.
@@ -122,6 +122,7 @@ async fn follow(
     let started = Instant::now();
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut too_long = 0;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
@@ -146,6 +147,13 @@ async fn follow(
                     LiveMessage::Counts(counts) => {
                         if let Some(text) = dropped.update(counts.flows_evicted, Instant::now()) {
                             eprintln!("idflow: {text}");
+                        }
+                        if counts.too_long > too_long {
+                            too_long = counts.too_long;
+                            eprintln!(
+                                "idflow: {too_long} log line(s) longer than {} MiB skipped so far",
+                                MAX_LOG_LINE_BYTES / 1024 / 1024
+                            );
                         }
                     }
                     LiveMessage::Workloads(_) | LiveMessage::Policies(_) => {}

@@ -176,6 +176,7 @@ pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
             "records dropped from full flows",
             Slot::Error,
         ),
+        (counts.too_long, "log lines over 1 MiB skipped", Slot::Error),
     ];
     for (count, words, slot) in losses.into_iter().filter(|(count, ..)| *count > 0) {
         spans.push(styled(theme, Slot::Border, SEPARATOR));

@@ -68,6 +68,8 @@ pub struct LineCounts {
     pub duplicates_merged: u64,
     /// Records dropped because their flow already had [`crate::flow::MAX_HOPS_PER_FLOW`] hops.
     pub hops_dropped: u64,
+    /// Lines longer than [`super::logs::MAX_LOG_LINE_BYTES`], skipped.
+    pub too_long: u64,
 }
 
 /// A message from a live source.
@@ -369,12 +371,17 @@ async fn join_flows(
     let mut tracker = FlowTracker::new(settings.max_flows);
     let mut tick = tokio::time::interval(settings.flow_interval);
     let mut sent_counts = LineCounts::default();
+    let mut too_long = 0;
     loop {
         tokio::select! {
             line = lines.recv() => {
                 let Some(line) = line else { break };
                 let target = &line.target;
-                if let Ok(observation) = parser.parse_observation(&line.text, &target.location, target.role) {
+                let Some(text) = &line.text else {
+                    too_long += 1;
+                    continue;
+                };
+                if let Ok(observation) = parser.parse_observation(text, &target.location, target.role) {
                     tracker.push(observation);
                 }
             }
@@ -392,6 +399,7 @@ async fn join_flows(
                     flows_evicted: tracker.evicted(),
                     duplicates_merged: tracker.duplicates(),
                     hops_dropped: tracker.hops_dropped(),
+                    too_long,
                 };
                 if counts != sent_counts {
                     sent_counts = counts;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{AsyncBufReadExt, TryStreamExt};
+use futures::{AsyncBufRead, AsyncBufReadExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::LogParams;
@@ -78,8 +78,15 @@ pub struct StreamStatus {
 #[derive(Debug, Clone)]
 pub struct LogLine {
     pub target: Arc<LogTarget>,
-    pub text: String,
+    /// The line without its timestamp, or `None` for a line longer than [`MAX_LOG_LINE_BYTES`],
+    /// whose bytes past the limit were skipped unread.
+    pub text: Option<String>,
 }
+
+/// Maximum length of a log line that is read. A sidecar access log line is usually a few KiB, so a
+/// longer line is counted and skipped, and a container writing without newlines cannot exhaust
+/// memory.
+pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
 
 /// Settings of the log fan-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,12 +310,12 @@ async fn connect_once(
     };
     send_health(&shared.out, target, StreamHealth::Live).await;
 
-    // NOTE: a line is buffered whole, so one very long line costs its length in memory.
-    let mut lines = reader.lines();
+    let mut reader = std::pin::pin!(reader);
+    let mut bytes = Vec::new();
     let mut delivered = false;
     loop {
-        let line = match lines.try_next().await {
-            Ok(Some(line)) => line,
+        let (line, complete) = match read_log_line(&mut reader, &mut bytes).await {
+            Ok(Some(read)) => read,
             Ok(None) => {
                 return Ended::Retry {
                     error: "log stream closed".to_owned(),
@@ -322,20 +329,63 @@ async fn connect_once(
                 };
             }
         };
+        // The timestamp and the first bytes of an over-long line still mark the resume point, so
+        // that a reconnect does not count it again.
         let text = match split_timestamp(&line) {
             Some((time, text)) if resume.accept(time, text) => text.to_owned(),
             Some(_) => continue,
-            None => line,
+            None => line.into_owned(),
         };
         delivered = true;
         let line = LogLine {
             target: Arc::clone(target),
-            text,
+            text: complete.then_some(text),
         };
         if shared.lines.send(line).await.is_err() {
             return Ended::Stopped;
         }
     }
+}
+
+/// Reads one line into `bytes` and returns it without its line ending, and whether it is whole.
+/// A line longer than [`MAX_LOG_LINE_BYTES`] keeps its first bytes, and the rest is skipped.
+/// Bytes that are not UTF-8 become U+FFFD, because an HTTP header value may contain any byte.
+/// Returns `None` at the end of the stream.
+async fn read_log_line<'a, R>(
+    reader: &mut R,
+    bytes: &'a mut Vec<u8>,
+) -> std::io::Result<Option<(std::borrow::Cow<'a, str>, bool)>>
+where
+    R: AsyncBufRead + Unpin + ?Sized,
+{
+    bytes.clear();
+    let mut complete = true;
+    let mut any = false;
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            break;
+        }
+        any = true;
+        let newline = buffer.iter().position(|&byte| byte == b'\n');
+        let end = newline.unwrap_or(buffer.len());
+        let room = MAX_LOG_LINE_BYTES - bytes.len();
+        if end > room {
+            complete = false;
+        }
+        bytes.extend_from_slice(&buffer[..end.min(room)]);
+        reader.consume_unpin(newline.map_or(end, |at| at + 1));
+        if newline.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if bytes.ends_with(b"\r") {
+        bytes.pop();
+    }
+    Ok(Some((String::from_utf8_lossy(bytes), complete)))
 }
 
 fn is_forbidden(shared: &Shared, namespace: &str) -> bool {
@@ -355,4 +405,64 @@ fn seed(target: &LogTarget) -> u64 {
     target.hash(&mut hasher);
     Utc::now().timestamp_nanos_opt().hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::io::{BufReader, Cursor};
+
+    use super::*;
+
+    /// Reads every line of `input` through a reader with a buffer of `capacity` bytes.
+    async fn read_all(input: Vec<u8>, capacity: usize) -> Vec<(String, bool)> {
+        let mut reader = BufReader::with_capacity(capacity, Cursor::new(input));
+        let mut bytes = Vec::new();
+        let mut lines = Vec::new();
+        while let Some((line, complete)) = read_log_line(&mut reader, &mut bytes)
+            .await
+            .expect("reading from memory works")
+        {
+            lines.push((line.into_owned(), complete));
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn lines_split_on_newlines() {
+        let lines = read_all(b"one\ntwo\r\n\nlast".to_vec(), 3).await;
+        let expected = [("one", true), ("two", true), ("", true), ("last", true)];
+        assert_eq!(
+            lines,
+            expected.map(|(text, complete)| (text.to_owned(), complete))
+        );
+    }
+
+    #[tokio::test]
+    async fn overlong_line_cut_and_skipped() {
+        let mut input = vec![b'x'; MAX_LOG_LINE_BYTES + 100_000];
+        input.extend_from_slice(b"\nnext\n");
+        let lines = read_all(input, 64 * 1024).await;
+
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].0.len(), MAX_LOG_LINE_BYTES);
+        assert!(!lines[0].1, "the long line is marked as cut");
+        assert_eq!(lines[1], ("next".to_owned(), true));
+    }
+
+    #[tokio::test]
+    async fn line_at_limit_is_whole() {
+        let mut input = vec![b'x'; MAX_LOG_LINE_BYTES];
+        input.push(b'\n');
+        let lines = read_all(input, 8 * 1024).await;
+
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].1, "a line of exactly the limit is whole");
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_replaced() {
+        let lines = read_all(b"a\xffb\nok\n".to_vec(), 16).await;
+        assert_eq!(lines[0], ("a\u{FFFD}b".to_owned(), true));
+        assert_eq!(lines[1], ("ok".to_owned(), true));
+    }
 }
