@@ -20,6 +20,7 @@ use super::text::wrap;
 use super::theme::Slot;
 use super::token_view::masked;
 use super::workloads::denial_text;
+use crate::token::plural;
 
 const SEPARATOR: &str = " │ ";
 const HINT_GAP: &str = "  ";
@@ -160,27 +161,41 @@ pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(styled(theme, Slot::Muted, "none yet"));
     }
     let counts = &app.live.counts;
+    // Each loss as its count, the noun that takes the plural, and the rest of the phrase.
     let losses = [
         (
             counts.flows_evicted,
-            "flows evicted past --max-flows",
+            "flow",
+            "evicted past --max-flows",
             Slot::Error,
         ),
         (
             counts.duplicates_merged,
-            "duplicate records merged",
+            "duplicate record",
+            "merged",
             Slot::Muted,
         ),
         (
             counts.hops_dropped,
-            "records dropped from full flows",
+            "record",
+            "dropped from full flows",
             Slot::Error,
         ),
-        (counts.too_long, "log lines over 1 MiB skipped", Slot::Error),
+        (
+            counts.too_long,
+            "log line",
+            "over 1 MiB skipped",
+            Slot::Error,
+        ),
     ];
-    for (count, words, slot) in losses.into_iter().filter(|(count, ..)| *count > 0) {
+    for (count, noun, rest, slot) in losses.into_iter().filter(|(count, ..)| *count > 0) {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
         spans.push(styled(theme, Slot::Border, SEPARATOR));
-        spans.push(styled(theme, slot, format!("{count} {words}")));
+        spans.push(styled(
+            theme,
+            slot,
+            format!("{} {rest}", plural(count, noun)),
+        ));
     }
     let denials = &app.live.denials;
     for (label, map) in [
@@ -267,14 +282,6 @@ fn hints_width(hints: &[(&str, Hint)]) -> usize {
         .map(|(label, hint)| Span::raw(format!("<{label}> {}", hint.text)).width())
         .sum();
     entries + HINT_GAP.len() * hints.len().saturating_sub(1)
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }
 
 #[cfg(test)]

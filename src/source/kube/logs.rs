@@ -83,10 +83,17 @@ pub struct LogLine {
     pub text: Option<String>,
 }
 
-/// Maximum length of a log line that is read. A sidecar access log line is usually a few KiB, so a
-/// longer line is counted and skipped, and a container writing without newlines cannot exhaust
-/// memory.
+/// Maximum length of a log line that is read, without the kubelet's timestamp. A sidecar access
+/// log line is usually a few KiB, so a longer line is counted and skipped, and a container writing
+/// without newlines cannot exhaust memory.
 pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
+
+/// Room for the kubelet's timestamp and a space before a line (`2026-03-01T10:00:05.123456789Z `
+/// is 31 bytes), and a carriage return after it.
+const TIMESTAMP_ROOM_BYTES: usize = 64;
+
+/// Capacity of the line buffer a stream keeps between lines.
+const KEPT_LINE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Settings of the log fan-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +321,8 @@ async fn connect_once(
     let mut bytes = Vec::new();
     let mut delivered = false;
     loop {
+        // A long line leaves a large buffer behind; a stream keeps at most a small one.
+        bytes.shrink_to(KEPT_LINE_BUFFER_BYTES);
         let (line, complete) = match read_log_line(&mut reader, &mut bytes).await {
             Ok(Some(read)) => read,
             Ok(None) => {
@@ -330,16 +339,18 @@ async fn connect_once(
             }
         };
         // The timestamp and the first bytes of an over-long line still mark the resume point, so
-        // that a reconnect does not count it again.
+        // that a reconnect does not count it again. The limit applies to the text after the
+        // timestamp, which the reader's limit leaves room for.
         let text = match split_timestamp(&line) {
-            Some((time, text)) if resume.accept(time, text) => text.to_owned(),
+            Some((time, text)) if resume.accept(time, text) => text,
             Some(_) => continue,
-            None => line.into_owned(),
+            None => &line,
         };
         delivered = true;
+        let whole = complete && text.len() <= MAX_LOG_LINE_BYTES;
         let line = LogLine {
             target: Arc::clone(target),
-            text: complete.then_some(text),
+            text: whole.then(|| text.to_owned()),
         };
         if shared.lines.send(line).await.is_err() {
             return Ended::Stopped;
@@ -348,7 +359,8 @@ async fn connect_once(
 }
 
 /// Reads one line into `bytes` and returns it without its line ending, and whether it is whole.
-/// A line longer than [`MAX_LOG_LINE_BYTES`] keeps its first bytes, and the rest is skipped.
+/// A line longer than [`MAX_LOG_LINE_BYTES`] and a timestamp keeps its first bytes, and the rest
+/// is skipped.
 /// Bytes that are not UTF-8 become U+FFFD, because an HTTP header value may contain any byte.
 /// Returns `None` at the end of the stream.
 async fn read_log_line<'a, R>(
@@ -369,7 +381,7 @@ where
         any = true;
         let newline = buffer.iter().position(|&byte| byte == b'\n');
         let end = newline.unwrap_or(buffer.len());
-        let room = MAX_LOG_LINE_BYTES - bytes.len();
+        let room = MAX_LOG_LINE_BYTES + TIMESTAMP_ROOM_BYTES - bytes.len();
         if end > room {
             complete = false;
         }
@@ -444,19 +456,19 @@ mod tests {
         let lines = read_all(input, 64 * 1024).await;
 
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].0.len(), MAX_LOG_LINE_BYTES);
+        assert_eq!(lines[0].0.len(), MAX_LOG_LINE_BYTES + TIMESTAMP_ROOM_BYTES);
         assert!(!lines[0].1, "the long line is marked as cut");
         assert_eq!(lines[1], ("next".to_owned(), true));
     }
 
     #[tokio::test]
     async fn line_at_limit_is_whole() {
-        let mut input = vec![b'x'; MAX_LOG_LINE_BYTES];
+        let mut input = vec![b'x'; MAX_LOG_LINE_BYTES + TIMESTAMP_ROOM_BYTES];
         input.push(b'\n');
         let lines = read_all(input, 8 * 1024).await;
 
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].1, "a line of exactly the limit is whole");
+        assert!(lines[0].1, "a line of the limit and a timestamp is whole");
     }
 
     #[tokio::test]

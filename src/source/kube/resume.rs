@@ -7,6 +7,7 @@
 //! times as they were already delivered, since two lines can share a timestamp.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -25,10 +26,10 @@ pub fn split_timestamp(line: &str) -> Option<(DateTime<Utc>, &str)> {
 #[derive(Debug, Clone, Default)]
 pub struct ResumePoint {
     last: Option<DateTime<Utc>>,
-    /// Lines delivered with the time `last`, and how often.
-    at_last: HashMap<String, u32>,
-    /// While resuming: lines at `last` still expected again, and how often.
-    repeat: HashMap<String, u32>,
+    /// Lines delivered with the time `last`, by [`line_key`], and how often.
+    at_last: HashMap<u64, u32>,
+    /// While resuming: lines at `last` still expected again, by [`line_key`], and how often.
+    repeat: HashMap<u64, u32>,
     resuming: bool,
 }
 
@@ -59,14 +60,18 @@ impl ResumePoint {
             if time < last {
                 return false;
             }
-            if let Some(count) = self.repeat.get_mut(text).filter(|count| **count > 0) {
+            if let Some(count) = self
+                .repeat
+                .get_mut(&line_key(text))
+                .filter(|count| **count > 0)
+            {
                 *count -= 1;
                 return false;
             }
         }
         // A connection delivers in order, so an older time here is the runtime's clock, not a repeat.
         if time == last && self.at_last.len() < MAX_BOUNDARY_LINES {
-            *self.at_last.entry(text.to_owned()).or_insert(0) += 1;
+            *self.at_last.entry(line_key(text)).or_insert(0) += 1;
         }
         true
     }
@@ -76,8 +81,17 @@ impl ResumePoint {
         self.resuming = false;
         self.repeat.clear();
         self.at_last.clear();
-        self.at_last.insert(text.to_owned(), 1);
+        self.at_last.insert(line_key(text), 1);
     }
+}
+
+/// Returns the key under which a line is remembered: a 64-bit hash, so that a line of up to
+/// [`super::logs::MAX_LOG_LINE_BYTES`] costs 12 bytes here. Two different lines would have to share
+/// the nanosecond timestamp and the hash for one to be skipped as the other's repeat.
+fn line_key(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]
