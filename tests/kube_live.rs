@@ -592,27 +592,17 @@ async fn follow_prints_denials() {
     );
     let server = FakeApiServer::start(state.clone()).await;
     let dir = std::env::temp_dir().join(format!("idflow-kube-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the temp dir");
-    let kubeconfig = dir.join("config");
-    server.write_kubeconfig(&kubeconfig, "fake", "shop");
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args([
-            "follow",
-            "-A",
-            "--denials",
-            "-o",
-            "ndjson",
-            "--settle-ms",
-            "200",
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .env("HOME", &dir)
-        .env_remove("KUBECONFIG")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
+    let args = [
+        "follow",
+        "-A",
+        "--denials",
+        "-o",
+        "ndjson",
+        "--settle-ms",
+        "200",
+    ];
+    let mut child = server
+        .command(env!("CARGO_BIN_EXE_idflow"), &dir, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
