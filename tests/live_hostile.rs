@@ -130,7 +130,7 @@ impl Cluster {
         self.state.cut_log_streams("shop", POD, CONTAINER, cut);
     }
 
-    /// Reads messages until `done` holds, failing the test after [`WAIT`] with `what`.
+    /// Reads messages until `done` returns true, failing the test after [`WAIT`] with `what`.
     async fn until(&mut self, what: &str, done: impl Fn(&Report) -> bool) {
         let source = self.source.as_mut().expect("the source is started");
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -211,6 +211,7 @@ async fn line_at_limit_whole() {
     );
     assert_eq!(report.counts.not_access_log, 1);
     assert_eq!(report.repeated(), Vec::<&str>::new());
+    assert_eq!(report.counts.duplicates_merged, 0);
 }
 
 #[tokio::test]
@@ -225,18 +226,22 @@ async fn line_below_stamp_margin_whole() {
 async fn line_over_limit_counted() {
     let report = filler_between(MAX_LOG_LINE_BYTES + 1).await;
 
+    assert_eq!(report.counts.access, 2);
     assert_eq!(report.counts.too_long, 1);
     assert_eq!(report.unparsed(), 0);
     assert_eq!(report.repeated(), Vec::<&str>::new());
+    assert_eq!(report.counts.duplicates_merged, 0);
 }
 
 #[tokio::test]
 async fn ten_mib_line_counted() {
     let report = filler_between(10 * 1024 * 1024).await;
 
+    assert_eq!(report.counts.access, 2);
     assert_eq!(report.counts.too_long, 1);
     assert_eq!(report.unparsed(), 0);
     assert_eq!(report.repeated(), Vec::<&str>::new());
+    assert_eq!(report.counts.duplicates_merged, 0);
     assert_eq!(report.reconnects, 0);
 }
 
@@ -275,8 +280,10 @@ async fn long_line_cut_counted_once() {
         let long = vec![b'y'; 3 * MAX_LOG_LINE_BYTES];
         let report = cut_inside(long, 2 * MAX_LOG_LINE_BYTES, ended, None).await;
 
+        assert_eq!(report.counts.access, 2, "{name}");
         assert_eq!(report.counts.too_long, 1, "{name}");
         assert_eq!(report.repeated(), Vec::<&str>::new(), "{name}");
+        assert_eq!(report.counts.duplicates_merged, 0, "{name}");
         assert_eq!(report.unparsed(), 0, "{name}");
         assert!(report.reconnects >= 1, "{name}: the cut forces a reconnect");
     }
@@ -303,8 +310,10 @@ async fn long_line_not_recounted() {
         .flows_then_settle("the line after the reconnect", &ids)
         .await;
 
+    assert_eq!(cluster.report.counts.access, 3);
     assert_eq!(cluster.report.counts.too_long, 1);
     assert_eq!(cluster.report.repeated(), Vec::<&str>::new());
+    assert_eq!(cluster.report.counts.duplicates_merged, 0);
     assert!(
         cluster.report.reconnects >= 1,
         "the drop forces a reconnect"
@@ -319,7 +328,9 @@ async fn clean_end_mid_line() {
     let line = access_line("ended-0").into_bytes();
     let report = cut_inside(line, 80, true, Some("ended-0")).await;
 
+    assert_eq!(report.counts.access, 3);
     assert_eq!(report.repeated(), Vec::<&str>::new());
+    assert_eq!(report.counts.duplicates_merged, 0);
     assert_eq!(
         report.unparsed(),
         0,
@@ -355,6 +366,7 @@ async fn invalid_utf8_access_line_parsed() {
     assert_eq!(cluster.report.unparsed(), 0);
     assert_eq!(cluster.report.reconnects, 0);
     assert_eq!(cluster.report.repeated(), Vec::<&str>::new());
+    assert_eq!(cluster.report.counts.duplicates_merged, 0);
 }
 
 #[tokio::test]
@@ -371,28 +383,100 @@ async fn crlf_access_lines_parsed() {
     assert_eq!(cluster.report.unparsed(), 0);
 }
 
-#[tokio::test]
-async fn flood_of_short_lines() {
-    const LINES: usize = 100_000;
-    let mut cluster = Cluster::new();
-    let ids: Vec<String> = (0..LINES).map(|index| format!("f{index}")).collect();
-    cluster.append(ids.iter().map(|id| access_line(id).into_bytes()));
-    cluster.start().await;
+/// Number of lines in a flood.
+const FLOOD_LINES: usize = 100_000;
 
+/// Writes [`FLOOD_LINES`] short access lines and returns their flow ids.
+fn append_flood(cluster: &Cluster) -> Vec<String> {
+    let ids: Vec<String> = (0..FLOOD_LINES).map(|index| format!("f{index}")).collect();
+    cluster.append(ids.iter().map(|id| access_line(id).into_bytes()));
+    ids
+}
+
+/// Waits until every line of the flood was read, then for late repeats, and checks that each of
+/// `ids` has a flow. Checking the ids once at the end keeps the wait linear in the flood's size.
+async fn flood_read(cluster: &mut Cluster, ids: &[String]) {
     cluster
         .until("every line of the flood", |report| {
-            report.counts.access == LINES as u64
+            report.counts.access >= FLOOD_LINES as u64
         })
         .await;
-    cluster.settle(Duration::from_millis(200)).await;
+    cluster.settle(Duration::from_millis(300)).await;
+    assert!(
+        cluster.report.has_flows(ids),
+        "every flow of the flood arrives"
+    );
+}
 
-    assert_eq!(cluster.report.counts.access, LINES as u64);
+#[tokio::test]
+async fn flood_of_short_lines() {
+    let mut cluster = Cluster::new();
+    let ids = append_flood(&cluster);
+    cluster.start().await;
+
+    flood_read(&mut cluster, &ids).await;
+
+    assert_eq!(cluster.report.counts.access, FLOOD_LINES as u64);
     assert_eq!(
         cluster.report.unparsed() + cluster.report.counts.too_long,
         0
     );
-    assert!(cluster.report.has_flows(&ids), "every flow arrives");
     assert_eq!(cluster.report.repeated(), Vec::<&str>::new());
+    assert_eq!(cluster.report.counts.duplicates_merged, 0);
+}
+
+/// A connection dropped in the middle of a flood starts again at the second of the last line
+/// read, which contains thousands of lines here. None of them may be read twice.
+#[tokio::test]
+async fn flood_dropped_no_repeats() {
+    let mut cluster = Cluster::new();
+    let ids = append_flood(&cluster);
+    cluster.start().await;
+    cluster
+        .until("a tenth of the flood", |report| {
+            report.counts.access >= (FLOOD_LINES / 10) as u64
+        })
+        .await;
+
+    cluster.server().drop_connections();
+    flood_read(&mut cluster, &ids).await;
+
+    assert!(
+        cluster.report.reconnects >= 1,
+        "the drop forces a reconnect"
+    );
+    assert_eq!(cluster.report.counts.access, FLOOD_LINES as u64);
+    assert_eq!(cluster.report.counts.duplicates_merged, 0);
+    assert_eq!(cluster.report.repeated(), Vec::<&str>::new());
+}
+
+/// 1,500 access lines share one kubelet timestamp, more than the 1,024 lines the resume point
+/// remembers at one timestamp. After a reconnect none of them may be read again.
+#[tokio::test]
+#[ignore = "fails: lines past the 1,024th at one timestamp are read again after a reconnect"]
+async fn same_stamp_flood_dropped() {
+    const LINES: usize = 1500;
+    let mut cluster = Cluster::new();
+    let at = Utc::now();
+    let ids: Vec<String> = (0..LINES).map(|index| format!("s{index}")).collect();
+    for id in &ids {
+        cluster.append_at(at, access_line(id).into_bytes());
+    }
+    cluster.start().await;
+    cluster
+        .until("the lines at one timestamp", |report| {
+            report.has_flows(&ids)
+        })
+        .await;
+
+    cluster.server().drop_connections();
+    let after = cluster.append_access(&["after"]);
+    cluster
+        .flows_then_settle("the line after the reconnect", &after)
+        .await;
+
+    assert_eq!(cluster.report.counts.access, LINES as u64 + 1);
+    assert_eq!(cluster.report.counts.duplicates_merged, 0);
 }
 
 /// Returns `bytes` with every `from` replaced by `to`.
