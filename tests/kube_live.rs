@@ -84,7 +84,8 @@ impl Seen {
         ids.iter().all(|id| self.flows.contains_key(id))
     }
 
-    /// Returns the ids of flows with more than one hop: a line delivered twice adds a hop.
+    /// Returns the ids of flows with more than one hop. A line delivered twice is merged into the
+    /// hop it repeats and counted in `duplicates_merged`, so check that count as well.
     fn repeated(&self) -> Vec<&str> {
         self.flows
             .values()
@@ -253,6 +254,7 @@ async fn fan_in_fifty_pods() {
 
     assert_eq!(run.seen.flows.len(), PODS * 2);
     assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(run.seen.counts.duplicates_merged, 0);
     assert_eq!(run.seen.counts.access, (PODS * 2) as u64);
     assert!(
         run.seen.max_live <= MAX_STREAMS,
@@ -288,6 +290,7 @@ async fn restart_follows_new_container() {
 
     assert_eq!(run.seen.flows.len(), 6);
     assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(run.seen.counts.duplicates_merged, 0);
     assert_eq!(run.seen.counts.access, 6);
 }
 
@@ -376,6 +379,7 @@ async fn outage_resumes_without_repeats() {
 
     assert_eq!(run.seen.flows.len(), ids.len() + fresh.len());
     assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(run.seen.counts.duplicates_merged, 0);
     // Refused for 1 s: the first retry (at most 500 ms) fails, so a longer second one follows.
     let longest = run
         .seen
@@ -425,6 +429,7 @@ async fn mid_line_cut_not_split() {
     run.settle(Duration::from_millis(200)).await;
 
     assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(run.seen.counts.duplicates_merged, 0);
     assert_eq!(
         run.seen.counts.malformed + run.seen.counts.not_access_log,
         0
@@ -465,6 +470,7 @@ async fn overlong_line_counted_and_skipped() {
         0
     );
     assert_eq!(run.seen.repeated(), Vec::<&str>::new());
+    assert_eq!(run.seen.counts.duplicates_merged, 0);
 }
 
 #[tokio::test]
@@ -592,27 +598,17 @@ async fn follow_prints_denials() {
     );
     let server = FakeApiServer::start(state.clone()).await;
     let dir = std::env::temp_dir().join(format!("idflow-kube-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the temp dir");
-    let kubeconfig = dir.join("config");
-    server.write_kubeconfig(&kubeconfig, "fake", "shop");
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args([
-            "follow",
-            "-A",
-            "--denials",
-            "-o",
-            "ndjson",
-            "--settle-ms",
-            "200",
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .env("HOME", &dir)
-        .env_remove("KUBECONFIG")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
+    let args = [
+        "follow",
+        "-A",
+        "--denials",
+        "-o",
+        "ndjson",
+        "--settle-ms",
+        "200",
+    ];
+    let mut child = server
+        .command(env!("CARGO_BIN_EXE_idflow"), &dir, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

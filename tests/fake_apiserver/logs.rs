@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use hyper::Response;
+use hyper::body::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -15,6 +16,9 @@ use super::status;
 pub enum LogCut {
     /// Write this text (a line without its newline) and then drop the connection.
     MidLine(String),
+    /// Write this text (a line without its newline) and then end the body cleanly, so that the
+    /// client reads a whole response that stops inside a line.
+    MidLineThenEnd(String),
     /// Drop the connection between two lines, without the final chunk.
     Abort,
     /// End the body cleanly, as the kubelet does when it stops following.
@@ -23,7 +27,8 @@ pub enum LogCut {
 
 #[derive(Debug, Clone)]
 pub enum LogSignal {
-    Line(DateTime<Utc>, String),
+    /// One line without its newline. Its bytes need not be UTF-8, as a container may write any.
+    Line(DateTime<Utc>, Bytes),
     Cut(LogCut),
     /// The container exited or the pod is gone: the kubelet ends the stream cleanly.
     Ended,
@@ -31,8 +36,8 @@ pub enum LogSignal {
 
 /// One container's log: the running instance's lines and the previous instance's.
 pub struct ContainerLog {
-    pub current: Vec<(DateTime<Utc>, String)>,
-    pub previous: Option<Vec<(DateTime<Utc>, String)>>,
+    pub current: Vec<(DateTime<Utc>, Bytes)>,
+    pub previous: Option<Vec<(DateTime<Utc>, Bytes)>>,
     pub tx: broadcast::Sender<LogSignal>,
 }
 
@@ -194,6 +199,10 @@ pub fn serve(
                     http::abort(&writer.frames);
                     return;
                 }
+                Ok(LogSignal::Cut(LogCut::MidLineThenEnd(text))) => {
+                    http::send(&writer.frames, text);
+                    return;
+                }
                 Ok(LogSignal::Cut(LogCut::Abort)) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     http::abort(&writer.frames);
                     return;
@@ -216,20 +225,19 @@ struct LineWriter {
 
 impl LineWriter {
     /// Writes one line; false when the client is gone or `limitBytes` is spent.
-    fn line(&mut self, at: DateTime<Utc>, line: &str) -> bool {
-        let mut text = if self.timestamps {
+    fn line(&mut self, at: DateTime<Utc>, line: &[u8]) -> bool {
+        let mut text = Vec::with_capacity(line.len() + 32);
+        if self.timestamps {
             // The kubelet's fixed-width RFC 3339 form: always nine fraction digits.
-            format!("{} {line}\n", at.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
-        } else {
-            format!("{line}\n")
-        };
+            let stamp = at.format("%Y-%m-%dT%H:%M:%S%.9fZ ").to_string();
+            text.extend_from_slice(stamp.as_bytes());
+        }
+        text.extend_from_slice(line);
+        text.push(b'\n');
         if let Some(budget) = self.budget.as_mut() {
             if text.len() >= *budget {
-                let mut cut = *budget;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
+                // `limitBytes` is a count of bytes, so the cut may fall inside a UTF-8 character.
+                text.truncate(*budget);
                 http::send(&self.frames, text);
                 return false;
             }

@@ -114,6 +114,34 @@ impl FakeApiServer {
         std::fs::write(path, self.kubeconfig(context, namespace)).expect("write the kubeconfig");
     }
 
+    /// Builds a command that runs `binary` with `args` against this server. It creates `dir`,
+    /// makes it `HOME`, writes a kubeconfig there (context `fake`, namespace `shop`) and passes it
+    /// with `--kubeconfig`. The environment's kubeconfig and proxy variables are removed.
+    ///
+    /// # Panics
+    /// When `dir` or the kubeconfig cannot be written.
+    pub fn command(
+        &self,
+        binary: &str,
+        dir: &std::path::Path,
+        args: &[&str],
+    ) -> std::process::Command {
+        std::fs::create_dir_all(dir).expect("create the temp dir");
+        let kubeconfig = dir.join("config");
+        self.write_kubeconfig(&kubeconfig, "fake", "shop");
+        let mut command = std::process::Command::new(binary);
+        command
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .env("HOME", dir)
+            .env_remove("KUBECONFIG")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY");
+        command
+    }
+
     /// Builds a kube client for this server, with `namespace` as the default namespace.
     ///
     /// # Panics

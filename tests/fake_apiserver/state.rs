@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hyper::body::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -240,25 +241,25 @@ impl ClusterState {
     pub fn append_log<I, S>(&self, namespace: &str, pod: &str, container: &str, lines: I)
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<Vec<u8>>,
     {
         for line in lines {
             self.append_log_at(namespace, pod, container, Utc::now(), line);
         }
     }
 
-    /// Appends one line with the kubelet timestamp `at`.
+    /// Appends one line with the kubelet timestamp `at`. The line's bytes need not be UTF-8.
     pub fn append_log_at(
         &self,
         namespace: &str,
         pod: &str,
         container: &str,
         at: DateTime<Utc>,
-        line: impl Into<String>,
+        line: impl Into<Vec<u8>>,
     ) {
         let mut data = self.lock();
         let log = container_log(&mut data, namespace, pod, container);
-        let line = line.into();
+        let line = Bytes::from(line.into());
         log.current.push((at, line.clone()));
         // No follower is fine.
         let _ = log.tx.send(LogSignal::Line(at, line));
