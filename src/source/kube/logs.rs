@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::LogParams;
 use kube::{Api, Client};
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::backoff::{Backoff, Jitter};
@@ -75,12 +75,14 @@ pub struct StreamStatus {
 }
 
 /// One log line of one stream, without its timestamp prefix.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LogLine {
     pub target: Arc<LogTarget>,
     /// The line without its timestamp, or `None` for a line longer than [`MAX_LOG_LINE_BYTES`],
     /// whose bytes past the limit were skipped unread.
     pub text: Option<String>,
+    /// The line's share of [`MAX_IN_FLIGHT_BYTES`], given back when the line is dropped.
+    _budget: OwnedSemaphorePermit,
 }
 
 /// Maximum length of a log line that is read, without the kubelet's timestamp. A sidecar access
@@ -88,12 +90,13 @@ pub struct LogLine {
 /// without newlines cannot exhaust memory.
 pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
 
+/// Maximum bytes of lines read but not yet parsed, over all streams. The line channel is bounded
+/// in lines, which at [`MAX_LOG_LINE_BYTES`] each would allow gigabytes, so a stream waits here.
+pub const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Room for the kubelet's timestamp and a space before a line (`2026-03-01T10:00:05.123456789Z `
 /// is 31 bytes), and a carriage return after it.
 const TIMESTAMP_ROOM_BYTES: usize = 64;
-
-/// Capacity of the line buffer a stream keeps between lines.
-const KEPT_LINE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Settings of the log fan-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,8 @@ struct Shared {
     client: Client,
     settings: StreamSettings,
     permits: Arc<Semaphore>,
+    /// Bytes of lines in flight, [`MAX_IN_FLIGHT_BYTES`] in all.
+    in_flight: Arc<Semaphore>,
     lines: mpsc::Sender<LogLine>,
     out: mpsc::Sender<LiveMessage>,
     /// Namespaces where reading logs returned 403, so new pods there are not tried.
@@ -146,6 +151,7 @@ impl LogFanIn {
                 client,
                 settings,
                 permits: Arc::new(Semaphore::new(settings.max_streams.max(1))),
+                in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES)),
                 lines,
                 out,
                 forbidden: Arc::new(Mutex::new(HashSet::new())),
@@ -318,12 +324,9 @@ async fn connect_once(
     send_health(&shared.out, target, StreamHealth::Live).await;
 
     let mut reader = std::pin::pin!(reader);
-    let mut bytes = Vec::new();
     let mut delivered = false;
     loop {
-        // A long line leaves a large buffer behind; a stream keeps at most a small one.
-        bytes.shrink_to(KEPT_LINE_BUFFER_BYTES);
-        let (line, complete) = match read_log_line(&mut reader, &mut bytes).await {
+        let (mut line, complete) = match read_log_line(&mut reader).await {
             Ok(Some(read)) => read,
             Ok(None) => {
                 return Ended::Retry {
@@ -341,16 +344,32 @@ async fn connect_once(
         // The timestamp and the first bytes of an over-long line still mark the resume point, so
         // that a reconnect does not count it again. The limit applies to the text after the
         // timestamp, which the reader's limit leaves room for.
-        let text = match split_timestamp(&line) {
-            Some((time, text)) if resume.accept(time, text) => text,
+        let stamp_bytes = match split_timestamp(&line) {
+            Some((time, text)) if resume.accept(time, text) => line.len() - text.len(),
             Some(_) => continue,
-            None => &line,
+            None => 0,
         };
         delivered = true;
-        let whole = complete && text.len() <= MAX_LOG_LINE_BYTES;
+        let whole = complete && line.len() - stamp_bytes <= MAX_LOG_LINE_BYTES;
+        // The line's own buffer is delivered, without its timestamp, so a long line is not copied.
+        let text = whole.then(|| {
+            line.drain(..stamp_bytes);
+            line
+        });
+        let bytes = text
+            .as_ref()
+            .map_or(1, String::len)
+            .clamp(1, MAX_LOG_LINE_BYTES);
+        let Ok(budget) = Arc::clone(&shared.in_flight)
+            .acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
+            .await
+        else {
+            return Ended::Stopped;
+        };
         let line = LogLine {
             target: Arc::clone(target),
-            text: whole.then(|| text.to_owned()),
+            text,
+            _budget: budget,
         };
         if shared.lines.send(line).await.is_err() {
             return Ended::Stopped;
@@ -358,19 +377,17 @@ async fn connect_once(
     }
 }
 
-/// Reads one line into `bytes` and returns it without its line ending, and whether it is whole.
-/// A line longer than [`MAX_LOG_LINE_BYTES`] and a timestamp keeps its first bytes, and the rest
-/// is skipped.
+/// Reads one line and returns it without its line ending, and whether it is whole. A line longer
+/// than [`MAX_LOG_LINE_BYTES`] and a timestamp keeps its first bytes, and the rest is skipped.
 /// Bytes that are not UTF-8 become U+FFFD, because an HTTP header value may contain any byte.
 /// Returns `None` at the end of the stream.
-async fn read_log_line<'a, R>(
-    reader: &mut R,
-    bytes: &'a mut Vec<u8>,
-) -> std::io::Result<Option<(std::borrow::Cow<'a, str>, bool)>>
+// NOTE: a stream that ends cleanly inside a line gives the part read as a line, as a container's
+// last line without a newline needs. A proxy that ended a body mid-line would split that line.
+async fn read_log_line<R>(reader: &mut R) -> std::io::Result<Option<(String, bool)>>
 where
     R: AsyncBufRead + Unpin + ?Sized,
 {
-    bytes.clear();
+    let mut bytes = Vec::new();
     let mut complete = true;
     let mut any = false;
     loop {
@@ -397,7 +414,9 @@ where
     if bytes.ends_with(b"\r") {
         bytes.pop();
     }
-    Ok(Some((String::from_utf8_lossy(bytes), complete)))
+    let line = String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+    Ok(Some((line, complete)))
 }
 
 fn is_forbidden(shared: &Shared, namespace: &str) -> bool {
@@ -428,13 +447,12 @@ mod tests {
     /// Reads every line of `input` through a reader with a buffer of `capacity` bytes.
     async fn read_all(input: Vec<u8>, capacity: usize) -> Vec<(String, bool)> {
         let mut reader = BufReader::with_capacity(capacity, Cursor::new(input));
-        let mut bytes = Vec::new();
         let mut lines = Vec::new();
-        while let Some((line, complete)) = read_log_line(&mut reader, &mut bytes)
+        while let Some(read) = read_log_line(&mut reader)
             .await
             .expect("reading from memory works")
         {
-            lines.push((line.into_owned(), complete));
+            lines.push(read);
         }
         lines
     }

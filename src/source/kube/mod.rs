@@ -18,7 +18,10 @@ pub use backoff::{Backoff, Jitter};
 pub use config::{ConfigSource, KubeError, KubeSettings, ResolvedKube, Scope, connect, resolve};
 pub use flows::{FlowTracker, FollowPrinter, flow_digest, has_deny};
 pub use live::{LineCounts, LiveMessage, LiveSettings, LiveSource};
-pub use logs::{LogFanIn, LogLine, MAX_LOG_LINE_BYTES, StreamHealth, StreamSettings, StreamStatus};
+pub use logs::{
+    LogFanIn, LogLine, MAX_IN_FLIGHT_BYTES, MAX_LOG_LINE_BYTES, StreamHealth, StreamSettings,
+    StreamStatus,
+};
 pub use resume::{ResumePoint, split_timestamp};
 pub use workloads::{
     LogTarget, MeshWorkload, OwnerKind, PodSummary, Proxy, group_workloads, log_targets,

@@ -12,6 +12,8 @@ use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// Upper bound on distinct lines remembered at the last timestamp.
+// NOTE: lines past this many at one nanosecond timestamp are read again after a reconnect; the
+// correlator then merges each repeat into its hop (`duplicates_merged`).
 const MAX_BOUNDARY_LINES: usize = 1024;
 
 /// Splits `TIMESTAMP TEXT` into the time and the text. Returns `None` when the line does not start
