@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fake_apiserver::{ClusterState, FakeApiServer, LogCut, Sidecar, demo_log_lines, sidecar_pod};
+use fake_apiserver::{ClusterState, FakeApiServer, LogCut, Sidecar, demo_access_line, sidecar_pod};
 use idflow::source::kube::{
     LineCounts, LiveMessage, LiveSettings, LiveSource, MAX_IN_FLIGHT_BYTES, MAX_LOG_LINE_BYTES,
     Scope, StreamHealth,
@@ -24,9 +24,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The pod whose `istio-proxy` log each test writes.
 const POD: &str = "orders-v1-7c9d8b6f5d-h0st1";
 const CONTAINER: &str = "istio-proxy";
-/// The recorded sidecar line of an allowed request, and the two ids it carries.
-const TEMPLATE_REQUEST_ID: &str = "d77482c6-8692-40bf-b041-fd7e3faa0ee8";
-const TEMPLATE_EDGE_ID: &str = "3e57c0a3";
 /// Length of the kubelet's timestamp prefix: RFC 3339 with nine fraction digits, and a space.
 const STAMP_BYTES: usize = "2026-12-05T10:00:00.000000000Z ".len();
 
@@ -122,7 +119,7 @@ impl Cluster {
     fn append_access(&self, tags: &[&str]) -> Vec<String> {
         tags.iter()
             .map(|tag| {
-                self.append([access_line(tag).into_bytes()]);
+                self.append([demo_access_line(tag).into_bytes()]);
                 (*tag).to_owned()
             })
             .collect()
@@ -164,17 +161,6 @@ impl Cluster {
             self.report.record(message);
         }
     }
-}
-
-/// Returns a real sidecar access line whose edge request id (and flow id) is `id`.
-fn access_line(id: &str) -> String {
-    let template = demo_log_lines("shop", "orders")
-        .into_iter()
-        .find(|line| line.contains(TEMPLATE_EDGE_ID))
-        .expect("the recorded allowed request in demo/shop.orders.log");
-    template
-        .replace(TEMPLATE_REQUEST_ID, &format!("{id}-request"))
-        .replace(TEMPLATE_EDGE_ID, id)
 }
 
 /// Returns `line` with its kubelet timestamp prefix, as the API server sends it.
@@ -326,12 +312,12 @@ async fn invalid_utf8_access_line_parsed() {
     let mut cluster = Cluster::new();
     // Bytes 0xFF and 0xFE never occur in UTF-8, and a lone 0xC3 starts a character that never ends.
     let agent = replace_bytes(
-        access_line("agent-0").as_bytes(),
+        demo_access_line("agent-0").as_bytes(),
         b"python",
         b"py\xff\xfethon",
     );
     let path = replace_bytes(
-        access_line("path-0").as_bytes(),
+        demo_access_line("path-0").as_bytes(),
         b"status=open",
         b"status=\xc3open",
     );
@@ -354,7 +340,7 @@ async fn invalid_utf8_access_line_parsed() {
 #[tokio::test]
 async fn crlf_access_lines_parsed() {
     let mut cluster = Cluster::new();
-    let lines = ["crlf-0", "crlf-1"].map(|id| format!("{}\r", access_line(id)).into_bytes());
+    let lines = ["crlf-0", "crlf-1"].map(|id| format!("{}\r", demo_access_line(id)).into_bytes());
     cluster.append(lines);
     cluster.start().await;
 
@@ -371,7 +357,7 @@ const FLOOD_LINES: usize = 100_000;
 /// Writes [`FLOOD_LINES`] short access lines and returns their flow ids.
 fn append_flood(cluster: &Cluster) -> Vec<String> {
     let ids: Vec<String> = (0..FLOOD_LINES).map(|index| format!("f{index}")).collect();
-    cluster.append(ids.iter().map(|id| access_line(id).into_bytes()));
+    cluster.append(ids.iter().map(|id| demo_access_line(id).into_bytes()));
     ids
 }
 

@@ -50,3 +50,18 @@ pub fn demo_log_lines(namespace: &str, workload: &str) -> Vec<String> {
         .map(|log| log.lines)
         .unwrap_or_default()
 }
+
+/// Returns the recorded sidecar access line of an allowed request in `shop/orders`, with its edge
+/// request id (and so its flow id) set to `id` and its `x-request-id` to `{id}-request`.
+pub fn demo_access_line(id: &str) -> String {
+    /// The ids the recorded line carries: its `x-request-id` and its edge request id.
+    const REQUEST_ID: &str = "d77482c6-8692-40bf-b041-fd7e3faa0ee8";
+    const EDGE_ID: &str = "3e57c0a3";
+    let template = demo_log_lines("shop", "orders")
+        .into_iter()
+        .find(|line| line.contains(EDGE_ID))
+        .expect("the recorded allowed request in demo/shop.orders.log");
+    template
+        .replace(REQUEST_ID, &format!("{id}-request"))
+        .replace(EDGE_ID, id)
+}

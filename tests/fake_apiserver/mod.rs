@@ -33,7 +33,7 @@ mod state;
 mod status;
 mod tls;
 
-pub use demo::{DemoLog, demo_log_lines, demo_logs};
+pub use demo::{DemoLog, demo_access_line, demo_log_lines, demo_logs};
 pub use logs::LogCut;
 pub use objects::{
     Sidecar, authorization_policy, gateway_pod, peer_authentication, plain_pod,
