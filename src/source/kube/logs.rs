@@ -269,6 +269,8 @@ async fn follow(shared: Shared, target: Arc<LogTarget>) {
         };
         match connect_once(&shared, &api, &target, &params, &mut resume).await {
             Ended::Retry { error, delivered } => {
+                // NOTE: a connection that opened but delivered no line counts as failed, so a quiet
+                // stream that is cut again and again waits longer each time, up to the backoff cap.
                 if delivered {
                     attempt = 0;
                 }
@@ -345,7 +347,7 @@ async fn connect_once(
         // that a reconnect does not count it again. The limit applies to the text after the
         // timestamp, which the reader's limit leaves room for.
         let stamp_bytes = match split_timestamp(&line) {
-            Some((time, text)) if resume.accept(time, text) => line.len() - text.len(),
+            Some((time, text)) if resume.accept(time) => line.len() - text.len(),
             Some(_) => continue,
             None => 0,
         };

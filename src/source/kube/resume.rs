@@ -1,20 +1,14 @@
-//! Resuming a log stream after a reconnect without repeating lines.
+//! Resuming a log stream after a reconnect without repeating or losing lines.
 //!
 //! With `timestamps=true` the API server prefixes each line with its RFC 3339 time (nanoseconds).
-//! A reconnect requests `sinceTime` = the last delivered time, rounded down to the second because
-//! the client sends whole seconds. The new stream therefore repeats the lines of that second. Lines
-//! older than the last delivered time are dropped; lines with exactly that time are dropped as many
-//! times as they were already delivered, since two lines can share a timestamp.
-
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+//! A reconnect requests `sinceTime` = the newest delivered time, rounded down to the second because
+//! the client sends whole seconds. The kubelet reads the same file again and returns, in file
+//! order, every line with a time in or after that second. The lines delivered before the cut
+//! with such a time are exactly the first ones it returns, because a stream delivers in file
+//! order, so that many lines are skipped whatever their text. Lines that share a timestamp, and
+//! lines whose runtime clock went backwards within the second, are counted like any other.
 
 use chrono::{DateTime, SubsecRound, Utc};
-
-/// Upper bound on distinct lines remembered at the last timestamp.
-// NOTE: lines past this many at one nanosecond timestamp are read again after a reconnect; the
-// correlator then merges each repeat into its hop (`duplicates_merged`).
-const MAX_BOUNDARY_LINES: usize = 1024;
 
 /// Splits `TIMESTAMP TEXT` into the time and the text. Returns `None` when the line does not start
 /// with an RFC 3339 time.
@@ -27,73 +21,60 @@ pub fn split_timestamp(line: &str) -> Option<(DateTime<Utc>, &str)> {
 /// The position reached in one container's log, for resuming after a reconnect.
 #[derive(Debug, Clone, Default)]
 pub struct ResumePoint {
+    /// The newest time delivered.
     last: Option<DateTime<Utc>>,
-    /// Lines delivered with the time `last`, by [`line_key`], and how often.
-    at_last: HashMap<u64, u32>,
-    /// While resuming: lines at `last` still expected again, by [`line_key`], and how often.
-    repeat: HashMap<u64, u32>,
-    resuming: bool,
+    /// Lines delivered with a time in the second of `last` or later: a reconnect reads them again
+    /// first.
+    in_last_second: u64,
+    /// While resuming: lines of the new connection still to skip.
+    skip: u64,
 }
 
 impl ResumePoint {
-    /// Returns the `sinceTime` for the next connection: the last delivered time rounded down to
+    /// Returns the `sinceTime` for the next connection: the newest delivered time rounded down to
     /// the second, or `None` before the first line.
     pub fn since_time(&self) -> Option<DateTime<Utc>> {
         self.last.map(|last| last.trunc_subsecs(0))
     }
 
-    /// Marks the start of a new connection, whose first lines repeat the boundary second.
+    /// Marks the start of a new connection, whose first lines repeat those delivered from the
+    /// boundary second on.
     pub fn begin_resume(&mut self) {
-        self.resuming = self.last.is_some();
-        self.repeat.clone_from(&self.at_last);
+        self.skip = self.in_last_second;
     }
 
-    /// Returns whether to deliver a line with time `time` and text `text`, and records it.
-    pub fn accept(&mut self, time: DateTime<Utc>, text: &str) -> bool {
+    /// Returns whether to deliver a line with time `time`, and records it.
+    pub fn accept(&mut self, time: DateTime<Utc>) -> bool {
         let Some(last) = self.last else {
-            self.advance(time, text);
+            self.last = Some(time);
+            self.in_last_second = 1;
             return true;
         };
+        let second = last.trunc_subsecs(0);
+        if self.skip > 0 {
+            if time > last {
+                // Newer than anything delivered, so the repeats are over: the file changed (a
+                // rotation) or the server sent fewer lines again.
+                self.skip = 0;
+            } else {
+                // A time before the requested second is not part of the repeat either, but the
+                // server does not send one.
+                self.skip -= u64::from(time >= second);
+                return false;
+            }
+        }
         if time > last {
-            self.advance(time, text);
-            return true;
-        }
-        if self.resuming {
-            if time < last {
-                return false;
+            if time.trunc_subsecs(0) > second {
+                self.in_last_second = 0;
             }
-            if let Some(count) = self
-                .repeat
-                .get_mut(&line_key(text))
-                .filter(|count| **count > 0)
-            {
-                *count -= 1;
-                return false;
-            }
+            self.last = Some(time);
         }
-        // A connection delivers in order, so an older time here is the runtime's clock, not a repeat.
-        if time == last && self.at_last.len() < MAX_BOUNDARY_LINES {
-            *self.at_last.entry(line_key(text)).or_insert(0) += 1;
+        // A connection delivers in file order, so an older time here is the runtime's clock.
+        if self.last.is_some_and(|last| time >= last.trunc_subsecs(0)) {
+            self.in_last_second += 1;
         }
         true
     }
-
-    fn advance(&mut self, time: DateTime<Utc>, text: &str) {
-        self.last = Some(time);
-        self.resuming = false;
-        self.repeat.clear();
-        self.at_last.clear();
-        self.at_last.insert(line_key(text), 1);
-    }
-}
-
-/// Returns the key under which a line is remembered: a 64-bit hash, so that a line of up to
-/// [`super::logs::MAX_LOG_LINE_BYTES`] costs 12 bytes here. Two different lines would have to share
-/// the nanosecond timestamp and the hash for one to be skipped as the other's repeat.
-fn line_key(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
 }
 
 #[cfg(test)]
@@ -112,7 +93,7 @@ mod tests {
             .iter()
             .filter_map(|line| {
                 let (time, text) = split_timestamp(line).expect("test line");
-                point.accept(time, text).then(|| text.to_owned())
+                point.accept(time).then(|| text.to_owned())
             })
             .collect()
     }
@@ -190,6 +171,33 @@ mod tests {
             &["2026-03-01T10:00:06Z a", "2026-03-01T10:00:05Z b"],
         );
         assert_eq!(delivered, ["a", "b"]);
+    }
+
+    #[test]
+    fn resume_keeps_older_line_in_second() {
+        let mut point = ResumePoint::default();
+        feed(&mut point, &["2026-03-01T10:00:05.700Z a"]);
+        point.begin_resume();
+        // Written after the cut with a clock 5 µs behind: new, though older than `a`.
+        let delivered = feed(
+            &mut point,
+            &[
+                "2026-03-01T10:00:05.700Z a",
+                "2026-03-01T10:00:05.699995Z b",
+                "2026-03-01T10:00:06Z c",
+            ],
+        );
+        assert_eq!(delivered, ["b", "c"]);
+    }
+
+    #[test]
+    fn resume_counts_many_same_time() {
+        let line = "2026-03-01T10:00:05.700Z same";
+        let mut point = ResumePoint::default();
+        assert_eq!(feed(&mut point, &vec![line; 2_000]).len(), 2_000);
+        point.begin_resume();
+        let delivered = feed(&mut point, &vec![line; 2_500]);
+        assert_eq!(delivered.len(), 500);
     }
 
     #[test]
