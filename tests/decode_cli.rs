@@ -1,7 +1,9 @@
 //! Tests that run the built `idflow decode` binary.
 
+mod support;
+
 use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -827,18 +829,23 @@ fn batch_text_output_rejected() {
     );
 }
 
-/// A batch on standard input writes the result of each line as the line arrives, so that it can sit behind a
-/// follower (`tail -f tokens | idflow decode --batch`) or be typed into.
-#[test]
-fn batch_stdin_answers_each_line() {
-    use std::io::{BufRead as _, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+/// Starts `idflow decode --batch` reading piped standard input, its results on a pipe.
+fn spawn_batch() -> Child {
+    Command::new(env!("CARGO_BIN_EXE_idflow"))
         .args(["decode", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("idflow starts");
+        .expect("idflow starts")
+}
+
+/// A batch on standard input writes the result of each line as the line arrives, so that it can sit behind a
+/// follower (`tail -f tokens | idflow decode --batch`) or be typed into.
+#[test]
+fn batch_stdin_answers_each_line() {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = spawn_batch();
     let mut stdin = child.stdin.take().expect("stdin piped");
     let stdout = child.stdout.take().expect("stdout piped");
     writeln!(stdin, "{}", token()).expect("first line written");
@@ -865,13 +872,7 @@ fn batch_stdin_answers_each_line() {
 fn batch_overlong_line_bounded() {
     const LINE_BYTES: usize = 96 * 1024 * 1024;
     const PEAK_LIMIT_KIB: u64 = 48 * 1024;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["decode", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("idflow starts");
+    let mut child = spawn_batch();
     let mut stdin = child.stdin.take().expect("stdin piped");
     let chunk = vec![b'a'; 1024 * 1024];
     for _ in 0..LINE_BYTES / chunk.len() {
@@ -879,13 +880,7 @@ fn batch_overlong_line_bounded() {
     }
     stdin.flush().expect("stdin flushed");
     // The line has no end yet, so idflow is still reading it: its peak so far is the skip's.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .expect("the child's status is readable");
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in the child's status");
+    let peak_kib = support::peak_memory_kib(child.id());
     writeln!(stdin, "\n{}", token()).expect("the token line is written");
     drop(stdin);
     let output = child.wait_with_output().expect("idflow ends");

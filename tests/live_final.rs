@@ -90,15 +90,15 @@ impl Live {
         }
     }
 
-    /// Reads messages until `done` returns true, failing the test after [`WAIT`] with `what`.
-    async fn until(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+    /// Reads messages until `done` returns true, failing the test after [`WAIT`] with `awaited`.
+    async fn until(&mut self, awaited: &str, done: impl Fn(&Self) -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while !done(self) {
             match tokio::time::timeout_at(deadline, self.source.recv()).await {
                 Ok(Some(message)) => self.record(message),
-                Ok(None) => panic!("the source stopped while waiting for {what}"),
+                Ok(None) => panic!("the source stopped while waiting for {awaited}"),
                 Err(tokio::time::error::Elapsed { .. }) => panic!(
-                    "timed out waiting for {what}; flows {}, counts {:?}",
+                    "timed out waiting for {awaited}; flows {}, counts {:?}",
                     self.flows.len(),
                     self.counts
                 ),
@@ -118,8 +118,8 @@ impl Live {
     }
 
     /// Waits until `lines` lines that are not access lines were read.
-    async fn read_lines(&mut self, what: &str, lines: u64) {
-        self.until(what, |live| live.counts.not_access_log >= lines)
+    async fn read_lines(&mut self, awaited: &str, lines: u64) {
+        self.until(awaited, |live| live.counts.not_access_log >= lines)
             .await;
     }
 

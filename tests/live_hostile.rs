@@ -4,6 +4,7 @@
 //! lines.
 
 mod fake_apiserver;
+mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -129,16 +130,16 @@ impl Cluster {
         self.state.cut_log_streams("shop", POD, CONTAINER, cut);
     }
 
-    /// Reads messages until `done` returns true, failing the test after [`WAIT`] with `what`.
-    async fn until(&mut self, what: &str, done: impl Fn(&Report) -> bool) {
+    /// Reads messages until `done` returns true, failing the test after [`WAIT`] with `awaited`.
+    async fn until(&mut self, awaited: &str, done: impl Fn(&Report) -> bool) {
         let source = self.source.as_mut().expect("the source is started");
         let deadline = tokio::time::Instant::now() + WAIT;
         while !done(&self.report) {
             match tokio::time::timeout_at(deadline, source.recv()).await {
                 Ok(Some(message)) => self.report.record(message),
-                Ok(None) => panic!("the source stopped while waiting for {what}"),
+                Ok(None) => panic!("the source stopped while waiting for {awaited}"),
                 Err(tokio::time::error::Elapsed { .. }) => panic!(
-                    "timed out waiting for {what}; flows {}, counts {:?}",
+                    "timed out waiting for {awaited}; flows {}, counts {:?}",
                     self.report.hops.len(),
                     self.report.counts
                 ),
@@ -148,8 +149,8 @@ impl Cluster {
 
     /// Waits for a flow of every id in `ids`, then reads what arrives within 300 ms, so that late
     /// repeats would be seen.
-    async fn flows_then_settle(&mut self, what: &str, ids: &[String]) {
-        self.until(what, |report| report.has_flows(ids)).await;
+    async fn flows_then_settle(&mut self, awaited: &str, ids: &[String]) {
+        self.until(awaited, |report| report.has_flows(ids)).await;
         self.settle(Duration::from_millis(300)).await;
     }
 
@@ -472,15 +473,9 @@ impl Follow {
         }
     }
 
-    /// Returns the peak resident memory of the process in KiB (`VmHWM`).
+    /// Returns the peak resident memory of the process in KiB.
     fn peak_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read the child's /proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmHWM line")
+        support::peak_memory_kib(self.child.id())
     }
 }
 
@@ -571,26 +566,28 @@ async fn follow_near_limit_lines_bounded() {
 #[tokio::test]
 async fn follow_stream_cost_near_limit() {
     let near_limit = |pod| near_limit_lines(pod, 8);
-    let one = follow_peak(&pods_logging(1, near_limit).await, "one", 1)
+    let one_stream = follow_peak(&pods_logging(1, near_limit).await, "one", 1)
         .await
         .0;
-    let many = follow_peak(&pods_logging(17, near_limit).await, "many", 17)
+    let seventeen_streams = follow_peak(&pods_logging(17, near_limit).await, "many", 17)
         .await
         .0;
 
     let shared_kib = (MAX_IN_FLIGHT_BYTES / 1024) as u64;
-    let per_stream = many.saturating_sub(one).saturating_sub(shared_kib) / 16;
+    let per_stream = seventeen_streams
+        .saturating_sub(one_stream)
+        .saturating_sub(shared_kib)
+        / 16;
     let limit_kib = (4 * MAX_LOG_LINE_BYTES / 1024) as u64;
     assert!(
         per_stream < limit_kib,
         "each stream added {per_stream} KiB beyond the shared {shared_kib} KiB (one stream: \
-         {one} KiB, 17 streams: {many} KiB)"
+         {one_stream} KiB, 17 streams: {seventeen_streams} KiB)"
     );
 }
 
-/// 48 lines of just under 1 MiB share one kubelet timestamp. The resume point remembers the
-/// lines at the last timestamp to skip them after a reconnect, but it must not keep 48 MiB of
-/// text for that.
+/// 48 lines of just under 1 MiB share one kubelet timestamp. The resume point counts the lines of
+/// the last second to skip them after a reconnect, so it must not keep 48 MiB of text.
 #[tokio::test]
 async fn same_stamp_lines_bounded() {
     const LINES: usize = 48;

@@ -1,5 +1,5 @@
-//! Shared by the tests that check recorded demo data: the recorder's scenario list and the findings
-//! each scenario must produce.
+//! Shared by several test crates: the recorder's scenario list and the findings each scenario must
+//! produce, and the peak memory of a child process.
 
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
@@ -56,4 +56,16 @@ pub fn expected_findings(scenario: &str) -> &'static [&'static str] {
 /// The mesh hop location a recorder log file stands for.
 pub fn location_of_log(log: &str) -> String {
     idflow::source::location_from_file_name(log).0
+}
+
+/// Returns the peak resident memory in KiB (`VmHWM` in `/proc/PID/status`) of the running process
+/// `pid`.
+pub fn peak_memory_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the child's /proc status is readable");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmHWM line in the child's status")
 }
