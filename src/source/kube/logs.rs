@@ -343,9 +343,9 @@ async fn connect_once(
                 };
             }
         };
-        // The timestamp and the first bytes of an over-long line still mark the resume point, so
-        // that a reconnect does not count it again. The limit applies to the text after the
-        // timestamp, which the reader's limit leaves room for.
+        // An over-long line's timestamp still counts for the resume point, so that a reconnect
+        // skips it like any other line. The limit applies to the text after the timestamp, which
+        // the reader's limit leaves room for.
         let stamp_bytes = match split_timestamp(&line) {
             Some((time, text)) if resume.accept(time) => line.len() - text.len(),
             Some(_) => continue,

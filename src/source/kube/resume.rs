@@ -53,8 +53,8 @@ impl ResumePoint {
         let second = last.trunc_subsecs(0);
         if self.skip > 0 {
             if time > last {
-                // Newer than anything delivered, so the repeats are over: the file changed (a
-                // rotation) or the server sent fewer lines again.
+                // Newer than anything delivered, so the repeats are over early: the file changed
+                // (a rotation), or the server did not send every delivered line again.
                 self.skip = 0;
             } else {
                 // A time before the requested second is not part of the repeat either, but the
