@@ -10,6 +10,7 @@ pub mod flow;
 pub mod mesh;
 pub mod model;
 pub mod output;
+mod redact;
 pub mod source;
 pub mod token;
 pub mod tui;

@@ -377,3 +377,53 @@ fn replay_caps_hops_of_one_request_id_and_says_so() {
     );
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+#[test]
+fn replay_hides_token_of_unparsable_line() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    // A JWT-shaped value (no key signed it) in the field the demo format logs as `Bearer ` only,
+    // so the line no longer fits and is quoted in the notice.
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"replay-hidden-subject"}"#);
+    let signature = URL_SAFE_NO_PAD.encode([7u8; 64]);
+    let token = format!("{header}.{payload}.{signature}");
+    let recorded = first_demo_orders_line();
+    let leaked = recorded.replacen(" \"-\" {", &format!(" \"Bearer {token}\" {{"), 1);
+    assert_ne!(
+        leaked, recorded,
+        "the demo line has no empty authorization field"
+    );
+    let (folder, log) = write_sidecar_log("hidden-token", &format!("{leaked}\n"));
+    let log_file = folder.join("idflow.log");
+
+    let output = replay(&[
+        log.to_str().expect("UTF-8 path"),
+        "-o",
+        "ndjson",
+        "--log-file",
+        log_file.to_str().expect("UTF-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let logged = std::fs::read_to_string(&log_file).expect("debug log written");
+
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(
+        stderr.contains("1 unparsable access log line"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("[token hidden]"), "stderr: {stderr}");
+    assert!(logged.contains("[token hidden]"), "debug log: {logged}");
+    for segment in [&header, &payload, &signature] {
+        assert!(
+            !stderr.contains(&segment[..12]),
+            "stderr shows a token segment: {stderr}"
+        );
+        assert!(
+            !logged.contains(&segment[..12]),
+            "debug log shows a token segment"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}

@@ -4,6 +4,7 @@
 use super::AccessLogEntry;
 use super::claims::Metadata;
 use super::observe::ObservedFields;
+use crate::redact::excerpt;
 
 /// The entry field an operator or JSON key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,15 +328,6 @@ fn authorization_scheme(value: &str) -> Option<&str> {
         .nth(16)
         .map_or(first.len(), |(index, _)| index);
     Some(&first[..end])
-}
-
-/// Returns at most `max` characters of `text`, with `…` when it was cut.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).collect();
-    if text.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 /// Returns the byte index of the `close` that ends a group whose `open` came just before `text`,

@@ -1,9 +1,10 @@
 //! Envoy `%OPERATOR%` format strings compiled into a matcher for the lines they produce.
 
-use super::fields::{self, Shape, Target, closing_delimiter, excerpt};
+use super::fields::{self, Shape, Target, closing_delimiter};
 use super::matcher;
 use super::observe::ObservedFields;
 use super::{AccessLogEntry, ParseError};
+use crate::redact::excerpt;
 
 /// Errors from compiling a format string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{self, Target, excerpt};
+use super::fields::{self, Target};
 use super::{AccessLogEntry, ParseError};
+use crate::redact::excerpt;
 
 /// Keys of Istio's default JSON encoding; a JSON object with none of them is not an access log.
 const ISTIO_KEYS: [&str; 24] = [

@@ -10,8 +10,9 @@ mod words;
 pub(crate) use fast::{count_quotes, split_unique};
 
 use super::ParseError;
-use super::fields::{Shape, excerpt};
+use super::fields::Shape;
 use super::format::{Field, Segment};
+use crate::redact::excerpt;
 
 /// Maximum work on one line, counted as bytes scanned for candidate ends plus states tried.
 /// Past it the line is rejected rather than searched further, which bounds the time spent on a
@@ -212,8 +213,13 @@ impl Search<'_> {
         found
     }
 
+    /// Keeps the failure that got through the most segments, and of those the one furthest in the
+    /// line. A free field stretched over most of the line can fail further in bytes with fewer
+    /// fields matched, and naming where the natural split stops is what leads a reader to the fault.
     fn note_failure(&mut self, segment: usize, pos: usize) {
-        if self.furthest.is_none_or(|(furthest, _)| pos > furthest) {
+        if self.furthest.is_none_or(|(furthest, furthest_segment)| {
+            (segment, pos) > (furthest_segment, furthest)
+        }) {
             self.furthest = Some((pos, segment));
         }
     }
@@ -255,7 +261,7 @@ impl Search<'_> {
             match self.segments.get(segment) {
                 Some(Segment::Literal(literal)) => format!("expected \"{literal}\" at {text}"),
                 Some(Segment::Field(field)) => {
-                    format!("expected {} at {text}", describe(field.shape))
+                    format!("expected {} at {text}", describe(field))
                 }
                 None => format!("unexpected text after the last field at {text}"),
             }
@@ -290,12 +296,17 @@ impl Search<'_> {
     }
 }
 
-fn describe(shape: Shape) -> &'static str {
-    match shape {
+/// Describes the values `field` accepts, for a message about a line that does not fit.
+fn describe(field: &Field) -> String {
+    let shape = match field.shape {
         Shape::Number => "a number or \"-\"",
         Shape::Token => "a value without spaces",
         Shape::NoQuote => "a value without quotes",
         Shape::Free => "a value",
+    };
+    match field.max_len {
+        Some(max) => format!("{shape} of at most {max} characters"),
+        None => shape.to_owned(),
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::sync::LazyLock;
 
-use super::fields::excerpt;
 use super::format::Format;
 use super::matcher::Mismatch;
 use super::{AccessLogEntry, ParseError, json};
 use crate::flow::Observation;
 use crate::model::HopRole;
+use crate::redact::excerpt;
 
 /// Istio's default TEXT format with `$cluster` as the upstream cluster operator.
 macro_rules! istio_text_format {

@@ -5,18 +5,14 @@ use std::str::FromStr;
 use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 
+use crate::redact::excerpt;
+
 /// Maximum length of an input value quoted in an error message, in characters.
 const QUOTE_MAX_CHARS: usize = 60;
 
-/// Returns `text` shortened for an error message, with `…` when it was cut.
+/// Returns `text` shortened for an error message, with `…` when it was cut and tokens hidden.
 pub(crate) fn quote(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(QUOTE_MAX_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
-    }
+    excerpt(text, QUOTE_MAX_CHARS)
 }
 
 /// Returns the text of a DataStream 2 value, or `None` for the placeholders that mean absent.

@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::redact::excerpt;
+
 /// The type a field must have.
 pub(crate) enum Ty {
     Str,
@@ -370,17 +372,8 @@ fn describe(value: &Value) -> String {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("\"{}\"", truncate(s, 60)),
+        Value::String(s) => format!("\"{}\"", excerpt(s, 60)),
         Value::Array(_) => "a list".to_owned(),
         Value::Object(_) => "an object".to_owned(),
     }
-}
-
-/// Cuts `text` to at most `max` characters, marking the cut.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max).collect();
-    format!("{kept}…")
 }

@@ -1,0 +1,167 @@
+//! Input text quoted in messages, cut to a length and with tokens hidden.
+//!
+//! Messages about a malformed access log line, an invalid DataStream 2 field or a policy value quote
+//! the input so that the user can find it. That input may carry a bearer token, and the messages
+//! reach the terminal, the TUI and the debug log, so these quotes go through [`excerpt`].
+
+/// Placeholder for a hidden token or credential.
+const HIDDEN: &str = "[token hidden]";
+
+/// Shortest run of base64url characters and dots, starting with `eyJ`, taken for a JWT or JWE.
+/// `eyJ` is `{"` in base64url, the start of every JOSE header.
+const MIN_JOSE_CHARS: usize = 16;
+
+/// Shortest word after an authorization scheme taken for a credential. An opaque token has no
+/// shape of its own, but a scheme word and a space announce one.
+const MIN_CREDENTIAL_CHARS: usize = 8;
+
+/// Authorization schemes whose next word is a credential, compared without case.
+const SCHEMES: [&str; 4] = ["bearer", "token", "dpop", "basic"];
+
+/// Returns at most `max` characters of `text` for a message, with `…` where it was cut. Each JWT
+/// or JWE, and each word of at least eight characters after `Bearer `, `Token `, `DPoP ` or
+/// `Basic `, becomes `[token hidden]`, which counts as one character.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)) + 4);
+    let mut kept = 0;
+    let mut index = 0;
+    while let Some(c) = text[index..].chars().next() {
+        if kept == max {
+            out.push('…');
+            break;
+        }
+        if let Some(end) = secret_end(text, index) {
+            out.push_str(HIDDEN);
+            index = end;
+        } else {
+            out.push(c);
+            index += c.len_utf8();
+        }
+        kept += 1;
+    }
+    out
+}
+
+/// Returns the end of the token or credential that starts at byte `start` of `text`, if one does.
+fn secret_end(text: &str, start: usize) -> Option<usize> {
+    let before = &text[..start];
+    if before.chars().next_back().is_some_and(is_base64url) {
+        return None;
+    }
+    let rest = &text[start..];
+    if rest.starts_with("eyJ") {
+        let len = rest
+            .find(|c: char| !(is_base64url(c) || c == '.' || c == '='))
+            .unwrap_or(rest.len());
+        if len >= MIN_JOSE_CHARS {
+            return Some(start + len);
+        }
+    }
+    if follows_scheme(before) {
+        let len = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';'))
+            .unwrap_or(rest.len());
+        if len >= MIN_CREDENTIAL_CHARS {
+            return Some(start + len);
+        }
+    }
+    None
+}
+
+/// Returns whether `before` ends with an authorization scheme word and at least one space.
+fn follows_scheme(before: &str) -> bool {
+    let trimmed = before.trim_end_matches(' ');
+    if trimmed.len() == before.len() {
+        return false;
+    }
+    let word_start = trimmed
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !c.is_ascii_alphabetic())
+        .map_or(0, |(index, c)| index + c.len_utf8());
+    let word = &trimmed[word_start..];
+    SCHEMES
+        .iter()
+        .any(|scheme| word.eq_ignore_ascii_case(scheme))
+}
+
+fn is_base64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    /// A JWT-shaped text that no key signed: header `{"alg":"none"}`, payload `{"sub":"x"}`.
+    const JWT: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+    #[test]
+    fn excerpt_cuts_and_marks() {
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(excerpt("", 3), "");
+        assert_eq!(excerpt("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn excerpt_hides_jwt() {
+        assert_eq!(
+            excerpt(&format!("\"Bearer {JWT}\" \"ua\""), 200),
+            "\"Bearer [token hidden]\" \"ua\""
+        );
+        assert_eq!(
+            excerpt(&format!("GET /api?access_token={JWT}&x=1"), 200),
+            "GET /api?access_token=[token hidden]&x=1"
+        );
+        assert_eq!(excerpt(JWT, 200), "[token hidden]");
+    }
+
+    #[test]
+    fn excerpt_hides_jwt_cut_by_length() {
+        // The token starts before the cut and ends after it: none of it shows.
+        let text = format!("auth={JWT}");
+        assert_eq!(excerpt(&text, 8), "auth=[token hidden]");
+        assert_eq!(excerpt(&text, 5), "auth=…");
+    }
+
+    #[test]
+    fn excerpt_hides_jwe_and_padded_jwt() {
+        let jwe = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y2lwaGVy.dGFn";
+        assert_eq!(excerpt(jwe, 200), "[token hidden]");
+        let padded = "eyJhbGciOiJub25lIn0=.eyJzdWIiOiJ4In0=.c2ln";
+        assert_eq!(excerpt(padded, 200), "[token hidden]");
+    }
+
+    #[test]
+    fn excerpt_hides_credential_after_scheme() {
+        assert_eq!(
+            excerpt("Authorization: Bearer 2YotnFZFEjr1zCsicMWpAA", 200),
+            "Authorization: Bearer [token hidden]"
+        );
+        assert_eq!(
+            excerpt("authorization: basic dXNlcjpwYXNzd29yZA==", 200),
+            "authorization: basic [token hidden]"
+        );
+        assert_eq!(
+            excerpt("\"DPoP  abcdefgh\"", 200),
+            "\"DPoP  [token hidden]\""
+        );
+    }
+
+    #[test]
+    fn excerpt_keeps_ordinary_text() {
+        // A scheme alone, a short word after it, and words that merely contain `eyJ` stay.
+        assert_eq!(excerpt("\"Bearer \" \"-\"", 200), "\"Bearer \" \"-\"");
+        assert_eq!(excerpt("Bearer abc", 200), "Bearer abc");
+        assert_eq!(
+            excerpt("keyJournal-entry-1234567", 200),
+            "keyJournal-entry-1234567"
+        );
+        assert_eq!(excerpt("eyJshort", 200), "eyJshort");
+        assert_eq!(
+            excerpt("bearertoken abcdefghijkl", 200),
+            "bearertoken abcdefghijkl"
+        );
+    }
+}
