@@ -23,10 +23,10 @@ const SCHEMES: [&str; 4] = ["bearer", "token", "dpop", "basic"];
 /// `Basic `, becomes `[token hidden]`, which counts as one character.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)) + 4);
-    let mut kept = 0;
+    let mut shown = 0;
     let mut index = 0;
     while let Some(c) = text[index..].chars().next() {
-        if kept == max {
+        if shown == max {
             out.push('…');
             break;
         }
@@ -37,7 +37,7 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
             out.push(c);
             index += c.len_utf8();
         }
-        kept += 1;
+        shown += 1;
     }
     out
 }
@@ -85,13 +85,25 @@ fn follows_scheme(before: &str) -> bool {
         .any(|scheme| word.eq_ignore_ascii_case(scheme))
 }
 
+/// Returns whether a logged `Authorization` value carries the credential, not only its scheme: a
+/// word of at least eight characters after the scheme, or one word longer than 16 characters (a
+/// credential without a scheme). `%REQ(AUTHORIZATION):7%` logs `Bearer ` and carries none.
+pub(crate) fn carries_credential(authorization: &str) -> bool {
+    let mut words = authorization.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(_), Some(credential)) => credential.chars().count() >= MIN_CREDENTIAL_CHARS,
+        (Some(only), None) => only.chars().count() > 16,
+        _ => false,
+    }
+}
+
 fn is_base64url(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use super::{carries_credential, excerpt};
 
     /// A JWT-shaped text that no key signed: header `{"alg":"none"}`, payload `{"sub":"x"}`.
     const JWT: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
@@ -163,5 +175,16 @@ mod tests {
             excerpt("bearertoken abcdefghijkl", 200),
             "bearertoken abcdefghijkl"
         );
+    }
+
+    #[test]
+    fn credential_in_authorization_value() {
+        assert!(carries_credential(&format!("Bearer {JWT}")));
+        assert!(carries_credential("Basic dXNlcjpwYXNzd29yZA=="));
+        assert!(carries_credential(JWT));
+        assert!(!carries_credential("Bearer "));
+        assert!(!carries_credential("Bearer"));
+        assert!(!carries_credential("Basic d"));
+        assert!(!carries_credential(""));
     }
 }

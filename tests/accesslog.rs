@@ -754,3 +754,48 @@ fn parser_custom_format_first() {
     assert_eq!(entry.request_id.as_deref(), Some("abc"));
     assert_eq!(parser.stats().parsed, 1);
 }
+
+#[test]
+fn whole_authorization_counted_not_kept() {
+    // A JSON format that logs the whole header, and the demo format that logs the scheme only.
+    let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhY2Nlc3Nsb2cifQ.c2lnbmF0dXJlLXRleHQ";
+    let whole = format!(
+        r#"{{"start_time":"2026-12-04T22:25:30.000Z","method":"GET","path":"/","response_code":200,"request_id":"r-1","authorization":"Bearer {token}"}}"#
+    );
+    let scheme_only = demo_line("Bearer ", "-");
+
+    let entry = parse(&whole);
+    assert_eq!(entry.authorization_scheme.as_deref(), Some("Bearer"));
+    assert!(entry.authorization_credential);
+    assert!(entry.extra.is_empty(), "extra: {:?}", entry.extra);
+    assert!(!format!("{entry:?}").contains("eyJzdWIi"), "{entry:?}");
+    assert!(!parse(&scheme_only).authorization_credential);
+
+    let mut parser = LogParser::new();
+    parser.parse(&whole).expect("JSON line parses");
+    parser.parse(&scheme_only).expect("demo line parses");
+    parser
+        .parse_observation(&whole, "shop/orders", HopRole::Sidecar)
+        .expect("JSON line observed");
+    parser
+        .parse_observation(&scheme_only, "shop/orders", HopRole::Sidecar)
+        .expect("demo line observed");
+    assert_eq!(parser.stats().parsed, 4);
+    assert_eq!(parser.stats().credentials_logged, 2);
+
+    // A TEXT format given by the user that logs the whole header.
+    let format = Format::compile(
+        r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% "%REQ(AUTHORIZATION)%""#,
+    )
+    .expect("format compiles");
+    let text = format!(r#"[2026-12-04T22:25:30.000Z] "GET / HTTP/1.1" 200 "Bearer {token}""#);
+    let mut custom = LogParser::with_formats(vec![format]);
+    let observation = custom
+        .parse_observation(&text, "shop/orders", HopRole::Sidecar)
+        .expect("custom line observed");
+    assert_eq!(
+        observation.hop.identity.token_location.as_deref(),
+        Some("authorization: Bearer")
+    );
+    assert_eq!(custom.stats().credentials_logged, 1);
+}

@@ -622,3 +622,47 @@ async fn same_stamp_lines_bounded() {
         "peak {shared} KiB with one timestamp, {distinct} KiB with distinct ones"
     );
 }
+
+/// A proxy whose JSON format logs the whole `Authorization` header: `idflow follow` warns on
+/// stderr, and neither the warning nor anything else it prints there carries the token.
+#[tokio::test]
+async fn follow_warns_of_logged_tokens() {
+    let (token, segments) = support::jwt_shaped("follow-logged-subject");
+    let state = ClusterState::new();
+    state.apply(sidecar_pod("shop", POD, "orders", "v1", Sidecar::Classic));
+    let lines = (0..3).map(|index| {
+        support::json_line_logging_token(
+            &format!("2026-12-05T10:00:0{index}.000Z"),
+            &format!("follow-logged-{index}"),
+            &token,
+        )
+    });
+    state.append_log("shop", POD, CONTAINER, lines);
+    let server = FakeApiServer::start(state).await;
+
+    let mut follow = Follow::start(&server, "logged-token");
+    let mut stderr = Vec::new();
+    follow
+        .stderr_until(
+            "logged the whole Authorization header, token included",
+            &mut stderr,
+        )
+        .await;
+    // Later counts of the same three lines must not repeat the warning.
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(800);
+    while let Ok(Some(line)) = tokio::time::timeout_at(quiet, follow.stderr.recv()).await {
+        stderr.push(line);
+    }
+
+    let warnings = stderr
+        .iter()
+        .filter(|line| line.contains("logged the whole Authorization header"))
+        .count();
+    assert_eq!(warnings, 1, "stderr: {stderr:#?}");
+    for segment in &segments {
+        assert!(
+            stderr.iter().all(|line| !line.contains(&segment[..12])),
+            "stderr shows a token segment: {stderr:#?}"
+        );
+    }
+}

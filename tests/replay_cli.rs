@@ -380,15 +380,9 @@ fn replay_caps_hops_of_one_request_id_and_says_so() {
 
 #[test]
 fn replay_hides_token_of_unparsable_line() {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    // A JWT-shaped value (no key signed it) in the field the demo format logs as `Bearer ` only,
-    // so the line no longer fits and is quoted in the notice.
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"replay-hidden-subject"}"#);
-    let signature = URL_SAFE_NO_PAD.encode([7u8; 64]);
-    let token = format!("{header}.{payload}.{signature}");
+    // A JWT-shaped value in the field the demo format logs as `Bearer ` only, so the line no
+    // longer fits and is quoted in the notice.
+    let (token, segments) = support::jwt_shaped("replay-hidden-subject");
     let recorded = first_demo_orders_line();
     let leaked = recorded.replacen(" \"-\" {", &format!(" \"Bearer {token}\" {{"), 1);
     assert_ne!(
@@ -415,7 +409,7 @@ fn replay_hides_token_of_unparsable_line() {
     );
     assert!(stderr.contains("[token hidden]"), "stderr: {stderr}");
     assert!(logged.contains("[token hidden]"), "debug log: {logged}");
-    for segment in [&header, &payload, &signature] {
+    for segment in &segments {
         assert!(
             !stderr.contains(&segment[..12]),
             "stderr shows a token segment: {stderr}"
@@ -423,6 +417,55 @@ fn replay_hides_token_of_unparsable_line() {
         assert!(
             !logged.contains(&segment[..12]),
             "debug log shows a token segment"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn replay_warns_of_logged_tokens() {
+    // A JSON access log whose format logs the whole Authorization header.
+    let (token, segments) = support::jwt_shaped("replay-logged-subject");
+    let lines: Vec<String> = (0..3)
+        .map(|index| {
+            support::json_line_logging_token(
+                &format!("2026-12-04T22:25:3{index}.000Z"),
+                &format!("logged-token-{index}"),
+                &token,
+            )
+        })
+        .collect();
+    let (folder, log) = write_sidecar_log("logged-token", &(lines.join("\n") + "\n"));
+
+    let output = replay(&[log.to_str().expect("UTF-8 path"), "-o", "ndjson"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(
+        stderr.contains("3 access log lines logged the whole Authorization header, token included"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("%REQ(AUTHORIZATION):7%"),
+        "stderr: {stderr}"
+    );
+    let flows = flows_from(&output.stdout);
+    assert_eq!(flows.len(), 3, "stdout: {stdout}");
+    for flow in &flows {
+        assert_eq!(
+            flow["hops"][0]["identity"]["token_location"], "authorization: Bearer",
+            "{flow}"
+        );
+    }
+    for segment in &segments {
+        assert!(
+            !stderr.contains(&segment[..12]),
+            "stderr shows a token segment: {stderr}"
+        );
+        assert!(
+            !stdout.contains(&segment[..12]),
+            "stdout shows a token segment"
         );
     }
     let _ = std::fs::remove_dir_all(&folder);

@@ -1096,6 +1096,21 @@ mod live {
         assert!(!screen.contains("duplicate records merged"), "{screen}");
     }
 
+    #[test]
+    fn live_line_warns_of_logged_tokens() {
+        let mut app = live_app(160, 40);
+        let counts = idflow::source::kube::LineCounts {
+            credentials_logged: 4,
+            ..idflow::source::kube::LineCounts::default()
+        };
+        update(&mut app, Action::Live(LiveUpdate::Counts(counts)));
+        let screen = screen_text(&draw(&app, 160, 40));
+        assert!(
+            screen.contains("4 log lines with a whole token (log only the scheme)"),
+            "{screen}"
+        );
+    }
+
     fn run(app: &mut App, actions: Vec<Action>) {
         for action in actions {
             update(app, action);

@@ -4,7 +4,7 @@
 use super::AccessLogEntry;
 use super::claims::Metadata;
 use super::observe::ObservedFields;
-use crate::redact::excerpt;
+use crate::redact::{carries_credential, excerpt};
 
 /// The entry field an operator or JSON key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,8 @@ pub(crate) fn target_for_json_key(key: &str) -> Target {
         "route_name" => Target::RouteName,
         "edge_request_id" => Target::EdgeRequestId,
         "peer_principal" => Target::PeerPrincipal,
-        "authorization_scheme" => Target::Authorization,
+        // `authorization` is the name a format that logs the whole header would give it.
+        "authorization_scheme" | "authorization" => Target::Authorization,
         "jwt_authn" => Target::JwtPayload,
         _ => Target::Extra,
     }
@@ -221,6 +222,7 @@ pub(crate) fn store(
         Target::PeerPrincipal => entry.peer_principal = text(),
         Target::Authorization => {
             entry.authorization_scheme = authorization_scheme(value).map(str::to_owned);
+            entry.authorization_credential = carries_credential(value);
         }
         Target::JwtPayload => match serde_json::from_str(value) {
             Ok(payload) => entry.jwt_payload = Some(payload),
@@ -267,7 +269,10 @@ pub(crate) fn store_observed<'a>(
         Target::DownstreamRemoteAddress => fields.downstream_remote_address = Some(value),
         Target::EdgeRequestId => fields.edge_request_id = Some(value),
         Target::PeerPrincipal => fields.peer_principal = Some(value),
-        Target::Authorization => fields.authorization_scheme = authorization_scheme(value),
+        Target::Authorization => {
+            fields.authorization_scheme = authorization_scheme(value);
+            fields.authorization_credential = carries_credential(value);
+        }
         Target::JwtPayload => {
             fields.metadata = Metadata::from_json(value).map_err(|error| invalid_json(&error))?;
         }

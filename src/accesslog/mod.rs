@@ -17,7 +17,8 @@ pub use format::{Format, FormatError};
 pub use outcome::{Outcome, RbacPolicyId, decode_outcome, parse_policy_id};
 pub use parser::{
     DEMO_EXTRA_FIELDS, ISTIO_TEXT_FORMAT, ISTIO_TEXT_FORMAT_LEGACY, LogParser,
-    MAX_MALFORMED_EXAMPLES, MalformedLine, ParseStats, built_in_formats, observe_line, parse_line,
+    MAX_MALFORMED_EXAMPLES, MalformedLine, ParseStats, built_in_formats, credentials_notice,
+    observe_line, parse_line,
 };
 
 /// One parsed access log line. Absent values (`-`, `null`, empty) are `None`.
@@ -57,6 +58,9 @@ pub struct AccessLogEntry {
     /// Whether the format logs the `Authorization` header, so that an absent
     /// `authorization_scheme` means the request carried none rather than that it was not logged.
     pub authorization_logged: bool,
+    /// Whether the logged `Authorization` value carried the credential itself, not only the
+    /// scheme. The credential is never kept.
+    pub authorization_credential: bool,
     /// Claims of the token `jwt_authn` accepted, from `%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%`.
     pub jwt_payload: Option<serde_json::Value>,
     /// Operators of a custom format that have no field above, by operator text.

@@ -24,6 +24,7 @@ pub(crate) struct ObservedFields<'a> {
     pub(crate) peer_principal: Option<&'a str>,
     pub(crate) authorization_scheme: Option<&'a str>,
     pub(crate) authorization_logged: bool,
+    pub(crate) authorization_credential: bool,
     /// The `jwt_authn` metadata when it is a JSON object.
     pub(crate) metadata: Option<Metadata<'a>>,
 }
@@ -63,6 +64,7 @@ impl AccessLogEntry {
             peer_principal: self.peer_principal.as_deref(),
             authorization_scheme: self.authorization_scheme.as_deref(),
             authorization_logged: self.authorization_logged,
+            authorization_credential: self.authorization_credential,
             metadata: self.jwt_payload.as_ref().and_then(Metadata::from_value),
         }
     }

@@ -8,6 +8,7 @@ use super::{AccessLogEntry, ParseError, json};
 use crate::flow::Observation;
 use crate::model::HopRole;
 use crate::redact::excerpt;
+use crate::token::plural;
 
 /// Istio's default TEXT format with `$cluster` as the upstream cluster operator.
 macro_rules! istio_text_format {
@@ -66,14 +67,16 @@ pub fn built_in_formats() -> Vec<Format> {
 /// Parses one line in any format this module recognises: Istio's default TEXT (both
 /// generations), the demo's TEXT format, and the JSON encoding.
 pub fn parse_line(line: &str) -> Result<AccessLogEntry, ParseError> {
-    classify_entry(&BUILT_IN, line).0
+    classify_entry(&BUILT_IN, line).0.map(|parsed| parsed.value)
 }
 
 /// Parses one line as [`parse_line`] does and returns its observation at a proxy at `location`
 /// (`NAMESPACE/WORKLOAD`): the same result as `parse_line(line)` then
 /// [`AccessLogEntry::observe`], without building the entry of a TEXT line.
 pub fn observe_line(line: &str, location: &str, role: HopRole) -> Result<Observation, ParseError> {
-    classify_observation(&BUILT_IN, line, location, role).0
+    classify_observation(&BUILT_IN, line, location, role)
+        .0
+        .map(|parsed| parsed.value)
 }
 
 /// Counts of the lines a [`LogParser`] has seen.
@@ -87,6 +90,20 @@ pub struct ParseStats {
     pub malformed: u64,
     /// The first malformed lines, at most [`MAX_MALFORMED_EXAMPLES`].
     pub malformed_examples: Vec<MalformedLine>,
+    /// Parsed lines whose `Authorization` value carried the credential, not only its scheme:
+    /// the proxy writes tokens into its log.
+    pub credentials_logged: u64,
+}
+
+/// Returns the warning for `count` lines that logged a whole `Authorization` value, or `None`
+/// for none.
+pub fn credentials_notice(count: u64) -> Option<String> {
+    (count > 0).then(|| {
+        let lines = plural(usize::try_from(count).unwrap_or(usize::MAX), "access log line");
+        format!(
+            "{lines} logged the whole Authorization header, token included, so the proxy writes credentials into its log; log only the scheme with %REQ(AUTHORIZATION):7% (idflow keeps only the scheme)"
+        )
+    })
 }
 
 /// One malformed line kept as an example.
@@ -156,7 +173,7 @@ impl LogParser {
     fn count<T>(
         &mut self,
         line: &str,
-        classify: impl FnOnce(&[Format], &str) -> (Result<T, ParseError>, Option<usize>),
+        classify: impl FnOnce(&[Format], &str) -> Classified<T>,
     ) -> Result<T, ParseError> {
         self.lines += 1;
         let (result, matched) = classify(&self.formats, line);
@@ -165,7 +182,10 @@ impl LogParser {
             self.formats[..=index].rotate_right(1);
         }
         match &result {
-            Ok(_) => self.stats.parsed += 1,
+            Ok(parsed) => {
+                self.stats.parsed += 1;
+                self.stats.credentials_logged += u64::from(parsed.credential_logged);
+            }
             Err(ParseError::NotAccessLog(_)) => self.stats.not_access_log += 1,
             Err(error) => {
                 self.stats.malformed += 1;
@@ -178,7 +198,7 @@ impl LogParser {
                 }
             }
         }
-        result
+        result.map(|parsed| parsed.value)
     }
 
     /// Returns the counts so far.
@@ -193,11 +213,38 @@ impl LogParser {
 }
 
 /// Result of classifying one line: the value, and the index of the matching format.
-type Classified<T> = (Result<T, ParseError>, Option<usize>);
+type Classified<T> = (Result<Parsed<T>, ParseError>, Option<usize>);
+
+/// A parsed line and whether its `Authorization` value carried the credential.
+struct Parsed<T> {
+    value: T,
+    credential_logged: bool,
+}
+
+impl Parsed<AccessLogEntry> {
+    fn entry(entry: AccessLogEntry) -> Self {
+        Self {
+            credential_logged: entry.authorization_credential,
+            value: entry,
+        }
+    }
+
+    fn observe(self, location: &str, role: HopRole) -> Parsed<Observation> {
+        Parsed {
+            value: self.value.observe(location, role),
+            credential_logged: self.credential_logged,
+        }
+    }
+}
 
 /// Classifies one line against `formats` into an entry.
 fn classify_entry(formats: &[Format], line: &str) -> Classified<AccessLogEntry> {
-    classify(formats, line, Format::try_parse, json::parse)
+    classify(
+        formats,
+        line,
+        |format, line| format.try_parse(line).map(Parsed::entry),
+        |line| json::parse(line).map(Parsed::entry),
+    )
 }
 
 /// Classifies one line against `formats` into its observation at `location`. A JSON line goes
@@ -211,8 +258,14 @@ fn classify_observation(
     classify(
         formats,
         line,
-        |format, line| Ok(format.try_observe(line)?.observe(location, role)),
-        |line| Ok(json::parse(line)?.observe(location, role)),
+        |format, line| {
+            let fields = format.try_observe(line)?;
+            Ok(Parsed {
+                credential_logged: fields.authorization_credential,
+                value: fields.observe(location, role),
+            })
+        },
+        |line| Ok(Parsed::entry(json::parse(line)?).observe(location, role)),
     )
 }
 
@@ -223,7 +276,7 @@ fn classify<T>(
     line: &str,
     parse_text: impl Fn(&Format, &str) -> Result<T, Mismatch>,
     parse_json: impl FnOnce(&str) -> Result<T, ParseError>,
-) -> Classified<T> {
+) -> (Result<T, ParseError>, Option<usize>) {
     let line = line.trim_end_matches(['\n', '\r']);
     let trimmed = line.trim_start();
     if trimmed.trim_end().is_empty() {

@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::OutputFormat;
+use crate::accesslog::credentials_notice;
 use crate::output;
 use crate::source::kube::{
     FollowPrinter, KubeSettings, LiveMessage, LiveSettings, LiveSource, MAX_LOG_LINE_BYTES,
@@ -123,6 +124,9 @@ async fn follow(
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut too_long = 0;
+    // The count of lines with a whole token when it was last reported: reported again at ten times
+    // as many, because a proxy that logs tokens does so on every request.
+    let mut credentials_reported = 0u64;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
@@ -154,6 +158,12 @@ async fn follow(
                                 "idflow: {too_long} log line(s) longer than {} MiB skipped so far",
                                 MAX_LOG_LINE_BYTES / 1024 / 1024
                             );
+                        }
+                        if counts.credentials_logged >= credentials_reported.saturating_mul(10).max(1) {
+                            credentials_reported = counts.credentials_logged;
+                            if let Some(notice) = credentials_notice(credentials_reported) {
+                                eprintln!("idflow: {notice}");
+                            }
                         }
                     }
                     LiveMessage::Workloads(_) | LiveMessage::Policies(_) => {}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::accesslog;
+use crate::accesslog::{LogParser, credentials_notice};
 use crate::edge;
 use crate::flow::{self, Observation};
 use crate::model::{Flow, HopRole};
@@ -181,16 +181,20 @@ fn read_access_log(
     notices: &mut Vec<String>,
 ) {
     let mut failed = Failures::default();
+    let mut parser = LogParser::new();
     for (index, line) in input.text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match accesslog::observe_line(line, location, role) {
+        match parser.parse_observation(line, location, role) {
             Ok(observation) => observations.push(observation),
             Err(error) => failed.add(index + 1, &error.to_string()),
         }
     }
     failed.report(&input.name, "unparsable access log line", notices);
+    if let Some(notice) = credentials_notice(parser.stats().credentials_logged) {
+        notices.push(format!("{}: {notice}", input.name));
+    }
 }
 
 fn read_ds2(input: &Input, observations: &mut Vec<Observation>, notices: &mut Vec<String>) {

@@ -187,6 +187,12 @@ pub fn render_live(frame: &mut Frame, area: Rect, app: &App) {
             "over 1 MiB skipped",
             Slot::Error,
         ),
+        (
+            counts.credentials_logged,
+            "log line",
+            "with a whole token (log only the scheme)",
+            Slot::Error,
+        ),
     ];
     for (count, noun, rest, slot) in losses.into_iter().filter(|(count, ..)| *count > 0) {
         let count = usize::try_from(count).unwrap_or(usize::MAX);

@@ -1,5 +1,5 @@
 //! Shared by several test crates: the recorder's scenario list and the findings each scenario must
-//! produce, and the peak memory of a child process.
+//! produce, the peak memory of a child process, and JWT-shaped text.
 
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
@@ -68,4 +68,31 @@ pub fn peak_memory_kib(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("a VmHWM line in the child's status")
+}
+
+/// Returns a token shaped like a JWT whose claims are `{"sub":SUBJECT}`, with a made-up signature
+/// that no key produced, and its three segments.
+pub fn jwt_shaped(subject: &str) -> (String, [String; 3]) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::json!({ "sub": subject }).to_string());
+    let signature = URL_SAFE_NO_PAD.encode([7u8; 64]);
+    let token = format!("{header}.{payload}.{signature}");
+    (token, [header, payload, signature])
+}
+
+/// Returns a JSON access log line of a format that logs the whole `Authorization` header, here
+/// `Bearer TOKEN`.
+pub fn json_line_logging_token(start_time: &str, request_id: &str, token: &str) -> String {
+    serde_json::json!({
+        "start_time": start_time,
+        "method": "GET",
+        "path": "/api/orders",
+        "response_code": 200,
+        "request_id": request_id,
+        "authorization": format!("Bearer {token}"),
+    })
+    .to_string()
 }

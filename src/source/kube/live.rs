@@ -70,6 +70,8 @@ pub struct LineCounts {
     pub hops_dropped: u64,
     /// Lines longer than [`super::logs::MAX_LOG_LINE_BYTES`], skipped.
     pub too_long: u64,
+    /// Access log lines that logged a whole `Authorization` value, token included.
+    pub credentials_logged: u64,
 }
 
 /// A message from a live source.
@@ -400,6 +402,7 @@ async fn join_flows(
                     duplicates_merged: tracker.duplicates(),
                     hops_dropped: tracker.hops_dropped(),
                     too_long,
+                    credentials_logged: stats.credentials_logged,
                 };
                 if counts != sent_counts {
                     sent_counts = counts;
