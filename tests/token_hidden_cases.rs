@@ -13,6 +13,7 @@ mod envoy_harness;
 #[path = "what_if/mint.rs"]
 mod mint;
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{TimeZone, Utc};
+use idflow::mesh::check::Mesh;
+use idflow::mesh::load::load_policy_file;
+use idflow::mesh::{MeshSettings, Workload, WorkloadKind};
+use idflow::tui::what_if::{self, Probe as WhatIfProbe, Target};
 use serde_json::{Value, json};
 
 use envoy_harness::client::WireRequest;
@@ -62,7 +68,7 @@ fn rs256_header() -> String {
 }
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    Utc::now().timestamp()
 }
 
 /// Claims that every check accepts: the first issuer, [`AUDIENCE`], valid for an hour, `nbf` set
@@ -297,7 +303,7 @@ fn bearer(token: &str) -> Vec<(String, String)> {
 
 /// Returns the cases where idflow's verdict differs from Envoy's.
 fn finding_cases(now: i64) -> Vec<Case> {
-    let one = |name, token: String, status, details| Case {
+    let one_issuer_case = |name, token: String, status, details| Case {
         name,
         setup: Setup::OneIssuer,
         path: "/".to_owned(),
@@ -312,32 +318,32 @@ fn finding_cases(now: i64) -> Vec<Case> {
     );
     let other = other_issuer_token(now);
     vec![
-        one(
+        one_issuer_case(
             "over-padded header",
             over_padded_header_token(now),
             401,
             "jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_encoded}",
         ),
-        one(
+        one_issuer_case(
             "over-padded payload",
             over_padded_payload_token(now),
             401,
             "jwt_authn_access_denied{Jwt_payload_is_an_invalid_Base64url_encoded}",
         ),
-        one(
+        one_issuer_case(
             "under-padded signature",
             under_padded_signature_token(now),
             401,
             "jwt_authn_access_denied{Jwt_signature_is_an_invalid_Base64url_encoded}",
         ),
-        one(
+        one_issuer_case(
             "empty signature",
             empty_signature_token(now),
             401,
             BAD_FORMAT,
         ),
-        one("alg none", alg_none, 401, BAD_FORMAT),
-        one(
+        one_issuer_case("alg none", alg_none, 401, BAD_FORMAT),
+        one_issuer_case(
             "duplicate sub",
             duplicate_sub_token(now),
             401,
@@ -364,7 +370,7 @@ fn finding_cases(now: i64) -> Vec<Case> {
 
 /// Returns cases where idflow agrees with Envoy today, kept as guards around the findings.
 fn behaving_cases(now: i64) -> Vec<Case> {
-    let one = |name, path: &str, headers, status, details| Case {
+    let one_issuer_case = |name, path: &str, headers, status, details| Case {
         name,
         setup: Setup::OneIssuer,
         path: path.to_owned(),
@@ -380,64 +386,64 @@ fn behaving_cases(now: i64) -> Vec<Case> {
     let mut within_skew = claims(now);
     within_skew["exp"] = json!(now - 45);
     vec![
-        one("valid", "/", bearer(&valid), 200, "via_upstream"),
-        one(
+        one_issuer_case("valid", "/", bearer(&valid), 200, "via_upstream"),
+        one_issuer_case(
             "padded header",
             "/",
             bearer(&padded_header_token(now)),
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "padded payload",
             "/",
             bearer(&padded_payload),
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "padded signature",
             "/",
             bearer(&padded_signature),
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "exp zero means no expiry",
             "/",
             bearer(&token(&exp_zero)),
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "expired 45 s ago, within skew",
             "/",
             bearer(&token(&within_skew)),
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "scheme after other text",
             "/",
             vec![("Authorization".to_owned(), format!("X Bearer {valid}"))],
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "lowercase scheme is missing",
             "/",
             vec![("Authorization".to_owned(), format!("bearer {valid}"))],
             403,
             "rbac_access_denied_matched_policy[none]",
         ),
-        one(
+        one_issuer_case(
             "junk before the token",
             "/public",
             vec![("Authorization".to_owned(), format!("Bearer !!!{valid}"))],
             200,
             "via_upstream",
         ),
-        one(
+        one_issuer_case(
             "opaque token on a public path",
             "/public",
             bearer("9f1c2e7a5b8d4c3e"),
@@ -837,4 +843,76 @@ fn edge_location_difference_names_401() {
         message.contains("401") && message.contains("Jwt issuer is not configured"),
         "{message}"
     );
+}
+
+/// Returns the jwt_authn column (`Row::authn_text`) of the Token view's what-if row for
+/// `shop/orders` in [`Setup::OneIssuer`], for `GET /` with `token` as a bearer token.
+fn what_if_authn(token: &str, now: i64) -> String {
+    let file = policy_file(Setup::OneIssuer);
+    let policies = load_policy_file(&file, "default")
+        .unwrap_or_else(|error| panic!("{} does not load: {error}", file.display()))
+        .policies;
+
+    let settings = MeshSettings {
+        now: Utc.timestamp_opt(now, 0).single().expect("valid time"),
+        ..MeshSettings::default()
+    };
+    let jwks = BTreeMap::new();
+    let mesh = Mesh {
+        policies: &policies,
+        jwks: &jwks,
+        providers: &[],
+        settings: &settings,
+    };
+
+    // The policies select no pods by label, so the target is built as `idflow check --workload
+    // shop/orders` builds it: label `app=orders`, service account `orders`.
+    let targets = [Target {
+        workload: Workload {
+            namespace: "shop".to_owned(),
+            name: "orders".to_owned(),
+            labels: BTreeMap::from([("app".to_owned(), "orders".to_owned())]),
+            service_account: "orders".to_owned(),
+            kind: WorkloadKind::Sidecar,
+        },
+        source_principal: None,
+    }];
+
+    let probe = WhatIfProbe {
+        method: "GET",
+        path: "/",
+        token: Some(token),
+    };
+    let rows = what_if::evaluate(&mesh, &targets, probe);
+    assert_eq!(rows.len(), 1, "one row per target: {rows:?}");
+    rows[0].authn_text()
+}
+
+#[test]
+fn what_if_row_accepts_valid_token() {
+    let now = now();
+    assert_eq!(what_if_authn(&token(&claims(now)), now), "ok");
+}
+
+#[test]
+#[ignore = "finding: the Token view's what-if rows repeat check's verdicts for these tokens"]
+fn what_if_rows_follow_envoy() {
+    let now = now();
+    for name in ["over-padded header", "empty signature", "duplicate sub"] {
+        let case = finding_cases(now)
+            .into_iter()
+            .find(|case| case.name == name)
+            .unwrap_or_else(|| panic!("no case {name:?}"));
+        let token = case.headers[0]
+            .1
+            .strip_prefix("Bearer ")
+            .expect("a bearer token");
+        let expected = case
+            .details
+            .and_then(|details| details.strip_prefix("jwt_authn_access_denied{"))
+            .and_then(|details| details.strip_suffix('}'))
+            .expect("a jwt_authn denial")
+            .replace('_', " ");
+        assert_eq!(what_if_authn(token, now), expected, "{name}");
+    }
 }
