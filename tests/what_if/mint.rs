@@ -44,11 +44,17 @@ pub fn jwks() -> String {
 /// Returns an RS256 token with `claims`, signed by `signer`.
 pub fn mint(signer: &KeyPair, claims: &Value) -> String {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    sign(
+        signer,
+        &b64(header.to_string().as_bytes()),
+        &b64(claims.to_string().as_bytes()),
+    )
+}
+
+/// Signs `header.payload` with RS256 by `signer` and returns the token. Both segments are used as
+/// given, so callers can pass segments that are not canonical base64url.
+pub fn sign(signer: &KeyPair, header: &str, payload: &str) -> String {
+    let input = format!("{header}.{payload}");
     let mut signature = vec![0; signer.public_modulus_len()];
     signer
         .sign(
