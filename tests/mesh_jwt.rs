@@ -546,14 +546,29 @@ fn verdict_names_policy() {
 
 #[test]
 fn alg_none_rejected() {
-    let token = format!(
+    let unsigned = format!(
         "{}.{}.",
         b64(br#"{"alg":"none"}"#),
         b64(claims().to_string().as_bytes())
     );
     let authn = run(
         &[default_policy()],
-        &[("authorization", &bearer(&token))],
+        &[("authorization", &bearer(&unsigned))],
+        "/",
+    );
+    // `jwt_verify_lib` skips the empty signature segment, so it sees two segments (Envoy 1.40).
+    assert_eq!(
+        verdict(&authn),
+        denied(
+            401,
+            "Jwt_is_not_in_the_form_of_Header.Payload.Signature_with_two_dots_and_3_sections"
+        )
+    );
+
+    let with_signature = format!("{unsigned}c2ln");
+    let authn = run(
+        &[default_policy()],
+        &[("authorization", &bearer(&with_signature))],
         "/",
     );
     assert_eq!(

@@ -88,9 +88,11 @@ pub(super) struct Parts<'a> {
     pub payload_text: &'a str,
 }
 
-/// Splits a compact JWS into its three segments, or returns `None` unless it has exactly two dots.
+/// Splits a compact JWS into its three segments the way `jwt_verify_lib` does, or returns `None`
+/// unless there are exactly three. It splits with Abseil's `SkipEmpty`, so an empty segment does
+/// not count: `header.payload.` is two segments, which Envoy answers with [`BAD_FORMAT`].
 pub(super) fn split_jws(token: &str) -> Option<(&str, &str, &str)> {
-    let mut segments = token.split('.');
+    let mut segments = token.split('.').filter(|segment| !segment.is_empty());
     match (
         segments.next(),
         segments.next(),
@@ -255,7 +257,8 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
 }
 
 /// Decodes base64url the way Abseil's `WebSafeBase64Unescape` does for `jwt_verify_lib`: whitespace
-/// anywhere is skipped, trailing `=` padding is allowed, and `+`, `/` or any other character fail.
+/// anywhere is skipped, and `+`, `/` or any other character fail. Trailing `=` padding is either
+/// absent or exactly what the length calls for (`Base64UnescapeInternal`), so `e30==` fails.
 fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
     let compact: Cow<'_, str> = if has_ascii_whitespace(text) {
         Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
@@ -263,13 +266,17 @@ fn absl_websafe_decode(text: &str) -> Option<Vec<u8>> {
         Cow::Borrowed(text)
     };
     let unpadded = compact.trim_end_matches('=');
-    if compact.len() - unpadded.len() > 2 {
+    let padding = compact.len() - unpadded.len();
+    let expected_padding = match unpadded.len() % 4 {
+        0 => 0,
+        2 => 2,
+        3 => 1,
+        _ => return None,
+    };
+    if padding != 0 && padding != expected_padding {
         return None;
     }
     if !base64url::is_url_safe(unpadded) {
-        return None;
-    }
-    if unpadded.len() % 4 == 1 {
         return None;
     }
     base64url::URL_SAFE_LENIENT.decode(unpadded).ok()
@@ -317,10 +324,47 @@ mod tests {
 
     #[test]
     fn status_none_alg() {
-        // {"alg":"none"} . {} . (empty)
+        // {"alg":"none"} . {} . (empty): two segments to `jwt_verify_lib`, which skips empty ones.
         assert_eq!(
             jwt_authn_format_status("eyJhbGciOiJub25lIn0.e30."),
+            Some(BAD_FORMAT)
+        );
+        assert_eq!(
+            jwt_authn_format_status("eyJhbGciOiJub25lIn0.e30.c2ln"),
             Some("Jwt header [alg] is not supported")
+        );
+    }
+
+    #[test]
+    fn status_empty_segments_skipped() {
+        assert_eq!(jwt_authn_format_status("e30..c2ln"), Some(BAD_FORMAT));
+        // Four dots with one segment empty are three segments to `jwt_verify_lib`.
+        assert_eq!(
+            jwt_authn_format_status("eyJhbGciOiJub25lIn0.e30..c2ln"),
+            Some("Jwt header [alg] is not supported")
+        );
+    }
+
+    #[test]
+    fn status_padding_exact() {
+        // {"alg":"RS256"} is 20 characters unpadded (20 % 4 == 0), so it takes no `=`.
+        let header = "eyJhbGciOiJSUzI1NiJ9";
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}=.e30.c2ln")),
+            Some("Jwt header is an invalid Base64url encoded")
+        );
+        // `e30` (3 characters) takes exactly one `=`, and `c2ln` none.
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}.e30=.c2ln")),
+            None
+        );
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}.e30==.c2ln")),
+            Some("Jwt payload is an invalid Base64url encoded")
+        );
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}.e30.c2ln==")),
+            Some("Jwt signature is an invalid Base64url encoded")
         );
     }
 

@@ -24,13 +24,20 @@ pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
         header: None,
         claims: None,
         problems: Vec::new(),
-        // Only a JWS has the three segments that `jwt_verify_lib` reads.
         jwt_authn: Err(BAD_FORMAT),
     };
     match kind {
         TokenKind::Jws => decode_jws(token, &mut decoding),
-        TokenKind::Jwe => decode_jwe(token, &mut decoding),
-        TokenKind::Opaque => decode_opaque(token, &mut decoding),
+        // `jwt_verify_lib` skips empty segments, so text with more dots (`a.b..c`) can still be
+        // three segments to it.
+        TokenKind::Jwe => {
+            decode_jwe(token, &mut decoding);
+            decoding.jwt_authn = envoy::read_parts(token).map(|parts| parts.signature);
+        }
+        TokenKind::Opaque => {
+            decode_opaque(token, &mut decoding);
+            decoding.jwt_authn = envoy::read_parts(token).map(|parts| parts.signature);
+        }
     }
     decoding
 }
@@ -79,6 +86,7 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         (signature_start, signature),
     ] = segments[..]
     else {
+        decoding.jwt_authn = envoy::read_parts(token).map(|parts| parts.signature);
         return;
     };
 
@@ -125,9 +133,13 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         )
     };
 
-    decoding.jwt_authn = if envoy::has_ascii_whitespace(token) {
-        // Abseil's decoder skips whitespace, which `decode_segment` rejects, so only Envoy's own
-        // reading of the text is right here.
+    let unusual = |text: &str| text.is_empty() || text.ends_with('=');
+    decoding.jwt_authn = if envoy::has_ascii_whitespace(token)
+        || [header, payload, signature].into_iter().any(unusual)
+    {
+        // Abseil's decoder skips whitespace, which `decode_segment` rejects, and Envoy's rules for
+        // empty segments and padding are stricter than the display's, so only Envoy's own reading
+        // of the text is right here.
         envoy::read_parts(token).map(|parts| parts.signature)
     } else {
         envoy::check_format(
@@ -141,8 +153,8 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
 
 /// Returns how `jwt_verify_lib` reads a header or payload segment that decoded here as `segment`,
 /// with `value` its JSON object. Abseil's decoder, which it uses, reads the same bytes from a
-/// segment without whitespace, except that it rejects the standard base64 alphabet and reads an
-/// empty segment as no bytes, which are no JSON.
+/// non-empty segment without whitespace or padding, except that it rejects the standard base64
+/// alphabet.
 fn jwt_authn_object<'a>(
     segment: &Result<Decoded, SegmentError>,
     value: Option<&'a Value>,
@@ -150,7 +162,7 @@ fn jwt_authn_object<'a>(
     match (segment, value) {
         (Ok(decoded), _) if decoded.standard_alphabet => SegmentRead::InvalidBase64,
         (Ok(_), Some(Value::Object(object))) => SegmentRead::Object(object),
-        (Ok(_) | Err(SegmentError::Empty { .. }), _) => SegmentRead::InvalidJson,
+        (Ok(_), _) => SegmentRead::InvalidJson,
         (Err(_), _) => SegmentRead::InvalidBase64,
     }
 }
@@ -161,7 +173,6 @@ fn jwt_authn_bytes(segment: Result<Decoded, SegmentError>) -> Option<Vec<u8>> {
     match segment {
         Ok(decoded) if decoded.standard_alphabet => None,
         Ok(decoded) => Some(decoded.bytes),
-        Err(SegmentError::Empty { .. }) => Some(Vec::new()),
         Err(_) => None,
     }
 }

@@ -47,7 +47,18 @@ pub(super) fn read_times(claims: &Value, now: DateTime<Utc>) -> (Vec<TimeClaim>,
             continue;
         };
         let relative_seconds = (time - now).num_seconds();
-        problems.extend(judge(claim, relative_seconds));
+        if claim == "exp" && is_zero_seconds(value) {
+            problems.push(Problem::warning(
+                "no_expiry",
+                format!(
+                    "`exp` is {value}, which Envoy's jwt_authn reads as 0, meaning no expiry: the \
+                     mesh accepts the token for as long as its key is trusted, while verifiers that \
+                     follow RFC 7519 reject it as expired in 1970"
+                ),
+            ));
+        } else {
+            problems.extend(judge(claim, relative_seconds));
+        }
         times.push(TimeClaim {
             claim: claim.to_owned(),
             time: time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
@@ -78,6 +89,14 @@ fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
     }
     #[allow(clippy::cast_possible_truncation)]
     DateTime::from_timestamp(whole as i64, nanos)
+}
+
+/// Returns whether `value` is a number that `jwt_verify_lib` truncates to 0 seconds, which it
+/// treats as an absent claim.
+fn is_zero_seconds(value: &Value) -> bool {
+    value
+        .as_f64()
+        .is_some_and(|seconds| (0.0..1.0).contains(&seconds))
 }
 
 /// Describes a non-`NumericDate` value for a message, e.g. `the string "1700000000"`.

@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn parse_rejects_none() {
         assert_eq!(
-            parse_jwt("eyJhbGciOiJub25lIn0.e30.").err(),
+            parse_jwt("eyJhbGciOiJub25lIn0.e30.c2ln").err(),
             Some("Jwt header [alg] is not supported")
         );
     }
