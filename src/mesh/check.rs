@@ -12,6 +12,7 @@ use super::scope::{AppliedPolicies, policies_for};
 use super::warnings::{PortProtocol, warnings};
 use super::{MeshSettings, Protocol, Request, Stage, Step, Verdict, Workload, jwt};
 use crate::model::Decision;
+use crate::token::size::ENVOY_HEADERS_LIMIT_BYTES;
 
 /// What the simulation needs besides the request: the policies, the JWKS istiod would have fetched
 /// (by `jwksUri` or issuer), and the mesh's ext_authz providers for CUSTOM policies.
@@ -76,6 +77,9 @@ pub fn check(
     let mut notes = policy_warnings(&applied, workload, request, mesh.settings);
 
     if let Some(verdict) = strict_mtls_refusal(&applied, &name, request, &notes) {
+        return Ok(verdict);
+    }
+    if let Some(verdict) = headers_too_large(&name, request, &notes) {
         return Ok(verdict);
     }
 
@@ -222,6 +226,46 @@ fn policy_warnings(
 
 /// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
 /// plaintext connection and closes it before any HTTP filter runs.
+/// Returns the 431 that Envoy's HTTP/1 codec answers when the request headers, names and values
+/// together (`:authority` as `host`), exceed the default `max_request_headers_kb`. No filter runs.
+fn headers_too_large(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
+    if request.protocol != Protocol::Http {
+        return None;
+    }
+    let bytes = "host".len()
+        + request.host.len()
+        + request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum::<usize>();
+    if bytes <= ENVOY_HEADERS_LIMIT_BYTES {
+        return None;
+    }
+    Some(Verdict {
+        workload: workload.to_owned(),
+        status: 431,
+        decision: Decision::Deny,
+        stage: Stage::None,
+        policy: None,
+        rule: None,
+        response_code_details: "http1.headers_too_large".to_owned(),
+        request_principal: None,
+        explanation: vec![Step {
+            stage: Stage::None,
+            policy: None,
+            rule: None,
+            outcome: "rejected".to_owned(),
+            message: format!(
+                "the request headers take {bytes} bytes, over Envoy's default limit of \
+                 {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP codec \
+                 answers 431 before jwt_authn or RBAC run"
+            ),
+        }],
+        warnings: notes.to_vec(),
+    })
+}
+
 fn strict_mtls_refusal(
     applied: &AppliedPolicies,
     workload: &str,

@@ -168,7 +168,8 @@ pub struct Verdict {
 pub enum Stage {
     Authn,
     Authz,
-    /// Nothing denied: the request goes to the application.
+    /// No filter denied: the request goes to the application, unless the HTTP codec rejected it
+    /// before any filter ran (431 for headers over the size limit).
     None,
 }
 

@@ -11,6 +11,7 @@ mod jose;
 pub mod jwks;
 pub mod keys;
 mod shell;
+pub mod size;
 mod times;
 pub mod verify;
 
@@ -248,6 +249,11 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         )));
     }
     problems.extend(decoded.problems);
+    problems.extend(size::header_size_problems(
+        found.text.len(),
+        found.header_name.as_deref(),
+        found.scheme.as_deref(),
+    ));
 
     let (times, time_problems) = match &decoded.claims {
         Some(claims) => times::read_times(claims, now),
