@@ -4,7 +4,7 @@
 use super::{Problem, plural};
 
 /// Envoy's default `max_request_headers_kb` (60 KiB), the limit on all request headers together.
-/// Istio does not change it. Past it, the HTTP/1 codec answers 431 with the details
+/// Istio does not change it. Past it, the HTTP/1 codec responds with 431 and the details
 /// `http1.headers_too_large` before any filter runs.
 pub const ENVOY_HEADERS_LIMIT_BYTES: usize = 60 * 1024;
 

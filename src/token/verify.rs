@@ -195,7 +195,8 @@ enum KeyCheck {
     Verified,
     Failed,
     Ed25519WrongLength,
-    /// Envoy could check this pair; jsonwebtoken cannot (P-521).
+    /// Envoy could check this pair; aws-lc-rs cannot (RS384 or RSA-PSS with a key under 2048
+    /// bits, any RSA key under 1024 bits).
     Unsupported,
 }
 
@@ -208,7 +209,7 @@ fn check_key(jwt: &Signed, key: &Jwk) -> KeyCheck {
             Some(Algorithm::ES256)
         }
         (KeyMaterial::Ec { .. }, "P-384") if alg == "ES384" => Some(Algorithm::ES384),
-        (KeyMaterial::Ec { .. }, "P-521") if alg == "ES512" => return KeyCheck::Unsupported,
+        (KeyMaterial::Ec { x, y }, "P-521") if alg == "ES512" => return check_es512(jwt, x, y),
         // A digest that does not fit the curve cannot match a signature made for the curve.
         (KeyMaterial::Ec { .. }, _) => None,
         (KeyMaterial::Rsa { .. }, _) => match alg {
@@ -253,8 +254,10 @@ fn check_key(jwt: &Signed, key: &Jwk) -> KeyCheck {
     }
 }
 
-/// Checks an RSA signature with the key parsed once per digest and padding. The parameters are
-/// the ones jsonwebtoken's aws-lc-rs back end uses for the same `alg` (2048 to 8192 bits).
+/// Checks an RSA signature with the key parsed once per digest and padding. Keys of 2048 to 8192
+/// bits take the parameters jsonwebtoken's aws-lc-rs back end uses for the same `alg`. Envoy 1.40
+/// also verified RS256 tokens signed with 1024- to 2047-bit keys, so RS256 and RS512 take
+/// aws-lc-rs's legacy parameters there.
 fn check_rsa(
     jwt: &Signed,
     algorithm: Algorithm,
@@ -262,13 +265,28 @@ fn check_rsa(
     e: &[u8],
     parsed: &ParsedKeys,
 ) -> KeyCheck {
-    let (slot, parameters): (usize, &'static RsaParameters) = match algorithm {
-        Algorithm::RS384 => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
-        Algorithm::RS512 => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
-        Algorithm::PS256 => (3, &signature::RSA_PSS_2048_8192_SHA256),
-        Algorithm::PS384 => (4, &signature::RSA_PSS_2048_8192_SHA384),
-        Algorithm::PS512 => (5, &signature::RSA_PSS_2048_8192_SHA512),
-        _ => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
+    let bits = modulus_bits(n);
+    if bits < 1024 {
+        return KeyCheck::Unsupported;
+    }
+    let (slot, parameters): (usize, &'static RsaParameters) = match (algorithm, bits >= 2048) {
+        (Algorithm::RS384, true) => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
+        (Algorithm::RS512, true) => (2, &signature::RSA_PKCS1_2048_8192_SHA512),
+        (Algorithm::RS512, false) => (
+            2,
+            &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        ),
+        (Algorithm::PS256, true) => (3, &signature::RSA_PSS_2048_8192_SHA256),
+        (Algorithm::PS384, true) => (4, &signature::RSA_PSS_2048_8192_SHA384),
+        (Algorithm::PS512, true) => (5, &signature::RSA_PSS_2048_8192_SHA512),
+        (Algorithm::RS384 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, false) => {
+            return KeyCheck::Unsupported;
+        }
+        (_, true) => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
+        (_, false) => (
+            0,
+            &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        ),
     };
     let key = parsed.0[slot].get_or_init(|| {
         RsaPublicKeyComponents { n, e }
@@ -284,6 +302,33 @@ fn check_rsa(
             KeyCheck::Verified
         }
         _ => KeyCheck::Failed,
+    }
+}
+
+/// Returns the size in bits of a big-endian RSA modulus, leading zero bytes aside.
+fn modulus_bits(n: &[u8]) -> usize {
+    let significant = match n.iter().position(|byte| *byte != 0) {
+        Some(first) => &n[first..],
+        None => return 0,
+    };
+    significant.len() * 8 - significant[0].leading_zeros() as usize
+}
+
+/// Checks an ES512 signature (the fixed-size `r || s` of JWS) with a P-521 key, which
+/// jsonwebtoken does not support.
+fn check_es512(jwt: &Signed, x: &[u8], y: &[u8]) -> KeyCheck {
+    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    point.push(0x04);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    let key = signature::UnparsedPublicKey::new(&signature::ECDSA_P521_SHA512_FIXED, point);
+    if key
+        .verify(jwt.signing_input.as_bytes(), jwt.signature)
+        .is_ok()
+    {
+        KeyCheck::Verified
+    } else {
+        KeyCheck::Failed
     }
 }
 
