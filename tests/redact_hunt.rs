@@ -734,3 +734,121 @@ fn excerpt_keeps_prose() {
         assert!(notice.contains(word), "{word:?} hidden: {notice}");
     }
 }
+
+// ---- The live TUI ----
+
+/// Starts a fake API server on a thread of its own whose `shop/orders` proxy logged `line`, writes
+/// a kubeconfig for it to `kubeconfig`, and returns when it serves.
+fn serve_cluster_logging(line: String, kubeconfig: PathBuf) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime for the fake API server");
+        runtime.block_on(async move {
+            let server = cluster_logging(&line).await;
+            server.write_kubeconfig(&kubeconfig, "fake", "shop");
+            sender.send(()).expect("report the server ready");
+            std::future::pending::<()>().await;
+        });
+    });
+    receiver.recv().expect("the fake API server started");
+}
+
+/// Runs the live TUI in a tmux session of 300 columns against a fake cluster whose proxy logged
+/// `line`. Once the screen shows `ready`, it sends `keys`, each the arguments of one
+/// `tmux send-keys`. Returns the first screen that contains `needle`, or the last one after
+/// [`FOLLOW_WAIT`].
+fn live_screen(
+    test_name: &str,
+    line: String,
+    ready: &str,
+    keys: &[&[&str]],
+    needle: &str,
+) -> String {
+    let folder = scratch(test_name);
+    let kubeconfig = folder.join("config");
+    serve_cluster_logging(line, kubeconfig.clone());
+    let command = format!(
+        "{} --kubeconfig {}",
+        env!("CARGO_BIN_EXE_idflow"),
+        kubeconfig.display()
+    );
+    let session = format!("idflow-redact-{test_name}-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux could not be started: install tmux")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "300",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(started.status.success(), "tmux new-session failed");
+
+    let deadline = std::time::Instant::now() + FOLLOW_WAIT;
+    let mut screen = String::new();
+    let mut keys_sent = false;
+    while std::time::Instant::now() < deadline && !screen.contains(needle) {
+        std::thread::sleep(Duration::from_millis(200));
+        let capture = tmux(&["capture-pane", "-p", "-t", &session]);
+        screen = String::from_utf8_lossy(&capture.stdout).into_owned();
+        if !keys_sent && screen.contains(ready) {
+            for key in keys {
+                let mut args = vec!["send-keys", "-t", session.as_str()];
+                args.extend_from_slice(key);
+                tmux(&args);
+            }
+            keys_sent = true;
+        }
+    }
+
+    tmux(&["kill-session", "-t", &session]);
+    // The kubeconfig contains the fake server's token, so it does not outlive the test.
+    let _ = std::fs::remove_dir_all(&folder);
+    screen
+}
+
+#[test]
+fn live_tui_counts_logged_tokens() {
+    let jwt = minted_jwt(30);
+    let line = json_access_line(
+        "live-count",
+        &json!({"authorization": format!("Bearer {}", jwt.token)}),
+    );
+    let screen = live_screen("live-count", line, "", &[], "with a whole token");
+
+    assert!(
+        screen.contains("1 log line with a whole token"),
+        "no count on screen:\n{screen}"
+    );
+    assert_hidden(&screen, &jwt.signature, "live TUI");
+}
+
+#[test]
+#[ignore = "finding: the live TUI shows a query-string token in the flow path"]
+fn live_tui_query_token_in_path() {
+    let opaque = minted_opaque(31);
+    let line = json_access_line(
+        "live-query",
+        &json!({"path": format!("/api/orders?access_token={opaque}")}),
+    );
+    // The live TUI opens on the Workloads view, and `:flows` switches to the Flows view.
+    let keys: [&[&str]; 3] = [&[":"], &["-l", "flows"], &["Enter"]];
+    let screen = live_screen("live-query", line, "1 live", &keys, "/api/orders?");
+
+    assert!(
+        screen.contains("/api/orders?"),
+        "no flow on screen:\n{screen}"
+    );
+    assert_hidden(&screen, &opaque, "live TUI");
+}
