@@ -502,7 +502,8 @@ fn replay_json_bare_credential() {
 #[test]
 #[ignore = "finding: a credential of up to 16 characters without a scheme is shown and not counted"]
 fn replay_json_short_credential() {
-    let key = "k9Xq2mZr7LpW4tBv";
+    // An API key of 16 characters, sent without a scheme.
+    let key = &minted_opaque(26)[..16];
     let line = json_access_line("short-credential", &json!({"authorization": key}));
     let output = replay_sidecar_log("short-credential", &line);
     let stderr = String::from_utf8_lossy(&output.stderr);
