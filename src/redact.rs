@@ -12,15 +12,19 @@ const HIDDEN: &str = "[token hidden]";
 const MIN_JOSE_CHARS: usize = 16;
 
 /// Shortest word after an authorization scheme taken for a credential. An opaque token has no
-/// shape of its own, but a scheme word and a space announce one.
+/// shape of its own, but a scheme word and a separator announce one.
 const MIN_CREDENTIAL_CHARS: usize = 8;
+
+/// Length from which a word after a scheme is taken for a credential whatever its letters.
+const LONG_CREDENTIAL_CHARS: usize = 32;
 
 /// Authorization schemes whose next word is a credential, compared without case.
 const SCHEMES: [&str; 4] = ["bearer", "token", "dpop", "basic"];
 
 /// Returns at most `max` characters of `text` for a message, with `…` where it was cut. Each JWT
-/// or JWE, and each word of at least eight characters after `Bearer `, `Token `, `DPoP ` or
-/// `Basic `, becomes `[token hidden]`, which counts as one character.
+/// or JWE, in either base64 alphabet, and each credential-like word after `Bearer`, `Token`,
+/// `DPoP` or `Basic` and a space, tab or `%20`, becomes `[token hidden]`, which counts as one
+/// character.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)) + 4);
     let mut shown = 0;
@@ -45,13 +49,14 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
 /// Returns the end of the token or credential that starts at byte `start` of `text`, if one does.
 fn secret_end(text: &str, start: usize) -> Option<usize> {
     let before = &text[..start];
-    if before.chars().next_back().is_some_and(is_base64url) {
+    // A percent-encoded space ends in a digit, yet separates words.
+    if before.chars().next_back().is_some_and(is_base64url) && !before.ends_with("%20") {
         return None;
     }
     let rest = &text[start..];
     if rest.starts_with("eyJ") {
         let len = rest
-            .find(|c: char| !(is_base64url(c) || c == '.' || c == '='))
+            .find(|c: char| !(is_base64url(c) || matches!(c, '.' | '=' | '+' | '/')))
             .unwrap_or(rest.len());
         if len >= MIN_JOSE_CHARS {
             return Some(start + len);
@@ -61,17 +66,39 @@ fn secret_end(text: &str, start: usize) -> Option<usize> {
         let len = rest
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';'))
             .unwrap_or(rest.len());
-        if len >= MIN_CREDENTIAL_CHARS {
+        if looks_like_credential(&rest[..len]) {
             return Some(start + len);
         }
     }
     None
 }
 
-/// Returns whether `before` ends with an authorization scheme word and at least one space.
+/// Returns whether a word after a scheme looks like a credential rather than prose: at least
+/// eight characters with a digit, both cases or a base64 or token punctuation character, or
+/// [`LONG_CREDENTIAL_CHARS`] characters of any kind.
+fn looks_like_credential(word: &str) -> bool {
+    let chars = word.chars().count();
+    if chars >= LONG_CREDENTIAL_CHARS {
+        return true;
+    }
+    let has = |test: fn(&char) -> bool| word.chars().any(|c| test(&c));
+    chars >= MIN_CREDENTIAL_CHARS
+        && (has(char::is_ascii_digit)
+            || (has(char::is_ascii_uppercase) && has(char::is_ascii_lowercase))
+            || has(|c| matches!(c, '-' | '_' | '.' | '=' | '+' | '/' | '~')))
+}
+
+/// Returns whether `before` ends with an authorization scheme word and a separator: spaces, tabs
+/// or a percent-encoded space. The scheme word starts the text or follows whitespace, a quote,
+/// `:` or `=`, so that the `token` of a path such as `/oauth/token` is no scheme.
 fn follows_scheme(before: &str) -> bool {
-    let trimmed = before.trim_end_matches(' ');
-    if trimmed.len() == before.len() {
+    let mut trimmed = before.trim_end_matches([' ', '\t']);
+    let mut separated = trimmed.len() < before.len();
+    while let Some(shorter) = trimmed.strip_suffix("%20") {
+        trimmed = shorter;
+        separated = true;
+    }
+    if !separated {
         return false;
     }
     let word_start = trimmed
@@ -79,22 +106,34 @@ fn follows_scheme(before: &str) -> bool {
         .rev()
         .find(|&(_, c)| !c.is_ascii_alphabetic())
         .map_or(0, |(index, c)| index + c.len_utf8());
+    let starts_word = trimmed[..word_start]
+        .chars()
+        .next_back()
+        .is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\'' | ':' | '='));
     let word = &trimmed[word_start..];
-    SCHEMES
-        .iter()
-        .any(|scheme| word.eq_ignore_ascii_case(scheme))
+    starts_word
+        && SCHEMES
+            .iter()
+            .any(|scheme| word.eq_ignore_ascii_case(scheme))
 }
 
 /// Returns whether a logged `Authorization` value carries the credential, not only its scheme: a
-/// word of at least eight characters after the scheme, or one word longer than 16 characters (a
-/// credential without a scheme). `%REQ(AUTHORIZATION):7%` logs `Bearer ` and carries none.
+/// credential-like word after the scheme, or one word of more than seven characters that is no
+/// scheme (a credential sent without one). `%REQ(AUTHORIZATION):7%` logs `Bearer ` and carries
+/// none.
 pub(crate) fn carries_credential(authorization: &str) -> bool {
     let mut words = authorization.split_whitespace();
     match (words.next(), words.next()) {
-        (Some(_), Some(credential)) => credential.chars().count() >= MIN_CREDENTIAL_CHARS,
-        (Some(only), None) => only.chars().count() > 16,
+        (Some(_), Some(credential)) => looks_like_credential(credential),
+        (Some(only), None) => !is_scheme_word(only) && only.chars().count() > 7,
         _ => false,
     }
+}
+
+/// Returns whether `word` can be an authorization scheme: up to 16 ASCII letters, as `Bearer`,
+/// `Basic`, `DPoP` and `Negotiate` are. Anything else in that place is a credential.
+pub(crate) fn is_scheme_word(word: &str) -> bool {
+    (1..=16).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic())
 }
 
 fn is_base64url(c: char) -> bool {
@@ -156,9 +195,32 @@ mod tests {
             "authorization: basic [token hidden]"
         );
         assert_eq!(
-            excerpt("\"DPoP  abcdefgh\"", 200),
+            excerpt("\"DPoP  Ab3dEf9h\"", 200),
             "\"DPoP  [token hidden]\""
         );
+        assert_eq!(
+            excerpt("auth Bearer\tAb3dEf9h", 200),
+            "auth Bearer\t[token hidden]"
+        );
+        assert_eq!(excerpt("Bearer%20Ab3dEf9h", 200), "Bearer%20[token hidden]");
+    }
+
+    #[test]
+    fn excerpt_hides_standard_alphabet_jwt() {
+        let standard = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln+/c2ln";
+        assert_eq!(excerpt(standard, 200), "[token hidden]");
+    }
+
+    #[test]
+    fn excerpt_keeps_prose_and_paths() {
+        for text in [
+            "POST /oauth/token HTTP/1.1 200",
+            "refresh token rotation disabled",
+            "Basic authentication required",
+            "the bearer abcdefgh",
+        ] {
+            assert_eq!(excerpt(text, 200), text);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::AccessLogEntry;
 use super::claims::Metadata;
 use super::observe::ObservedFields;
-use crate::redact::{carries_credential, excerpt};
+use crate::redact::{carries_credential, excerpt, is_scheme_word};
 
 /// The entry field an operator or JSON key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,8 @@ pub(crate) fn target_for_json_key(key: &str) -> Target {
         "edge_request_id" => Target::EdgeRequestId,
         "peer_principal" => Target::PeerPrincipal,
         // `authorization` is the name a format that logs the whole header would give it.
-        "authorization_scheme" | "authorization" => Target::Authorization,
+        "authorization_scheme" => Target::Authorization,
+        key if key.eq_ignore_ascii_case("authorization") => Target::Authorization,
         "jwt_authn" => Target::JwtPayload,
         _ => Target::Extra,
     }
@@ -324,16 +325,19 @@ fn strip_stat_suffix(cluster: &str) -> String {
 }
 
 /// Keeps only the scheme of a logged `Authorization` value, so a format that logs the whole
-/// header never puts the credential into the entry. A value without a space is a bare
-/// credential: only its first 16 characters are kept, which is at most the JWS header's start.
+/// header never puts the credential into the entry. A first word that cannot be a scheme is a
+/// credential sent without one, kept as [`NO_SCHEME`].
 fn authorization_scheme(value: &str) -> Option<&str> {
     let first = value.split_whitespace().next()?;
-    let end = first
-        .char_indices()
-        .nth(16)
-        .map_or(first.len(), |(index, _)| index);
-    Some(&first[..end])
+    Some(if is_scheme_word(first) {
+        first
+    } else {
+        NO_SCHEME
+    })
 }
+
+/// The scheme recorded for an `Authorization` value that starts with its credential.
+const NO_SCHEME: &str = "(no scheme)";
 
 /// Returns the byte index of the `close` that ends a group whose `open` came just before `text`,
 /// counting nested groups.
