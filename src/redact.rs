@@ -4,6 +4,8 @@
 //! the input so that the user can find it. That input may carry a bearer token, and the messages
 //! reach the terminal, the TUI and the debug log, so these quotes go through [`excerpt`].
 
+use std::borrow::Cow;
+
 /// Placeholder for a hidden token or credential.
 const HIDDEN: &str = "[token hidden]";
 
@@ -117,6 +119,49 @@ fn follows_scheme(before: &str) -> bool {
             .any(|scheme| word.eq_ignore_ascii_case(scheme))
 }
 
+/// Query parameters whose values are credentials whatever their shape. `access_token` is also
+/// where Envoy's `jwt_authn` looks for a token by default.
+const CREDENTIAL_PARAMETERS: [&str; 9] = [
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "token",
+    "jwt",
+    "client_secret",
+    "api_key",
+    "apikey",
+    "password",
+];
+
+/// Returns `path` with the value of each query parameter that carries a credential replaced by
+/// `[token hidden]`: a parameter named like one (`access_token`, `id_token`, `api_key` …, in any
+/// case) or a value that is a JWT. Paths are shown and exported, and a token in the query string
+/// would otherwise be too.
+pub(crate) fn hide_query_credentials(path: &str) -> Cow<'_, str> {
+    let Some((route, query)) = path.split_once('?') else {
+        return Cow::Borrowed(path);
+    };
+    let hidden = |parameter: &str| {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        !value.is_empty()
+            && (CREDENTIAL_PARAMETERS
+                .iter()
+                .any(|secret| name.eq_ignore_ascii_case(secret))
+                || value.starts_with("eyJ"))
+    };
+    if !query.split('&').any(hidden) {
+        return Cow::Borrowed(path);
+    }
+    let parameters: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((name, _)) if hidden(parameter) => Cow::Owned(format!("{name}={HIDDEN}")),
+            _ => Cow::Borrowed(parameter),
+        })
+        .collect();
+    Cow::Owned(format!("{route}?{}", parameters.join("&")))
+}
+
 /// Returns whether a logged `Authorization` value carries the credential, not only its scheme: a
 /// credential-like word after the scheme, or one word of more than seven characters that is no
 /// scheme (a credential sent without one). `%REQ(AUTHORIZATION):7%` logs `Bearer ` and carries
@@ -130,9 +175,29 @@ pub(crate) fn carries_credential(authorization: &str) -> bool {
     }
 }
 
+/// The scheme recorded for an `Authorization` value that starts with its credential.
+const NO_SCHEME: &str = "(no scheme)";
+
+/// Returns only the scheme of a logged `Authorization` value, so that a log or record that holds
+/// the whole header never passes the credential on. A first word that cannot be a scheme is a
+/// credential sent without one, returned as `(no scheme)`.
+pub(crate) fn authorization_scheme(value: &str) -> Option<&str> {
+    let first = value.split_whitespace().next()?;
+    Some(if is_scheme_word(first) {
+        first
+    } else {
+        NO_SCHEME
+    })
+}
+
+/// Returns `text` with each token and credential hidden as [`excerpt`] hides them, uncut.
+pub(crate) fn hide_tokens(text: &str) -> String {
+    excerpt(text, usize::MAX)
+}
+
 /// Returns whether `word` can be an authorization scheme: up to 16 ASCII letters, as `Bearer`,
 /// `Basic`, `DPoP` and `Negotiate` are. Anything else in that place is a credential.
-pub(crate) fn is_scheme_word(word: &str) -> bool {
+fn is_scheme_word(word: &str) -> bool {
     (1..=16).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic())
 }
 
@@ -248,5 +313,30 @@ mod tests {
         assert!(!carries_credential("Bearer"));
         assert!(!carries_credential("Basic d"));
         assert!(!carries_credential(""));
+    }
+
+    #[test]
+    fn query_credentials_hidden() {
+        use super::hide_query_credentials;
+        assert_eq!(
+            hide_query_credentials(&format!("/api?status=open&access_token={JWT}")),
+            "/api?status=open&access_token=[token hidden]"
+        );
+        assert_eq!(
+            hide_query_credentials(&format!("/api?next={JWT}&API_KEY=k3y")),
+            "/api?next=[token hidden]&API_KEY=[token hidden]"
+        );
+        for kept in [
+            "/api/orders",
+            "/api?status=open&page=2",
+            "/api?token=",
+            "/a?x",
+        ] {
+            assert!(matches!(
+                hide_query_credentials(kept),
+                std::borrow::Cow::Borrowed(_)
+            ));
+            assert_eq!(hide_query_credentials(kept), kept);
+        }
     }
 }

@@ -400,7 +400,6 @@ async fn follow_until(mut command: Command, needle: &str) -> String {
 // ---- Leaks ----
 
 #[test]
-#[ignore = "finding: a query-string token in a TEXT access log's path is printed as the flow path"]
 fn replay_text_log_query_token() {
     let jwt = minted_jwt(10);
     let line = demo_gateway_line().replace(
@@ -428,7 +427,6 @@ fn replay_text_log_query_token() {
 }
 
 #[test]
-#[ignore = "finding: a query-string token in a JSON access log's path is printed as the flow path"]
 fn replay_json_log_query_token() {
     let opaque = minted_opaque(11);
     let line = json_access_line(
@@ -440,7 +438,6 @@ fn replay_json_log_query_token() {
 }
 
 #[test]
-#[ignore = "finding: DataStream 2 queryStr, ew_reason and tok_loc are printed without hiding"]
 fn replay_ds2_values_token() {
     let jwt = minted_jwt(12);
     let cases = [
@@ -471,7 +468,6 @@ fn replay_ds2_values_token() {
 }
 
 #[test]
-#[ignore = "finding: the reason of a DataStream 2 number error repeats the whole value"]
 fn replay_ds2_number_error_token() {
     let jwt = minted_jwt(14);
     for field in ["statusCode", "reqPort", "turnAroundTimeMSec"] {
@@ -647,7 +643,6 @@ fn follow_kubeconfig_exec_error() {
 }
 
 #[tokio::test]
-#[ignore = "finding: follow prints a query-string token as the flow path"]
 async fn follow_query_token_in_path() {
     let opaque = minted_opaque(23);
     let line = json_access_line(
@@ -830,7 +825,6 @@ fn live_tui_counts_logged_tokens() {
 }
 
 #[test]
-#[ignore = "finding: the live TUI shows a query-string token in the flow path"]
 fn live_tui_query_token_in_path() {
     let opaque = minted_opaque(31);
     let line = json_access_line(

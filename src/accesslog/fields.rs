@@ -4,7 +4,7 @@
 use super::AccessLogEntry;
 use super::claims::Metadata;
 use super::observe::ObservedFields;
-use crate::redact::{carries_credential, excerpt, is_scheme_word};
+use crate::redact::{authorization_scheme, carries_credential, excerpt};
 
 /// The entry field an operator or JSON key fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,21 +323,6 @@ fn parse_number<T: std::str::FromStr + TryFrom<u64>>(value: &str) -> Result<T, S
 fn strip_stat_suffix(cluster: &str) -> String {
     cluster.strip_suffix(';').unwrap_or(cluster).to_string()
 }
-
-/// Keeps only the scheme of a logged `Authorization` value, so a format that logs the whole
-/// header never puts the credential into the entry. A first word that cannot be a scheme is a
-/// credential sent without one, kept as [`NO_SCHEME`].
-fn authorization_scheme(value: &str) -> Option<&str> {
-    let first = value.split_whitespace().next()?;
-    Some(if is_scheme_word(first) {
-        first
-    } else {
-        NO_SCHEME
-    })
-}
-
-/// The scheme recorded for an `Authorization` value that starts with its credential.
-const NO_SCHEME: &str = "(no scheme)";
 
 /// Returns the byte index of the `close` that ends a group whose `open` came just before `text`,
 /// counting nested groups.

@@ -7,6 +7,7 @@ use super::claims::Metadata;
 use super::outcome::{OutcomeFields, decode_fields};
 use crate::flow::Observation;
 use crate::model::{Hop, HopKind, HopRole, Identity};
+use crate::redact::hide_query_credentials;
 
 /// The values of one line that its observation uses, borrowed from the line or from an entry.
 /// Absent values are `None`, as in [`AccessLogEntry`].
@@ -89,7 +90,10 @@ impl ObservedFields<'_> {
         hop.details = outcome.details;
         let text = |value: Option<&str>| value.map(str::to_owned);
         let (edge_request_id, request_id) = (text(self.edge_request_id), text(self.request_id));
-        let (method, path, authority) = (text(self.method), text(self.path), text(self.authority));
+        let path = self
+            .path
+            .map(|path| hide_query_credentials(path).into_owned());
+        let (method, authority) = (text(self.method), text(self.authority));
         let client_ip = client_ip(self.x_forwarded_for, self.downstream_remote_address);
         hop.identity = self.identity();
         Observation {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::EdgeError;
 use super::value::percent_decode;
 use crate::model::{Decision, Identity};
+use crate::redact::{authorization_scheme, hide_tokens};
 
 const KNOWN_KEYS: &[&str] = &[
     "ew_verdict",
@@ -77,6 +78,18 @@ impl EdgeCustomField {
     }
 }
 
+/// Keeps the header name and only the scheme of a `tok_loc` value such as
+/// `authorization:Bearer`, so that an EdgeWorker that logged the whole header passes on no token.
+fn scheme_only_location(location: &str) -> String {
+    match location.split_once(':') {
+        Some((header, value)) => match authorization_scheme(value) {
+            Some(scheme) => format!("{header}:{scheme}"),
+            None => format!("{header}:"),
+        },
+        None => location.to_owned(),
+    }
+}
+
 /// Rewrites `authorization:Bearer` as `authorization: Bearer`, the form the mesh side logs.
 fn location_display(location: &str) -> String {
     match location.split_once(':') {
@@ -121,8 +134,8 @@ pub fn parse_custom_field(text: &str) -> (Option<EdgeCustomField>, Vec<EdgeError
                 "error" => custom.verdict = Some(Decision::Error),
                 _ => problems.push(invalid("expected `allow`, `deny` or `error`")),
             },
-            "ew_reason" => custom.reason = text,
-            "tok_loc" => custom.token_location = text,
+            "ew_reason" => custom.reason = text.as_deref().map(hide_tokens),
+            "tok_loc" => custom.token_location = text.as_deref().map(scheme_only_location),
             "iss" => custom.issuer = text,
             "sub" => custom.subject = text,
             "aud" => {

@@ -28,6 +28,7 @@ pub use status::{EwEvent, EwOutcome, EwStatus, FailureKind, ResourceTier};
 pub use usage::{EwUsageEntry, OffReason, parse_ew_usage_info};
 pub use verdict::{EdgeVerdict, edge_verdict};
 
+use crate::redact::hide_query_credentials;
 use value::{ds2_text, epoch_seconds_to_rfc3339, parse_optional, percent_decode, quote};
 
 /// Largest DataStream 2 record accepted, in bytes. Real records are a few KB (the custom field alone
@@ -296,12 +297,15 @@ impl EdgeRecord {
         })
     }
 
-    /// Returns the request path with its query string, as the mesh logs `:path`.
+    /// Returns the request path with its query string, as the mesh logs `:path`, with credentials
+    /// in the query hidden.
     pub fn path_with_query(&self) -> Option<String> {
         let path = self.path.as_deref().unwrap_or("/");
         match (&self.path, &self.query) {
             (None, None) => None,
-            (_, Some(query)) => Some(format!("{path}?{query}")),
+            (_, Some(query)) => {
+                Some(hide_query_credentials(&format!("{path}?{query}")).into_owned())
+            }
             (Some(_), None) => Some(path.to_owned()),
         }
     }

@@ -102,6 +102,6 @@ pub(crate) fn parse_optional<T: FromStr>(text: &str, expected: &str) -> Result<O
         value => value
             .parse()
             .map(Some)
-            .map_err(|_| format!("`{value}` is not a valid {expected}")),
+            .map_err(|_| format!("`{}` is not a valid {expected}", quote(value))),
     }
 }
