@@ -510,7 +510,6 @@ fn replay_json_short_credential() {
 }
 
 #[test]
-#[ignore = "finding: `check -H` without a header name echoes the whole argument"]
 fn check_header_without_name() {
     let jwt = minted_jwt(16);
     let folder = scratch("check-header");
@@ -537,7 +536,6 @@ fn authorization_policy(values: &str) -> String {
 }
 
 #[test]
-#[ignore = "finding: check's explanation prints the Authorization header sent with --token"]
 fn check_explanation_prints_authorization() {
     let sent = minted_jwt(17);
     let expected = minted_jwt(18);
@@ -563,7 +561,6 @@ fn check_explanation_prints_authorization() {
 }
 
 #[test]
-#[ignore = "finding: the fix for a string where a list belongs repeats the value without hiding"]
 fn check_policy_list_fix() {
     let jwt = minted_jwt(19);
     let folder = scratch("policy-list");
@@ -578,7 +575,6 @@ fn check_policy_list_fix() {
 }
 
 #[test]
-#[ignore = "finding: policy validation errors and warnings quote values without hiding"]
 fn check_policy_validation_values() {
     let jwt = minted_jwt(20);
     let opaque = minted_opaque(20);

@@ -110,9 +110,10 @@ pub struct RequestArgs {
     pub at: Option<String>,
 }
 
-/// A flag value that could not be used, with the flag, the value and what to write instead.
+/// A flag value that could not be used, with the flag, the value and what to write instead. The
+/// message quotes the value with tokens hidden, because a misplaced `-H 'Bearer …'` carries one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {flag} {value:?}: {expected}")]
+#[error("invalid {flag} {:?}: {expected}", crate::redact::excerpt(.value, 80))]
 pub struct FlagError {
     pub flag: &'static str,
     pub value: String,

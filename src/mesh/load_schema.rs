@@ -356,7 +356,9 @@ fn type_problem(path: &str, value: &Value, expected: &str) -> SchemaProblem {
         ("a string", Value::Number(_) | Value::Bool(_)) => {
             format!("quote it: \"{value}\"")
         }
-        ("a list", Value::String(text)) => format!("write it as a list: [\"{text}\"]"),
+        ("a list", Value::String(text)) => {
+            format!("write it as a list: [\"{}\"]", excerpt(text, 60))
+        }
         _ => format!("write {expected} here"),
     };
     SchemaProblem {

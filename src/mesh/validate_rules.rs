@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::crd::{Action, AuthorizationPolicy, Condition, Operation, Rule, Source};
 use super::validate::{Findings, validate_attachment};
+use crate::redact::hide_tokens;
 
 const NO_RULES_TAIL: &str = "without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request";
 
@@ -373,13 +374,14 @@ fn map_key_error(key: &str) -> Option<String> {
         && key
             .find('[')
             .is_some_and(|open| open > 0 && open < key.len() - 2);
-    (!valid).then(|| format!("bad key ({key}): should have format a[b]"))
+    (!valid).then(|| format!("bad key ({}): should have format a[b]", hide_tokens(key)))
 }
 
 /// Go's `netip.ParsePrefix` / `ParseAddr` rules as istiod's `ValidateIPs` applies them.
 pub(crate) fn ip_errors(values: &[String]) -> Vec<String> {
     let mut errors = Vec::new();
     for value in values {
+        let value = hide_tokens(value);
         if let Some((address, bits)) = value.split_once('/') {
             let reason = match address.parse::<IpAddr>() {
                 Err(_) => Some("ParseAddr: unable to parse IP".to_owned()),
@@ -405,11 +407,18 @@ pub(crate) fn ip_errors(values: &[String]) -> Vec<String> {
     errors
 }
 
-/// istiod's `ValidatePorts`: Go `strconv.ParseInt(v, 10, 32)`, then 0..=65535.
+/// istiod's `ValidatePorts`: Go `strconv.ParseInt(v, 10, 32)`, then 0..=65535. A value longer
+/// than any port, which may be a token pasted in the wrong place, is described by its length
+/// instead of quoted.
 fn port_errors(values: &[String]) -> Vec<String> {
     let mut errors = Vec::new();
-    for value in values {
-        match value.parse::<i32>() {
+    for raw in values {
+        let value = if raw.chars().count() > 24 {
+            format!("a {}-character value", raw.chars().count())
+        } else {
+            hide_tokens(raw)
+        };
+        match raw.parse::<i32>() {
             Err(err) => {
                 let reason = if matches!(
                     err.kind(),

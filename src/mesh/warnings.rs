@@ -7,6 +7,7 @@ use std::fmt;
 use super::crd::{Action, AuthorizationPolicy, Rule};
 use super::scope::AppliedPolicies;
 use super::{IstioVersion, Protocol, Workload, WorkloadKind};
+use crate::redact::hide_tokens;
 
 /// The kind of trap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,7 +258,9 @@ fn unknown_issuers(
             Some(i),
             field,
             format!(
-                "\"{value}\" needs a token from issuer \"{issuer}\", but {known}; add a jwtRules entry with that issuer or correct the value (the format is ISSUER/SUBJECT)"
+                "\"{}\" needs a token from issuer \"{}\", but {known}; add a jwtRules entry with that issuer or correct the value (the format is ISSUER/SUBJECT)",
+                hide_tokens(value),
+                hide_tokens(issuer)
             ),
         ));
     }

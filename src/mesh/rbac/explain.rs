@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use crate::redact::{hide_query_credentials, hide_tokens};
+
 use super::context::Ctx;
 use super::engine::{
     CHeader, CHeaderCheck, CPerm, CPolicy, CPrin, CStr, CStrKind, Cidr, MetaValue, principal_of,
@@ -74,14 +76,17 @@ fn header_leaf<'a>(h: &'a CHeader, ctx: &'a Ctx<'_>) -> Leaf<'a> {
         ":method" => "method".into(),
         n => format!("header {n}").into(),
     };
+    // Header values, sent or expected, may be tokens, and explanations are printed.
     let pattern = match &h.check {
-        CHeaderCheck::Str(s) => describe(s),
+        CHeaderCheck::Str(s) => hide_tokens(&describe(s)).into(),
         CHeaderCheck::Present(true) => "any value (present)".into(),
         CHeaderCheck::Present(false) => "absent".into(),
     };
     Leaf {
         subject,
-        actual: ctx.header(&h.name),
+        actual: ctx
+            .header(&h.name)
+            .map(|value| Cow::Owned(hide_tokens(&value))),
         pattern,
         absent: if ctx.http {
             "it is absent"
@@ -92,7 +97,7 @@ fn header_leaf<'a>(h: &'a CHeader, ctx: &'a Ctx<'_>) -> Leaf<'a> {
 }
 
 fn perm_leaf<'a>(p: &'a CPerm, ctx: &'a Ctx<'_>) -> Option<Leaf<'a>> {
-    let http_path = || ctx.http.then(|| Cow::Borrowed(ctx.path.as_ref()));
+    let http_path = || ctx.http.then(|| hide_query_credentials(ctx.path.as_ref()));
     Some(match p {
         CPerm::Header(h) => header_leaf(h, ctx),
         CPerm::UrlPath(s) => Leaf {
