@@ -608,7 +608,6 @@ fn kubeconfig_with_user(folder: &Path, user: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "finding: a kubeconfig YAML error prints the lines around it, bearer token included"]
 fn follow_kubeconfig_yaml_error() {
     let opaque = minted_opaque(21);
     let folder = scratch("kubeconfig-yaml");
@@ -623,7 +622,6 @@ fn follow_kubeconfig_yaml_error() {
 }
 
 #[test]
-#[ignore = "finding: a failed kubeconfig exec plugin is echoed with its arguments and environment"]
 fn follow_kubeconfig_exec_error() {
     let opaque = minted_opaque(22);
     let folder = scratch("kubeconfig-exec");

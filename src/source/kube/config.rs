@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use crate::redact::hide_tokens;
+
 /// Environment variable that contains the in-cluster API server address.
 const SERVICE_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
 
@@ -177,7 +179,7 @@ pub fn resolve(settings: &KubeSettings) -> Result<ResolvedKube, KubeError> {
     for path in &existing {
         let file = Kubeconfig::read_from(path).map_err(|error| KubeError::Read {
             path: display_path(path, home),
-            reason: error.to_string(),
+            reason: first_line(&error.to_string()),
         })?;
         merged = merged.merge(file).map_err(|error| KubeError::Read {
             path: display_path(path, home),
@@ -254,14 +256,41 @@ pub async fn connect(resolved: &ResolvedKube) -> Result<Client, KubeError> {
                 .await
                 .map_err(|error| KubeError::Client {
                     context: resolved.context.clone(),
-                    reason: error.to_string(),
+                    reason: without_exec_command(&error.to_string()),
                 })?
         }
     };
     Client::try_from(config).map_err(|error| KubeError::Client {
         context: resolved.context.clone(),
-        reason: error.to_string(),
+        reason: without_exec_command(&error.to_string()),
     })
+}
+
+/// Returns the first line of a kubeconfig parse error. The YAML parser's next lines quote the
+/// file around the fault, and a kubeconfig holds tokens and keys.
+fn first_line(message: &str) -> String {
+    hide_tokens(message.lines().next().unwrap_or_default())
+}
+
+/// Returns kube's error text without the exec plugin's command line, environment and output,
+/// which it quotes whole (`auth exec command 'SECRET="…" "/bin/tool" "--token=…"' failed with
+/// status exit status: 1: Output { … }`) and which may hold credentials.
+fn without_exec_command(message: &str) -> String {
+    const START: &str = "auth exec command '";
+    const FAILED: &str = "' failed";
+    let Some(start) = message.find(START) else {
+        return hide_tokens(message);
+    };
+    let Some(failed) = message[start..].find(FAILED) else {
+        return hide_tokens(&message[..start]);
+    };
+    let after = &message[start + failed + FAILED.len()..];
+    let status = after.split(": Output").next().unwrap_or_default();
+    format!(
+        "{}the kubeconfig user's exec plugin failed{status}; run the command from the kubeconfig \
+         to see its error",
+        &message[..start]
+    )
 }
 
 /// Returns the kubeconfig paths to read, in merge order.
