@@ -925,3 +925,23 @@ fn unwritable_stdout_exit_two() {
         stderr(&output)
     );
 }
+
+#[test]
+fn unquoted_words_joined() {
+    // A shell splits `idflow decode Bearer TOKEN` into two arguments.
+    let token = token();
+    let at = AT.to_string();
+    let output = run(&["Bearer", &token, "--at", &at, "-o", "json"], None);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let json = json_output(&output);
+    assert_eq!(json["found_as"], "Bearer scheme", "{json}");
+    assert!(!stderr(&output).contains(SIGNATURE));
+
+    let output = run(&["Authorization:", "Bearer", &token, "--at", &at], None);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Authorization header"),
+        "{}",
+        stdout(&output)
+    );
+}

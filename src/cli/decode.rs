@@ -125,7 +125,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
-    let input = match args.token.as_deref() {
+    let input = match args.token_text().as_deref() {
         Some(path) if std::path::Path::new(path).is_file() => read_token_file(path)?,
         Some(token) if token != "-" => {
             check_not_a_path(token)?;
@@ -184,7 +184,7 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     // A file is read as fast as it can be, so its results are written in blocks. Standard input
     // may be typed or come from a follower, so each of its results is written at once.
-    let (mut reader, block): (Box<dyn BufRead>, usize) = match args.token.as_deref() {
+    let (mut reader, block): (Box<dyn BufRead>, usize) = match args.token_text().as_deref() {
         Some(path) if path != "-" => {
             let file = File::open(path).map_err(|error| {
                 format!("cannot read the batch file {path:?}: {error}; check the path")

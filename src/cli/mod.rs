@@ -81,8 +81,10 @@ pub enum OutputFormat {
 pub struct DecodeArgs {
     /// The token, or text that contains one (`Bearer …`, an `Authorization:` line, a curl `-H`
     /// argument), or the path of a file that holds it. `-` or nothing reads standard input. With
-    /// --batch, a file of tokens.
-    pub token: Option<String>,
+    /// --batch, a file of tokens. Several words are joined with spaces, so `Bearer TOKEN` works
+    /// unquoted.
+    #[arg(value_name = "TOKEN", num_args = 0..)]
+    pub token: Vec<String>,
     /// Output form (default `text`; --batch always prints NDJSON, so it takes `json` or
     /// `ndjson` only).
     #[arg(short = 'o', long = "output", value_enum)]
@@ -115,6 +117,15 @@ pub struct DecodeArgs {
     /// issuer, its inline `jwks` or its `jwksUri`, as the workload's Envoy would.
     #[arg(long, value_name = "NS/NAME", requires = "policies")]
     pub workload: Option<String>,
+}
+
+impl DecodeArgs {
+    /// Returns the TOKEN words joined with spaces, or `None` when none was given. A shell splits
+    /// an unquoted `Bearer TOKEN` in two; taking the words as one argument also keeps clap from
+    /// quoting the token in an "unexpected argument" error.
+    pub fn token_text(&self) -> Option<String> {
+        (!self.token.is_empty()).then(|| self.token.join(" "))
+    }
 }
 
 #[derive(Debug, Args)]
