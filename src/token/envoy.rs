@@ -251,8 +251,78 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
         return SegmentRead::InvalidBase64;
     };
     match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => SegmentRead::Object(map),
+        Ok(Value::Object(map)) if !has_duplicate_members(&bytes) => SegmentRead::Object(map),
         _ => SegmentRead::InvalidJson,
+    }
+}
+
+/// Returns whether the JSON text repeats a member name within one object, at any depth.
+/// `jwt_verify_lib` parses the header and payload with protobuf's JSON parser, which rejects a
+/// repeated member, so Envoy 1.40 answers `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid
+/// JSON` where most JSON libraries keep the last value.
+pub(super) fn has_duplicate_members(json: &[u8]) -> bool {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    serde::de::DeserializeSeed::deserialize(UniqueMembers, &mut deserializer).is_err()
+}
+
+/// Walks a JSON value and fails on a repeated member name.
+#[derive(Clone, Copy)]
+struct UniqueMembers;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueMembers {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value without repeated member names")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let mut names: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        while let Some(name) = members.next_key::<std::borrow::Cow<'de, str>>()? {
+            if names.contains(&name) {
+                return Err(serde::de::Error::custom("repeated member"));
+            }
+            names.push(name);
+            members.next_value_seed(self)?;
+        }
+        Ok(())
     }
 }
 
@@ -410,5 +480,15 @@ mod tests {
                 "{claims}"
             );
         }
+    }
+
+    #[test]
+    fn repeated_members_found_at_any_depth() {
+        assert!(has_duplicate_members(br#"{"sub":"a","sub":"a"}"#));
+        assert!(has_duplicate_members(br#"{"a":[{"x":1,"x":2}]}"#));
+        assert!(has_duplicate_members(br#"{"sub":"a","s\u0075b":"b"}"#));
+        assert!(!has_duplicate_members(
+            br#"{"a":{"x":1},"b":{"x":1},"c":[1,"x",null]}"#
+        ));
     }
 }

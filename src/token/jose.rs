@@ -149,6 +149,26 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         )
         .map(|(_, _, signature)| signature)
     };
+    // A segment that decoded to an object here but is invalid JSON to Envoy repeats a member.
+    for (segment, value, status) in [
+        ("header", &decoding.header, "Jwt header is an invalid JSON"),
+        (
+            "payload",
+            &decoding.claims,
+            "Jwt payload is an invalid JSON",
+        ),
+    ] {
+        if decoding.jwt_authn == Err(status) && value.as_ref().is_some_and(Value::is_object) {
+            decoding.problems.push(Problem::error(
+                "repeated_member",
+                format!(
+                    "the {segment} repeats a member name: idflow shows the last value, as most \
+                     JSON libraries keep it, but Envoy's jwt_authn rejects the token with 401 \
+                     `{status}`"
+                ),
+            ));
+        }
+    }
 }
 
 /// Returns how `jwt_verify_lib` reads a header or payload segment that decoded here as `segment`,
@@ -161,7 +181,11 @@ fn jwt_authn_object<'a>(
 ) -> SegmentRead<&'a Map<String, Value>> {
     match (segment, value) {
         (Ok(decoded), _) if decoded.standard_alphabet => SegmentRead::InvalidBase64,
-        (Ok(_), Some(Value::Object(object))) => SegmentRead::Object(object),
+        (Ok(decoded), Some(Value::Object(object)))
+            if !envoy::has_duplicate_members(&decoded.bytes) =>
+        {
+            SegmentRead::Object(object)
+        }
         (Ok(_), _) => SegmentRead::InvalidJson,
         (Err(_), _) => SegmentRead::InvalidBase64,
     }
