@@ -265,6 +265,36 @@ pub(super) fn has_duplicate_members(json: &[u8]) -> bool {
     serde::de::DeserializeSeed::deserialize(UniqueMembers, &mut deserializer).is_err()
 }
 
+/// Reads a member name, borrowed from the JSON text unless it has escapes.
+struct MemberName;
+
+impl<'de> serde::de::DeserializeSeed<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
+}
+
 /// Walks a JSON value and fails on a repeated member name.
 #[derive(Clone, Copy)]
 struct UniqueMembers;
@@ -314,8 +344,8 @@ impl<'de> serde::de::Visitor<'de> for UniqueMembers {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
-        let mut names: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-        while let Some(name) = members.next_key::<std::borrow::Cow<'de, str>>()? {
+        let mut names: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(name) = members.next_key_seed(MemberName)? {
             if names.contains(&name) {
                 return Err(serde::de::Error::custom("repeated member"));
             }
