@@ -1,8 +1,33 @@
 //! The headless JSON and NDJSON forms of flows.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::model::{Decision, Flow, Hop};
+
+/// Returns `text` with the characters that would act on a terminal instead of showing written as
+/// `\u{…}`: controls other than newline and tab, and the Unicode bidirectional controls, which
+/// can make a claim read backwards (CVE-2021-42574). Token claims and log values come from
+/// outside.
+pub fn escape_terminal_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(escaped, "\\u{{{:04x}}}", u32::from(c));
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
 
 /// Writes one flow per line as JSON (NDJSON), the `replay` and `follow` contract.
 pub fn write_ndjson(out: &mut impl Write, flows: &[Flow]) -> io::Result<()> {
@@ -58,4 +83,19 @@ fn hop_text(hop: &Hop) -> String {
         Decision::Unknown => "unknown",
     };
     format!("{} {} {decision}", hop.location, hop.status)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_terminal_controls;
+
+    #[test]
+    fn controls_and_bidi_escaped() {
+        assert_eq!(escape_terminal_controls("plain\nline\t"), "plain\nline\t");
+        assert_eq!(escape_terminal_controls("a\u{1b}[31mb"), "a\\u{001b}[31mb");
+        assert_eq!(
+            escape_terminal_controls("admin\u{202e}nimda"),
+            "admin\\u{202e}nimda"
+        );
+    }
 }

@@ -945,3 +945,15 @@ fn unquoted_words_joined() {
         stdout(&output)
     );
 }
+
+#[test]
+fn text_escapes_terminal_controls() {
+    let claims = json!({"sub": "admin\u{202e}nimda", "note": "\u{1b}[2J", "exp": AT + 60});
+    let token = mint(&json!({"alg": "ES256", "typ": "JWT"}), &claims);
+    let at = AT.to_string();
+    let output = run(&[&token, "--at", &at], None);
+    let text = stdout(&output);
+    assert!(!text.contains('\u{202e}'), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains(r"admin\u{202e}nimda"), "{text}");
+}

@@ -75,7 +75,7 @@ pub enum ParseError {
     NotAccessLog(String),
     /// An access log line whose `field` does not fit its format.
     #[error(
-        "malformed access log line: {field}: {reason}; check that the proxy's access log format is Istio's default, the demo's, or one given with its format string"
+        "malformed access log line: {field}: {reason}; idflow reads Istio's default TEXT format, the demo's (README), and the JSON encoding, so set the proxy's access log to one of them"
     )]
     Malformed { field: String, reason: String },
     /// An access log line that splits into the format's fields in more than one way, because

@@ -158,7 +158,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             if let Some(edge) = &edge {
                 text.push_str(&edge.text(&inspection, now, args.show_secrets));
             }
-            text
+            crate::output::escape_terminal_controls(&text).into_owned()
         }
     };
     Ok((output, invalid))

@@ -22,6 +22,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use serde_json::Value;
 
+use crate::output::escape_terminal_controls;
 use crate::token::{Inspection, TokenKind};
 
 use super::app::App;
@@ -240,7 +241,8 @@ fn tree(
     value: &Value,
     out: &mut Vec<Line<'static>>,
 ) {
-    let label = label.unwrap_or("");
+    let label = escape_terminal_controls(label.unwrap_or(""));
+    let label = label.as_ref();
     match value {
         Value::Object(map) => {
             if !label.is_empty() {
@@ -273,7 +275,7 @@ fn tree(
 
 fn scalar(value: &Value) -> String {
     match value {
-        Value::String(text) => text.clone(),
+        Value::String(text) => escape_terminal_controls(text).into_owned(),
         other => other.to_string(),
     }
 }
