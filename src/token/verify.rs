@@ -378,6 +378,16 @@ pub fn verify_token(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError>
 /// Checks only the signature of a compact JWS whose payload need not be JSON (RFC 8037's example
 /// signs plain text), with the header's `alg` and `kid`.
 pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVerifyError> {
+    verify_signature_as(token, jwks, None)
+}
+
+/// Checks only the signature, as [`verify_signature_only`] does, but with `alg` in place of the
+/// header's when given: Akamai's JWT module upper-cases the header's `alg` before it verifies.
+pub fn verify_signature_as(
+    token: &str,
+    jwks: &Jwks,
+    alg: Option<&str>,
+) -> Result<usize, TokenVerifyError> {
     let (header, payload, signature) =
         split_jws(token).ok_or(TokenVerifyError::Malformed(super::envoy::BAD_FORMAT))?;
     let header_json: Map<String, Value> = websafe_decode(header)
@@ -391,7 +401,7 @@ pub fn verify_signature_only(token: &str, jwks: &Jwks) -> Result<usize, TokenVer
     };
     let signature = websafe_decode(signature).unwrap_or_default();
     let signed = Signed {
-        alg: text("alg"),
+        alg: alg.unwrap_or_else(|| text("alg")),
         kid: text("kid"),
         signing_input: &token[..header.len() + 1 + payload.len()],
         signature: &signature,

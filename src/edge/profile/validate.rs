@@ -8,7 +8,7 @@ use super::EdgeProfile;
 use crate::token::Inspection;
 use crate::token::jwks::{Jwks, websafe_decode};
 use crate::token::keys::KeySet;
-use crate::token::verify::verify_signature_only;
+use crate::token::verify::verify_signature_as;
 
 /// Envoy's `jwt_authn` clock skew (`clock_skew_seconds` default), which Istio does not change.
 pub(super) const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
@@ -92,8 +92,8 @@ impl EdgeProfile {
             return fail(Some(&failure.0), failure.1, notes);
         }
 
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) if !alg.is_empty() => alg.to_ascii_uppercase(),
+        let (alg, written_alg) = match header.get("alg") {
+            Some(Value::String(alg)) if !alg.is_empty() => (alg.to_ascii_uppercase(), alg.as_str()),
             Some(value) if is_truthy(value) => {
                 return fail(
                     None,
@@ -130,7 +130,7 @@ impl EdgeProfile {
         }
         if !self.algorithms.contains(&alg) {
             return fail(
-                Some(&format!("{alg} is not supported at the moment")),
+                Some(&format!("{written_alg} is not supported at the moment")),
                 format!(
                     "`alg` {alg} is not in the edge's algorithms ({})",
                     self.algorithms.join(", ")
@@ -138,7 +138,7 @@ impl EdgeProfile {
                 notes,
             );
         }
-        self.check_signature(passed, parts.len(), keys, claims, notes)
+        self.check_signature(passed, parts.len(), &alg, keys, claims, notes)
     }
 
     /// Checks a string claim (`iss`) as the module does: only when the profile lists values and the
@@ -298,6 +298,7 @@ impl EdgeProfile {
         &self,
         passed: &str,
         part_count: usize,
+        alg: &str,
         keys: Option<&KeySet>,
         claims: Map<String, Value>,
         mut notes: Vec<String>,
@@ -347,9 +348,8 @@ impl EdgeProfile {
                 .collect(),
             skipped: Vec::new(),
         };
-        // NOTE: the module upper-cases `alg` before verifying, but the check here reads it as
-        // written, so a token with `alg` "rs256" fails here while a real EdgeWorker accepts it.
-        match verify_signature_only(passed, &jwks) {
+        // The module verifies with the upper-cased `alg`, so `rs256` passes there.
+        match verify_signature_as(passed, &jwks, Some(alg)) {
             Ok(_) => Checked::Passed {
                 claims,
                 signature_checked: true,
