@@ -470,3 +470,18 @@ fn replay_warns_of_logged_tokens() {
     }
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+#[test]
+fn replay_missing_policy_file_fails() {
+    let output = replay(&[
+        "shop.orders.log",
+        "--policies",
+        "no-such-policies.yaml",
+        "-o",
+        "ndjson",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-policies.yaml"), "stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "flows printed after the error");
+}

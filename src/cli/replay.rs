@@ -21,6 +21,30 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
     let mut loaded = source::load_inputs_bounded(&inputs, args.max_flows.max(1));
     notices.append(&mut loaded.notices);
     loaded.notices = notices;
+    // The files are read whatever the output, so that a wrong path fails in scripts too.
+    let mut policies = PolicySet::default();
+    for path in &args.policies {
+        // NOTE: `idflow check -f` puts objects without a namespace in the workload's
+        // namespace, so for such files its verdicts can differ from the what-if table's.
+        let file = load_policy_file(path, "default")?;
+        loaded.notices.extend(
+            file.notices
+                .iter()
+                .map(|notice| format!("{}: {notice}", path.display())),
+        );
+        policies.append(file.policies);
+    }
+    let edge = match &args.edge_profile {
+        Some(path) => Some(edge_setup(EdgeProfile::load(path))?),
+        None => None,
+    };
+    if args.output.is_some() && (!args.policies.is_empty() || edge.is_some()) {
+        loaded.notices.push(
+            "--policies and --edge-profile feed the TUI's Token view; with -o they were read \
+             and checked but are not used"
+                .to_owned(),
+        );
+    }
     match args.output {
         Some(OutputFormat::Ndjson) => {
             print_notices(&loaded);
@@ -37,25 +61,7 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
             output::write_text(&mut io::stdout().lock(), &loaded.flows)?;
             Ok(ExitCode::SUCCESS)
         }
-        None => {
-            let mut policies = PolicySet::default();
-            for path in &args.policies {
-                // NOTE: `idflow check -f` puts objects without a namespace in the workload's
-                // namespace, so for such files its verdicts can differ from the what-if table's.
-                let file = load_policy_file(path, "default")?;
-                loaded.notices.extend(
-                    file.notices
-                        .iter()
-                        .map(|notice| format!("{}: {notice}", path.display())),
-                );
-                policies.append(file.policies);
-            }
-            let edge = match &args.edge_profile {
-                Some(path) => Some(edge_setup(EdgeProfile::load(path))?),
-                None => None,
-            };
-            open_tui(loaded, policies, edge, "replay", theme)
-        }
+        None => open_tui(loaded, policies, edge, "replay", theme),
     }
 }
 
