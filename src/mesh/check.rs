@@ -79,7 +79,7 @@ pub fn check(
     if let Some(verdict) = strict_mtls_refusal(&applied, &name, request, &notes) {
         return Ok(verdict);
     }
-    if let Some(verdict) = headers_too_large(&name, request, &notes) {
+    if let Some(verdict) = codec_rejection(&name, request, &notes) {
         return Ok(verdict);
     }
 
@@ -226,9 +226,11 @@ fn policy_warnings(
 
 /// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
 /// plaintext connection and closes it before any HTTP filter runs.
-/// Returns the 431 that Envoy's HTTP/1 codec answers when the request headers, names and values
-/// together (`:authority` as `host`), exceed the default `max_request_headers_kb`. No filter runs.
-fn headers_too_large(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
+/// Returns the answer Envoy gives before any filter runs: 431 when the request headers, names and
+/// values together (`:authority` as `host`), exceed the default `max_request_headers_kb`, and 400
+/// for a path with a `#` fragment, which a tester's Envoy 1.40 rejected with
+/// `path_normalization_failed`.
+fn codec_rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
     if request.protocol != Protocol::Http {
         return None;
     }
@@ -239,28 +241,42 @@ fn headers_too_large(workload: &str, request: &Request, notes: &[String]) -> Opt
             .iter()
             .map(|(name, value)| name.len() + value.len())
             .sum::<usize>();
-    if bytes <= ENVOY_HEADERS_LIMIT_BYTES {
+    let (status, details, message) = if bytes > ENVOY_HEADERS_LIMIT_BYTES {
+        (
+            431,
+            "http1.headers_too_large",
+            format!(
+                "the request headers take {bytes} bytes, over Envoy's default limit of \
+                 {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP \
+                 codec answers 431 before jwt_authn or RBAC run"
+            ),
+        )
+    } else if request.path.contains('#') {
+        (
+            400,
+            "path_normalization_failed",
+            "the path has a `#` fragment, which a client never sends; Envoy answers 400 before \
+             jwt_authn or RBAC run"
+                .to_owned(),
+        )
+    } else {
         return None;
-    }
+    };
     Some(Verdict {
         workload: workload.to_owned(),
-        status: 431,
+        status,
         decision: Decision::Deny,
         stage: Stage::None,
         policy: None,
         rule: None,
-        response_code_details: "http1.headers_too_large".to_owned(),
+        response_code_details: details.to_owned(),
         request_principal: None,
         explanation: vec![Step {
             stage: Stage::None,
             policy: None,
             rule: None,
             outcome: "rejected".to_owned(),
-            message: format!(
-                "the request headers take {bytes} bytes, over Envoy's default limit of \
-                 {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP codec \
-                 answers 431 before jwt_authn or RBAC run"
-            ),
+            message,
         }],
         warnings: notes.to_vec(),
     })
@@ -309,4 +325,49 @@ fn strict_mtls_refusal(
         }],
         warnings: notes.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict_for(request: &Request) -> Verdict {
+        let policies = PolicySet::default();
+        let jwks = BTreeMap::new();
+        let settings = MeshSettings::default();
+        let mesh = Mesh {
+            policies: &policies,
+            jwks: &jwks,
+            providers: &[],
+            settings: &settings,
+        };
+        let workload = Workload {
+            namespace: "shop".to_owned(),
+            name: "orders".to_owned(),
+            ..Workload::default()
+        };
+        check(&mesh, &workload, request).expect("the check runs")
+    }
+
+    #[test]
+    fn codec_rejects_before_filters() {
+        let mut request = Request {
+            path: "/api#top".to_owned(),
+            ..Request::default()
+        };
+        let fragment = verdict_for(&request);
+        assert_eq!(fragment.status, 400);
+        assert_eq!(fragment.response_code_details, "path_normalization_failed");
+
+        request.path = "/api".to_owned();
+        request
+            .headers
+            .push(("x-big".to_owned(), "a".repeat(ENVOY_HEADERS_LIMIT_BYTES)));
+        let large = verdict_for(&request);
+        assert_eq!(large.status, 431);
+        assert_eq!(large.response_code_details, "http1.headers_too_large");
+
+        request.headers.clear();
+        assert_eq!(verdict_for(&request).status, 200);
+    }
 }
