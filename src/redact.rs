@@ -29,10 +29,10 @@ const SCHEMES: [&str; 4] = ["bearer", "token", "dpop", "basic"];
 /// character.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)) + 4);
-    let mut shown = 0;
+    let mut shown_chars = 0;
     let mut index = 0;
     while let Some(c) = text[index..].chars().next() {
-        if shown == max {
+        if shown_chars == max {
             out.push('…');
             break;
         }
@@ -43,7 +43,7 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
             out.push(c);
             index += c.len_utf8();
         }
-        shown += 1;
+        shown_chars += 1;
     }
     out
 }
@@ -178,7 +178,7 @@ pub(crate) fn carries_credential(authorization: &str) -> bool {
 /// The scheme recorded for an `Authorization` value that starts with its credential.
 const NO_SCHEME: &str = "(no scheme)";
 
-/// Returns only the scheme of a logged `Authorization` value, so that a log or record that holds
+/// Returns only the scheme of a logged `Authorization` value, so that a log or record that contains
 /// the whole header never passes the credential on. A first word that cannot be a scheme is a
 /// credential sent without one, returned as `(no scheme)`.
 pub(crate) fn authorization_scheme(value: &str) -> Option<&str> {

@@ -226,7 +226,7 @@ fn policy_warnings(
 
 /// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
 /// plaintext connection and closes it before any HTTP filter runs.
-/// Returns the answer Envoy gives before any filter runs: 431 when the request headers, names and
+/// Returns the response Envoy sends before any filter runs: 431 when the request headers, names and
 /// values together (`:authority` as `host`), exceed the default `max_request_headers_kb`, and 400
 /// for a path with a `#` fragment, which a tester's Envoy 1.40 rejected with
 /// `path_normalization_failed`.
@@ -248,14 +248,14 @@ fn codec_rejection(workload: &str, request: &Request, notes: &[String]) -> Optio
             format!(
                 "the request headers take {bytes} bytes, over Envoy's default limit of \
                  {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP \
-                 codec answers 431 before jwt_authn or RBAC run"
+                 codec responds with 431 before jwt_authn or RBAC run"
             ),
         )
     } else if request.path.contains('#') {
         (
             400,
             "path_normalization_failed",
-            "the path has a `#` fragment, which a client never sends; Envoy answers 400 before \
+            "the path has a `#` fragment, which a client never sends; Envoy responds with 400 before \
              jwt_authn or RBAC run"
                 .to_owned(),
         )

@@ -90,7 +90,7 @@ pub(super) struct Parts<'a> {
 
 /// Splits a compact JWS into its three segments the way `jwt_verify_lib` does, or returns `None`
 /// unless there are exactly three. It splits with Abseil's `SkipEmpty`, so an empty segment does
-/// not count: `header.payload.` is two segments, which Envoy answers with [`BAD_FORMAT`].
+/// not count: `header.payload.` is two segments, which Envoy rejects with [`BAD_FORMAT`].
 pub(super) fn split_jws(token: &str) -> Option<(&str, &str, &str)> {
     let mut segments = token.split('.').filter(|segment| !segment.is_empty());
     match (
@@ -258,7 +258,7 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
 
 /// Returns whether the JSON text repeats a member name within one object, at any depth.
 /// `jwt_verify_lib` parses the header and payload with protobuf's JSON parser, which rejects a
-/// repeated member, so Envoy 1.40 answers `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid
+/// repeated member, so Envoy 1.40 rejects `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid
 /// JSON` where most JSON libraries keep the last value.
 pub(super) fn has_duplicate_members(json: &[u8]) -> bool {
     let mut deserializer = serde_json::Deserializer::from_slice(json);

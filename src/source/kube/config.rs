@@ -267,7 +267,7 @@ pub async fn connect(resolved: &ResolvedKube) -> Result<Client, KubeError> {
 }
 
 /// Returns the first line of a kubeconfig parse error. The YAML parser's next lines quote the
-/// file around the fault, and a kubeconfig holds tokens and keys.
+/// file around the fault, and a kubeconfig contains tokens and keys.
 fn first_line(message: &str) -> String {
     hide_tokens(message.lines().next().unwrap_or_default())
 }
