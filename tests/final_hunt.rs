@@ -350,3 +350,32 @@ fn edge_reason_keeps_prose() {
         "Basic authentication not allowed for /api/v2/orders"
     );
 }
+
+#[test]
+#[ignore = "finding: istiod's `unknown attribute` message for a condition key quotes a JWT in \
+            the key in full (`bogus[JWT]`), while values in the same messages are hidden"]
+fn check_unknown_key_hides_token() {
+    let (token, [_, payload, _]) = jwt_shaped("user-1");
+    let dir = scratch_dir();
+    let policy = dir.join("bad-key.yaml");
+    std::fs::write(
+        policy.as_path(),
+        format!(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n\
+             metadata: {{name: bad-key, namespace: shop}}\n\
+             spec:\n  rules:\n  - when: [{{key: \"bogus[{token}]\", values: [\"x\"]}}]\n"
+        ),
+    )
+    .expect("the policy file is written");
+    let args = [
+        "check",
+        "-f",
+        &policy.to_string_lossy(),
+        "--workload",
+        "shop/orders",
+    ];
+    let output = idflow(&args, "");
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!all_text(&output).contains(&payload));
+}
