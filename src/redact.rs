@@ -28,6 +28,12 @@ const SCHEMES: [&str; 4] = ["bearer", "token", "dpop", "basic"];
 /// `DPoP` or `Basic` and a space, tab or `%20`, becomes `[token hidden]`, which counts as one
 /// character.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    hide(text, max, false)
+}
+
+/// Returns [`excerpt`]'s text. In a path (`in_path`), a `/` ends a token, which otherwise may
+/// contain one (the standard base64 alphabet).
+fn hide(text: &str, max: usize, in_path: bool) -> String {
     let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)) + 4);
     let mut shown_chars = 0;
     let mut index = 0;
@@ -36,7 +42,7 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if let Some(end) = secret_end(text, index) {
+        if let Some(end) = secret_end(text, index, in_path) {
             out.push_str(HIDDEN);
             index = end;
         } else {
@@ -49,16 +55,18 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// Returns the end of the token or credential that starts at byte `start` of `text`, if one does.
-fn secret_end(text: &str, start: usize) -> Option<usize> {
+fn secret_end(text: &str, start: usize, in_path: bool) -> Option<usize> {
     let before = &text[..start];
-    // A percent-encoded space ends in a digit, yet separates words.
-    if before.chars().next_back().is_some_and(is_base64url) && !before.ends_with("%20") {
+    // A percent-encoded character (`%20`, `%22`) ends in a hex digit, yet separates words.
+    if before.chars().next_back().is_some_and(is_base64url) && !ends_with_percent_escape(before) {
         return None;
     }
     let rest = &text[start..];
     if rest.starts_with("eyJ") {
         let len = rest
-            .find(|c: char| !(is_base64url(c) || matches!(c, '.' | '=' | '+' | '/')))
+            .find(|c: char| {
+                !(is_base64url(c) || matches!(c, '.' | '=' | '+') || (c == '/' && !in_path))
+            })
             .unwrap_or(rest.len());
         if len >= MIN_JOSE_CHARS {
             return Some(start + len);
@@ -66,7 +74,7 @@ fn secret_end(text: &str, start: usize) -> Option<usize> {
     }
     if follows_scheme(before) {
         let len = rest
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';'))
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '&'))
             .unwrap_or(rest.len());
         if looks_like_credential(&rest[..len]) {
             return Some(start + len);
@@ -75,10 +83,22 @@ fn secret_end(text: &str, start: usize) -> Option<usize> {
     None
 }
 
+/// Returns whether `text` ends with a percent-encoded character such as `%20`.
+fn ends_with_percent_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() >= 3
+        && bytes[bytes.len() - 3] == b'%'
+        && bytes[bytes.len() - 2..].iter().all(u8::is_ascii_hexdigit)
+}
+
 /// Returns whether a word after a scheme looks like a credential rather than prose: at least
 /// eight characters with a digit, both cases or a base64 or token punctuation character, or
-/// [`LONG_CREDENTIAL_CHARS`] characters of any kind.
+/// [`LONG_CREDENTIAL_CHARS`] characters of any kind. A `name=value` pair (`kid=rsa-1`) is no
+/// credential, though base64 may end in `=`.
 fn looks_like_credential(word: &str) -> bool {
+    if word.trim_end_matches('=').contains('=') {
+        return false;
+    }
     let chars = word.chars().count();
     if chars >= LONG_CREDENTIAL_CHARS {
         return true;
@@ -133,33 +153,75 @@ const CREDENTIAL_PARAMETERS: [&str; 9] = [
     "password",
 ];
 
-/// Returns `path` with the value of each query parameter that carries a credential replaced by
-/// `[token hidden]`: a parameter named like one (`access_token`, `id_token`, `api_key` …, in any
-/// case) or a value that is a JWT. Paths are shown and exported, and a token in the query string
-/// would otherwise be too.
-pub(crate) fn hide_query_credentials(path: &str) -> Cow<'_, str> {
-    let Some((route, query)) = path.split_once('?') else {
-        return Cow::Borrowed(path);
-    };
-    let hidden = |parameter: &str| {
+/// Returns `path` with its credentials hidden: each JWT or credential after a scheme anywhere in
+/// it, as [`excerpt`] hides them, and the value of each query or fragment parameter named like a
+/// credential (`access_token`, `id_token`, `api_key` …, in any case, percent-encoded or not).
+/// Paths are shown and exported, and a token in them would otherwise be too.
+pub(crate) fn hide_path_credentials(path: &str) -> Cow<'_, str> {
+    let named = |parameter: &str| {
         let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let name = percent_decoded(name);
         !value.is_empty()
-            && (CREDENTIAL_PARAMETERS
+            && CREDENTIAL_PARAMETERS
                 .iter()
                 .any(|secret| name.eq_ignore_ascii_case(secret))
-                || value.starts_with("eyJ"))
     };
-    if !query.split('&').any(hidden) {
+    let has_named = path
+        .find(['?', '#'])
+        .is_some_and(|start| path[start + 1..].split(['&', '#', '?']).any(named));
+    let shown = hide(path, usize::MAX, true);
+    if !has_named && shown == path {
         return Cow::Borrowed(path);
     }
-    let parameters: Vec<Cow<'_, str>> = query
-        .split('&')
-        .map(|parameter| match parameter.split_once('=') {
-            Some((name, _)) if hidden(parameter) => Cow::Owned(format!("{name}={HIDDEN}")),
-            _ => Cow::Borrowed(parameter),
-        })
-        .collect();
-    Cow::Owned(format!("{route}?{}", parameters.join("&")))
+    if !has_named {
+        return Cow::Owned(shown);
+    }
+    let mut out = String::with_capacity(shown.len());
+    let mut rest = shown.as_str();
+    while let Some(start) = rest.find(['?', '#', '&']) {
+        out.push_str(&rest[..=start]);
+        rest = &rest[start + 1..];
+        let end = rest.find(['&', '#', '?']).unwrap_or(rest.len());
+        let parameter = &rest[..end];
+        match parameter.split_once('=') {
+            Some((name, _)) if named(parameter) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(HIDDEN);
+            }
+            _ => out.push_str(parameter),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Returns `text` with each `%XX` escape decoded, bytes that are not UTF-8 replaced.
+fn percent_decoded(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
 }
 
 /// Returns whether a logged `Authorization` value carries the credential, not only its scheme: a
@@ -316,16 +378,32 @@ mod tests {
     }
 
     #[test]
-    fn query_credentials_hidden() {
-        use super::hide_query_credentials;
-        assert_eq!(
-            hide_query_credentials(&format!("/api?status=open&access_token={JWT}")),
-            "/api?status=open&access_token=[token hidden]"
-        );
-        assert_eq!(
-            hide_query_credentials(&format!("/api?next={JWT}&API_KEY=k3y")),
-            "/api?next=[token hidden]&API_KEY=[token hidden]"
-        );
+    fn path_credentials_hidden() {
+        use super::hide_path_credentials;
+        let cases = [
+            (
+                format!("/api?status=open&access_token={JWT}"),
+                "/api?status=open&access_token=[token hidden]",
+            ),
+            (
+                format!("/api?next={JWT}&API_KEY=k3y"),
+                "/api?next=[token hidden]&API_KEY=[token hidden]",
+            ),
+            (format!("/t/{JWT}/x"), "/t/[token hidden]/x"),
+            (format!("/cb#id_token={JWT}"), "/cb#id_token=[token hidden]"),
+            (format!("/api?q=%22{JWT}%22"), "/api?q=%22[token hidden]%22"),
+            (
+                "/api?auth=Bearer%20opaqSECRETabc123XYZ&x=1".to_owned(),
+                "/api?auth=Bearer%20[token hidden]&x=1",
+            ),
+            (
+                "/api?access%5Ftoken=opaque123".to_owned(),
+                "/api?access%5Ftoken=[token hidden]",
+            ),
+        ];
+        for (path, expected) in &cases {
+            assert_eq!(hide_path_credentials(path), *expected);
+        }
         for kept in [
             "/api/orders",
             "/api?status=open&page=2",
@@ -333,10 +411,19 @@ mod tests {
             "/a?x",
         ] {
             assert!(matches!(
-                hide_query_credentials(kept),
+                hide_path_credentials(kept),
                 std::borrow::Cow::Borrowed(_)
             ));
-            assert_eq!(hide_query_credentials(kept), kept);
+        }
+    }
+
+    #[test]
+    fn key_value_words_kept() {
+        for text in [
+            "token kid=rsa-2024-01 not in JWKS",
+            "Token issuer=https://idp.example.com/realms/shop not trusted",
+        ] {
+            assert_eq!(excerpt(text, 200), text);
         }
     }
 }

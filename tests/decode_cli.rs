@@ -230,7 +230,7 @@ fn bad_at_exit_two() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stdout(&output).is_empty(), "stdout: {}", stdout(&output));
     assert!(
-        stderr(&output).contains("invalid --at value \"next tuesday\""),
+        stderr(&output).contains("invalid --at \"next tuesday\""),
         "{}",
         stderr(&output)
     );

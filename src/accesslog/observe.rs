@@ -7,7 +7,7 @@ use super::claims::Metadata;
 use super::outcome::{OutcomeFields, decode_fields};
 use crate::flow::Observation;
 use crate::model::{Hop, HopKind, HopRole, Identity};
-use crate::redact::hide_query_credentials;
+use crate::redact::hide_path_credentials;
 
 /// The values of one line that its observation uses, borrowed from the line or from an entry.
 /// Absent values are `None`, as in [`AccessLogEntry`].
@@ -92,7 +92,7 @@ impl ObservedFields<'_> {
         let (edge_request_id, request_id) = (text(self.edge_request_id), text(self.request_id));
         let path = self
             .path
-            .map(|path| hide_query_credentials(path).into_owned());
+            .map(|path| hide_path_credentials(path).into_owned());
         let (method, authority) = (text(self.method), text(self.authority));
         let client_ip = client_ip(self.x_forwarded_for, self.downstream_remote_address);
         hop.identity = self.identity();

@@ -126,6 +126,13 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = match args.token_text().as_deref() {
+        // `Bearer -` puts the scheme in front of the token read from standard input.
+        Some(words)
+            if args.token.len() > 1 && args.token.last().is_some_and(|word| word == "-") =>
+        {
+            let prefix = words.trim_end_matches('-');
+            format!("{prefix}{}", read_stdin()?.trim())
+        }
         Some(path) if std::path::Path::new(path).is_file() => read_token_file(path)?,
         Some(token) if token != "-" => {
             check_not_a_path(token)?;
@@ -634,19 +641,9 @@ fn read_text(path: &str, what: &str) -> Result<String, String> {
 }
 
 /// Parses `--at` as RFC 3339 or whole Unix seconds.
+/// Parses `--at` as `idflow check` does, whose error hides a token given by mistake.
 fn parse_at(value: &str) -> Result<DateTime<Utc>, String> {
-    let parsed = if let Ok(seconds) = value.trim().parse::<i64>() {
-        DateTime::from_timestamp(seconds, 0)
-    } else {
-        DateTime::parse_from_rfc3339(value.trim())
-            .ok()
-            .map(|time| time.with_timezone(&Utc))
-    };
-    parsed.ok_or_else(|| {
-        format!(
-            "invalid --at value {value:?}: expected RFC 3339 (2025-03-04T11:02:10Z) or Unix seconds (1741086130)"
-        )
-    })
+    super::check::parse_time(value.trim()).map_err(|error| error.to_string())
 }
 
 fn read_stdin() -> Result<String, String> {

@@ -119,6 +119,19 @@ pub struct DecodeArgs {
     pub workload: Option<String>,
 }
 
+/// Prints clap's message for a command line it rejected, with tokens hidden, because clap quotes
+/// the offending argument and an unquoted `Bearer TOKEN` or a token given to the wrong flag is
+/// one. Help and version output go to standard output as clap prints them.
+pub fn exit_on_usage_error(error: &clap::Error) -> ExitCode {
+    let text = error.render().to_string();
+    if error.use_stderr() {
+        eprint!("{}", crate::redact::hide_tokens(&text));
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+}
+
 impl DecodeArgs {
     /// Returns the TOKEN words joined with spaces, or `None` when none was given. A shell splits
     /// an unquoted `Bearer TOKEN` in two; taking the words as one argument also keeps clap from

@@ -28,7 +28,7 @@ pub use status::{EwEvent, EwOutcome, EwStatus, FailureKind, ResourceTier};
 pub use usage::{EwUsageEntry, OffReason, parse_ew_usage_info};
 pub use verdict::{EdgeVerdict, edge_verdict};
 
-use crate::redact::hide_query_credentials;
+use crate::redact::hide_path_credentials;
 use value::{ds2_text, epoch_seconds_to_rfc3339, parse_optional, percent_decode, quote};
 
 /// Largest DataStream 2 record accepted, in bytes. Real records are a few KB (the custom field alone
@@ -304,7 +304,7 @@ impl EdgeRecord {
         match (&self.path, &self.query) {
             (None, None) => None,
             (_, Some(query)) => {
-                Some(hide_query_credentials(&format!("{path}?{query}")).into_owned())
+                Some(hide_path_credentials(&format!("{path}?{query}")).into_owned())
             }
             (Some(_), None) => Some(path.to_owned()),
         }

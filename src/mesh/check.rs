@@ -226,27 +226,31 @@ fn policy_warnings(
 
 /// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
 /// plaintext connection and closes it before any HTTP filter runs.
-/// Returns the response Envoy sends before any filter runs: 431 when the request headers, names and
-/// values together (`:authority` as `host`), exceed the default `max_request_headers_kb`, and 400
-/// for a path with a `#` fragment, which a tester's Envoy 1.40 rejected with
-/// `path_normalization_failed`.
+/// Returns the response Envoy sends before any filter runs: 431 when the request head exceeds the
+/// default `max_request_headers_kb`, and 400 for a path with a `#` fragment, which a tester's
+/// Envoy 1.40 rejected with `path_normalization_failed`. Envoy 1.40's HTTP/1 codec counted the
+/// head as sent: the request line, each `name: value` line with its CRLF, and the blank line (a
+/// tester found the edge byte by byte).
 fn codec_rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
     if request.protocol != Protocol::Http {
         return None;
     }
-    let bytes = "host".len()
-        + request.host.len()
+    let request_line = request.method.len() + 1 + request.path.len() + " HTTP/1.1\r\n".len();
+    let header_line = |name: &str, value: &str| name.len() + ": ".len() + value.len() + 2;
+    let bytes = request_line
+        + header_line("host", &request.host)
         + request
             .headers
             .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum::<usize>();
+            .map(|(name, value)| header_line(name, value))
+            .sum::<usize>()
+        + 2;
     let (status, details, message) = if bytes > ENVOY_HEADERS_LIMIT_BYTES {
         (
             431,
             "http1.headers_too_large",
             format!(
-                "the request headers take {bytes} bytes, over Envoy's default limit of \
+                "the request line and headers take {bytes} bytes, over Envoy's default limit of \
                  {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP \
                  codec responds with 431 before jwt_authn or RBAC run"
             ),

@@ -294,7 +294,10 @@ fn validate_condition(
     if condition.values.is_empty() && condition.not_values.is_empty() {
         findings.error(
             field,
-            format!("at least one of `values` or `notValues` must be set for key {key}"),
+            format!(
+                "at least one of `values` or `notValues` must be set for key {}",
+                hide_tokens(key)
+            ),
         );
     } else {
         for (label, name, values) in [
@@ -304,7 +307,10 @@ fn validate_condition(
             if let Some(message) = attribute_error(key, values) {
                 findings.error(
                     format!("{field}.{name}"),
-                    format!("invalid `{label}` for `key` {key}: {message}"),
+                    format!(
+                        "invalid `{label}` for `key` {}: {message}",
+                        hide_tokens(key)
+                    ),
                 );
             }
         }
@@ -365,7 +371,7 @@ fn attribute_error(key: &str, values: &[String]) -> Option<String> {
             "deprecated attribute {key}: only supported in v1alpha1"
         ));
     }
-    Some(format!("unknown attribute: {key}"))
+    Some(format!("unknown attribute: {}", hide_tokens(key)))
 }
 
 /// Checks that a map key has a non-empty `[name]` after at least one character.

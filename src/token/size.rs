@@ -17,9 +17,13 @@ fn near(limit: usize) -> usize {
     limit / 4 * 3
 }
 
+/// Bytes of the smallest request head around one header: `GET / HTTP/1.1`, its CRLF and the
+/// blank line that ends the head.
+const MIN_REQUEST_HEAD_BYTES: usize = "GET / HTTP/1.1\r\n\r\n".len();
+
 /// Returns the problems of a token of `token_len` bytes sent in the header `header_name` after
-/// `scheme` (`authorization` and `Bearer` when the token was pasted alone). Envoy counts a header
-/// as its name plus its value.
+/// `scheme` (`authorization` and `Bearer` when the token was pasted alone). Envoy counts the
+/// request head as sent, so a header takes its name, `: `, its value and a CRLF.
 pub(super) fn header_size_problems(
     token_len: usize,
     header_name: Option<&str>,
@@ -31,17 +35,18 @@ pub(super) fn header_size_problems(
         (None, None) => "Bearer ".len(),
         (Some(_), None) => 0,
     };
-    let bytes = name.len() + prefix + token_len;
+    let bytes = name.len() + ": ".len() + prefix + token_len + "\r\n".len();
     let header = format!(
         "the `{name}` header carrying the token is {}",
         plural(bytes, "byte")
     );
     let mut problems = Vec::new();
-    if bytes > ENVOY_HEADERS_LIMIT_BYTES {
+    if bytes + MIN_REQUEST_HEAD_BYTES > ENVOY_HEADERS_LIMIT_BYTES {
         problems.push(Problem::error(
             "headers_too_large",
             format!(
-                "{header}, over Envoy's default limit of 60 KiB for all request headers together \
+                "{header}, so with the request line the request head is over Envoy's default \
+                 limit of 60 KiB for all request headers together \
                  (`max_request_headers_kb`). The proxy answers 431 `http1.headers_too_large` before \
                  jwt_authn or RBAC run, so no auth details are logged. Make the token smaller (for \
                  example without group lists) or raise the limit on every hop"
@@ -92,30 +97,31 @@ mod tests {
 
     #[test]
     fn sizes_cross_each_limit() {
-        // `authorization` (13) and `Bearer ` (7) add 20 bytes to the token.
+        // `authorization: Bearer ` (22) and the CRLF (2) add 24 bytes to the token, and the
+        // smallest request line and the blank line another 18 toward Envoy's limit.
         assert_eq!(
-            codes(&header_size_problems(6_124, None, None)),
+            codes(&header_size_problems(6_120, None, None)),
             ["header_near_8_kib"]
         );
-        assert!(header_size_problems(6_123, None, None).is_empty());
+        assert!(header_size_problems(6_119, None, None).is_empty());
         assert_eq!(
-            codes(&header_size_problems(8_172, None, None)),
+            codes(&header_size_problems(8_168, None, None)),
             ["header_near_8_kib"]
         );
         assert_eq!(
-            codes(&header_size_problems(8_173, None, None)),
+            codes(&header_size_problems(8_169, None, None)),
             ["header_over_8_kib"]
         );
         assert_eq!(
-            codes(&header_size_problems(46_060, None, None)),
+            codes(&header_size_problems(46_056, None, None)),
             ["headers_near_limit", "header_over_8_kib"]
         );
         assert_eq!(
-            codes(&header_size_problems(61_420, None, None)),
+            codes(&header_size_problems(61_398, None, None)),
             ["headers_near_limit", "header_over_8_kib"]
         );
         assert_eq!(
-            codes(&header_size_problems(61_421, None, None)),
+            codes(&header_size_problems(61_399, None, None)),
             ["headers_too_large", "header_over_8_kib"]
         );
     }
@@ -130,7 +136,7 @@ mod tests {
         assert!(
             problems[0]
                 .message
-                .starts_with("the `x-jwt` header carrying the token is 61005 bytes"),
+                .starts_with("the `x-jwt` header carrying the token is 61009 bytes"),
             "{problems:?}"
         );
     }

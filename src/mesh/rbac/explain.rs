@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::redact::{hide_query_credentials, hide_tokens};
+use crate::redact::{hide_path_credentials, hide_tokens};
 
 use super::context::Ctx;
 use super::engine::{
@@ -97,7 +97,7 @@ fn header_leaf<'a>(h: &'a CHeader, ctx: &'a Ctx<'_>) -> Leaf<'a> {
 }
 
 fn perm_leaf<'a>(p: &'a CPerm, ctx: &'a Ctx<'_>) -> Option<Leaf<'a>> {
-    let http_path = || ctx.http.then(|| hide_query_credentials(ctx.path.as_ref()));
+    let http_path = || ctx.http.then(|| hide_path_credentials(ctx.path.as_ref()));
     Some(match p {
         CPerm::Header(h) => header_leaf(h, ctx),
         CPerm::UrlPath(s) => Leaf {

@@ -141,7 +141,10 @@ pub(super) fn generate(rule: &Rule, namespace: &str, ctx: &RuleContext) -> Gener
     let mut base_prin = Vec::new();
     for cond in &rule.when {
         let Some(kind) = when_gen(&cond.key) else {
-            return Generated::Invalid(format!("unknown attribute {}", cond.key));
+            return Generated::Invalid(format!(
+                "unknown attribute {}",
+                crate::redact::hide_tokens(&cond.key)
+            ));
         };
         let item = Item {
             key: &cond.key,
