@@ -197,31 +197,13 @@ pub(crate) fn hide_path_credentials(path: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Returns `text` with each `%XX` escape decoded, bytes that are not UTF-8 replaced.
+/// Returns `text` with each `%XX` escape decoded, as Envoy reads query parameters.
 fn percent_decoded(text: &str) -> Cow<'_, str> {
-    if !text.contains('%') {
-        return Cow::Borrowed(text);
+    if text.contains('%') {
+        Cow::Owned(crate::mesh::jwt::extract::percent_decode(text))
+    } else {
+        Cow::Borrowed(text)
     }
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes
-            .get(index + 1..index + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[index], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                index += 3;
-            }
-            (byte, _) => {
-                decoded.push(byte);
-                index += 1;
-            }
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
 }
 
 /// Returns whether a logged `Authorization` value carries the credential, not only its scheme: a

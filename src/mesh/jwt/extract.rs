@@ -163,7 +163,8 @@ fn query_params(path: &str) -> BTreeMap<String, String> {
     params
 }
 
-fn percent_decode(text: &str) -> String {
+/// Returns `text` with each `%XX` escape decoded, bytes that are not UTF-8 replaced.
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
