@@ -942,7 +942,6 @@ fn edge_whitespace_and_junk_denied() {
 }
 
 #[test]
-#[ignore = "finding: the edge differences say a token the mesh rejects with 401 is seen as missing"]
 fn edge_location_difference_names_401() {
     // The first rule reads `Authorization: Bearer`, so Envoy rejects a token of the second issuer
     // there with 401 (see the case "other issuer's token where only the first rule reads").

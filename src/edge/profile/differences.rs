@@ -129,7 +129,7 @@ impl EdgeProfile {
             .collect();
         for rule in &relevant {
             self.audience_differences(rule, out);
-            self.location_differences(rule, out);
+            self.location_differences(rule, rules, out);
             self.claim_header_differences(rule, out);
             if !rule.forward_original_token {
                 out.add(
@@ -287,7 +287,7 @@ impl EdgeProfile {
         places
     }
 
-    fn location_differences(&self, rule: &JwtRule, out: &mut Collector<'_>) {
+    fn location_differences(&self, rule: &JwtRule, all_rules: &[JwtRule], out: &mut Collector<'_>) {
         let issuer = Some(rule.issuer.as_str());
         let mesh = mesh_places(rule);
         let mesh_text = mesh
@@ -310,23 +310,31 @@ impl EdgeProfile {
             );
             return;
         }
-        let readable = forwarded.iter().any(|place| {
-            mesh.iter().any(|read| match (place, read) {
-                (
-                    Place::Header { name, .. },
-                    Place::Header {
-                        name: mesh_name, ..
-                    },
-                ) => name == mesh_name,
-                _ => place == read,
-            })
-        });
+        let readable = forwarded
+            .iter()
+            .any(|place| mesh.iter().any(|read| same_place(place, read)));
         if !readable {
             let edge_text = forwarded
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(" and ");
+            // Another rule that reads a forwarded place makes Envoy find the token there, and its
+            // provider rejects a token of this issuer (Envoy 1.40, a tester's two-rule setup).
+            let other_reader = all_rules.iter().find(|other| {
+                other.issuer != rule.issuer
+                    && mesh_places(other)
+                        .iter()
+                        .any(|read| forwarded.iter().any(|place| same_place(place, read)))
+            });
+            let consequence = match other_reader {
+                Some(other) => format!(
+                    "the jwtRules entry for `{}` reads that place, so Envoy finds the token there \
+                     and responds with 401 `Jwt issuer is not configured`",
+                    other.issuer
+                ),
+                None => consequence.to_owned(),
+            };
             out.add(
                 issuer,
                 "token_location_mismatch",
@@ -493,6 +501,20 @@ impl EdgeProfile {
 
 /// Returns the places Envoy reads a token from for `rule`: its locations, or Istio's defaults
 /// (`Authorization: Bearer ` and the `access_token` query parameter) when it lists none.
+/// Returns whether the mesh finds a token forwarded at `place` when it reads `read`: a header by
+/// name whatever the prefix, other places exactly.
+fn same_place(place: &Place, read: &Place) -> bool {
+    match (place, read) {
+        (
+            Place::Header { name, .. },
+            Place::Header {
+                name: mesh_name, ..
+            },
+        ) => name == mesh_name,
+        _ => place == read,
+    }
+}
+
 fn mesh_places(rule: &JwtRule) -> Vec<Place> {
     let mut places: Vec<Place> = rule
         .from_headers
