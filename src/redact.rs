@@ -153,8 +153,8 @@ const CREDENTIAL_PARAMETERS: [&str; 9] = [
     "password",
 ];
 
-/// Returns `path` with its credentials hidden: each JWT or credential after a scheme anywhere in
-/// it, as [`excerpt`] hides them, and the value of each query or fragment parameter named like a
+/// Returns `path` with its credentials hidden. Each JWT, and each credential after a scheme, is
+/// hidden as [`excerpt`] hides it. So is the value of each query or fragment parameter named like a
 /// credential (`access_token`, `id_token`, `api_key` …, in any case, percent-encoded or not).
 /// Paths are shown and exported, and a token in them would otherwise be too.
 pub(crate) fn hide_path_credentials(path: &str) -> Cow<'_, str> {
@@ -169,6 +169,11 @@ pub(crate) fn hide_path_credentials(path: &str) -> Cow<'_, str> {
     let has_named = path
         .find(['?', '#'])
         .is_some_and(|start| path[start + 1..].split(['&', '#', '?']).any(named));
+    // Every access log line's path comes here, so text with no `eyJ` and no scheme word skips the
+    // character-by-character scan and the copy.
+    if !has_named && !may_contain_secret(path) {
+        return Cow::Borrowed(path);
+    }
     let shown = hide(path, usize::MAX, true);
     if !has_named && shown == path {
         return Cow::Borrowed(path);
@@ -195,6 +200,18 @@ pub(crate) fn hide_path_credentials(path: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// Returns whether `text` contains `eyJ` or a scheme word in any case, without which [`hide`]
+/// finds nothing to hide.
+fn may_contain_secret(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.contains("eyJ")
+        || SCHEMES.iter().any(|scheme| {
+            bytes
+                .windows(scheme.len())
+                .any(|window| window.eq_ignore_ascii_case(scheme.as_bytes()))
+        })
 }
 
 /// Returns `text` with each `%XX` escape decoded, as Envoy reads query parameters.
@@ -386,14 +403,14 @@ mod tests {
         for (path, expected) in &cases {
             assert_eq!(hide_path_credentials(path), *expected);
         }
-        for kept in [
+        for ordinary in [
             "/api/orders",
             "/api?status=open&page=2",
             "/api?token=",
             "/a?x",
         ] {
             assert!(matches!(
-                hide_path_credentials(kept),
+                hide_path_credentials(ordinary),
                 std::borrow::Cow::Borrowed(_)
             ));
         }

@@ -556,7 +556,7 @@ fn alg_none_rejected() {
         &[("authorization", &bearer(&unsigned))],
         "/",
     );
-    // `jwt_verify_lib` skips the empty signature segment, so it sees two segments (Envoy 1.40).
+    // `jwt_verify_lib` skips the empty signature segment, so it reads two segments (Envoy 1.40).
     assert_eq!(
         verdict(&authn),
         denied(
