@@ -240,6 +240,54 @@ fn trailing_hashes_bad_signature() {
 }
 
 #[test]
+fn scheme_after_text_found() {
+    // Envoy's jwt_authn finds `Bearer ` anywhere in the value, so the token after it reaches the mesh.
+    let inspection = inspect(&format!("Authorization: X Bearer {}", sample()));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
+    assert_eq!(
+        inspection.found_as,
+        "Authorization header, Bearer scheme after 2 characters"
+    );
+    assert_eq!(
+        message(&inspection, "text_before_scheme"),
+        "the value has 2 characters before `Bearer `; Envoy's jwt_authn finds `Bearer ` anywhere \
+         in the value and reads the token after it, but servers that follow RFC 6750 expect the \
+         scheme first and reject the header. Remove the text before the scheme"
+    );
+    assert!(!inspection.is_invalid(), "{:?}", codes(&inspection));
+}
+
+#[test]
+fn junk_before_token_skipped() {
+    // Envoy starts the token at the first base64url character after `Bearer `.
+    let inspection = inspect(&format!("Bearer !.{}", sample()));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
+    assert_eq!(codes(&inspection), ["text_before_token"]);
+    assert_eq!(
+        message(&inspection, "text_before_token"),
+        "the token follows 2 characters that are not part of it; Envoy's jwt_authn skips to the \
+         first base64url character after `Bearer ` and reads the token, but other servers reject \
+         the value. Remove the extra text from the header"
+    );
+}
+
+#[test]
+fn quoted_token_unquoted() {
+    let inspection = inspect(&format!("Authorization: Bearer \"{}\"", sample()));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
+    assert!(codes(&inspection).contains(&"quoted_token"));
+    // Envoy skips the opening quote and keeps the closing one in the signature segment.
+    assert!(
+        message(&inspection, "mesh_rejects_format")
+            .contains("`Jwt signature is an invalid Base64url encoded`")
+    );
+    assert_eq!(
+        inspection.mesh_reads_other,
+        Some("Jwt signature is an invalid Base64url encoded")
+    );
+}
+
+#[test]
 fn internal_space_removed() {
     let t = sample();
     let (left, right) = t.split_at(10);

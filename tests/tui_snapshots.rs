@@ -371,6 +371,7 @@ fn inspection() -> Inspection {
         encoded_len: 612,
         token: SecretToken::default(),
         jwt_authn: JwtAuthnReading::default(),
+        mesh_reads_other: None,
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::base64url;
 
 /// Istio's default token location is `Authorization` with this value prefix.
-const BEARER_PREFIX: &str = "Bearer ";
+pub(super) const BEARER_PREFIX: &str = "Bearer ";
 
 /// The `jwt_verify_lib` status for a token that is not three dot-separated segments.
 pub(super) const BAD_FORMAT: &str =
@@ -24,7 +24,8 @@ const SUPPORTED_ALGS: [&str; 13] = [
     "HS384", "HS512", "EdDSA",
 ];
 
-fn is_base64url(c: char) -> bool {
+/// Returns whether `c` is in the base64url alphabet (without `=`), where Envoy starts a token.
+pub(super) fn is_base64url(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
 }
 

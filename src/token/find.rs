@@ -34,9 +34,21 @@ pub(super) struct Found {
     pub header_name: Option<String>,
     pub scheme: Option<String>,
     pub problems: Vec<Problem>,
-    /// Envoy's `jwt_authn` reads exactly `text`, so `inspect` adds the problem for its format
-    /// status once it has decoded `text`.
-    pub jwt_authn_reads_text: bool,
+    /// What Envoy's `jwt_authn` reads from the value the token was found in.
+    pub mesh_reading: MeshReading,
+}
+
+/// What Envoy's `jwt_authn` reads from the header value a token was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MeshReading {
+    /// Exactly the token found, so `inspect` adds the problem for its format status once it has
+    /// decoded the token.
+    Token,
+    /// Other text (the token with characters around it), whose format checks fail with this
+    /// status.
+    Other(&'static str),
+    /// Nothing: the token is in another header or a cookie, or the value has no `Bearer ` prefix.
+    Nothing,
 }
 
 /// The header line taken from a curl command, and how it was given.
@@ -81,8 +93,13 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if header_name.as_deref() == Some("cookie") {
         return found_in_cookie(parts, trimmed, header_name, value);
     }
-    let (scheme, rest) = split_scheme(value);
-    if let Some(scheme) = scheme {
+    let (mut scheme, mut rest) = split_scheme(value);
+    let scheme_problem = bearer_after_text(header_name.as_deref(), scheme, value);
+    if let Some((after, part, _)) = &scheme_problem {
+        parts.push(part.clone());
+        scheme = Some("Bearer");
+        rest = after;
+    } else if let Some(scheme) = scheme {
         parts.push(format!("{scheme} scheme"));
         if CREDENTIAL_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Err(not_a_token(
@@ -104,8 +121,18 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
             "nothing follows the scheme; expected a token after it",
         ));
     }
-    let (token, kind, mut problems) =
-        pick_token(rest).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
+    // Text that holds no token may still end in one that Envoy's jwt_authn reads.
+    let (mut picked, failure) = match pick_token(rest) {
+        Ok(picked) => (picked, None),
+        Err(reason) => ((String::new(), TokenKind::Opaque, Vec::new()), Some(reason)),
+    };
+    let reading = mesh_reading(header_name.as_deref(), scheme, value, rest, &picked.0);
+    let mesh_reading = read_as_mesh(reading, rest, &mut picked);
+    if let Some(reason) = failure
+        && picked.0.is_empty()
+    {
+        return Err(not_a_token(&parts, trimmed, &reason));
+    }
 
     if parts.is_empty() {
         parts.push("bare token".to_owned());
@@ -113,14 +140,8 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if quoted {
         parts.push("in quotes".to_owned());
     }
-    let jwt_authn_reads_text = add_mesh_problems(
-        header_name.as_deref(),
-        scheme,
-        value,
-        rest,
-        &token,
-        &mut problems,
-    );
+    let (token, kind, mut problems) = picked;
+    problems.extend(scheme_problem.map(|(_, _, problem)| problem));
 
     Ok(Found {
         text: token,
@@ -129,8 +150,85 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         header_name,
         scheme: scheme.map(str::to_owned),
         problems,
-        jwt_authn_reads_text,
+        mesh_reading,
     })
+}
+
+/// Returns the text after `Bearer ` when other text comes before it in a value the mesh reads as
+/// an `Authorization` header, with the description for `Found::location` and the problem.
+/// Envoy's jwt_authn searches the whole value for `Bearer `, so such a token reaches the mesh.
+fn bearer_after_text<'a>(
+    header_name: Option<&str>,
+    scheme: Option<&str>,
+    value: &'a str,
+) -> Option<(&'a str, String, Problem)> {
+    if header_name.is_some_and(|name| name != "authorization") || scheme == Some("Bearer") {
+        return None;
+    }
+    let position = value
+        .find(envoy::BEARER_PREFIX)
+        .filter(|position| *position > 0)?;
+    let skipped = plural(value[..position].chars().count(), "character");
+    let problem = Problem::warning(
+        "text_before_scheme",
+        format!(
+            "the value has {skipped} before `Bearer `; Envoy's jwt_authn finds `Bearer ` anywhere \
+             in the value and reads the token after it, but servers that follow RFC 6750 expect \
+             the scheme first and reject the header. Remove the text before the scheme"
+        ),
+    );
+    Some((
+        value[position + envoy::BEARER_PREFIX.len()..].trim_start(),
+        format!("Bearer scheme after {skipped}"),
+        problem,
+    ))
+}
+
+/// Turns what Envoy's `jwt_authn` reads into the [`MeshReading`] of `picked`, the token found in
+/// `rest`, and adds the problem for it. When Envoy reads a whole token with other characters
+/// before it, that token is the one the request carries, so it replaces `picked`.
+fn read_as_mesh(
+    reading: Reading,
+    rest: &str,
+    picked: &mut (String, TokenKind, Vec<Problem>),
+) -> MeshReading {
+    match reading {
+        Reading::Token => MeshReading::Token,
+        Reading::Nothing(problem) => {
+            picked.2.extend(problem);
+            MeshReading::Nothing
+        }
+        Reading::Other(envoy_token) => {
+            if let Some(status) = envoy::jwt_authn_format_status(envoy_token) {
+                picked.2.extend(format_problem(Some(status)));
+                return MeshReading::Other(status);
+            }
+            *picked = (
+                envoy_token.to_owned(),
+                TokenKind::Jws,
+                vec![text_before_token(rest, envoy_token)],
+            );
+            MeshReading::Token
+        }
+    }
+}
+
+/// The problem for characters that Envoy's `jwt_authn` skips between `Bearer ` and the token.
+fn text_before_token(rest: &str, envoy_token: &str) -> Problem {
+    let skipped = rest.len().saturating_sub(envoy_token.len());
+    let skipped = plural(
+        rest.get(..skipped)
+            .map_or(skipped, |text| text.chars().count()),
+        "character",
+    );
+    Problem::warning(
+        "text_before_token",
+        format!(
+            "the token follows {skipped} that are not part of it; Envoy's jwt_authn skips to the \
+             first base64url character after `Bearer ` and reads the token, but other servers \
+             reject the value. Remove the extra text from the header"
+        ),
+    )
 }
 
 /// Finds the token in the value of a `Cookie` header: the value of the first cookie that contains
@@ -166,7 +264,7 @@ fn found_in_cookie(
         header_name,
         scheme: None,
         problems,
-        jwt_authn_reads_text: false,
+        mesh_reading: MeshReading::Nothing,
     })
 }
 
@@ -332,6 +430,23 @@ fn has_whitespace(text: &str) -> bool {
 /// it.
 /// The error is the reason `rest` contains no token, in words that repeat none of it.
 fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
+    if let (inner, true) = strip_quotes(rest)
+        && !inner.is_empty()
+    {
+        let (token, kind, mut problems) = pick_unquoted(inner)?;
+        problems.push(Problem::error(
+            "quoted_token",
+            "the token is in quotes inside the value; a token never contains quotes, so servers \
+             that read the value as sent reject it. idflow decoded the token without them; send \
+             it without quotes",
+        ));
+        return Ok((token, kind, problems));
+    }
+    pick_unquoted(rest)
+}
+
+/// Picks the token out of `rest` as [`pick_token`] does, once a pair of quotes is gone.
+fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
     let has_space = has_whitespace(rest) || rest.contains("%20");
     if !has_space {
         let kind = classify(rest)?;
@@ -423,44 +538,51 @@ fn is_b64token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
 }
 
-/// Adds the problems about where the mesh looks for the token and what Envoy's `jwt_authn` makes
-/// of the raw value, as the request would send it. Returns true when `jwt_authn` reads exactly
-/// `token`, the token found in `rest`: then decoding it gives the format status.
-fn add_mesh_problems(
+/// What Envoy's `jwt_authn` reads from a value, before its format checks.
+enum Reading<'a> {
+    /// Exactly the token found.
+    Token,
+    /// Other text than the token found.
+    Other(&'a str),
+    /// Nothing, for the reason in the problem (none when the token is in a cookie).
+    Nothing(Option<Problem>),
+}
+
+/// Tells what Envoy's `jwt_authn` reads from the raw value as the request would send it: the token
+/// found in `rest`, other text, or nothing (with the problem that says why).
+fn mesh_reading<'a>(
     header_name: Option<&str>,
     scheme: Option<&str>,
-    value: &str,
-    rest: &str,
+    value: &'a str,
+    rest: &'a str,
     token: &str,
-    problems: &mut Vec<Problem>,
-) -> bool {
+) -> Reading<'a> {
     if let Some(name) = header_name.filter(|name| *name != "authorization") {
-        problems.push(Problem::warning(
+        return Reading::Nothing(Some(Problem::warning(
             "not_default_location",
             format!(
                 "the token is in the `{name}` header; Istio's default location is `Authorization: \
                  Bearer`, so the mesh reads this header only when a RequestAuthentication lists it \
                  under `fromHeaders`"
             ),
-        ));
-        return false;
+        )));
     }
 
-    // A bare token is judged as if sent as `Authorization: Bearer <token>`.
+    // A bare token is judged as if sent as `Authorization: Bearer <token>`, from which Envoy reads
+    // from the first base64url character on.
     let envoy_token = if header_name.is_none() && scheme.is_none() {
-        Some(rest)
+        Some(match rest.find(envoy::is_base64url) {
+            Some(start) => &rest[start..],
+            None => rest,
+        })
     } else {
         envoy::extract_from_header(value)
     };
-    let Some(envoy_token) = envoy_token else {
-        problems.push(no_token_problem(scheme));
-        return false;
-    };
-    if envoy_token == token {
-        return true;
+    match envoy_token {
+        None => Reading::Nothing(Some(no_token_problem(scheme))),
+        Some(envoy_token) if envoy_token == token => Reading::Token,
+        Some(envoy_token) => Reading::Other(envoy_token),
     }
-    problems.extend(format_problem(envoy::jwt_authn_format_status(envoy_token)));
-    false
 }
 
 /// Returns the problem for the `jwt_verify_lib` format status of the token Envoy reads, if any.

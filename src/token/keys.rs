@@ -250,6 +250,25 @@ pub fn check_signature(
     sets: &[&KeySet],
     load_failures: &[String],
 ) -> SignatureReport {
+    let mut report = check_token_signature(inspection, sets, load_failures);
+    if let Some(status) = inspection.mesh_reads_other {
+        // The token verifies or not on its own, but the request sends it with other characters.
+        report.envoy_status = Some(status.to_owned());
+        report.message = format!(
+            "{}; from the value as sent, Envoy's jwt_authn reads the token with the characters \
+             around it and answers 401 `{status}`",
+            report.message
+        );
+    }
+    report
+}
+
+/// Checks the token alone, as [`check_signature`] describes.
+fn check_token_signature(
+    inspection: &Inspection,
+    sets: &[&KeySet],
+    load_failures: &[String],
+) -> SignatureReport {
     let mut report = SignatureReport {
         status: SignatureStatus::Unverified,
         alg: None,

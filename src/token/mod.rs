@@ -68,6 +68,10 @@ pub struct Inspection {
     /// `Debug`.
     #[serde(skip)]
     pub jwt_authn: JwtAuthnReading,
+    /// The `jwt_authn` status for the value as sent, when Envoy reads other text from it than
+    /// `token` (the token with characters around it, which fail its format checks).
+    #[serde(skip)]
+    pub mesh_reads_other: Option<&'static str>,
 }
 
 impl Inspection {
@@ -237,7 +241,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     let found = find::find_token(text)?;
     let mut problems = found.problems;
     let decoded = jose::decode(&found.text, found.kind);
-    if found.jwt_authn_reads_text {
+    if found.mesh_reading == find::MeshReading::Token {
         let checks = decoded
             .jwt_authn
             .as_ref()
@@ -275,6 +279,10 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         encoded_len: found.text.len(),
         token: SecretToken(found.text),
         jwt_authn: JwtAuthnReading(decoded.jwt_authn),
+        mesh_reads_other: match found.mesh_reading {
+            find::MeshReading::Other(status) => Some(status),
+            find::MeshReading::Token | find::MeshReading::Nothing => None,
+        },
     })
 }
 
