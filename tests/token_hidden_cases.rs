@@ -742,7 +742,6 @@ fn check_oversized_headers_431() {
 }
 
 #[test]
-#[ignore = "finding: one token per issuer at two locations gives 401 `Jwt issuer is not configured`"]
 fn check_two_issuers_two_tokens() {
     let (case, now) = finding("header token and access_token of the other issuer");
     assert_check_agrees(&case, now);

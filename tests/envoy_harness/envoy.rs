@@ -337,6 +337,20 @@ impl Envoy {
         std::fs::read_to_string(dir.join("envoy.log")).unwrap_or_default()
     }
 
+    /// Waits up to 10 s until the access log holds `count` lines. A TCP connection is logged when
+    /// Envoy closes it, which on a loaded machine can come after the client has seen it close.
+    pub fn wait_for_records(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let logged = std::fs::read_to_string(self.dir.join("access.log"))
+                .map_or(0, |text| text.lines().count());
+            if logged >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops Envoy through its admin endpoint (which flushes the access log) and returns the
     /// access log records.
     pub fn stop(mut self) -> Vec<LogRecord> {

@@ -96,6 +96,7 @@ pub fn run_in_envoy(
             );
         }
     }
+    running.wait_for_records(probes.len());
     let records = running.stop();
     probes
         .iter()

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::config::{Built, JwtProvider, JwtRequirement, Origin};
-use super::extract::{Found, Location, extract};
+use super::extract::{Found, Location, extract, percent_decode};
 use crate::mesh::{Request, Stage, Step};
 use crate::token::jwks::{self, Jwks, NO_VALID_KEYS};
 use crate::token::verify::{Jwt, parse_jwt, verify_jwt};
@@ -62,7 +62,8 @@ struct Context<'a> {
     providers: &'a BTreeMap<String, JwtProvider>,
     jwks: BTreeMap<String, Result<Jwks, jwks::JwksError>>,
     headers: Vec<(String, String)>,
-    path: &'a str,
+    /// The `:path`, query included, which an accepted token's query parameter is removed from.
+    path: String,
     now: u64,
     metadata: Map<String, Value>,
     last_payload_key: Option<String>,
@@ -78,7 +79,7 @@ pub fn run(built: &Built, request: &Request, now: i64) -> (Outcome, Vec<Step>) {
         providers: &config.providers,
         jwks: BTreeMap::new(),
         headers: request.headers.clone(),
-        path: &request.path,
+        path: request.path.clone(),
         now: u64::try_from(now).unwrap_or(0),
         metadata: Map::new(),
         last_payload_key: None,
@@ -281,7 +282,7 @@ impl Context<'_> {
             });
         }
         let configs: Vec<&JwtProvider> = providers.iter().map(|(_, provider)| *provider).collect();
-        let found = extract(&configs, &self.headers, self.path);
+        let found = extract(&configs, &self.headers, &self.path);
         let origin = name.and_then(|name| self.built.origins.get(name));
         if found.is_empty() {
             self.step(
@@ -467,8 +468,13 @@ impl Context<'_> {
             self.headers
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(header));
             effects.push(format!("{header} removed"));
+        } else if let Location::Param(param) = &found.location {
+            // Envoy removes the parameter from the query (measured with 1.40; early releases kept
+            // it), so the verifiers that run after this one no longer find the token there, even
+            // when this provider then fails on another token.
+            self.path = without_query_param(&self.path, param);
+            effects.push(format!("{} removed", found.location));
         } else {
-            // NOTE: Envoy 1.31 and later also strip the token from the query; cookies stay.
             effects.push(format!("{} kept", found.location));
         }
         if !provider.payload_in_metadata.is_empty() {
@@ -488,6 +494,26 @@ impl Context<'_> {
         } else {
             format!("; {}", effects.join(", "))
         }
+    }
+}
+
+/// Returns `path` without every `name=value` pair of its query whose decoded name is `param`, and
+/// without the `?` when no pair is left.
+fn without_query_param(path: &str, param: &str) -> String {
+    let Some((before, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+            !pair.is_empty() && percent_decode(name) != param
+        })
+        .collect();
+    if kept.is_empty() {
+        before.to_owned()
+    } else {
+        format!("{before}?{}", kept.join("&"))
     }
 }
 
@@ -599,5 +625,24 @@ mod tests {
         assert_eq!(claim_header_value(&payload, "n").as_deref(), Some("7"));
         assert_eq!(claim_header_value(&payload, "b").as_deref(), Some("true"));
         assert_eq!(claim_header_value(&payload, "o.k").as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn query_param_removed() {
+        let cases = [
+            ("/a?access_token=t", "/a"),
+            ("/a?x=1&access_token=t&y=2", "/a?x=1&y=2"),
+            ("/a?access%5Ftoken=t&access_token=u", "/a"),
+            ("/a?access_token", "/a"),
+            ("/a?x=1", "/a?x=1"),
+            ("/a", "/a"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(
+                without_query_param(path, "access_token"),
+                expected,
+                "{path}"
+            );
+        }
     }
 }
