@@ -96,3 +96,47 @@ pub fn json_line_logging_token(start_time: &str, request_id: &str, token: &str) 
     })
     .to_string()
 }
+
+/// Runs `idflow decode - -o json ARGS` with `input` on standard input, so no token appears in a
+/// process list, and returns the exit status and the JSON output.
+pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "-", "-o", "json"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idflow decode starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    let output = child.wait_with_output().expect("idflow decode runs");
+    let code = output.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "decode printed no JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (code, json)
+}
+
+/// Returns the `code` of every problem in `decode -o json` output, in order.
+pub fn problem_codes(json: &serde_json::Value) -> Vec<String> {
+    json["problems"]
+        .as_array()
+        .map(|problems| {
+            problems
+                .iter()
+                .map(|problem| problem["code"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
