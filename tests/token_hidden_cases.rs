@@ -17,7 +17,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,7 +30,7 @@ use idflow::mesh::load::load_policy_file;
 use idflow::mesh::{MeshSettings, Workload, WorkloadKind};
 use idflow::tui::what_if::{self, Probe as WhatIfProbe, Target};
 use serde_json::{Value, json};
-use support::{decode_json, problem_codes};
+use support::{OpensslRsaKey, decode_json, openssl_rs256, openssl_rsa_key, problem_codes};
 
 use envoy_harness::client::WireRequest;
 use envoy_harness::envoy::{self, Layout};
@@ -202,57 +201,21 @@ fn jwt_rules(setup: Setup) -> Vec<Value> {
     rules
 }
 
-/// A 1024-bit RSA key made with the `openssl` command (`aws-lc-rs` makes no keys under 2048 bits),
-/// and its public half as a JWKS.
+/// A 1024-bit RSA key and its public half as a JWKS.
 struct Rsa1024Key {
-    /// The private key, PEM, in this process's temporary folder.
-    pem: PathBuf,
+    key: OpensslRsaKey,
     jwks: String,
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run openssl {args:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 fn small_rsa_key() -> &'static Rsa1024Key {
     static KEY: OnceLock<Rsa1024Key> = OnceLock::new();
     KEY.get_or_init(|| {
-        let pem = write_file("rsa1024.pem", "");
-        let pem_text = pem.display().to_string();
-        openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:1024",
-            "-out",
-            &pem_text,
-        ]);
-        let text = String::from_utf8(openssl(&["rsa", "-in", &pem_text, "-noout", "-modulus"]))
-            .expect("openssl prints text");
-        let hex = text
-            .trim()
-            .strip_prefix("Modulus=")
-            .expect("openssl prints `Modulus=HEX`");
-        let modulus: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex digits"))
-            .collect();
-        assert_eq!(modulus.len(), 128, "a 1024-bit modulus");
+        let key = openssl_rsa_key(1024);
         let jwks = json!({"keys": [{
-            "kty": "RSA", "kid": "small-1024", "alg": "RS256", "n": b64(&modulus), "e": "AQAB",
+            "kty": "RSA", "kid": "small-1024", "alg": "RS256", "n": b64(&key.modulus), "e": "AQAB",
         }]})
         .to_string();
-        Rsa1024Key { pem, jwks }
+        Rsa1024Key { key, jwks }
     })
 }
 
@@ -260,15 +223,7 @@ fn small_rsa_key() -> &'static Rsa1024Key {
 fn small_key_token(now: i64) -> String {
     let header = b64(br#"{"alg":"RS256","typ":"JWT","kid":"small-1024"}"#);
     let input = format!("{header}.{}", b64(claims(now).to_string().as_bytes()));
-    let data = write_file("signing-input.txt", &input);
-    let key = small_rsa_key().pem.display().to_string();
-    let signature = openssl(&[
-        "dgst",
-        "-sha256",
-        "-sign",
-        &key,
-        &data.display().to_string(),
-    ]);
+    let signature = openssl_rs256(&small_rsa_key().key, &input);
     format!("{input}.{}", b64(&signature))
 }
 

@@ -33,7 +33,7 @@ use idflow::mesh::check::Mesh;
 use idflow::mesh::load::load_policy_file;
 use idflow::tui::what_if::{self, Probe, Row, Signature};
 use serde_json::{Value, json};
-use support::{decode_json, problem_codes};
+use support::{OpensslRsaKey, decode_json, openssl_rs256, openssl_rsa_key, problem_codes};
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -422,6 +422,55 @@ fn decode_ed25519_key_tried_first_message() {
         !message.contains("damaged"),
         "the message blames the token: {message}"
     );
+}
+
+/// Returns a 768-bit RSA key, below the 1024 bits idflow verifies and above the 512 bits Envoy
+/// needs.
+fn rsa768_key() -> &'static OpensslRsaKey {
+    static KEY: OnceLock<OpensslRsaKey> = OnceLock::new();
+    KEY.get_or_init(|| openssl_rsa_key(768))
+}
+
+/// Returns a JWKS with [`rsa768_key`] under kid `rsa768`.
+fn rsa768_jwks() -> String {
+    let modulus = b64(&rsa768_key().modulus);
+    json!({"keys": [{"kty": "RSA", "kid": "rsa768", "alg": "RS256", "n": modulus, "e": "AQAB"}]})
+        .to_string()
+}
+
+/// Returns an RS256 token with `claims` signed by [`rsa768_key`].
+fn rsa768_token(claims: &Value) -> String {
+    let header = b64(br#"{"alg":"RS256","kid":"rsa768"}"#);
+    let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+    let signature = openssl_rs256(rsa768_key(), &input);
+    format!("{input}.{}", b64(&signature))
+}
+
+#[test]
+#[ignore = "finding: check rejects a token signed with a 768-bit RSA key, which Envoy 1.40 verifies"]
+fn check_rsa768_key_verifies() {
+    // Envoy 1.40 verified RS256 with keys of 512, 520 and 768 bits (200 via_upstream), and dropped
+    // keys of 504 and 511 bits as unparsable.
+    let now = now();
+    let file = write_file(
+        "rsa768.yaml",
+        &request_authentication("jwt", None, &rsa768_jwks(), ""),
+    );
+    let token = rsa768_token(&claims(now));
+    assert_eq!(orders_verdict(&file, &token, now), "200 via_upstream");
+}
+
+#[test]
+#[ignore = "finding: decode calls a 768-bit RSA signature invalid, which Envoy 1.40 verifies"]
+fn decode_rsa768_key_verifies() {
+    let now = now();
+    let jwks = write_file("rsa768.json", &rsa768_jwks());
+    let (code, json) = decode_json(
+        &rsa768_token(&claims(now)),
+        &["--jwks", &jwks.display().to_string()],
+    );
+    assert_eq!(json["signature"]["status"], "verified");
+    assert_eq!(code, 0);
 }
 
 // Times.
