@@ -633,6 +633,49 @@ fn decode_json_101_levels_invalid() {
     assert_eq!(json["signature"]["status"], "invalid");
 }
 
+/// Returns a token of [`mint::ISSUER`] whose `exp` is 60.5 s before `now`, written with a
+/// fraction.
+fn half_second_past_skew_token(now: i64) -> String {
+    raw_payload_token(&format!(
+        r#"{{"iss":"{}","sub":"alice","exp":{}.5}}"#,
+        mint::ISSUER,
+        now - 61
+    ))
+}
+
+#[test]
+fn check_fractional_exp_past_skew() {
+    // Envoy 1.40 truncates `exp` to whole seconds, so 60.5 s ago counts as 61 s: 401.
+    let now = now();
+    let file = write_file(
+        "fractional-exp.yaml",
+        &request_authentication("jwt", None, &mint::jwks(), ""),
+    );
+    assert_eq!(
+        orders_verdict(&file, &half_second_past_skew_token(now), now),
+        "401 jwt_authn_access_denied{Jwt_is_expired}"
+    );
+}
+
+#[test]
+#[ignore = "finding: decode says the mesh still accepts an `exp` 60.5 s ago, which Envoy truncates and rejects"]
+fn decode_fractional_exp_past_skew() {
+    let now = now();
+    let (_, json) = decode_json(
+        &half_second_past_skew_token(now),
+        &["--at", &now.to_string()],
+    );
+    let expired = json["problems"]
+        .as_array()
+        .and_then(|problems| problems.iter().find(|problem| problem["code"] == "expired"))
+        .unwrap_or_else(|| panic!("no expired problem in {:?}", problem_codes(&json)));
+    let message = expired["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("401"),
+        "the message should say the mesh returns 401: {message}"
+    );
+}
+
 // Edge profiles against the mesh.
 
 /// Writes an edge profile that reads `Authorization` after `Bearer `, accepts [`mint::ISSUER`] and
