@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA512,
     RsaPublicKeyComponents,
 };
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{TimeZone, Utc};
 use idflow::mesh::MeshSettings;
 use idflow::mesh::check::Mesh;
@@ -928,6 +928,43 @@ fn edge_audience_only_in_mesh_listed() {
             .is_some_and(|message| message.contains("billing-api"))),
         "no difference names the audience billing-api: {found:?}"
     );
+}
+
+/// Returns an RS512 token with `claims` signed by the key of [`mint::jwks`].
+fn rs512_token(claims: &Value) -> String {
+    let header = b64(json!({"alg": "RS512", "kid": mint::KID})
+        .to_string()
+        .as_bytes());
+    let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+    let mut signature = vec![0; mint::key().public_modulus_len()];
+    mint::key()
+        .sign(
+            &RSA_PKCS1_SHA512,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .expect("RS512 signing");
+    format!("{input}.{}", b64(&signature))
+}
+
+#[test]
+#[ignore = "finding: with a `pem` key the edge accepts RS512, but a WebCrypto key imported for RS256 verifies only RS256"]
+fn edge_pem_key_rejects_other_hash() {
+    // Akamai's RS256 example imports the PEM with `{name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256'}`,
+    // and the module's RS512 branch calls `verify({name: 'RSASSA-PKCS1-v1_5'}, key, …)`, which
+    // hashes with the key's SHA-256, so the signature does not verify.
+    let now = now();
+    // The public key is a PKCS#1 `RSAPublicKey` in DER.
+    let der = STANDARD.encode(mint::key().public_key().as_ref());
+    let pem = format!("-----BEGIN RSA PUBLIC KEY-----\n{der}\n-----END RSA PUBLIC KEY-----\n");
+    let profile = write_file(
+        "pem-edge.toml",
+        &format!("name = \"pem-edge\"\n[keys]\npem = \"\"\"\n{pem}\"\"\"\n"),
+    );
+    let input = format!("Authorization: Bearer {}", rs512_token(&claims(now)));
+    let (_, json) = decode_json(&input, &["--edge-profile", &profile.display().to_string()]);
+    assert_eq!(json["edge"]["verdict"], "deny", "{}", json["edge"]);
 }
 
 // What jwt_authn does to the token.
