@@ -12,12 +12,11 @@
 mod envoy_harness;
 #[path = "what_if/mint.rs"]
 mod mint;
+mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,6 +30,7 @@ use idflow::mesh::load::load_policy_file;
 use idflow::mesh::{MeshSettings, Workload, WorkloadKind};
 use idflow::tui::what_if::{self, Probe as WhatIfProbe, Target};
 use serde_json::{Value, json};
+use support::{OpensslRsaKey, decode_json, openssl_rs256, openssl_rsa_key, problem_codes};
 
 use envoy_harness::client::WireRequest;
 use envoy_harness::envoy::{self, Layout};
@@ -201,57 +201,21 @@ fn jwt_rules(setup: Setup) -> Vec<Value> {
     rules
 }
 
-/// A 1024-bit RSA key made with the `openssl` command (`aws-lc-rs` makes no keys under 2048 bits),
-/// and its public half as a JWKS.
+/// A 1024-bit RSA key and its public half as a JWKS.
 struct Rsa1024Key {
-    /// The private key, PEM, in this process's temporary folder.
-    pem: PathBuf,
+    key: OpensslRsaKey,
     jwks: String,
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run openssl {args:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 fn small_rsa_key() -> &'static Rsa1024Key {
     static KEY: OnceLock<Rsa1024Key> = OnceLock::new();
     KEY.get_or_init(|| {
-        let pem = write_file("rsa1024.pem", "");
-        let pem_text = pem.display().to_string();
-        openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:1024",
-            "-out",
-            &pem_text,
-        ]);
-        let text = String::from_utf8(openssl(&["rsa", "-in", &pem_text, "-noout", "-modulus"]))
-            .expect("openssl prints text");
-        let hex = text
-            .trim()
-            .strip_prefix("Modulus=")
-            .expect("openssl prints `Modulus=HEX`");
-        let modulus: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex digits"))
-            .collect();
-        assert_eq!(modulus.len(), 128, "a 1024-bit modulus");
+        let key = openssl_rsa_key(1024);
         let jwks = json!({"keys": [{
-            "kty": "RSA", "kid": "small-1024", "alg": "RS256", "n": b64(&modulus), "e": "AQAB",
+            "kty": "RSA", "kid": "small-1024", "alg": "RS256", "n": b64(&key.modulus), "e": "AQAB",
         }]})
         .to_string();
-        Rsa1024Key { pem, jwks }
+        Rsa1024Key { key, jwks }
     })
 }
 
@@ -259,15 +223,7 @@ fn small_rsa_key() -> &'static Rsa1024Key {
 fn small_key_token(now: i64) -> String {
     let header = b64(br#"{"alg":"RS256","typ":"JWT","kid":"small-1024"}"#);
     let input = format!("{header}.{}", b64(claims(now).to_string().as_bytes()));
-    let data = write_file("signing-input.txt", &input);
-    let key = small_rsa_key().pem.display().to_string();
-    let signature = openssl(&[
-        "dgst",
-        "-sha256",
-        "-sign",
-        &key,
-        &data.display().to_string(),
-    ]);
+    let signature = openssl_rs256(&small_rsa_key().key, &input);
     format!("{input}.{}", b64(&signature))
 }
 
@@ -747,46 +703,6 @@ fn check_two_issuers_two_tokens() {
     assert_check_agrees(&case, now);
 }
 
-/// Runs `idflow decode - -o json ARGS` with `input` on standard input and returns the exit status
-/// and the JSON output.
-fn decode(input: &str, args: &[&str]) -> (i32, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["decode", "-", "-o", "json"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("idflow decode starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("input written");
-    let output = child.wait_with_output().expect("idflow decode runs");
-    let code = output.status.code().unwrap_or(-1);
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "decode printed no JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (code, json)
-}
-
-fn problem_codes(json: &Value) -> Vec<String> {
-    json["problems"]
-        .as_array()
-        .map(|problems| {
-            problems
-                .iter()
-                .map(|problem| problem["code"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn jwks_file() -> String {
     write_file("jwks.json", &mint::jwks()).display().to_string()
 }
@@ -796,7 +712,7 @@ fn decode_exp_zero_not_expired() {
     let now = now();
     let mut claims = claims(now);
     claims["exp"] = json!(0);
-    let (code, json) = decode(&format!("Bearer {}", token(&claims)), &[]);
+    let (code, json) = decode_json(&format!("Bearer {}", token(&claims)), &[]);
     let problems = problem_codes(&json);
     assert!(
         !problems.iter().any(|code| code == "expired"),
@@ -808,7 +724,7 @@ fn decode_exp_zero_not_expired() {
 #[test]
 fn decode_over_padded_header_invalid() {
     let input = format!("Bearer {}", over_padded_header_token(now()));
-    let (code, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(code, 1, "exit status; problems {:?}", problem_codes(&json));
     assert_eq!(
         json["signature"]["envoy_status"], "Jwt header is an invalid Base64url encoded",
@@ -819,7 +735,7 @@ fn decode_over_padded_header_invalid() {
 #[test]
 fn decode_duplicate_claim_invalid() {
     let input = format!("Bearer {}", duplicate_sub_token(now()));
-    let (code, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(code, 1, "exit status; problems {:?}", problem_codes(&json));
     assert_eq!(
         json["signature"]["envoy_status"], "Jwt payload is an invalid JSON",
@@ -830,7 +746,7 @@ fn decode_duplicate_claim_invalid() {
 #[test]
 fn decode_empty_signature_status() {
     let input = format!("Bearer {}", empty_signature_token(now()));
-    let (code, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(code, 1, "exit status");
     assert_eq!(
         json["signature"]["envoy_status"],
@@ -842,7 +758,7 @@ fn decode_empty_signature_status() {
 #[test]
 fn decode_scheme_after_text() {
     let input = format!("Authorization: X Bearer {}", token(&claims(now())));
-    let (code, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(json["signature"]["status"], "verified", "{json}");
     assert_eq!(code, 0, "exit status; problems {:?}", problem_codes(&json));
 }
@@ -853,7 +769,7 @@ fn decode_junk_before_token_status() {
     let segments: Vec<&str> = valid.split('.').collect();
     // Envoy starts the token at the first base64url character, so `!!!.P.S` is read as `P.S`.
     let input = format!("Authorization: Bearer !!!.{}.{}", segments[1], segments[2]);
-    let (_, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (_, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(
         json["signature"]["envoy_status"],
         "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections",
@@ -861,7 +777,7 @@ fn decode_junk_before_token_status() {
     );
     // A quoted token loses only its leading quote, so the trailing one spoils the signature.
     let input = format!("Authorization: Bearer \"{valid}\"");
-    let (_, json) = decode(&input, &["--jwks", &jwks_file()]);
+    let (_, json) = decode_json(&input, &["--jwks", &jwks_file()]);
     assert_eq!(
         json["signature"]["envoy_status"], "Jwt signature is an invalid Base64url encoded",
         "{json}"
@@ -870,7 +786,7 @@ fn decode_junk_before_token_status() {
 
 #[test]
 fn decode_oversized_token_flagged() {
-    let (_, json) = decode(&format!("Bearer {}", oversized_token(now())), &[]);
+    let (_, json) = decode_json(&format!("Bearer {}", oversized_token(now())), &[]);
     let problems = problem_codes(&json);
     assert!(
         !problems.is_empty(),
@@ -893,7 +809,7 @@ fn edge_profile() -> String {
 }
 
 fn edge(input: &str) -> Value {
-    let (_, json) = decode(input, &["--edge-profile", &edge_profile()]);
+    let (_, json) = decode_json(input, &["--edge-profile", &edge_profile()]);
     json["edge"].clone()
 }
 
@@ -947,7 +863,7 @@ fn edge_location_difference_names_401() {
     // The sample profile accepts any issuer and forwards `Authorization` as it came.
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/edge.sample.toml");
     let input = format!("Authorization: Bearer {}", other_issuer_token(now()));
-    let (_, json) = decode(
+    let (_, json) = decode_json(
         &input,
         &["--edge-profile", profile, "--policies", &policies],
     );
@@ -1062,7 +978,7 @@ fn check_small_rsa_key_verifies() {
 fn decode_small_rsa_key_verifies() {
     let jwks = write_file("small-jwks.json", &small_rsa_key().jwks);
     let input = format!("Bearer {}", small_key_token(now()));
-    let (code, json) = decode(&input, &["--jwks", &jwks.display().to_string()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks.display().to_string()]);
     assert_eq!(json["signature"]["status"], "verified", "{json}");
     assert_eq!(code, 0, "exit status");
 }
@@ -1077,7 +993,7 @@ fn check_es512_verifies() {
 fn decode_es512_verifies() {
     let jwks = write_file("p521-jwks.json", &p521_jwks());
     let input = format!("Bearer {}", p521_token(now()));
-    let (code, json) = decode(&input, &["--jwks", &jwks.display().to_string()]);
+    let (code, json) = decode_json(&input, &["--jwks", &jwks.display().to_string()]);
     assert_eq!(json["signature"]["status"], "verified", "{json}");
     assert_eq!(code, 0, "exit status");
 }

@@ -96,3 +96,119 @@ pub fn json_line_logging_token(start_time: &str, request_id: &str, token: &str) 
     })
     .to_string()
 }
+
+/// Runs `idflow decode - -o json ARGS` with `input` on standard input, so no token appears in a
+/// process list, and returns the exit status and the JSON output.
+pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "-", "-o", "json"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idflow decode starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    let output = child.wait_with_output().expect("idflow decode runs");
+    let code = output.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "decode printed no JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (code, json)
+}
+
+/// Returns the `code` of every problem in `decode -o json` output, in order.
+pub fn problem_codes(json: &serde_json::Value) -> Vec<String> {
+    json["problems"]
+        .as_array()
+        .map(|problems| {
+            problems
+                .iter()
+                .map(|problem| problem["code"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An RSA key of a size `aws-lc-rs` does not make (it makes none under 2048 bits), made with the
+/// `openssl` command.
+pub struct OpensslRsaKey {
+    /// The private key, PEM, in this process's temporary folder.
+    pub pem: std::path::PathBuf,
+    /// The big-endian modulus; the public exponent is 65537.
+    pub modulus: Vec<u8>,
+}
+
+/// Runs `openssl ARGS` and returns its standard output, panicking when it fails.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run openssl {args:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn openssl_folder() -> std::path::PathBuf {
+    let folder =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("openssl-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    folder
+}
+
+/// Makes an RSA key of `bits` bits (512 or more, the least `openssl genpkey` makes).
+pub fn openssl_rsa_key(bits: u32) -> OpensslRsaKey {
+    let pem = openssl_folder().join(format!("rsa{bits}.pem"));
+    let pem_text = pem.display().to_string();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        &format!("rsa_keygen_bits:{bits}"),
+        "-out",
+        &pem_text,
+    ]);
+    let text = String::from_utf8(openssl(&["rsa", "-in", &pem_text, "-noout", "-modulus"]))
+        .expect("openssl prints text");
+    let hex = text
+        .trim()
+        .strip_prefix("Modulus=")
+        .expect("openssl prints `Modulus=HEX`");
+    let modulus: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex digits"))
+        .collect();
+    assert_eq!(modulus.len() * 8, bits as usize, "a {bits}-bit modulus");
+    OpensslRsaKey { pem, modulus }
+}
+
+/// Returns the RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `input` by `key`.
+pub fn openssl_rs256(key: &OpensslRsaKey, input: &str) -> Vec<u8> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data = openssl_folder().join(format!("signing-input-{number}.txt"));
+    std::fs::write(&data, input).expect("signing input written");
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        &key.pem.display().to_string(),
+        &data.display().to_string(),
+    ])
+}
