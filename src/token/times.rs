@@ -34,6 +34,10 @@ pub(super) fn read_times(claims: &Value, now: DateTime<Utc>) -> (Vec<TimeClaim>,
                     "numeric_date_out_of_range",
                     format!("`{claim}` is {value}, outside the dates idflow can show"),
                 ));
+                // Envoy still compares the number with its clock.
+                problems.extend(
+                    mesh_seconds_from_now(value, now).and_then(|seconds| judge(claim, seconds)),
+                );
                 continue;
             }
             problems.push(Problem::error(
@@ -57,7 +61,8 @@ pub(super) fn read_times(claims: &Value, now: DateTime<Utc>) -> (Vec<TimeClaim>,
                 ),
             ));
         } else {
-            problems.extend(judge(claim, relative_seconds));
+            let judged = mesh_seconds_from_now(value, now).unwrap_or(relative_seconds);
+            problems.extend(judge(claim, judged));
         }
         times.push(TimeClaim {
             claim: claim.to_owned(),
@@ -89,6 +94,17 @@ fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
     }
     #[allow(clippy::cast_possible_truncation)]
     DateTime::from_timestamp(whole as i64, nanos)
+}
+
+/// Returns the seconds from `now` to the time claim `value` as Envoy's `jwt_authn` compares them:
+/// both truncated to whole seconds, so an `exp` 60.5 s ago counts as 61 s. `None` for a negative
+/// number, which Envoy refuses.
+fn mesh_seconds_from_now(value: &Value, now: DateTime<Utc>) -> Option<i64> {
+    if value.as_f64()? < 0.0 {
+        return None;
+    }
+    let seconds = i128::from(super::verify::envoy_seconds(value)?) - i128::from(now.timestamp());
+    Some(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 /// Returns whether `value` is a number that `jwt_verify_lib` truncates to 0 seconds, which it

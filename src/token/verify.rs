@@ -61,6 +61,15 @@ pub struct Signed<'a> {
     pub signature: &'a [u8],
 }
 
+/// Returns a `NumericDate` claim as `jwt_verify_lib` reads it: the number as a double, truncated
+/// to an unsigned integer (saturating above `u64::MAX`). Its parse checks refuse negative values.
+pub(crate) fn envoy_seconds(value: &Value) -> Option<u64> {
+    let seconds = value.as_f64()?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let whole = seconds.trunc() as u64;
+    Some(whole)
+}
+
 /// Parses `token` as `jwt_verify_lib` does, or returns Envoy's status text for the first check
 /// that fails (`Jwt is not in the form of …`, `Jwt header [alg] is not supported`, …).
 pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
@@ -78,18 +87,7 @@ pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
             .unwrap_or_default()
             .to_owned()
     };
-    let seconds = |name: &str| {
-        payload_json
-            .get(name)
-            .and_then(Value::as_f64)
-            // jwt_verify_lib reads the number as a double and truncates it to an unsigned integer;
-            // the parse checks already refused negative values.
-            .map_or(0, |seconds| {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let whole = seconds.trunc() as u64;
-                whole
-            })
-    };
+    let seconds = |name: &str| payload_json.get(name).and_then(envoy_seconds).unwrap_or(0);
     let audiences = match payload_json.get("aud") {
         Some(Value::String(aud)) => vec![aud.clone()],
         Some(Value::Array(items)) => items
