@@ -252,18 +252,23 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
         return SegmentRead::InvalidBase64;
     };
     match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) if !has_duplicate_members(&bytes) => SegmentRead::Object(map),
+        Ok(Value::Object(map)) if !protobuf_json_rejects(&bytes) => SegmentRead::Object(map),
         _ => SegmentRead::InvalidJson,
     }
 }
 
-/// Returns whether the JSON text repeats a member name within one object, at any depth.
-/// `jwt_verify_lib` parses the header and payload with protobuf's JSON parser, which rejects a
-/// repeated member, so Envoy 1.40 rejects `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid
-/// JSON` where most JSON libraries keep the last value.
-pub(super) fn has_duplicate_members(json: &[u8]) -> bool {
+/// Objects and arrays nested deeper than this fail protobuf's JSON parser: Envoy 1.40 accepts a
+/// payload 100 levels deep and rejects 101 (`serde_json`'s own limit is 128).
+pub(super) const MAX_JSON_DEPTH: u32 = 100;
+
+/// Returns whether protobuf's JSON parser, which `jwt_verify_lib` reads the header and payload
+/// with, rejects JSON text that `serde_json` accepts: a member name repeated within one object, at
+/// any depth, or nesting deeper than [`MAX_JSON_DEPTH`]. So Envoy 1.40 rejects
+/// `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid JSON` where most JSON libraries keep
+/// the last value.
+pub(super) fn protobuf_json_rejects(json: &[u8]) -> bool {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    serde::de::DeserializeSeed::deserialize(UniqueMembers, &mut deserializer).is_err()
+    serde::de::DeserializeSeed::deserialize(UniqueMembers { depth: 0 }, &mut deserializer).is_err()
 }
 
 /// Reads a member name, borrowed from the JSON text unless it has escapes.
@@ -296,9 +301,23 @@ impl<'de> serde::de::Visitor<'de> for MemberName {
     }
 }
 
-/// Walks a JSON value and fails on a repeated member name.
+/// Walks a JSON value and fails on a repeated member name or nesting deeper than
+/// [`MAX_JSON_DEPTH`]; `depth` counts the objects and arrays around the value.
 #[derive(Clone, Copy)]
-struct UniqueMembers;
+struct UniqueMembers {
+    depth: u32,
+}
+
+impl UniqueMembers {
+    /// Returns the walker for the values inside an object or array at this depth.
+    fn inner<E: serde::de::Error>(self) -> Result<Self, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_JSON_DEPTH {
+            return Err(E::custom("nested too deep"));
+        }
+        Ok(Self { depth })
+    }
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for UniqueMembers {
     type Value = ();
@@ -340,18 +359,20 @@ impl<'de> serde::de::Visitor<'de> for UniqueMembers {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
-        while items.next_element_seed(self)?.is_some() {}
+        let inner = self.inner()?;
+        while items.next_element_seed(inner)?.is_some() {}
         Ok(())
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let inner = self.inner()?;
         let mut names: Vec<Cow<'de, str>> = Vec::new();
         while let Some(name) = members.next_key_seed(MemberName)? {
             if names.contains(&name) {
                 return Err(serde::de::Error::custom("repeated member"));
             }
             names.push(name);
-            members.next_value_seed(self)?;
+            members.next_value_seed(inner)?;
         }
         Ok(())
     }
@@ -515,11 +536,19 @@ mod tests {
 
     #[test]
     fn repeated_members_found_at_any_depth() {
-        assert!(has_duplicate_members(br#"{"sub":"a","sub":"a"}"#));
-        assert!(has_duplicate_members(br#"{"a":[{"x":1,"x":2}]}"#));
-        assert!(has_duplicate_members(br#"{"sub":"a","s\u0075b":"b"}"#));
-        assert!(!has_duplicate_members(
+        assert!(protobuf_json_rejects(br#"{"sub":"a","sub":"a"}"#));
+        assert!(protobuf_json_rejects(br#"{"a":[{"x":1,"x":2}]}"#));
+        assert!(protobuf_json_rejects(br#"{"sub":"a","s\u0075b":"b"}"#));
+        assert!(!protobuf_json_rejects(
             br#"{"a":{"x":1},"b":{"x":1},"c":[1,"x",null]}"#
         ));
+    }
+
+    #[test]
+    fn nesting_limit() {
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        let object = |levels: usize| format!(r#"{{"n":{}}}"#, nested(levels - 1));
+        assert!(!protobuf_json_rejects(object(100).as_bytes()));
+        assert!(protobuf_json_rejects(object(101).as_bytes()));
     }
 }

@@ -149,7 +149,8 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         )
         .map(|(_, _, signature)| signature)
     };
-    // A segment that decoded to an object here but is invalid JSON to Envoy repeats a member.
+    // A segment that decoded to an object here but is invalid JSON to Envoy nests too deep or
+    // repeats a member.
     for (segment, value, status) in [
         ("header", &decoding.header, "Jwt header is an invalid JSON"),
         (
@@ -158,16 +159,44 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
             "Jwt payload is an invalid JSON",
         ),
     ] {
-        if decoding.jwt_authn == Err(status) && value.as_ref().is_some_and(Value::is_object) {
-            decoding.problems.push(Problem::error(
+        let Some(value) = value.as_ref().filter(|value| value.is_object()) else {
+            continue;
+        };
+        if decoding.jwt_authn != Err(status) {
+            continue;
+        }
+        let depth = json_depth(value);
+        let problem = if depth > envoy::MAX_JSON_DEPTH {
+            Problem::error(
+                "json_too_deep",
+                format!(
+                    "the {segment} nests objects and arrays {depth} levels deep; Envoy's \
+                     jwt_authn reads it with protobuf's JSON parser, which stops at {} levels, \
+                     and rejects the token with 401 `{status}`",
+                    envoy::MAX_JSON_DEPTH
+                ),
+            )
+        } else {
+            Problem::error(
                 "repeated_member",
                 format!(
                     "the {segment} repeats a member name: idflow shows the last value, as most \
                      JSON libraries keep it, but Envoy's jwt_authn rejects the token with 401 \
                      `{status}`"
                 ),
-            ));
-        }
+            )
+        };
+        decoding.problems.push(problem);
+    }
+}
+
+/// Returns how many objects and arrays nest in `value`, itself included.
+fn json_depth(value: &Value) -> u32 {
+    let deepest = |values: &mut dyn Iterator<Item = &Value>| values.map(json_depth).max();
+    match value {
+        Value::Array(items) => 1 + deepest(&mut items.iter()).unwrap_or(0),
+        Value::Object(members) => 1 + deepest(&mut members.values()).unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -182,7 +211,7 @@ fn jwt_authn_object<'a>(
     match (segment, value) {
         (Ok(decoded), _) if decoded.standard_alphabet => SegmentRead::InvalidBase64,
         (Ok(decoded), Some(Value::Object(object)))
-            if !envoy::has_duplicate_members(&decoded.bytes) =>
+            if !envoy::protobuf_json_rejects(&decoded.bytes) =>
         {
             SegmentRead::Object(object)
         }
