@@ -550,7 +550,6 @@ fn check_scope_split_on_spaces() {
 }
 
 #[test]
-#[ignore = "finding: check ignores spaceDelimitedClaims, so `roles: \"user admin\"` is not split as Envoy splits it"]
 fn check_space_delimited_claims_split() {
     // With `spaceDelimitedClaims: [roles]`, istiod adds `roles` to jwt_authn's
     // `normalize_payload_in_metadata`. Envoy 1.40 then matched `admin` (200) and no longer matched

@@ -262,10 +262,18 @@ fn provider(rule: &JwtRule, inline_jwks: String, extended: bool) -> JwtProvider 
         } else {
             rule.issuer.clone()
         },
-        // Space-delimited `scope` and `permission` become lists, as AuthorizationPolicy expects.
-        // NOTE: the CRD type has no `spaceDelimitedClaims`, so its extra claims are not added.
-        normalize_payload_in_metadata: extended.then(|| NormalizePayload {
-            space_delimited_claims: vec!["scope".to_owned(), "permission".to_owned()],
+        // Space-delimited `scope`, `permission` and the rule's `spaceDelimitedClaims` become
+        // lists, as AuthorizationPolicy expects.
+        normalize_payload_in_metadata: extended.then(|| {
+            let mut claims = vec!["scope".to_owned(), "permission".to_owned()];
+            for claim in &rule.space_delimited_claims {
+                if !claims.contains(claim) {
+                    claims.push(claim.clone());
+                }
+            }
+            NormalizePayload {
+                space_delimited_claims: claims,
+            }
         }),
         claim_to_headers: rule
             .output_claim_to_headers
