@@ -216,6 +216,9 @@ fn parse_key(index: usize, key: &Map<String, Value>) -> Result<Jwk, &'static str
     Ok(jwk)
 }
 
+/// The smallest RSA modulus Envoy keeps, in bits.
+const MIN_RSA_BITS: usize = 512;
+
 fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
     const PARSE_ERROR: &str = "Jwks RSA [n] or [e] field is missing or has a parse error";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("RS") && !jwk.alg.starts_with("PS") {
@@ -236,14 +239,15 @@ fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
     let n = websafe_decode(n).ok_or(PARSE_ERROR)?;
     let e = websafe_decode(e).ok_or(PARSE_ERROR)?;
     // Envoy accepts only the exponents 3 and 65537, then BoringSSL's public key check wants an odd
-    // modulus of more than 33 bits.
+    // modulus of at least 512 bits (Envoy 1.40 dropped keys of 504 and 511 bits and verified
+    // with 512).
     let exponent = strip_leading_zeros(&e);
     if exponent != [3] && exponent != [1, 0, 1] {
         return Err(PARSE_ERROR);
     }
     let modulus = strip_leading_zeros(&n);
     let odd = modulus.last().is_some_and(|last| last % 2 == 1);
-    if !odd || bit_len(modulus) <= 33 {
+    if !odd || bit_len(modulus) < MIN_RSA_BITS {
         return Err(PARSE_ERROR);
     }
     jwk.kty = KeyType::Rsa;
@@ -271,6 +275,7 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
     const BAD_BASE64: &str = "Jwks EC [x] or [y] field is an invalid Base64.";
+    const NOT_ON_CURVE: &str = "Jwks EC [x] and [y] fields have a parse error.";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("ES") {
         return Err("[alg] is not started with [ES] for an EC key");
     }
@@ -314,20 +319,37 @@ fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str>
     let x = websafe_decode(x).ok_or(BAD_BASE64)?;
     let y = websafe_decode(y).ok_or(BAD_BASE64)?;
     // BoringSSL reads the coordinates as numbers, so shorter encodings pass; longer ones cannot be
-    // on the curve.
-    // NOTE: the point is not checked to lie on the curve here; such a key verifies nothing.
+    // on the curve, and Envoy drops a point that is not on the curve named, such as a P-256 point
+    // labelled P-384.
     let x = strip_leading_zeros(&x);
     let y = strip_leading_zeros(&y);
     if x.len() > coordinate_len || y.len() > coordinate_len {
-        return Err("Jwks EC [x] and [y] fields have a parse error.");
+        return Err(NOT_ON_CURVE);
+    }
+    let (x, y) = (left_pad(x, coordinate_len), left_pad(y, coordinate_len));
+    if !on_curve(curve, &x, &y) {
+        return Err(NOT_ON_CURVE);
     }
     jwk.kty = KeyType::Ec;
     curve.clone_into(&mut jwk.crv);
-    jwk.material = KeyMaterial::Ec {
-        x: left_pad(x, coordinate_len),
-        y: left_pad(y, coordinate_len),
-    };
+    jwk.material = KeyMaterial::Ec { x, y };
     Ok(())
+}
+
+/// Returns whether `(x, y)`, coordinates of the curve's size, is a point of `curve`, which
+/// aws-lc checks when it parses the uncompressed point.
+fn on_curve(curve: &str, x: &[u8], y: &[u8]) -> bool {
+    use aws_lc_rs::signature;
+    let algorithm: &'static dyn signature::VerificationAlgorithm = match curve {
+        "P-256" => &signature::ECDSA_P256_SHA256_FIXED,
+        "P-384" => &signature::ECDSA_P384_SHA384_FIXED,
+        _ => &signature::ECDSA_P521_SHA512_FIXED,
+    };
+    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    point.push(0x04);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    signature::ParsedPublicKey::new(algorithm, point).is_ok()
 }
 
 fn left_pad(bytes: &[u8], len: usize) -> Vec<u8> {

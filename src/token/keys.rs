@@ -335,13 +335,24 @@ fn check_token_signature(
     } else if let Some((set, uri)) = stand_in {
         report.status = SignatureStatus::KeyNotFound;
         report.decided_by(set);
-        report.envoy_status = Some(jwks::KID_ALG_MISMATCH.to_owned());
+        let consequence = if set.jwks.keys.is_empty() {
+            // Envoy 1.40: `Provider … in jwt_authn config has invalid local jwks`.
+            "Envoy cannot use this stand-in key either (its modulus spells the URI and is even or \
+             under 512 bits), so it rejects the whole jwt_authn config and the proxy keeps its \
+             previous configuration"
+                .to_owned()
+        } else {
+            report.envoy_status = Some(jwks::KID_ALG_MISMATCH.to_owned());
+            format!(
+                "so Envoy rejects every token with `{}`",
+                jwks::KID_ALG_MISMATCH
+            )
+        };
         report.message = format!(
             "istiod could not fetch the JWKS from {uri}: {} holds the stand-in key istiod inlines \
-             after a failed fetch, so Envoy rejects every token with `{}`; make the jwksUri \
-             reachable from istiod (DNS, egress, CA) and wait for its next refresh",
+             after a failed fetch, {consequence}; make the jwksUri reachable from istiod (DNS, \
+             egress, CA) and wait for its next refresh",
             set.label,
-            jwks::KID_ALG_MISMATCH
         );
     } else if sets.is_empty() {
         report.message = if load_failures.is_empty() {

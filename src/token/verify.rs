@@ -193,8 +193,7 @@ enum KeyCheck {
     Verified,
     Failed,
     Ed25519WrongLength,
-    /// Envoy could check this pair; aws-lc-rs cannot (RS384 or RSA-PSS with a key under 2048
-    /// bits, any RSA key under 1024 bits).
+    /// Envoy could check this pair; idflow cannot (RSA-PSS with a key under 2048 bits).
     Unsupported,
 }
 
@@ -264,8 +263,14 @@ fn check_rsa(
     parsed: &ParsedKeys,
 ) -> KeyCheck {
     let bits = modulus_bits(n);
-    if bits < 1024 {
-        return KeyCheck::Unsupported;
+    if bits < 1024 || (algorithm == Algorithm::RS384 && bits < 2048) {
+        return match pkcs1_digest(algorithm) {
+            Some((digest, prefix)) if pkcs1_verifies(jwt, n, e, digest, prefix) => {
+                KeyCheck::Verified
+            }
+            Some(_) => KeyCheck::Failed,
+            None => KeyCheck::Unsupported,
+        };
     }
     let (slot, parameters): (usize, &'static RsaParameters) = match (algorithm, bits >= 2048) {
         (Algorithm::RS384, true) => (1, &signature::RSA_PKCS1_2048_8192_SHA384),
@@ -277,7 +282,7 @@ fn check_rsa(
         (Algorithm::PS256, true) => (3, &signature::RSA_PSS_2048_8192_SHA256),
         (Algorithm::PS384, true) => (4, &signature::RSA_PSS_2048_8192_SHA384),
         (Algorithm::PS512, true) => (5, &signature::RSA_PSS_2048_8192_SHA512),
-        (Algorithm::RS384 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, false) => {
+        (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, false) => {
             return KeyCheck::Unsupported;
         }
         (_, true) => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
@@ -301,6 +306,70 @@ fn check_rsa(
         }
         _ => KeyCheck::Failed,
     }
+}
+
+/// Returns the digest and the DER `DigestInfo` prefix RSASSA-PKCS1-v1_5 uses for an RS `alg`
+/// (RFC 8017, section 9.2), or `None` for another `alg`.
+fn pkcs1_digest(
+    algorithm: Algorithm,
+) -> Option<(&'static aws_lc_rs::digest::Algorithm, &'static [u8])> {
+    use aws_lc_rs::digest;
+    const SHA256: [u8; 19] = [
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+    const SHA384: [u8; 19] = [
+        0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+        0x05, 0x00, 0x04, 0x30,
+    ];
+    const SHA512: [u8; 19] = [
+        0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
+        0x05, 0x00, 0x04, 0x40,
+    ];
+    match algorithm {
+        Algorithm::RS256 => Some((&digest::SHA256, &SHA256)),
+        Algorithm::RS384 => Some((&digest::SHA384, &SHA384)),
+        Algorithm::RS512 => Some((&digest::SHA512, &SHA512)),
+        _ => None,
+    }
+}
+
+/// Verifies an `RSASSA-PKCS1-v1_5` signature as `RSA_verify` in `BoringSSL` does, for keys that
+/// `aws-lc-rs` refuses (under 1024 bits, or under 2048 for SHA-384): the signature has the
+/// modulus's length and, raised to `e` modulo `n`, equals `00 01 FF… 00 DigestInfo`, with at
+/// least eight `FF`.
+fn pkcs1_verifies(
+    jwt: &Signed,
+    n: &[u8],
+    e: &[u8],
+    digest: &'static aws_lc_rs::digest::Algorithm,
+    prefix: &[u8],
+) -> bool {
+    use num_bigint::BigUint;
+    let n = &n[n.iter().position(|byte| *byte != 0).unwrap_or(n.len())..];
+    let length = n.len();
+    let hash = aws_lc_rs::digest::digest(digest, jwt.signing_input.as_bytes());
+    let hash = hash.as_ref();
+    if jwt.signature.len() != length || length < prefix.len() + hash.len() + 11 {
+        return false;
+    }
+    let modulus = BigUint::from_bytes_be(n);
+    let signature = BigUint::from_bytes_be(jwt.signature);
+    if signature >= modulus {
+        return false;
+    }
+    let message = signature
+        .modpow(&BigUint::from_bytes_be(e), &modulus)
+        .to_bytes_be();
+    let mut expected = vec![0xff; length];
+    expected[0] = 0;
+    expected[1] = 1;
+    let tail = length - prefix.len() - hash.len();
+    expected[tail - 1] = 0;
+    expected[tail..tail + prefix.len()].copy_from_slice(prefix);
+    expected[tail + prefix.len()..].copy_from_slice(hash);
+    // The leading zero byte of the encoded message is not in the number.
+    expected[1..] == message[..]
 }
 
 /// Returns the size in bits of a big-endian RSA modulus, leading zero bytes aside.

@@ -286,6 +286,26 @@ fn provider(rule: &JwtRule, inline_jwks: String, extended: bool) -> JwtProvider 
     }
 }
 
+/// Returns the note for an inline JWKS without one key Envoy can use: Envoy 1.40 then refuses the
+/// whole `jwt_authn` config (`Provider … has invalid local jwks`), so the proxy rejects the
+/// listener update and keeps its previous configuration.
+fn rejected_jwks_note(rule: &JwtRule, inline: &str) -> Option<String> {
+    let error = jwks::parse_jwks(inline).err()?;
+    let stand_in = if jwks::istiod_fetch_failure(inline).is_some() {
+        " This is the stand-in key istiod inlines when it cannot fetch the jwksUri; its modulus \
+         spells the URI, and Envoy wants an odd modulus of at least 512 bits."
+    } else {
+        ""
+    };
+    Some(format!(
+        "Envoy rejects this jwt_authn config: the JWKS of issuer {:?} has no usable key ({}). \
+         The proxy refuses the listener update and keeps its previous configuration, so this \
+         workload's RequestAuthentication and AuthorizationPolicy changes do not take effect and \
+         the verdict here may not be what the proxy does.{stand_in}",
+        rule.issuer, error.status
+    ))
+}
+
 /// The inline JWKS: the rule's own, or the one supplied for its `jwksUri` or issuer, or istiod's
 /// stand-in after a failed fetch.
 fn inline_jwks(
@@ -293,21 +313,33 @@ fn inline_jwks(
     supplied: &BTreeMap<String, String>,
     notes: &mut Vec<String>,
 ) -> String {
-    if !rule.jwks.is_empty() {
-        return rule.jwks.clone();
-    }
     let by_uri = (!rule.jwks_uri.is_empty())
         .then(|| supplied.get(&rule.jwks_uri))
         .flatten();
-    if let Some(text) = by_uri.or_else(|| supplied.get(&rule.issuer)) {
+    let given = (!rule.jwks.is_empty())
+        .then_some(&rule.jwks)
+        .or_else(|| by_uri.or_else(|| supplied.get(&rule.issuer)));
+    if let Some(text) = given {
+        notes.extend(rejected_jwks_note(rule, text));
         return text.clone();
     }
+    let stand_in = jwks::istiod_fetch_failure_jwks(&rule.jwks_uri);
+    let consequence = if jwks::parse_jwks(&stand_in).is_ok() {
+        "so every token of this issuer fails"
+    } else {
+        // Envoy 1.40: `Provider … in jwt_authn config has invalid local jwks`.
+        "whose key Envoy cannot use for this jwksUri (the key's modulus spells the URI, and Envoy \
+         wants an odd modulus of at least 512 bits: a jwksUri of at least 32 characters ending in \
+         a character with an odd ASCII code). So if istiod cannot fetch the keys, Envoy rejects \
+         the whole jwt_authn config and the proxy keeps its previous configuration; the verdict \
+         here is for a proxy that took the config. Pass --jwks to simulate the real keys"
+    };
     notes.push(format!(
         "no JWKS was supplied for issuer {:?} (jwksUri {:?}); the simulation uses the stand-in \
-         JWKS istiod inlines when it cannot fetch the keys, so every token of this issuer fails",
+         JWKS istiod inlines when it cannot fetch the keys, {consequence}",
         rule.issuer, rule.jwks_uri
     ));
-    jwks::istiod_fetch_failure_jwks(&rule.jwks_uri)
+    stand_in
 }
 
 /// One provider: `requires_any [provider, allow_missing]`. Several: `requires_any` of each
