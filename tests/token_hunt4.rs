@@ -246,7 +246,6 @@ spec:
 }
 
 #[test]
-#[ignore = "finding: the row named shop/orders carries labels from every selector for app orders, unlike `idflow check --workload shop/orders`"]
 fn what_if_row_labels_match_check() {
     let now = now();
     let file = labelled_policies();
@@ -265,7 +264,6 @@ fn what_if_row_labels_match_check() {
 }
 
 #[test]
-#[ignore = "finding: a selector without `app` names its row after a label value, and check for that name applies other labels"]
 fn what_if_row_named_by_label_value() {
     let now = now();
     let file = labelled_policies();
@@ -282,7 +280,6 @@ fn what_if_row_named_by_label_value() {
 }
 
 #[test]
-#[ignore = "finding: the demo's gateway row applies the `istio: ingressgateway` selector, which check for the same name does not"]
 fn what_if_demo_gateway_matches_check() {
     let now = now();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/policies.yaml");
@@ -325,7 +322,6 @@ fn check_same_issuer_second_rule_accepts() {
 }
 
 #[test]
-#[ignore = "finding: the row shows `no key` from the first rule for the issuer while the second rule's key verifies the token"]
 fn what_if_signature_follows_accepting_rule() {
     let now = now();
     let token = mint::mint(mint::key(), &claims(now));
@@ -428,7 +424,6 @@ fn check_ed25519_key_tried_first() {
 }
 
 #[test]
-#[ignore = "finding: decode blames a damaged signature segment where the JWKS has an Ed25519 key without alg or kid"]
 fn decode_ed25519_key_tried_first_message() {
     let now = now();
     let jwks = write_file("ed25519-first.json", &ed25519_first_jwks());

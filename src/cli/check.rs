@@ -9,6 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
 use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
+use crate::mesh::crd::PolicySet;
+use crate::mesh::named;
 use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
 
 // Flags that name the policies, the workload and the mesh.
@@ -21,15 +23,17 @@ pub struct MeshArgs {
     /// The workload as NAMESPACE/NAME.
     #[arg(long)]
     pub workload: String,
-    /// The workload's pod labels, `key=value,key=value` (default: `app=NAME`).
+    /// The workload's pod labels, `key=value,key=value` (default: the labels of the policy
+    /// selector that names NAME, as the Token view's what-if rows use, else `app=NAME`).
     #[arg(long)]
     pub labels: Option<String>,
     /// The workload's service account (default: NAME).
     #[arg(long)]
     pub service_account: Option<String>,
-    /// The proxy kind, which changes which policies attach.
-    #[arg(long, value_enum, default_value = "sidecar")]
-    pub kind: KindArg,
+    /// The proxy kind, which changes which policies attach (default: gateway when a selector
+    /// names NAME by its `istio` label, else sidecar).
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
     /// Transport of the port.
     #[arg(long, value_enum, default_value = "http")]
     pub protocol: ProtocolArg,
@@ -129,10 +133,10 @@ impl MeshArgs {
             None => BTreeMap::from([("app".to_owned(), name.clone())]),
         };
         let kind = match self.kind {
-            KindArg::Sidecar => WorkloadKind::Sidecar,
-            KindArg::Gateway => WorkloadKind::Gateway,
-            KindArg::KubernetesGateway => WorkloadKind::KubernetesGateway,
-            KindArg::Waypoint => WorkloadKind::Waypoint,
+            None | Some(KindArg::Sidecar) => WorkloadKind::Sidecar,
+            Some(KindArg::Gateway) => WorkloadKind::Gateway,
+            Some(KindArg::KubernetesGateway) => WorkloadKind::KubernetesGateway,
+            Some(KindArg::Waypoint) => WorkloadKind::Waypoint,
         };
         let service_account = self.service_account.clone().unwrap_or_else(|| name.clone());
         Ok(Workload {
@@ -142,6 +146,22 @@ impl MeshArgs {
             service_account,
             kind,
         })
+    }
+
+    /// Gives `workload` the labels, and the kind, of the workload that the selectors of
+    /// `policies` name as it, where `--labels` and `--kind` left them to a default, so that a name
+    /// means what it means in the Token view's what-if rows.
+    pub fn apply_policy_selectors(&self, workload: &mut Workload, policies: &PolicySet) {
+        if self.labels.is_some() {
+            return;
+        }
+        let Some(named) = named::workload(policies, &workload.namespace, &workload.name) else {
+            return;
+        };
+        workload.labels = named.labels;
+        if self.kind.is_none() {
+            workload.kind = named.kind;
+        }
     }
 
     /// Builds the mesh settings, with `now` as the clock.

@@ -24,7 +24,7 @@ struct Loaded {
 }
 
 fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
-    let workload = args.workload()?;
+    let mut workload = args.workload()?;
     let settings = args.settings(now)?;
     let mut policies = PolicySet::default();
     for path in &args.files {
@@ -39,6 +39,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         }
         policies.append(loaded.policies);
     }
+    args.apply_policy_selectors(&mut workload, &policies);
     if policies.authorization.is_empty()
         && policies.request_authentication.is_empty()
         && policies.peer_authentication.is_empty()

@@ -11,6 +11,7 @@ pub mod crd;
 pub mod jwt;
 pub mod load;
 mod load_schema;
+pub mod named;
 pub mod rbac;
 pub mod scope;
 pub mod validate;

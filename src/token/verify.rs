@@ -126,11 +126,13 @@ pub enum VerifyError {
          was signed by another key or changed after signing"
     )]
     VerificationFails { tried: Vec<usize> },
-    #[error(
-        "the Ed25519 signature is {len} bytes long instead of 64; the signature segment is \
-         damaged"
-    )]
-    Ed25519WrongLength { len: usize },
+    #[error("{}", ed25519_wrong_length(*len, *index, alg))]
+    Ed25519WrongLength {
+        len: usize,
+        /// Index of the Ed25519 key tried.
+        index: usize,
+        alg: String,
+    },
     #[error(
         "key at index {index} is a {kty:?} key for `alg` {alg:?}, which idflow cannot check; \
          Envoy can, so verify this token against a real proxy"
@@ -153,6 +155,24 @@ impl VerifyError {
     }
 }
 
+/// Explains Envoy's `Jwt ED25519 signature is wrong length`: for an `EdDSA` token the signature
+/// is damaged; for another `alg`, an Ed25519 key without `alg` or `kid` was tried first and
+/// stopped the search.
+fn ed25519_wrong_length(len: usize, index: usize, alg: &str) -> String {
+    if alg == "EdDSA" {
+        return format!(
+            "the Ed25519 signature is {len} bytes long instead of 64; the signature segment is \
+             damaged"
+        );
+    }
+    format!(
+        "Envoy tried the Ed25519 key at index {index} for this {alg} token, because neither the \
+         key's `alg` nor a `kid` sets them apart, and stopped at its {len}-byte signature \
+         (Ed25519 signatures are 64 bytes) before reaching the other keys; give the token a \
+         `kid` that names its key, or the Ed25519 key `\"alg\": \"EdDSA\"`"
+    )
+}
+
 /// Returns the index in the JWKS of the key that verified `jwt`, trying the candidates in order
 /// as `jwt_verify_lib`'s `verifyJwtWithoutTimeChecking` does.
 pub fn verify_jwt(jwt: &Signed, jwks: &Jwks) -> Result<usize, VerifyError> {
@@ -171,6 +191,8 @@ pub fn verify_jwt(jwt: &Signed, jwks: &Jwks) -> Result<usize, VerifyError> {
             KeyCheck::Ed25519WrongLength => {
                 return Err(VerifyError::Ed25519WrongLength {
                     len: jwt.signature.len(),
+                    index: key.index,
+                    alg: jwt.alg.to_owned(),
                 });
             }
             KeyCheck::Unsupported => {

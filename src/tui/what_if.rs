@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use crate::mesh::check::{DEFAULT_PORT, Mesh, bearer_header, check, service_host};
-use crate::mesh::crd::{PolicySet, WorkloadSelector};
+use crate::mesh::crd::PolicySet;
 use crate::mesh::jwt::extract::{Location, extract, locations};
 use crate::mesh::jwt::{self, config::JwtProvider};
+use crate::mesh::named;
 use crate::mesh::scope::policies_for;
 use crate::mesh::validate::{Severity, validate};
 use crate::mesh::{Request, Stage, Verdict, Workload, WorkloadKind};
@@ -212,82 +213,50 @@ pub fn location_label(location: &Location) -> String {
 fn signature(mesh: &Mesh<'_>, workload: &Workload, token: &str) -> Option<Signature> {
     let issuer = parse_jwt(token).ok()?.iss.clone();
     let applied = policies_for(mesh.policies, workload, mesh.settings);
-    let inline = applied
+    // Each rule for the issuer is a provider of its own, and Envoy accepts the token when any of
+    // them verifies it, so the first rule that verifies decides, else the first rule's outcome.
+    let outcomes = applied
         .request_authentication
         .iter()
         .flat_map(|applied| &applied.policy.spec.jwt_rules)
-        .find(|rule| rule.issuer == issuer && !rule.jwks.is_empty())
-        .map(|rule| rule.jwks.as_str())?;
-    let Ok(keys) = parse_jwks(inline) else {
-        return Some(Signature::BadJwks);
-    };
-    Some(match verify_token(token, &keys) {
-        Ok(_) => Signature::Verified,
-        Err(TokenVerifyError::Signature(VerifyError::KidAlgMismatch { .. })) => {
-            Signature::KeyNotFound
+        .filter(|rule| rule.issuer == issuer && !rule.jwks.is_empty())
+        .map(|rule| {
+            let Ok(keys) = parse_jwks(&rule.jwks) else {
+                return Signature::BadJwks;
+            };
+            match verify_token(token, &keys) {
+                Ok(_) => Signature::Verified,
+                Err(TokenVerifyError::Signature(VerifyError::KidAlgMismatch { .. })) => {
+                    Signature::KeyNotFound
+                }
+                Err(_) => Signature::Invalid,
+            }
+        });
+    let mut first = None;
+    for outcome in outcomes {
+        if outcome == Signature::Verified {
+            return Some(outcome);
         }
-        Err(_) => Signature::Invalid,
-    })
+        first.get_or_insert(outcome);
+    }
+    first
 }
 
-/// Lists the workloads that `policies` select and that `flows` pass through, sorted by namespace
-/// and name. A selector names its workload by its `app` label. Without one, the `istio` gateway
-/// label `istio=VALUE` gives `istio-VALUE`, so `istio=ingressgateway` names the usual
-/// `istio-ingressgateway`. A workload seen only in flows gets `app=NAME`, as `idflow check`
-/// assumes. Policies without a selector apply to many workloads and add none.
-///
-/// NOTE: a selector in the root namespace also selects workloads of other namespaces, but it adds
-/// only one workload, in the root namespace, where Istio's gateways usually run.
+/// Lists the workloads that `policies` select ([`named::workloads`], as `idflow check` reads
+/// `--workload` without `--labels`) and that `flows` pass through, sorted by namespace and name. A
+/// workload seen only in flows gets `app=NAME`, as `idflow check` assumes.
 pub fn targets(policies: &PolicySet, flows: &[Flow]) -> Vec<Target> {
-    let mut found: BTreeMap<(String, String), Target> = BTreeMap::new();
-    let selectors = policies
-        .authorization
-        .iter()
-        .map(|policy| (&policy.metadata.namespace, &policy.spec.selector))
-        .chain(
-            policies
-                .request_authentication
-                .iter()
-                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
-        )
-        .chain(
-            policies
-                .peer_authentication
-                .iter()
-                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
-        );
-    for (namespace, selector) in selectors {
-        let Some(WorkloadSelector { match_labels }) = selector else {
-            continue;
-        };
-        if match_labels.is_empty() {
-            continue;
-        }
-        let Some(name) = selector_name(match_labels) else {
-            continue;
-        };
-        let kind = if match_labels.contains_key("istio") {
-            WorkloadKind::Gateway
-        } else {
-            WorkloadKind::Sidecar
-        };
-        let entry = found
-            .entry((namespace.clone(), name.clone()))
-            .or_insert_with(|| Target {
-                workload: Workload {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    labels: BTreeMap::new(),
-                    service_account: name.clone(),
-                    kind,
-                },
+    let mut found: BTreeMap<(String, String), Target> = named::workloads(policies)
+        .into_iter()
+        .map(|workload| {
+            let key = (workload.namespace.clone(), workload.name.clone());
+            let target = Target {
+                workload,
                 source_principal: None,
-            });
-        entry
-            .workload
-            .labels
-            .extend(match_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
+            };
+            (key, target)
+        })
+        .collect();
 
     for hop in flows
         .iter()
@@ -329,19 +298,6 @@ pub fn caller_in_flows(flows: &[Flow], location: &str) -> Option<String> {
         .flat_map(|flow| &flow.hops)
         .filter(|hop| hop.kind == HopKind::Mesh && hop.location == location)
         .find_map(|hop| hop.identity.peer_principal.clone())
-}
-
-fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {
-    if let Some(app) = labels.get("app") {
-        return Some(app.clone());
-    }
-    if let Some(gateway) = labels.get("istio") {
-        return Some(format!("istio-{gateway}"));
-    }
-    labels
-        .get("app.kubernetes.io/name")
-        .or_else(|| labels.values().next())
-        .cloned()
 }
 
 #[cfg(test)]

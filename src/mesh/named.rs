@@ -1,0 +1,89 @@
+//! The workloads a policy set names through its selectors, for a simulation without a cluster:
+//! the Token view's what-if rows and `idflow check --workload` without `--labels` both take their
+//! labels from here, so that the same name means the same workload in both.
+
+use std::collections::BTreeMap;
+
+use super::crd::{PolicySet, WorkloadSelector};
+use super::{Workload, WorkloadKind};
+
+/// Lists the workloads that the selectors of `policies` name, sorted by namespace and name. A
+/// selector names its workload by its `app` label. Without one, the `istio` gateway label
+/// `istio=VALUE` gives `istio-VALUE`, so `istio=ingressgateway` names the usual
+/// `istio-ingressgateway`, a gateway; else `app.kubernetes.io/name` or the first label value.
+/// Policies without a selector apply to many workloads and name none.
+///
+/// Several selectors may name one workload, such as `app: orders` and `app: orders, version: v2`.
+/// The workload takes the labels of the selector with the fewest, which every pod of that name
+/// has; the others select a subset of its pods.
+/// NOTE: that subset (here `version: v2`) gets no workload of its own; pass `--labels` to
+/// `idflow check` to ask about it. A selector in the root namespace also selects workloads of
+/// other namespaces, but it names only one workload, in the root namespace, where Istio's
+/// gateways usually run.
+pub fn workloads(policies: &PolicySet) -> Vec<Workload> {
+    let mut found: BTreeMap<(String, String), Workload> = BTreeMap::new();
+    let selectors = policies
+        .authorization
+        .iter()
+        .map(|policy| (&policy.metadata.namespace, &policy.spec.selector))
+        .chain(
+            policies
+                .request_authentication
+                .iter()
+                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
+        )
+        .chain(
+            policies
+                .peer_authentication
+                .iter()
+                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
+        );
+    for (namespace, selector) in selectors {
+        let Some(WorkloadSelector { match_labels }) = selector else {
+            continue;
+        };
+        let Some(name) = selector_name(match_labels) else {
+            continue;
+        };
+        let workload = Workload {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            labels: match_labels.clone(),
+            service_account: name.clone(),
+            kind: if match_labels.contains_key("istio") {
+                WorkloadKind::Gateway
+            } else {
+                WorkloadKind::Sidecar
+            },
+        };
+        found
+            .entry((namespace.clone(), name))
+            .and_modify(|known| {
+                if workload.labels.len() < known.labels.len() {
+                    *known = workload.clone();
+                }
+            })
+            .or_insert(workload);
+    }
+    found.into_values().collect()
+}
+
+/// Returns the workload `namespace/name` of [`workloads`], if the selectors name it.
+pub fn workload(policies: &PolicySet, namespace: &str, name: &str) -> Option<Workload> {
+    workloads(policies)
+        .into_iter()
+        .find(|workload| workload.namespace == namespace && workload.name == name)
+}
+
+fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(app) = labels.get("app") {
+        return Some(app.clone());
+    }
+    if let Some(gateway) = labels.get("istio") {
+        return Some(format!("istio-{gateway}"));
+    }
+    labels
+        .get("app.kubernetes.io/name")
+        .or_else(|| labels.values().next())
+        .cloned()
+}
