@@ -485,3 +485,48 @@ fn replay_missing_policy_file_fails() {
     assert!(stderr.contains("no-such-policies.yaml"), "stderr: {stderr}");
     assert!(output.stdout.is_empty(), "flows printed after the error");
 }
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    // 5,000 flows, far more than a pipe holds, so idflow is still writing when the pipe closes.
+    let line = demo_sidecar_log()
+        .lines()
+        .next()
+        .expect("a demo line")
+        .to_owned();
+    let text: String = (0..5_000)
+        .map(|index| {
+            line.replace(
+                "d77482c6-8692-40bf-b041-fd7e3faa0ee8",
+                &format!("d77482c6-8692-40bf-b041-{index:012}"),
+            )
+            .replace("\"3e57c0a3\"", &format!("\"{index:08x}\""))
+                + "\n"
+        })
+        .collect();
+    let (_, log) = write_sidecar_log("closed-stdout", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .arg("replay")
+        .arg(&log)
+        .args(["-o", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idflow replay starts");
+    // Read one line and close the pipe, as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(!first.is_empty());
+    let output = child.wait_with_output().expect("idflow replay ends");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "nothing on standard error"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -381,10 +381,12 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, FlagError> {
         value: text.to_owned(),
         expected: "expected an RFC 3339 time (2026-03-01T09:15:00Z) or Unix seconds (1772356500)",
     };
-    if let Ok(seconds) = text.parse::<i64>() {
+    // A shell variable or a copied value often brings a space along.
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<i64>() {
         return Utc.timestamp_opt(seconds, 0).single().ok_or_else(error);
     }
-    DateTime::parse_from_rfc3339(text)
+    DateTime::parse_from_rfc3339(trimmed)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| error())
 }
@@ -509,6 +511,10 @@ mod tests {
             1_772_356_500
         );
         assert!(parse_time("yesterday").is_err());
+        assert_eq!(
+            parse_time(" 1772356500\n").expect("seconds").timestamp(),
+            1_772_356_500
+        );
     }
 }
 

@@ -643,7 +643,7 @@ fn read_text(path: &str, what: &str) -> Result<String, String> {
 /// Parses `--at` as RFC 3339 or whole Unix seconds.
 /// Parses `--at` as `idflow check` does, whose error hides a token given by mistake.
 fn parse_at(value: &str) -> Result<DateTime<Utc>, String> {
-    super::check::parse_time(value.trim()).map_err(|error| error.to_string())
+    super::check::parse_time(value).map_err(|error| error.to_string())
 }
 
 fn read_stdin() -> Result<String, String> {

@@ -201,11 +201,23 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader that stopped early (`| head`) closed standard output: everything it asked for
+        // was written, so end quietly, as `follow` does.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("idflow: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Returns whether `error` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Sends `tracing` events to `path`, filtered by `IDFLOW_LOG` (e.g. `debug`, `idflow::source=trace`).
