@@ -1,6 +1,6 @@
 //! istiod's stand-in JWKS after a failed fetch, against a real Envoy 1.40: its one RSA key has a
 //! modulus that spells `Error-IstiodFailedToFetchJwksUri-` and the `jwksUri`, so whether Envoy can
-//! use it depends on the URI. When it cannot, Envoy refuses the whole `jwt_authn` config
+//! use it depends on the URI. When it cannot, Envoy rejects the whole `jwt_authn` config
 //! (`Provider 'origins-0' in jwt_authn config has invalid local jwks`), and idflow must say so
 //! instead of predicting a 401.
 
@@ -74,7 +74,7 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success() || log.contains("has invalid local jwks"),
-        "Envoy refused the config for another reason: {log}"
+        "Envoy rejected the config for another reason: {log}"
     );
     output.status.success()
 }

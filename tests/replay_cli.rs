@@ -491,7 +491,7 @@ fn closed_stdout_ends_quietly() {
     use std::io::{BufRead as _, BufReader};
     use std::process::Stdio;
 
-    // 5,000 flows, far more than a pipe holds, so idflow is still writing when the pipe closes.
+    // 5,000 flows, far more than a pipe buffer takes, so idflow is still writing when the pipe closes.
     let line = demo_sidecar_log()
         .lines()
         .next()

@@ -250,7 +250,7 @@ fn scheme_after_text_found() {
     );
     assert_eq!(
         message(&inspection, "text_before_scheme"),
-        "the value has 2 characters before `Bearer `; Envoy's jwt_authn finds `Bearer ` anywhere \
+        "the value has 2 characters before `Bearer `. Envoy's jwt_authn finds `Bearer ` anywhere \
          in the value and reads the token after it, but servers that follow RFC 6750 expect the \
          scheme first and reject the header. Remove the text before the scheme"
     );
@@ -265,7 +265,7 @@ fn junk_before_token_skipped() {
     assert_eq!(codes(&inspection), ["text_before_token"]);
     assert_eq!(
         message(&inspection, "text_before_token"),
-        "the token follows 2 characters that are not part of it; Envoy's jwt_authn skips to the \
+        "the token follows 2 characters that are not part of it. Envoy's jwt_authn skips to the \
          first base64url character after `Bearer ` and reads the token, but other servers reject \
          the value. Remove the extra text from the header"
     );

@@ -201,7 +201,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        // A reader that stopped early (`| head`) closed standard output: everything it asked for
+        // A reader that stopped early (`| head`) closed standard output: everything it requested
         // was written, so end quietly, as `follow` does.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {

@@ -10,13 +10,14 @@ use super::{Workload, WorkloadKind};
 /// Lists the workloads that the selectors of `policies` name, sorted by namespace and name. A
 /// selector names its workload by its `app` label. Without one, the `istio` gateway label
 /// `istio=VALUE` gives `istio-VALUE`, so `istio=ingressgateway` names the usual
-/// `istio-ingressgateway`, a gateway; else `app.kubernetes.io/name` or the first label value.
+/// `istio-ingressgateway`, a gateway. Else `app.kubernetes.io/name` or the first label value names
+/// it.
 /// Policies without a selector apply to many workloads and name none.
 ///
 /// Several selectors may name one workload, such as `app: orders` and `app: orders, version: v2`.
 /// The workload takes the labels of the selector with the fewest, which every pod of that name
-/// has; the others select a subset of its pods.
-/// NOTE: that subset (here `version: v2`) gets no workload of its own; pass `--labels` to
+/// has, because the others select a subset of its pods.
+/// NOTE: that subset (here `version: v2`) gets no workload of its own. Pass `--labels` to
 /// `idflow check` to ask about it. A selector in the root namespace also selects workloads of
 /// other namespaces, but it names only one workload, in the root namespace, where Istio's
 /// gateways usually run.

@@ -301,8 +301,8 @@ impl<'de> serde::de::Visitor<'de> for MemberName {
     }
 }
 
-/// Walks a JSON value and fails on a repeated member name or nesting deeper than
-/// [`MAX_JSON_DEPTH`]; `depth` counts the objects and arrays around the value.
+/// Walker over a JSON value that fails on a repeated member name or on nesting deeper than
+/// [`MAX_JSON_DEPTH`]. `depth` counts the objects and arrays around the value.
 #[derive(Clone, Copy)]
 struct UniqueMembers {
     depth: u32,

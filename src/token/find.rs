@@ -121,7 +121,7 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
             "nothing follows the scheme; expected a token after it",
         ));
     }
-    // Text that holds no token may still end in one that Envoy's jwt_authn reads.
+    // Text that contains no token may still end in one that Envoy's jwt_authn reads.
     let (mut picked, failure) = match pick_token(rest) {
         Ok(picked) => (picked, None),
         Err(reason) => ((String::new(), TokenKind::Opaque, Vec::new()), Some(reason)),
@@ -172,7 +172,7 @@ fn bearer_after_text<'a>(
     let problem = Problem::warning(
         "text_before_scheme",
         format!(
-            "the value has {skipped} before `Bearer `; Envoy's jwt_authn finds `Bearer ` anywhere \
+            "the value has {skipped} before `Bearer `. Envoy's jwt_authn finds `Bearer ` anywhere \
              in the value and reads the token after it, but servers that follow RFC 6750 expect \
              the scheme first and reject the header. Remove the text before the scheme"
         ),
@@ -224,7 +224,7 @@ fn text_before_token(rest: &str, envoy_token: &str) -> Problem {
     Problem::warning(
         "text_before_token",
         format!(
-            "the token follows {skipped} that are not part of it; Envoy's jwt_authn skips to the \
+            "the token follows {skipped} that are not part of it. Envoy's jwt_authn skips to the \
              first base64url character after `Bearer ` and reads the token, but other servers \
              reject the value. Remove the extra text from the header"
         ),
@@ -436,8 +436,8 @@ fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
         let (token, kind, mut problems) = pick_unquoted(inner)?;
         problems.push(Problem::error(
             "quoted_token",
-            "the token is in quotes inside the value; a token never contains quotes, so servers \
-             that read the value as sent reject it. idflow decoded the token without them; send \
+            "the token is in quotes inside the value. A token never contains quotes, so servers \
+             that read the value as sent reject it. idflow decoded the token without them. Send \
              it without quotes",
         ));
         return Ok((token, kind, problems));
@@ -549,7 +549,7 @@ enum Reading<'a> {
 }
 
 /// Tells what Envoy's `jwt_authn` reads from the raw value as the request would send it: the token
-/// found in `rest`, other text, or nothing (with the problem that says why).
+/// found in `rest`, other text, or nothing (with the problem that explains why).
 fn mesh_reading<'a>(
     header_name: Option<&str>,
     scheme: Option<&str>,

@@ -170,9 +170,9 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
             Problem::error(
                 "json_too_deep",
                 format!(
-                    "the {segment} nests objects and arrays {depth} levels deep; Envoy's \
-                     jwt_authn reads it with protobuf's JSON parser, which stops at {} levels, \
-                     and rejects the token with 401 `{status}`",
+                    "the {segment} nests objects and arrays {depth} levels deep, but \
+                     Envoy's jwt_authn reads it with protobuf's JSON parser, which stops at {} \
+                     levels, so it rejects the token with 401 `{status}`",
                     envoy::MAX_JSON_DEPTH
                 ),
             )

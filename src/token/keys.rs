@@ -255,8 +255,8 @@ pub fn check_signature(
         // The token verifies or not on its own, but the request sends it with other characters.
         report.envoy_status = Some(status.to_owned());
         report.message = format!(
-            "{}; from the value as sent, Envoy's jwt_authn reads the token with the characters \
-             around it and answers 401 `{status}`",
+            "{}. From the value as sent, Envoy's jwt_authn reads the token with the characters \
+             around it and returns 401 `{status}`",
             report.message
         );
     }
@@ -349,8 +349,8 @@ fn check_token_signature(
             )
         };
         report.message = format!(
-            "istiod could not fetch the JWKS from {uri}: {} holds the stand-in key istiod inlines \
-             after a failed fetch, {consequence}; make the jwksUri reachable from istiod (DNS, \
+            "istiod could not fetch the JWKS from {uri}: {} contains the stand-in key istiod inlines \
+             after a failed fetch, {consequence}. Make the jwksUri reachable from istiod (DNS, \
              egress, CA) and wait for its next refresh",
             set.label,
         );

@@ -98,7 +98,7 @@ fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
 
 /// Returns the seconds from `now` to the time claim `value` as Envoy's `jwt_authn` compares them:
 /// both truncated to whole seconds, so an `exp` 60.5 s ago counts as 61 s. `None` for a negative
-/// number, which Envoy refuses.
+/// number, which Envoy rejects.
 fn mesh_seconds_from_now(value: &Value, now: DateTime<Utc>) -> Option<i64> {
     if value.as_f64()? < 0.0 {
         return None;

@@ -62,7 +62,7 @@ pub struct Signed<'a> {
 }
 
 /// Returns a `NumericDate` claim as `jwt_verify_lib` reads it: the number as a double, truncated
-/// to an unsigned integer (saturating above `u64::MAX`). Its parse checks refuse negative values.
+/// to an unsigned integer (saturating above `u64::MAX`). Its parse checks reject negative values.
 pub(crate) fn envoy_seconds(value: &Value) -> Option<u64> {
     let seconds = value.as_f64()?;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -156,19 +156,19 @@ impl VerifyError {
 }
 
 /// Explains Envoy's `Jwt ED25519 signature is wrong length`: for an `EdDSA` token the signature
-/// is damaged; for another `alg`, an Ed25519 key without `alg` or `kid` was tried first and
+/// is damaged. For another `alg`, an Ed25519 key without `alg` or `kid` was tried first and
 /// stopped the search.
 fn ed25519_wrong_length(len: usize, index: usize, alg: &str) -> String {
     if alg == "EdDSA" {
         return format!(
-            "the Ed25519 signature is {len} bytes long instead of 64; the signature segment is \
-             damaged"
+            "the Ed25519 signature is {len} bytes long instead of 64, so the signature segment \
+             is damaged"
         );
     }
     format!(
         "Envoy tried the Ed25519 key at index {index} for this {alg} token, because neither the \
          key's `alg` nor a `kid` sets them apart, and stopped at its {len}-byte signature \
-         (Ed25519 signatures are 64 bytes) before reaching the other keys; give the token a \
+         (Ed25519 signatures are 64 bytes) before reaching the other keys. Give the token a \
          `kid` that names its key, or the Ed25519 key `\"alg\": \"EdDSA\"`"
     )
 }
@@ -215,7 +215,7 @@ enum KeyCheck {
     Verified,
     Failed,
     Ed25519WrongLength,
-    /// Envoy could check this pair; idflow cannot (RSA-PSS with a key under 2048 bits).
+    /// Envoy could check this pair, idflow cannot (RSA-PSS with a key under 2048 bits).
     Unsupported,
 }
 
@@ -357,7 +357,7 @@ fn pkcs1_digest(
 }
 
 /// Verifies an `RSASSA-PKCS1-v1_5` signature as `RSA_verify` in `BoringSSL` does, for keys that
-/// `aws-lc-rs` refuses (under 1024 bits, or under 2048 for SHA-384): the signature has the
+/// `aws-lc-rs` rejects (under 1024 bits, or under 2048 for SHA-384): the signature has the
 /// modulus's length and, raised to `e` modulo `n`, equals `00 01 FF… 00 DigestInfo`, with at
 /// least eight `FF`.
 fn pkcs1_verifies(

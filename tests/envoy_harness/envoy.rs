@@ -337,7 +337,7 @@ impl Envoy {
         std::fs::read_to_string(dir.join("envoy.log")).unwrap_or_default()
     }
 
-    /// Waits up to 10 s until the access log holds `count` lines. A TCP connection is logged when
+    /// Waits up to 10 s until the access log contains `count` lines. A TCP connection is logged when
     /// Envoy closes it, which on a loaded machine can come after the client has seen it close.
     pub fn wait_for_records(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -286,20 +286,20 @@ fn provider(rule: &JwtRule, inline_jwks: String, extended: bool) -> JwtProvider 
     }
 }
 
-/// Returns the note for an inline JWKS without one key Envoy can use: Envoy 1.40 then refuses the
+/// Returns the note for an inline JWKS without one key Envoy can use: Envoy 1.40 then rejects the
 /// whole `jwt_authn` config (`Provider … has invalid local jwks`), so the proxy rejects the
 /// listener update and keeps its previous configuration.
 fn rejected_jwks_note(rule: &JwtRule, inline: &str) -> Option<String> {
     let error = jwks::parse_jwks(inline).err()?;
     let stand_in = if jwks::istiod_fetch_failure(inline).is_some() {
-        " This is the stand-in key istiod inlines when it cannot fetch the jwksUri; its modulus \
+        " This is the stand-in key istiod inlines when it cannot fetch the jwksUri. Its modulus \
          spells the URI, and Envoy wants an odd modulus of at least 512 bits."
     } else {
         ""
     };
     Some(format!(
         "Envoy rejects this jwt_authn config: the JWKS of issuer {:?} has no usable key ({}). \
-         The proxy refuses the listener update and keeps its previous configuration, so this \
+         The proxy rejects the listener update and keeps its previous configuration, so this \
          workload's RequestAuthentication and AuthorizationPolicy changes do not take effect and \
          the verdict here may not be what the proxy does.{stand_in}",
         rule.issuer, error.status
@@ -331,8 +331,8 @@ fn inline_jwks(
         "whose key Envoy cannot use for this jwksUri (the key's modulus spells the URI, and Envoy \
          wants an odd modulus of at least 512 bits: a jwksUri of at least 32 characters ending in \
          a character with an odd ASCII code). So if istiod cannot fetch the keys, Envoy rejects \
-         the whole jwt_authn config and the proxy keeps its previous configuration; the verdict \
-         here is for a proxy that took the config. Pass --jwks to simulate the real keys"
+         the whole jwt_authn config and the proxy keeps its previous configuration, so the \
+         verdict here is for a proxy that took the config. Pass --jwks to simulate the real keys"
     };
     notes.push(format!(
         "no JWKS was supplied for issuer {:?} (jwksUri {:?}); the simulation uses the stand-in \

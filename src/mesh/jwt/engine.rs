@@ -469,9 +469,9 @@ impl Context<'_> {
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(header));
             effects.push(format!("{header} removed"));
         } else if let Location::Param(param) = &found.location {
-            // Envoy removes the parameter from the query (measured with 1.40; early releases kept
-            // it), so the verifiers that run after this one no longer find the token there, even
-            // when this provider then fails on another token.
+            // Envoy removes the parameter from the query (measured with 1.40), so the verifiers
+            // that run after this one no longer find the token there, even when this provider
+            // then fails on another token.
             self.path = without_query_param(&self.path, param);
             effects.push(format!("{} removed", found.location));
         } else {
