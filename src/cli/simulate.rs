@@ -12,7 +12,7 @@ use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::load_policy_file;
 use crate::mesh::validate::{Severity, validate};
-use crate::mesh::{MeshSettings, Verdict, Workload};
+use crate::mesh::{MeshSettings, Verdict, Workload, WorkloadKind};
 use crate::model::Decision;
 
 /// Policies, JWKS and settings read from the flags.
@@ -111,7 +111,7 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &verdict)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => write_verdict_text(&mut out, &verdict)?,
+        OutputFormat::Text => write_verdict_text(&mut out, &verdict, &loaded.workload)?,
     }
     Ok(if verdict.decision == Decision::Allow {
         ExitCode::SUCCESS
@@ -136,7 +136,11 @@ pub fn run_envoy_config(args: &EnvoyConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_verdict_text(out: &mut impl Write, verdict: &Verdict) -> std::io::Result<()> {
+fn write_verdict_text(
+    out: &mut impl Write,
+    verdict: &Verdict,
+    workload: &Workload,
+) -> std::io::Result<()> {
     let decision = match verdict.decision {
         Decision::Allow => "ALLOW",
         Decision::Deny => "DENY",
@@ -148,6 +152,23 @@ fn write_verdict_text(out: &mut impl Write, verdict: &Verdict) -> std::io::Resul
         out,
         "  response code details  {}",
         verdict.response_code_details
+    )?;
+    // The labels decide which selectors match, and they may come from the policies' selectors.
+    let labels: Vec<String> = workload
+        .labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let kind = match workload.kind {
+        WorkloadKind::Sidecar => "sidecar",
+        WorkloadKind::Gateway => "gateway",
+        WorkloadKind::KubernetesGateway => "kubernetes-gateway",
+        WorkloadKind::Waypoint => "waypoint",
+    };
+    writeln!(
+        out,
+        "  workload               {kind}, labels {}",
+        labels.join(",")
     )?;
     if let Some(policy) = &verdict.policy {
         let rule = verdict

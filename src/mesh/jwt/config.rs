@@ -328,14 +328,13 @@ fn inline_jwks(
         "so every token of this issuer fails"
     } else {
         // Envoy 1.40: `Provider … in jwt_authn config has invalid local jwks`.
-        "whose key Envoy cannot use for this jwksUri (the key's modulus spells the URI, and Envoy \
-         wants an odd modulus of at least 512 bits: a jwksUri of at least 32 characters ending in \
-         a character with an odd ASCII code). So if istiod cannot fetch the keys, Envoy rejects \
-         the whole jwt_authn config and the proxy keeps its previous configuration, so the \
-         verdict here is for a proxy that took the config. Pass --jwks to simulate the real keys"
+        "but for this jwksUri even that key is unusable to Envoy (its modulus spells the URI and \
+         is even or under 512 bits). So a failed fetch makes Envoy reject the whole jwt_authn \
+         config and the proxy keep its previous configuration, and the verdict here assumes the \
+         proxy took the config. Pass --jwks ISSUER_OR_URI=FILE to simulate the real keys"
     };
     notes.push(format!(
-        "no JWKS was supplied for issuer {:?} (jwksUri {:?}); the simulation uses the stand-in \
+        "no JWKS was supplied for issuer {:?} (jwksUri {:?}), so the simulation uses the stand-in \
          JWKS istiod inlines when it cannot fetch the keys, {consequence}",
         rule.issuer, rule.jwks_uri
     ));
