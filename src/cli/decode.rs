@@ -150,7 +150,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             let mut value = to_json(&inspection, &report, args.show_secrets);
             value.edge = edge
                 .as_ref()
-                .map(|edge| edge.json(&inspection, now, args.show_secrets));
+                .map(|edge| edge.json(&input, &inspection, now, args.show_secrets));
             let mut text = if format == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
@@ -163,7 +163,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
         OutputFormat::Text => {
             let mut text = to_text(&inspection, &report, args.show_secrets);
             if let Some(edge) = &edge {
-                text.push_str(&edge.text(&inspection, now, args.show_secrets));
+                text.push_str(&edge.text(&input, &inspection, now, args.show_secrets));
             }
             crate::output::escape_terminal_controls(&text).into_owned()
         }
@@ -224,7 +224,7 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
                     let mut object = to_json(&inspection, &report, args.show_secrets);
                     object.edge = edge
                         .as_ref()
-                        .map(|edge| edge.json(&inspection, now, args.show_secrets));
+                        .map(|edge| edge.json(&text, &inspection, now, args.show_secrets));
                     object.line = Some(line_number);
                     serde_json::to_writer(&mut out, &object)
                 }

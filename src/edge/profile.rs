@@ -11,7 +11,9 @@
 mod decision;
 mod differences;
 mod evaluate;
+mod key_source;
 mod parse;
+mod sent;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use crate::token::keys::{KeySet, SourceKind};
 
 pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 pub use differences::Difference;
+pub use sent::sent_header_value;
 
 use parse::{RawMissing, RawProfile, line_of_key, parse_raw};
 
@@ -30,6 +33,16 @@ pub const MODULE_ALGORITHMS: [&str; 13] = [
     "RS256", "RS384", "RS512", "HS256", "HS384", "HS512", "PS256", "PS384", "PS512", "ES256",
     "ES384", "ES512", "NONE",
 ];
+
+/// Algorithms whose key an EdgeWorker can import from a PEM public key (`spki`), for
+/// `keys.pem_algorithm`.
+pub const PEM_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+];
+
+/// Algorithm Akamai's RS256 example imports its RSA PEM key for:
+/// `{name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256'}`.
+pub const DEFAULT_PEM_ALGORITHM: &str = "RS256";
 
 /// `clockTolerance` default of Akamai's `JWTValidator`, in seconds.
 pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: u32 = 60;
@@ -136,6 +149,10 @@ pub struct EdgeProfile {
     pub check_exp: bool,
     pub check_nbf: bool,
     pub key_source: Option<KeySource>,
+    /// Algorithm the EdgeWorker imports a `pem` or `pem_file` key for (`importKey` binds the
+    /// family, and for RSA the hash), upper case. `None` takes it from the key as Akamai's
+    /// examples do: RS256 for an RSA key, ES256 for an EC key. Unused with a JWKS.
+    pub pem_algorithm: Option<String>,
     pub deny_status: u16,
     pub missing_status: u16,
     /// Whether the property continues on error, so a failing EdgeWorker lets the request through.
@@ -295,6 +312,7 @@ impl Validator<'_> {
                 .unwrap_or(DEFAULT_CLOCK_TOLERANCE_SECONDS),
             check_exp: raw.checks.check_exp.unwrap_or(false),
             check_nbf: raw.checks.check_nbf.unwrap_or(false),
+            pem_algorithm: self.pem_algorithm(&raw.keys)?,
             key_source: self.key_source(raw.keys)?,
             deny_status,
             missing_status,
@@ -385,51 +403,6 @@ impl Validator<'_> {
         Ok(status)
     }
 
-    fn key_source(&self, keys: parse::RawKeys) -> Result<Option<KeySource>, String> {
-        let given: Vec<(&str, String)> = [
-            ("jwks", keys.jwks),
-            ("pem", keys.pem),
-            ("pem_file", keys.pem_file),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.map(|value| (key, value)))
-        .collect();
-        let (key, value) = match given.as_slice() {
-            [] => return Ok(None),
-            [(key, value)] => (*key, value.clone()),
-            [_, (second, _), ..] => {
-                return Err(self.error(
-                    "keys",
-                    second,
-                    "is set together with another key source; keep exactly one of `jwks`, `pem` \
-                     and `pem_file`",
-                ));
-            }
-        };
-        if value.trim().is_empty() {
-            return Err(self.error("keys", key, "is empty; give a path, a URL or a PEM key"));
-        }
-        Ok(Some(match key {
-            "jwks" if value.contains("://") => {
-                check_url(&value).map_err(|problem| self.error("keys", key, &problem))?;
-                KeySource::JwksUrl(value)
-            }
-            "jwks" => KeySource::JwksFile(PathBuf::from(value)),
-            "pem" => {
-                if !value.contains("-----BEGIN ") {
-                    return Err(self.error(
-                        "keys",
-                        key,
-                        "holds no PEM block; paste the key from `-----BEGIN PUBLIC KEY-----` to \
-                         `-----END PUBLIC KEY-----`, or use `pem_file`",
-                    ));
-                }
-                KeySource::Pem(value)
-            }
-            _ => KeySource::PemFile(PathBuf::from(value)),
-        }))
-    }
-
     fn forwarding(&self, raw: parse::RawForward) -> Result<Forwarding, String> {
         let token_header = match raw.token_header {
             Some(header) => Some(self.header_name("token_header", &header)?),
@@ -487,29 +460,5 @@ impl Validator<'_> {
             ));
         }
         Ok(lower)
-    }
-}
-
-/// Checks a JWKS URL: https, or plain http only on a loopback host.
-fn check_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|error| {
-        format!("holds the invalid URL {url:?} ({error}); give an absolute https:// URL")
-    })?;
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback());
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "is the plain http URL {url:?}; use https, because http is allowed only on loopback \
-             (127.0.0.1, ::1, localhost)"
-        )),
-        scheme => Err(format!(
-            "uses the URL scheme {scheme:?}; give an https:// URL or a file path"
-        )),
     }
 }

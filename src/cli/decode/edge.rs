@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{DecodeArgs, Keys, read_text};
-use crate::edge::profile::{Difference, EdgeDecision, EdgeProfile, KeySource};
+use crate::edge::profile::{Difference, EdgeDecision, EdgeProfile, KeySource, sent_header_value};
 use crate::mesh::crd::RequestAuthentication;
 use crate::mesh::load::load_policy_file;
 use crate::token::Inspection;
@@ -21,8 +21,7 @@ const DEFAULT_NAMESPACE: &str = "default";
 pub(super) struct EdgeCheck {
     profile: EdgeProfile,
     keys: Option<KeySet>,
-    differences: Vec<Difference>,
-    compared: usize,
+    policies: Vec<RequestAuthentication>,
 }
 
 impl EdgeCheck {
@@ -48,25 +47,34 @@ impl EdgeCheck {
             );
         }
         Ok(Some(Self {
-            differences: profile.differences(&policies),
-            compared: policies.len(),
+            policies,
             profile,
             keys: edge_keys,
         }))
     }
 
-    fn decide(&self, inspection: &Inspection, now: DateTime<Utc>) -> EdgeDecision {
-        self.profile.evaluate(inspection, self.keys.as_ref(), now)
+    /// Decides for the token in `inspection`, found in the pasted `input`, whose header value the
+    /// EdgeWorker reads as sent.
+    fn decide(&self, input: &str, inspection: &Inspection, now: DateTime<Utc>) -> EdgeDecision {
+        let sent = sent_header_value(input, inspection);
+        self.profile
+            .evaluate_sent(inspection, sent.as_deref(), self.keys.as_ref(), now)
+    }
+
+    fn differences(&self, inspection: &Inspection) -> Vec<Difference> {
+        self.profile
+            .differences_for(&self.policies, Some(inspection.token.expose()))
     }
 
     /// Builds the `edge` object of `decode -o json`.
     pub(super) fn json(
         &self,
+        input: &str,
         inspection: &Inspection,
         now: DateTime<Utc>,
         show_secrets: bool,
     ) -> Value {
-        let decision = self.decide(inspection, now);
+        let decision = self.decide(input, inspection, now);
         let forwarded: Vec<Value> = decision
             .forwarded_headers
             .iter()
@@ -82,19 +90,20 @@ impl EdgeCheck {
             "signature_checked": decision.signature_checked,
             "notes": decision.notes,
             "forwarded_headers": forwarded,
-            "policies_compared": self.compared,
-            "differences": self.differences,
+            "policies_compared": self.policies.len(),
+            "differences": self.differences(inspection),
         })
     }
 
     /// Builds the `edge` section of the text output.
     pub(super) fn text(
         &self,
+        input: &str,
         inspection: &Inspection,
         now: DateTime<Utc>,
         show_secrets: bool,
     ) -> String {
-        let decision = self.decide(inspection, now);
+        let decision = self.decide(input, inspection, now);
         let mut out = String::new();
         let verdict = serde_json::to_value(decision.verdict)
             .ok()
@@ -122,7 +131,8 @@ impl EdgeCheck {
             );
         }
 
-        if self.compared == 0 {
+        let compared = self.policies.len();
+        if compared == 0 {
             let _ = writeln!(
                 out,
                 "  differences: none listed; pass --policies FILE to compare with the mesh's \
@@ -134,13 +144,14 @@ impl EdgeCheck {
         let _ = writeln!(
             out,
             "\ndifferences from the mesh ({} RequestAuthentication{})",
-            self.compared,
-            if self.compared == 1 { "" } else { "s" }
+            compared,
+            if compared == 1 { "" } else { "s" }
         );
-        if self.differences.is_empty() {
+        let differences = self.differences(inspection);
+        if differences.is_empty() {
             let _ = writeln!(out, "  none");
         }
-        for difference in &self.differences {
+        for difference in &differences {
             let policy = difference.policy.as_deref().unwrap_or("edge");
             let _ = writeln!(out, "  {policy}: {}", difference.message);
         }

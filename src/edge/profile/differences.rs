@@ -1,11 +1,14 @@
 //! Differences between an edge profile and a mesh's RequestAuthentication `jwtRules`: each place
 //! where they judge the same token differently, in words, with the status the stricter side returns.
 
+mod mesh_reading;
+
 use serde::Serialize;
 
 use super::validate::ENVOY_CLOCK_SKEW_SECONDS;
 use super::{EdgeProfile, MissingToken, TokenLocation};
 use crate::mesh::crd::{JwtRule, RequestAuthentication};
+use mesh_reading::prefix_reading;
 
 /// One difference between the edge and the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +45,10 @@ impl std::fmt::Display for Place {
 /// Collects differences for one policy.
 struct Collector<'a> {
     policy: Option<String>,
+    /// The RequestAuthentication compared, to run the mesh's `jwt_authn` on a forwarded value.
+    compared: Option<&'a RequestAuthentication>,
+    /// The token the differences are listed for, when the caller has one.
+    token: Option<&'a str>,
     found: &'a mut Vec<Difference>,
 }
 
@@ -60,18 +67,32 @@ impl EdgeProfile {
     /// Lists each difference between this edge and the `jwtRules` of `policies` (the
     /// RequestAuthentications that apply to a workload), policy by policy. Empty without policies.
     pub fn differences(&self, policies: &[RequestAuthentication]) -> Vec<Difference> {
+        self.differences_for(policies, None)
+    }
+
+    /// Lists the differences as [`EdgeProfile::differences`] does. With `token`, a difference
+    /// that depends on the token names the status the mesh's `jwt_authn` returns for it.
+    pub fn differences_for(
+        &self,
+        policies: &[RequestAuthentication],
+        token: Option<&str>,
+    ) -> Vec<Difference> {
         let mut found = Vec::new();
         if policies.is_empty() {
             return found;
         }
         self.edge_only(&mut Collector {
             policy: None,
+            compared: None,
+            token,
             found: &mut found,
         });
         for policy in policies {
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
             let mut collector = Collector {
                 policy: Some(name),
+                compared: Some(policy),
+                token,
                 found: &mut found,
             };
             self.policy_differences(&policy.spec.jwt_rules, &mut collector);
@@ -128,6 +149,7 @@ impl EdgeProfile {
             .filter(|rule| self.issuers.is_empty() || self.issuers.contains(&rule.issuer))
             .collect();
         for rule in &relevant {
+            self.algorithm_differences(rule, out);
             self.audience_differences(rule, out);
             self.location_differences(rule, rules, out);
             self.claim_header_differences(rule, out);
@@ -204,6 +226,13 @@ impl EdgeProfile {
     fn audience_differences(&self, rule: &JwtRule, out: &mut Collector<'_>) {
         let issuer = Some(rule.issuer.as_str());
         let mesh: Vec<&str> = rule.audiences.iter().map(String::as_str).collect();
+        let edge_audiences = quoted_list(
+            &self
+                .audiences
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
         if mesh.is_empty() {
             if !self.audiences.is_empty() {
                 out.add(
@@ -211,14 +240,7 @@ impl EdgeProfile {
                     "audience_checked_only_at_edge",
                     format!(
                         "the edge requires audience {} but the mesh does not check `aud` for `{}`",
-                        quoted_list(
-                            &self
-                                .audiences
-                                .iter()
-                                .map(String::as_str)
-                                .collect::<Vec<_>>()
-                        ),
-                        rule.issuer
+                        edge_audiences, rule.issuer
                     ),
                 );
             }
@@ -249,6 +271,21 @@ impl EdgeProfile {
                          `{}`; for a token with only that audience {rejected}",
                         quoted_list(&mesh),
                         rule.issuer
+                    ),
+                );
+            }
+        }
+        for audience in &mesh {
+            if !self.audiences.iter().any(|accepted| accepted == audience) {
+                out.add(
+                    issuer,
+                    "audience_not_at_edge",
+                    format!(
+                        "the mesh accepts audience `{audience}` for `{}` but the edge accepts only \
+                         {}, so it rejects a token with only that audience with {} `JWT \
+                         malformed: invalid aud`; add `{audience}` to `checks.audiences` if the \
+                         edge should accept it",
+                        rule.issuer, edge_audiences, self.deny_status
                     ),
                 );
             }
@@ -362,13 +399,20 @@ impl EdgeProfile {
                     && mesh_prefix != prefix
                     && !(is_original && self.scheme.is_empty())
                 {
+                    let Some(reading) = prefix_reading(name, prefix, mesh_prefix, out) else {
+                        continue;
+                    };
+                    let mesh_reads = if mesh_prefix.is_empty() {
+                        "reads its whole value".to_owned()
+                    } else {
+                        format!("reads it after {mesh_prefix:?}")
+                    };
                     out.add(
                         issuer,
                         "token_prefix_mismatch",
                         format!(
                             "the edge forwards `{name}` with the prefix {prefix:?} but the mesh \
-                             reads it after {mesh_prefix:?} for `{}`; Envoy skips a value without \
-                             that exact prefix, so {consequence}",
+                             {mesh_reads} for `{}`; {reading}",
                             rule.issuer
                         ),
                     );

@@ -23,16 +23,31 @@ enum Located {
 }
 
 impl EdgeProfile {
-    /// Decides what the EdgeWorker does with the token in `inspection` at time `now`. `keys` are
-    /// the keys of the profile's key source, or `None` when it could not be loaded (then the
-    /// EdgeWorker fails), or, for a profile without a key source, the keys the caller has.
+    /// Decides what the EdgeWorker does with the token in `inspection` at time `now`, for a header
+    /// value rebuilt from the scheme and the token. `keys` are the keys of the profile's key
+    /// source, or `None` when it could not be loaded (then the EdgeWorker fails), or, for a profile
+    /// without a key source, the keys the caller has.
     pub fn evaluate(
         &self,
         inspection: &Inspection,
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> EdgeDecision {
-        let (passed, mut notes) = match self.locate(inspection) {
+        self.evaluate_sent(inspection, None, keys, now)
+    }
+
+    /// Decides as [`EdgeProfile::evaluate`] does, for the header value `sent` exactly as the
+    /// request carries it (see [`sent_header_value`]). The EdgeWorker reads that value, whitespace
+    /// and extra text included, so the validator may receive more than the token. `None` rebuilds
+    /// the value from the scheme and the token.
+    pub fn evaluate_sent(
+        &self,
+        inspection: &Inspection,
+        sent: Option<&str>,
+        keys: Option<&KeySet>,
+        now: DateTime<Utc>,
+    ) -> EdgeDecision {
+        let (passed, mut notes) = match self.locate(inspection, sent) {
             Located::Missing(reason) => return self.missing(inspection, &reason),
             Located::SchemeRejected(reason) => {
                 return self.deny(&reason, None, Vec::new());
@@ -75,8 +90,9 @@ impl EdgeProfile {
         }
     }
 
-    /// Finds the token at the location the profile gives.
-    fn locate(&self, inspection: &Inspection) -> Located {
+    /// Finds the token at the location the profile gives, in the header value `sent` when the
+    /// caller has it.
+    fn locate(&self, inspection: &Inspection, sent: Option<&str>) -> Located {
         let token = inspection.token.expose();
         if let Some(pasted) = &inspection.header_name {
             let same = matches!(&self.location, TokenLocation::Header(name) if name == pasted);
@@ -93,9 +109,11 @@ impl EdgeProfile {
                 notes: Vec::new(),
             };
         }
-        let value = match &inspection.scheme {
-            Some(scheme) => format!("{scheme} {token}"),
-            None => token.to_owned(),
+        let value = match (sent, &inspection.scheme) {
+            // HTTP parsers strip whitespace around a field value, so `getHeader` returns the rest.
+            (Some(sent), _) => sent.trim_matches([' ', '\t']).to_owned(),
+            (None, Some(scheme)) => format!("{scheme} {token}"),
+            (None, None) => token.to_owned(),
         };
         if self.scheme.is_empty() {
             return Located::Found {

@@ -59,6 +59,7 @@ pub(super) struct RawKeys {
     pub jwks: Option<String>,
     pub pem: Option<String>,
     pub pem_file: Option<String>,
+    pub pem_algorithm: Option<String>,
 }
 
 /// `[response]`: how the EdgeWorker responds.

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::EdgeProfile;
+use super::{DEFAULT_PEM_ALGORITHM, EdgeProfile};
 use crate::token::Inspection;
-use crate::token::jwks::{Jwks, websafe_decode};
+use crate::token::jwks::{Jwks, KeyType, websafe_decode};
 use crate::token::keys::KeySet;
 use crate::token::verify::verify_signature_as;
 
@@ -71,14 +71,8 @@ impl EdgeProfile {
                 notes,
             );
         }
-        let not_stripped = passed != inspection.token.expose();
         let (Some(header), Some(claims)) = (json_object(parts[0]), json_object(parts[1])) else {
-            let failure_reason = if not_stripped {
-                "the validator received the header value with its scheme still in front, so the \
-                 first segment is not base64url JSON and decoding it throws"
-            } else {
-                "a segment is not base64url-encoded JSON, so decoding it throws"
-            };
+            let failure_reason = decode_failure_reason(passed, inspection);
             return fail(None, failure_reason.to_owned(), notes);
         };
 
@@ -315,6 +309,16 @@ impl EdgeProfile {
                  given"
                     .to_owned(),
             );
+            if passed.contains(char::is_whitespace) {
+                // NOTE: whitespace only inside the signature segment would still verify; this
+                // assumes it sits in the signed header or payload text.
+                notes.push(format!(
+                    "the text the validator received contains whitespace, which the signed text \
+                     lacked, so with its key the EdgeWorker would respond with {} `JWT token \
+                     signature verification failed!`; remove the whitespace from the header value",
+                    self.deny_status
+                ));
+            }
             return Checked::Passed {
                 claims,
                 signature_checked: false,
@@ -332,6 +336,13 @@ impl EdgeProfile {
             return Checked::Failed {
                 thrown: None,
                 reason: "the token has no signature segment, so decoding it throws".to_owned(),
+                notes,
+            };
+        }
+        if let Some(failed) = self.pem_import_mismatch(alg, set, thrown) {
+            return Checked::Failed {
+                thrown: failed.0,
+                reason: failed.1,
                 notes,
             };
         }
@@ -361,6 +372,90 @@ impl EdgeProfile {
                 notes,
             },
         }
+    }
+}
+
+impl EdgeProfile {
+    /// Returns the thrown message and the reason when the PEM key cannot verify an `alg` token,
+    /// or `None` when WebCrypto may verify it. `importKey` binds an RSA key to its family and
+    /// hash, so RS512 against a key imported for RS256 is hashed with SHA-256 and fails. An ECDSA
+    /// key is bound to its family only, because the module passes the hash to `verify`. A key of
+    /// another family makes `verify` throw a DOMException.
+    fn pem_import_mismatch(
+        &self,
+        alg: &str,
+        set: &KeySet,
+        thrown: &str,
+    ) -> Option<(Option<String>, String)> {
+        if !matches!(
+            self.key_source,
+            Some(super::KeySource::Pem(_) | super::KeySource::PemFile(_))
+        ) {
+            return None;
+        }
+        let imported = match (
+            &self.pem_algorithm,
+            set.jwks.keys.first().map(|key| key.kty),
+        ) {
+            (Some(imported), _) => imported.as_str(),
+            // Akamai's ES256 example imports its EC key for ECDSA on P-256.
+            (None, Some(KeyType::Ec)) => "ES256",
+            (None, _) => DEFAULT_PEM_ALGORITHM,
+        };
+        let (family, imported_family) = (webcrypto_family(alg), webcrypto_family(imported));
+        let fix = format!(
+            "set `keys.pem_algorithm` to {alg} if the EdgeWorker imports the key for {alg}"
+        );
+        if family != imported_family {
+            return Some((
+                None,
+                format!(
+                    "the EdgeWorker imported the PEM key for {imported} ({imported_family}), so \
+                     `crypto.subtle.verify` rejects it for an {alg} token ({family}) and throws; \
+                     {fix}"
+                ),
+            ));
+        }
+        if family == "ECDSA" || alg == imported {
+            return None;
+        }
+        Some((
+            Some(thrown.to_owned()),
+            format!(
+                "the EdgeWorker imported the PEM key for {imported}, so WebCrypto hashes with \
+                 SHA-{} and the {alg} signature does not verify; {fix}",
+                &imported[2..]
+            ),
+        ))
+    }
+}
+
+/// Returns the WebCrypto algorithm Akamai's JWT module verifies a JWS `alg` with.
+fn webcrypto_family(alg: &str) -> &'static str {
+    match alg.get(..2) {
+        Some("RS") => "RSASSA-PKCS1-v1_5",
+        Some("PS") => "RSA-PSS",
+        Some("ES") => "ECDSA",
+        _ => "HMAC",
+    }
+}
+
+/// Explains why a segment of `passed` does not decode, naming what `replace` left in front of or
+/// around the token.
+fn decode_failure_reason(passed: &str, inspection: &Inspection) -> &'static str {
+    if passed == inspection.token.expose() {
+        return "a segment is not base64url-encoded JSON, so decoding it throws";
+    }
+    let scheme_in_front = inspection
+        .scheme
+        .as_deref()
+        .is_some_and(|scheme| passed.starts_with(scheme));
+    if scheme_in_front {
+        "the validator received the header value with its scheme still in front, so the first \
+         segment is not base64url JSON and decoding it throws"
+    } else {
+        "the validator received more than the token (whitespace or other text that `replace` left \
+         in the header value), so a segment is not base64url JSON and decoding it throws"
     }
 }
 
