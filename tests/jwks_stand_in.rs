@@ -110,7 +110,7 @@ fn check_names_rejected_config() {
             serde_json::from_slice(&output.stdout).expect("check prints JSON");
         let warned = json
             .to_string()
-            .contains("Envoy rejects the whole jwt_authn config");
+            .contains("reject the whole jwt_authn config");
         assert_eq!(
             warned, !accepted,
             "{uri}: Envoy accepted {accepted}; {json}"
