@@ -548,7 +548,6 @@ fn run_with_closed_stdout(args: &[&str], input: &str) -> (Option<i32>, String) {
 }
 
 #[test]
-#[ignore = "finding: --help panics (exit 101) when standard output is closed"]
 fn help_closed_stdout() {
     let (code, stderr) = run_with_closed_stdout(&["--help"], "");
 
@@ -557,7 +556,6 @@ fn help_closed_stdout() {
 }
 
 #[test]
-#[ignore = "finding: decode exits 2 with `Broken pipe` when standard output is closed"]
 fn decode_closed_stdout() {
     let (token, _) = ps256_token(2048);
     let (code, stderr) = run_with_closed_stdout(&["decode", "-", "-o", "json"], &token);
@@ -567,7 +565,6 @@ fn decode_closed_stdout() {
 }
 
 #[test]
-#[ignore = "finding: check -o json exits 2 with `Broken pipe` when standard output is closed"]
 fn check_json_closed_stdout() {
     let policy = policy_with(&json!({"keys": []}));
     let policy = policy.display().to_string();
@@ -587,7 +584,6 @@ fn check_json_closed_stdout() {
 }
 
 #[test]
-#[ignore = "finding: envoy-config exits 2 with `Broken pipe` when standard output is closed"]
 fn envoy_config_closed_stdout() {
     let policy = policy_with(&json!({"keys": []}));
     let policy = policy.display().to_string();

@@ -101,6 +101,8 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
     match result {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(EXIT_INVALID),
+        // A reader that stopped early (`| head`) closed standard output, so end quietly.
+        Err(message) if message == PIPE_CLOSED => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("idflow decode: {message}");
             ExitCode::from(EXIT_USAGE)
@@ -253,11 +255,18 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
 /// Size of the blocks of results written for a batch file.
 const OUTPUT_BLOCK_BYTES: usize = 64 * 1024;
 
+/// The error of [`write_results`] when the reader of standard output has gone.
+const PIPE_CLOSED: &str = "standard output was closed";
+
 /// Writes and empties the pending results.
 fn write_results(stdout: &mut impl std::io::Write, out: &mut Vec<u8>) -> Result<(), String> {
-    stdout
-        .write_all(out)
-        .map_err(|error| format!("failed to write standard output: {error}"))?;
+    stdout.write_all(out).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            PIPE_CLOSED.to_owned()
+        } else {
+            format!("failed to write standard output: {error}")
+        }
+    })?;
     out.clear();
     Ok(())
 }

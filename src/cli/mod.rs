@@ -127,7 +127,8 @@ pub fn exit_on_usage_error(error: &clap::Error) -> ExitCode {
     if error.use_stderr() {
         eprint!("{}", crate::redact::hide_tokens(&text));
     } else {
-        print!("{text}");
+        // `--help | head` closes the pipe early; the text was for the reader that left.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     }
     ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
 }
@@ -214,9 +215,15 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Returns whether `error` comes from writing to a pipe whose reader has gone.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
+        let kind = cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 
