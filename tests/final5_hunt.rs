@@ -433,7 +433,6 @@ fn decode_help_exit_status() {
 /// of `check --workload shop/orders` without `--labels` must not depend on which comes first in
 /// the file.
 #[test]
-#[ignore = "finding: check takes the labels of whichever selector comes first"]
 fn check_selector_order() {
     let allow = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n\
          metadata: {name: allow-get, namespace: shop}\n\
@@ -462,7 +461,6 @@ fn check_selector_order() {
 /// `shop/orders` allowed the request with an empty explanation and no warning, so the typo reads
 /// as "no policy applies". A warning should name the workload the selectors do name.
 #[test]
-#[ignore = "finding: check gives no hint when --workload matches no selector"]
 fn check_unnamed_workload_warns() {
     let policy = scratch_path("allow.yaml");
     let allow = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n\
@@ -498,7 +496,6 @@ fn policy_selecting(selector: &str, jwks: &Value) -> PathBuf {
 /// --workload` still looks for `app=NAME` only, so it found no jwtRules entry and stated that the
 /// workload's Envoy returns 401 `Jwt issuer is not configured`.
 #[test]
-#[ignore = "finding: decode --workload ignores the selector that names the workload"]
 fn decode_workload_selector_labels() {
     let (token, jwks) = ps256_token(2048);
     let cases = [

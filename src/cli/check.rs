@@ -151,17 +151,40 @@ impl MeshArgs {
     /// Gives `workload` the labels, and the kind, of the workload that the selectors of
     /// `policies` name as it, where `--labels` and `--kind` left them to a default, so that a name
     /// means what it means in the Token view's what-if rows.
-    pub fn apply_policy_selectors(&self, workload: &mut Workload, policies: &PolicySet) {
+    ///
+    /// Returns a warning when the selectors name other workloads of the namespace but not this
+    /// one, which is often a mistyped name.
+    pub fn apply_policy_selectors(
+        &self,
+        workload: &mut Workload,
+        policies: &PolicySet,
+    ) -> Option<String> {
         if self.labels.is_some() {
-            return;
+            return None;
         }
         let Some(named) = named::workload(policies, &workload.namespace, &workload.name) else {
-            return;
+            let others: Vec<String> = named::workloads(policies)
+                .into_iter()
+                .filter(|other| other.namespace == workload.namespace)
+                .map(|other| format!("{}/{}", other.namespace, other.name))
+                .collect();
+            if others.is_empty() {
+                return None;
+            }
+            return Some(format!(
+                "no policy selector names {}/{}, so it was taken as a sidecar labelled {}. The \
+                 selectors in its namespace name {}. Check the name, or pass --labels",
+                workload.namespace,
+                workload.name,
+                named::labels_text(&workload.labels),
+                others.join(", ")
+            ));
         };
         workload.labels = named.labels;
         if self.kind.is_none() {
             workload.kind = named.kind;
         }
+        None
     }
 
     /// Builds the mesh settings, with `now` as the clock.

@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{DecodeArgs, OutputFormat};
+use crate::mesh::MeshSettings;
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::load_policy_file;
+use crate::mesh::named;
 use crate::mesh::scope::policies_for;
-use crate::mesh::{MeshSettings, Workload};
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -431,13 +432,8 @@ impl Keys {
             let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
             policies.append(loaded.policies);
         }
-        let target = Workload {
-            labels: BTreeMap::from([("app".to_owned(), name.clone())]),
-            service_account: name.clone(),
-            namespace,
-            name,
-            ..Workload::default()
-        };
+        // The labels `idflow check --workload` and the what-if rows take for this name.
+        let target = named::workload_or_default(&policies, &namespace, &name);
         let applied = policies_for(&policies, &target, &MeshSettings::default());
         for applied in &applied.request_authentication {
             let meta = &applied.policy.metadata;
@@ -463,8 +459,8 @@ impl Keys {
         if applied.request_authentication.is_empty() {
             eprintln!(
                 "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
-                 (pod label app={}), so the mesh would not check the token there",
-                target.name
+                 (pod labels {}), so the mesh would not check the token there",
+                named::labels_text(&target.labels)
             );
         }
         Ok(())

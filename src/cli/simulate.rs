@@ -11,6 +11,7 @@ use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::load_policy_file;
+use crate::mesh::named;
 use crate::mesh::validate::{Severity, validate};
 use crate::mesh::{MeshSettings, Verdict, Workload, WorkloadKind};
 use crate::model::Decision;
@@ -21,6 +22,8 @@ struct Loaded {
     policies: PolicySet,
     jwks: BTreeMap<String, String>,
     settings: MeshSettings,
+    /// Why the workload's name matched no policy selector, when that looks like a typo.
+    workload_warning: Option<String>,
 }
 
 fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
@@ -39,7 +42,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         }
         policies.append(loaded.policies);
     }
-    args.apply_policy_selectors(&mut workload, &policies);
+    let workload_warning = args.apply_policy_selectors(&mut workload, &policies);
     if policies.authorization.is_empty()
         && policies.request_authentication.is_empty()
         && policies.peer_authentication.is_empty()
@@ -89,6 +92,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         policies,
         jwks,
         settings,
+        workload_warning,
     })
 }
 
@@ -103,7 +107,8 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         providers: &[],
         settings: &loaded.settings,
     };
-    let verdict = check(&mesh, &loaded.workload, &request)?;
+    let mut verdict = check(&mesh, &loaded.workload, &request)?;
+    verdict.warnings.extend(loaded.workload_warning.clone());
 
     let mut out = std::io::stdout().lock();
     match args.output {
@@ -154,11 +159,7 @@ fn write_verdict_text(
         verdict.response_code_details
     )?;
     // The labels decide which selectors match, and they may come from the policies' selectors.
-    let labels: Vec<String> = workload
-        .labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
+
     let kind = match workload.kind {
         WorkloadKind::Sidecar => "sidecar",
         WorkloadKind::Gateway => "gateway",
@@ -168,7 +169,7 @@ fn write_verdict_text(
     writeln!(
         out,
         "  workload               {kind}, labels {}",
-        labels.join(",")
+        named::labels_text(&workload.labels)
     )?;
     if let Some(policy) = &verdict.policy {
         let rule = verdict

@@ -16,7 +16,8 @@ use super::{Workload, WorkloadKind};
 ///
 /// Several selectors may name one workload, such as `app: orders` and `app: orders, version: v2`.
 /// The workload takes the labels of the selector with the fewest, which every pod of that name
-/// has, because the others select a subset of its pods.
+/// has, because the others select a subset of its pods. Among equals, a selector with `app` wins,
+/// then the smallest labels in sort order.
 /// NOTE: that subset (here `version: v2`) gets no workload of its own. Pass `--labels` to
 /// `idflow check` to ask about it. A selector in the root namespace also selects workloads of
 /// other namespaces, but it names only one workload, in the root namespace, where Istio's
@@ -60,7 +61,7 @@ pub fn workloads(policies: &PolicySet) -> Vec<Workload> {
         found
             .entry((namespace.clone(), name))
             .and_modify(|known| {
-                if workload.labels.len() < known.labels.len() {
+                if selector_rank(&workload.labels) < selector_rank(&known.labels) {
                     *known = workload.clone();
                 }
             })
@@ -69,11 +70,38 @@ pub fn workloads(policies: &PolicySet) -> Vec<Workload> {
     found.into_values().collect()
 }
 
+/// Returns the workload `namespace/name` of [`workloads`], or a sidecar labelled `app=NAME` when
+/// no selector names it.
+pub fn workload_or_default(policies: &PolicySet, namespace: &str, name: &str) -> Workload {
+    workload(policies, namespace, name).unwrap_or_else(|| Workload {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        service_account: name.to_owned(),
+        kind: WorkloadKind::Sidecar,
+    })
+}
+
 /// Returns the workload `namespace/name` of [`workloads`], if the selectors name it.
 pub fn workload(policies: &PolicySet, namespace: &str, name: &str) -> Option<Workload> {
     workloads(policies)
         .into_iter()
         .find(|workload| workload.namespace == namespace && workload.name == name)
+}
+
+/// Returns labels as `key=value` pairs joined with `,`, the form `--labels` takes.
+pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Orders the selectors that name one workload, so that the choice does not depend on the order
+/// of the policies: fewest labels first, then a selector with `app`, then the labels themselves.
+fn selector_rank(labels: &BTreeMap<String, String>) -> (usize, bool, &BTreeMap<String, String>) {
+    (labels.len(), !labels.contains_key("app"), labels)
 }
 
 fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {
