@@ -86,9 +86,11 @@ fn numeric_date(value: &Value) -> Option<DateTime<Utc>> {
         return None;
     }
     let whole = seconds.floor();
-    // Casts are exact within chrono's range, which `from_timestamp` checks.
+    // A double near 1.8e9 carries about 0.2 µs of precision, so the fraction is rounded to whole
+    // microseconds: 1796483812.8 shows as .800, not .799999952. Casts are exact within chrono's
+    // range, which `from_timestamp` checks.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
+    let nanos = (((seconds - whole) * 1e6).round().min(999_999.0) as u32) * 1_000;
     if whole.abs() > 1e15 {
         return None;
     }
