@@ -372,6 +372,7 @@ fn inspection() -> Inspection {
         token: SecretToken::default(),
         jwt_authn: JwtAuthnReading::default(),
         mesh_reads_other: None,
+        mesh_finds_no_token: false,
     }
 }
 

@@ -47,7 +47,11 @@ pub(super) enum MeshReading {
     /// Other text (the token with characters around it), whose format checks fail with this
     /// status.
     Other(&'static str),
-    /// Nothing: the token is in another header or a cookie, or the value has no `Bearer ` prefix.
+    /// Nothing: the value is an `Authorization` value without the `Bearer ` prefix, so Envoy
+    /// finds no token and the mesh lets the request on without a request principal.
+    Missing,
+    /// Nothing by default: the token is in another header or a cookie, which the mesh reads only
+    /// when a `RequestAuthentication` lists it.
     Nothing,
 }
 
@@ -60,7 +64,9 @@ struct CurlHeader {
 /// Finds the token in `text`. Errors describe the input by its shape only (how it was given, the
 /// header name, the scheme word and its length), because it may hold a password or a key.
 pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
-    let trimmed = text.trim();
+    // Only ASCII whitespace: HTTP codecs strip spaces and tabs around a value, but Envoy reads a
+    // no-break space after a token as part of it.
+    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
     }
@@ -194,6 +200,10 @@ fn read_as_mesh(
 ) -> MeshReading {
     match reading {
         Reading::Token => MeshReading::Token,
+        Reading::Missing(problem) => {
+            picked.2.push(problem);
+            MeshReading::Missing
+        }
         Reading::Nothing(problem) => {
             picked.2.extend(problem);
             MeshReading::Nothing
@@ -387,7 +397,7 @@ fn split_header_line(line: &str) -> Option<(&str, &str)> {
     if name.len() > MAX_NAME_CHARS || !name.split('-').all(is_word) {
         return None;
     }
-    Some((name, value.trim()))
+    Some((name, value.trim_matches(|c: char| c.is_ascii_whitespace())))
 }
 
 /// Splits a leading authorization scheme from the rest of a header value.
@@ -408,6 +418,23 @@ fn split_scheme(value: &str) -> (Option<&str>, &str) {
     if is_scheme(&TOKEN_SCHEMES) || is_scheme(&CREDENTIAL_SCHEMES) {
         let rest = value[first.len()..].trim_start();
         return (Some(first), rest);
+    }
+    // A scheme written with punctuation after it (`Bearer:`, `Bearer=`, `Bearer-`) before a JWT:
+    // the scheme as written, so that the problem can name it, and the JWT after it.
+    if let Some(end) = value
+        .char_indices()
+        .take(10)
+        .find_map(|(index, c)| matches!(c, ':' | '=' | '-').then_some(index))
+    {
+        let word = &value[..end];
+        let rest = value[end + 1..].trim_start();
+        let known = TOKEN_SCHEMES
+            .iter()
+            .chain(&CREDENTIAL_SCHEMES)
+            .any(|scheme| scheme.eq_ignore_ascii_case(word));
+        if known && matches!(rest.matches('.').count(), 2 | 4) && !has_whitespace(rest) {
+            return (Some(&value[..=end]), rest);
+        }
     }
     (None, value)
 }
@@ -488,13 +515,23 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
     }
 
     if let Some(kind) = first_kind {
-        let junk = rest[first.len()..].trim_start();
+        let after = &rest[first.len()..];
+        let junk = after.trim_start();
+        let what = if junk.is_empty() {
+            // Only whitespace that is not ASCII follows, such as a no-break space from a web page.
+            let space = after.chars().next().unwrap_or(' ');
+            format!("U+{:04X}, a space that is not ASCII", u32::from(space))
+        } else {
+            format!(
+                "a space and {}",
+                plural(junk.chars().count(), "more character")
+            )
+        };
         let problem = Problem::error(
             "trailing_text",
             format!(
-                "the token is followed by text that is not part of it (a space and {}); idflow \
-                 decoded the token before it. Remove the extra text from the header",
-                plural(junk.chars().count(), "more character")
+                "the token is followed by text that is not part of it ({what}); idflow decoded \
+                 the token before it. Remove the extra text from the header"
             ),
         );
         return Ok((first.to_owned(), kind, vec![problem]));
@@ -544,7 +581,9 @@ enum Reading<'a> {
     Token,
     /// Other text than the token found.
     Other(&'a str),
-    /// Nothing, for the reason in the problem (none when the token is in a cookie).
+    /// No token: the value lacks the `Bearer ` prefix, for the reason in the problem.
+    Missing(Problem),
+    /// Nothing by default, for the reason in the problem (none when the token is in a cookie).
     Nothing(Option<Problem>),
 }
 
@@ -579,7 +618,7 @@ fn mesh_reading<'a>(
         envoy::extract_from_header(value)
     };
     match envoy_token {
-        None => Reading::Nothing(Some(no_token_problem(scheme))),
+        None => Reading::Missing(no_token_problem(scheme)),
         Some(envoy_token) if envoy_token == token => Reading::Token,
         Some(envoy_token) => Reading::Other(envoy_token),
     }

@@ -251,6 +251,15 @@ pub fn check_signature(
     load_failures: &[String],
 ) -> SignatureReport {
     let mut report = check_token_signature(inspection, sets, load_failures);
+    if inspection.mesh_finds_no_token {
+        // Envoy never reads this token, so it gives no status for it.
+        report.envoy_status = None;
+        report.message = format!(
+            "{}. Envoy's jwt_authn finds no token in this value (no `Bearer ` prefix), so the \
+             mesh lets the request on without a request principal",
+            report.message
+        );
+    }
     if let Some(status) = inspection.mesh_reads_other {
         // The token verifies or not on its own, but the request sends it with other characters.
         report.envoy_status = Some(status.to_owned());

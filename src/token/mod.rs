@@ -72,6 +72,10 @@ pub struct Inspection {
     /// `token` (the token with characters around it, which fail its format checks).
     #[serde(skip)]
     pub mesh_reads_other: Option<&'static str>,
+    /// Whether the token came in an `Authorization` value without the `Bearer ` prefix, where
+    /// Envoy's `jwt_authn` finds no token.
+    #[serde(skip)]
+    pub mesh_finds_no_token: bool,
 }
 
 impl Inspection {
@@ -281,8 +285,11 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         jwt_authn: JwtAuthnReading(decoded.jwt_authn),
         mesh_reads_other: match found.mesh_reading {
             find::MeshReading::Other(status) => Some(status),
-            find::MeshReading::Token | find::MeshReading::Nothing => None,
+            find::MeshReading::Token | find::MeshReading::Missing | find::MeshReading::Nothing => {
+                None
+            }
         },
+        mesh_finds_no_token: found.mesh_reading == find::MeshReading::Missing,
     })
 }
 
