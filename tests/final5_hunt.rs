@@ -326,7 +326,6 @@ fn check_ps256_short_key() {
 /// Envoy 1.40 verified ES384 signed by a P-256 key whose JWK has no `alg` and returned 200:
 /// `jwt_verify_lib` takes the digest from `alg` and the curve from the key.
 #[test]
-#[ignore = "finding: ES384 on a P-256 key fails in idflow, Envoy verifies it"]
 fn check_es384_on_p256_key() {
     let (token, jwks) = es384_token_on_p256_key();
     let verdict = check_json(&policy_with(&jwks), &format!("Bearer {token}"));
@@ -336,7 +335,6 @@ fn check_es384_on_p256_key() {
 }
 
 #[test]
-#[ignore = "finding: ES384 on a P-256 key fails in idflow, Envoy verifies it"]
 fn decode_es384_on_p256_key() {
     let (token, jwks) = es384_token_on_p256_key();
     let jwks = jwks_file(&jwks);

@@ -345,11 +345,16 @@ fn on_curve(curve: &str, x: &[u8], y: &[u8]) -> bool {
         "P-384" => &signature::ECDSA_P384_SHA384_FIXED,
         _ => &signature::ECDSA_P521_SHA512_FIXED,
     };
+    signature::ParsedPublicKey::new(algorithm, uncompressed_point(x, y)).is_ok()
+}
+
+/// Returns the SEC 1 uncompressed encoding of the point `(x, y)`: `04 || x || y`.
+pub(crate) fn uncompressed_point(x: &[u8], y: &[u8]) -> Vec<u8> {
     let mut point = Vec::with_capacity(1 + x.len() + y.len());
     point.push(0x04);
     point.extend_from_slice(x);
     point.extend_from_slice(y);
-    signature::ParsedPublicKey::new(algorithm, point).is_ok()
+    point
 }
 
 fn left_pad(bytes: &[u8], len: usize) -> Vec<u8> {

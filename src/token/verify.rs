@@ -224,13 +224,7 @@ enum KeyCheck {
 fn check_key(jwt: &Signed, key: &Jwk) -> KeyCheck {
     let alg = jwt.alg;
     let algorithm = match (&key.material, key.crv.as_str()) {
-        (KeyMaterial::Ec { .. }, "P-256") if !matches!(alg, "ES384" | "ES512") => {
-            Some(Algorithm::ES256)
-        }
-        (KeyMaterial::Ec { .. }, "P-384") if alg == "ES384" => Some(Algorithm::ES384),
-        (KeyMaterial::Ec { x, y }, "P-521") if alg == "ES512" => return check_es512(jwt, x, y),
-        // A digest that does not fit the curve cannot match a signature made for the curve.
-        (KeyMaterial::Ec { .. }, _) => None,
+        (KeyMaterial::Ec { x, y }, curve) => return check_ec(jwt, curve, x, y),
         (KeyMaterial::Rsa { .. }, _) => match alg {
             "RS384" => Some(Algorithm::RS384),
             "RS512" => Some(Algorithm::RS512),
@@ -403,16 +397,31 @@ fn modulus_bits(n: &[u8]) -> usize {
     significant.len() * 8 - significant[0].leading_zeros() as usize
 }
 
-/// Checks an ES512 signature (the fixed-size `r || s` of JWS) with a P-521 key, which
-/// jsonwebtoken does not support.
-fn check_es512(jwt: &Signed, x: &[u8], y: &[u8]) -> KeyCheck {
-    let mut point = Vec::with_capacity(1 + x.len() + y.len());
-    point.push(0x04);
-    point.extend_from_slice(x);
-    point.extend_from_slice(y);
-    let key = signature::UnparsedPublicKey::new(&signature::ECDSA_P521_SHA512_FIXED, point);
+/// Checks an ECDSA signature as `jwt_verify_lib` does: the digest follows the token's `alg`
+/// (SHA-384 for ES384, SHA-512 for ES512, else SHA-256) and the curve follows the key, so Envoy
+/// 1.40 verifies an ES384 token signed with a P-256 key. The signature's first half is `r`, its
+/// second half `s`.
+fn check_ec(jwt: &Signed, curve: &str, x: &[u8], y: &[u8]) -> KeyCheck {
+    use signature::VerificationAlgorithm;
+    let algorithm: &'static dyn VerificationAlgorithm = match (curve, jwt.alg) {
+        ("P-256", "ES384") => &signature::ECDSA_P256_SHA384_ASN1,
+        ("P-256", "ES512") => &signature::ECDSA_P256_SHA512_ASN1,
+        ("P-256", _) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("P-384", "ES384") => &signature::ECDSA_P384_SHA384_ASN1,
+        ("P-384", "ES512") => &signature::ECDSA_P384_SHA512_ASN1,
+        ("P-384", _) => &signature::ECDSA_P384_SHA256_ASN1,
+        (_, "ES384") => &signature::ECDSA_P521_SHA384_ASN1,
+        (_, "ES512") => &signature::ECDSA_P521_SHA512_ASN1,
+        _ => &signature::ECDSA_P521_SHA256_ASN1,
+    };
+    let half = jwt.signature.len() / 2;
+    if half == 0 || !jwt.signature.len().is_multiple_of(2) {
+        return KeyCheck::Failed;
+    }
+    let (r, s) = jwt.signature.split_at(half);
+    let key = signature::UnparsedPublicKey::new(algorithm, super::jwks::uncompressed_point(x, y));
     if key
-        .verify(jwt.signing_input.as_bytes(), jwt.signature)
+        .verify(jwt.signing_input.as_bytes(), &der_signature(r, s))
         .is_ok()
     {
         KeyCheck::Verified
@@ -421,18 +430,45 @@ fn check_es512(jwt: &Signed, x: &[u8], y: &[u8]) -> KeyCheck {
     }
 }
 
-/// Returns jsonwebtoken's key for EC, HMAC and Ed25519 material. RSA keys go through
-/// [`check_rsa`], which keeps them parsed.
+/// Encodes `r` and `s`, big-endian, as the DER `SEQUENCE { INTEGER r, INTEGER s }` of an ECDSA
+/// signature.
+fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
+    fn push_length(out: &mut Vec<u8>, length: usize) {
+        // Lengths here stay below 256: two integers of at most 67 bytes.
+        if length < 0x80 {
+            out.push(u8::try_from(length).unwrap_or(0x7f));
+        } else {
+            out.push(0x81);
+            out.push(u8::try_from(length).unwrap_or(u8::MAX));
+        }
+    }
+    fn integer(bytes: &[u8]) -> Vec<u8> {
+        let start = bytes
+            .iter()
+            .position(|byte| *byte != 0)
+            .unwrap_or(bytes.len());
+        let digits = &bytes[start..];
+        let mut out = vec![0x02];
+        let pad = digits.first().is_none_or(|first| first & 0x80 != 0);
+        push_length(&mut out, digits.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(digits);
+        out
+    }
+    let body = [integer(r), integer(s)].concat();
+    let mut out = vec![0x30];
+    push_length(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Returns jsonwebtoken's key for HMAC and Ed25519 material. RSA keys go through [`check_rsa`],
+/// which keeps them parsed, and EC keys through [`check_ec`].
 fn decoding_key(material: &KeyMaterial) -> Option<DecodingKey> {
     Some(match material {
-        KeyMaterial::Rsa { .. } => return None,
-        KeyMaterial::Ec { x, y } => {
-            let mut point = Vec::with_capacity(1 + x.len() + y.len());
-            point.push(0x04);
-            point.extend_from_slice(x);
-            point.extend_from_slice(y);
-            DecodingKey::from_ec_der(&point)
-        }
+        KeyMaterial::Rsa { .. } | KeyMaterial::Ec { .. } => return None,
         KeyMaterial::Oct(secret) => DecodingKey::from_secret(secret).ok()?,
         KeyMaterial::Okp(x) => DecodingKey::from_ed_der(x),
     })
