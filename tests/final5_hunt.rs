@@ -314,7 +314,6 @@ fn check_ps256_allows() {
 
 /// Envoy 1.40 verified PS256 signed by a 1024-bit RSA key and returned 200.
 #[test]
-#[ignore = "finding: check denies PS256 with a 1024-bit key that Envoy accepts"]
 fn check_ps256_short_key() {
     let (token, jwks) = ps256_token(1024);
     let verdict = check_json(&policy_with(&jwks), &format!("Bearer {token}"));

@@ -279,6 +279,15 @@ fn check_rsa(
     parsed: &ParsedKeys,
 ) -> KeyCheck {
     let bits = modulus_bits(n);
+    if bits < 2048
+        && let Some(digest) = pss_digest(algorithm)
+    {
+        return if pss_verifies(jwt, n, e, digest) {
+            KeyCheck::Verified
+        } else {
+            KeyCheck::Failed
+        };
+    }
     if bits < 1024 || (algorithm == Algorithm::RS384 && bits < 2048) {
         return match pkcs1_digest(algorithm) {
             Some((digest, prefix)) if pkcs1_verifies(jwt, n, e, digest, prefix) => {
@@ -298,9 +307,7 @@ fn check_rsa(
         (Algorithm::PS256, true) => (3, &signature::RSA_PSS_2048_8192_SHA256),
         (Algorithm::PS384, true) => (4, &signature::RSA_PSS_2048_8192_SHA384),
         (Algorithm::PS512, true) => (5, &signature::RSA_PSS_2048_8192_SHA512),
-        (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, false) => {
-            return KeyCheck::Unsupported;
-        }
+
         (_, true) => (0, &signature::RSA_PKCS1_2048_8192_SHA256),
         (_, false) => (
             0,
@@ -386,6 +393,87 @@ fn pkcs1_verifies(
     expected[tail + prefix.len()..].copy_from_slice(hash);
     // The leading zero byte of the encoded message is not in the number.
     expected[1..] == message[..]
+}
+
+/// Returns the digest of a PS `alg`, or `None` for another `alg`.
+fn pss_digest(algorithm: Algorithm) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+    use aws_lc_rs::digest;
+    match algorithm {
+        Algorithm::PS256 => Some(&digest::SHA256),
+        Algorithm::PS384 => Some(&digest::SHA384),
+        Algorithm::PS512 => Some(&digest::SHA512),
+        _ => None,
+    }
+}
+
+/// Verifies an `RSASSA-PSS` signature with MGF1 on the same digest and a salt as long as the
+/// digest (RFC 8017, section 9.1.2), for keys under 2048 bits that `aws-lc-rs` rejects and Envoy
+/// 1.40 verified.
+fn pss_verifies(
+    jwt: &Signed,
+    n: &[u8],
+    e: &[u8],
+    digest: &'static aws_lc_rs::digest::Algorithm,
+) -> bool {
+    use num_bigint::BigUint;
+    let n = &n[n.iter().position(|byte| *byte != 0).unwrap_or(n.len())..];
+    if jwt.signature.len() != n.len() {
+        return false;
+    }
+    let modulus = BigUint::from_bytes_be(n);
+    let signature = BigUint::from_bytes_be(jwt.signature);
+    if signature >= modulus {
+        return false;
+    }
+    let hash = aws_lc_rs::digest::digest(digest, jwt.signing_input.as_bytes());
+    let hash = hash.as_ref();
+    let hash_len = hash.len();
+    let em_bits = modulus_bits(n) - 1;
+    let em_len = em_bits.div_ceil(8);
+    if em_len < 2 * hash_len + 2 {
+        return false;
+    }
+    let message = signature
+        .modpow(&BigUint::from_bytes_be(e), &modulus)
+        .to_bytes_be();
+    if message.len() > em_len {
+        return false;
+    }
+    let mut encoded = vec![0; em_len - message.len()];
+    encoded.extend_from_slice(&message);
+    if encoded[em_len - 1] != 0xbc {
+        return false;
+    }
+    let (masked, rest) = encoded.split_at(em_len - hash_len - 1);
+    let digest_in_message = &rest[..hash_len];
+    let unused_bits = 8 * em_len - em_bits;
+    let top_mask = 0xffu8 >> unused_bits;
+    if masked[0] & !top_mask != 0 {
+        return false;
+    }
+    // MGF1: the digest of the seed and a 4-byte counter, repeated until the mask is long enough.
+    let mut mask = Vec::with_capacity(masked.len() + hash_len);
+    let mut counter: u32 = 0;
+    while mask.len() < masked.len() {
+        let mut context = aws_lc_rs::digest::Context::new(digest);
+        context.update(digest_in_message);
+        context.update(&counter.to_be_bytes());
+        mask.extend_from_slice(context.finish().as_ref());
+        counter += 1;
+    }
+    let mut block: Vec<u8> = masked.iter().zip(&mask).map(|(a, b)| a ^ b).collect();
+    block[0] &= top_mask;
+    // The block is zeros, a 1, then the salt, as long as the digest.
+    let separator = block.len() - hash_len - 1;
+    if block[..separator].iter().any(|byte| *byte != 0) || block[separator] != 1 {
+        return false;
+    }
+    let salt = &block[separator + 1..];
+    let mut context = aws_lc_rs::digest::Context::new(digest);
+    context.update(&[0; 8]);
+    context.update(hash);
+    context.update(salt);
+    context.finish().as_ref() == digest_in_message
 }
 
 /// Returns the size in bits of a big-endian RSA modulus, leading zero bytes aside.
