@@ -126,6 +126,17 @@ pub enum VerifyError {
          was signed by another key or changed after signing"
     )]
     VerificationFails { tried: Vec<usize> },
+    #[error(
+        "the only keys tried (indices {tried:?}) are {} keys, which cannot verify an {alg} \
+         signature, and Envoy tries them because neither their `alg` nor the token's `kid` sets \
+         them apart. Publish the signing key, or give the token the `kid` of its key",
+        key_type_name(*kty)
+    )]
+    WrongKeyType {
+        tried: Vec<usize>,
+        kty: KeyType,
+        alg: String,
+    },
     #[error("{}", ed25519_wrong_length(*len, *index, alg))]
     Ed25519WrongLength {
         len: usize,
@@ -149,7 +160,9 @@ impl VerifyError {
     pub fn envoy_status(&self) -> &'static str {
         match self {
             Self::KidAlgMismatch { .. } => KID_ALG_MISMATCH,
-            Self::VerificationFails { .. } | Self::Unsupported { .. } => VERIFICATION_FAILS,
+            Self::VerificationFails { .. }
+            | Self::WrongKeyType { .. }
+            | Self::Unsupported { .. } => VERIFICATION_FAILS,
             Self::Ed25519WrongLength { .. } => "Jwt ED25519 signature is wrong length",
         }
     }
@@ -204,11 +217,37 @@ pub fn verify_jwt(jwt: &Signed, jwks: &Jwks) -> Result<usize, VerifyError> {
             }
         }
     }
-    Err(
-        unsupported.unwrap_or_else(|| VerifyError::VerificationFails {
-            tried: keys.iter().map(|key| key.index).collect(),
-        }),
-    )
+    let tried: Vec<usize> = keys.iter().map(|key| key.index).collect();
+    // Keys of one type that cannot carry the token's `alg` point at the JWKS, not the token.
+    let kty = keys[0].kty;
+    if unsupported.is_none() && keys.iter().all(|key| key.kty == kty && !fits(kty, jwt.alg)) {
+        return Err(VerifyError::WrongKeyType {
+            tried,
+            kty,
+            alg: jwt.alg.to_owned(),
+        });
+    }
+    Err(unsupported.unwrap_or(VerifyError::VerificationFails { tried }))
+}
+
+/// Returns the name of a key type for messages.
+fn key_type_name(kty: KeyType) -> &'static str {
+    match kty {
+        KeyType::Rsa => "RSA",
+        KeyType::Ec => "EC",
+        KeyType::Oct => "HMAC (oct)",
+        KeyType::Okp => "Ed25519 (OKP)",
+    }
+}
+
+/// Returns whether a key of type `kty` can verify a signature of `alg`.
+fn fits(kty: KeyType, alg: &str) -> bool {
+    match kty {
+        KeyType::Rsa => alg.starts_with("RS") || alg.starts_with("PS"),
+        KeyType::Ec => alg.starts_with("ES"),
+        KeyType::Oct => alg.starts_with("HS"),
+        KeyType::Okp => alg == "EdDSA",
+    }
 }
 
 enum KeyCheck {
