@@ -1,6 +1,6 @@
-//! The workloads a policy set names through its selectors, for a simulation without a cluster:
-//! the Token view's what-if rows and `idflow check --workload` without `--labels` both take their
-//! labels from here, so that the same name means the same workload in both.
+//! The workloads a policy set names through its selectors, for a simulation without a cluster.
+//! The Token view's what-if rows and `idflow check --workload` without `--labels` both take their
+//! labels from here, so one name means one workload in both.
 
 use std::collections::BTreeMap;
 
