@@ -288,6 +288,17 @@ fn quoted_token_unquoted() {
 }
 
 #[test]
+fn junk_only_names_envoy_401() {
+    // Envoy hands the whole value over when no base64url character follows `Bearer `.
+    let text = error_text("Authorization: Bearer !!!");
+    assert!(text.starts_with("no token found in the input"), "{text}");
+    assert!(
+        text.contains("returns 401 `Jwt is not in the form of Header.Payload.Signature"),
+        "{text}"
+    );
+}
+
+#[test]
 fn internal_space_removed() {
     let t = sample();
     let (left, right) = t.split_at(10);
@@ -357,7 +368,9 @@ fn not_a_token_messages() {
              (header.payload.signature, three base64url segments and two dots), a JWE (five \
              segments and four dots) or an opaque token (one word of letters, digits and -._~+/ \
              with optional trailing =), alone or after `Bearer `, in an `Authorization:` line or \
-             a curl command"
+             a curl command. Envoy's jwt_authn still reads this value and returns 401 `Jwt is not \
+             in the form of Header.Payload.Signature with two dots and 3 sections` on every \
+             workload that a RequestAuthentication selects"
                 .to_owned(),
         ),
     ];

@@ -30,8 +30,8 @@ pub struct MeshArgs {
     /// The workload's service account (default: NAME).
     #[arg(long)]
     pub service_account: Option<String>,
-    /// The proxy kind, which changes which policies attach (default: gateway when a selector
-    /// names NAME by its `istio` label, else sidecar).
+    /// The proxy kind, which changes which policies attach (default: gateway when the policy
+    /// selector that names NAME has an `istio` label, else sidecar).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// Transport of the port.

@@ -137,6 +137,15 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if let Some(reason) = failure
         && picked.0.is_empty()
     {
+        let reason = match mesh_reading {
+            // No token to decode, but Envoy reads the value (a header or scheme was given) and
+            // rejects it.
+            MeshReading::Other(status) if scheme.is_some() => format!(
+                "{reason}. Envoy's jwt_authn still reads this value and returns 401 `{status}` on \
+                 every workload that a RequestAuthentication selects"
+            ),
+            _ => reason,
+        };
         return Err(not_a_token(&parts, trimmed, &reason));
     }
 

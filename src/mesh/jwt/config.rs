@@ -302,7 +302,9 @@ fn rejected_jwks_note(rule: &JwtRule, inline: &str) -> Option<String> {
          The proxy rejects the listener update and keeps its previous configuration, so this \
          workload's RequestAuthentication and AuthorizationPolicy changes do not take effect and \
          the verdict here may not be what the proxy does.{stand_in}",
-        rule.issuer, error.status
+        rule.issuer,
+        // Some of Envoy's statuses end with a period of their own.
+        error.status.trim_end_matches('.')
     ))
 }
 
