@@ -767,6 +767,31 @@ fn edge_profile(name: &str, jwks: &Path) -> PathBuf {
     write_file(&format!("{name}.toml"), &text)
 }
 
+/// Runs `idflow decode` on `input` with an edge profile and policies, and returns the JSON.
+fn decode_with_edge(input: &str, profile: &Path, policies: &Path) -> Value {
+    let (_, json) = decode_json(
+        input,
+        &[
+            "--edge-profile",
+            &profile.display().to_string(),
+            "--policies",
+            &policies.display().to_string(),
+        ],
+    );
+    json
+}
+
+/// Asserts that an edge difference of `json` mentions `text`.
+fn assert_difference_names(json: &Value, text: &str) {
+    let found = differences(json);
+    assert!(
+        found.iter().any(|difference| difference["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(text))),
+        "no difference names {text}: {found:?}"
+    );
+}
+
 fn differences(json: &Value) -> Vec<Value> {
     json["edge"]["differences"]
         .as_array()
@@ -812,15 +837,7 @@ fn edge_prefix_difference_names_401() {
         "Authorization: Bearer {}",
         mint::mint(mint::key(), &claims(now))
     );
-    let (_, json) = decode_json(
-        &input,
-        &[
-            "--edge-profile",
-            &profile.display().to_string(),
-            "--policies",
-            &policies.display().to_string(),
-        ],
-    );
+    let json = decode_with_edge(&input, &profile, &policies);
     let found = differences(&json);
     let prefix = found
         .iter()
@@ -852,23 +869,13 @@ fn edge_eddsa_difference_listed() {
     // Envoy 1.40 accepts the token, but Akamai's JWT module implements no EdDSA.
     assert_eq!(verdict_text(&check), "200 via_upstream");
 
-    let (_, json) = decode_json(
+    let json = decode_with_edge(
         &format!("Authorization: Bearer {token}"),
-        &[
-            "--edge-profile",
-            &profile.display().to_string(),
-            "--policies",
-            &policies.display().to_string(),
-        ],
+        &profile,
+        &policies,
     );
     assert_eq!(json["edge"]["verdict"], "deny", "{}", json["edge"]);
-    let found = differences(&json);
-    assert!(
-        found.iter().any(|difference| difference["message"]
-            .as_str()
-            .is_some_and(|message| message.contains("EdDSA"))),
-        "no difference names EdDSA: {found:?}"
-    );
+    assert_difference_names(&json, "EdDSA");
 }
 
 #[test]
@@ -892,24 +899,14 @@ fn edge_audience_only_in_mesh_listed() {
     let token = mint::mint(mint::key(), &billing);
     assert_eq!(orders_verdict(&policies, &token, now), "200 via_upstream");
 
-    let (_, json) = decode_json(
+    let json = decode_with_edge(
         &format!("Authorization: Bearer {token}"),
-        &[
-            "--edge-profile",
-            &profile.display().to_string(),
-            "--policies",
-            &policies.display().to_string(),
-        ],
+        &profile,
+        &policies,
     );
     // The edge rejects the token, as Akamai's module does with `JWT malformed: invalid aud`.
     assert_eq!(json["edge"]["verdict"], "deny", "{}", json["edge"]);
-    let found = differences(&json);
-    assert!(
-        found.iter().any(|difference| difference["message"]
-            .as_str()
-            .is_some_and(|message| message.contains("billing-api"))),
-        "no difference names the audience billing-api: {found:?}"
-    );
+    assert_difference_names(&json, "billing-api");
 }
 
 /// Returns an RS512 token with `claims` signed by the key of [`mint::jwks`].
