@@ -581,3 +581,33 @@ fn envoy_config_closed_stdout() {
     assert_eq!(code, Some(0), "exit status; standard error: {stderr}");
     assert_eq!(stderr, "", "nothing on standard error");
 }
+
+/// A closed pipe keeps the verdict's exit status, so `set -o pipefail; idflow check … | head`
+/// still reports a denial: 401 for a token that is not a JWT, and decode's 1 for the same value.
+#[test]
+fn closed_stdout_keeps_verdict_status() {
+    let policy = policy_with(&json!({"keys": []}));
+    let policy = policy.display().to_string();
+    let args = [
+        "check",
+        "-o",
+        "json",
+        "--workload",
+        "shop/orders",
+        "-f",
+        &policy,
+        "-H",
+        "Authorization: Bearer not-a-jwt",
+    ];
+    let (code, stderr) = run_with_closed_stdout(&args, "");
+    assert_eq!(code, Some(1), "check exit status; standard error: {stderr}");
+    assert_eq!(stderr, "", "nothing on standard error");
+
+    let (code, stderr) = run_with_closed_stdout(&["decode", "-"], "Bearer not-a-jwt");
+    assert_eq!(
+        code,
+        Some(1),
+        "decode exit status; standard error: {stderr}"
+    );
+    assert_eq!(stderr, "", "nothing on standard error");
+}

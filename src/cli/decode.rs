@@ -95,7 +95,8 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
         run_batch(args)
     } else {
         decode(args).and_then(|(output, invalid)| {
-            // A closed pipe (`| head`) or a full disk is an error to report, not a panic.
+            // A full disk is an error to report, not a panic. A closed pipe (`| head`) keeps the
+            // verdict's exit status.
             write_results(&mut std::io::stdout().lock(), &mut output.into_bytes())?;
             Ok(invalid)
         })
@@ -103,8 +104,6 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
     match result {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(EXIT_INVALID),
-        // A reader that stopped early (`| head`) closed standard output, so end quietly.
-        Err(message) if message == PIPE_CLOSED => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("idflow decode: {message}");
             ExitCode::from(EXIT_USAGE)
@@ -214,7 +213,9 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
             Ok(None) => break,
             Err(error) => {
                 // The results decoded so far are written before the error is reported.
-                write_results(&mut stdout, &mut out)?;
+                if !write_results(&mut stdout, &mut out)? {
+                    return Ok(any_invalid);
+                }
                 return Err(error);
             }
         };
@@ -246,8 +247,8 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
         };
         written.map_err(|error| format!("failed to write JSON: {error}"))?;
         out.push(b'\n');
-        if out.len() >= block {
-            write_results(&mut stdout, &mut out)?;
+        if out.len() >= block && !write_results(&mut stdout, &mut out)? {
+            return Ok(any_invalid);
         }
     }
     write_results(&mut stdout, &mut out)?;
@@ -257,20 +258,17 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
 /// Size of the blocks of results written for a batch file.
 const OUTPUT_BLOCK_BYTES: usize = 64 * 1024;
 
-/// The error of [`write_results`] when the reader of standard output has gone.
-const PIPE_CLOSED: &str = "standard output was closed";
-
-/// Writes and empties the pending results.
-fn write_results(stdout: &mut impl std::io::Write, out: &mut Vec<u8>) -> Result<(), String> {
-    stdout.write_all(out).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            PIPE_CLOSED.to_owned()
-        } else {
-            format!("failed to write standard output: {error}")
+/// Writes and empties the pending results. Returns false when the reader of standard output has
+/// gone (`| head`), so that the caller stops quietly with the exit status it has.
+fn write_results(stdout: &mut impl std::io::Write, out: &mut Vec<u8>) -> Result<bool, String> {
+    match stdout.write_all(out) {
+        Ok(()) => {
+            out.clear();
+            Ok(true)
         }
-    })?;
-    out.clear();
-    Ok(())
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(format!("failed to write standard output: {error}")),
+    }
 }
 
 /// One line of batch input.

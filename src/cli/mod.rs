@@ -213,7 +213,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// Returns whether `error` comes from writing to a pipe whose reader has gone.
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         let kind = cause
             .downcast_ref::<std::io::Error>()

@@ -111,12 +111,19 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     verdict.warnings.extend(loaded.workload_warning.clone());
 
     let mut out = std::io::stdout().lock();
-    match args.output {
+    let written: anyhow::Result<()> = match args.output {
         OutputFormat::Json | OutputFormat::Ndjson => {
-            serde_json::to_writer_pretty(&mut out, &verdict)?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut out, &verdict)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(writeln!(out)?))
         }
-        OutputFormat::Text => write_verdict_text(&mut out, &verdict, &loaded.workload)?,
+        OutputFormat::Text => Ok(write_verdict_text(&mut out, &verdict, &loaded.workload)?),
+    };
+    // A reader that stopped early (`| head`) keeps the verdict's exit status.
+    if let Err(error) = written
+        && !super::is_broken_pipe(&error)
+    {
+        return Err(error);
     }
     Ok(if verdict.decision == Decision::Allow {
         ExitCode::SUCCESS
