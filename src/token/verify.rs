@@ -126,16 +126,13 @@ pub enum VerifyError {
          was signed by another key or changed after signing"
     )]
     VerificationFails { tried: Vec<usize> },
-    #[error(
-        "the only keys tried (indices {tried:?}) are {} keys, which cannot verify an {alg} \
-         signature, and Envoy tries them because neither their `alg` nor the token's `kid` sets \
-         them apart. Publish the signing key, or give the token the `kid` of its key",
-        key_type_name(*kty)
-    )]
+    #[error("{}", wrong_key_type(tried, *kty, alg, kid))]
     WrongKeyType {
         tried: Vec<usize>,
         kty: KeyType,
         alg: String,
+        /// The token's `kid` when every key tried has it, else empty.
+        kid: String,
     },
     #[error("{}", ed25519_wrong_length(*len, *index, alg))]
     Ed25519WrongLength {
@@ -225,9 +222,33 @@ pub fn verify_jwt(jwt: &Signed, jwks: &Jwks) -> Result<usize, VerifyError> {
             tried,
             kty,
             alg: jwt.alg.to_owned(),
+            kid: if !jwt.kid.is_empty() && keys.iter().all(|key| key.kid == jwt.kid) {
+                jwt.kid.to_owned()
+            } else {
+                String::new()
+            },
         });
     }
     Err(unsupported.unwrap_or(VerifyError::VerificationFails { tried }))
+}
+
+/// Explains why only keys of a type that cannot carry `alg` were tried.
+fn wrong_key_type(tried: &[usize], kty: KeyType, alg: &str, kid: &str) -> String {
+    let type_name = key_type_name(kty);
+    if kid.is_empty() {
+        return format!(
+            "the only keys tried (indices {tried:?}) are {type_name} keys, which cannot verify an {alg} \
+             signature. Envoy tries them because neither a `kid` on both sides nor the keys' \
+             `alg` sets them apart. Publish the signing key, or give the token and its key one \
+             `kid`"
+        );
+    }
+    format!(
+        "the token's `kid` {} names only {type_name} keys (indices {tried:?}), which cannot verify an \
+         {alg} signature. Publish the signing key under that `kid`, or give the token the `kid` \
+         of its signing key",
+        super::quote_truncated(kid)
+    )
 }
 
 /// Returns the name of a key type for messages.
