@@ -611,3 +611,25 @@ fn closed_stdout_keeps_verdict_status() {
     );
     assert_eq!(stderr, "", "nothing on standard error");
 }
+
+/// Envoy 1.40 returned 401 `Jwt is not in the form of …` for an opaque bearer value, so decode
+/// names that status; a custom header reaches Envoy only through `fromHeaders`, so there is none.
+#[test]
+fn opaque_value_envoy_status() {
+    let (token, jwks) = ps256_token(2048);
+    let jwks = jwks_file(&jwks);
+    let jwks = jwks.display().to_string();
+    let opaque = &token[..10];
+
+    let (_, output) = decode_json(
+        &format!("Authorization: Bearer {opaque}"),
+        &["--jwks", &jwks],
+    );
+    assert_eq!(
+        output["signature"]["envoy_status"],
+        "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+    );
+
+    let (_, output) = decode_json(&format!("X-Api-Key: {opaque}"), &["--jwks", &jwks]);
+    assert_eq!(output["signature"]["envoy_status"], Value::Null);
+}

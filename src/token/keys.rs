@@ -251,6 +251,16 @@ pub fn check_signature(
     load_failures: &[String],
 ) -> SignatureReport {
     let mut report = check_token_signature(inspection, sets, load_failures);
+    // Envoy reads a JWE or an opaque token found in `Authorization` (or pasted bare) and rejects
+    // its format. Another header reaches Envoy only through `fromHeaders`.
+    let mesh_reads_token = !inspection.mesh_finds_no_token
+        && inspection
+            .header_name
+            .as_deref()
+            .is_none_or(|name| name == "authorization");
+    if inspection.kind != TokenKind::Jws && mesh_reads_token {
+        report.envoy_status = inspection.signed().err().map(str::to_owned);
+    }
     if inspection.mesh_finds_no_token {
         // Envoy never reads this token, so it gives no status for it.
         report.envoy_status = None;
