@@ -259,13 +259,13 @@ fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
 }
 
 /// Number of significant bits of a big-endian number without leading zero bytes.
-fn bit_len(number: &[u8]) -> usize {
+pub(super) fn bit_len(number: &[u8]) -> usize {
     number.first().map_or(0, |&first| {
         (number.len() - 1) * 8 + (8 - first.leading_zeros() as usize)
     })
 }
 
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+pub(super) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|&byte| byte != 0)

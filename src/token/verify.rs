@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::envoy::{Parts, VERIFICATION_FAILS, read_parts, split_jws};
 use super::jwks::{
-    Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, ParsedKeys, candidates, websafe_decode,
+    Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, ParsedKeys, bit_len, candidates,
+    strip_leading_zeros, uncompressed_point, websafe_decode,
 };
 
 /// A JWS that passed `jwt_verify_lib`'s parse checks.
@@ -418,9 +419,8 @@ fn pkcs1_digest(
 }
 
 /// Verifies an `RSASSA-PKCS1-v1_5` signature as `RSA_verify` in `BoringSSL` does, for keys that
-/// `aws-lc-rs` rejects (under 1024 bits, or under 2048 for SHA-384): the signature has the
-/// modulus's length and, raised to `e` modulo `n`, equals `00 01 FF… 00 DigestInfo`, with at
-/// least eight `FF`.
+/// `aws-lc-rs` rejects (under 1024 bits, or under 2048 for SHA-384). The signature raised to `e`
+/// modulo `n` must equal `00 01 FF… 00 DigestInfo`, with at least eight `FF`.
 fn pkcs1_verifies(
     jwt: &Signed,
     n: &[u8],
@@ -428,22 +428,15 @@ fn pkcs1_verifies(
     digest: &'static aws_lc_rs::digest::Algorithm,
     prefix: &[u8],
 ) -> bool {
-    use num_bigint::BigUint;
-    let n = &n[n.iter().position(|byte| *byte != 0).unwrap_or(n.len())..];
-    let length = n.len();
+    let length = strip_leading_zeros(n).len();
     let hash = aws_lc_rs::digest::digest(digest, jwt.signing_input.as_bytes());
     let hash = hash.as_ref();
-    if jwt.signature.len() != length || length < prefix.len() + hash.len() + 11 {
+    if length < prefix.len() + hash.len() + 11 {
         return false;
     }
-    let modulus = BigUint::from_bytes_be(n);
-    let signature = BigUint::from_bytes_be(jwt.signature);
-    if signature >= modulus {
+    let Some(message) = rsa_public_operation(jwt.signature, n, e) else {
         return false;
-    }
-    let message = signature
-        .modpow(&BigUint::from_bytes_be(e), &modulus)
-        .to_bytes_be();
+    };
     let mut expected = vec![0xff; length];
     expected[0] = 0;
     expected[1] = 1;
@@ -453,6 +446,26 @@ fn pkcs1_verifies(
     expected[tail + prefix.len()..].copy_from_slice(hash);
     // The leading zero byte of the encoded message is not in the number.
     expected[1..] == message[..]
+}
+
+/// Returns `signature` raised to `e` modulo `n`, big-endian without leading zeros, or `None` when
+/// the signature does not have the modulus's length or is not below it, as `BoringSSL` requires.
+fn rsa_public_operation(signature: &[u8], n: &[u8], e: &[u8]) -> Option<Vec<u8>> {
+    use num_bigint::BigUint;
+    let n = strip_leading_zeros(n);
+    if signature.len() != n.len() {
+        return None;
+    }
+    let modulus = BigUint::from_bytes_be(n);
+    let signature = BigUint::from_bytes_be(signature);
+    if signature >= modulus {
+        return None;
+    }
+    Some(
+        signature
+            .modpow(&BigUint::from_bytes_be(e), &modulus)
+            .to_bytes_be(),
+    )
 }
 
 /// Returns the digest of a PS `alg`, or `None` for another `alg`.
@@ -475,16 +488,11 @@ fn pss_verifies(
     e: &[u8],
     digest: &'static aws_lc_rs::digest::Algorithm,
 ) -> bool {
-    use num_bigint::BigUint;
-    let n = &n[n.iter().position(|byte| *byte != 0).unwrap_or(n.len())..];
-    if jwt.signature.len() != n.len() {
+    let n = strip_leading_zeros(n);
+    let Some(message) = rsa_public_operation(jwt.signature, n, e) else {
         return false;
-    }
-    let modulus = BigUint::from_bytes_be(n);
-    let signature = BigUint::from_bytes_be(jwt.signature);
-    if signature >= modulus {
-        return false;
-    }
+    };
+
     let hash = aws_lc_rs::digest::digest(digest, jwt.signing_input.as_bytes());
     let hash = hash.as_ref();
     let hash_len = hash.len();
@@ -493,9 +501,6 @@ fn pss_verifies(
     if em_len < 2 * hash_len + 2 {
         return false;
     }
-    let message = signature
-        .modpow(&BigUint::from_bytes_be(e), &modulus)
-        .to_bytes_be();
     if message.len() > em_len {
         return false;
     }
@@ -511,6 +516,7 @@ fn pss_verifies(
     if masked[0] & !top_mask != 0 {
         return false;
     }
+
     // MGF1: the digest of the seed and a 4-byte counter, repeated until the mask is long enough.
     let mut mask = Vec::with_capacity(masked.len() + hash_len);
     let mut counter: u32 = 0;
@@ -523,11 +529,13 @@ fn pss_verifies(
     }
     let mut block: Vec<u8> = masked.iter().zip(&mask).map(|(a, b)| a ^ b).collect();
     block[0] &= top_mask;
+
     // The block is zeros, a 1, then the salt, as long as the digest.
     let separator = block.len() - hash_len - 1;
     if block[..separator].iter().any(|byte| *byte != 0) || block[separator] != 1 {
         return false;
     }
+
     let salt = &block[separator + 1..];
     let mut context = aws_lc_rs::digest::Context::new(digest);
     context.update(&[0; 8]);
@@ -538,11 +546,7 @@ fn pss_verifies(
 
 /// Returns the size in bits of a big-endian RSA modulus, leading zero bytes aside.
 fn modulus_bits(n: &[u8]) -> usize {
-    let significant = match n.iter().position(|byte| *byte != 0) {
-        Some(first) => &n[first..],
-        None => return 0,
-    };
-    significant.len() * 8 - significant[0].leading_zeros() as usize
+    bit_len(strip_leading_zeros(n))
 }
 
 /// Checks an ECDSA signature as `jwt_verify_lib` does: the digest follows the token's `alg`
@@ -567,7 +571,7 @@ fn check_ec(jwt: &Signed, curve: &str, x: &[u8], y: &[u8]) -> KeyCheck {
         return KeyCheck::Failed;
     }
     let (r, s) = jwt.signature.split_at(half);
-    let key = signature::UnparsedPublicKey::new(algorithm, super::jwks::uncompressed_point(x, y));
+    let key = signature::UnparsedPublicKey::new(algorithm, uncompressed_point(x, y));
     if key
         .verify(jwt.signing_input.as_bytes(), &der_signature(r, s))
         .is_ok()
