@@ -250,7 +250,7 @@ fn check_trailing_nbsp_rejects() {
 /// The Token view's what-if rows send the token that decode found as `Authorization: Bearer`.
 /// For the pasted line `Authorization: Bearer: <jwt>`, decode takes `Bearer:<jwt>` as the token,
 /// so the rows showed 401 `Jwt header is an invalid Base64url encoded` on the same screen as
-/// decode's `missing_scheme` problem, whose message states that the mesh sees no token. The JWT
+/// decode's `missing_scheme` problem, whose message states that the mesh finds no token. The JWT
 /// after `Bearer:` is valid, and `idflow check --token <jwt>` allows it (200).
 #[test]
 fn what_if_bearer_colon_row() {
@@ -613,7 +613,7 @@ fn closed_stdout_keeps_verdict_status() {
 }
 
 /// Envoy 1.40 returned 401 `Jwt is not in the form of …` for an opaque bearer value, so decode
-/// names that status; a custom header reaches Envoy only through `fromHeaders`, so there is none.
+/// names that status. A custom header reaches Envoy only through `fromHeaders`, so it has none.
 #[test]
 fn opaque_value_envoy_status() {
     let (token, jwks) = ps256_token(2048);

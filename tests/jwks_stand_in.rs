@@ -1,7 +1,7 @@
 //! istiod's stand-in JWKS after a failed fetch, against a real Envoy 1.40: its one RSA key has a
 //! modulus that spells `Error-IstiodFailedToFetchJwksUri-` and the `jwksUri`, so whether Envoy can
 //! use it depends on the URI. When it cannot, Envoy rejects the whole `jwt_authn` config
-//! (`Provider 'origins-0' in jwt_authn config has invalid local jwks`), and idflow must say so
+//! (`Provider 'origins-0' in jwt_authn config has invalid local jwks`), and idflow must report that
 //! instead of predicting a 401.
 
 mod envoy_harness;
@@ -46,6 +46,7 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
             ]}}}],
         }
     });
+
     let layout = Layout {
         http_filters: vec![filter],
         network_filters: Vec::new(),
@@ -54,6 +55,7 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
         upstream_port: envoy::free_port(),
         xff_trusted_hops: 0,
     };
+
     // The bootstrap names the workload's certificate files, which validation opens.
     let pki = envoy_harness::pki::mint("spiffe://cluster.local/ns/shop/sa/orders", &[], &[]);
     for (name, text) in [
@@ -66,6 +68,7 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
     let config = envoy::bootstrap(&layout, dir);
     let path = dir.join("validate.json");
     std::fs::write(&path, config.to_string()).expect("config written");
+
     let output = Command::new(envoy::binary())
         .args(["--mode", "validate", "-l", "error", "-c"])
         .arg(&path)

@@ -148,9 +148,9 @@ impl MeshArgs {
         })
     }
 
-    /// Gives `workload` the labels, and the kind, of the workload that the selectors of
-    /// `policies` name as it, where `--labels` and `--kind` left them to a default, so that a name
-    /// means what it means in the Token view's what-if rows.
+    /// Gives `workload` the labels and kind of the workload that the selectors of `policies` name
+    /// as it, where `--labels` and `--kind` were not given. A name then means the same workload as
+    /// in the Token view's what-if rows.
     ///
     /// Returns a warning when the selectors name other workloads of the namespace but not this
     /// one, which is often a mistyped name.

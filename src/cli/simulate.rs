@@ -22,7 +22,7 @@ struct Loaded {
     policies: PolicySet,
     jwks: BTreeMap<String, String>,
     settings: MeshSettings,
-    /// Why the workload's name matched no policy selector, when that looks like a typo.
+    /// Warning that the workload's name matched no policy selector, when that looks like a typo.
     workload_warning: Option<String>,
 }
 

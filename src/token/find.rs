@@ -34,11 +34,11 @@ pub(super) struct Found {
     pub header_name: Option<String>,
     pub scheme: Option<String>,
     pub problems: Vec<Problem>,
-    /// What Envoy's `jwt_authn` reads from the value the token was found in.
+    /// The text Envoy's `jwt_authn` reads from the value the token was found in.
     pub mesh_reading: MeshReading,
 }
 
-/// What Envoy's `jwt_authn` reads from the header value a token was found in.
+/// The text Envoy's `jwt_authn` reads from the header value a token was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MeshReading {
     /// Exactly the token found, so `inspect` adds the problem for its format status once it has
@@ -232,7 +232,8 @@ fn read_as_mesh(
     }
 }
 
-/// The problem for characters that Envoy's `jwt_authn` skips between `Bearer ` and the token.
+/// Returns the problem for characters that Envoy's `jwt_authn` skips between `Bearer ` and the
+/// token.
 fn text_before_token(rest: &str, envoy_token: &str) -> Problem {
     let skipped = rest.len().saturating_sub(envoy_token.len());
     let skipped = plural(
@@ -584,7 +585,7 @@ fn is_b64token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
 }
 
-/// What Envoy's `jwt_authn` reads from a value, before its format checks.
+/// The text Envoy's `jwt_authn` reads from a value, before its format checks.
 enum Reading<'a> {
     /// Exactly the token found.
     Token,
