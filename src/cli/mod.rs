@@ -4,6 +4,7 @@ pub mod check;
 pub mod decode;
 pub mod follow;
 mod live;
+mod live_options;
 mod replay;
 mod simulate;
 
@@ -11,6 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use live_options::{parse, parse_from};
 
 /// Follow a request's identity from the Akamai edge through an Istio mesh.
 #[derive(Debug, Parser)]
