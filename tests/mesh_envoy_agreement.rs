@@ -322,6 +322,7 @@ fn minted_tokens_in_envoy() {
             kid: kid.map(str::to_owned),
             sign_with: sign_with.map(str::to_owned),
             raw: None,
+            shape: None,
             location: envoy_harness::corpus::Location::default(),
         };
         Some(minting::mint(&spec, &issuers, &keys, now))

@@ -3,6 +3,7 @@
 //! of quotes and surrounding whitespace trimmed.
 
 use super::envoy;
+use super::jwks;
 use super::shell;
 use super::{Problem, Severity, TokenError, TokenKind, jose, plural};
 
@@ -560,13 +561,26 @@ fn decodes_cleanly(token: &str, kind: TokenKind) -> bool {
 
 /// Tells the token kind from the dot count, or returns why `token` is no token. Two or four dots
 /// make a JWS or JWE whatever the characters, so that decoding can name a bad character by
-/// segment. Any other dot count in one word of the `b64token` alphabet is an opaque token, which
-/// `jose::decode` reports as having the wrong number of segments.
+/// segment. Envoy's `jwt_verify_lib` skips empty segments, so other text of the `b64token`
+/// alphabet with three non-empty segments (`<jwt>.`, `<jwt>..`) is a JWS too, unless its header
+/// names an `enc` (a JWE without an encrypted key and IV). Any other word of that alphabet is an
+/// opaque token, which `jose::decode` reports as having the wrong number of segments.
 fn classify(token: &str) -> Result<TokenKind, String> {
-    match token.matches('.').count() {
-        2 => return Ok(TokenKind::Jws),
-        4 => return Ok(TokenKind::Jwe),
-        _ => {}
+    let dots = token.matches('.').count();
+    if dots == 2 {
+        return Ok(TokenKind::Jws);
+    }
+    let b64token = !token.starts_with('=') && token.chars().all(is_b64token_char);
+    if b64token && envoy::split_jws(token).is_some() {
+        let encrypted = dots == 4 && header_names_enc(token);
+        return Ok(if encrypted {
+            TokenKind::Jwe
+        } else {
+            TokenKind::Jws
+        });
+    }
+    if dots == 4 {
+        return Ok(TokenKind::Jwe);
     }
     if let Some(offset) = token.find(|c: char| !is_b64token_char(c)) {
         let character = token[offset..].chars().next().unwrap_or_default();
@@ -578,6 +592,18 @@ fn classify(token: &str) -> Result<TokenKind, String> {
         return Err(format!("it starts with '='; {EXPECTED}"));
     }
     Ok(TokenKind::Opaque)
+}
+
+/// Returns true when the first non-empty segment of `token` decodes to a JSON object with `enc`.
+fn header_names_enc(token: &str) -> bool {
+    token
+        .split('.')
+        .find(|segment| !segment.is_empty())
+        .and_then(jwks::websafe_decode)
+        .and_then(|bytes| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
+        })
+        .is_some_and(|header| header.contains_key("enc"))
 }
 
 /// Characters of the RFC 6750 `b64token`: letters, digits, `-._~+/`, and `=` only at the end.

@@ -27,7 +27,10 @@ pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
         jwt_authn: Err(BAD_FORMAT),
     };
     match kind {
-        TokenKind::Jws => decode_jws(token, &mut decoding),
+        TokenKind::Jws => {
+            decoding.problems.extend(empty_segments_problem(token));
+            decode_jws(token, &mut decoding);
+        }
         // `jwt_verify_lib` skips empty segments, so text with more dots (`a.b..c`) can still be
         // three segments to it.
         TokenKind::Jwe => {
@@ -65,17 +68,36 @@ fn decode_opaque(token: &str, decoding: &mut Decoding) {
     ));
 }
 
-/// Splits `token` at its dots into segments with their byte offsets.
+/// Splits `token` at its dots into segments with their byte offsets. With more than two dots,
+/// empty segments are left out, as `jwt_verify_lib` splits.
 fn segments(token: &str) -> Vec<(usize, &str)> {
+    let skip_empty = token.matches('.').count() > 2;
     let mut start = 0;
     token
         .split('.')
-        .map(|text| {
+        .filter_map(|text| {
             let segment = (start, text);
             start += text.len() + 1;
-            segment
+            (!(skip_empty && text.is_empty())).then_some(segment)
         })
         .collect()
+}
+
+/// Returns the warning for a JWS with more than two dots, whose empty segments Envoy skips.
+fn empty_segments_problem(token: &str) -> Option<Problem> {
+    let dots = token.matches('.').count();
+    (dots > 2).then(|| {
+        Problem::warning(
+            "empty_segments",
+            format!(
+                "the token has {} where a JWS has 2, with empty segments between them; Envoy's \
+                 jwt_authn skips empty segments and reads the three others, but most JWT \
+                 libraries, Akamai's JWT EdgeWorker module among them, reject the token. Remove \
+                 the extra dots",
+                plural(dots, "dot")
+            ),
+        )
+    })
 }
 
 fn decode_jws(token: &str, decoding: &mut Decoding) {

@@ -28,12 +28,12 @@ pub use verify::Signed;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
-    /// A signed JWT: three base64url segments separated by two dots.
+    /// A signed JWT: three base64url segments separated by two dots, or by more dots around empty
+    /// segments, which Envoy skips.
     Jws,
     /// An encrypted JWT: five base64url segments separated by four dots.
     Jwe,
-    /// One word of the RFC 6750 `b64token` alphabet with a dot count other than 2 or 4 (none,
-    /// usually).
+    /// One word of the RFC 6750 `b64token` alphabet that is neither (no dot, usually).
     Opaque,
 }
 
@@ -98,7 +98,10 @@ impl Inspection {
         if self.kind != TokenKind::Jws {
             return None;
         }
-        self.token.expose().rsplit('.').next()
+        let token = self.token.expose();
+        envoy::split_jws(token)
+            .map(|(_, _, signature)| signature)
+            .or_else(|| token.rsplit('.').next())
     }
 
     /// Returns true when a problem makes the token invalid, as [`Problem::invalidates`] decides.
@@ -109,10 +112,17 @@ impl Inspection {
     /// Returns the parts of the token that a signature check reads, as Envoy's `jwt_authn` reads
     /// them, or the status text of the first format check that fails.
     pub fn signed(&self) -> Result<Signed<'_>, &'static str> {
-        let signature = self.jwt_authn.0.as_deref().map_err(|status| *status)?;
+        let signature = self
+            .jwt_authn
+            .signature
+            .as_deref()
+            .map_err(|status| *status)?;
         let token = self.token.expose();
-        // The format checks passed, so the token has two dots and a header with a string `alg`.
-        let signing_input = token.rsplit_once('.').map_or(token, |(input, _)| input);
+        // The format checks passed, so the token has three non-empty segments.
+        let signing_input = match &self.jwt_authn.joined_input {
+            Some(joined) => joined.as_str(),
+            None => token.rsplit_once('.').map_or(token, |(input, _)| input),
+        };
         Ok(Signed {
             alg: self.alg().unwrap_or_default(),
             kid: self.kid().unwrap_or_default(),
@@ -122,20 +132,44 @@ impl Inspection {
     }
 }
 
-/// The decoded signature of a token whose `jwt_verify_lib` format checks pass, or the status text
-/// of the first check that fails. The signature is as secret as the token, so `Debug` hides it.
+/// Envoy's reading of a token: the decoded signature when `jwt_verify_lib`'s format checks pass,
+/// or the status text of the first check that fails. The signature is as secret as the token, so
+/// `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct JwtAuthnReading(Result<Vec<u8>, &'static str>);
+pub struct JwtAuthnReading {
+    signature: Result<Vec<u8>, &'static str>,
+    /// The signed bytes `header.payload` when the token has more than two dots, because then they
+    /// are not the text before its last dot.
+    joined_input: Option<String>,
+}
+
+impl JwtAuthnReading {
+    fn new(token: &str, signature: Result<Vec<u8>, &'static str>) -> Self {
+        let joined_input = match (&signature, token.matches('.').count()) {
+            (Ok(_), 3..) => {
+                envoy::split_jws(token).map(|(header, payload, _)| format!("{header}.{payload}"))
+            }
+            _ => None,
+        };
+        Self {
+            signature,
+            joined_input,
+        }
+    }
+}
 
 impl Default for JwtAuthnReading {
     fn default() -> Self {
-        Self(Err(envoy::BAD_FORMAT))
+        Self {
+            signature: Err(envoy::BAD_FORMAT),
+            joined_input: None,
+        }
     }
 }
 
 impl fmt::Debug for JwtAuthnReading {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match &self.signature {
             Ok(signature) => write!(f, "Signature({} bytes, redacted)", signature.len()),
             Err(status) => write!(f, "FormatStatus({status:?})"),
         }
@@ -281,8 +315,8 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         problems,
         fingerprint: fingerprint(&found.text),
         encoded_len: found.text.len(),
+        jwt_authn: JwtAuthnReading::new(&found.text, decoded.jwt_authn),
         token: SecretToken(found.text),
-        jwt_authn: JwtAuthnReading(decoded.jwt_authn),
         mesh_reads_other: match found.mesh_reading {
             find::MeshReading::Other(status) => Some(status),
             find::MeshReading::Token | find::MeshReading::Missing | find::MeshReading::Nothing => {

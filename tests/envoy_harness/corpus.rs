@@ -147,6 +147,9 @@ pub struct TokenSpec {
     pub sign_with: Option<String>,
     /// A literal token instead of a minted one.
     pub raw: Option<String>,
+    /// The text sent in place of the minted token, with `{header}`, `{payload}` and `{signature}`
+    /// standing for its segments, such as `{header}.{payload}.{signature}.` for a trailing dot.
+    pub shape: Option<String>,
     #[serde(default, rename = "in")]
     pub location: Location,
 }

@@ -103,6 +103,21 @@ pub fn mint(
         Some(kid) => Some(kid.clone()),
         None => Some(keys[&spec.issuer].kid.clone()),
     };
-    jsonwebtoken::encode(&header, &claims(spec, issuer, now), &signer.key)
-        .unwrap_or_else(|error| panic!("cannot sign a token for {:?}: {error}", spec.issuer))
+    let token = jsonwebtoken::encode(&header, &claims(spec, issuer, now), &signer.key)
+        .unwrap_or_else(|error| panic!("cannot sign a token for {:?}: {error}", spec.issuer));
+    match &spec.shape {
+        Some(shape) => reshape(shape, &token),
+        None => token,
+    }
+}
+
+/// Returns `shape` with `{header}`, `{payload}` and `{signature}` replaced by the segments of
+/// `token`.
+fn reshape(shape: &str, token: &str) -> String {
+    let mut segments = token.split('.');
+    let mut text = shape.to_owned();
+    for name in ["{header}", "{payload}", "{signature}"] {
+        text = text.replace(name, segments.next().unwrap_or_default());
+    }
+    text
 }
