@@ -200,15 +200,30 @@ pub fn openssl_rsa_key(bits: u32) -> OpensslRsaKey {
 
 /// Returns the RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `input` by `key`.
 pub fn openssl_rs256(key: &OpensslRsaKey, input: &str) -> Vec<u8> {
+    openssl_sign(key, input, &[])
+}
+
+/// Returns the PS256 (RSASSA-PSS with SHA-256 and MGF1-SHA-256) signature of `input` by `key`,
+/// with a salt of `salt` bytes, or `digest` or `max` as `openssl`'s `rsa_pss_saltlen` takes them.
+pub fn openssl_ps256(key: &OpensslRsaKey, input: &str, salt: &str) -> Vec<u8> {
+    let salt = format!("rsa_pss_saltlen:{salt}");
+    openssl_sign(
+        key,
+        input,
+        &["-sigopt", "rsa_padding_mode:pss", "-sigopt", &salt],
+    )
+}
+
+/// Signs `input` with SHA-256 by `key`, with more `openssl dgst` options.
+fn openssl_sign(key: &OpensslRsaKey, input: &str, options: &[&str]) -> Vec<u8> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data = openssl_folder().join(format!("signing-input-{number}.txt"));
     std::fs::write(&data, input).expect("signing input written");
-    openssl(&[
-        "dgst",
-        "-sha256",
-        "-sign",
-        &key.pem.display().to_string(),
-        &data.display().to_string(),
-    ])
+    let key = key.pem.display().to_string();
+    let data = data.display().to_string();
+    let mut args = vec!["dgst", "-sha256", "-sign", key.as_str()];
+    args.extend_from_slice(options);
+    args.push(&data);
+    openssl(&args)
 }
