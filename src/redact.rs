@@ -57,20 +57,24 @@ fn hide(text: &str, max: usize, in_path: bool) -> String {
 /// Returns the end of the token or credential that starts at byte `start` of `text`, if one does.
 fn secret_end(text: &str, start: usize, in_path: bool) -> Option<usize> {
     let before = &text[..start];
-    // A percent-encoded character (`%20`, `%22`) ends in a hex digit, yet separates words.
-    if before.chars().next_back().is_some_and(is_base64url) && !ends_with_percent_escape(before) {
-        return None;
-    }
     let rest = &text[start..];
+    // A percent-encoded character (`%20`, `%22`) ends in a hex digit, yet separates words.
+    let inside_word =
+        before.chars().next_back().is_some_and(is_base64url) && !ends_with_percent_escape(before);
     if rest.starts_with("eyJ") {
         let len = rest
             .find(|c: char| {
                 !(is_base64url(c) || matches!(c, '.' | '=' | '+') || (c == '/' && !in_path))
             })
             .unwrap_or(rest.len());
-        if len >= MIN_JOSE_CHARS {
+        // Inside a word (`Bearer_eyJ…`, `xeyJ…`), only a JWS or JWE shape with its dots counts.
+        let dots = rest[..len].matches('.').count();
+        if len >= MIN_JOSE_CHARS && (!inside_word || dots >= 2) {
             return Some(start + len);
         }
+    }
+    if inside_word {
+        return None;
     }
     if follows_scheme(before) {
         let len = rest
@@ -292,6 +296,18 @@ mod tests {
             "GET /api?access_token=[token hidden]&x=1"
         );
         assert_eq!(excerpt(JWT, 200), "[token hidden]");
+    }
+
+    #[test]
+    fn excerpt_hides_jwt_glued_to_word() {
+        assert_eq!(
+            excerpt(&format!("Authorization=Bearer_{JWT}"), 200),
+            "Authorization=Bearer_[token hidden]"
+        );
+        assert_eq!(excerpt(&format!("x{JWT} y"), 200), "x[token hidden] y");
+        // A word that only contains `eyJ` without a token's dots is kept.
+        let word = "keyJournalEntriesForTheWholeYear";
+        assert_eq!(excerpt(word, 200), word);
     }
 
     #[test]
