@@ -223,6 +223,22 @@ fn trailing_junk_after_space() {
 }
 
 #[test]
+fn leading_words_before_token() {
+    // Envoy finds no `Bearer ` prefix in `x Bearer: <jwt>`, but the token the user means is the
+    // last word: removing the spaces would garble it.
+    let inspection = inspect(&format!("Authorization: x Bearer: {}", sample()));
+    assert_eq!(inspection.fingerprint, token::fingerprint(&sample()));
+    assert!(inspection.header.is_some());
+    assert_eq!(
+        message(&inspection, "leading_text"),
+        "the token follows text that is not part of it (9 characters); idflow decoded the token \
+         after it. Remove the extra text from the header"
+    );
+    assert!(!codes(&inspection).contains(&"internal_whitespace"));
+    assert!(codes(&inspection).contains(&"missing_scheme"));
+}
+
+#[test]
 fn trailing_word_fails_verification() {
     let inspection = inspect(&format!("Bearer {} abc", sample()));
     assert!(codes(&inspection).contains(&"trailing_text"));
@@ -858,27 +874,42 @@ fn finding_first_words() {
     let t = sample();
     let (head, tail) = t.split_at(20);
     let cases = [
-        (format!("curl{t}"), "bare token", false),
+        (format!("curl{t}"), "bare token", None),
         (
             format!("curl\t-H 'Authorization: Bearer {t}'"),
             "curl command, Authorization header, Bearer scheme",
-            false,
+            None,
         ),
-        (format!("bEaReR {t}"), "bEaReR scheme", false),
-        (format!("abcdefghij {t}"), "bare token", true),
-        (format!("negotiatex {t}"), "bare token", true),
+        (format!("bEaReR {t}"), "bEaReR scheme", None),
+        // The word before the token is no scheme, and the token after it decodes cleanly.
+        (
+            format!("abcdefghij {t}"),
+            "bare token",
+            Some("leading_text"),
+        ),
+        (
+            format!("negotiatex {t}"),
+            "bare token",
+            Some("leading_text"),
+        ),
         // A vertical tab is whitespace to `char::is_whitespace`, inside a token as anywhere.
-        (format!("{head}\u{b}{tail}"), "bare token", true),
+        (
+            format!("{head}\u{b}{tail}"),
+            "bare token",
+            Some("internal_whitespace"),
+        ),
     ];
-    for (text, found_as, spaced) in cases {
+    for (text, found_as, code) in cases {
         let inspection = inspect(&text);
         assert_eq!(inspection.found_as, found_as, "{text:?}");
-        assert_eq!(
-            codes(&inspection).contains(&"internal_whitespace"),
-            spaced,
-            "{text:?}: {:?}",
-            codes(&inspection)
-        );
+        for spacing in ["internal_whitespace", "leading_text"] {
+            assert_eq!(
+                codes(&inspection).contains(&spacing),
+                code == Some(spacing),
+                "{text:?}: {:?}",
+                codes(&inspection)
+            );
+        }
     }
     assert!(error_text("jwt").contains("nothing follows the scheme"));
     assert!(error_text("NEGOTIATE abc").contains("carries credentials"));

@@ -41,7 +41,7 @@ pub const EXIT_STATUS_HELP: &str = "Exit status:
   1  a token was found but is invalid: it has a problem of error severity (a segment that is not
      base64url or not JSON, `alg` none or missing, an empty signature, a JWE, an opaque token
      where Envoy expects a JWT, an Authorization value without `Bearer ` so that Envoy finds no
-     token, text after the token or spaces inside it, quotes around it, a time claim that is not
+     token, text before or after the token or spaces inside it, quotes around it, a time claim that is not
      a number), or it has expired or is not yet valid, even
      within Envoy's 1 min of clock skew; or keys were given (--jwks, --issuer, --key,
      --secret-file, --secret) and no key verified its signature (invalid, key not found, or

@@ -510,6 +510,25 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
     // NOTE: a JWS wrapped inside its signature segment is therefore read as text after a token.
     // Its header and claims are the same either way, but the fingerprint differs.
     let prefer_first = first_kind.is_some_and(|kind| decodes_cleanly(first, kind));
+    // `x Bearer: <jwt>` ends in a clean token that the words before it would garble.
+    let last = rest.split_whitespace().next_back().unwrap_or_default();
+    if !prefer_first
+        && !compact_kind.is_some_and(|kind| decodes_cleanly(&compact, kind))
+        && let Some(kind) = classify(last)
+            .ok()
+            .filter(|kind| *kind != TokenKind::Opaque && decodes_cleanly(last, *kind))
+    {
+        let before = rest[..rest.len() - last.len()].trim_end();
+        let problem = Problem::error(
+            "leading_text",
+            format!(
+                "the token follows text that is not part of it ({}); idflow decoded the token \
+                 after it. Remove the extra text from the header",
+                plural(before.chars().count(), "character")
+            ),
+        );
+        return Ok((last.to_owned(), kind, vec![problem]));
+    }
     if let Some(kind) = compact_kind.filter(|_| !prefer_first) {
         let offset = rest
             .find(|c: char| c.is_whitespace() || c == '%')
