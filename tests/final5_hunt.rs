@@ -571,9 +571,11 @@ fn check_json_closed_stdout() {
     assert_eq!(stderr, "", "nothing on standard error");
 }
 
+/// The JWKS has a usable key, because envoy-config warns on standard error about one without.
 #[test]
 fn envoy_config_closed_stdout() {
-    let policy = policy_with(&json!({"keys": []}));
+    let (_, jwks) = ps256_token(2048);
+    let policy = policy_with(&jwks);
     let policy = policy.display().to_string();
     let args = ["envoy-config", "--workload", "shop/orders", "-f", &policy];
     let (code, stderr) = run_with_closed_stdout(&args, "");

@@ -2,7 +2,8 @@
 //! modulus that spells `Error-IstiodFailedToFetchJwksUri-` and the `jwksUri`, so whether Envoy can
 //! use it depends on the URI. When it cannot, Envoy rejects the whole `jwt_authn` config
 //! (`Provider 'origins-0' in jwt_authn config has invalid local jwks`), and idflow must report that
-//! instead of predicting a 401.
+//! instead of predicting a 401. `idflow envoy-config` must warn the same way when it prints such a
+//! config.
 
 mod envoy_harness;
 #[path = "what_if/mint.rs"]
@@ -47,8 +48,14 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
         }
     });
 
+    filters_accepted(vec![filter], dir)
+}
+
+/// Runs Envoy in validate mode on a sidecar-shaped config with `http_filters` before the router,
+/// and returns whether Envoy accepts the config.
+fn filters_accepted(http_filters: Vec<serde_json::Value>, dir: &std::path::Path) -> bool {
     let layout = Layout {
-        http_filters: vec![filter],
+        http_filters,
         network_filters: Vec::new(),
         tcp: false,
         port: envoy::free_port(),
@@ -82,6 +89,18 @@ fn envoy_accepts(jwks: &str, dir: &std::path::Path) -> bool {
     output.status.success()
 }
 
+/// Returns a RequestAuthentication for `shop/orders` whose one `jwtRules` entry takes its keys
+/// from `keys`, a YAML line such as `jwksUri: URI` or `jwks: '…'`.
+fn request_authentication(keys: &str) -> String {
+    format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n\
+         metadata: {{name: jwt, namespace: shop}}\n\
+         spec:\n  selector: {{matchLabels: {{app: orders}}}}\n  jwtRules:\n  \
+         - issuer: {}\n    {keys}\n",
+        mint::ISSUER
+    )
+}
+
 fn scratch() -> PathBuf {
     envoy_harness::scratch_dir("jwks-stand-in")
 }
@@ -92,17 +111,8 @@ fn check_names_rejected_config() {
     for uri in URIS {
         let accepted = envoy_accepts(&istiod_fetch_failure_jwks(uri), &dir);
         let policy = dir.join("ra.yaml");
-        std::fs::write(
-            &policy,
-            format!(
-                "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n\
-                 metadata: {{name: jwt, namespace: shop}}\n\
-                 spec:\n  selector: {{matchLabels: {{app: orders}}}}\n  jwtRules:\n  \
-                 - issuer: {}\n    jwksUri: {uri}\n",
-                mint::ISSUER
-            ),
-        )
-        .expect("policy written");
+        std::fs::write(&policy, request_authentication(&format!("jwksUri: {uri}")))
+            .expect("policy written");
         let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
             .args(["check", "-f"])
             .arg(&policy)
@@ -145,4 +155,98 @@ fn decode_names_rejected_config() {
             "{uri}: Envoy accepted {accepted}; {message}"
         );
     }
+}
+
+/// Runs `idflow envoy-config -f POLICY --workload shop/orders` and returns its standard output as
+/// JSON and its standard error.
+fn envoy_config(policy: &std::path::Path) -> (serde_json::Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["envoy-config", "-f"])
+        .arg(policy)
+        .args(["--workload", "shop/orders"])
+        .output()
+        .expect("idflow envoy-config runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let config = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!("standard output is not only the config ({error}): {stderr}")
+    });
+    (config, stderr)
+}
+
+/// `envoy-config` warns on standard error, in `check`'s words, exactly when Envoy rejects the
+/// config it prints: for an inline `jwks` and for istiod's stand-in after a failed fetch.
+#[test]
+fn envoy_config_names_rejected_config() {
+    let dir = scratch();
+    let mut policies: Vec<String> = URIS
+        .iter()
+        .map(|uri| request_authentication(&format!("jwksUri: {uri}")))
+        .collect();
+    policies.push(request_authentication("jwks: '{\"keys\":[]}'"));
+    policies.push(request_authentication(&format!("jwks: '{}'", mint::jwks())));
+
+    let mut rejected = 0;
+    for text in policies {
+        let policy = dir.join("ra.yaml");
+        std::fs::write(&policy, &text).expect("policy written");
+        let (config, stderr) = envoy_config(&policy);
+        let filters = config["http_filters"]
+            .as_array()
+            .expect("a list of HTTP filters")
+            .clone();
+        let accepted = filters_accepted(filters, &dir);
+
+        let check = Command::new(env!("CARGO_BIN_EXE_idflow"))
+            .args(["check", "-o", "json", "-f"])
+            .arg(&policy)
+            .args(["--workload", "shop/orders"])
+            .output()
+            .expect("idflow check runs");
+        let verdict: serde_json::Value =
+            serde_json::from_slice(&check.stdout).expect("check prints JSON");
+        let notes: Vec<&str> = verdict["warnings"]
+            .as_array()
+            .expect("a warnings list")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .filter(|warning| warning.contains("jwt_authn config"))
+            .collect();
+
+        assert_eq!(
+            notes.is_empty(),
+            accepted,
+            "{text}: Envoy accepted {accepted}"
+        );
+        for note in notes {
+            assert!(
+                stderr
+                    .lines()
+                    .any(|line| line == format!("idflow: warning: {note}")),
+                "{text}: check warns {note:?}, envoy-config wrote {stderr:?}"
+            );
+        }
+        if !accepted {
+            rejected += 1;
+        }
+    }
+    assert_eq!(rejected, 3, "two stand-in keys and the empty inline JWKS");
+}
+
+/// The warning for an inline `jwks` whose only key Envoy cannot use, word for word.
+#[test]
+fn envoy_config_inline_jwks_warning() {
+    let dir = scratch();
+    let policy = dir.join("ra.yaml");
+    std::fs::write(&policy, request_authentication("jwks: '{\"keys\":[]}'"))
+        .expect("policy written");
+    let (_, stderr) = envoy_config(&policy);
+
+    assert_eq!(
+        stderr,
+        "idflow: warning: Envoy rejects this jwt_authn config: the JWKS of issuer \
+         \"https://idp.shop.test\" has no usable key (Jwks doesn't have any valid public key). \
+         The proxy rejects the listener update and keeps its previous configuration, so this \
+         workload's RequestAuthentication and AuthorizationPolicy changes do not take effect and \
+         idflow's verdicts for it may not be what the proxy does.\n"
+    );
 }

@@ -9,9 +9,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
 use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
-use crate::mesh::crd::PolicySet;
-use crate::mesh::named;
 use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
+
+mod selectors;
+
+pub use selectors::{NotEvaluated, WorkloadReport};
 
 // Flags that name the policies, the workload and the mesh.
 #[derive(Debug, Clone, Args)]
@@ -31,7 +33,8 @@ pub struct MeshArgs {
     #[arg(long)]
     pub service_account: Option<String>,
     /// The proxy kind, which changes which policies attach (default: gateway when the policy
-    /// selector that names NAME has an `istio` label, else sidecar).
+    /// selector that names NAME has an `istio` label or an `app` label `istio-…gateway`, else
+    /// sidecar).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// Transport of the port.
@@ -146,45 +149,6 @@ impl MeshArgs {
             service_account,
             kind,
         })
-    }
-
-    /// Gives `workload` the labels and kind of the workload that the selectors of `policies` name
-    /// as it, where `--labels` and `--kind` were not given. A name then means the same workload as
-    /// in the Token view's what-if rows.
-    ///
-    /// Returns a warning when the selectors name other workloads of the namespace but not this
-    /// one, which is often a mistyped name.
-    pub fn apply_policy_selectors(
-        &self,
-        workload: &mut Workload,
-        policies: &PolicySet,
-    ) -> Option<String> {
-        if self.labels.is_some() {
-            return None;
-        }
-        let Some(named) = named::workload(policies, &workload.namespace, &workload.name) else {
-            let others: Vec<String> = named::workloads(policies)
-                .into_iter()
-                .filter(|other| other.namespace == workload.namespace)
-                .map(|other| format!("{}/{}", other.namespace, other.name))
-                .collect();
-            if others.is_empty() {
-                return None;
-            }
-            return Some(format!(
-                "no policy selector names {}/{}, so it was taken as a sidecar labelled {}. The \
-                 selectors in its namespace name {}. Check the name, or pass --labels",
-                workload.namespace,
-                workload.name,
-                named::labels_text(&workload.labels),
-                others.join(", ")
-            ));
-        };
-        workload.labels = named.labels;
-        if self.kind.is_none() {
-            workload.kind = named.kind;
-        }
-        None
     }
 
     /// Builds the mesh settings, with `now` as the clock.

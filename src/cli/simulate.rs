@@ -5,9 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use serde::Serialize;
 
 use super::OutputFormat;
-use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs};
+use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::load_policy_file;
@@ -22,8 +23,18 @@ struct Loaded {
     policies: PolicySet,
     jwks: BTreeMap<String, String>,
     settings: MeshSettings,
-    /// Warning that the workload's name matched no policy selector, when that looks like a typo.
-    workload_warning: Option<String>,
+    /// Warnings about `--workload` and the selectors left out, from the policies' selectors and
+    /// namespaces.
+    workload_report: WorkloadReport,
+}
+
+/// `check -o json`: the verdict, then the selectors that name the workload but were not
+/// evaluated.
+#[derive(Serialize)]
+struct CheckOutput<'a> {
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+    selectors_not_evaluated: &'a [NotEvaluated],
 }
 
 fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
@@ -42,7 +53,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         }
         policies.append(loaded.policies);
     }
-    let workload_warning = args.apply_policy_selectors(&mut workload, &policies);
+    let workload_report = args.apply_policy_selectors(&mut workload, &policies);
     if policies.authorization.is_empty()
         && policies.request_authentication.is_empty()
         && policies.peer_authentication.is_empty()
@@ -92,7 +103,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         policies,
         jwks,
         settings,
-        workload_warning,
+        workload_report,
     })
 }
 
@@ -108,12 +119,18 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         settings: &loaded.settings,
     };
     let mut verdict = check(&mesh, &loaded.workload, &request)?;
-    verdict.warnings.extend(loaded.workload_warning.clone());
+    verdict
+        .warnings
+        .extend(loaded.workload_report.warnings.iter().cloned());
 
     let mut out = std::io::stdout().lock();
     let written: anyhow::Result<()> = match args.output {
         OutputFormat::Json | OutputFormat::Ndjson => {
-            serde_json::to_writer_pretty(&mut out, &verdict)
+            let output = CheckOutput {
+                verdict: &verdict,
+                selectors_not_evaluated: &loaded.workload_report.not_evaluated,
+            };
+            serde_json::to_writer_pretty(&mut out, &output)
                 .map_err(anyhow::Error::from)
                 .and_then(|()| Ok(writeln!(out)?))
         }
@@ -132,7 +149,8 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs `idflow envoy-config`: prints the filters as one JSON object.
+/// Runs `idflow envoy-config`: prints the filters as one JSON object, and the warnings `check`
+/// would give to standard error, so that the config can be piped to a file.
 pub fn run_envoy_config(args: &EnvoyConfigArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&args.mesh, chrono::Utc::now())?;
     let mesh = Mesh {
@@ -142,6 +160,14 @@ pub fn run_envoy_config(args: &EnvoyConfigArgs) -> anyhow::Result<ExitCode> {
         settings: &loaded.settings,
     };
     let filters = envoy_filters(&mesh, &loaded.workload, args.mesh.protocol())?;
+    for warning in loaded
+        .workload_report
+        .warnings
+        .iter()
+        .chain(&filters.warnings)
+    {
+        eprintln!("idflow: warning: {warning}");
+    }
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &filters)?;
     writeln!(out)?;
@@ -187,7 +213,9 @@ fn write_verdict_text(
     if let Some(principal) = &verdict.request_principal {
         writeln!(out, "  request principal      {principal}")?;
     }
-    writeln!(out, "Explanation:")?;
+    if !verdict.explanation.is_empty() {
+        writeln!(out, "Explanation:")?;
+    }
     for step in &verdict.explanation {
         let policy = step.policy.as_deref().unwrap_or("-");
         let rule = step

@@ -47,6 +47,10 @@ pub enum CheckError {
 pub struct EnvoyFilters {
     pub http_filters: Vec<Value>,
     pub network_filters: Vec<Value>,
+    /// Notes from the build, such as a JWKS istiod would have fetched or a config Envoy rejects,
+    /// worded as in `check`'s warnings. Not part of the config.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The destination port `idflow check` sends to unless `--port` names another.
@@ -163,26 +167,29 @@ pub fn envoy_filters(
         return Ok(EnvoyFilters {
             http_filters: Vec::new(),
             network_filters: filters,
+            warnings: Vec::new(),
         });
     }
 
     // istiod chains the CUSTOM pair (shadow RBAC, ext_authz) first, then jwt_authn, then AUDIT, DENY
     // and ALLOW RBAC.
     let request_authentications = request_authentications(&applied);
-    if let Some(jwt_filter) = jwt::envoy_config(&request_authentications, mesh.jwks, mesh.settings)
-    {
+    let mut warnings = Vec::new();
+    if let Some(built) = jwt::build(&request_authentications, mesh.jwks, mesh.settings) {
         let after_custom = filters
             .iter()
             .rposition(|filter| filter["name"] == "envoy.filters.http.ext_authz")
             .map_or(0, |index| index + 1);
         filters.insert(
             after_custom,
-            serde_json::to_value(jwt_filter).map_err(serialize)?,
+            serde_json::to_value(built.filter).map_err(serialize)?,
         );
+        warnings = built.notes;
     }
     Ok(EnvoyFilters {
         http_filters: filters,
         network_filters: Vec::new(),
+        warnings,
     })
 }
 

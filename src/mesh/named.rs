@@ -4,8 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use super::crd::{PolicySet, WorkloadSelector};
+use serde::Serialize;
+
+use super::crd::{ObjectMeta, PolicySet, WorkloadSelector};
 use super::{Workload, WorkloadKind};
+
+/// A policy whose selector names a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamingSelector {
+    /// `AuthorizationPolicy`, `RequestAuthentication` or `PeerAuthentication`.
+    pub kind: &'static str,
+    /// The policy as `NAMESPACE/NAME`.
+    pub policy: String,
+    /// The selector's `matchLabels`.
+    pub labels: BTreeMap<String, String>,
+}
 
 /// Lists the workloads that the selectors of `policies` name, sorted by namespace and name. A
 /// selector names its workload by its `app` label. Without one, the `istio` gateway label
@@ -18,56 +31,39 @@ use super::{Workload, WorkloadKind};
 /// The workload takes the labels of the selector with the fewest, which every pod of that name
 /// has, because the others select a subset of its pods. Among equals, a selector with `app` wins,
 /// then the smallest labels in sort order.
-/// NOTE: that subset (here `version: v2`) gets no workload of its own. Pass `--labels` to
-/// `idflow check` to ask about it. A selector in the root namespace also selects workloads of
-/// other namespaces, but it names only one workload, in the root namespace, where Istio's
-/// gateways usually run.
+/// NOTE: that subset (here `version: v2`) gets no workload of its own. [`naming_selectors`] lists
+/// the selectors of such subsets, and `idflow check` names them. A selector in the root namespace
+/// also selects workloads of other namespaces, but it names only one workload, in the root
+/// namespace, where Istio's gateways usually run.
 pub fn workloads(policies: &PolicySet) -> Vec<Workload> {
-    let mut found: BTreeMap<(String, String), Workload> = BTreeMap::new();
-    let selectors = policies
-        .authorization
-        .iter()
-        .map(|policy| (&policy.metadata.namespace, &policy.spec.selector))
-        .chain(
-            policies
-                .request_authentication
-                .iter()
-                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
-        )
-        .chain(
-            policies
-                .peer_authentication
-                .iter()
-                .map(|policy| (&policy.metadata.namespace, &policy.spec.selector)),
-        );
-    for (namespace, selector) in selectors {
-        let Some(WorkloadSelector { match_labels }) = selector else {
-            continue;
-        };
-        let Some(name) = selector_name(match_labels) else {
-            continue;
-        };
-        let workload = Workload {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            labels: match_labels.clone(),
-            service_account: name.clone(),
-            kind: if match_labels.contains_key("istio") {
-                WorkloadKind::Gateway
-            } else {
-                WorkloadKind::Sidecar
-            },
-        };
+    let mut found: BTreeMap<(String, String), NamingSelector> = BTreeMap::new();
+    for (namespace, name, selector) in all_naming_selectors(policies) {
         found
-            .entry((namespace.clone(), name))
+            .entry((namespace, name))
             .and_modify(|known| {
-                if selector_rank(&workload.labels) < selector_rank(&known.labels) {
-                    *known = workload.clone();
+                if selector_order(&selector) < selector_order(known) {
+                    *known = selector.clone();
                 }
             })
-            .or_insert(workload);
+            .or_insert(selector);
     }
-    found.into_values().collect()
+    found
+        .into_iter()
+        .map(|((namespace, name), selector)| named_workload(namespace, name, selector.labels))
+        .collect()
+}
+
+/// Lists the selectors of `policies` that name the workload `namespace/name`, in the order of
+/// [`workloads`]' choice: the first gives the workload its labels.
+pub fn naming_selectors(policies: &PolicySet, namespace: &str, name: &str) -> Vec<NamingSelector> {
+    let mut found: Vec<NamingSelector> = all_naming_selectors(policies)
+        .filter(|(selector_namespace, selector_name, _)| {
+            selector_namespace == namespace && selector_name == name
+        })
+        .map(|(_, _, selector)| selector)
+        .collect();
+    found.sort_by(|a, b| selector_order(a).cmp(&selector_order(b)));
+    found
 }
 
 /// Returns the workload `namespace/name` of [`workloads`], or a sidecar labelled `app=NAME` when
@@ -84,9 +80,14 @@ pub fn workload_or_default(policies: &PolicySet, namespace: &str, name: &str) ->
 
 /// Returns the workload `namespace/name` of [`workloads`], if the selectors name it.
 pub fn workload(policies: &PolicySet, namespace: &str, name: &str) -> Option<Workload> {
-    workloads(policies)
+    let first = naming_selectors(policies, namespace, name)
         .into_iter()
-        .find(|workload| workload.namespace == namespace && workload.name == name)
+        .next()?;
+    Some(named_workload(
+        namespace.to_owned(),
+        name.to_owned(),
+        first.labels,
+    ))
 }
 
 /// Returns labels as `key=value` pairs joined with `,`, the form `--labels` takes.
@@ -98,10 +99,106 @@ pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
+/// Returns whether pod labels mark an Istio gateway deployment: an `istio` label ending in
+/// `gateway` (`istio: ingressgateway`), or an `app` label `istio-…gateway`. Istio's Helm gateway
+/// chart sets `app` to the gateway's name, by default `istio-ingressgateway`, and `istio` to that
+/// name without `istio-`, unless its `labels` value sets them.
+/// NOTE: a gateway released under another name (`app: istio-ingress, istio: ingress`) is missed
+/// here. Pods from the cluster name their proxy in the `istio-proxy` container's arguments, which
+/// `source::kube::workloads` reads first.
+pub fn has_gateway_labels(labels: &BTreeMap<String, String>) -> bool {
+    let istio = labels.get("istio");
+    let app = labels.get("app");
+    istio.is_some_and(|value| value.ends_with("gateway"))
+        || app.is_some_and(|value| value.starts_with("istio-") && value.ends_with("gateway"))
+}
+
+/// Builds the workload that a selector with `labels` names. Any `istio` label marks a gateway,
+/// because of the Istio pods labelled `istio` (gateways, istiod), only gateways run an Envoy that
+/// enforces policies.
+fn named_workload(namespace: String, name: String, labels: BTreeMap<String, String>) -> Workload {
+    let kind = if labels.contains_key("istio") || has_gateway_labels(&labels) {
+        WorkloadKind::Gateway
+    } else {
+        WorkloadKind::Sidecar
+    };
+    Workload {
+        namespace,
+        service_account: name.clone(),
+        name,
+        labels,
+        kind,
+    }
+}
+
+/// Lists every selector of `policies` that names a workload, as (namespace, workload name,
+/// selector).
+fn all_naming_selectors(
+    policies: &PolicySet,
+) -> impl Iterator<Item = (String, String, NamingSelector)> + '_ {
+    let authorization = policies.authorization.iter().map(|policy| {
+        (
+            "AuthorizationPolicy",
+            &policy.metadata,
+            &policy.spec.selector,
+        )
+    });
+    let request_authentication = policies.request_authentication.iter().map(|policy| {
+        (
+            "RequestAuthentication",
+            &policy.metadata,
+            &policy.spec.selector,
+        )
+    });
+    let peer_authentication = policies.peer_authentication.iter().map(|policy| {
+        (
+            "PeerAuthentication",
+            &policy.metadata,
+            &policy.spec.selector,
+        )
+    });
+    authorization
+        .chain(request_authentication)
+        .chain(peer_authentication)
+        .filter_map(naming_selector)
+}
+
+fn naming_selector(
+    (kind, metadata, selector): (&'static str, &ObjectMeta, &Option<WorkloadSelector>),
+) -> Option<(String, String, NamingSelector)> {
+    let WorkloadSelector { match_labels } = selector.as_ref()?;
+    let name = selector_name(match_labels)?;
+    let selector = NamingSelector {
+        kind,
+        policy: format!("{}/{}", metadata.namespace, metadata.name),
+        labels: match_labels.clone(),
+    };
+    Some((metadata.namespace.clone(), name, selector))
+}
+
 /// Orders the selectors that name one workload, so that the choice does not depend on the order
 /// of the policies: fewest labels first, then a selector with `app`, then the labels themselves.
-fn selector_rank(labels: &BTreeMap<String, String>) -> (usize, bool, &BTreeMap<String, String>) {
-    (labels.len(), !labels.contains_key("app"), labels)
+/// Selectors with equal labels are ordered by policy kind and name, so that messages cite the same
+/// policy every time.
+fn selector_order(
+    selector: &NamingSelector,
+) -> (usize, bool, &BTreeMap<String, String>, usize, &str) {
+    let labels = &selector.labels;
+    let kind_order = [
+        "AuthorizationPolicy",
+        "RequestAuthentication",
+        "PeerAuthentication",
+    ]
+    .iter()
+    .position(|kind| *kind == selector.kind)
+    .unwrap_or(usize::MAX);
+    (
+        labels.len(),
+        !labels.contains_key("app"),
+        labels,
+        kind_order,
+        &selector.policy,
+    )
 }
 
 fn selector_name(labels: &BTreeMap<String, String>) -> Option<String> {

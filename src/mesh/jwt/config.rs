@@ -301,7 +301,7 @@ fn rejected_jwks_note(rule: &JwtRule, inline: &str) -> Option<String> {
         "Envoy rejects this jwt_authn config: the JWKS of issuer {:?} has no usable key ({}). \
          The proxy rejects the listener update and keeps its previous configuration, so this \
          workload's RequestAuthentication and AuthorizationPolicy changes do not take effect and \
-         the verdict here may not be what the proxy does.{stand_in}",
+         idflow's verdicts for it may not be what the proxy does.{stand_in}",
         rule.issuer,
         // Some of Envoy's statuses end with a period of their own.
         error.status.trim_end_matches('.')
@@ -332,7 +332,7 @@ fn inline_jwks(
         // Envoy 1.40: `Provider … in jwt_authn config has invalid local jwks`.
         "but for this jwksUri even that key is unusable to Envoy (its modulus spells the URI and \
          is even or under 512 bits). So a failed fetch makes Envoy reject the whole jwt_authn \
-         config and the proxy keep its previous configuration, and the verdict here assumes the \
+         config and the proxy keep its previous configuration, and idflow's verdicts assume the \
          proxy took the config. Pass --jwks ISSUER_OR_URI=FILE to simulate the real keys"
     };
     notes.push(format!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde::Serialize;
 
-use crate::mesh::{Workload, WorkloadKind};
+use crate::mesh::{Workload, WorkloadKind, named};
 use crate::model::HopRole;
 
 /// Name of the Envoy container the injector adds (`ProxyContainerName` in Istio).
@@ -186,8 +186,10 @@ pub fn group_workloads(pods: &[Pod], trust_domain: &str) -> Vec<MeshWorkload> {
     workloads
 }
 
-/// Returns the proxy a pod runs. Gateways and ambient pods are recognised before sidecars, because
-/// a gateway's Envoy is also a container named `istio-proxy`.
+/// Returns the proxy a pod runs. Gateway API gateways and ztunnel are recognised by their labels
+/// first. Then the `istio-proxy` container's arguments name the proxy exactly, and without them the
+/// gateway labels come before the sidecar signs, because a gateway's Envoy is also a container
+/// named `istio-proxy`.
 pub fn classify_pod(pod: &Pod) -> Proxy {
     let label = |key: &str| {
         pod.metadata
@@ -211,9 +213,6 @@ pub fn classify_pod(pod: &Pod) -> Proxy {
     if label("gateway.networking.k8s.io/gateway-name").is_some() {
         return Proxy::KubernetesGateway;
     }
-    if label("istio").is_some_and(|value| value.ends_with("gateway")) {
-        return Proxy::Gateway;
-    }
     if label("app").is_some_and(|app| app == "ztunnel") {
         return Proxy::Ztunnel;
     }
@@ -225,6 +224,17 @@ pub fn classify_pod(pod: &Pod) -> Proxy {
     let init_containers = spec
         .and_then(|spec| spec.init_containers.as_deref())
         .unwrap_or_default();
+    if let Some(proxy) = proxy_from_args(containers, init_containers) {
+        return proxy;
+    }
+    if pod
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(named::has_gateway_labels)
+    {
+        return Proxy::Gateway;
+    }
     if init_containers.iter().any(is_native_proxy) {
         return Proxy::NativeSidecar;
     }
@@ -246,6 +256,32 @@ pub fn classify_pod(pod: &Pod) -> Proxy {
         return Proxy::Ambient;
     }
     Proxy::None
+}
+
+/// Returns the proxy that the `istio-proxy` container's arguments name, if they name one. Istio's
+/// templates (`manifests/charts/istio-control/istio-discovery/files/` in istio/istio) start the
+/// agent as `proxy sidecar` in application pods, `proxy router` in gateways (the `gateway`
+/// injection template and Gateway API deployments) and `proxy waypoint` in waypoints.
+fn proxy_from_args(containers: &[Container], init_containers: &[Container]) -> Option<Proxy> {
+    let (container, native) = containers
+        .iter()
+        .map(|container| (container, false))
+        .chain(init_containers.iter().map(|container| (container, true)))
+        .find(|(container, _)| container.name == PROXY_CONTAINER)?;
+    let args = container.args.as_deref().unwrap_or_default();
+    let [first, role, ..] = args else {
+        return None;
+    };
+    if first != "proxy" {
+        return None;
+    }
+    match role.as_str() {
+        "router" => Some(Proxy::Gateway),
+        "waypoint" => Some(Proxy::Waypoint),
+        "sidecar" if native && is_native_proxy(container) => Some(Proxy::NativeSidecar),
+        "sidecar" => Some(Proxy::Sidecar),
+        _ => None,
+    }
 }
 
 /// Returns whether a container is a native sidecar proxy: an init container that keeps running (`restartPolicy: Always`).
@@ -443,6 +479,103 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(classify_pod(&pod(name)), expected, "pod {name}");
         }
+    }
+
+    /// Sets the arguments of the pod's `istio-proxy` container.
+    fn with_proxy_args(mut pod: Pod, args: &[&str]) -> Pod {
+        let spec = pod.spec.as_mut().expect("a pod spec");
+        let proxy = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+            .find(|container| container.name == PROXY_CONTAINER)
+            .expect("an istio-proxy container");
+        proxy.args = Some(args.iter().map(|arg| (*arg).to_owned()).collect());
+        pod
+    }
+
+    fn with_labels(mut pod: Pod, labels: &[(&str, &str)]) -> Pod {
+        pod.metadata.labels = Some(
+            labels
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        );
+        pod
+    }
+
+    /// Istio's Helm gateway chart labels its pods `app: RELEASE`, here without `istio:`.
+    #[test]
+    fn classify_helm_gateway_label() {
+        let gateway = pod("istio-ingressgateway-6c9f7d8b5-gw001");
+        let helm = with_labels(gateway, &[("app", "istio-ingressgateway")]);
+        assert_eq!(classify_pod(&helm), Proxy::Gateway);
+    }
+
+    #[test]
+    fn classify_app_gateway_sidecar() {
+        let orders = pod("orders-7d9f8c6b5-abcde");
+        let named_gateway = with_labels(orders, &[("app", "api-gateway")]);
+        assert_eq!(classify_pod(&named_gateway), Proxy::Sidecar);
+    }
+
+    #[test]
+    fn classify_by_proxy_args() {
+        let router = [
+            "proxy",
+            "router",
+            "--domain",
+            "$(POD_NAMESPACE).svc.cluster.local",
+        ];
+        let sidecar = [
+            "proxy",
+            "sidecar",
+            "--domain",
+            "$(POD_NAMESPACE).svc.cluster.local",
+        ];
+        let cases = [
+            // A gateway released as `ingress`: `app: ingress, istio: ingress`.
+            (
+                with_labels(
+                    pod("istio-ingressgateway-6c9f7d8b5-gw001"),
+                    &[("app", "ingress"), ("istio", "ingress")],
+                ),
+                &router,
+                Proxy::Gateway,
+            ),
+            // The arguments outrank gateway-like labels on an injected application.
+            (
+                pod("istio-ingressgateway-6c9f7d8b5-gw001"),
+                &sidecar,
+                Proxy::Sidecar,
+            ),
+            (pod("orders-7d9f8c6b5-abcde"), &router, Proxy::Gateway),
+            (pod("payments-0"), &sidecar, Proxy::NativeSidecar),
+        ];
+        for (pod, args, expected) in cases {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let pod = with_proxy_args(pod, args);
+            assert_eq!(classify_pod(&pod), expected, "pod {name} with {args:?}");
+        }
+    }
+
+    /// A gateway's hops and its simulated workload are a gateway's.
+    #[test]
+    fn helm_gateway_role_and_kind() {
+        let gateway = with_labels(
+            pod("istio-ingressgateway-6c9f7d8b5-gw001"),
+            &[("app", "istio-ingressgateway")],
+        );
+        let workloads = group_workloads(&[gateway], "cluster.local");
+        let roles: Vec<HopRole> = log_targets(&workloads)
+            .iter()
+            .map(|target| target.role)
+            .collect();
+        assert_eq!(roles, [HopRole::Gateway]);
+        assert_eq!(
+            workloads[0].to_mesh().map(|workload| workload.kind),
+            Some(WorkloadKind::Gateway)
+        );
     }
 
     #[test]

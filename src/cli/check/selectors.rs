@@ -1,0 +1,212 @@
+//! What `idflow check` and `idflow envoy-config` report about the workload `--workload` names: the
+//! labels the policy selectors give it, the selectors that name it but were left out, and a name or
+//! namespace that no policy uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::MeshArgs;
+use crate::mesh::Workload;
+use crate::mesh::crd::PolicySet;
+use crate::mesh::named::{self, NamingSelector};
+
+/// A selector that names the workload but does not select the labels taken for it, so its policy
+/// was not evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotEvaluated {
+    #[serde(flatten)]
+    pub selector: NamingSelector,
+    /// `--labels K=V,…`, the flag that evaluates the policy.
+    pub labels_flag: String,
+}
+
+/// Warnings about the workload `--workload` names, and the selectors left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkloadReport {
+    pub warnings: Vec<String>,
+    pub not_evaluated: Vec<NotEvaluated>,
+}
+
+impl MeshArgs {
+    /// Gives `workload` the labels and kind of the workload that the selectors of `policies` name
+    /// as it, where `--labels` and `--kind` were not given. A name then means the same workload as
+    /// in the Token view's what-if rows.
+    ///
+    /// Reports the selectors that name the workload too but select other labels. Warns when no
+    /// policy is in the workload's namespace while others are, and when the selectors name other
+    /// workloads of the namespace but not this one. Both are often typos.
+    pub fn apply_policy_selectors(
+        &self,
+        workload: &mut Workload,
+        policies: &PolicySet,
+    ) -> WorkloadReport {
+        let mut report = WorkloadReport::default();
+        report
+            .warnings
+            .extend(namespace_warning(workload, policies, &self.root_namespace));
+        if self.labels.is_some() {
+            return report;
+        }
+        let Some(named) = named::workload(policies, &workload.namespace, &workload.name) else {
+            report.warnings.extend(unnamed_warning(workload, policies));
+            return report;
+        };
+        workload.labels = named.labels;
+        if self.kind.is_none() {
+            workload.kind = named.kind;
+        }
+
+        let selectors = named::naming_selectors(policies, &workload.namespace, &workload.name);
+        let Some((evaluated, others)) = selectors.split_first() else {
+            return report;
+        };
+        for (labels, group) in group_by_labels(others, &evaluated.labels) {
+            report
+                .warnings
+                .push(left_out_warning(workload, evaluated, &labels, &group));
+            let labels_flag = format!("--labels {}", named::labels_text(&labels));
+            report
+                .not_evaluated
+                .extend(group.into_iter().map(|selector| NotEvaluated {
+                    selector: selector.clone(),
+                    labels_flag: labels_flag.clone(),
+                }));
+        }
+        report
+    }
+}
+
+/// Groups the selectors whose labels differ from `evaluated`, in their order, by their labels.
+fn group_by_labels<'a>(
+    selectors: &'a [NamingSelector],
+    evaluated: &BTreeMap<String, String>,
+) -> Vec<(BTreeMap<String, String>, Vec<&'a NamingSelector>)> {
+    let mut groups: Vec<(BTreeMap<String, String>, Vec<&NamingSelector>)> = Vec::new();
+    for selector in selectors
+        .iter()
+        .filter(|selector| selector.labels != *evaluated)
+    {
+        match groups
+            .iter_mut()
+            .find(|(labels, _)| *labels == selector.labels)
+        {
+            Some((_, group)) => group.push(selector),
+            None => groups.push((selector.labels.clone(), vec![selector])),
+        }
+    }
+    groups
+}
+
+fn left_out_warning(
+    workload: &Workload,
+    evaluated: &NamingSelector,
+    labels: &BTreeMap<String, String>,
+    group: &[&NamingSelector],
+) -> String {
+    let names: Vec<String> = group
+        .iter()
+        .map(|selector| format!("{} {}", selector.kind, selector.policy))
+        .collect();
+    let (policies, pronoun) = match names.as_slice() {
+        [one] => (one.clone(), ("it", "it was")),
+        [first @ .., last] => (
+            format!("{} and {last}", first.join(", ")),
+            ("them", "they were"),
+        ),
+        [] => (String::new(), ("them", "they were")),
+    };
+    format!(
+        "the selector {labels} of {policies} also names {namespace}/{name} but does not select \
+         the labels taken for it ({evaluated_labels}, from {evaluated_kind} {evaluated_policy}), so {were} \
+         not evaluated. To evaluate {them}, pass --labels {labels}",
+        labels = named::labels_text(labels),
+        namespace = workload.namespace,
+        name = workload.name,
+        evaluated_labels = named::labels_text(&evaluated.labels),
+        evaluated_kind = evaluated.kind,
+        evaluated_policy = evaluated.policy,
+        were = pronoun.1,
+        them = pronoun.0,
+    )
+}
+
+/// Returns a warning when the selectors name other workloads of the namespace but not this one.
+fn unnamed_warning(workload: &Workload, policies: &PolicySet) -> Option<String> {
+    let others: Vec<String> = named::workloads(policies)
+        .into_iter()
+        .filter(|other| other.namespace == workload.namespace)
+        .map(|other| format!("{}/{}", other.namespace, other.name))
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "no policy selector names {}/{}, so it was taken as a sidecar labelled {}. The selectors \
+         in its namespace name {}. Check the name, or pass --labels",
+        workload.namespace,
+        workload.name,
+        named::labels_text(&workload.labels),
+        others.join(", ")
+    ))
+}
+
+/// Returns a warning when no policy is in the workload's namespace but some are in another one
+/// than the root namespace. Policies of the root namespace apply to every namespace (Istio's
+/// `meshConfig.rootNamespace`), so on their own they are no sign of a mistyped namespace.
+fn namespace_warning(
+    workload: &Workload,
+    policies: &PolicySet,
+    root_namespace: &str,
+) -> Option<String> {
+    let namespaces: BTreeSet<&str> = policies
+        .authorization
+        .iter()
+        .map(|policy| &policy.metadata)
+        .chain(
+            policies
+                .request_authentication
+                .iter()
+                .map(|policy| &policy.metadata),
+        )
+        .chain(
+            policies
+                .peer_authentication
+                .iter()
+                .map(|policy| &policy.metadata),
+        )
+        .map(|metadata| metadata.namespace.as_str())
+        .collect();
+    if namespaces.contains(workload.namespace.as_str()) {
+        return None;
+    }
+    let others: Vec<&str> = namespaces
+        .iter()
+        .copied()
+        .filter(|namespace| *namespace != root_namespace)
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+
+    let location = format!("{}/{}", workload.namespace, workload.name);
+    let (applies, holder) = if namespaces.contains(root_namespace) {
+        (
+            format!("only those of the root namespace {root_namespace} apply to {location}"),
+            "The others are",
+        )
+    } else {
+        (format!("none applies to {location}"), "They are")
+    };
+    let noun = if others.len() == 1 {
+        "namespace"
+    } else {
+        "namespaces"
+    };
+    Some(format!(
+        "no policy in the -f files is in namespace {}, so {applies}. {holder} in {noun} {}. Check \
+         the namespace in --workload",
+        workload.namespace,
+        others.join(", ")
+    ))
+}
