@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::token::keys::{KeySet, SourceKind};
 
 pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
-pub use differences::Difference;
+pub use differences::{Difference, PolicyInFile};
 pub use sent::sent_header_value;
 
 use parse::{RawMissing, RawProfile, line_of_key, parse_raw};
