@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::token::keys::{KeySet, SourceKind};
 
 pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
-pub use differences::Difference;
+pub use differences::{Difference, PolicyInFile};
 pub use sent::sent_header_value;
 
 use parse::{RawMissing, RawProfile, line_of_key, parse_raw};
@@ -149,9 +149,10 @@ pub struct EdgeProfile {
     pub check_exp: bool,
     pub check_nbf: bool,
     pub key_source: Option<KeySource>,
-    /// Algorithm the EdgeWorker imports a `pem` or `pem_file` key for (`importKey` binds the
-    /// family, and for RSA the hash), upper case. `None` takes it from the key as Akamai's
-    /// examples do: RS256 for an RSA key, ES256 for an EC key. Unused with a JWKS.
+    /// Algorithm, upper case, the EdgeWorker imports a PEM key for: the `pem` or `pem_file` key,
+    /// or, in a profile without a key source, a key given with `--key`. `importKey` binds the
+    /// family, the curve, and for RSA the hash. `None` takes it from the key as Akamai's examples
+    /// do: RS256 for an RSA key, ES256 for an EC key. Unused with a JWKS.
     pub pem_algorithm: Option<String>,
     pub deny_status: u16,
     pub missing_status: u16,
@@ -185,8 +186,9 @@ impl EdgeProfile {
     }
 
     /// Loads the keys of a file or inline key source. Returns `Ok(None)` for a profile without a
-    /// key source, and an error for a JWKS URL (its fetch needs the caller's fetch settings) or a
-    /// file that cannot be read or parsed.
+    /// key source, and an error for a JWKS URL (its fetch needs the caller's fetch settings), a
+    /// file that cannot be read or parsed, or a PEM key that `importKey` rejects for
+    /// `keys.pem_algorithm`.
     pub fn local_keys(&self) -> Result<Option<KeySet>, String> {
         let read = |path: &Path, what: &str| {
             std::fs::read_to_string(path).map_err(|error| {
@@ -218,7 +220,11 @@ impl EdgeProfile {
                 KeySet::from_pem(&path.display().to_string(), &text)
             }
         };
-        keys.map(Some).map_err(|error| error.to_string())
+        let keys = keys.map_err(|error| error.to_string())?;
+        if let Some(failure) = self.pem_import_failure(&keys) {
+            return Err(format!("{}: {failure}", self.origin));
+        }
+        Ok(Some(keys))
     }
 
     /// Returns whether a request to `path` may go on without a token.

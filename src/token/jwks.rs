@@ -219,6 +219,91 @@ fn parse_key(index: usize, key: &Map<String, Value>) -> Result<Jwk, &'static str
 /// The smallest RSA modulus Envoy keeps, in bits.
 const MIN_RSA_BITS: usize = 512;
 
+/// A defect that makes Envoy's `jwt_authn` drop a public key, found in a JWK or in a PEM block
+/// that [`super::keys`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDefect {
+    /// The RSA public exponent is neither 3 nor 65537.
+    RsaExponent,
+    /// The RSA modulus is under [`MIN_RSA_BITS`] bits.
+    RsaShortModulus { bits: usize },
+    /// The RSA modulus is even.
+    RsaEvenModulus,
+    /// The EC point is not on `curve`.
+    EcNotOnCurve { curve: &'static str },
+    /// The Ed25519 key is `bytes` long instead of 32.
+    OkpLength { bytes: usize },
+}
+
+impl KeyDefect {
+    /// Returns the status Envoy reports for a JWK with this defect.
+    fn envoy_status(self) -> &'static str {
+        match self {
+            Self::RsaExponent | Self::RsaShortModulus { .. } | Self::RsaEvenModulus => {
+                "Jwks RSA [n] or [e] field is missing or has a parse error"
+            }
+            Self::EcNotOnCurve { .. } => "Jwks EC [x] and [y] fields have a parse error.",
+            Self::OkpLength { .. } => "Jwks OKP [x] field is wrong length.",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const EXPORT: &str =
+            "export the public key again from the private key (`openssl pkey -in KEY -pubout`)";
+        match self {
+            Self::RsaExponent => write!(
+                f,
+                "the RSA public exponent is neither 3 nor 65537, the only exponents Envoy's \
+                 jwt_authn accepts; use a key with exponent 65537"
+            ),
+            Self::RsaShortModulus { bits } => write!(
+                f,
+                "the RSA modulus is {bits} bits, under the {MIN_RSA_BITS} bits Envoy's jwt_authn \
+                 requires; use a key of 2048 bits or more"
+            ),
+            Self::RsaEvenModulus => write!(
+                f,
+                "the RSA modulus is even, so the key is not a valid RSA key and Envoy's jwt_authn \
+                 drops it; {EXPORT}"
+            ),
+            Self::EcNotOnCurve { curve } => write!(
+                f,
+                "the EC point is not on the curve {curve}, so Envoy's jwt_authn drops the key; \
+                 {EXPORT}"
+            ),
+            Self::OkpLength { bytes } => {
+                write!(f, "the Ed25519 key is {bytes} bytes instead of 32")
+            }
+        }
+    }
+}
+
+/// Checks an RSA public key (big-endian modulus and exponent) as Envoy does, and returns it
+/// without leading zero bytes.
+pub(super) fn rsa_material(n: &[u8], e: &[u8]) -> Result<KeyMaterial, KeyDefect> {
+    // Envoy accepts only the exponents 3 and 65537, then BoringSSL's public key check wants an odd
+    // modulus of at least 512 bits (Envoy 1.40 dropped keys of 504 and 511 bits and verified with
+    // 512).
+    let exponent = strip_leading_zeros(e);
+    if exponent != [3] && exponent != [1, 0, 1] {
+        return Err(KeyDefect::RsaExponent);
+    }
+    let modulus = strip_leading_zeros(n);
+    let bits = bit_len(modulus);
+    if bits < MIN_RSA_BITS {
+        return Err(KeyDefect::RsaShortModulus { bits });
+    }
+    if modulus.last().is_some_and(|last| last % 2 == 0) {
+        return Err(KeyDefect::RsaEvenModulus);
+    }
+    Ok(KeyMaterial::Rsa {
+        n: modulus.to_vec(),
+        e: exponent.to_vec(),
+    })
+}
+
 fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
     const PARSE_ERROR: &str = "Jwks RSA [n] or [e] field is missing or has a parse error";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("RS") && !jwk.alg.starts_with("PS") {
@@ -238,23 +323,8 @@ fn parse_rsa(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
     )?;
     let n = websafe_decode(n).ok_or(PARSE_ERROR)?;
     let e = websafe_decode(e).ok_or(PARSE_ERROR)?;
-    // Envoy accepts only the exponents 3 and 65537, then BoringSSL's public key check wants an odd
-    // modulus of at least 512 bits (Envoy 1.40 dropped keys of 504 and 511 bits and verified
-    // with 512).
-    let exponent = strip_leading_zeros(&e);
-    if exponent != [3] && exponent != [1, 0, 1] {
-        return Err(PARSE_ERROR);
-    }
-    let modulus = strip_leading_zeros(&n);
-    let odd = modulus.last().is_some_and(|last| last % 2 == 1);
-    if !odd || bit_len(modulus) < MIN_RSA_BITS {
-        return Err(PARSE_ERROR);
-    }
+    jwk.material = rsa_material(&n, &e).map_err(KeyDefect::envoy_status)?;
     jwk.kty = KeyType::Rsa;
-    jwk.material = KeyMaterial::Rsa {
-        n: modulus.to_vec(),
-        e: exponent.to_vec(),
-    };
     Ok(())
 }
 
@@ -275,7 +345,6 @@ pub(super) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str> {
     const BAD_BASE64: &str = "Jwks EC [x] or [y] field is an invalid Base64.";
-    const NOT_ON_CURVE: &str = "Jwks EC [x] and [y] fields have a parse error.";
     if !jwk.alg.is_empty() && !jwk.alg.starts_with("ES") {
         return Err("[alg] is not started with [ES] for an EC key");
     }
@@ -294,16 +363,15 @@ fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str>
     {
         return Err("[crv] field specified is not compatible with [alg] for an EC key");
     }
-    let (curve, coordinate_len) =
-        if alg == "ES256" || crv == "P-256" || (alg.is_empty() && crv.is_empty()) {
-            ("P-256", 32)
-        } else if alg == "ES384" || crv == "P-384" {
-            ("P-384", 48)
-        } else if alg == "ES512" || crv == "P-521" {
-            ("P-521", 66)
-        } else {
-            return Err("[crv] or [alg] field is not supported for an EC key");
-        };
+    let curve = if alg == "ES256" || crv == "P-256" || (alg.is_empty() && crv.is_empty()) {
+        "P-256"
+    } else if alg == "ES384" || crv == "P-384" {
+        "P-384"
+    } else if alg == "ES512" || crv == "P-521" {
+        "P-521"
+    } else {
+        return Err("[crv] or [alg] field is not supported for an EC key");
+    };
     let x = required(
         key,
         "x",
@@ -318,22 +386,42 @@ fn parse_ec(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str>
     )?;
     let x = websafe_decode(x).ok_or(BAD_BASE64)?;
     let y = websafe_decode(y).ok_or(BAD_BASE64)?;
+    jwk.material = ec_material(curve, &x, &y).map_err(KeyDefect::envoy_status)?;
+    jwk.kty = KeyType::Ec;
+    curve.clone_into(&mut jwk.crv);
+    Ok(())
+}
+
+/// Returns the length in bytes of a coordinate of `curve` (`P-256`, `P-384` or `P-521`).
+pub(super) fn coordinate_len(curve: &str) -> usize {
+    match curve {
+        "P-256" => 32,
+        "P-384" => 48,
+        _ => 66,
+    }
+}
+
+/// Checks that the big-endian coordinates `(x, y)` are a point of `curve`, and returns them padded
+/// to the curve's size.
+pub(super) fn ec_material(
+    curve: &'static str,
+    x: &[u8],
+    y: &[u8],
+) -> Result<KeyMaterial, KeyDefect> {
     // BoringSSL reads the coordinates as numbers, so shorter encodings pass; longer ones cannot be
     // on the curve, and Envoy drops a point that is not on the curve named, such as a P-256 point
     // labelled P-384.
-    let x = strip_leading_zeros(&x);
-    let y = strip_leading_zeros(&y);
-    if x.len() > coordinate_len || y.len() > coordinate_len {
-        return Err(NOT_ON_CURVE);
+    let length = coordinate_len(curve);
+    let x = strip_leading_zeros(x);
+    let y = strip_leading_zeros(y);
+    if x.len() > length || y.len() > length {
+        return Err(KeyDefect::EcNotOnCurve { curve });
     }
-    let (x, y) = (left_pad(x, coordinate_len), left_pad(y, coordinate_len));
+    let (x, y) = (left_pad(x, length), left_pad(y, length));
     if !on_curve(curve, &x, &y) {
-        return Err(NOT_ON_CURVE);
+        return Err(KeyDefect::EcNotOnCurve { curve });
     }
-    jwk.kty = KeyType::Ec;
-    curve.clone_into(&mut jwk.crv);
-    jwk.material = KeyMaterial::Ec { x, y };
-    Ok(())
+    Ok(KeyMaterial::Ec { x, y })
 }
 
 /// Returns whether `(x, y)`, coordinates of the curve's size, is a point of `curve`, which
@@ -401,13 +489,19 @@ fn parse_okp(key: &Map<String, Value>, jwk: &mut Jwk) -> Result<(), &'static str
         "[x] field is not string for an OKP key",
     )?;
     let x = websafe_decode(x).ok_or("Jwks OKP [x] field is an invalid Base64.")?;
-    if x.len() != 32 {
-        return Err("Jwks OKP [x] field is wrong length.");
-    }
+    jwk.material = okp_material(x).map_err(KeyDefect::envoy_status)?;
     jwk.kty = KeyType::Okp;
     crv.clone_into(&mut jwk.crv);
-    jwk.material = KeyMaterial::Okp(x);
     Ok(())
+}
+
+/// Checks the length of a raw Ed25519 public key.
+pub(super) fn okp_material(x: Vec<u8>) -> Result<KeyMaterial, KeyDefect> {
+    if x.len() == 32 {
+        Ok(KeyMaterial::Okp(x))
+    } else {
+        Err(KeyDefect::OkpLength { bytes: x.len() })
+    }
 }
 
 /// Decodes base64url as Abseil's `WebSafeBase64Unescape` does for Envoy: whitespace is skipped,

@@ -96,7 +96,8 @@ impl KeySet {
     }
 
     /// Reads every PEM block of `text` (`PUBLIC KEY`, `RSA PUBLIC KEY` or `CERTIFICATE`) as one key
-    /// without `kid` or `alg`, so it is a candidate for every token, as in a JWKS.
+    /// without `kid` or `alg`, so it is a candidate for every token, as in a JWKS. A key that
+    /// Envoy would drop from a JWKS ([`jwks::KeyDefect`]) is an error naming its block.
     pub fn from_pem(label: &str, text: &str) -> Result<Self, KeyError> {
         let error = |reason: String| KeyError::Pem {
             source_label: label.to_owned(),
@@ -650,13 +651,7 @@ fn spki_key(der: &[u8]) -> Result<KeyMaterial, String> {
         return rsa_key(key);
     }
     if oid == OID_ED25519 {
-        if key.len() != 32 {
-            return Err(format!(
-                "the Ed25519 key is {} bytes instead of 32",
-                key.len()
-            ));
-        }
-        return Ok(KeyMaterial::Okp(key.to_vec()));
+        return jwks::okp_material(key.to_vec()).map_err(|defect| defect.to_string());
     }
     if oid != OID_EC {
         return Err(
@@ -664,20 +659,18 @@ fn spki_key(der: &[u8]) -> Result<KeyMaterial, String> {
                 .to_owned(),
         );
     }
-    let (curve, _) = der_expect(parameters, TAG_OID, "the EC curve OID")?;
-    let coordinate_len = match curve {
-        OID_P256 => 32,
-        OID_P384 => 48,
-        OID_P521 => 66,
+    let (curve_oid, _) = der_expect(parameters, TAG_OID, "the EC curve OID")?;
+    let curve = match curve_oid {
+        OID_P256 => "P-256",
+        OID_P384 => "P-384",
+        OID_P521 => "P-521",
         _ => return Err("the EC curve is not P-256, P-384 or P-521".to_owned()),
     };
+    let coordinate_len = jwks::coordinate_len(curve);
     match key.split_first() {
         Some((0x04, point)) if point.len() == 2 * coordinate_len => {
             let (x, y) = point.split_at(coordinate_len);
-            Ok(KeyMaterial::Ec {
-                x: x.to_vec(),
-                y: y.to_vec(),
-            })
+            jwks::ec_material(curve, x, y).map_err(|defect| defect.to_string())
         }
         Some((0x02 | 0x03, _)) => Err(
             "the EC point is compressed; export it uncompressed (`openssl ec -pubin -pubout \
@@ -693,17 +686,7 @@ fn rsa_key(der: &[u8]) -> Result<KeyMaterial, String> {
     let (sequence, _) = der_expect(der, TAG_SEQUENCE, "RSAPublicKey")?;
     let (n, rest) = der_expect(sequence, TAG_INTEGER, "the RSA modulus")?;
     let (e, _) = der_expect(rest, TAG_INTEGER, "the RSA exponent")?;
-    let strip = |bytes: &[u8]| -> Vec<u8> {
-        let start = bytes
-            .iter()
-            .position(|&byte| byte != 0)
-            .unwrap_or(bytes.len());
-        bytes[start..].to_vec()
-    };
-    Ok(KeyMaterial::Rsa {
-        n: strip(n),
-        e: strip(e),
-    })
+    jwks::rsa_material(n, e).map_err(|defect| defect.to_string())
 }
 
 #[cfg(test)]

@@ -16,11 +16,34 @@ pub struct Difference {
     /// `NAMESPACE/NAME` of the RequestAuthentication, or `None` for a trait of the edge alone that
     /// matters to every mesh rule.
     pub policy: Option<String>,
+    /// The file the RequestAuthentication was read from, given only when another file contains one
+    /// with the same `NAMESPACE/NAME`.
+    pub file: Option<String>,
     /// The `jwtRules` issuer it concerns, when it concerns one rule.
     pub issuer: Option<String>,
     /// Stable `snake_case` identifier for scripts.
     pub code: &'static str,
     pub message: String,
+}
+
+impl Difference {
+    /// Returns what the difference concerns, for text output: `NAMESPACE/NAME`, with `(FILE)`
+    /// after it when [`Difference::file`] is set, or `edge` for a trait of the edge alone.
+    pub fn subject(&self) -> String {
+        match (&self.policy, &self.file) {
+            (Some(policy), Some(file)) => format!("{policy} ({file})"),
+            (Some(policy), None) => policy.clone(),
+            (None, _) => "edge".to_owned(),
+        }
+    }
+}
+
+/// A RequestAuthentication and the file it was read from.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyInFile<'a> {
+    pub policy: &'a RequestAuthentication,
+    /// The file's path as the user gave it.
+    pub file: &'a str,
 }
 
 /// A place a token can travel in: a header with a value prefix, a query parameter or a cookie.
@@ -45,6 +68,7 @@ impl std::fmt::Display for Place {
 /// Collects differences for one policy.
 struct Collector<'a> {
     policy: Option<String>,
+    file: Option<String>,
     /// The RequestAuthentication compared, to run the mesh's `jwt_authn` on a forwarded value.
     compared: Option<&'a RequestAuthentication>,
     /// The token the differences are listed for, when the caller has one.
@@ -56,6 +80,7 @@ impl Collector<'_> {
     fn add(&mut self, issuer: Option<&str>, code: &'static str, message: String) {
         self.found.push(Difference {
             policy: self.policy.clone(),
+            file: self.file.clone(),
             issuer: issuer.map(str::to_owned),
             code,
             message,
@@ -77,20 +102,54 @@ impl EdgeProfile {
         policies: &[RequestAuthentication],
         token: Option<&str>,
     ) -> Vec<Difference> {
+        let unfiled: Vec<(&RequestAuthentication, Option<&str>)> =
+            policies.iter().map(|policy| (policy, None)).collect();
+        self.collect_differences(&unfiled, token)
+    }
+
+    /// Lists the differences as [`EdgeProfile::differences_for`] does, for policies read from
+    /// files. When two files contain policies with the same `NAMESPACE/NAME`, which a cluster
+    /// would keep as one object, their differences name the file each came from.
+    pub fn differences_in_files(
+        &self,
+        policies: &[PolicyInFile<'_>],
+        token: Option<&str>,
+    ) -> Vec<Difference> {
+        let filed: Vec<(&RequestAuthentication, Option<&str>)> = policies
+            .iter()
+            .map(|entry| (entry.policy, Some(entry.file)))
+            .collect();
+        self.collect_differences(&filed, token)
+    }
+
+    fn collect_differences(
+        &self,
+        policies: &[(&RequestAuthentication, Option<&str>)],
+        token: Option<&str>,
+    ) -> Vec<Difference> {
         let mut found = Vec::new();
         if policies.is_empty() {
             return found;
         }
         self.edge_only(&mut Collector {
             policy: None,
+            file: None,
             compared: None,
             token,
             found: &mut found,
         });
-        for policy in policies {
-            let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
+        let name_of = |policy: &RequestAuthentication| {
+            format!("{}/{}", policy.metadata.namespace, policy.metadata.name)
+        };
+        for &(policy, file) in policies {
+            let name = name_of(policy);
+            // NOTE: two policies of one name in the same file stay alike in the output.
+            let collides = policies
+                .iter()
+                .any(|&(other, other_file)| other_file != file && name_of(other) == name);
             let mut collector = Collector {
                 policy: Some(name),
+                file: file.filter(|_| collides).map(str::to_owned),
                 compared: Some(policy),
                 token,
                 found: &mut found,
@@ -543,8 +602,6 @@ impl EdgeProfile {
     }
 }
 
-/// Returns the places Envoy reads a token from for `rule`: its locations, or Istio's defaults
-/// (`Authorization: Bearer ` and the `access_token` query parameter) when it lists none.
 /// Returns whether the mesh finds a token forwarded at `place` when it reads `read`: a header by
 /// name whatever the prefix, other places exactly.
 fn same_place(place: &Place, read: &Place) -> bool {
@@ -559,6 +616,8 @@ fn same_place(place: &Place, read: &Place) -> bool {
     }
 }
 
+/// Returns the places Envoy reads a token from for `rule`: its locations, or Istio's defaults
+/// (`Authorization: Bearer ` and the `access_token` query parameter) when it lists none.
 fn mesh_places(rule: &JwtRule) -> Vec<Place> {
     let mut places: Vec<Place> = rule
         .from_headers

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{DEFAULT_PEM_ALGORITHM, EdgeProfile};
+use super::EdgeProfile;
+use super::key_source::{describe_public_key, fitting_algorithms};
 use crate::token::Inspection;
-use crate::token::jwks::{Jwks, KeyType, websafe_decode};
+use crate::token::jwks::{Jwks, websafe_decode};
 use crate::token::keys::KeySet;
 use crate::token::verify::verify_signature_as;
 
@@ -126,7 +127,8 @@ impl EdgeProfile {
             return fail(
                 Some(&format!("{written_alg} is not supported at the moment")),
                 format!(
-                    "`alg` {alg} is not in the edge's algorithms ({})",
+                    "`alg` {} is not in the edge's algorithms ({})",
+                    jose_spelling(&alg),
                     self.algorithms.join(", ")
                 ),
                 notes,
@@ -331,6 +333,9 @@ impl EdgeProfile {
                 set.label
             ));
         }
+        if let Some(failure) = self.pem_import_failure(set) {
+            return Checked::Error(failure);
+        }
         let thrown = "JWT token signature verification failed!";
         if part_count < 3 {
             return Checked::Failed {
@@ -387,31 +392,31 @@ impl EdgeProfile {
         set: &KeySet,
         thrown: &str,
     ) -> Option<(Option<String>, String)> {
-        if !matches!(
-            self.key_source,
-            Some(super::KeySource::Pem(_) | super::KeySource::PemFile(_))
-        ) {
+        let first = set.jwks.keys.first()?;
+        if !self.imports_pem(set) {
             return None;
         }
-        let imported = match (
-            &self.pem_algorithm,
-            set.jwks.keys.first().map(|key| key.kty),
-        ) {
-            (Some(imported), _) => imported.as_str(),
-            // Akamai's ES256 example imports its EC key for ECDSA on P-256.
-            (None, Some(KeyType::Ec)) => "ES256",
-            (None, _) => DEFAULT_PEM_ALGORITHM,
-        };
+        let imported = self.imported_algorithm(first.kty);
         let (family, imported_family) = (webcrypto_family(alg), webcrypto_family(imported));
-        let fix = format!(
-            "set `keys.pem_algorithm` to {alg} if the EdgeWorker imports the key for {alg}"
-        );
+        // `keys.pem_algorithm` applies to the profile's PEM key and to one given with `--key`.
+        let fix = if fitting_algorithms(first).contains(&alg) {
+            format!(
+                "set `keys.pem_algorithm` to {alg} in {} if the EdgeWorker imports the key for \
+                 {alg}",
+                self.origin
+            )
+        } else {
+            format!(
+                "{} cannot be imported for {alg}, so the token needs a key of another type",
+                describe_public_key(first)
+            )
+        };
         if family != imported_family {
             return Some((
                 None,
                 format!(
                     "the EdgeWorker imported the PEM key for {imported} ({imported_family}), so \
-                     `crypto.subtle.verify` rejects it for an {alg} token ({family}) and throws; \
+                     `crypto.subtle.verify` rejects it for the {alg} token ({family}) and throws; \
                      {fix}"
                 ),
             ));
@@ -430,8 +435,13 @@ impl EdgeProfile {
     }
 }
 
+/// Returns the JOSE spelling of an upper-cased `alg`, which differs only for `EdDSA`.
+fn jose_spelling(upper: &str) -> &str {
+    if upper == "EDDSA" { "EdDSA" } else { upper }
+}
+
 /// Returns the WebCrypto algorithm Akamai's JWT module verifies a JWS `alg` with.
-fn webcrypto_family(alg: &str) -> &'static str {
+pub(super) fn webcrypto_family(alg: &str) -> &'static str {
     match alg.get(..2) {
         Some("RS") => "RSASSA-PKCS1-v1_5",
         Some("PS") => "RSA-PSS",

@@ -147,6 +147,7 @@ mod tests {
         let mut found = Vec::new();
         let out = Collector {
             policy: None,
+            file: None,
             compared: None,
             token: None,
             found: &mut found,
@@ -164,6 +165,7 @@ mod tests {
         let mut found = Vec::new();
         let mut out = Collector {
             policy: None,
+            file: None,
             compared: None,
             token: None,
             found: &mut found,

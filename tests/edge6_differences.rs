@@ -1,0 +1,74 @@
+//! Differences between an edge profile and `RequestAuthentication` objects read from files: two
+//! files can hold one with the same `NAMESPACE/NAME`, and each difference then names its file.
+
+use std::collections::BTreeSet;
+
+use idflow::edge::profile::{Difference, EdgeProfile, PolicyInFile};
+use idflow::mesh::crd::RequestAuthentication;
+use idflow::mesh::load::load_policies;
+
+fn request_authentication(issuer: &str) -> RequestAuthentication {
+    let text = format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n\
+         metadata:\n  name: jwt\n  namespace: shop\n\
+         spec:\n  jwtRules:\n  - issuer: {issuer}\n    forwardOriginalToken: true\n"
+    );
+    let mut policies = load_policies(&text, "policy.yaml", "default")
+        .unwrap_or_else(|error| panic!("{error}"))
+        .request_authentication;
+    policies.remove(0)
+}
+
+#[test]
+fn same_name_differences_name_files() {
+    let profile = EdgeProfile::from_toml("[checks]\nissuers = [\"https://a.test\"]\n", "edge.toml")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let first = request_authentication("https://a.test");
+    let second = request_authentication("https://b.test");
+    let filed = [
+        PolicyInFile {
+            policy: &first,
+            file: "a.yaml",
+        },
+        PolicyInFile {
+            policy: &second,
+            file: "b.yaml",
+        },
+    ];
+    let differences = profile.differences_in_files(&filed, None);
+    let not_at_edge = differences
+        .iter()
+        .find(|difference| difference.code == "issuer_not_at_edge")
+        .expect("the second policy's issuer is not accepted at the edge");
+    assert_eq!(not_at_edge.subject(), "shop/jwt (b.yaml)");
+    assert_eq!(not_at_edge.file.as_deref(), Some("b.yaml"));
+    let subjects: BTreeSet<String> = differences
+        .iter()
+        .filter(|difference| difference.policy.is_some())
+        .map(Difference::subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        BTreeSet::from([
+            "shop/jwt (a.yaml)".to_owned(),
+            "shop/jwt (b.yaml)".to_owned()
+        ])
+    );
+}
+
+#[test]
+fn distinct_names_keep_plain_subject() {
+    let profile = EdgeProfile::from_toml("", "edge.toml").unwrap_or_else(|error| panic!("{error}"));
+    let only = request_authentication("https://a.test");
+    let filed = [PolicyInFile {
+        policy: &only,
+        file: "a.yaml",
+    }];
+    let differences = profile.differences_in_files(&filed, None);
+    let issuer = differences
+        .iter()
+        .find(|difference| difference.code == "issuer_unchecked")
+        .expect("the edge accepts any issuer");
+    assert_eq!(issuer.subject(), "shop/jwt");
+    assert_eq!(issuer.file, None);
+}
