@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 
+#[path = "what_if/mint.rs"]
+mod mint;
+
 use idflow::edge::profile::{Difference, EdgeProfile, PolicyInFile};
 use idflow::mesh::crd::RequestAuthentication;
 use idflow::mesh::load::load_policies;
@@ -71,4 +74,57 @@ fn distinct_names_keep_plain_subject() {
         .expect("the edge accepts any issuer");
     assert_eq!(issuer.subject(), "shop/jwt");
     assert_eq!(issuer.file, None);
+}
+
+/// Writes a policy file with one `RequestAuthentication` shop/jwt for `issuer` with the inline
+/// `jwks`, and returns its path.
+fn policy_file(dir: &std::path::Path, file: &str, issuer: &str, jwks: &str) -> String {
+    let text = format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n\
+         metadata:\n  name: jwt\n  namespace: shop\n\
+         spec:\n  selector:\n    matchLabels:\n      app: orders\n  jwtRules:\n  - issuer: {issuer}\n    jwks: '{jwks}'\n"
+    );
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("policy file written");
+    path.display().to_string()
+}
+
+#[test]
+fn decode_names_files_of_same_name() {
+    let dir = std::env::temp_dir().join(format!("idflow-edge6-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let first = policy_file(&dir, "a.yaml", mint::ISSUER, &mint::jwks());
+    let second = policy_file(&dir, "b.yaml", "https://other.test", r#"{"keys":[]}"#);
+    let profile = dir.join("edge.toml");
+    std::fs::write(
+        &profile,
+        format!("[checks]\nissuers = [\"{}\"]\n", mint::ISSUER),
+    )
+    .expect("profile written");
+    let now = chrono::Utc::now().timestamp();
+    let token = mint::mint(mint::key(), &mint::claims(mint::ISSUER, "api", now, 3600));
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "--policies", &first, "--policies", &second])
+        .args(["--workload", "shop/orders", "--edge-profile"])
+        .arg(&profile)
+        .arg(&token)
+        .output()
+        .expect("idflow decode runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains(&format!("  shop/jwt ({second}): ")),
+        "the difference names the file: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "RequestAuthentication shop/jwt ({first}) jwtRules[0]"
+        )),
+        "the key set names the file: {stdout}"
+    );
+    assert!(
+        !stderr.contains("RequestAuthentication shop/jwt jwtRules[0]"),
+        "no label without its file: {stderr}"
+    );
 }

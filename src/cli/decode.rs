@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 
 use super::{DecodeArgs, OutputFormat};
 use crate::mesh::MeshSettings;
-use crate::mesh::crd::PolicySet;
+use crate::mesh::crd::{ObjectMeta, PolicySet};
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
-use crate::mesh::scope::policies_for;
+use crate::mesh::scope::{AppliedRequestAuthentication, policies_for};
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -426,19 +426,62 @@ impl Keys {
     fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
         let (namespace, name) =
             super::check::split_workload(workload).map_err(|error| error.to_string())?;
+        let mut files = Vec::new();
         let mut policies = PolicySet::default();
         for path in &args.policies {
             let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
-            policies.append(loaded.policies);
+            policies.append(loaded.policies.clone());
+            files.push((path.display().to_string(), loaded.policies));
         }
         // The labels `idflow check --workload` and the what-if rows take for this name.
         let target = named::workload_or_default(&policies, &namespace, &name);
-        let applied = policies_for(&policies, &target, &MeshSettings::default());
-        for applied in &applied.request_authentication {
+        // Two files may hold objects of one NAMESPACE/NAME, which a cluster would keep as one, so
+        // their labels name the file.
+        let in_files = |meta: &ObjectMeta| {
+            files
+                .iter()
+                .filter(|(_, set)| {
+                    set.request_authentication.iter().any(|other| {
+                        other.metadata.namespace == meta.namespace
+                            && other.metadata.name == meta.name
+                    })
+                })
+                .count()
+        };
+        let mut covered = false;
+        for (file, set) in &files {
+            let applied = policies_for(set, &target, &MeshSettings::default());
+            covered |= !applied.request_authentication.is_empty();
+            self.add_rule_keys(args, &applied.request_authentication, file, in_files);
+        }
+        if !covered {
+            eprintln!(
+                "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
+                 (pod labels {}), so the mesh would not check the token there",
+                named::labels_text(&target.labels)
+            );
+        }
+        Ok(())
+    }
+
+    /// Loads the keys of each `jwtRules` entry of `applied`, read from `file`.
+    fn add_rule_keys(
+        &mut self,
+        args: &DecodeArgs,
+        applied: &[AppliedRequestAuthentication],
+        file: &str,
+        in_files: impl Fn(&ObjectMeta) -> usize,
+    ) {
+        for applied in applied {
             let meta = &applied.policy.metadata;
+            let origin = if in_files(meta) > 1 {
+                format!(" ({file})")
+            } else {
+                String::new()
+            };
             for (index, rule) in applied.policy.spec.jwt_rules.iter().enumerate() {
                 let label = format!(
-                    "RequestAuthentication {}/{} jwtRules[{index}]",
+                    "RequestAuthentication {}/{}{origin} jwtRules[{index}]",
                     meta.namespace, meta.name
                 );
                 let result = if !rule.jwks.is_empty() {
@@ -455,14 +498,6 @@ impl Keys {
                 }
             }
         }
-        if applied.request_authentication.is_empty() {
-            eprintln!(
-                "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
-                 (pod labels {}), so the mesh would not check the token there",
-                named::labels_text(&target.labels)
-            );
-        }
-        Ok(())
     }
 
     fn keep(&mut self, result: Result<KeySet, String>) {

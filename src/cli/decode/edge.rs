@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{DecodeArgs, Keys, read_text};
-use crate::edge::profile::{Difference, EdgeDecision, EdgeProfile, KeySource, sent_header_value};
+use crate::edge::profile::{
+    Difference, EdgeDecision, EdgeProfile, KeySource, PolicyInFile, sent_header_value,
+};
 use crate::mesh::crd::RequestAuthentication;
 use crate::mesh::load::load_policy_file;
 use crate::token::Inspection;
@@ -21,7 +23,8 @@ const DEFAULT_NAMESPACE: &str = "default";
 pub(super) struct EdgeCheck {
     profile: EdgeProfile,
     keys: Option<KeySet>,
-    policies: Vec<RequestAuthentication>,
+    /// The `RequestAuthentication` objects of `--policies`, each with the file it came from.
+    policies: Vec<(String, RequestAuthentication)>,
 }
 
 impl EdgeCheck {
@@ -34,11 +37,18 @@ impl EdgeCheck {
         };
         let profile = EdgeProfile::load(path)?;
         let edge_keys = load_keys(&profile, args, keys)?;
-        let mut policies: Vec<RequestAuthentication> = Vec::new();
+        let mut policies = Vec::new();
         for path in &args.policies {
             let loaded =
                 load_policy_file(path, DEFAULT_NAMESPACE).map_err(|error| error.to_string())?;
-            policies.extend(loaded.policies.request_authentication);
+            let file = path.display().to_string();
+            policies.extend(
+                loaded
+                    .policies
+                    .request_authentication
+                    .into_iter()
+                    .map(|policy| (file.clone(), policy)),
+            );
         }
         if !args.policies.is_empty() && policies.is_empty() {
             eprintln!(
@@ -62,8 +72,13 @@ impl EdgeCheck {
     }
 
     fn differences(&self, inspection: &Inspection) -> Vec<Difference> {
+        let policies: Vec<PolicyInFile> = self
+            .policies
+            .iter()
+            .map(|(file, policy)| PolicyInFile { policy, file })
+            .collect();
         self.profile
-            .differences_for(&self.policies, Some(inspection.token.expose()))
+            .differences_in_files(&policies, Some(inspection.token.expose()))
     }
 
     /// Builds the `edge` object of `decode -o json`.
@@ -152,8 +167,7 @@ impl EdgeCheck {
             let _ = writeln!(out, "  none");
         }
         for difference in &differences {
-            let policy = difference.policy.as_deref().unwrap_or("edge");
-            let _ = writeln!(out, "  {policy}: {}", difference.message);
+            let _ = writeln!(out, "  {}: {}", difference.subject(), difference.message);
         }
         out
     }
