@@ -703,22 +703,9 @@ fn es256_token_and_pem() -> (String, String) {
 
     // SubjectPublicKeyInfo header of a P-256 key, then the uncompressed point.
     let prefix = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
-    let mut der: Vec<u8> = (0..prefix.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&prefix[index..index + 2], 16).expect("hex"))
-        .collect();
+    let mut der = support::hex(prefix);
     der.extend_from_slice(pair.public_key().as_ref());
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
-        .collect();
-    let pem = format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        lines.join("\n")
-    );
-    (token, pem)
+    (token, support::pem("PUBLIC KEY", &der))
 }
 
 #[test]

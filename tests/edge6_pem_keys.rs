@@ -4,6 +4,7 @@
 //! message that names the file, the PEM block and the curve. Keys are minted here.
 
 mod edge6_common;
+mod support;
 
 use std::process::Command;
 

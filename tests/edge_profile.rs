@@ -1,6 +1,8 @@
 //! Tests of edge profiles: reading the TOML, what the EdgeWorker decides for a token (with keys
 //! minted here, RS256 and ES256), and the differences from a mesh's RequestAuthentication objects.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -8,7 +10,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
 };
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use idflow::edge::profile::{
     EdgeDecision, EdgeProfile, KeySource, MissingToken, ProfileVerdict, TokenLocation,
@@ -18,6 +20,7 @@ use idflow::mesh::load::load_policies;
 use idflow::token::keys::{KeySet, SourceKind};
 use idflow::token::{self, Inspection};
 use serde_json::{Value, json};
+use support::{hex, pem};
 
 /// 2025-03-04T11:02:10Z, the clock of every test.
 const NOW: i64 = 1_741_086_130;
@@ -37,19 +40,6 @@ fn signing_input(header: &Value, claims: &Value) -> String {
         "{}.{}",
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
-    )
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
     )
 }
 
@@ -140,13 +130,6 @@ impl Key {
         let text = json!({"keys": [jwk]}).to_string();
         KeySet::from_jwks_text(SourceKind::File, "jwks.json", None, &text).expect("JWKS loads")
     }
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
-        .collect()
 }
 
 fn profile(text: &str) -> EdgeProfile {

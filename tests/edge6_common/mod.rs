@@ -7,12 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use crate::support::{hex, pem};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
     KeyPair as _, RsaKeyPair,
 };
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 
 /// `SubjectPublicKeyInfo` of a P-256 key up to the BIT STRING contents, the uncompressed point.
 const P256_SPKI_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
@@ -20,27 +19,6 @@ const P256_SPKI_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d03010703
 const P384_SPKI_PREFIX: &str = "3076301006072a8648ce3d020106052b81040022036200";
 /// The same for an Ed25519 key of 32 bytes.
 const ED25519_SPKI_PREFIX: &str = "302a300506032b6570032100";
-
-pub fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// Wraps `der` in a PEM block with `label`, 64 characters a line.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
 
 pub fn rsa_pair() -> RsaKeyPair {
     RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key")

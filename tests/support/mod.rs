@@ -227,3 +227,26 @@ fn openssl_sign(key: &OpensslRsaKey, input: &str, options: &[&str]) -> Vec<u8> {
     args.push(&data);
     openssl(&args)
 }
+
+/// Returns the bytes of the hexadecimal `text`.
+pub fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Wraps `der` in a PEM block with `label`, 64 characters a line.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
