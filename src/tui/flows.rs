@@ -293,7 +293,7 @@ fn edge_cell(flow: &Flow) -> Option<VerdictCell> {
     let (text, slot) = edge_hop_cell(hop);
     Some(VerdictCell {
         text,
-        compact: status_text(hop.status),
+        compact: status_text(hop),
         slot,
     })
 }
@@ -308,7 +308,7 @@ fn hop_cell(
     let hops: Vec<_> = mesh_hops(flow).collect();
     let hop = hops.get(column)?;
     let (mut text, slot) = mesh_cell(hop, with_cause);
-    let mut compact = status_text(hop.status);
+    let mut compact = status_text(hop);
     let hidden = hops.len().saturating_sub(hop_columns);
     if column + 1 == hop_columns && hidden > 0 {
         text = format!("+{hidden} {text}");

@@ -68,7 +68,7 @@ fn passed_on_error(hop: &Hop) -> bool {
 /// Returns the detail pane's status line for a hop, e.g. `200 allow`, `403 deny`, or
 /// `403 (passed on; upstream answered)` when the hop allowed the request and relayed a denial.
 pub fn status_phrase(hop: &Hop) -> String {
-    let status = status_text(hop.status);
+    let status = status_text(hop);
     if passed_on_error(hop) {
         format!("{status} (passed on; upstream answered)")
     } else {
@@ -149,14 +149,14 @@ pub fn edge_hop_cell(hop: &Hop) -> (String, Slot) {
     let text = format!(
         "{} {}",
         decision_word(hop.decision),
-        status_text(hop.status)
+        status_text(hop)
     );
     (text, verdict_slot(hop))
 }
 
 /// Returns a mesh hop's compact cell, e.g. `gw 200`, or `orders 403 rbac` when `with_cause`.
 pub fn mesh_cell(hop: &Hop, with_cause: bool) -> (String, Slot) {
-    let mut text = format!("{} {}", hop_name(hop), status_text(hop.status));
+    let mut text = format!("{} {}", hop_name(hop), status_text(hop));
     if let Some(cause) = cause(hop).filter(|_| with_cause) {
         text.push(' ');
         text.push_str(cause);
@@ -169,11 +169,13 @@ pub fn mesh_hops(flow: &Flow) -> impl Iterator<Item = &Hop> {
     flow.hops.iter().filter(|hop| hop.kind == HopKind::Mesh)
 }
 
-/// Returns the status a hop returned as a cell shows it: the code, or `tcp` for a TCP connection.
-pub fn status_text(status: u16) -> String {
-    match status {
-        0 => "tcp".to_owned(),
-        code => code.to_string(),
+/// Returns the status a hop returned as a cell shows it: the code, `tcp` for a TCP connection at
+/// a mesh hop, or `—` for an edge record without a valid `statusCode`.
+pub fn status_text(hop: &Hop) -> String {
+    match (hop.status, hop.kind) {
+        (0, HopKind::Edge) => "—".to_owned(),
+        (0, _) => "tcp".to_owned(),
+        (code, _) => code.to_string(),
     }
 }
 
@@ -274,5 +276,18 @@ mod tests {
         let sidecar = Hop::new(HopKind::Mesh, "shop/orders");
         assert_eq!(hop_name(&gateway), "gw");
         assert_eq!(hop_name(&sidecar), "orders");
+    }
+
+    #[test]
+    fn status_text_by_hop_kind() {
+        let mut tcp = Hop::new(HopKind::Mesh, "shop/db");
+        tcp.status = 0;
+        let mut edge = Hop::new(HopKind::Edge, "edge");
+        edge.status = 0;
+        let mut denied = Hop::new(HopKind::Edge, "edge");
+        denied.status = 403;
+        assert_eq!(status_text(&tcp), "tcp");
+        assert_eq!(status_text(&edge), "—");
+        assert_eq!(status_text(&denied), "403");
     }
 }
