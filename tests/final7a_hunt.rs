@@ -420,6 +420,55 @@ fn decode_curl_two_authorizations() {
     assert_eq!(code, 1, "stderr: {stderr}");
 }
 
+/// `forward.claims` copies claims into headers with JavaScript's `String()`, as the profile
+/// documents. `String()` writes a number in its shortest form: `1.0` as `1`, `1e2` as `100`,
+/// `-0.0` as `0`, and an integer past 2^53 rounded to a double. The edge column keeps the JSON
+/// spelling of a float (`1.0`, `100.0`), so a header the mesh matches on shows another value.
+#[test]
+#[ignore = "finding: forwarded claim headers write numbers unlike JavaScript's String()"]
+fn edge_claim_numbers_as_javascript() {
+    use std::fmt::Write as _;
+
+    let jwks = write_file("jwks.json", &mint::jwks());
+    let cases = [
+        ("one", "1.0", "1"),
+        ("hundred", "1e2", "100"),
+        ("thousands", "1.5e3", "1500"),
+        ("zero", "-0.0", "0"),
+        ("large", "12345678901234567890", "12345678901234567000"),
+        ("list", "[1.0,2E0]", "1,2"),
+    ];
+    let mut text = format!("[keys]\njwks = {:?}\n[forward.claims]\n", path_text(&jwks));
+    for (claim, _, _) in cases {
+        writeln!(text, "{claim} = \"x-{claim}\"").expect("writing to a String");
+    }
+    let profile = write_file("claims.toml", &text);
+    let members: Vec<String> = cases
+        .iter()
+        .map(|(claim, json, _)| format!(r#""{claim}":{json}"#))
+        .collect();
+    let edge = edge(
+        &format!("Bearer {}", raw_token(&members.join(","))),
+        &profile,
+    );
+    let headers = edge["forwarded_headers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (claim, json, expected) in cases {
+        let name = format!("x-{claim}");
+        let value = headers
+            .iter()
+            .find(|header| header["name"] == name.as_str())
+            .map(|header| header["value"].clone());
+        assert_eq!(
+            value,
+            Some(json!(expected)),
+            "claim {claim} = {json}: {edge}"
+        );
+    }
+}
+
 /// Writes an edge profile that reads the token from cookie `jwt`, keyed by [`mint::jwks`].
 fn cookie_profile() -> PathBuf {
     let jwks = write_file("jwks.json", &mint::jwks());
