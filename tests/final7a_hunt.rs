@@ -469,6 +469,28 @@ fn edge_claim_numbers_as_javascript() {
     }
 }
 
+/// A `forward.claims` entry that names an `X-Ak*` header, on line 4 of the profile. The error
+/// points at line 1 and suggests `x-edge-request-id`, the request id header, as the name for a
+/// claim header.
+#[test]
+#[ignore = "finding: the X-Ak* error for forward.claims names line 1 and the request id header"]
+fn edge_claim_header_error() {
+    let jwks = write_file("jwks.json", &mint::jwks());
+    let text = format!(
+        "[keys]\njwks = {:?}\n[forward.claims]\nsub = \"x-ak-sub\"\n",
+        path_text(&jwks)
+    );
+    let profile = write_file("akamai-header.toml", &text);
+    let output = run_decode(
+        &format!("Bearer {}", token()),
+        &["--edge-profile", &path_text(&profile)],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("akamai-header.toml:4:"), "stderr: {stderr}");
+    assert!(!stderr.contains("x-edge-request-id"), "stderr: {stderr}");
+}
+
 /// Writes an edge profile that reads the token from cookie `jwt`, keyed by [`mint::jwks`].
 fn cookie_profile() -> PathBuf {
     let jwks = write_file("jwks.json", &mint::jwks());
