@@ -98,8 +98,8 @@ pub fn json_line_logging_token(start_time: &str, request_id: &str, token: &str) 
 }
 
 /// Runs `idflow decode - -o json ARGS` with `input` on standard input, so no token appears in a
-/// process list, and returns the exit status and the JSON output.
-pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
+/// process list, and returns its output.
+pub fn run_decode(input: &str, args: &[&str]) -> std::process::Output {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
 
@@ -117,7 +117,13 @@ pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
         .expect("stdin is piped")
         .write_all(input.as_bytes())
         .expect("input written");
-    let output = child.wait_with_output().expect("idflow decode runs");
+    child.wait_with_output().expect("idflow decode runs")
+}
+
+/// Runs `idflow decode - -o json ARGS` with `input` on standard input, so no token appears in a
+/// process list, and returns the exit status and the JSON output.
+pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let output = run_decode(input, args);
     let code = output.status.code().unwrap_or(-1);
     let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
         panic!(
