@@ -14,6 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use idflow::mesh::MeshSettings;
+use idflow::mesh::check::Mesh;
+use idflow::mesh::load::load_policy_file;
+use idflow::tui::what_if::{self, Probe};
 use serde_json::Value;
 
 /// An ALLOW policy with one empty rule, so every request reaches the application.
@@ -265,6 +269,195 @@ fn check_header_trailing_space() {
 
         assert_eq!(verdict["status"], 200, "{header:?}: {verdict}");
     }
+}
+
+/// A workload-wide STRICT PeerAuthentication and an ALLOW from namespace `web`.
+const STRICT_MTLS: &str = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: shop}
+spec:
+  selector: {matchLabels: {app: orders}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: orders}}
+  rules: [{from: [{source: {namespaces: [web]}}]}]
+";
+
+/// A plaintext request to a STRICT port is rejected by the PeerAuthentication, which the
+/// explanation names. The verdict's `policy`, which names the RequestAuthentication for a
+/// jwt_authn denial, is null here.
+#[test]
+#[ignore = "finding: check leaves policy null when a PeerAuthentication rejects"]
+fn check_strict_mtls_names_policy() {
+    let policy = write_file("strict.yaml", STRICT_MTLS);
+    let verdict = check_json(&policy, &[]);
+
+    assert_eq!(verdict["stage"], "authn", "{verdict}");
+    assert_eq!(verdict["response_code_details"], "filter_chain_not_found");
+    assert_eq!(verdict["explanation"][0]["policy"], "shop/strict");
+    assert_eq!(verdict["policy"], "shop/strict");
+}
+
+/// Policies for a gateway installed with Istio's gateway Helm chart as `istio-ingressgateway`.
+/// The chart gives its pods both `app: istio-ingressgateway` and `istio: ingressgateway` (the
+/// `gateway.selectorLabels` template in istio/istio), so both policies apply to them.
+const HELM_GATEWAY_TWO_LABELS: &str = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: istio-ingress}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-host, namespace: istio-ingress}
+spec:
+  selector: {matchLabels: {app: istio-ingressgateway}}
+  rules: [{to: [{operation: {hosts: [api.example.com, 'api.example.com:*']}}]}]
+";
+
+const DENY_ADMIN_DETAILS: &str =
+    "rbac_access_denied_matched_policy[ns[istio-ingress]-policy[deny-admin]-rule[0]]";
+
+/// Runs `check -o json` on the Helm gateway policies for istio-ingress/istio-ingressgateway.
+fn check_helm_gateway(args: &[&str]) -> Value {
+    let policy = write_file("helm-gateway.yaml", HELM_GATEWAY_TWO_LABELS);
+    let output = idflow()
+        .args(["check", "-o", "json", "--workload"])
+        .arg("istio-ingress/istio-ingressgateway")
+        .arg("-f")
+        .arg(&policy)
+        .args(args)
+        .output()
+        .expect("idflow runs");
+    serde_json::from_slice(&output.stdout).expect("check prints JSON")
+}
+
+/// Control: with both chart labels, check denies `/admin` by deny-admin and allows other paths
+/// on the allowed host.
+#[test]
+fn check_helm_gateway_both_labels() {
+    let labels = ["--labels", "app=istio-ingressgateway,istio=ingressgateway"];
+    let admin = check_helm_gateway(
+        &[
+            &labels[..],
+            &["--host", "api.example.com", "--path", "/admin"],
+        ]
+        .concat(),
+    );
+    let orders = check_helm_gateway(
+        &[
+            &labels[..],
+            &["--host", "api.example.com", "--path", "/orders"],
+        ]
+        .concat(),
+    );
+
+    assert_eq!(admin["response_code_details"], DENY_ADMIN_DETAILS);
+    assert_eq!(orders["status"], 200, "{orders}");
+}
+
+/// Without `--labels`, check takes `app=istio-ingressgateway` alone and allows `/admin` (200),
+/// with a warning that deny-admin was not evaluated, although idflow reads that `app` label as
+/// the gateway chart's, whose pods also carry `istio: ingressgateway`.
+#[test]
+#[ignore = "finding: check leaves out the istio label of a Helm gateway"]
+fn check_helm_gateway_default_labels() {
+    let verdict = check_helm_gateway(&["--host", "api.example.com", "--path", "/admin"]);
+
+    assert_eq!(
+        verdict["response_code_details"], DENY_ADMIN_DETAILS,
+        "{verdict}"
+    );
+}
+
+/// The labels the warning above suggests, `--labels istio=ingressgateway`, leave out
+/// allow-host, so a host the gateway rejects (403 with both labels) is allowed.
+#[test]
+#[ignore = "finding: the labels check suggests drop the other selector's policies"]
+fn check_suggested_labels_other_host() {
+    let warned = check_helm_gateway(&["--host", "other.example.com"]);
+    let suggested = check_helm_gateway(&[
+        "--host",
+        "other.example.com",
+        "--labels",
+        "istio=ingressgateway",
+    ]);
+
+    assert_eq!(
+        warned["selectors_not_evaluated"][0]["labels_flag"],
+        "--labels istio=ingressgateway"
+    );
+    assert_eq!(suggested["status"], 403, "{suggested}");
+}
+
+/// The labels that make a selector's workload a gateway (`istio`, or `app: istio-…gateway`)
+/// leave it a sidecar when given with `--labels`, so the text names the gateway a sidecar.
+#[test]
+#[ignore = "finding: --labels with gateway labels gives a sidecar"]
+fn check_gateway_labels_flag_kind() {
+    let policy = write_file("helm-gateway.yaml", HELM_GATEWAY_TWO_LABELS);
+    let output = idflow()
+        .args([
+            "check",
+            "--workload",
+            "istio-ingress/istio-ingressgateway",
+            "-f",
+        ])
+        .arg(&policy)
+        .args(["--labels", "app=istio-ingressgateway,istio=ingressgateway"])
+        .output()
+        .expect("idflow runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert!(
+        stdout.lines().any(|line| line
+            == "  workload               gateway, labels app=istio-ingressgateway,istio=ingressgateway"),
+        "{stdout}"
+    );
+}
+
+/// The Token view's what-if row for the Helm gateway evaluates `app=istio-ingressgateway` alone,
+/// so a token sent to `/admin` is denied by no policy (403 `[none]`, because the default host is
+/// not allowed) instead of by deny-admin, and the row does not name the policy left out.
+#[test]
+#[ignore = "finding: the what-if row leaves out the istio label of a Helm gateway"]
+fn what_if_helm_gateway_row() {
+    let policy = write_file("helm-gateway.yaml", HELM_GATEWAY_TWO_LABELS);
+    let policies = load_policy_file(&policy, "default")
+        .expect("policies load")
+        .policies;
+    let settings = MeshSettings {
+        now: chrono::Utc::now(),
+        ..MeshSettings::default()
+    };
+    let keys = std::collections::BTreeMap::new();
+    let mesh = Mesh {
+        policies: &policies,
+        jwks: &keys,
+        providers: &[],
+        settings: &settings,
+    };
+    let probe = Probe {
+        method: "GET",
+        path: "/admin",
+        token: None,
+    };
+    let rows = what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe);
+    let row = rows
+        .iter()
+        .find(|row| row.workload == "istio-ingress/istio-ingressgateway")
+        .expect("a row for the gateway");
+    let verdict = row.verdict.as_ref().expect("a verdict");
+
+    assert_eq!(verdict.response_code_details, DENY_ADMIN_DETAILS);
 }
 
 /// `check --help` lists `ndjson` as an output form, which elsewhere in idflow means one JSON
