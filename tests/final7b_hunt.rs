@@ -77,20 +77,26 @@ fn idflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_idflow"))
 }
 
-/// Runs `idflow check -o json` on `policy` for shop/orders with `args` and returns the verdict.
-fn check_json(policy: &Path, args: &[&str]) -> Value {
-    let output = idflow()
-        .args(["check", "-o", "json", "--workload", "shop/orders", "-f"])
-        .arg(policy)
-        .args(args)
-        .output()
-        .expect("idflow runs");
+/// Runs `idflow check -o json` for `workload` on the policy `files` with `args` and returns the
+/// verdict.
+fn check_json_at(workload: &str, files: &[&Path], args: &[&str]) -> Value {
+    let mut command = idflow();
+    command.args(["check", "-o", "json", "--workload", workload]);
+    for file in files {
+        command.arg("-f").arg(file);
+    }
+    let output = command.args(args).output().expect("idflow runs");
     serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
         panic!(
             "check printed no JSON ({error}); standard error: {}",
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// Runs `idflow check -o json` on `policy` for shop/orders with `args` and returns the verdict.
+fn check_json(policy: &Path, args: &[&str]) -> Value {
+    check_json_at("shop/orders", &[policy], args)
 }
 
 /// Starts idflow with `args` and its standard error on a pipe whose read end is already closed,
@@ -344,15 +350,7 @@ const DENY_ADMIN_DETAILS: &str =
 /// Runs `check -o json` on the Helm gateway policies for istio-ingress/istio-ingressgateway.
 fn check_helm_gateway(args: &[&str]) -> Value {
     let policy = write_file("helm-gateway.yaml", HELM_GATEWAY_TWO_LABELS);
-    let output = idflow()
-        .args(["check", "-o", "json", "--workload"])
-        .arg("istio-ingress/istio-ingressgateway")
-        .arg("-f")
-        .arg(&policy)
-        .args(args)
-        .output()
-        .expect("idflow runs");
-    serde_json::from_slice(&output.stdout).expect("check prints JSON")
+    check_json_at("istio-ingress/istio-ingressgateway", &[&policy], args)
 }
 
 /// Control: with both chart labels, check denies `/admin` by deny-admin and allows other paths
@@ -537,23 +535,7 @@ fn check_same_name_two_files() {
             .replace("action: DENY", "action: ALLOW")
             .replace("[/x]", "[/y]"),
     );
-    let output = idflow()
-        .args([
-            "check",
-            "-o",
-            "json",
-            "--workload",
-            "shop/orders",
-            "--path",
-            "/x",
-        ])
-        .arg("-f")
-        .arg(&deny)
-        .arg("-f")
-        .arg(&allow)
-        .output()
-        .expect("idflow runs");
-    let verdict: Value = serde_json::from_slice(&output.stdout).expect("check prints JSON");
+    let verdict = check_json_at("shop/orders", &[&deny, &allow], &["--path", "/x"]);
     let warnings = verdict["warnings"].to_string();
     let file_name = |path: &Path| {
         path.file_name()
@@ -582,13 +564,7 @@ fn check_same_file_twice() {
                 .replace("{app: orders}", "{app: orders, version: v2}")
         ),
     );
-    let output = idflow()
-        .args(["check", "-o", "json", "--workload", "shop/orders", "-f"])
-        .arg(&policy)
-        .arg(&policy)
-        .output()
-        .expect("idflow runs");
-    let verdict: Value = serde_json::from_slice(&output.stdout).expect("check prints JSON");
+    let verdict = check_json_at("shop/orders", &[&policy, &policy], &[]);
     let listed: Vec<&Value> = verdict["selectors_not_evaluated"]
         .as_array()
         .expect("a list")
@@ -619,22 +595,11 @@ spec:
 fn check_target_ref_warning_fix() {
     let policy = write_file("target-ref.yaml", TARGET_REF_DENY);
     let run = |extra: &[&str]| {
-        let output = idflow()
-            .args([
-                "check",
-                "-o",
-                "json",
-                "--workload",
-                "edge/public",
-                "--path",
-                "/admin",
-                "-f",
-            ])
-            .arg(&policy)
-            .args(extra)
-            .output()
-            .expect("idflow runs");
-        serde_json::from_slice::<Value>(&output.stdout).expect("check prints JSON")
+        check_json_at(
+            "edge/public",
+            &[&policy],
+            &[&["--path", "/admin"], extra].concat(),
+        )
     };
     let default_kind = run(&[]);
     let gateway_kind = run(&["--kind", "kubernetes-gateway"]);
