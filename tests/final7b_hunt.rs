@@ -99,6 +99,18 @@ fn check_json(policy: &Path, args: &[&str]) -> Value {
     check_json_at("shop/orders", &[policy], args)
 }
 
+/// Runs `idflow check` (text output) for `workload` on `policy` with `args` and returns its
+/// standard output.
+fn check_text(workload: &str, policy: &Path, args: &[&str]) -> String {
+    let output = idflow()
+        .args(["check", "--workload", workload, "-f"])
+        .arg(policy)
+        .args(args)
+        .output()
+        .expect("idflow runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Returns the Token view's what-if rows for a GET of `path` without a token, for every
 /// workload the policies in `policy` name.
 fn what_if_rows(policy: &Path, path: &str) -> Vec<Row> {
@@ -442,18 +454,11 @@ fn check_suggested_labels_other_host() {
 #[ignore = "finding: --labels with gateway labels gives a sidecar"]
 fn check_gateway_labels_flag_kind() {
     let policy = write_file("helm-gateway.yaml", HELM_GATEWAY_TWO_LABELS);
-    let output = idflow()
-        .args([
-            "check",
-            "--workload",
-            "istio-ingress/istio-ingressgateway",
-            "-f",
-        ])
-        .arg(&policy)
-        .args(["--labels", "app=istio-ingressgateway,istio=ingressgateway"])
-        .output()
-        .expect("idflow runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = check_text(
+        "istio-ingress/istio-ingressgateway",
+        &policy,
+        &["--labels", "app=istio-ingressgateway,istio=ingressgateway"],
+    );
 
     assert!(
         stdout.lines().any(|line| line
@@ -475,12 +480,7 @@ fn check_gateway_name_label_kind() {
             "selector: {matchLabels: {gateway.networking.k8s.io/gateway-name: public}}",
         ),
     );
-    let output = idflow()
-        .args(["check", "--workload", "edge/public", "-f"])
-        .arg(&policy)
-        .output()
-        .expect("idflow runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = check_text("edge/public", &policy, &[]);
 
     assert!(
         stdout.lines().any(|line| line
@@ -707,12 +707,7 @@ fn check_no_jwks_uri_wording() {
 fn check_allow_decided_by() {
     let policy = write_file("allow-all.yaml", ALLOW_ALL);
     let rows = what_if_rows(&policy, "/");
-    let output = idflow()
-        .args(["check", "--workload", "shop/orders", "-f"])
-        .arg(&policy)
-        .output()
-        .expect("idflow runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = check_text("shop/orders", &policy, &[]);
 
     assert_eq!(
         rows[0].decided_by(),
