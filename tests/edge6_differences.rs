@@ -89,8 +89,10 @@ fn policy_file(dir: &std::path::Path, file: &str, issuer: &str, jwks: &str) -> S
     path.display().to_string()
 }
 
+/// A later file's object replaces a same-named one, as a later `kubectl apply` would: decode says
+/// so, compares the edge with the later one only, and labels its key set with that file.
 #[test]
-fn decode_names_files_of_same_name() {
+fn decode_later_file_replaces_same_name() {
     let dir = std::env::temp_dir().join(format!("idflow-edge6-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("folder");
     let first = policy_file(&dir, "a.yaml", mint::ISSUER, &mint::jwks());
@@ -114,17 +116,29 @@ fn decode_names_files_of_same_name() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stdout.contains(&format!("  shop/jwt ({second}): ")),
-        "the difference names the file: {stdout}"
+        stderr.contains(&format!(
+            "RequestAuthentication shop/jwt is defined in {first} and again in {second}; the \
+             later definition replaces the earlier one"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("is defined in").count(),
+        1,
+        "one notice: {stderr}"
     );
     assert!(
         stdout.contains(&format!(
-            "RequestAuthentication shop/jwt ({first}) jwtRules[0]"
+            "RequestAuthentication shop/jwt ({second}) jwtRules[0]"
         )),
-        "the key set names the file: {stdout}"
+        "the key set names the later file: {stdout}"
     );
     assert!(
-        !stderr.contains("RequestAuthentication shop/jwt jwtRules[0]"),
-        "no label without its file: {stderr}"
+        stdout.contains("differences from the mesh (1 RequestAuthentication)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the mesh accepts issuer `https://other.test`"),
+        "{stdout}"
     );
 }

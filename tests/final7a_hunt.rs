@@ -350,7 +350,6 @@ fn edge_pem_reason_names_file() {
 /// the token with the first file's `shop/jwt` and then denies with the second file's
 /// `shop/require-jwt` (403), with no warning about the name.
 #[test]
-#[ignore = "finding: check takes shop/jwt from the first file and shop/require-jwt from the last"]
 fn check_same_name_last_file_wins() {
     let first = policy_file(mint::ISSUER);
     let second = policy_file(OTHER_ISSUER);
@@ -378,7 +377,6 @@ fn check_same_name_last_file_wins() {
 /// `shop/jwt`, which the cluster replaced. With the second file alone it reports the token
 /// unverified, because no jwtRules entry has its issuer.
 #[test]
-#[ignore = "finding: decode --workload verifies with a same-named policy that a later file replaces"]
 fn decode_same_name_last_file_wins() {
     let first = policy_file(mint::ISSUER);
     let second = policy_file(OTHER_ISSUER);

@@ -560,7 +560,6 @@ fn check_policy_from_stdin() {
 /// (a DENY in one, an ALLOW in the other) describe two different clusters. check evaluates
 /// both at once, and envoy-config prints both as filters with one RBAC policy id, without a word.
 #[test]
-#[ignore = "finding: check evaluates two same-named policies from two files silently"]
 fn check_same_name_two_files() {
     let deny = write_file("gate-deny.yaml", GATE_DENY);
     let allow = write_file(

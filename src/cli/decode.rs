@@ -15,9 +15,10 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::PolicyFiles;
 use super::{DecodeArgs, OutputFormat};
 use crate::mesh::MeshSettings;
-use crate::mesh::crd::{ObjectMeta, PolicySet};
+use crate::mesh::crd::ObjectMeta;
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
 use crate::mesh::scope::{AppliedRequestAuthentication, policies_for};
@@ -426,35 +427,27 @@ impl Keys {
     fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
         let (namespace, name) =
             super::check::split_workload(workload).map_err(|error| error.to_string())?;
-        let mut files = Vec::new();
-        let mut policies = PolicySet::default();
+        let mut files = PolicyFiles::default();
         for path in &args.policies {
             let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
-            policies.append(loaded.policies.clone());
-            files.push((path.display().to_string(), loaded.policies));
+            files.add(&path.display().to_string(), loaded.policies);
         }
+        for notice in &files.notices {
+            eprintln!("idflow decode: warning: {notice}");
+        }
+        let policies = &files.policies;
         // The labels `idflow check --workload` and the what-if rows take for this name.
-        let target = named::workload_or_default(&policies, &namespace, &name);
-        // Two files may hold objects of one NAMESPACE/NAME, which a cluster would keep as one, so
-        // their labels name the file.
-        let in_files = |meta: &ObjectMeta| {
+        let target = named::workload_or_default(policies, &namespace, &name);
+        let applied = policies_for(policies, &target, &MeshSettings::default());
+        // An object defined in several files is labelled with the file whose definition counts.
+        let origin = |meta: &ObjectMeta| {
+            let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);
             files
-                .iter()
-                .filter(|(_, set)| {
-                    set.request_authentication.iter().any(|other| {
-                        other.metadata.namespace == meta.namespace
-                            && other.metadata.name == meta.name
-                    })
-                })
-                .count()
+                .file_of_repeated(&object)
+                .map_or_else(String::new, |file| format!(" ({file})"))
         };
-        let mut covered = false;
-        for (file, set) in &files {
-            let applied = policies_for(set, &target, &MeshSettings::default());
-            covered |= !applied.request_authentication.is_empty();
-            self.add_rule_keys(args, &applied.request_authentication, file, in_files);
-        }
-        if !covered {
+        self.add_rule_keys(args, &applied.request_authentication, origin);
+        if applied.request_authentication.is_empty() {
             eprintln!(
                 "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
                  (pod labels {}), so the mesh would not check the token there",
@@ -464,21 +457,17 @@ impl Keys {
         Ok(())
     }
 
-    /// Loads the keys of each `jwtRules` entry of `applied`, read from `file`.
+    /// Loads the keys of each `jwtRules` entry of `applied`. `origin` gives the text that follows
+    /// an object's name in labels.
     fn add_rule_keys(
         &mut self,
         args: &DecodeArgs,
         applied: &[AppliedRequestAuthentication],
-        file: &str,
-        in_files: impl Fn(&ObjectMeta) -> usize,
+        origin: impl Fn(&ObjectMeta) -> String,
     ) {
         for applied in applied {
             let meta = &applied.policy.metadata;
-            let origin = if in_files(meta) > 1 {
-                format!(" ({file})")
-            } else {
-                String::new()
-            };
+            let origin = origin(meta);
             for (index, rule) in applied.policy.spec.jwt_rules.iter().enumerate() {
                 let label = format!(
                     "RequestAuthentication {}/{}{origin} jwtRules[{index}]",

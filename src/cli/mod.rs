@@ -215,6 +215,53 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Policies read from several files in turn, as `kubectl apply -f` of each would leave them: an
+/// object that a later file defines again is replaced, with a notice naming both files.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyFiles {
+    pub policies: crate::mesh::crd::PolicySet,
+    pub notices: Vec<String>,
+    /// The file each object (`KIND NAMESPACE/NAME`) was last read from.
+    origins: std::collections::BTreeMap<String, String>,
+    /// The objects defined in more than one file.
+    repeated: std::collections::BTreeSet<String>,
+}
+
+impl PolicyFiles {
+    /// Adds the policies read from `file`.
+    pub(crate) fn add(&mut self, file: &str, policies: crate::mesh::crd::PolicySet) {
+        let names = policies.object_names();
+        for object in self.policies.append(policies) {
+            let earlier = self
+                .origins
+                .get(&object)
+                .map_or("an earlier file", String::as_str);
+            self.notices.push(format!(
+                "{object} is defined in {earlier} and again in {file}; the later definition \
+                 replaces the earlier one, as a later `kubectl apply` would"
+            ));
+            self.repeated.insert(object);
+        }
+        for name in names {
+            self.origins.insert(name, file.to_owned());
+        }
+    }
+
+    /// Returns the file the object `KIND NAMESPACE/NAME` was last read from.
+    pub(crate) fn file_of(&self, object: &str) -> Option<&str> {
+        self.origins.get(object).map(String::as_str)
+    }
+
+    /// Returns the file the object `KIND NAMESPACE/NAME` was last read from, when several files
+    /// define it.
+    pub(crate) fn file_of_repeated(&self, object: &str) -> Option<&str> {
+        if !self.repeated.contains(object) {
+            return None;
+        }
+        self.file_of(object)
+    }
+}
+
 /// Returns whether `error` comes from writing to a pipe whose reader has gone.
 pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{OutputFormat, ReplayArgs};
+use super::{OutputFormat, PolicyFiles, ReplayArgs};
 use crate::edge::profile::EdgeProfile;
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::{load_policies, load_policy_file};
@@ -22,7 +22,7 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
     notices.append(&mut loaded.notices);
     loaded.notices = notices;
     // The files are read whatever the output, so that a wrong path fails in scripts too.
-    let mut policies = PolicySet::default();
+    let mut files = PolicyFiles::default();
     for path in &args.policies {
         // NOTE: `idflow check -f` puts objects without a namespace in the workload's
         // namespace, so for such files its verdicts can differ from the what-if table's.
@@ -32,8 +32,10 @@ pub fn run(args: &ReplayArgs, theme: &str) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|notice| format!("{}: {notice}", path.display())),
         );
-        policies.append(file.policies);
+        files.add(&path.display().to_string(), file.policies);
     }
+    loaded.notices.append(&mut files.notices);
+    let policies = files.policies;
     let edge = match &args.edge_profile {
         Some(path) => Some(edge_setup(EdgeProfile::load(path))?),
         None => None,

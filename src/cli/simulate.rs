@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::OutputFormat;
 use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport};
+use super::{OutputFormat, PolicyFiles};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
 use crate::mesh::load::load_policy_file;
@@ -40,7 +40,7 @@ struct CheckOutput<'a> {
 fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
     let mut workload = args.workload()?;
     let settings = args.settings(now)?;
-    let mut policies = PolicySet::default();
+    let mut files = PolicyFiles::default();
     for path in &args.files {
         let loaded = load_policy_file(path, &workload.namespace)?;
         for notice in &loaded.notices {
@@ -51,9 +51,11 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
                 notice.message
             );
         }
-        policies.append(loaded.policies);
+        files.add(&path.display().to_string(), loaded.policies);
     }
-    let workload_report = args.apply_policy_selectors(&mut workload, &policies);
+    let policies = files.policies;
+    let mut workload_report = args.apply_policy_selectors(&mut workload, &policies);
+    workload_report.warnings.splice(0..0, files.notices);
     if policies.authorization.is_empty()
         && policies.request_authentication.is_empty()
         && policies.peer_authentication.is_empty()

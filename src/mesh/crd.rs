@@ -251,11 +251,92 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    /// Moves every policy of `other` into this set, after the ones it has.
-    pub fn append(&mut self, other: PolicySet) {
-        self.authorization.extend(other.authorization);
-        self.request_authentication
-            .extend(other.request_authentication);
-        self.peer_authentication.extend(other.peer_authentication);
+    /// Moves every policy of `other` into this set, after the ones it has. An object with the
+    /// kind, namespace and name of one already here replaces it in place, as a later `kubectl
+    /// apply` of another file would. Returns `KIND NAMESPACE/NAME` of each object replaced.
+    pub fn append(&mut self, other: PolicySet) -> Vec<String> {
+        let mut replaced = Vec::new();
+        merge(
+            "AuthorizationPolicy",
+            &mut self.authorization,
+            other.authorization,
+            |policy| &policy.metadata,
+            &mut replaced,
+        );
+        merge(
+            "RequestAuthentication",
+            &mut self.request_authentication,
+            other.request_authentication,
+            |policy| &policy.metadata,
+            &mut replaced,
+        );
+        merge(
+            "PeerAuthentication",
+            &mut self.peer_authentication,
+            other.peer_authentication,
+            |policy| &policy.metadata,
+            &mut replaced,
+        );
+        replaced
+    }
+}
+
+impl PolicySet {
+    /// Returns `KIND NAMESPACE/NAME` of each object, the form [`PolicySet::append`] reports.
+    pub fn object_names(&self) -> Vec<String> {
+        let name =
+            |kind: &str, meta: &ObjectMeta| format!("{kind} {}/{}", meta.namespace, meta.name);
+        self.authorization
+            .iter()
+            .map(|policy| name("AuthorizationPolicy", &policy.metadata))
+            .chain(
+                self.request_authentication
+                    .iter()
+                    .map(|policy| name("RequestAuthentication", &policy.metadata)),
+            )
+            .chain(
+                self.peer_authentication
+                    .iter()
+                    .map(|policy| name("PeerAuthentication", &policy.metadata)),
+            )
+            .collect()
+    }
+}
+
+/// Adds `added` to `objects`, each replacing an object of the same namespace and name.
+fn merge<T>(
+    kind: &str,
+    objects: &mut Vec<T>,
+    added: Vec<T>,
+    meta: fn(&T) -> &ObjectMeta,
+    replaced: &mut Vec<String>,
+) {
+    for object in added {
+        let name = format!("{kind} {}/{}", meta(&object).namespace, meta(&object).name);
+        if replace_or_push(objects, object, |old, new| {
+            same_object(meta(old), meta(new))
+        }) {
+            replaced.push(name);
+        }
+    }
+}
+
+/// Returns whether two objects' metadata name one object: the same namespace and name.
+fn same_object(one: &ObjectMeta, other: &ObjectMeta) -> bool {
+    one.namespace == other.namespace && one.name == other.name
+}
+
+/// Adds `object` to `objects` in place of the first one that `same` matches, or at the end.
+/// Returns whether it replaced one.
+fn replace_or_push<T>(objects: &mut Vec<T>, object: T, same: impl Fn(&T, &T) -> bool) -> bool {
+    match objects.iter().position(|old| same(old, &object)) {
+        Some(index) => {
+            objects[index] = object;
+            true
+        }
+        None => {
+            objects.push(object);
+            false
+        }
     }
 }

@@ -146,11 +146,7 @@ pub fn edge_hop(flow: &Flow) -> Option<&Hop> {
 
 /// Returns the verdict cell of an edge hop, as [`edge_cell`] does for its flow.
 pub fn edge_hop_cell(hop: &Hop) -> (String, Slot) {
-    let text = format!(
-        "{} {}",
-        decision_word(hop.decision),
-        status_text(hop)
-    );
+    let text = format!("{} {}", decision_word(hop.decision), status_text(hop));
     (text, verdict_slot(hop))
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{DecodeArgs, Keys, read_text};
+use crate::cli::PolicyFiles;
 use crate::edge::profile::{
     Difference, EdgeDecision, EdgeProfile, KeySource, PolicyInFile, sent_header_value,
 };
@@ -37,19 +38,29 @@ impl EdgeCheck {
         };
         let profile = EdgeProfile::load(path)?;
         let edge_keys = load_keys(&profile, args, keys)?;
-        let mut policies = Vec::new();
+        let mut files = PolicyFiles::default();
         for path in &args.policies {
             let loaded =
                 load_policy_file(path, DEFAULT_NAMESPACE).map_err(|error| error.to_string())?;
-            let file = path.display().to_string();
-            policies.extend(
-                loaded
-                    .policies
-                    .request_authentication
-                    .into_iter()
-                    .map(|policy| (file.clone(), policy)),
-            );
+            files.add(&path.display().to_string(), loaded.policies);
         }
+        // With --workload, `load_policy_keys` has printed these notices.
+        if args.workload.is_none() {
+            for notice in &files.notices {
+                eprintln!("idflow decode: warning: {notice}");
+            }
+        }
+        let policies: Vec<(String, RequestAuthentication)> = files
+            .policies
+            .request_authentication
+            .iter()
+            .map(|policy| {
+                let meta = &policy.metadata;
+                let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);
+                let file = files.file_of(&object).unwrap_or_default().to_owned();
+                (file, policy.clone())
+            })
+            .collect();
         if !args.policies.is_empty() && policies.is_empty() {
             eprintln!(
                 "idflow decode: warning: the --policies files hold no RequestAuthentication, so \
