@@ -329,14 +329,10 @@ fn same_object(one: &ObjectMeta, other: &ObjectMeta) -> bool {
 /// Adds `object` to `objects` in place of the first one that `same` matches, or at the end.
 /// Returns whether it replaced one.
 fn replace_or_push<T>(objects: &mut Vec<T>, object: T, same: impl Fn(&T, &T) -> bool) -> bool {
-    match objects.iter().position(|old| same(old, &object)) {
-        Some(index) => {
-            objects[index] = object;
-            true
-        }
-        None => {
-            objects.push(object);
-            false
-        }
+    if let Some(index) = objects.iter().position(|old| same(old, &object)) {
+        objects[index] = object;
+        return true;
     }
+    objects.push(object);
+    false
 }
