@@ -313,7 +313,7 @@ fn helm_gateway_selector_kind() {
     assert!(
         stdout
             .lines()
-            .any(|line| line == "  workload               gateway, labels app=istio-ingressgateway"),
+            .any(|line| line == "  workload               gateway, labels app=istio-ingressgateway,istio=ingressgateway"),
         "{stdout}"
     );
     // A sidecar's warning adds that the client sets the Host header; a gateway's does not.

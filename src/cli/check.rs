@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
 use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
-use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind};
+use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind, named};
 
 mod selectors;
 
@@ -136,7 +136,10 @@ impl MeshArgs {
             None => BTreeMap::from([("app".to_owned(), name.clone())]),
         };
         let kind = match self.kind {
-            None | Some(KindArg::Sidecar) => WorkloadKind::Sidecar,
+            // Without --labels, `apply_policy_selectors` takes the kind of the selector that names
+            // the workload.
+            None => named::kind_for_labels(&labels),
+            Some(KindArg::Sidecar) => WorkloadKind::Sidecar,
             Some(KindArg::Gateway) => WorkloadKind::Gateway,
             Some(KindArg::KubernetesGateway) => WorkloadKind::KubernetesGateway,
             Some(KindArg::Waypoint) => WorkloadKind::Waypoint,

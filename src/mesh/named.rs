@@ -113,15 +113,39 @@ pub fn has_gateway_labels(labels: &BTreeMap<String, String>) -> bool {
         || app.is_some_and(|value| value.starts_with("istio-") && value.ends_with("gateway"))
 }
 
-/// Builds the workload that a selector with `labels` names. Any `istio` label marks a gateway,
-/// because of the Istio pods labelled `istio` (gateways, istiod), only gateways run an Envoy that
-/// enforces policies.
-fn named_workload(namespace: String, name: String, labels: BTreeMap<String, String>) -> Workload {
-    let kind = if labels.contains_key("istio") || has_gateway_labels(&labels) {
+/// Returns the kind of workload whose pods carry `labels`. The Gateway API label
+/// `gateway.networking.k8s.io/gateway-name`, which Istio puts on the pods it deploys for a
+/// `Gateway`, marks a Gateway API gateway. Any `istio` label marks a gateway, because of the Istio
+/// pods labelled `istio` (gateways, istiod), only gateways run an Envoy that enforces policies.
+pub fn kind_for_labels(labels: &BTreeMap<String, String>) -> WorkloadKind {
+    if labels.contains_key(GATEWAY_NAME_LABEL) {
+        WorkloadKind::KubernetesGateway
+    } else if labels.contains_key("istio") || has_gateway_labels(labels) {
         WorkloadKind::Gateway
     } else {
         WorkloadKind::Sidecar
-    };
+    }
+}
+
+/// The label Istio puts on the pods of a Gateway API gateway, naming the `Gateway`.
+const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+
+/// Builds the workload that a selector with `labels` names. A gateway named `istio-NAME` gets both
+/// labels of Istio's gateway deployments, `app: istio-NAME` and `istio: NAME`, which the Helm
+/// gateway chart and istioctl's profiles set, so that a selector on either one applies.
+fn named_workload(namespace: String, name: String, labels: BTreeMap<String, String>) -> Workload {
+    let kind = kind_for_labels(&labels);
+    let mut labels = labels;
+    if kind == WorkloadKind::Gateway
+        && let Some(short) = name.strip_prefix("istio-")
+    {
+        labels
+            .entry("app".to_owned())
+            .or_insert_with(|| name.clone());
+        labels
+            .entry("istio".to_owned())
+            .or_insert_with(|| short.to_owned());
+    }
     Workload {
         namespace,
         service_account: name.clone(),

@@ -61,7 +61,7 @@ impl MeshArgs {
         let Some((evaluated, others)) = selectors.split_first() else {
             return report;
         };
-        for (labels, group) in group_by_labels(others, &evaluated.labels) {
+        for (labels, group) in group_by_labels(others, &workload.labels) {
             report
                 .warnings
                 .push(left_out_warning(workload, evaluated, &labels, &group));
@@ -77,16 +77,19 @@ impl MeshArgs {
     }
 }
 
-/// Groups the selectors whose labels differ from `evaluated`, in their order, by their labels.
+/// Groups the selectors that do not select a workload with `labels`, in their order, by their
+/// labels.
 fn group_by_labels<'a>(
     selectors: &'a [NamingSelector],
-    evaluated: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
 ) -> Vec<(BTreeMap<String, String>, Vec<&'a NamingSelector>)> {
     let mut groups: Vec<(BTreeMap<String, String>, Vec<&NamingSelector>)> = Vec::new();
-    for selector in selectors
-        .iter()
-        .filter(|selector| selector.labels != *evaluated)
-    {
+    for selector in selectors.iter().filter(|selector| {
+        !selector
+            .labels
+            .iter()
+            .all(|(key, value)| labels.get(key) == Some(value))
+    }) {
         match groups
             .iter_mut()
             .find(|(labels, _)| *labels == selector.labels)
@@ -123,7 +126,7 @@ fn left_out_warning(
         labels = named::labels_text(labels),
         namespace = workload.namespace,
         name = workload.name,
-        evaluated_labels = named::labels_text(&evaluated.labels),
+        evaluated_labels = named::labels_text(&workload.labels),
         evaluated_kind = evaluated.kind,
         evaluated_policy = evaluated.policy,
         were = pronoun.1,
