@@ -760,7 +760,6 @@ fn check_error_closed_stderr() {
 /// unparsable lines) on standard error, so a closed standard error must not change its exit
 /// status 0. Today it ends with 101 (a Rust panic).
 #[test]
-#[ignore = "finding: replay panics when standard error is closed"]
 fn replay_closed_stderr() {
     let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accesslog/mixed.log");
     let log = log.display().to_string();
@@ -772,7 +771,6 @@ fn replay_closed_stderr() {
 /// `idflow follow 2>&1 | head -1` closes the pipe after the first notice. follow then panics on
 /// its next notice (exit 101) instead of carrying on or ending cleanly.
 #[test]
-#[ignore = "finding: follow panics when standard error is closed"]
 fn follow_closed_stderr() {
     let mut child = spawn_follow(Stdio::piped());
     let stderr = child.stderr.take().expect("standard error is piped");
@@ -797,4 +795,13 @@ fn follow_closed_port_keeps_running() {
     let mut child = spawn_follow(Stdio::null());
 
     assert_eq!(wait_or_kill(&mut child, Duration::from_secs(3)), None);
+}
+
+/// decode warns on standard error when a key file is missing (a usage error, exit 2); a closed
+/// standard error must keep that status rather than panic (101).
+#[test]
+fn decode_closed_stderr() {
+    let mut child = spawn_with_closed_stderr(&["decode", "a.b.c", "--jwks", "missing-jwks.json"]);
+
+    assert_eq!(wait_or_kill(&mut child, Duration::from_secs(5)), Some(2));
 }

@@ -106,7 +106,7 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(EXIT_INVALID),
         Err(message) => {
-            eprintln!("idflow decode: {message}");
+            stderr_line!("idflow decode: {message}");
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -407,7 +407,7 @@ impl Keys {
             keys.sets.push(set);
         }
         if let Some(secret) = &args.keys.secret {
-            eprintln!(
+            stderr_line!(
                 "idflow decode: warning: a secret given with --secret lands in shell history and \
                  process lists; prefer --secret-file"
             );
@@ -416,7 +416,7 @@ impl Keys {
             keys.sets.push(set);
         }
         for failure in &keys.failures {
-            eprintln!("idflow decode: warning: {failure}");
+            stderr_line!("idflow decode: warning: {failure}");
         }
         Ok(keys)
     }
@@ -433,7 +433,7 @@ impl Keys {
             files.add(&path.display().to_string(), loaded.policies);
         }
         for notice in &files.notices {
-            eprintln!("idflow decode: warning: {notice}");
+            stderr_line!("idflow decode: warning: {notice}");
         }
         let policies = &files.policies;
         // The labels `idflow check --workload` and the what-if rows take for this name.
@@ -448,7 +448,7 @@ impl Keys {
         };
         self.add_rule_keys(args, &applied.request_authentication, origin);
         if applied.request_authentication.is_empty() {
-            eprintln!(
+            stderr_line!(
                 "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \
                  (pod labels {}), so the mesh would not check the token there",
                 named::labels_text(&target.labels)
@@ -538,7 +538,7 @@ impl Keys {
         let (jwks_uri, warning) = keys::jwks_uri_from_discovery(&url, issuer, &document)
             .map_err(|error| error.to_string())?;
         if let Some(warning) = warning {
-            eprintln!("idflow decode: warning: {warning}");
+            stderr_line!("idflow decode: warning: {warning}");
         }
         let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
         self.fetch_jwks(args, SourceKind::Issuer, &label, &jwks_uri)
@@ -677,7 +677,7 @@ fn parse_at(value: &str) -> Result<DateTime<Utc>, String> {
 fn read_stdin() -> Result<String, String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("idflow decode: reading the token from standard input; end it with Ctrl-D");
+        stderr_line!("idflow decode: reading the token from standard input; end it with Ctrl-D");
     }
     read_bounded(stdin.lock(), "standard input")
 }

@@ -93,9 +93,10 @@ pub fn run(args: &FollowArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let client = connect(&resolved).await?;
-        eprintln!(
+        stderr_line!(
             "idflow: following context \"{}\", {}",
-            resolved.context, resolved.scope
+            resolved.context,
+            resolved.scope
         );
         let mut settings = LiveSettings::new(resolved.scope.clone());
         settings.trust_domain.clone_from(&args.trust_domain);
@@ -145,16 +146,16 @@ async fn follow(
                 match message {
                     LiveMessage::Flow(flow) => printer.update(*flow, now_ms()),
                     LiveMessage::Stream(status) => {
-                        eprintln!("idflow: stream {}: {}", status.stream, status.health);
+                        stderr_line!("idflow: stream {}: {}", status.stream, status.health);
                     }
-                    LiveMessage::Notice(text) => eprintln!("idflow: {text}"),
+                    LiveMessage::Notice(text) => stderr_line!("idflow: {text}"),
                     LiveMessage::Counts(counts) => {
                         if let Some(text) = dropped.update(counts.flows_evicted, Instant::now()) {
-                            eprintln!("idflow: {text}");
+                            stderr_line!("idflow: {text}");
                         }
                         if counts.too_long > too_long {
                             too_long = counts.too_long;
-                            eprintln!(
+                            stderr_line!(
                                 "idflow: {too_long} log line(s) longer than {} MiB skipped so far",
                                 MAX_LOG_LINE_BYTES / 1024 / 1024
                             );
@@ -162,7 +163,7 @@ async fn follow(
                         if counts.credentials_logged >= credentials_reported.saturating_mul(10).max(1) {
                             credentials_reported = counts.credentials_logged;
                             if let Some(notice) = credentials_notice(credentials_reported) {
-                                eprintln!("idflow: {notice}");
+                                stderr_line!("idflow: {notice}");
                             }
                         }
                     }
@@ -238,7 +239,7 @@ impl DroppedReport {
 /// Prints the dropped flows not reported yet, before exit.
 fn report_last(dropped: &mut DroppedReport) {
     if let Some(text) = dropped.finish() {
-        eprintln!("idflow: {text}");
+        stderr_line!("idflow: {text}");
     }
 }
 

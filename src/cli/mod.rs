@@ -1,5 +1,14 @@
 //! Command-line flags (clap) and the subcommands they run.
 
+/// Writes a line to standard error as `eprintln!` does, but ignores a failed write: `eprintln!`
+/// panics when standard error is closed (`2>&-`) or its reader has gone (`2>&1 | head -1`), and a
+/// lost warning must not turn a verdict's exit status into a crash.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod check;
 pub mod decode;
 pub mod follow;
@@ -128,7 +137,7 @@ pub struct DecodeArgs {
 pub fn exit_on_usage_error(error: &clap::Error) -> ExitCode {
     let text = error.render().to_string();
     if error.use_stderr() {
-        eprint!("{}", crate::redact::hide_tokens(&text));
+        write_stderr(format_args!("{}", crate::redact::hide_tokens(&text)));
     } else {
         // `--help | head` closes the pipe early; the text was for the reader that left.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
@@ -183,7 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(path) = &cli.log_file
         && let Err(error) = start_log(path)
     {
-        eprintln!(
+        stderr_line!(
             "idflow: cannot write the log file {:?}: {error}; check the folder exists and is writable",
             path.display().to_string()
         );
@@ -209,7 +218,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // was written, so end quietly, as `follow` does.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("idflow: {error:#}");
+            stderr_line!("idflow: {error:#}");
             ExitCode::from(2)
         }
     }
@@ -260,6 +269,11 @@ impl PolicyFiles {
         }
         self.file_of(object)
     }
+}
+
+/// Writes `text` to standard error, ignoring a failed write ([`stderr_line!`] explains why).
+pub(crate) fn write_stderr(text: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), text);
 }
 
 /// Returns whether `error` comes from writing to a pipe whose reader has gone.

@@ -142,7 +142,7 @@ pub(super) fn edge_setup(profile: Result<EdgeProfile, String>) -> anyhow::Result
 
 fn print_notices(loaded: &Loaded) {
     for notice in &loaded.notices {
-        eprintln!("idflow: {notice}");
+        stderr_line!("idflow: {notice}");
     }
 }
 

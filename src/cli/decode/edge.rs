@@ -47,7 +47,7 @@ impl EdgeCheck {
         // With --workload, `load_policy_keys` has printed these notices.
         if args.workload.is_none() {
             for notice in &files.notices {
-                eprintln!("idflow decode: warning: {notice}");
+                stderr_line!("idflow decode: warning: {notice}");
             }
         }
         let policies: Vec<(String, RequestAuthentication)> = files
@@ -62,7 +62,7 @@ impl EdgeCheck {
             })
             .collect();
         if !args.policies.is_empty() && policies.is_empty() {
-            eprintln!(
+            stderr_line!(
                 "idflow decode: warning: the --policies files hold no RequestAuthentication, so \
                  there is nothing to compare the edge profile with"
             );
@@ -193,7 +193,7 @@ fn load_keys(
 ) -> Result<Option<KeySet>, String> {
     let origin = &profile.origin;
     let warn = |error: String| {
-        eprintln!("idflow decode: warning: edge profile {origin}: {error}");
+        stderr_line!("idflow decode: warning: edge profile {origin}: {error}");
         None
     };
     Ok(match &profile.key_source {
