@@ -914,3 +914,41 @@ fn finding_first_words() {
     assert!(error_text("jwt").contains("nothing follows the scheme"));
     assert!(error_text("NEGOTIATE abc").contains("carries credentials"));
 }
+
+#[test]
+fn access_token_query_parameter() {
+    let token = sample();
+    for (input, found_as) in [
+        (
+            format!("curl 'https://api.test/o?x=1&access_token={token}'"),
+            "curl command, access_token query parameter",
+        ),
+        (
+            format!("https://api.test/o?access_token={token}#top"),
+            "URL, access_token query parameter",
+        ),
+    ] {
+        let inspection = inspect(&input);
+        assert_eq!(inspection.found_as, found_as, "{input}");
+        assert_eq!(inspection.fingerprint, token::fingerprint(&token));
+        assert!(codes(&inspection).is_empty(), "{:?}", codes(&inspection));
+    }
+    assert!(error_text("https://api.test/o?x=1").contains(
+        "the URL has no `access_token` query parameter, the one Envoy's jwt_authn reads by default"
+    ));
+}
+
+#[test]
+fn curl_repeated_authorization() {
+    let header = format!("-H 'Authorization: Bearer {}'", sample());
+    let inspection = inspect(&format!("curl {header} {header} https://api.test/"));
+    assert_eq!(
+        message(&inspection, "repeated_header"),
+        format!(
+            "the curl command sends 2 Authorization headers; Envoy joins them into one value \
+             separated by `,`, reads it as one token and returns 401 `{BAD_FORMAT}`. Send one \
+             Authorization header"
+        )
+    );
+    assert!(inspection.is_invalid());
+}

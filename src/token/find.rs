@@ -60,6 +60,9 @@ pub(super) enum MeshReading {
 struct CurlHeader {
     line: String,
     source: &'static str,
+    /// How many `Authorization` headers the command sends, and the one value Envoy makes of them
+    /// (joined with `,`) when there are several.
+    repeated: Option<(usize, String)>,
 }
 
 /// Finds the token in `text`. Errors describe the input by its shape only (how it was given, the
@@ -78,10 +81,10 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     }
 
     let mut parts: Vec<String> = Vec::new();
-    let curl = curl_header(trimmed).map_err(|(source, reason)| {
-        parts.push(source.to_owned());
-        not_a_token(&parts, trimmed, &reason)
-    })?;
+    let curl = match curl_or_url(trimmed) {
+        Ok(curl) => curl,
+        Err(found) => return *found,
+    };
     let (line, quoted) = match &curl {
         Some(header) => {
             parts.push(header.source.to_owned());
@@ -134,7 +137,12 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         Err(reason) => ((String::new(), TokenKind::Opaque, Vec::new()), Some(reason)),
     };
     let reading = mesh_reading(header_name.as_deref(), scheme, value, rest, &picked.0);
-    let mesh_reading = read_as_mesh(reading, rest, &mut picked);
+    let mut mesh_reading = read_as_mesh(reading, rest, &mut picked);
+    if let Some((count, joined)) = curl.as_ref().and_then(|header| header.repeated.as_ref()) {
+        let (status, problem) = repeated_header(*count, joined);
+        picked.2.push(problem);
+        mesh_reading = MeshReading::Other(status);
+    }
     if let Some(reason) = failure
         && picked.0.is_empty()
     {
@@ -320,6 +328,87 @@ fn jwt_cookie(value: &str) -> Option<(&str, &str)> {
     })
 }
 
+/// Returns the header a curl command sends the token in (`None` for other text), or, as the
+/// error, the outcome for a curl command or URL whose token is in the query or missing.
+fn curl_or_url(text: &str) -> Result<Option<CurlHeader>, Box<Result<Found, TokenError>>> {
+    match curl_header(text) {
+        Ok(None) if is_url(text) => {
+            Err(Box::new(found_in_query("URL", text).unwrap_or_else(|| {
+                Err(not_a_token(
+                    &["URL".to_owned()],
+                    text,
+                    &format!(
+                        "the URL has no `{QUERY_PARAMETER}` query parameter, the one Envoy's \
+                     jwt_authn reads by default"
+                    ),
+                ))
+            })))
+        }
+        Ok(curl) => Ok(curl),
+        Err((source, reason)) => Err(Box::new(
+            found_in_query(source, text)
+                .unwrap_or_else(|| Err(not_a_token(&[source.to_owned()], text, &reason))),
+        )),
+    }
+}
+
+/// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1
+/// codec joins into `joined`, and the problem that says so.
+fn repeated_header(count: usize, joined: &str) -> (&'static str, Problem) {
+    let status = envoy::extract_from_header(joined)
+        .and_then(envoy::jwt_authn_format_status)
+        .unwrap_or(envoy::BAD_FORMAT);
+    let problem = Problem::error(
+        "repeated_header",
+        format!(
+            "the curl command sends {count} Authorization headers; Envoy joins them into one \
+             value separated by `,`, reads it as one token and returns 401 `{status}`. Send one \
+             Authorization header"
+        ),
+    );
+    (status, problem)
+}
+
+/// The query parameter Envoy's jwt_authn reads a token from when a `RequestAuthentication` names
+/// no location.
+const QUERY_PARAMETER: &str = "access_token";
+
+/// Returns whether `text` is one URL: `http://` or `https://` and no whitespace.
+fn is_url(text: &str) -> bool {
+    (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.contains(char::is_whitespace)
+}
+
+/// Finds the token in the `access_token` query parameter of the URL in `text` (a curl command or
+/// a URL, described by `source`), which Envoy's jwt_authn reads by default, with its value
+/// percent-decoded as Envoy decodes it. Returns `None` when no URL has the parameter.
+fn found_in_query(source: &str, text: &str) -> Option<Result<Found, TokenError>> {
+    let value = shell::split_words(text).into_iter().find_map(|word| {
+        let query = word.split_once('?')?.1;
+        let query = query.split('#').next().unwrap_or_default();
+        query.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == QUERY_PARAMETER).then(|| crate::mesh::jwt::extract::percent_decode(value))
+        })
+    })?;
+    let parts = [
+        source.to_owned(),
+        format!("{QUERY_PARAMETER} query parameter"),
+    ];
+    Some(match pick_token(&value) {
+        Ok((text, kind, problems)) => Ok(Found {
+            text,
+            kind,
+            location: parts.join(", "),
+            header_name: None,
+            scheme: None,
+            problems,
+            mesh_reading: MeshReading::Token,
+        }),
+        Err(reason) => Err(not_a_token(&parts, text, &reason)),
+    })
+}
+
 /// Returns the header a curl command (or a lone `-H` argument) sends the token in, or `None` when
 /// `text` is not curl syntax. The error names how the command was given and why it has no token.
 fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)> {
@@ -340,6 +429,7 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)>
         return Ok(Some(CurlHeader {
             line: format!("Authorization: Bearer {token}"),
             source: "curl --oauth2-bearer",
+            repeated: None,
         }));
     }
 
@@ -359,10 +449,19 @@ fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)>
     } else {
         "curl -H argument"
     };
+    // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`.
+    let authorizations: Vec<&str> = headers
+        .iter()
+        .filter(is_authorization)
+        .filter_map(|header| split_header_line(header).map(|(_, value)| value))
+        .collect();
+    let repeated =
+        (authorizations.len() > 1).then(|| (authorizations.len(), authorizations.join(",")));
     if let Some(line) = chosen {
         return Ok(Some(CurlHeader {
             line: (*line).to_owned(),
             source,
+            repeated,
         }));
     }
 
