@@ -166,7 +166,8 @@ fn correlation_notices(correlated: &flow::Correlated, max_flows: usize) -> Vec<S
     }
     if correlated.evicted > 0 {
         notices.push(format!(
-            "kept the newest {max_flows} flows and dropped {} older ones; raise --max-flows to keep more",
+            "kept the newest {} and dropped {} older; raise --max-flows to keep more",
+            crate::token::plural(max_flows, "flow"),
             correlated.evicted
         ));
     }
