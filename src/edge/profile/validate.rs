@@ -159,8 +159,9 @@ impl EdgeProfile {
         }
         if let Some(status) = json_only_at_edge(inspection.token.expose()) {
             notes.push(format!(
-                "JavaScript's JSON.parse accepts the token's JSON, but Envoy's jwt_authn rejects \
-                 it with 401 `{status}`, so the edge lets through a token the mesh rejects"
+                "JavaScript's JSON.parse at the edge accepts the token's JSON, but Envoy's \
+                 jwt_authn rejects it with 401 `{status}`, so the mesh rejects this token \
+                 whatever the edge decides"
             ));
         }
         Ok((parts.len(), header, claims))
