@@ -14,6 +14,7 @@ mod evaluate;
 mod js;
 mod key_source;
 mod parse;
+mod segments;
 mod sent;
 mod validate;
 

@@ -5,7 +5,8 @@ mod mesh_reading;
 
 use serde::Serialize;
 
-use super::validate::{ENVOY_CLOCK_SKEW_SECONDS, json_only_at_edge};
+use super::segments::json_only_at_edge;
+use super::validate::ENVOY_CLOCK_SKEW_SECONDS;
 use super::{EdgeProfile, MissingToken, TokenLocation};
 use crate::mesh::crd::{JwtRule, RequestAuthentication};
 use mesh_reading::prefix_reading;

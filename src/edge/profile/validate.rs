@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 
 use super::EdgeProfile;
-use super::js::{self, JsValue};
+use super::js::JsValue;
 use super::key_source::{describe_public_key, fitting_algorithms};
-use crate::token::jwks::{Jwks, websafe_decode};
+use super::segments::{decode_failure_reason, extra_text, parse_segment};
+use crate::token::Inspection;
+use crate::token::jwks::Jwks;
 use crate::token::keys::KeySet;
 use crate::token::verify::verify_signature_as;
-use crate::token::{Inspection, jwt_authn_format_status};
 
 /// Envoy's `jwt_authn` clock skew (`clock_skew_seconds` default), which Istio does not change.
 pub(super) const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
@@ -157,7 +158,7 @@ impl EdgeProfile {
                     .to_owned(),
             ));
         }
-        if let Some(status) = json_only_at_edge(inspection.token.expose()) {
+        if let Some(status) = super::segments::json_only_at_edge(inspection.token.expose()) {
             notes.push(format!(
                 "JavaScript's JSON.parse at the edge accepts the token's JSON, but Envoy's \
                  jwt_authn rejects it with 401 `{status}`, so the mesh rejects this token \
@@ -506,64 +507,6 @@ pub(super) fn webcrypto_family(alg: &str) -> &'static str {
     }
 }
 
-/// Explains why a segment of `passed` does not decode, naming what `replace` left in front of or
-/// around the token.
-fn decode_failure_reason(passed: &str, inspection: &Inspection) -> String {
-    match extra_text(passed, inspection) {
-        Some(extra) => format!(
-            "the validator received {extra}, so a segment is not base64url JSON and decoding it \
-             throws"
-        ),
-        None => "a segment is not base64url-encoded JSON, so decoding it throws".to_owned(),
-    }
-}
-
-/// Describes what `passed`, the text the validator received, contains besides the token:
-/// `the token with 1 whitespace character in front of it …`, or `None` when it is the token.
-pub(super) fn extra_text(passed: &str, inspection: &Inspection) -> Option<String> {
-    let token = inspection.token.expose();
-    if passed == token {
-        return None;
-    }
-    if let Some(scheme) = inspection
-        .scheme
-        .as_deref()
-        .filter(|scheme| passed.starts_with(scheme))
-    {
-        return Some(format!(
-            "the header value with the scheme still in front (`{scheme} <jwt>`)"
-        ));
-    }
-    let Some(position) = passed.find(token) else {
-        return Some(
-            "more than the token (whitespace or other text that `replace` left in the header \
-             value)"
-                .to_owned(),
-        );
-    };
-    let describe = |text: &str| {
-        let count = text.chars().count();
-        let plural = if count == 1 { "" } else { "s" };
-        if text.chars().all(char::is_whitespace) {
-            format!("{count} whitespace character{plural}")
-        } else {
-            format!("the text `{}`", text.trim())
-        }
-    };
-    let (before, after) = (&passed[..position], &passed[position + token.len()..]);
-    let mut around = Vec::new();
-    if !before.is_empty() {
-        around.push(format!("{} in front of it", describe(before)));
-    }
-    if !after.is_empty() {
-        around.push(format!("{} after it", describe(after)));
-    }
-    Some(format!(
-        "the token with {}, left in the header value by removing the scheme with `replace`",
-        around.join(" and ")
-    ))
-}
-
 /// Returns what the mesh does with a token `seconds` past `exp` (or before `nbf`): Envoy rejects
 /// it with `status` beyond its clock skew.
 fn mesh_time_verdict(seconds: f64, status: &str) -> String {
@@ -586,27 +529,6 @@ pub(super) fn describe_source(source: &super::KeySource) -> String {
     }
 }
 
-/// Decodes a base64url segment and parses it as the module does, with `base64url.decode(…,
-/// "String")` and `JSON.parse`; `None` where either throws.
-fn parse_segment(segment: &str) -> Option<JsValue> {
-    let bytes = websafe_decode(segment)?;
-    // NOTE: this assumes the module's decoder replaces invalid UTF-8 as TextDecoder does.
-    js::parse(&String::from_utf8_lossy(&bytes))
-}
-
-/// Returns the status Envoy's `jwt_authn` rejects `token` with when its JSON is invalid there but
-/// `JSON.parse` accepts both segments. Such JSON has a number past the double range, a lone
-/// surrogate escape, a repeated member name, or a header or payload that is not an object.
-pub(super) fn json_only_at_edge(token: &str) -> Option<&'static str> {
-    let status = jwt_authn_format_status(token)?;
-    if !status.ends_with("is an invalid JSON") {
-        return None;
-    }
-    let mut parts = token.split('.');
-    let (header, payload) = (parts.next()?, parts.next()?);
-    (parse_segment(header).is_some() && parse_segment(payload).is_some()).then_some(status)
-}
-
 /// Describes a claim for a reason: a string in quotes, anything else as `String()` writes it.
 fn describe_value(value: &JsValue) -> String {
     match value {
@@ -618,38 +540,4 @@ fn describe_value(value: &JsValue) -> String {
 /// Formats a number of seconds as a whole number.
 fn seconds(value: f64) -> String {
     format!("{:.0}", value.trunc())
-}
-
-#[cfg(test)]
-mod tests {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    use super::*;
-
-    fn token(payload: &str) -> String {
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#);
-        format!("{header}.{}.c2lnbmF0dXJl", URL_SAFE_NO_PAD.encode(payload))
-    }
-
-    #[test]
-    fn json_only_at_edge_cases() {
-        for payload in [
-            r#"{"sub":"a","quota":1e400}"#,
-            r#"{"sub":"\ud800"}"#,
-            r#"{"sub":"a","sub":"b"}"#,
-        ] {
-            assert_eq!(
-                json_only_at_edge(&token(payload)),
-                Some("Jwt payload is an invalid JSON"),
-                "{payload}"
-            );
-        }
-    }
-
-    #[test]
-    fn json_both_accept_or_reject() {
-        assert_eq!(json_only_at_edge(&token(r#"{"sub":"a"}"#)), None);
-        assert_eq!(json_only_at_edge(&token(r#"{"sub":}"#)), None);
-    }
 }
