@@ -236,7 +236,6 @@ fn envoy_verdicts_behind_findings() {
 /// `text_before_scheme` warning states. The edge note blames a case difference in the scheme and
 /// claims that the mesh treats the token as missing.
 #[test]
-#[ignore = "finding: edge note claims the mesh treats `x Bearer <jwt>` as missing; Envoy accepts it"]
 fn edge_text_before_scheme_note() {
     let edge = edge(&format!("x Bearer {}", token()), &edge_profile(""));
     for note in edge_notes(&edge) {
@@ -251,7 +250,6 @@ fn edge_text_before_scheme_note() {
 /// token, so the signing input differs and the signature check fails. The reason blames the key
 /// or a change after signing, where the sibling case (`x Bearer`) names the text `replace` left.
 #[test]
-#[ignore = "finding: edge reason for `Bearer  <jwt>` blames the key, not the space left in front"]
 fn edge_double_space_reason() {
     let edge = edge(&format!("Bearer  {}", token()), &edge_profile(""));
     assert_eq!(edge["verdict"], "deny", "{edge}");
@@ -262,7 +260,6 @@ fn edge_double_space_reason() {
 /// A bare token: decode reads it as sent after `Bearer ` and lists no problem, but the edge note
 /// claims that Envoy treats it as missing.
 #[test]
-#[ignore = "finding: edge note claims the mesh treats a bare token as missing; decode lists none"]
 fn edge_bare_token_note() {
     let input = token();
     let (_, json) = decode_json(&input, &[]);
@@ -284,7 +281,6 @@ fn edge_bare_token_note() {
 /// the module decodes these payloads and goes on. Envoy rejects them (`Jwt payload is an invalid
 /// JSON`), so the edge allows what the mesh rejects: a verdict disagreement idflow does not show.
 #[test]
-#[ignore = "finding: edge reports that decoding throws for JSON that JavaScript's JSON.parse accepts"]
 fn edge_json_parse_accepts() {
     let profile = edge_profile("check_exp = true");
     let exp = now() + 3600;
@@ -304,7 +300,6 @@ fn edge_json_parse_accepts() {
 /// `aud` `["x", 1]`: the module's `includes` finds no accepted audience and throws. The reason
 /// lists the claim without its number.
 #[test]
-#[ignore = "finding: edge reason drops the non-string member of `aud`"]
 fn edge_audience_reason_lists_all() {
     let profile = edge_profile("audiences = [\"orders\"]");
     let edge = edge(
@@ -422,7 +417,6 @@ fn decode_curl_two_authorizations() {
 /// `-0.0` as `0`, and an integer past 2^53 rounded to a double. The edge column keeps the JSON
 /// spelling of a float (`1.0`, `100.0`), so a header the mesh matches on shows another value.
 #[test]
-#[ignore = "finding: forwarded claim headers write numbers unlike JavaScript's String()"]
 fn edge_claim_numbers_as_javascript() {
     use std::fmt::Write as _;
 
@@ -470,7 +464,6 @@ fn edge_claim_numbers_as_javascript() {
 /// points at line 1 and suggests `x-edge-request-id`, the request id header, as the name for a
 /// claim header.
 #[test]
-#[ignore = "finding: the X-Ak* error for forward.claims names line 1 and the request id header"]
 fn edge_claim_header_error() {
     let jwks = write_file("jwks.json", &mint::jwks());
     let text = format!(
@@ -524,7 +517,6 @@ fn decode_url_query_token() {
 /// column reports that the token came in header `cookie` but the edge reads cookie `jwt`, and
 /// denies. The EdgeWorker finds the token in that cookie and accepts it.
 #[test]
-#[ignore = "finding: an edge profile that reads a cookie never finds a pasted Cookie line's token"]
 fn edge_cookie_location_found() {
     let profile = cookie_profile();
     for input in [
@@ -540,7 +532,6 @@ fn edge_cookie_location_found() {
 /// `Authorization: Bearer <jwt>` is denied as missing (400), as the Token view's edge column
 /// shows, but the same value without the header name passes the edge.
 #[test]
-#[ignore = "finding: edge finds a `Bearer <jwt>` paste in a cookie, unlike `Authorization: Bearer`"]
 fn edge_bearer_value_location() {
     let profile = cookie_profile();
     let token = token();

@@ -11,8 +11,10 @@
 mod decision;
 mod differences;
 mod evaluate;
+mod js;
 mod key_source;
 mod parse;
+mod segments;
 mod sent;
 mod validate;
 
@@ -243,13 +245,24 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn error(&self, section: &str, key: &str, problem: &str) -> String {
-        let line = line_of_key(self.text, section, key);
         let dotted = if section.is_empty() {
             key.to_owned()
         } else {
             format!("{section}.{key}")
         };
-        format!("{}:{line}: `{dotted}` {problem}", self.origin)
+        self.error_at(section, key, &format!("`{dotted}` {problem}"))
+    }
+
+    /// Returns `ORIGIN:LINE: message` for the line of `key` in `[section]`. A key of a table
+    /// (`forward.claims`) written inline under its parent points at the parent's key.
+    fn error_at(&self, section: &str, key: &str, message: &str) -> String {
+        let line = match section.rsplit_once('.') {
+            Some((parent, table)) if !self.text.contains(&format!("[{section}]")) => {
+                line_of_key(self.text, parent, table)
+            }
+            _ => line_of_key(self.text, section, key),
+        };
+        format!("{}:{line}: {message}", self.origin)
     }
 
     fn profile(&self, raw: RawProfile) -> Result<EdgeProfile, String> {
@@ -411,7 +424,9 @@ impl Validator<'_> {
 
     fn forwarding(&self, raw: parse::RawForward) -> Result<Forwarding, String> {
         let token_header = match raw.token_header {
-            Some(header) => Some(self.header_name("token_header", &header)?),
+            Some(header) => {
+                Some(self.header_name(("forward", "token_header"), &header, "x-jwt")?)
+            }
             None => None,
         };
         if raw.token_prefix.is_some() && token_header.is_none() {
@@ -422,14 +437,17 @@ impl Validator<'_> {
             ));
         }
         let request_id_header = self.header_name(
-            "request_id_header",
+            ("forward", "request_id_header"),
             raw.request_id_header
                 .as_deref()
                 .unwrap_or(DEFAULT_REQUEST_ID_HEADER),
+            DEFAULT_REQUEST_ID_HEADER,
         )?;
         let mut claims = Vec::new();
         for (claim, header) in raw.claims {
-            claims.push((claim, self.header_name("claims", &header)?));
+            let suggestion = claim_header_suggestion(&claim);
+            let header = self.header_name(("forward.claims", &claim), &header, &suggestion)?;
+            claims.push((claim, header));
         }
         Ok(Forwarding {
             keep_token: raw.keep_token.unwrap_or(true),
@@ -440,31 +458,59 @@ impl Validator<'_> {
         })
     }
 
-    /// Checks a header the EdgeWorker sets: an RFC 9110 token, and not one of the `Akamai-*` and
-    /// `X-Ak*` names that `setHeader` may not touch.
-    fn header_name(&self, key: &str, name: &str) -> Result<String, String> {
+    /// Checks a header the EdgeWorker sets, named by the TOML key `(section, key)`: an RFC 9110
+    /// token, and not one of the `Akamai-*` and `X-Ak*` names that `setHeader` may not touch.
+    /// `suggestion` is a neutral name for the same purpose, for the message.
+    fn header_name(
+        &self,
+        (section, key): (&str, &str),
+        name: &str,
+        suggestion: &str,
+    ) -> Result<String, String> {
+        // A claim's entry is named by its table, so that `forward.claims` reads as the key.
+        let subject = if section == "forward.claims" {
+            format!("`forward.claims` names the header {name:?} for claim `{key}`")
+        } else {
+            format!("`{section}.{key}` names the header {name:?}")
+        };
         let valid = !name.is_empty()
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
         if !valid {
-            return Err(self.error(
-                "forward",
+            return Err(self.error_at(
+                section,
                 key,
-                &format!("names the header {name:?}, which is not a valid header name; use letters, digits and `-`"),
+                &format!(
+                    "{subject}, which is not a valid header name; use letters, digits and `-`"
+                ),
             ));
         }
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("akamai-") || lower.starts_with("x-ak") {
-            return Err(self.error(
-                "forward",
+            return Err(self.error_at(
+                section,
                 key,
                 &format!(
-                    "names {name:?}, but an EdgeWorker cannot set `Akamai-*` or `X-Ak*` headers; \
-                     pick a neutral name such as \"x-edge-request-id\""
+                    "{subject}, but an EdgeWorker cannot set `Akamai-*` or `X-Ak*` headers; pick \
+                     a neutral name such as {suggestion:?}"
                 ),
             ));
         }
         Ok(lower)
+    }
+}
+
+/// Returns a neutral header name for claim `claim`, as the sample profile names them:
+/// `x-user-sub` for `sub`, or `x-user-claim` when the claim name is not a header name.
+fn claim_header_suggestion(claim: &str) -> String {
+    let usable = !claim.is_empty()
+        && claim
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if usable {
+        format!("x-user-{}", claim.to_ascii_lowercase().replace('_', "-"))
+    } else {
+        "x-user-claim".to_owned()
     }
 }

@@ -9,6 +9,7 @@ use crate::token;
 use super::filter::matches;
 use super::live::{LiveState, LiveUpdate, PickKind};
 use super::theme::Theme;
+use super::token_update::PastedText;
 pub use super::token_update::TokenPane;
 use super::{Session, detail, token_view, workloads};
 
@@ -329,6 +330,7 @@ impl App {
 
     fn inspect(&mut self, text: &str) {
         self.token.result = Some(token::inspect(text.trim(), self.now()));
+        self.token.pasted = PastedText(text.trim().to_owned());
         self.token.scroll = 0;
     }
 

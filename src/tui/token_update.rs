@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::edge::profile::{Difference, EdgeDecision, ProfileVerdict};
+use crate::edge::profile::{Difference, EdgeDecision, ProfileVerdict, sent_header_value};
 use crate::mesh::MeshSettings;
 use crate::mesh::check::Mesh;
 use crate::token::{Inspection, TokenError};
@@ -18,6 +18,8 @@ use super::what_if::{self, Probe, Row, Target, TokenFound};
 #[derive(Debug, Default)]
 pub struct TokenPane {
     pub result: Option<Result<Inspection, TokenError>>,
+    /// The text the inspection came from, which the edge judges as pasted.
+    pub(super) pasted: PastedText,
     /// First line shown, for scrolling.
     pub scroll: u16,
     /// One row per known workload, for the current token and what-if request.
@@ -29,11 +31,24 @@ pub struct TokenPane {
     pub(super) what_if_key: Option<WhatIfKey>,
 }
 
+/// Pasted text, which contains a token, so it is redacted from `Debug` and never drawn.
+#[derive(Clone, Default)]
+pub(super) struct PastedText(pub(super) String);
+
+impl std::fmt::Debug for PastedText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PastedText({} bytes, redacted)", self.0.len())
+    }
+}
+
 /// Inputs of the what-if table. The table is computed again only when they change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct WhatIfKey {
     /// The token's fingerprint, never the token.
     fingerprint: String,
+    /// The fingerprint of the pasted text, which the edge judges: the same token pasted with
+    /// another scheme or header gets another edge verdict.
+    pasted_fingerprint: String,
     method: String,
     path: String,
     /// [`App::policy_generation`] at the time.
@@ -60,9 +75,11 @@ impl App {
             self.token.what_if_key = None;
             return;
         };
+        let pasted_fingerprint = crate::token::fingerprint(&self.token.pasted.0);
         // Compared field by field, so that the check costs no allocation on every action.
         let unchanged = self.token.what_if_key.as_ref().is_some_and(|key| {
             key.fingerprint == inspection.fingerprint
+                && key.pasted_fingerprint == pasted_fingerprint
                 && key.method == self.live.what_if.method
                 && key.path == self.live.what_if.path
                 && key.generation == self.policy_generation
@@ -72,27 +89,32 @@ impl App {
         }
         let key = WhatIfKey {
             fingerprint: inspection.fingerprint.clone(),
+            pasted_fingerprint,
             method: self.live.what_if.method.clone(),
             path: self.live.what_if.path.clone(),
             generation: self.policy_generation,
         };
         let token = inspection.token.expose().to_owned();
         let mut rows = self.what_if_rows(&token);
-        let edge = self.edge.as_ref().and_then(|edge| {
-            // The edge evaluates the request the rows send: the token as `Authorization: Bearer`.
-            let sent = crate::token::inspect(&format!("Authorization: Bearer {token}"), self.now());
-            let decision = edge
-                .profile
-                .evaluate(&sent.ok()?, edge.keys.as_ref(), self.now());
+        let edge = self.edge.as_ref().map(|edge| {
+            // The edge judges the value as pasted, as `idflow decode --edge-profile` does, so
+            // `x Bearer <jwt>` gets the edge's verdict for that value.
+            let sent = sent_header_value(&self.token.pasted.0, inspection);
+            let decision = edge.profile.evaluate_sent(
+                inspection,
+                sent.as_deref(),
+                edge.keys.as_ref(),
+                self.now(),
+            );
             let policies = if self.live.workloads.is_empty() {
                 &self.policies
             } else {
                 &self.live.policies
             };
-            Some((
+            (
                 decision,
                 edge.profile.differences(&policies.request_authentication),
-            ))
+            )
         });
         if let Some((decision, _)) = &edge {
             let cell = edge_cell(decision);
@@ -196,5 +218,61 @@ pub(super) fn edge_cell(decision: &EdgeDecision) -> String {
         (ProfileVerdict::Deny, Some(status)) => format!("deny {status}"),
         (ProfileVerdict::Deny, None) => "deny".to_owned(),
         (ProfileVerdict::FailOpen, _) => "fail-open".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::edge::profile::EdgeProfile;
+    use crate::tui::{Action, EdgeSetup, Session, Theme, update};
+
+    /// Returns a JWT whose signature no key checks, because the profile below has none.
+    fn token() -> String {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://idp.test","sub":"alice"}"#);
+        format!("{header}.{payload}.c2lnbmF0dXJl")
+    }
+
+    /// Returns an app with an edge profile of Akamai's defaults and no keys.
+    fn edge_app() -> App {
+        let mut app = App::new(
+            Session::default(),
+            Theme::load_colored("default").expect("the default theme loads"),
+        );
+        let profile =
+            EdgeProfile::from_toml("name = \"defaults\"\n", "<inline>").expect("a valid profile");
+        app.edge = Some(EdgeSetup {
+            profile,
+            keys: None,
+        });
+        app
+    }
+
+    /// Pastes `text` and returns the edge's verdict cell and reason.
+    fn paste_edge(app: &mut App, text: String) -> (String, String) {
+        update(app, Action::Paste(text));
+        let (decision, _) = app.token.edge.as_ref().expect("an edge decision");
+        (edge_cell(decision), decision.reason.clone())
+    }
+
+    #[test]
+    fn edge_judges_value_as_pasted() {
+        let mut app = edge_app();
+        let (cell, reason) = paste_edge(&mut app, format!("Bearer {}", token()));
+        assert_eq!(cell, "allow", "{reason}");
+        // `replace('Bearer ', '')` leaves `x ` in front of the token, so decoding throws.
+        let (cell, reason) = paste_edge(&mut app, format!("x Bearer {}", token()));
+        assert_eq!(cell, "deny 400", "{reason}");
+        assert!(reason.contains("`x`"), "{reason}");
+    }
+
+    #[test]
+    fn pasted_text_redacted_in_debug() {
+        let text = PastedText(format!("Bearer {}", token()));
+        assert!(!format!("{text:?}").contains(&token()));
     }
 }

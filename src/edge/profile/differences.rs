@@ -5,6 +5,7 @@ mod mesh_reading;
 
 use serde::Serialize;
 
+use super::segments::json_only_at_edge;
 use super::validate::ENVOY_CLOCK_SKEW_SECONDS;
 use super::{EdgeProfile, MissingToken, TokenLocation};
 use crate::mesh::crd::{JwtRule, RequestAuthentication};
@@ -179,6 +180,17 @@ impl EdgeProfile {
                      validated request downstream; the mesh lets it pass without a request \
                      principal, and a policy that requires one responds with 403",
                     self.location
+                ),
+            );
+        }
+        if let Some(status) = out.token.and_then(json_only_at_edge) {
+            out.add(
+                None,
+                "json_accepted_only_at_edge",
+                format!(
+                    "JavaScript's JSON.parse at the edge accepts this token's JSON (a number past \
+                     the double range, a lone surrogate escape, a repeated member name or a \
+                     non-object segment), but the mesh rejects it with 401 `{status}`"
                 ),
             );
         }

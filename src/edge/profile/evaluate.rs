@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use super::decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
+use super::js::JsValue;
 use super::validate::Checked;
 use super::{EDGEWORKER_ERROR_STATUS, EdgeProfile, MissingToken, TokenLocation};
 use crate::token::Inspection;
@@ -94,26 +94,43 @@ impl EdgeProfile {
     /// caller has it.
     fn locate(&self, inspection: &Inspection, sent: Option<&str>) -> Located {
         let token = inspection.token.expose();
-        if let Some(pasted) = &inspection.header_name {
-            let same = matches!(&self.location, TokenLocation::Header(name) if name == pasted);
-            if !same {
+        match (self.pasted_header(inspection), &self.location) {
+            (Some("cookie"), TokenLocation::Cookie(name)) => {
+                return locate_cookie(name, inspection, sent);
+            }
+            (Some(pasted), TokenLocation::Header(name)) if pasted == name => {}
+            (Some(pasted), _) => {
+                let found_in = match (&inspection.header_name, &inspection.scheme) {
+                    (None, Some(scheme)) => {
+                        format!("the pasted `{scheme} <jwt>` is an `Authorization` header value")
+                    }
+                    _ => format!("the token came in header `{pasted}`"),
+                };
                 return Located::Missing(format!(
-                    "the token came in header `{pasted}`, but the edge reads {}",
+                    "{found_in}, but the edge reads {}",
                     self.location
                 ));
             }
-        }
-        if !matches!(self.location, TokenLocation::Header(_)) {
-            return Located::Found {
-                passed: token.to_owned(),
-                notes: Vec::new(),
-            };
+            (None, TokenLocation::Query(_) | TokenLocation::Cookie(_)) => {
+                return Located::Found {
+                    passed: token.to_owned(),
+                    notes: Vec::new(),
+                };
+            }
+            (None, TokenLocation::Header(_)) => {}
         }
         let value = match (sent, &inspection.scheme) {
             // HTTP parsers strip whitespace around a field value, so `getHeader` returns the rest.
             (Some(sent), _) => sent.trim_matches([' ', '\t']).to_owned(),
             (None, Some(scheme)) => format!("{scheme} {token}"),
             (None, None) => token.to_owned(),
+        };
+        // A bare token is judged as sent where the edge reads it, after the edge's scheme, as
+        // decode judges it for the mesh as sent in `Authorization: Bearer`.
+        let value = if inspection.header_name.is_none() && inspection.scheme.is_none() {
+            format!("{}{value}", self.scheme)
+        } else {
+            value
         };
         if self.scheme.is_empty() {
             return Located::Found {
@@ -136,11 +153,13 @@ impl EdgeProfile {
         };
         match stripped {
             Some(passed) => {
-                if !value.starts_with(&self.scheme) {
+                let exact = value.starts_with(&self.scheme);
+                if !exact && !self.scheme_case_sensitive {
+                    let mesh = mesh_reading(inspection)
+                        .map(|mesh| format!("; {mesh}"))
+                        .unwrap_or_default();
                     notes.push(format!(
-                        "the edge accepted the scheme {:?}, which is not `{}` exactly; Envoy's \
-                         prefix match is case-sensitive, so the mesh treats the forwarded token as \
-                         missing (no request principal; 403 where a policy requires one)",
+                        "the edge accepted the scheme {:?}, which is not `{}` exactly{mesh}",
                         inspection.scheme.as_deref().unwrap_or_default(),
                         self.scheme.trim_end()
                     ));
@@ -152,11 +171,11 @@ impl EdgeProfile {
                 self.scheme
             )),
             None => {
-                if inspection.scheme.is_none() {
+                if inspection.scheme.is_none()
+                    && let Some(mesh) = mesh_reading(inspection)
+                {
                     notes.push(format!(
-                        "the token has no scheme; the edge validates it as it is, but Envoy looks \
-                         for `{}` and treats the token as missing",
-                        self.scheme.trim_end()
+                        "the token has no scheme; the edge validates it as it is, but {mesh}"
                     ));
                 }
                 Located::Found {
@@ -164,6 +183,20 @@ impl EdgeProfile {
                     notes,
                 }
             }
+        }
+    }
+
+    /// Returns the header the pasted token came in: the header of a pasted line, or
+    /// `authorization` for a value with a scheme (`Bearer <jwt>`) when the profile reads a query
+    /// parameter or a cookie, whose values hold no space. `None` for a bare token, and for a value
+    /// with a scheme when the profile reads a header, which the edge then reads where it looks.
+    fn pasted_header<'a>(&self, inspection: &'a Inspection) -> Option<&'a str> {
+        match (&inspection.header_name, &inspection.scheme, &self.location) {
+            (Some(name), _, _) => Some(name),
+            (None, Some(_), TokenLocation::Query(_) | TokenLocation::Cookie(_)) => {
+                Some("authorization")
+            }
+            (None, _, _) => None,
         }
     }
 
@@ -288,15 +321,20 @@ impl EdgeProfile {
     fn original_token(&self, inspection: &Inspection) -> Vec<ForwardedHeader> {
         let token = inspection.token.expose();
         let fingerprint = &inspection.fingerprint;
-        let at_edge_location = match (&inspection.header_name, &self.location) {
+        let pasted = self.pasted_header(inspection);
+        let at_edge_location = match (pasted, &self.location) {
             (Some(pasted), TokenLocation::Header(name)) => pasted == name,
-            (Some(_), _) => false,
+            (Some(pasted), TokenLocation::Cookie(_)) => pasted == "cookie",
+            (Some(_), TokenLocation::Query(_)) => false,
             (None, _) => true,
         };
         if at_edge_location && !self.forward.keep_token {
             return Vec::new();
         }
-        let header = match (&inspection.header_name, &self.location) {
+        let header = match (pasted, &self.location) {
+            (Some("cookie") | None, TokenLocation::Cookie(name)) => {
+                ForwardedHeader::with_token("cookie", &format!("{name}={{}}"), token, fingerprint)
+            }
             (Some(pasted), _) => ForwardedHeader::with_token(
                 pasted,
                 &scheme_template(inspection.scheme.as_deref()),
@@ -312,9 +350,6 @@ impl EdgeProfile {
             (None, TokenLocation::Query(name)) => {
                 ForwardedHeader::with_token(":path", &format!("…?{name}={{}}"), token, fingerprint)
             }
-            (None, TokenLocation::Cookie(name)) => {
-                ForwardedHeader::with_token("cookie", &format!("{name}={{}}"), token, fingerprint)
-            }
         };
         vec![header]
     }
@@ -323,7 +358,7 @@ impl EdgeProfile {
     fn written_headers(
         &self,
         inspection: &Inspection,
-        claims: &Map<String, Value>,
+        claims: &JsValue,
         notes: &mut Vec<String>,
     ) -> Vec<ForwardedHeader> {
         let mut headers = Vec::new();
@@ -343,7 +378,7 @@ impl EdgeProfile {
                 ));
                 continue;
             };
-            headers.push(ForwardedHeader::plain(header, js_string(value)));
+            headers.push(ForwardedHeader::plain(header, value.to_js_string()));
         }
         headers
     }
@@ -364,22 +399,62 @@ fn scheme_template(scheme: Option<&str>) -> String {
     }
 }
 
-/// Converts a claim as JavaScript's `String(value)` does before `setHeader`.
-fn js_string(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Null => String::new(),
-                other => js_string(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::Object(_) => "[object Object]".to_owned(),
-        Value::Number(number) => number
-            .as_i64()
-            .map_or_else(|| number.to_string(), |whole| whole.to_string()),
-        other => other.to_string(),
+/// Finds the token in cookie `name` of the pasted `Cookie` header value `sent`, as an EdgeWorker
+/// reads it with the `cookies` module: the first cookie of that name.
+fn locate_cookie(name: &str, inspection: &Inspection, sent: Option<&str>) -> Located {
+    let token = inspection.token.expose();
+    let Some(sent) = sent else {
+        // NOTE: a curl command's `Cookie` header is not read back, so the cookie name is not
+        // checked there.
+        return Located::Found {
+            passed: token.to_owned(),
+            notes: vec![format!(
+                "idflow could not read the cookie names back from this input, so it judged the \
+                 token as if it were in cookie `{name}`, which the edge reads"
+            )],
+        };
+    };
+    let Some(value) = cookie_value(sent, name) else {
+        return Located::Missing(format!(
+            "the `Cookie` header has no cookie `{name}`, which the edge reads"
+        ));
+    };
+    let mut notes = Vec::new();
+    if value != token {
+        notes.push(format!(
+            "the edge validates the value of cookie `{name}`, not the token shown, which is in \
+             another cookie"
+        ));
     }
+    Located::Found {
+        passed: value.to_owned(),
+        notes,
+    }
+}
+
+/// Returns the value of the first cookie called `name` in a `Cookie` header value.
+fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (cookie, value) = pair.split_once('=')?;
+        (cookie.trim() == name).then(|| value.trim())
+    })
+}
+
+/// Returns what Envoy's `jwt_authn` does with the pasted value, as decode reads it, when that is
+/// not reading the token: it finds no token, or it reads other text and rejects it.
+fn mesh_reading(inspection: &Inspection) -> Option<String> {
+    if inspection.mesh_finds_no_token {
+        return Some(
+            "Envoy's jwt_authn looks for the case-sensitive prefix `Bearer ` and finds none, so \
+             the mesh treats the token as missing (no request principal; 403 where a policy \
+             requires one)"
+                .to_owned(),
+        );
+    }
+    inspection.mesh_reads_other.map(|status| {
+        format!(
+            "Envoy's jwt_authn reads the token with the characters around it and responds with \
+             401 `{status}`"
+        )
+    })
 }

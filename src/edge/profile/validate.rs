@@ -2,12 +2,13 @@
 //! `iss`, `aud`, `exp`, `nbf`, `alg`, then the signature against each key.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use super::EdgeProfile;
+use super::js::JsValue;
 use super::key_source::{describe_public_key, fitting_algorithms};
+use super::segments::{decode_failure_reason, extra_text, parse_segment};
 use crate::token::Inspection;
-use crate::token::jwks::{Jwks, websafe_decode};
+use crate::token::jwks::Jwks;
 use crate::token::keys::KeySet;
 use crate::token::verify::verify_signature_as;
 
@@ -17,7 +18,8 @@ pub(super) const ENVOY_CLOCK_SKEW_SECONDS: i64 = 60;
 /// Outcome of the validator.
 pub(super) enum Checked {
     Passed {
-        claims: Map<String, Value>,
+        /// The payload as `JSON.parse` returned it.
+        claims: JsValue,
         signature_checked: bool,
         notes: Vec<String>,
     },
@@ -45,36 +47,9 @@ impl EdgeProfile {
             reason,
             notes,
         };
-        let parts: Vec<&str> = passed.split('.').collect();
-        if !(2..=3).contains(&parts.len()) {
-            return fail(
-                Some(
-                    "JWT malformed: Invalid number of parts for JWT token. expected 3 or 2 (unsecured JWT)!",
-                ),
-                format!(
-                    "the token has {} dot-separated parts; the validator takes 2 or 3",
-                    parts.len()
-                ),
-                notes,
-            );
-        }
-        if parts[0].trim().is_empty() {
-            return fail(
-                Some("JWT malformed: jwt header cannot be empty"),
-                "the header segment is empty".to_owned(),
-                notes,
-            );
-        }
-        if parts[1].trim().is_empty() {
-            return fail(
-                Some("JWT malformed: jwt payload cannot be empty"),
-                "the payload segment is empty".to_owned(),
-                notes,
-            );
-        }
-        let (Some(header), Some(claims)) = (json_object(parts[0]), json_object(parts[1])) else {
-            let failure_reason = decode_failure_reason(passed, inspection);
-            return fail(None, failure_reason.to_owned(), notes);
+        let (part_count, header, claims) = match self.parse_parts(passed, inspection, &mut notes) {
+            Ok(parts) => parts,
+            Err((thrown, reason)) => return fail(thrown, reason, notes),
         };
 
         if let Some(failure) = self.check_claim("iss", &self.issuers, &claims, &mut notes) {
@@ -88,8 +63,10 @@ impl EdgeProfile {
         }
 
         let (alg, written_alg) = match header.get("alg") {
-            Some(Value::String(alg)) if !alg.is_empty() => (alg.to_ascii_uppercase(), alg.as_str()),
-            Some(value) if is_truthy(value) => {
+            Some(JsValue::String(alg)) if !alg.is_empty() => {
+                (alg.to_ascii_uppercase(), alg.as_str())
+            }
+            Some(value) if value.is_truthy() => {
                 return fail(
                     None,
                     "the header's `alg` is not a string, so `toUpperCase` throws".to_owned(),
@@ -134,7 +111,67 @@ impl EdgeProfile {
                 notes,
             );
         }
-        self.check_signature(passed, parts.len(), &alg, keys, claims, notes)
+        self.check_signature(passed, inspection, part_count, &alg, keys, claims, notes)
+    }
+
+    /// Splits `passed` into its parts and parses the header and payload as the module does.
+    /// Returns the number of parts, the header and the payload, or the thrown message and reason.
+    fn parse_parts(
+        &self,
+        passed: &str,
+        inspection: &Inspection,
+        notes: &mut Vec<String>,
+    ) -> Result<(usize, JsValue, JsValue), (Option<&'static str>, String)> {
+        let parts: Vec<&str> = passed.split('.').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err((
+                Some(
+                    "JWT malformed: Invalid number of parts for JWT token. expected 3 or 2 (unsecured JWT)!",
+                ),
+                format!(
+                    "the token has {} dot-separated parts; the validator takes 2 or 3",
+                    parts.len()
+                ),
+            ));
+        }
+        if parts[0].trim().is_empty() {
+            return Err((
+                Some("JWT malformed: jwt header cannot be empty"),
+                "the header segment is empty".to_owned(),
+            ));
+        }
+        if parts[1].trim().is_empty() {
+            return Err((
+                Some("JWT malformed: jwt payload cannot be empty"),
+                "the payload segment is empty".to_owned(),
+            ));
+        }
+        let (Some(header), Some(claims)) = (parse_segment(parts[0]), parse_segment(parts[1]))
+        else {
+            return Err((None, decode_failure_reason(passed, inspection)));
+        };
+        if header == JsValue::Null || (claims == JsValue::Null && self.reads_payload()) {
+            return Err((
+                None,
+                "the header or payload is JSON `null`, so reading a member of it throws a \
+                 TypeError"
+                    .to_owned(),
+            ));
+        }
+        if let Some(status) = super::segments::json_only_at_edge(inspection.token.expose()) {
+            notes.push(format!(
+                "JavaScript's JSON.parse at the edge accepts the token's JSON, but Envoy's \
+                 jwt_authn rejects it with 401 `{status}`, so the mesh rejects this token \
+                 whatever the edge decides"
+            ));
+        }
+        Ok((parts.len(), header, claims))
+    }
+
+    /// Returns whether the module reads a member of the payload: only for the checks the profile
+    /// turns on.
+    fn reads_payload(&self) -> bool {
+        !self.issuers.is_empty() || !self.audiences.is_empty() || self.check_exp || self.check_nbf
     }
 
     /// Checks a string claim (`iss`) as the module does: only when the profile lists values and the
@@ -143,7 +180,7 @@ impl EdgeProfile {
         &self,
         claim: &str,
         accepted: &[String],
-        claims: &Map<String, Value>,
+        claims: &JsValue,
         notes: &mut Vec<String>,
     ) -> Option<(String, String)> {
         if accepted.is_empty() {
@@ -151,10 +188,13 @@ impl EdgeProfile {
         }
         let expected = accepted.join(" or ");
         match claims.get(claim) {
-            Some(Value::String(value)) if accepted.contains(value) => None,
-            Some(value) if is_truthy(value) => Some((
+            Some(JsValue::String(value)) if accepted.contains(value) => None,
+            Some(value) if value.is_truthy() => Some((
                 format!("JWT malformed: invalid {claim}, expected {expected}"),
-                format!("`{claim}` {value} is not one the edge accepts ({expected})"),
+                format!(
+                    "`{claim}` {} is not one the edge accepts ({expected})",
+                    describe_value(value)
+                ),
             )),
             _ if self.skip_absent_claims => {
                 notes.push(format!(
@@ -173,7 +213,7 @@ impl EdgeProfile {
     /// Checks `aud`: a string or a list that must contain one accepted audience.
     fn check_audience(
         &self,
-        claims: &Map<String, Value>,
+        claims: &JsValue,
         notes: &mut Vec<String>,
     ) -> Option<(String, String)> {
         if self.audiences.is_empty() {
@@ -181,9 +221,10 @@ impl EdgeProfile {
         }
         let expected = self.audiences.join(" or ");
         let thrown = format!("JWT malformed: invalid aud, expected {expected}");
-        let values: Vec<&str> = match claims.get("aud") {
-            Some(Value::String(aud)) if !aud.is_empty() => vec![aud.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        // `includes` compares strictly, so only a string member can match.
+        let values: Vec<&JsValue> = match claims.get("aud") {
+            Some(aud @ JsValue::String(text)) if !text.is_empty() => vec![aud],
+            Some(JsValue::Array(items)) => items.iter().collect(),
             _ if self.skip_absent_claims => {
                 notes.push(
                     "the token has no `aud` the validator reads (a string or a list), so the edge \
@@ -199,17 +240,17 @@ impl EdgeProfile {
                 ));
             }
         };
-        if values
-            .iter()
-            .any(|aud| self.audiences.iter().any(|accepted| accepted == aud))
-        {
+        let matches =
+            |aud: &&JsValue| matches!(aud, JsValue::String(text) if self.audiences.contains(text));
+        if values.iter().any(matches) {
             return None;
         }
+        let listed: Vec<String> = values.iter().map(|aud| aud.to_js_string()).collect();
         Some((
             thrown,
             format!(
                 "`aud` [{}] holds none of the edge's audiences ({expected})",
-                values.join(", ")
+                listed.join(", ")
             ),
         ))
     }
@@ -218,17 +259,20 @@ impl EdgeProfile {
     /// let through.
     fn check_times(
         &self,
-        claims: &Map<String, Value>,
+        claims: &JsValue,
         now: DateTime<Utc>,
         notes: &mut Vec<String>,
     ) -> Option<(String, String)> {
         #[allow(clippy::cast_precision_loss)] // Unix seconds stay far below 2^52.
         let now_seconds = now.timestamp() as f64;
         let tolerance = f64::from(self.clock_tolerance_seconds);
-        let exp = claims.get("exp");
-        let nbf = claims.get("nbf");
+        let number = |claim: &str| match claims.get(claim) {
+            Some(JsValue::Number(value)) => Some(*value),
+            _ => None,
+        };
+        let (exp, nbf) = (number("exp"), number("nbf"));
         if self.check_exp {
-            let Some(exp) = exp.and_then(Value::as_f64) else {
+            let Some(exp) = exp else {
                 return Some((
                     "JWT malformed: exp must be number".to_owned(),
                     "the token has no numeric `exp`, which the edge requires when it checks expiry"
@@ -245,7 +289,7 @@ impl EdgeProfile {
                     ),
                 ));
             }
-        } else if let Some(exp) = exp.and_then(Value::as_f64)
+        } else if let Some(exp) = exp
             && now_seconds > exp
         {
             let ago = now_seconds - exp;
@@ -257,7 +301,7 @@ impl EdgeProfile {
             ));
         }
         if self.check_nbf {
-            let Some(nbf) = nbf.and_then(Value::as_f64) else {
+            let Some(nbf) = nbf else {
                 return Some((
                     "JWT malformed: nbf must be number".to_owned(),
                     "the token has no numeric `nbf`, which the edge requires when it checks \
@@ -275,7 +319,7 @@ impl EdgeProfile {
                     ),
                 ));
             }
-        } else if let Some(nbf) = nbf.and_then(Value::as_f64)
+        } else if let Some(nbf) = nbf
             && nbf > now_seconds
         {
             let ahead = nbf - now_seconds;
@@ -290,13 +334,15 @@ impl EdgeProfile {
     }
 
     /// Tries every key, as the module does with its list of keys: the `kid` plays no part.
+    #[allow(clippy::too_many_arguments)] // The validator's state at its last step.
     fn check_signature(
         &self,
         passed: &str,
+        inspection: &Inspection,
         part_count: usize,
         alg: &str,
         keys: Option<&KeySet>,
-        claims: Map<String, Value>,
+        claims: JsValue,
         mut notes: Vec<String>,
     ) -> Checked {
         let Some(set) = keys else {
@@ -371,11 +417,22 @@ impl EdgeProfile {
                 signature_checked: true,
                 notes,
             },
-            Err(error) => Checked::Failed {
-                thrown: Some(thrown.to_owned()),
-                reason: format!("no key of {} verifies the signature: {error}", set.label),
-                notes,
-            },
+            Err(error) => {
+                let reason = match extra_text(passed, inspection) {
+                    // The module signs over the text it received, which the issuer never signed.
+                    Some(extra) => format!(
+                        "the validator received {extra}, so the signed text it checks differs \
+                         from the one the issuer signed and no key of {} verifies the signature",
+                        set.label
+                    ),
+                    None => format!("no key of {} verifies the signature: {error}", set.label),
+                };
+                Checked::Failed {
+                    thrown: Some(thrown.to_owned()),
+                    reason,
+                    notes,
+                }
+            }
         }
     }
 }
@@ -450,25 +507,6 @@ pub(super) fn webcrypto_family(alg: &str) -> &'static str {
     }
 }
 
-/// Explains why a segment of `passed` does not decode, naming what `replace` left in front of or
-/// around the token.
-fn decode_failure_reason(passed: &str, inspection: &Inspection) -> &'static str {
-    if passed == inspection.token.expose() {
-        return "a segment is not base64url-encoded JSON, so decoding it throws";
-    }
-    let scheme_in_front = inspection
-        .scheme
-        .as_deref()
-        .is_some_and(|scheme| passed.starts_with(scheme));
-    if scheme_in_front {
-        "the validator received the header value with its scheme still in front, so the first \
-         segment is not base64url JSON and decoding it throws"
-    } else {
-        "the validator received more than the token (whitespace or other text that `replace` left \
-         in the header value), so a segment is not base64url JSON and decoding it throws"
-    }
-}
-
 /// Returns what the mesh does with a token `seconds` past `exp` (or before `nbf`): Envoy rejects
 /// it with `status` beyond its clock skew.
 fn mesh_time_verdict(seconds: f64, status: &str) -> String {
@@ -491,23 +529,11 @@ pub(super) fn describe_source(source: &super::KeySource) -> String {
     }
 }
 
-/// Decodes a base64url segment holding a JSON object, or `None`.
-fn json_object(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = websafe_decode(segment)?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
-}
-
-/// JavaScript truthiness of a JSON value.
-fn is_truthy(value: &Value) -> bool {
+/// Describes a claim for a reason: a string in quotes, anything else as `String()` writes it.
+fn describe_value(value: &JsValue) -> String {
     match value {
-        Value::Null => false,
-        Value::Bool(flag) => *flag,
-        Value::Number(number) => number.as_f64().is_some_and(|number| number != 0.0),
-        Value::String(text) => !text.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
+        JsValue::String(text) => format!("{text:?}"),
+        other => other.to_js_string(),
     }
 }
 
