@@ -314,7 +314,6 @@ fn edge_audience_reason_lists_all() {
 /// `--key RSA.pem --key P256.pem` with `pem_algorithm = "ES256"`: the RSA key cannot be imported
 /// for ECDSA. The reason names both files as one, `PEM block 1 of A, B`.
 #[test]
-#[ignore = "finding: edge reason names every --key file for the one key that does not fit"]
 fn edge_pem_reason_names_file() {
     let rsa = write_file("rsa.pem", &rsa_pem(mint::key()));
     let p256 = write_file("p256.pem", &pem("PUBLIC KEY", &p256_spki()));

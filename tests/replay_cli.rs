@@ -228,7 +228,10 @@ fn replay_bounds_flows_and_says_so() {
     let output = replay(&["shop.orders.log", "--max-flows", "2", "-o", "ndjson"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(flows_from(&output.stdout).len(), 2);
-    assert!(stderr.contains("kept the newest 2 flows and dropped 4 older;"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("kept the newest 2 flows and dropped 4 older;"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]

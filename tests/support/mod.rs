@@ -111,12 +111,19 @@ pub fn run_decode(input: &str, args: &[&str]) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("idflow decode starts");
-    child
+    let written = child
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("input written");
+        .write_all(input.as_bytes());
+    // decode may end before reading its input, on a flag or profile error; its output tells.
+    if let Err(error) = written {
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "input not written: {error}"
+        );
+    }
     child.wait_with_output().expect("idflow decode runs")
 }
 

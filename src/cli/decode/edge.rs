@@ -207,7 +207,16 @@ fn load_keys(
             .fetch_jwks(args, SourceKind::Url, url, url)
             .map_or_else(warn, Some),
         Some(KeySource::Pem(_) | KeySource::PemFile(_)) => profile.local_keys()?,
-        None => merged(&keys.sets),
+        // The EdgeWorker imports the keys in turn and throws at the first that does not fit, so
+        // the set of that key alone is kept, and the reason names its file only.
+        None => match keys
+            .sets
+            .iter()
+            .find(|set| profile.pem_import_failure(set).is_some())
+        {
+            Some(failing) => Some(failing.clone()),
+            None => merged(&keys.sets),
+        },
     })
 }
 

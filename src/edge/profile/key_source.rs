@@ -110,7 +110,7 @@ impl EdgeProfile {
     /// Returns why WebCrypto's `importKey` rejects a PEM key of `set` for the algorithm the
     /// EdgeWorker imports it for, or `None` when every key imports. The EdgeWorker then throws
     /// before it validates any token.
-    pub(super) fn pem_import_failure(&self, set: &KeySet) -> Option<String> {
+    pub fn pem_import_failure(&self, set: &KeySet) -> Option<String> {
         if !self.imports_pem(set) {
             return None;
         }
