@@ -197,7 +197,6 @@ fn check_listed_methods_allowed() {
 /// outside its list (lower or mixed case included), and `http1.invalid_url` for CONNECT with a
 /// path. `check` accepts each of them and returns 200 `via_upstream`.
 #[test]
-#[ignore = "finding: check allows methods that Envoy's HTTP/1 codec rejects with 400"]
 fn check_unlisted_method_is_400() {
     let policy = write_file("allow-all.yaml", ALLOW_ALL);
     let cases = [
@@ -219,7 +218,6 @@ fn check_unlisted_method_is_400() {
 /// raw UTF-8 bytes (`GET /é`), and 200 for the same path percent-encoded. `check --path /é`
 /// returns 200 `via_upstream`.
 #[test]
-#[ignore = "finding: check allows a raw UTF-8 path that Envoy's HTTP/1 codec rejects"]
 fn check_raw_utf8_path_is_400() {
     let policy = write_file("allow-all.yaml", ALLOW_ALL);
     let encoded = check_json(&policy, &["--path", "/%C3%A9"]);
@@ -247,7 +245,6 @@ spec:
 /// Host line was `Host: api.example.com` (200 `via_upstream`). `check -H 'Host: api.example.com'`
 /// keeps the default authority `orders.shop.svc.cluster.local:8080` without a word and denies.
 #[test]
-#[ignore = "finding: check ignores a Host header given with -H"]
 fn check_host_header_is_authority() {
     let policy = write_file("host.yaml", HOST_AND_REMOTE_IP);
     let verdict = check_json(&policy, &["-H", "Host: api.example.com"]);
@@ -260,7 +257,6 @@ fn check_host_header_is_authority() {
 /// `rbac_access_denied_matched_policy[none]`). `check --host api.example.com -H 'host: other'`
 /// takes the first and allows.
 #[test]
-#[ignore = "finding: check allows a second Host header that Envoy does not match"]
 fn check_second_host_header() {
     let policy = write_file("host.yaml", HOST_AND_REMOTE_IP);
     let verdict = check_json(&policy, &["--host", "api.example.com", "-H", "host: other"]);
@@ -277,7 +273,6 @@ fn check_second_host_header() {
 /// 10.1.0.0/16 allowed (200). `check` takes the connection address 10.0.0.1 and denies, yet
 /// allows the same addresses sent on one line.
 #[test]
-#[ignore = "finding: check reads only one of two x-forwarded-for headers"]
 fn check_two_xff_headers() {
     let policy = write_file("remote-ip.yaml", HOST_AND_REMOTE_IP);
     let one_line = check_json(
@@ -313,7 +308,6 @@ fn check_two_xff_headers() {
 /// against `values: [acme]` and allowed (200). `check` keeps the trailing spaces and denies,
 /// though it drops the leading ones.
 #[test]
-#[ignore = "finding: check keeps trailing whitespace in a -H value"]
 fn check_header_trailing_space() {
     let policy = write_file(
         "tenant.yaml",
@@ -350,7 +344,6 @@ spec:
 /// explanation names. The verdict's `policy`, which names the RequestAuthentication for a
 /// jwt_authn denial, is null here.
 #[test]
-#[ignore = "finding: check leaves policy null when a PeerAuthentication rejects"]
 fn check_strict_mtls_names_policy() {
     let policy = write_file("strict.yaml", STRICT_MTLS);
     let verdict = check_json(&policy, &[]);
@@ -512,7 +505,6 @@ spec:
 /// `kubectl apply -f -` and `idflow decode -` read standard input; `check -f -` looks for a
 /// file named `-`.
 #[test]
-#[ignore = "finding: check -f - does not read standard input"]
 fn check_policy_from_stdin() {
     let mut child = idflow()
         .args([
@@ -577,7 +569,6 @@ fn check_same_name_two_files() {
 /// twice (and its warning names `AuthorizationPolicy shop/deny-v2 and AuthorizationPolicy
 /// shop/deny-v2`).
 #[test]
-#[ignore = "finding: check lists a left-out selector once per copy of its file"]
 fn check_same_file_twice() {
     let policy = write_file(
         "two-selectors.yaml",
@@ -615,7 +606,6 @@ spec:
 /// and warns so, but the warning does not give the flag that evaluates it. With
 /// `--kind kubernetes-gateway` the policy denies `/admin`.
 #[test]
-#[ignore = "finding: the targetRefs warning does not name --kind"]
 fn check_target_ref_warning_fix() {
     let policy = write_file("target-ref.yaml", TARGET_REF_DENY);
     let run = |extra: &[&str]| {
@@ -657,7 +647,6 @@ spec:
 /// the issuer) is dropped without a word. The warning then states that no JWKS was supplied
 /// for the issuer the user meant.
 #[test]
-#[ignore = "finding: check ignores a --jwks key that matches no issuer"]
 fn check_unused_jwks_flag() {
     let policy = write_file("jwks-uri.yaml", JWKS_URI_RULES);
     let jwks = write_file("empty-jwks.json", r#"{"keys":[]}"#);
@@ -676,7 +665,6 @@ fn check_unused_jwks_flag() {
 /// unusable "for this jwksUri". Istio's RequestAuthentication reference states that such an
 /// issuer's key set comes from OIDC discovery instead.
 #[test]
-#[ignore = "finding: the stand-in key warning quotes an empty jwksUri"]
 fn check_no_jwks_uri_wording() {
     let policy = write_file("jwks-uri.yaml", JWKS_URI_RULES);
     let verdict = check_json(&policy, &[]);
@@ -693,7 +681,6 @@ fn check_no_jwks_uri_wording() {
 /// shop/allow-all rule 0). For the same request and policy, `check` prints a `decided by` line
 /// only for a denial, and its JSON `policy` and `rule` are null.
 #[test]
-#[ignore = "finding: check does not name the ALLOW rule the Token view names"]
 fn check_allow_decided_by() {
     let policy = write_file("allow-all.yaml", ALLOW_ALL);
     let rows = what_if_rows(&policy, "/");
@@ -714,7 +701,6 @@ fn check_allow_decided_by() {
 /// `check --help` lists `ndjson` as an output form, which elsewhere in idflow means one JSON
 /// object per line. `check -o ndjson` prints the verdict over many lines, as `-o json` does.
 #[test]
-#[ignore = "finding: check -o ndjson prints the verdict over many lines"]
 fn check_ndjson_one_line() {
     let policy = write_file("allow-all.yaml", ALLOW_ALL);
     let output = idflow()
@@ -734,7 +720,6 @@ fn check_ndjson_one_line() {
 /// closed standard error must not change its exit status 0. Today it ends with 101 (a Rust
 /// panic while printing the warning).
 #[test]
-#[ignore = "finding: envoy-config panics when standard error is closed"]
 fn envoy_config_closed_stderr() {
     let policy = write_file("ec-without-y.yaml", EC_KEY_WITHOUT_Y);
     let policy = policy.display().to_string();
@@ -747,7 +732,6 @@ fn envoy_config_closed_stderr() {
 /// `check` exits 2 for a missing policy file, an input error, whether or not the message can be
 /// printed. Today check ends with 101 (a Rust panic).
 #[test]
-#[ignore = "finding: check panics when standard error is closed"]
 fn check_error_closed_stderr() {
     let missing = scratch_path("missing.yaml").display().to_string();
     let mut child =

@@ -9,17 +9,18 @@ use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
 use crate::mesh::check::{DEFAULT_PORT, bearer_header, service_host};
+use crate::mesh::codec::is_http_token;
 use crate::mesh::{IstioVersion, MeshSettings, Protocol, Request, Workload, WorkloadKind, named};
 
 mod selectors;
 
-pub use selectors::{NotEvaluated, WorkloadReport};
+pub use selectors::{NotEvaluated, WorkloadReport, kind_word};
 
 // Flags that name the policies, the workload and the mesh.
 #[derive(Debug, Clone, Args)]
 pub struct MeshArgs {
     /// Policy files (YAML or JSON, multi-document): AuthorizationPolicy, RequestAuthentication,
-    /// PeerAuthentication.
+    /// PeerAuthentication. `-` reads standard input.
     #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// The workload as NAMESPACE/NAME.
@@ -84,7 +85,8 @@ pub struct RequestArgs {
     /// Path as sent, query string included.
     #[arg(long, default_value = "/")]
     pub path: String,
-    /// `:authority` (default: the workload's service name and port, as a sidecar sees it).
+    /// `:authority`, as sent in the Host header (default: the workload's service name and port, as
+    /// a sidecar receives it). `-H 'Host: …'` sets it too.
     #[arg(long)]
     pub host: Option<String>,
     /// A request header, `Name: value` (repeatable).
@@ -199,16 +201,26 @@ impl RequestArgs {
     /// Builds the request the proxy of `workload` receives on `mesh`'s port and protocol.
     pub fn request(&self, mesh: &MeshArgs, workload: &Workload) -> Result<Request, FlagError> {
         let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        // Over HTTP/1.1 each `Host` line is the `:authority`, and Envoy joins repeated lines
+        // with `,` (it keeps `:authority` inline, one value), so `--host a -H 'Host: b'` is
+        // `a,b`.
+        let mut hosts: Vec<String> = self.host.iter().cloned().collect();
         for header in &self.headers {
-            headers.push(parse_header(header)?);
+            let (name, value) = parse_header(header)?;
+            if name.eq_ignore_ascii_case("host") {
+                hosts.push(value);
+            } else {
+                headers.push((name, value));
+            }
         }
         if let Some(token) = &self.token {
             headers.push(bearer_header(token));
         }
-        let host = self
-            .host
-            .clone()
-            .unwrap_or_else(|| service_host(workload, mesh.port));
+        let host = if hosts.is_empty() {
+            service_host(workload, mesh.port)
+        } else {
+            hosts.join(",")
+        };
         let source_principal = self.source_principal(mesh)?;
         Ok(Request {
             protocol: mesh.protocol(),
@@ -308,10 +320,10 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> {
     Ok(labels)
 }
 
-/// Returns `--method` when it is an HTTP token (RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``).
+/// Returns `--method` when it is an HTTP token. Envoy's HTTP/1 codec rejects more methods than
+/// these, which `check` reports as its 400 verdict.
 fn checked_method(text: &str) -> Result<String, FlagError> {
-    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if !text.is_empty() && text.chars().all(token) {
+    if is_http_token(text) {
         return Ok(text.to_owned());
     }
     Err(FlagError {
@@ -336,7 +348,9 @@ fn checked_path(text: &str) -> Result<String, FlagError> {
 fn parse_header(text: &str) -> Result<(String, String), FlagError> {
     match text.split_once(':') {
         Some((name, value)) if !name.trim().is_empty() && !name.contains(char::is_whitespace) => {
-            Ok((name.trim().to_owned(), value.trim_start().to_owned()))
+            // HTTP/1 codecs drop the spaces and tabs around a value (RFC 9112 section 5).
+            let value = value.trim_matches([' ', '\t']);
+            Ok((name.trim().to_owned(), value.to_owned()))
         }
         _ => Err(FlagError {
             flag: "-H",

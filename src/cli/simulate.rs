@@ -1,20 +1,21 @@
 //! `idflow check` and `idflow envoy-config`: run the mesh simulator on policy files.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read as _, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport};
+use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport, kind_word};
 use super::{OutputFormat, PolicyFiles};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
-use crate::mesh::load::load_policy_file;
+use crate::mesh::load::{load_policies_with_notices, load_policy_file};
 use crate::mesh::named;
 use crate::mesh::validate::{Severity, validate};
-use crate::mesh::{MeshSettings, Verdict, Workload, WorkloadKind};
+use crate::mesh::{MeshSettings, Verdict, Workload};
 use crate::model::Decision;
 
 /// Policies, JWKS and settings read from the flags.
@@ -40,19 +41,7 @@ struct CheckOutput<'a> {
 fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Loaded> {
     let mut workload = args.workload()?;
     let settings = args.settings(now)?;
-    let mut files = PolicyFiles::default();
-    for path in &args.files {
-        let loaded = load_policy_file(path, &workload.namespace)?;
-        for notice in &loaded.notices {
-            eprintln!(
-                "idflow: {}: {}: {}",
-                path.display(),
-                notice.object,
-                notice.message
-            );
-        }
-        files.add(&path.display().to_string(), loaded.policies);
-    }
+    let files = read_policy_files(&args.files, &workload.namespace)?;
     let policies = files.policies;
     let mut workload_report = args.apply_policy_selectors(&mut workload, &policies);
     workload_report.warnings.splice(0..0, files.notices);
@@ -60,7 +49,7 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         && policies.request_authentication.is_empty()
         && policies.peer_authentication.is_empty()
     {
-        eprintln!(
+        stderr_line!(
             "idflow: warning: no AuthorizationPolicy, RequestAuthentication or PeerAuthentication \
              in the -f files, so the result is that of a workload without policies; check the paths"
         );
@@ -71,16 +60,18 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         match error.severity {
             Severity::Error => {
                 rejected += 1;
-                eprintln!(
+                stderr_line!(
                     "idflow: {} (field {}): {}",
                     error.object,
                     error.field,
                     error.webhook_message()
                 );
             }
-            Severity::Warning => eprintln!(
+            Severity::Warning => stderr_line!(
                 "idflow: warning: {} (field {}): {}",
-                error.object, error.field, error.message
+                error.object,
+                error.field,
+                error.message
             ),
         }
     }
@@ -100,6 +91,9 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         })?;
         jwks.insert(key, text);
     }
+    workload_report
+        .warnings
+        .extend(unused_jwks_warnings(&jwks, &policies));
     Ok(Loaded {
         workload,
         policies,
@@ -108,6 +102,77 @@ fn load(args: &MeshArgs, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<L
         workload_report,
     })
 }
+
+/// Reads the `-f` files in order, `-` as standard input. A file named twice (or `-` twice) is
+/// read once, so its objects are not reported as defined in two files.
+fn read_policy_files(paths: &[PathBuf], namespace: &str) -> anyhow::Result<PolicyFiles> {
+    let mut files = PolicyFiles::default();
+    let mut read: Vec<PathBuf> = Vec::with_capacity(paths.len());
+    for path in paths {
+        // A file that cannot be resolved is kept as given; reading it reports the error.
+        let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if read.contains(&identity) {
+            continue;
+        }
+        read.push(identity);
+        let (source, loaded) = if path.as_os_str() == STDIN_NAME {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("failed to read the policies from standard input (-f -)")?;
+            let source = "standard input".to_owned();
+            let loaded = load_policies_with_notices(&text, &source, namespace)?;
+            (source, loaded)
+        } else {
+            let loaded = load_policy_file(path, namespace)?;
+            (path.display().to_string(), loaded)
+        };
+        for notice in &loaded.notices {
+            stderr_line!("idflow: {}: {}: {}", source, notice.object, notice.message);
+        }
+        files.add(&source, loaded.policies);
+    }
+    Ok(files)
+}
+
+/// Returns a warning for each `--jwks` key that is neither an issuer nor a `jwksUri` of a
+/// `jwtRules` entry in the policies, since its keys are then never used (often a typo).
+fn unused_jwks_warnings(jwks: &BTreeMap<String, String>, policies: &PolicySet) -> Vec<String> {
+    let rules: Vec<_> = policies
+        .request_authentication
+        .iter()
+        .flat_map(|policy| &policy.spec.jwt_rules)
+        .collect();
+    let mut issuers: Vec<String> = Vec::new();
+    for rule in &rules {
+        let quoted = format!("{:?}", rule.issuer);
+        if !issuers.contains(&quoted) {
+            issuers.push(quoted);
+        }
+    }
+    let known = issuers.join(", ");
+    jwks.keys()
+        .filter(|key| {
+            !rules
+                .iter()
+                .any(|rule| rule.issuer == **key || rule.jwks_uri == **key)
+        })
+        .map(|key| {
+            let existing = if rules.is_empty() {
+                "the -f files have no RequestAuthentication jwtRules".to_owned()
+            } else {
+                format!("the issuers of the -f files are {known}")
+            };
+            format!(
+                "--jwks {key:?} names no issuer or jwksUri of a RequestAuthentication, so its \
+                 keys are not used ({existing}). Check the issuer in --jwks ISSUER_OR_URI=FILE"
+            )
+        })
+        .collect()
+}
+
+/// The `-f` value that names standard input, as `kubectl apply -f -` takes it.
+const STDIN_NAME: &str = "-";
 
 /// Runs `idflow check`: exit 0 allowed, 1 denied, 2 on a usage or input error.
 pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -132,7 +197,13 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 verdict: &verdict,
                 selectors_not_evaluated: &loaded.workload_report.not_evaluated,
             };
-            serde_json::to_writer_pretty(&mut out, &output)
+            // NDJSON is one object per line, as `replay` and `follow` print it.
+            let printed = if args.output == OutputFormat::Ndjson {
+                serde_json::to_writer(&mut out, &output)
+            } else {
+                serde_json::to_writer_pretty(&mut out, &output)
+            };
+            printed
                 .map_err(anyhow::Error::from)
                 .and_then(|()| Ok(writeln!(out)?))
         }
@@ -168,7 +239,7 @@ pub fn run_envoy_config(args: &EnvoyConfigArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .chain(&filters.warnings)
     {
-        eprintln!("idflow: warning: {warning}");
+        stderr_line!("idflow: warning: {warning}");
     }
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &filters)?;
@@ -195,15 +266,10 @@ fn write_verdict_text(
     )?;
     // The labels decide which selectors match, and they may come from the policies' selectors.
 
-    let kind = match workload.kind {
-        WorkloadKind::Sidecar => "sidecar",
-        WorkloadKind::Gateway => "gateway",
-        WorkloadKind::KubernetesGateway => "kubernetes-gateway",
-        WorkloadKind::Waypoint => "waypoint",
-    };
     writeln!(
         out,
-        "  workload               {kind}, labels {}",
+        "  workload               {}, labels {}",
+        kind_word(workload.kind),
         named::labels_text(&workload.labels)
     )?;
     if let Some(policy) = &verdict.policy {

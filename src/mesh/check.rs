@@ -10,9 +10,8 @@ use super::crd::{MtlsMode, PolicySet, RequestAuthentication};
 use super::rbac::{self, BuildSettings, ExtAuthzProvider, ScopedPolicy};
 use super::scope::{AppliedPolicies, policies_for};
 use super::warnings::{PortProtocol, warnings};
-use super::{MeshSettings, Protocol, Request, Stage, Step, Verdict, Workload, jwt};
+use super::{MeshSettings, Protocol, Request, Stage, Step, Verdict, Workload, codec, jwt};
 use crate::model::Decision;
-use crate::token::size::ENVOY_HEADERS_LIMIT_BYTES;
 
 /// What the simulation needs besides the request: the policies, the JWKS istiod would have fetched
 /// (by `jwksUri` or issuer), and the mesh's ext_authz providers for CUSTOM policies.
@@ -83,7 +82,7 @@ pub fn check(
     if let Some(verdict) = strict_mtls_refusal(&applied, &name, request, &notes) {
         return Ok(verdict);
     }
-    if let Some(verdict) = codec_rejection(&name, request, &notes) {
+    if let Some(verdict) = codec::rejection(&name, request, &notes) {
         return Ok(verdict);
     }
 
@@ -233,66 +232,6 @@ fn policy_warnings(
 
 /// A STRICT PeerAuthentication port has only the mTLS filter chain, so Envoy finds no chain for a
 /// plaintext connection and closes it before any HTTP filter runs.
-/// Returns the response Envoy sends before any filter runs: 431 when the request head exceeds the
-/// default `max_request_headers_kb`, and 400 for a path with a `#` fragment, which a tester's
-/// Envoy 1.40 rejected with `path_normalization_failed`. Envoy 1.40's HTTP/1 codec counted the
-/// head as sent: the request line, each `name: value` line with its CRLF, and the blank line (a
-/// tester found the edge byte by byte).
-fn codec_rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
-    if request.protocol != Protocol::Http {
-        return None;
-    }
-    let request_line = request.method.len() + 1 + request.path.len() + " HTTP/1.1\r\n".len();
-    let header_line = |name: &str, value: &str| name.len() + ": ".len() + value.len() + 2;
-    let bytes = request_line
-        + header_line("host", &request.host)
-        + request
-            .headers
-            .iter()
-            .map(|(name, value)| header_line(name, value))
-            .sum::<usize>()
-        + 2;
-    let (status, details, message) = if bytes > ENVOY_HEADERS_LIMIT_BYTES {
-        (
-            431,
-            "http1.headers_too_large",
-            format!(
-                "the request line and headers take {bytes} bytes, over Envoy's default limit of \
-                 {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP \
-                 codec responds with 431 before jwt_authn or RBAC run"
-            ),
-        )
-    } else if request.path.contains('#') {
-        (
-            400,
-            "path_normalization_failed",
-            "the path has a `#` fragment, which a client never sends; Envoy responds with 400 before \
-             jwt_authn or RBAC run"
-                .to_owned(),
-        )
-    } else {
-        return None;
-    };
-    Some(Verdict {
-        workload: workload.to_owned(),
-        status,
-        decision: Decision::Deny,
-        stage: Stage::None,
-        policy: None,
-        rule: None,
-        response_code_details: details.to_owned(),
-        request_principal: None,
-        explanation: vec![Step {
-            stage: Stage::None,
-            policy: None,
-            rule: None,
-            outcome: "rejected".to_owned(),
-            message,
-        }],
-        warnings: notes.to_vec(),
-    })
-}
-
 fn strict_mtls_refusal(
     applied: &AppliedPolicies,
     workload: &str,
@@ -315,7 +254,7 @@ fn strict_mtls_refusal(
         status: 0,
         decision: Decision::Deny,
         stage: Stage::Authn,
-        policy: None,
+        policy: sources.first().cloned(),
         rule: None,
         response_code_details: "filter_chain_not_found".to_owned(),
         request_principal: None,
@@ -341,6 +280,7 @@ fn strict_mtls_refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::size::ENVOY_HEADERS_LIMIT_BYTES;
 
     fn verdict_for(request: &Request) -> Verdict {
         let policies = PolicySet::default();
@@ -380,5 +320,44 @@ mod tests {
 
         request.headers.clear();
         assert_eq!(verdict_for(&request).status, 200);
+    }
+
+    #[test]
+    fn codec_rejects_request_lines() {
+        let cases = [
+            ("GET", "/", None),
+            ("MSEARCH", "/", None),
+            ("get", "/", Some("http1.codec_error")),
+            ("M-SEARCH", "/", Some("http1.codec_error")),
+            ("GET", "/caf\u{e9}", Some("http1.codec_error")),
+            ("GET", "/caf%C3%A9", None),
+            ("CONNECT", "/", Some("http1.invalid_url")),
+        ];
+        for (method, path, details) in cases {
+            let request = Request {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                ..Request::default()
+            };
+            let verdict = verdict_for(&request);
+
+            let expected_status = if details.is_some() { 400 } else { 200 };
+            assert_eq!(verdict.status, expected_status, "{method} {path}");
+            if let Some(details) = details {
+                assert_eq!(verdict.response_code_details, details, "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn codec_rejects_header_name() {
+        let request = Request {
+            headers: vec![("x(tenant)".to_owned(), "acme".to_owned())],
+            ..Request::default()
+        };
+        let verdict = verdict_for(&request);
+
+        assert_eq!(verdict.status, 400);
+        assert_eq!(verdict.response_code_details, "http1.codec_error");
     }
 }

@@ -7,6 +7,7 @@
 //! into a real Envoy, which is how the tests check the simulator.
 
 pub mod check;
+pub mod codec;
 pub mod crd;
 pub mod jwt;
 pub mod load;
@@ -149,7 +150,8 @@ pub struct Verdict {
     pub status: u16,
     pub decision: crate::model::Decision,
     pub stage: Stage,
-    /// The deciding policy as `NAMESPACE/NAME`.
+    /// The deciding policy as `NAMESPACE/NAME`: the one that denied, or for an allowed request the
+    /// enforced ALLOW policy that matched (`None` when no ALLOW policy applies).
     pub policy: Option<String>,
     pub rule: Option<u32>,
     /// Exactly what Envoy logs as `%RESPONSE_CODE_DETAILS%` (or the connection termination details
@@ -170,7 +172,8 @@ pub enum Stage {
     Authn,
     Authz,
     /// No filter denied: the request goes to the application, unless the HTTP codec rejected it
-    /// before any filter ran (431 for headers over the size limit).
+    /// before any filter ran (400 for a request line or header name it rejects, 431 for headers
+    /// over the size limit).
     None,
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::crd::{ObjectMeta, PolicySet, WorkloadSelector};
+use super::scope::GATEWAY_NAME_LABEL;
 use super::{Workload, WorkloadKind};
 
 /// A policy whose selector names a workload.
@@ -126,9 +127,6 @@ pub fn kind_for_labels(labels: &BTreeMap<String, String>) -> WorkloadKind {
         WorkloadKind::Sidecar
     }
 }
-
-/// The label Istio puts on the pods of a Gateway API gateway, naming the `Gateway`.
-const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
 
 /// Builds the workload that a selector with `labels` names. A gateway named `istio-NAME` gets both
 /// labels of Istio's gateway deployments, `app: istio-NAME` and `istio: NAME`, which the Helm

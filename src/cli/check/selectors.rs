@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::MeshArgs;
-use crate::mesh::Workload;
-use crate::mesh::crd::PolicySet;
+use crate::mesh::crd::{PolicySet, PolicyTargetReference};
 use crate::mesh::named::{self, NamingSelector};
+use crate::mesh::{Workload, WorkloadKind};
 
 /// A selector that names the workload but does not select the labels taken for it, so its policy
 /// was not evaluated.
@@ -36,11 +36,24 @@ impl MeshArgs {
     /// Reports the selectors that name the workload too but select other labels. Warns when no
     /// policy is in the workload's namespace while others are, and when the selectors name other
     /// workloads of the namespace but not this one. Both are often typos.
+    ///
+    /// Without `--kind`, a warning names `--kind` when a policy's targetRefs name the workload's
+    /// Gateway but it was taken for another kind.
     pub fn apply_policy_selectors(
         &self,
         workload: &mut Workload,
         policies: &PolicySet,
     ) -> WorkloadReport {
+        let mut report = self.selector_report(workload, policies);
+        if self.kind.is_none() {
+            report
+                .warnings
+                .extend(target_ref_warnings(workload, policies));
+        }
+        report
+    }
+
+    fn selector_report(&self, workload: &mut Workload, policies: &PolicySet) -> WorkloadReport {
         let mut report = WorkloadReport::default();
         report
             .warnings
@@ -132,6 +145,67 @@ fn left_out_warning(
         were = pronoun.1,
         them = pronoun.0,
     )
+}
+
+/// Returns a warning for each policy of the workload's namespace whose targetRefs name the
+/// Gateway called as the workload, when the workload was taken for a kind that ignores
+/// targetRefs (a sidecar or an Istio gateway).
+fn target_ref_warnings(workload: &Workload, policies: &PolicySet) -> Vec<String> {
+    if matches!(
+        workload.kind,
+        WorkloadKind::KubernetesGateway | WorkloadKind::Waypoint
+    ) {
+        return Vec::new();
+    }
+    let authorization = policies.authorization.iter().map(|policy| {
+        let spec = &policy.spec;
+        (
+            "AuthorizationPolicy",
+            &policy.metadata,
+            spec.target_ref.as_ref(),
+            &spec.target_refs,
+        )
+    });
+    let authentication = policies.request_authentication.iter().map(|policy| {
+        let spec = &policy.spec;
+        (
+            "RequestAuthentication",
+            &policy.metadata,
+            spec.target_ref.as_ref(),
+            &spec.target_refs,
+        )
+    });
+    let names_workload =
+        |target: &PolicyTargetReference| target.kind == "Gateway" && target.name == workload.name;
+    authorization
+        .chain(authentication)
+        .filter(|(_, metadata, target_ref, target_refs)| {
+            metadata.namespace == workload.namespace
+                && target_refs.iter().chain(*target_ref).any(names_workload)
+        })
+        .map(|(kind, metadata, _, _)| {
+            format!(
+                "{kind} {}/{} targets the Gateway {name}, but {}/{name} was taken as a {}, which \
+                 ignores targetRefs, so the policy was not evaluated. If {name} is a Gateway API \
+                 gateway, pass --kind kubernetes-gateway",
+                metadata.namespace,
+                metadata.name,
+                workload.namespace,
+                kind_word(workload.kind),
+                name = workload.name,
+            )
+        })
+        .collect()
+}
+
+/// Returns the `--kind` value of `kind`.
+pub fn kind_word(kind: WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Sidecar => "sidecar",
+        WorkloadKind::Gateway => "gateway",
+        WorkloadKind::KubernetesGateway => "kubernetes-gateway",
+        WorkloadKind::Waypoint => "waypoint",
+    }
 }
 
 /// Returns a warning when the selectors name other workloads of the namespace but not this one.

@@ -330,16 +330,29 @@ fn inline_jwks(
         "so every token of this issuer fails"
     } else {
         // Envoy 1.40: `Provider … in jwt_authn config has invalid local jwks`.
-        "but for this jwksUri even that key is unusable to Envoy (its modulus spells the URI and \
-         is even or under 512 bits). So a failed fetch makes Envoy reject the whole jwt_authn \
-         config and the proxy keep its previous configuration, and idflow's verdicts assume the \
-         proxy took the config. Pass --jwks ISSUER_OR_URI=FILE to simulate the real keys"
+        "but here even that key is unusable to Envoy (its modulus spells the jwksUri and is even \
+         or under 512 bits). So a failed fetch makes Envoy reject the whole jwt_authn config and \
+         the proxy keep its previous configuration, and idflow's verdicts assume the proxy took \
+         the config. Pass --jwks ISSUER_OR_URI=FILE to simulate the real keys"
     };
-    notes.push(format!(
-        "no JWKS was supplied for issuer {:?} (jwksUri {:?}), so the simulation uses the stand-in \
-         JWKS istiod inlines when it cannot fetch the keys, {consequence}",
-        rule.issuer, rule.jwks_uri
-    ));
+    // Istio's RequestAuthentication reference: without `jwksUri`, istiod finds the key set
+    // through the issuer's OIDC discovery document.
+    let note = if rule.jwks_uri.is_empty() {
+        format!(
+            "no JWKS was supplied for issuer {:?}, which names no jwksUri, so istiod fetches its \
+             keys through OIDC discovery ({}/.well-known/openid-configuration). The simulation \
+             uses the stand-in JWKS istiod inlines when that fetch fails, {consequence}",
+            rule.issuer,
+            rule.issuer.trim_end_matches('/')
+        )
+    } else {
+        format!(
+            "no JWKS was supplied for issuer {:?} (jwksUri {:?}), so the simulation uses the \
+             stand-in JWKS istiod inlines when it cannot fetch the keys, {consequence}",
+            rule.issuer, rule.jwks_uri
+        )
+    };
+    notes.push(note);
     stand_in
 }
 

@@ -121,18 +121,23 @@ fn strip_query(path: &str) -> &str {
 }
 
 /// Returns the `x-forwarded-for` entry `xff_trusted_hops` from the right (0 is the last), else
-/// the peer address when there are too few entries or that one is not an address.
+/// the peer address when there are too few entries or that one is not an address. Envoy joins
+/// repeated `x-forwarded-for` lines with `,` into one list, in the order sent.
 fn remote_ip(req: &Request) -> IpAddr {
-    let xff = req
+    let lines: Vec<&str> = req
         .headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
-        .map(|(_, v)| v.as_str());
-    let Some(xff) = xff else {
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if lines.is_empty() {
         return req.source_ip;
-    };
+    }
     let hops = usize::try_from(req.xff_trusted_hops).unwrap_or(usize::MAX);
-    xff.rsplit(',')
+    lines
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
         .nth(hops)
         .and_then(|entry| entry.trim().parse().ok())
         .unwrap_or(req.source_ip)

@@ -31,7 +31,7 @@ pub struct RbacVerdict {
     pub status: u16,
     pub decision: Decision,
     pub stage: Stage,
-    /// `NAMESPACE/NAME` of the deciding policy.
+    /// `NAMESPACE/NAME` of the deciding policy: the denying one, or the ALLOW one that matched.
     pub policy: Option<String>,
     pub rule: Option<u32>,
     /// `%RESPONSE_CODE_DETAILS%` (HTTP) or `%CONNECTION_TERMINATION_DETAILS%` (TCP).
@@ -71,6 +71,8 @@ pub fn authorize(
 pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> RbacVerdict {
     let ctx = Ctx::new(req, payload);
     let mut steps = Vec::new();
+    // The enforced ALLOW policy that let the request through, named as a denying one would be.
+    let mut allowed_by = None;
     for filter in &engine.filters {
         if let Some(shadow) = &filter.shadow {
             let label = if filter.ext_authz_shadow {
@@ -92,6 +94,10 @@ pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> Rbac
         let denied_by = match (rules.action, first) {
             (RbacAction::Deny, Some(id)) => Some(id.to_owned()),
             (RbacAction::Allow, None) => Some("none".to_owned()),
+            (RbacAction::Allow, Some(id)) => {
+                allowed_by = parse_policy_id(id);
+                None
+            }
             _ => None,
         };
         if let Some(id) = denied_by {
@@ -113,12 +119,15 @@ pub fn evaluate(engine: &Engine, req: &Request, payload: Option<&Value>) -> Rbac
             };
         }
     }
+    let (policy, rule) = allowed_by.map_or((None, None), |(ns, name, rule)| {
+        (Some(format!("{ns}/{name}")), Some(rule))
+    });
     RbacVerdict {
         status: 200,
         decision: Decision::Allow,
         stage: Stage::None,
-        policy: None,
-        rule: None,
+        policy,
+        rule,
         response_code_details: "via_upstream".to_owned(),
         explanation: steps,
         notes: Vec::new(),

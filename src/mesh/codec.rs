@@ -1,0 +1,186 @@
+//! The HTTP/1 codec in front of the filters: the requests Envoy rejects itself, before jwt_authn
+//! and RBAC run.
+
+use super::{Protocol, Request, Stage, Step, Verdict};
+use crate::model::Decision;
+use crate::token::size::ENVOY_HEADERS_LIMIT_BYTES;
+
+/// Returns whether `text` is an HTTP token (RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``),
+/// the form of a method and of a header name.
+pub fn is_http_token(text: &str) -> bool {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    !text.is_empty() && text.chars().all(token)
+}
+
+/// Returns the response Envoy's HTTP/1 codec (Envoy 1.40's Balsa parser) and connection manager
+/// send before any filter runs. That is 400 for a request line or header name the parser rejects,
+/// and 431 when the request head exceeds the default `max_request_headers_kb`. A path with a `#`
+/// fragment gets 400 `path_normalization_failed`, as a tester's Envoy 1.40 returned.
+pub(super) fn rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
+    if request.protocol != Protocol::Http {
+        return None;
+    }
+    let (status, details, message) = request_line_error(request)
+        .or_else(|| head_size_error(request))
+        .or_else(|| header_name_error(request))
+        .or_else(|| fragment_error(request))?;
+    Some(Verdict {
+        workload: workload.to_owned(),
+        status,
+        decision: Decision::Deny,
+        stage: Stage::None,
+        policy: None,
+        rule: None,
+        response_code_details: details.to_owned(),
+        request_principal: None,
+        explanation: vec![Step {
+            stage: Stage::None,
+            policy: None,
+            rule: None,
+            outcome: "rejected".to_owned(),
+            message,
+        }],
+        warnings: notes.to_vec(),
+    })
+}
+
+/// A response the proxy sends before any filter runs: status, response code details, and why.
+type Rejection = (u16, &'static str, String);
+
+/// The methods Envoy's Balsa parser accepts while `allow_custom_methods` is off, which istiod
+/// leaves it. The list is Envoy 1.40's `isMethodValid`: exact, upper-case names, and `MSEARCH`
+/// without the dash of `M-SEARCH`.
+const HTTP1_METHODS: [&str; 34] = [
+    "ACL",
+    "BIND",
+    "CHECKOUT",
+    "CONNECT",
+    "COPY",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "LINK",
+    "LOCK",
+    "MERGE",
+    "MKACTIVITY",
+    "MKCALENDAR",
+    "MKCOL",
+    "MOVE",
+    "MSEARCH",
+    "NOTIFY",
+    "OPTIONS",
+    "PATCH",
+    "POST",
+    "PROPFIND",
+    "PROPPATCH",
+    "PURGE",
+    "PUT",
+    "REBIND",
+    "REPORT",
+    "SEARCH",
+    "SOURCE",
+    "SUBSCRIBE",
+    "TRACE",
+    "UNBIND",
+    "UNLINK",
+    "UNLOCK",
+    "UNSUBSCRIBE",
+];
+
+/// Returns the parser's error for the request line. The parser ends with `HPE_INVALID_METHOD` for
+/// a method outside [`HTTP1_METHODS`], and with `HPE_INVALID_URL` for an origin-form target with a
+/// byte other than tab, form feed or `!`..`~` (raw UTF-8 included). The codec logs both as
+/// `http1.codec_error`. A CONNECT target passes the parser when it starts with `/`, but the codec
+/// then wants the authority form (`host:port`) and responds with `http1.invalid_url`.
+fn request_line_error(request: &Request) -> Option<Rejection> {
+    let method = request.method.as_str();
+    if !HTTP1_METHODS.contains(&method) {
+        return Some((
+            400,
+            "http1.codec_error",
+            format!(
+                "Envoy's HTTP/1 codec accepts only the upper-case methods of its list (GET, POST, \
+                 PUT, PATCH, DELETE, HEAD, OPTIONS, TRACE, PURGE and WebDAV ones), not {method:?}, \
+                 so it responds with 400 before jwt_authn or RBAC run"
+            ),
+        ));
+    }
+    let valid_target_byte =
+        |byte: u8| byte == b'\t' || byte == 0x0c || (b'!'..=b'~').contains(&byte);
+    if !request.path.bytes().all(valid_target_byte) {
+        return Some((
+            400,
+            "http1.codec_error",
+            "the path has a byte outside printable ASCII (raw UTF-8, for one), which Envoy's \
+             HTTP/1 codec rejects with 400 before jwt_authn or RBAC run; clients send such \
+             characters percent-encoded, e.g. /%C3%A9 for /é"
+                .to_owned(),
+        ));
+    }
+    if method == "CONNECT" {
+        return Some((
+            400,
+            "http1.invalid_url",
+            "a CONNECT request's target is host:port, not a path, so Envoy's HTTP/1 codec \
+             responds with 400 before jwt_authn or RBAC run"
+                .to_owned(),
+        ));
+    }
+    None
+}
+
+/// Returns 431 when the request head is over [`ENVOY_HEADERS_LIMIT_BYTES`]. Envoy 1.40's HTTP/1
+/// codec counted the head as sent: the request line, each `name: value` line with its CRLF, and
+/// the blank line (a tester found the edge byte by byte).
+fn head_size_error(request: &Request) -> Option<Rejection> {
+    let request_line = request.method.len() + 1 + request.path.len() + " HTTP/1.1\r\n".len();
+    let header_line = |name: &str, value: &str| name.len() + ": ".len() + value.len() + 2;
+    let bytes = request_line
+        + header_line("host", &request.host)
+        + request
+            .headers
+            .iter()
+            .map(|(name, value)| header_line(name, value))
+            .sum::<usize>()
+        + 2;
+    (bytes > ENVOY_HEADERS_LIMIT_BYTES).then(|| {
+        (
+            431,
+            "http1.headers_too_large",
+            format!(
+                "the request line and headers take {bytes} bytes, over Envoy's default limit of \
+                 {ENVOY_HEADERS_LIMIT_BYTES} bytes (`max_request_headers_kb` 60), so the HTTP \
+                 codec responds with 431 before jwt_authn or RBAC run"
+            ),
+        )
+    })
+}
+
+/// Returns the parser's `HPE_INVALID_HEADER_TOKEN` for a header name with a character outside
+/// RFC 9110's token characters, which Envoy's Balsa parser checks once the head is read.
+fn header_name_error(request: &Request) -> Option<Rejection> {
+    let (name, _) = request
+        .headers
+        .iter()
+        .find(|(name, _)| !is_http_token(name))?;
+    Some((
+        400,
+        "http1.codec_error",
+        format!(
+            "the header name {name:?} has a character that HTTP does not allow in names, so \
+             Envoy's HTTP/1 codec responds with 400 before jwt_authn or RBAC run"
+        ),
+    ))
+}
+
+fn fragment_error(request: &Request) -> Option<Rejection> {
+    request.path.contains('#').then(|| {
+        (
+            400,
+            "path_normalization_failed",
+            "the path has a `#` fragment, which a client never sends; Envoy responds with 400 \
+             before jwt_authn or RBAC run"
+                .to_owned(),
+        )
+    })
+}
