@@ -1,8 +1,8 @@
 //! Command-line flags (clap) and the subcommands they run.
 
-/// Writes a line to standard error as `eprintln!` does, but ignores a failed write: `eprintln!`
-/// panics when standard error is closed (`2>&-`) or its reader has gone (`2>&1 | head -1`), and a
-/// lost warning must not turn a verdict's exit status into a crash.
+/// Writes a line to standard error as `eprintln!` does, but ignores a failed write. `eprintln!`
+/// panics when standard error is closed (`2>&-`) or its reader has gone (`2>&1 | head -1`). A lost
+/// warning must not turn a verdict's exit status into a crash.
 macro_rules! stderr_line {
     ($($arg:tt)*) => {
         $crate::cli::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
