@@ -1,0 +1,389 @@
+//! Cases from a black-box hunt on the last fixes to `idflow decode` and `idflow check`: tokens in
+//! `access_token` query parameters next to an `Authorization` header, text before a token, and
+//! request bytes that Envoy's HTTP/1 codec rejects.
+//!
+//! The Envoy filters are written by hand the way istiod writes them for one `jwtRules` entry: a
+//! provider under `requires_any` with `allow_missing`, and RBAC that requires a request principal
+//! of the issuer. `envoy_verdicts_behind_findings` records the Envoy 1.40 verdicts the other tests
+//! rest on. Tests marked `#[ignore = "finding: …"]` fail today: each assert expects what Envoy did.
+
+mod envoy_harness;
+#[path = "what_if/mint.rs"]
+mod mint;
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use envoy_harness::Probe;
+use envoy_harness::client::WireRequest;
+use envoy_harness::envoy::{self, Layout};
+use serde_json::{Value, json};
+use support::run_decode;
+
+/// Returns a valid RS256 token of [`mint::ISSUER`] for audience `orders`.
+fn token() -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint::mint(
+        mint::key(),
+        &mint::claims(mint::ISSUER, "orders", now, 3600),
+    )
+}
+
+/// Returns the jwt_authn and RBAC filters istiod generates for `shop/jwt` and `shop/require-jwt`.
+fn istiod_filters() -> Vec<Value> {
+    vec![
+        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"origins-0": {
+                "issuer": mint::ISSUER,
+                "local_jwks": {"inline_string": mint::jwks()},
+                "payload_in_metadata": "payload",
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "origins-0"},
+                {"allow_missing": {}},
+            ]}}}],
+            "bypass_cors_preflight": true,
+        }}),
+        json!({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"policies": {"ns[shop]-policy[require-jwt]-rule[0]": {
+                "permissions": [{"and_rules": {"rules": [{"any": true}]}}],
+                "principals": [{"and_ids": {"ids": [{"metadata": {
+                    "filter": "envoy.filters.http.jwt_authn",
+                    "path": [{"key": "payload"}, {"key": "iss"}],
+                    "value": {"string_match": {"exact": mint::ISSUER}},
+                }}]}}],
+            }}},
+        }}),
+    ]
+}
+
+/// A request to send through Envoy: method, path with its query, and headers in order.
+struct Sent {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+fn get(path: String, headers: Vec<(String, String)>) -> Sent {
+    Sent {
+        method: "GET",
+        path,
+        headers,
+    }
+}
+
+fn bearer(token: &str) -> (String, String) {
+    ("Authorization".to_owned(), format!("Bearer {token}"))
+}
+
+/// Sends `requests` through an Envoy with [`istiod_filters`] and returns `STATUS DETAILS` for
+/// each.
+fn envoy_verdicts(requests: &[Sent]) -> Vec<String> {
+    let probes: Vec<Probe> = requests
+        .iter()
+        .enumerate()
+        .map(|(index, sent)| Probe {
+            id: format!("final8-{index}"),
+            wire: WireRequest {
+                method: sent.method.to_owned(),
+                path: sent.path.clone(),
+                host: "orders.shop.svc.cluster.local:8080".to_owned(),
+                headers: sent.headers.clone(),
+                peer: None,
+                source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                sni: None,
+            },
+        })
+        .collect();
+    let layout = Layout {
+        http_filters: istiod_filters(),
+        network_filters: Vec::new(),
+        tcp: false,
+        port: envoy::free_port(),
+        upstream_port: envoy::free_port(),
+        xff_trusted_hops: 0,
+    };
+    envoy_harness::run_in_envoy(
+        &envoy::binary(),
+        &envoy_harness::scratch_dir("final8-hunt"),
+        &layout,
+        &probes,
+        "spiffe://cluster.local/ns/shop/sa/orders",
+        &[],
+    )
+    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
+    .into_iter()
+    .map(|result| format!("{} {}", result.status, result.details))
+    .collect()
+}
+
+/// Returns `(name, value)` as owned strings.
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+#[test]
+fn envoy_verdicts_behind_findings() {
+    let token = token();
+    let requests = [
+        get(
+            "/".to_owned(),
+            vec![header("Authorization", &format!("x Bearer: {token}"))],
+        ),
+        get(format!("/?access_token=x{token}"), vec![bearer(&token)]),
+        get(format!("/?access%5Ftoken={token}"), vec![]),
+        get(
+            "/".to_owned(),
+            vec![bearer(&token), header("x-a", "a\u{1}b")],
+        ),
+        get(
+            "/".to_owned(),
+            vec![bearer(&token), header("x-a", "a\u{7f}b")],
+        ),
+        get(
+            "/".to_owned(),
+            vec![bearer(&token), header("Content-Length", "abc")],
+        ),
+        get(format!("/?access_token={token}&access_token=x"), vec![]),
+        get("/#frag".to_owned(), vec![bearer(&token)]),
+        get("/".to_owned(), vec![bearer(&format!("x Bearer: {token}"))]),
+    ];
+    let verdicts = envoy_verdicts(&requests);
+    assert_eq!(
+        verdicts[0], "403 rbac_access_denied_matched_policy[none]",
+        "`x Bearer: <jwt>`: no token found, so RBAC sees no principal"
+    );
+    assert_eq!(
+        verdicts[1], "401 jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_encoded}",
+        "a valid header token and a garbled query token"
+    );
+    assert_eq!(verdicts[2], "200 via_upstream", "`access%5Ftoken=<jwt>`");
+    assert_eq!(verdicts[3], "400 -", "control byte in a header value");
+    assert_eq!(verdicts[4], "400 -", "DEL in a header value");
+    assert_eq!(verdicts[5], "400 -", "`Content-Length: abc`");
+    assert_eq!(
+        verdicts[6], "200 via_upstream",
+        "the first `access_token` is read"
+    );
+    assert_eq!(
+        verdicts[7], "400 path_normalization_failed",
+        "a fragment in the path"
+    );
+    assert_eq!(
+        verdicts[8], "401 jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_encoded}",
+        "`Bearer x Bearer: <jwt>`"
+    );
+}
+
+/// Returns a new path in this test run's folder.
+fn scratch_path(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let folder =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("final8-hunt-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    folder.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Writes `shop/jwt` and `shop/require-jwt`, the objects behind [`istiod_filters`], to one file.
+fn policy_file() -> PathBuf {
+    let authentication = json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": "RequestAuthentication",
+        "metadata": {"name": "jwt", "namespace": "shop"},
+        "spec": {"jwtRules": [{"issuer": mint::ISSUER, "jwks": mint::jwks()}]},
+    });
+    let authorization = json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "require-jwt", "namespace": "shop"},
+        "spec": {"rules": [{"from": [{"source": {"requestPrincipals": [format!("{}/*", mint::ISSUER)]}}]}]},
+    });
+    // JSON is YAML, so each document goes on its own line after a `---` separator.
+    let path = scratch_path("policies.yaml");
+    std::fs::write(
+        &path,
+        format!("---\n{authentication}\n---\n{authorization}\n"),
+    )
+    .expect("policy file written");
+    path
+}
+
+fn idflow() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_idflow"))
+}
+
+/// Runs `idflow check -o json` for shop/orders on [`policy_file`] with `args` and returns
+/// `STATUS DETAILS`.
+fn check_verdict(args: &[&str]) -> String {
+    let output = idflow()
+        .args(["check", "-o", "json", "--workload", "shop/orders", "-f"])
+        .arg(policy_file())
+        .args(args)
+        .output()
+        .expect("idflow runs");
+    let verdict: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "check printed no JSON ({error}); standard error: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let details = verdict["response_code_details"].as_str().unwrap_or("-");
+    format!("{} {details}", verdict["status"])
+}
+
+/// Runs `idflow decode -o json` on `input` and returns the exit status, the problem codes and
+/// standard error.
+fn decode_outcome(input: &str) -> (i32, Vec<String>, String) {
+    let output = run_decode(input, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let codes = serde_json::from_slice::<Value>(&output.stdout)
+        .map(|json| support::problem_codes(&json))
+        .unwrap_or_default();
+    (output.status.code().unwrap_or(-1), codes, stderr)
+}
+
+/// `Authorization: x Bearer: <jwt>`: Envoy finds no `Bearer ` (with its space) in the value, so
+/// the request goes on without a token and RBAC denies it for want of a principal (403), as
+/// decode's `missing_scheme` states. Pasted without the header name, the text is read as the
+/// value after `Bearer `, where Envoy returned the 401 that `mesh_rejects_format` states.
+#[test]
+fn decode_bearer_colon_text() {
+    let token = token();
+    let (_, line_codes, _) = decode_outcome(&format!("Authorization: x Bearer: {token}"));
+    let (_, bare_codes, _) = decode_outcome(&format!("x Bearer: {token}"));
+
+    assert!(
+        line_codes.contains(&"missing_scheme".to_owned()),
+        "{line_codes:?}"
+    );
+    assert!(
+        !line_codes.contains(&"mesh_rejects_format".to_owned()),
+        "{line_codes:?}"
+    );
+    assert!(
+        bare_codes.contains(&"mesh_rejects_format".to_owned()),
+        "{bare_codes:?}"
+    );
+}
+
+/// check agrees with Envoy on the same value: no token, so RBAC denies.
+#[test]
+fn check_bearer_colon_no_token() {
+    let value = format!("Authorization: x Bearer: {}", token());
+
+    assert_eq!(
+        check_verdict(&["-H", &value]),
+        "403 rbac_access_denied_matched_policy[none]"
+    );
+}
+
+/// A curl command with a valid `Authorization: Bearer <jwt>` and a garbled `access_token` query
+/// parameter: Envoy's jwt_authn verifies every token it extracts and returned 401. decode reads the
+/// header, lists no problem and exits 0.
+#[test]
+#[ignore = "finding: decode ignores a second token in the query beside the header"]
+fn decode_curl_header_and_query() {
+    let token = token();
+    let input = format!(
+        "curl -H 'Authorization: Bearer {token}' 'https://orders.test/?access_token=x{token}'"
+    );
+    let (code, codes, stderr) = decode_outcome(&input);
+
+    assert_eq!(code, 1, "{codes:?} {stderr}");
+}
+
+/// check with the same header and query returns Envoy's 401.
+#[test]
+fn check_header_and_query() {
+    let token = token();
+    let header = format!("Authorization: Bearer {token}");
+    let path = format!("/?access_token=x{token}");
+
+    assert_eq!(
+        check_verdict(&["-H", &header, "--path", &path]),
+        "401 jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_encoded}"
+    );
+}
+
+/// `?access%5Ftoken=<jwt>`: Envoy decodes query parameter names and accepted the token (200).
+/// decode finds no token and exits 2.
+#[test]
+#[ignore = "finding: decode misses a percent-encoded access_token name"]
+fn decode_encoded_query_name() {
+    let input = format!("https://orders.test/?access%5Ftoken={}", token());
+    let (code, codes, stderr) = decode_outcome(&input);
+
+    assert_eq!(code, 0, "{codes:?} {stderr}");
+}
+
+/// Two `access_token` parameters: Envoy reads the first, and decode does too.
+#[test]
+fn decode_first_query_token() {
+    let input = format!(
+        "https://orders.test/?access_token={}&access_token=x",
+        token()
+    );
+    let (code, codes, stderr) = decode_outcome(&input);
+
+    assert_eq!(code, 0, "{codes:?} {stderr}");
+}
+
+/// Envoy's HTTP/1 codec returned 400 before any filter ran for a header value with a control byte
+/// or DEL, and for a `Content-Length` that is not a number. check passes each to the filters.
+#[test]
+#[ignore = "finding: check accepts header bytes the HTTP/1 codec rejects"]
+fn check_codec_rejects_header_bytes() {
+    let token = token();
+    let authorization = format!("Authorization: Bearer {token}");
+    for header in ["x-a: a\u{1}b", "x-a: a\u{7f}b", "Content-Length: abc"] {
+        let verdict = check_verdict(&["-H", &authorization, "-H", header]);
+
+        assert!(verdict.starts_with("400 "), "{header:?}: {verdict}");
+    }
+}
+
+/// A fragment in the path: Envoy returned 400 `path_normalization_failed`, and check agrees.
+#[test]
+fn check_fragment_in_path() {
+    let header = format!("Authorization: Bearer {}", token());
+
+    assert_eq!(
+        check_verdict(&["-H", &header, "--path", "/#frag"]),
+        "400 path_normalization_failed"
+    );
+}
+
+/// Runs `idflow check` for a request that [`policy_file`] denies, with its standard output on
+/// `stdout`, and returns the exit status.
+fn check_denied_status(stdout: Stdio) -> Option<i32> {
+    idflow()
+        .args(["check", "--workload", "shop/orders", "-f"])
+        .arg(policy_file())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .status()
+        .expect("idflow runs")
+        .code()
+}
+
+/// A denied request exits 1. With standard output on a pipe whose reader has gone (as
+/// `check … | grep -q` leaves it), check exits 0, so the script reads the denial as an allow.
+#[test]
+#[ignore = "finding: check exits 0 for a denial when standard output is a closed pipe"]
+fn check_closed_pipe_keeps_status() {
+    assert_eq!(
+        check_denied_status(Stdio::null()),
+        Some(1),
+        "standard output open"
+    );
+
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    assert_eq!(check_denied_status(writer.into()), Some(1), "closed pipe");
+}
