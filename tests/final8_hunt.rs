@@ -154,6 +154,7 @@ fn envoy_verdicts_behind_findings() {
         get("/".to_owned(), vec![bearer(&format!("x Bearer: {token}"))]),
     ];
     let verdicts = envoy_verdicts(&requests);
+
     assert_eq!(
         verdicts[0], "403 rbac_access_denied_matched_policy[none]",
         "`x Bearer: <jwt>`: no token found, so RBAC sees no principal"
@@ -386,4 +387,237 @@ fn check_closed_pipe_keeps_status() {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
     assert_eq!(check_denied_status(writer.into()), Some(1), "closed pipe");
+}
+
+/// Writes `text` to a new file in this test run's folder.
+fn write_file(name: &str, text: &str) -> PathBuf {
+    let path = scratch_path(name);
+    std::fs::write(&path, text).expect("file written");
+    path
+}
+
+/// Returns the file's path as text, for command arguments and TOML values.
+fn path_text(path: &Path) -> String {
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// Returns an RS256 token signed by [`mint::key`] whose payload is
+/// `{"iss":…,"sub":"alice",MEMBERS}`, written as given.
+fn raw_token(members: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": mint::KID}).to_string();
+    let payload = format!(r#"{{"iss":"{}","sub":"alice",{members}}}"#, mint::ISSUER);
+    mint::sign(
+        mint::key(),
+        &URL_SAFE_NO_PAD.encode(header),
+        &URL_SAFE_NO_PAD.encode(payload),
+    )
+}
+
+/// Runs `idflow decode` on `input` with an edge profile whose `[token]` and other tables are
+/// `tables` (TOML), keyed by [`mint::jwks`], and returns the `edge` object.
+fn edge_with(input: &str, tables: &str) -> Value {
+    let jwks = write_file("jwks.json", &mint::jwks());
+    let text = format!("{tables}\n[keys]\njwks = {:?}\n", path_text(&jwks));
+    let profile = write_file("edge.toml", &text);
+    let (_, json) = support::decode_json(input, &["--edge-profile", &path_text(&profile)]);
+    json["edge"].clone()
+}
+
+/// `forward.claims` copies claims with JavaScript's `String()`: `true` as `true`, `null` as
+/// `null`, an object as `[object Object]`, nested arrays flattened with commas and `null` in an
+/// array as an empty string, `1e21` as `1e+21` and `1e-7` as `1e-7`.
+#[test]
+fn edge_claims_as_javascript_string() {
+    use std::fmt::Write as _;
+
+    let cases = [
+        ("flag", "true", "true"),
+        ("nothing", "null", "null"),
+        ("object", r#"{"a":1}"#, "[object Object]"),
+        ("nested", "[[1,2],[3]]", "1,2,3"),
+        ("holes", "[1,null,2]", "1,,2"),
+        ("big", "1e21", "1e+21"),
+        ("small", "1e-7", "1e-7"),
+        ("twenty", "100000000000000000000", "100000000000000000000"),
+    ];
+    let mut tables = "[forward.claims]\n".to_owned();
+    for (claim, _, _) in cases {
+        writeln!(tables, "{claim} = \"x-{claim}\"").expect("writing to a String");
+    }
+    let members: Vec<String> = cases
+        .iter()
+        .map(|(claim, json, _)| format!(r#""{claim}":{json}"#))
+        .collect();
+    let edge = edge_with(
+        &format!("Bearer {}", raw_token(&members.join(","))),
+        &tables,
+    );
+    let headers = edge["forwarded_headers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (claim, json, expected) in cases {
+        let name = format!("x-{claim}");
+        let value = headers
+            .iter()
+            .find(|header| header["name"] == name.as_str())
+            .map(|header| header["value"].clone());
+
+        assert_eq!(
+            value,
+            Some(json!(expected)),
+            "claim {claim} = {json}: {edge}"
+        );
+    }
+}
+
+/// Runs `idflow decode -o json` on `input` with an edge profile that reads the token from cookie
+/// `jwt`, and returns the exit status and the JSON output (`null` when decode printed none).
+fn decode_cookie_edge(input: &str) -> (Option<i32>, Value, String) {
+    let jwks = write_file("jwks.json", &mint::jwks());
+    let text = format!(
+        "[token]\ncookie = \"jwt\"\n[keys]\njwks = {:?}\n",
+        path_text(&jwks)
+    );
+    let profile = write_file("edge.toml", &text);
+    let output = run_decode(input, &["--edge-profile", &path_text(&profile)]);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), json, stderr)
+}
+
+/// `curl -b 'jwt=<jwt>'` and `curl --cookie 'a=1;jwt=<jwt>'` send `Cookie: jwt=<jwt>`, which
+/// decode reads when the same cookie comes with `-H 'Cookie: …'`. Both find no token (exit 2),
+/// so the edge column of a profile that reads cookie `jwt` is never shown.
+#[test]
+#[ignore = "finding: decode does not read curl's -b/--cookie option"]
+fn decode_curl_cookie_option() {
+    let token = token();
+    for input in [
+        format!("curl -b 'jwt={token}' https://orders.test/"),
+        format!("curl --cookie 'a=1;jwt={token}' https://orders.test/"),
+    ] {
+        let (code, json, stderr) = decode_cookie_edge(&input);
+
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(json["edge"]["verdict"], "allow", "{json}");
+    }
+}
+
+/// `curl -H 'Cookie: a=1; jwt=<jwt>'`: decode names the location `cookie jwt` and the edge
+/// allows, yet a note states that idflow could not read the cookie names back from the input.
+#[test]
+#[ignore = "finding: edge note says cookie names are unknown for a curl Cookie header"]
+fn edge_curl_cookie_header_note() {
+    let input = format!(
+        "curl -H 'Cookie: a=1; jwt={}' https://orders.test/",
+        token()
+    );
+    let (_, json, stderr) = decode_cookie_edge(&input);
+
+    assert_eq!(
+        json["found_as"], "curl command, Cookie header, cookie jwt",
+        "{stderr}"
+    );
+    assert_eq!(json["edge"]["verdict"], "allow", "{json}");
+    assert_eq!(json["edge"]["notes"], json!([]), "{json}");
+}
+
+/// `Cookie: jwt="<jwt>"`: decode finds the token in cookie `jwt`, but the edge note states that
+/// it is in another cookie, and the reason blames a scheme removed with `replace`, which the
+/// profile applies to headers only.
+#[test]
+#[ignore = "finding: edge explains a quoted cookie as another cookie and a replace"]
+fn edge_quoted_cookie_wording() {
+    let (_, json, stderr) = decode_cookie_edge(&format!("Cookie: jwt=\"{}\"", token()));
+    let edge = &json["edge"];
+    let notes = edge["notes"].to_string();
+    let reason = edge["reason"].as_str().unwrap_or_default();
+
+    assert_eq!(json["found_as"], "Cookie header, cookie jwt", "{stderr}");
+    assert!(!notes.contains("another cookie"), "{notes}");
+    assert!(!reason.contains("replace"), "{reason}");
+}
+
+/// A cookie whose name ends in `jwt` is not cookie `jwt`: the edge validates the later `jwt`.
+#[test]
+fn edge_cookie_name_exact() {
+    let (code, json, stderr) = decode_cookie_edge(&format!("Cookie: xjwt=x; jwt={}", token()));
+
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["edge"]["verdict"], "allow", "{json}");
+}
+
+/// A DENY on `/a` for the pods labelled `istio: my-gw`.
+const ISTIO_LABEL_DENY: &str = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gw, namespace: gw-ns}
+spec:
+  selector: {matchLabels: {istio: my-gw}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/a]}}]}]
+";
+
+/// Runs `idflow check -o json` for `workload` on `policy` with `args` and returns the verdict.
+fn check_json_at(workload: &str, policy: &Path, args: &[&str]) -> Value {
+    let output = idflow()
+        .args(["check", "-o", "json", "--workload", workload, "-f"])
+        .arg(policy)
+        .args(args)
+        .output()
+        .expect("idflow runs");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "check printed no JSON ({error}); standard error: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Istio's gateway chart labels the pods of release `NAME` with `app: NAME` and `istio: NAME`
+/// minus an `istio-` prefix (`gateway.selectorLabels` in
+/// manifests/charts/gateways/gateway/templates/_helpers.tpl of istio/istio). So release
+/// `my-gw` carries `istio: my-gw` and the DENY applies (403). check takes gw-ns/my-gw as a sidecar
+/// labelled `app=my-gw`, allows `/a` and suggests the name `istio-my-gw`.
+#[test]
+#[ignore = "finding: check misses istio: NAME on a gateway release without the istio- prefix"]
+fn check_helm_release_without_prefix() {
+    let policy = write_file("istio-label.yaml", ISTIO_LABEL_DENY);
+    let verdict = check_json_at("gw-ns/my-gw", &policy, &["--path", "/a"]);
+
+    assert_eq!(verdict["status"], 403, "{verdict}");
+}
+
+/// Control: with the prefixed name, check derives `istio: my-gw` and denies `/a`.
+#[test]
+fn check_helm_release_with_prefix() {
+    let policy = write_file("istio-label.yaml", ISTIO_LABEL_DENY);
+    let verdict = check_json_at("gw-ns/istio-my-gw", &policy, &["--path", "/a"]);
+
+    assert_eq!(verdict["status"], 403, "{verdict}");
+}
+
+/// Two documents of one object in one file: the later replaces the earlier, as across files, but
+/// only the cross-file case lists the replacement in the JSON `warnings`. The same-file notice goes
+/// to standard error alone, so a script reading `-o json` does not see it.
+#[test]
+#[ignore = "finding: a same-file replacement is missing from check's JSON warnings"]
+fn check_same_file_replacement_warning() {
+    let first = ISTIO_LABEL_DENY
+        .replace("{istio: my-gw}", "{app: orders}")
+        .replace("gw-ns", "shop");
+    let second = first.replace("[/a]", "[/b]");
+    let policy = write_file("twice.yaml", &format!("{first}---\n{second}"));
+    let verdict = check_json_at("shop/orders", &policy, &["--path", "/a"]);
+
+    assert_eq!(
+        verdict["status"], 200,
+        "the later DENY on /b replaced the one on /a"
+    );
+    let warnings = verdict["warnings"].to_string();
+    assert!(warnings.contains("replaces"), "{warnings}");
 }
