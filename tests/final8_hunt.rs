@@ -621,3 +621,56 @@ fn check_same_file_replacement_warning() {
     let warnings = verdict["warnings"].to_string();
     assert!(warnings.contains("replaces"), "{warnings}");
 }
+
+/// Payload members that JavaScript's `JSON.parse` reads as numbers and Envoy 1.40 judged:
+/// `nbf` -1 is rejected (401), an `exp` with a fraction or an exponent is accepted (200).
+const PAYLOAD_NUMBERS: [(&str, &str); 3] = [
+    (
+        r#""nbf":-1,"exp":4102444800"#,
+        "401 jwt_authn_access_denied{Jwt_payload_[nbf]_field_is_not_a_positive_64_bit_integer}",
+    ),
+    (r#""exp":4102444800.5"#, "200 via_upstream"),
+    (r#""exp":4.1e9"#, "200 via_upstream"),
+];
+
+#[test]
+fn envoy_payload_numbers() {
+    let requests: Vec<Sent> = PAYLOAD_NUMBERS
+        .iter()
+        .map(|(members, _)| get("/".to_owned(), vec![bearer(&raw_token(members))]))
+        .collect();
+    let verdicts = envoy_verdicts(&requests);
+
+    for ((members, expected), verdict) in PAYLOAD_NUMBERS.iter().zip(&verdicts) {
+        assert_eq!(verdict, expected, "{members}");
+    }
+}
+
+/// check returns Envoy's verdict for each payload, and decode marks only the rejected one.
+#[test]
+fn check_payload_numbers() {
+    for (members, expected) in PAYLOAD_NUMBERS {
+        let header = format!("Authorization: Bearer {}", raw_token(members));
+        let (code, codes, stderr) = decode_outcome(&format!("Bearer {}", raw_token(members)));
+
+        assert_eq!(check_verdict(&["-H", &header]), expected, "{members}");
+        let rejected = expected.starts_with("401");
+        assert_eq!(code, i32::from(rejected), "{members}: {codes:?} {stderr}");
+    }
+}
+
+/// The module skips `nbf` by default (`ignoreNotBefore` is true), so the edge allows `nbf` -1
+/// while Envoy returns 401. For a payload with a repeated member the edge column adds a note that
+/// the mesh rejects the token whatever the edge decides. For `nbf` -1 it adds none.
+#[test]
+#[ignore = "finding: edge column does not note that the mesh rejects nbf -1"]
+fn edge_negative_nbf_note() {
+    let edge = edge_with(
+        &format!("Bearer {}", raw_token(r#""nbf":-1,"exp":4102444800"#)),
+        "",
+    );
+    let notes = edge["notes"].to_string();
+
+    assert_eq!(edge["verdict"], "allow", "{edge}");
+    assert!(notes.contains("401"), "{notes}");
+}
