@@ -20,6 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use envoy_harness::Probe;
 use envoy_harness::client::WireRequest;
 use envoy_harness::envoy::{self, Layout};
+use idflow::mesh::MeshSettings;
+use idflow::mesh::check::Mesh;
+use idflow::mesh::load::load_policy_file;
+use idflow::tui::what_if;
 use serde_json::{Value, json};
 use support::run_decode;
 
@@ -673,4 +677,70 @@ fn edge_negative_nbf_note() {
 
     assert_eq!(edge["verdict"], "allow", "{edge}");
     assert!(notes.contains("401"), "{notes}");
+}
+
+/// Policies on both labels of the pods of the gateway chart's release `my-gw`: `app: my-gw`
+/// (an ALLOW of `/a` and `/b`) and `istio: my-gw` (a DENY of `/a`).
+const MY_GW_BOTH_LABELS: &str = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gw, namespace: gw-ns}
+spec:
+  selector: {matchLabels: {istio: my-gw}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/a]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-paths, namespace: gw-ns}
+spec:
+  selector: {matchLabels: {app: my-gw}}
+  rules: [{to: [{operation: {paths: [/a, /b]}}]}]
+";
+
+/// Returns the Token view's what-if rows, as `WORKLOAD STATUS`, for a GET of `path` without a
+/// token on the workloads that the policies in `policy` name.
+fn what_if_statuses(policy: &Path, path: &str) -> Vec<String> {
+    let policies = load_policy_file(policy, "default")
+        .expect("policies load")
+        .policies;
+    let settings = MeshSettings {
+        now: chrono::Utc::now(),
+        ..MeshSettings::default()
+    };
+    let keys = std::collections::BTreeMap::new();
+    let mesh = Mesh {
+        policies: &policies,
+        jwks: &keys,
+        providers: &[],
+        settings: &settings,
+    };
+    let probe = what_if::Probe {
+        method: "GET",
+        path,
+        token: None,
+    };
+    what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe)
+        .into_iter()
+        .map(|row| match row.verdict {
+            Ok(verdict) => format!("{} {}", row.workload, verdict.status),
+            Err(reason) => format!("{} {reason}", row.workload),
+        })
+        .collect()
+}
+
+/// The pods of release `my-gw` carry both labels, so Istio's DENY, evaluated before ALLOW, denies
+/// `/a`, and `/b` is allowed. The what-if rows list gw-ns/my-gw with `app` alone, which allows `/a`.
+#[test]
+#[ignore = "finding: what-if row for a gateway release without istio- leaves out istio: NAME"]
+fn what_if_release_without_prefix() {
+    let policy = write_file("my-gw.yaml", MY_GW_BOTH_LABELS);
+    let denied = what_if_statuses(&policy, "/a");
+    let allowed = what_if_statuses(&policy, "/b");
+
+    assert!(
+        allowed.contains(&"gw-ns/my-gw 200".to_owned()),
+        "{allowed:?}"
+    );
+    assert!(denied.contains(&"gw-ns/my-gw 403".to_owned()), "{denied:?}");
 }
