@@ -299,7 +299,7 @@ fn check_bearer_colon_no_token() {
 }
 
 /// A curl command with a valid `Authorization: Bearer <jwt>` and a garbled `access_token` query
-/// parameter: Envoy's jwt_authn verifies every token it extracts and returned 401. decode reads the
+/// parameter: Envoy's jwt_authn rejected the query token with 401. decode reads the
 /// header, lists no problem and exits 0.
 #[test]
 #[ignore = "finding: decode ignores a second token in the query beside the header"]
