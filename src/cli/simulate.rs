@@ -12,7 +12,7 @@ use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadR
 use super::{OutputFormat, PolicyFiles};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
-use crate::mesh::load::{load_policies_with_notices, load_policy_file};
+use crate::mesh::load::{NoticeKind, load_policies_with_notices, load_policy_file};
 use crate::mesh::named;
 use crate::mesh::validate::{Severity, validate};
 use crate::mesh::{MeshSettings, Verdict, Workload};
@@ -128,7 +128,14 @@ fn read_policy_files(paths: &[PathBuf], namespace: &str) -> anyhow::Result<Polic
             (path.display().to_string(), loaded)
         };
         for notice in &loaded.notices {
-            stderr_line!("idflow: {}: {}: {}", source, notice.object, notice.message);
+            let text = format!("{}: {}: {}", source, notice.object, notice.message);
+            // A replaced object changes the verdict, so it is reported with the verdict's
+            // warnings, as a replacement across files is.
+            if notice.kind == NoticeKind::Replaced {
+                files.notices.push(text);
+            } else {
+                stderr_line!("idflow: {text}");
+            }
         }
         files.add(&source, loaded.policies);
     }
@@ -207,7 +214,9 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::from)
                 .and_then(|()| Ok(writeln!(out)?))
         }
-        OutputFormat::Text => Ok(write_verdict_text(&mut out, &verdict, &loaded.workload)?),
+        OutputFormat::Text => {
+            write_verdict_text(&mut out, &verdict, &loaded.workload).map_err(anyhow::Error::from)
+        }
     };
     // A reader that stopped early (`| head`) keeps the verdict's exit status.
     if let Err(error) = written

@@ -380,15 +380,16 @@ fn is_url(text: &str) -> bool {
 }
 
 /// Finds the token in the `access_token` query parameter of the URL in `text` (a curl command or
-/// a URL, described by `source`), which Envoy's jwt_authn reads by default, with its value
-/// percent-decoded as Envoy decodes it. Returns `None` when no URL has the parameter.
+/// a URL, described by `source`), which Envoy's jwt_authn reads by default, with its name and value
+/// percent-decoded as Envoy decodes them. Returns `None` when no URL has the parameter.
 fn found_in_query(source: &str, text: &str) -> Option<Result<Found, TokenError>> {
     let value = shell::split_words(text).into_iter().find_map(|word| {
         let query = word.split_once('?')?.1;
         let query = query.split('#').next().unwrap_or_default();
         query.split('&').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
-            (name == QUERY_PARAMETER).then(|| crate::mesh::jwt::extract::percent_decode(value))
+            let decode = crate::mesh::jwt::extract::percent_decode;
+            (decode(name) == QUERY_PARAMETER).then(|| decode(value))
         })
     })?;
     let parts = [
