@@ -811,7 +811,6 @@ fn envoy_query_method() {
 /// check returns 400 `http1.codec_error` for QUERY, with or without a `Content-Type`, where
 /// Envoy passed it on with one and named the missing header without.
 #[test]
-#[ignore = "finding: check rejects the QUERY method that Envoy 1.40 accepts"]
 fn check_query_method() {
     let header = format!("Authorization: Bearer {}", token());
     let without = check_verdict(&["-H", &header, "--method", "QUERY"]);
