@@ -50,7 +50,7 @@ type Rejection = (u16, &'static str, String);
 
 /// The methods Envoy's Balsa parser accepts while `allow_custom_methods` is off, which istiod
 /// leaves it. The list is Envoy 1.40's `isMethodValid`: exact, upper-case names, and `MSEARCH`
-/// without the dash of `M-SEARCH`, and QUERY, which Envoy 1.40 accepted in a test with a
+/// without the dash of `M-SEARCH`. QUERY is added: Envoy 1.40 accepted it in a test with a
 /// `Content-Type` (see [`query_content_type_error`]).
 const HTTP1_METHODS: [&str; 35] = [
     "ACL",
@@ -160,7 +160,7 @@ fn head_size_error(request: &Request) -> Option<Rejection> {
 }
 
 /// Returns 400 `query_missing_content_type` for a QUERY request without `Content-Type`, as Envoy
-/// 1.40 responded in a test; the QUERY method's draft asks for the media type of its body.
+/// 1.40 responded in a test. The QUERY method's draft requires the media type of its body.
 fn query_content_type_error(request: &Request) -> Option<Rejection> {
     let has_content_type = request
         .headers
