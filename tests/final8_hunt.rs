@@ -351,7 +351,6 @@ fn decode_first_query_token() {
 /// Envoy's HTTP/1 codec returned 400 before any filter ran for a header value with a control byte
 /// or DEL, and for a `Content-Length` that is not a number. check passes each to the filters.
 #[test]
-#[ignore = "finding: check accepts header bytes the HTTP/1 codec rejects"]
 fn check_codec_rejects_header_bytes() {
     let token = token();
     let authorization = format!("Authorization: Bearer {token}");
