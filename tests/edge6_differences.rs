@@ -89,8 +89,8 @@ fn policy_file(dir: &std::path::Path, file: &str, issuer: &str, jwks: &str) -> S
     path.display().to_string()
 }
 
-/// A later file's object replaces a same-named one, as a later `kubectl apply` would: decode says
-/// so, compares the edge with the later one only, and labels its key set with that file.
+/// A later file's object replaces a same-named one, as a later `kubectl apply` would: decode warns
+/// about it, compares the edge with the later one only, and labels its key set with that file.
 #[test]
 fn decode_later_file_replaces_same_name() {
     let dir = std::env::temp_dir().join(format!("idflow-edge6-files-{}", std::process::id()));

@@ -781,8 +781,8 @@ fn follow_closed_port_keeps_running() {
     assert_eq!(wait_or_kill(&mut child, Duration::from_secs(3)), None);
 }
 
-/// decode warns on standard error when a key file is missing (a usage error, exit 2); a closed
-/// standard error must keep that status rather than panic (101).
+/// decode warns on standard error when a key file is missing, a usage error with exit 2. A closed
+/// standard error must keep that status rather than panic with 101.
 #[test]
 fn decode_closed_stderr() {
     let mut child = spawn_with_closed_stderr(&["decode", "a.b.c", "--jwks", "missing-jwks.json"]);

@@ -353,7 +353,7 @@ fn curl_or_url(text: &str) -> Result<Option<CurlHeader>, Box<Result<Found, Token
 }
 
 /// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1
-/// codec joins into `joined`, and the problem that says so.
+/// codec joins into `joined`, and the problem that reports it.
 fn repeated_header(count: usize, joined: &str) -> (&'static str, Problem) {
     let status = envoy::extract_from_header(joined)
         .and_then(envoy::jwt_authn_format_status)

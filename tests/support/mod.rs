@@ -116,7 +116,7 @@ pub fn run_decode(input: &str, args: &[&str]) -> std::process::Output {
         .take()
         .expect("stdin is piped")
         .write_all(input.as_bytes());
-    // decode may end before reading its input, on a flag or profile error; its output tells.
+    // decode may end on a flag or profile error before it reads its input. Its output shows the error.
     if let Err(error) = written {
         assert_eq!(
             error.kind(),

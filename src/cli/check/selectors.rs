@@ -1,4 +1,4 @@
-//! What `idflow check` and `idflow envoy-config` report about the workload `--workload` names: the
+//! The report of `idflow check` and `idflow envoy-config` on the workload `--workload` names: the
 //! labels the policy selectors give it, the selectors that name it but were left out, and a name or
 //! namespace that no policy uses.
 
