@@ -670,10 +670,9 @@ fn check_payload_numbers() {
 }
 
 /// The module skips `nbf` by default (`ignoreNotBefore` is true), so the edge allows `nbf` -1
-/// while Envoy returns 401. For a payload with a repeated member the edge column adds a note that
-/// the mesh rejects the token whatever the edge decides. For `nbf` -1 it adds none.
+/// while Envoy returns 401. The edge column notes that the mesh rejects the token with that 401
+/// whatever the edge decides.
 #[test]
-#[ignore = "finding: edge column does not note that the mesh rejects nbf -1"]
 fn edge_negative_nbf_note() {
     let edge = edge_with(
         &format!("Bearer {}", raw_token(r#""nbf":-1,"exp":4102444800"#)),
