@@ -593,10 +593,9 @@ fn check_json_at(workload: &str, policy: &Path, args: &[&str]) -> Value {
 /// Istio's gateway chart labels the pods of release `NAME` with `app: NAME` and `istio: NAME`
 /// minus an `istio-` prefix (`gateway.selectorLabels` in
 /// manifests/charts/gateways/gateway/templates/_helpers.tpl of istio/istio). So release
-/// `my-gw` carries `istio: my-gw` and the DENY applies (403). check takes gw-ns/my-gw as a sidecar
-/// labelled `app=my-gw`, allows `/a` and suggests the name `istio-my-gw`.
+/// `my-gw` carries `istio: my-gw` and the DENY applies (403). check takes gw-ns/my-gw as that
+/// release, with both labels.
 #[test]
-#[ignore = "finding: check misses istio: NAME on a gateway release without the istio- prefix"]
 fn check_helm_release_without_prefix() {
     let policy = write_file("istio-label.yaml", ISTIO_LABEL_DENY);
     let verdict = check_json_at("gw-ns/my-gw", &policy, &["--path", "/a"]);
@@ -671,10 +670,9 @@ fn check_payload_numbers() {
 }
 
 /// The module skips `nbf` by default (`ignoreNotBefore` is true), so the edge allows `nbf` -1
-/// while Envoy returns 401. For a payload with a repeated member the edge column adds a note that
-/// the mesh rejects the token whatever the edge decides. For `nbf` -1 it adds none.
+/// while Envoy returns 401. The edge column notes that the mesh rejects the token with that 401
+/// whatever the edge decides.
 #[test]
-#[ignore = "finding: edge column does not note that the mesh rejects nbf -1"]
 fn edge_negative_nbf_note() {
     let edge = edge_with(
         &format!("Bearer {}", raw_token(r#""nbf":-1,"exp":4102444800"#)),
@@ -737,9 +735,8 @@ fn what_if_statuses(policy: &Path, path: &str) -> Vec<String> {
 }
 
 /// The pods of release `my-gw` carry both labels, so Istio's DENY, evaluated before ALLOW, denies
-/// `/a`, and `/b` is allowed. The what-if rows list gw-ns/my-gw with `app` alone, which allows `/a`.
+/// `/a`, and `/b` is allowed. The what-if row for gw-ns/my-gw carries both labels.
 #[test]
-#[ignore = "finding: what-if row for a gateway release without istio- leaves out istio: NAME"]
 fn what_if_release_without_prefix() {
     let policy = write_file("my-gw.yaml", MY_GW_BOTH_LABELS);
     let denied = what_if_statuses(&policy, "/a");

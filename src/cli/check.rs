@@ -27,15 +27,15 @@ pub struct MeshArgs {
     #[arg(long)]
     pub workload: String,
     /// The workload's pod labels, `key=value,key=value` (default: the labels of the policy
-    /// selector that names NAME, as the Token view's what-if rows use, else `app=NAME`).
+    /// selector that names NAME, as the Token view's what-if rows use, plus `istio` for a release
+    /// of Istio's gateway chart that a selector on `istio` suggests, else `app=NAME`).
     #[arg(long)]
     pub labels: Option<String>,
     /// The workload's service account (default: NAME).
     #[arg(long)]
     pub service_account: Option<String>,
-    /// The proxy kind, which changes which policies attach (default: gateway when the policy
-    /// selector that names NAME has an `istio` label or an `app` label `istio-…gateway`, else
-    /// sidecar).
+    /// The proxy kind, which changes which policies attach (default: gateway when the labels
+    /// taken for NAME have an `istio` label or an `app` label `istio-…gateway`, else sidecar).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// Transport of the port.

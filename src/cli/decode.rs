@@ -437,8 +437,10 @@ impl Keys {
         }
         let policies = &files.policies;
         // The labels `idflow check --workload` and the what-if rows take for this name.
-        let target = named::workload_or_default(policies, &namespace, &name);
-        let applied = policies_for(policies, &target, &MeshSettings::default());
+        let settings = MeshSettings::default();
+        let target =
+            named::workload_or_default(policies, &settings.root_namespace, &namespace, &name);
+        let applied = policies_for(policies, &target, &settings);
         // An object defined in several files is labelled with the file whose definition counts.
         let origin = |meta: &ObjectMeta| {
             let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);

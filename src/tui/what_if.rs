@@ -12,7 +12,7 @@ use crate::mesh::jwt::{self, config::JwtProvider};
 use crate::mesh::named;
 use crate::mesh::scope::policies_for;
 use crate::mesh::validate::{Severity, validate};
-use crate::mesh::{Request, Stage, Verdict, Workload, WorkloadKind};
+use crate::mesh::{MeshSettings, Request, Stage, Verdict, Workload, WorkloadKind};
 use crate::model::{Decision, Flow, HopKind, HopRole};
 use crate::token::jwks::parse_jwks;
 use crate::token::verify::{TokenVerifyError, VerifyError, parse_jwt, verify_token};
@@ -244,9 +244,11 @@ fn signature(mesh: &Mesh<'_>, workload: &Workload, token: &str) -> Option<Signat
 
 /// Lists the workloads that `policies` select ([`named::workloads`], as `idflow check` reads
 /// `--workload` without `--labels`) and that `flows` pass through, sorted by namespace and name. A
-/// workload seen only in flows gets `app=NAME`, as `idflow check` assumes.
+/// workload seen only in flows gets `app=NAME`, as `idflow check` assumes. The root namespace is
+/// the default one, as in the settings the Token view evaluates these targets with.
 pub fn targets(policies: &PolicySet, flows: &[Flow]) -> Vec<Target> {
-    let mut found: BTreeMap<(String, String), Target> = named::workloads(policies)
+    let root_namespace = MeshSettings::default().root_namespace;
+    let mut found: BTreeMap<(String, String), Target> = named::workloads(policies, &root_namespace)
         .into_iter()
         .map(|workload| {
             let key = (workload.namespace.clone(), workload.name.clone());

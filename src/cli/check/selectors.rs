@@ -61,8 +61,25 @@ impl MeshArgs {
         if self.labels.is_some() {
             return report;
         }
-        let Some(named) = named::workload(policies, &workload.namespace, &workload.name) else {
-            report.warnings.extend(unnamed_warning(workload, policies));
+        let root_namespace = &self.root_namespace;
+        let release = named::chart_release(
+            policies,
+            root_namespace,
+            &workload.namespace,
+            &workload.name,
+        );
+        let Some(named) = named::workload(
+            policies,
+            root_namespace,
+            &workload.namespace,
+            &workload.name,
+        ) else {
+            report
+                .warnings
+                .extend(unnamed_warning(workload, policies, root_namespace));
+            report
+                .warnings
+                .extend(release.and_then(|release| release_warning(workload, &release, true)));
             return report;
         };
         workload.labels = named.labels;
@@ -70,7 +87,15 @@ impl MeshArgs {
             workload.kind = named.kind;
         }
 
-        let selectors = named::naming_selectors(policies, &workload.namespace, &workload.name);
+        let selectors = named::naming_selectors(
+            policies,
+            root_namespace,
+            &workload.namespace,
+            &workload.name,
+        );
+        report.warnings.extend(
+            release.and_then(|release| release_warning(workload, &release, selectors.is_empty())),
+        );
         let Some((evaluated, others)) = selectors.split_first() else {
             return report;
         };
@@ -87,6 +112,65 @@ impl MeshArgs {
                 }));
         }
         report
+    }
+}
+
+/// Returns a warning that names the `istio` label assumed for a release of Istio's gateway chart,
+/// or left out because another release takes it, with the `--labels` value that undoes the
+/// choice. A release named `istio-NAME` that a selector names gets no warning, because the chart
+/// gives such a release that label by default. `guessed` is true when no selector names the
+/// workload.
+fn release_warning(
+    workload: &Workload,
+    release: &named::ChartRelease,
+    guessed: bool,
+) -> Option<String> {
+    let location = format!("{}/{}", workload.namespace, workload.name);
+    let selecting: Vec<&NamingSelector> = release.selectors.iter().collect();
+    let (policies, plural) = policy_names(&selecting);
+    let select = if plural { "select" } else { "selects" };
+    let istio = &release.istio;
+    if let Some(taken) = &release.taken_by {
+        let mut labels = workload.labels.clone();
+        labels.insert("istio".to_owned(), istio.clone());
+        return Some(format!(
+            "{policies} {select} istio={istio}, which Istio's gateway chart gives to the pods of \
+             release {istio} and of release istio-{istio}. The selector {taken_labels} of \
+             {taken_kind} {taken_policy} names release istio-{istio}, so {location} was taken \
+             without istio={istio}. If {location} is a release of the chart too, pass --labels \
+             {labels}",
+            taken_labels = named::labels_text(&taken.labels),
+            taken_kind = taken.kind,
+            taken_policy = taken.policy,
+            labels = named::labels_text(&labels),
+        ));
+    }
+    if !guessed && workload.name.starts_with("istio-") {
+        return None;
+    }
+    let mut without = workload.labels.clone();
+    without.remove("istio");
+    Some(format!(
+        "{location} was taken as a gateway of Istio's gateway chart labelled {labels}, because \
+         {policies} {select} istio={istio} and the chart gives that label to the pods of release \
+         {name}. If {location} is not such a gateway, pass --labels {without}",
+        labels = named::labels_text(&workload.labels),
+        name = workload.name,
+        without = named::labels_text(&without),
+    ))
+}
+
+/// Returns the policies of `selectors` as `KIND NAMESPACE/NAME`, joined with `,` and `and`, and
+/// whether there are several.
+fn policy_names(selectors: &[&NamingSelector]) -> (String, bool) {
+    let names: Vec<String> = selectors
+        .iter()
+        .map(|selector| format!("{} {}", selector.kind, selector.policy))
+        .collect();
+    match names.as_slice() {
+        [one] => (one.clone(), false),
+        [first @ .., last] => (format!("{} and {last}", first.join(", ")), true),
+        [] => (String::new(), true),
     }
 }
 
@@ -120,17 +204,11 @@ fn left_out_warning(
     labels: &BTreeMap<String, String>,
     group: &[&NamingSelector],
 ) -> String {
-    let names: Vec<String> = group
-        .iter()
-        .map(|selector| format!("{} {}", selector.kind, selector.policy))
-        .collect();
-    let (policies, pronoun) = match names.as_slice() {
-        [one] => (one.clone(), ("it", "it was")),
-        [first @ .., last] => (
-            format!("{} and {last}", first.join(", ")),
-            ("them", "they were"),
-        ),
-        [] => (String::new(), ("them", "they were")),
+    let (policies, plural) = policy_names(group);
+    let pronoun = if plural {
+        ("them", "they were")
+    } else {
+        ("it", "it was")
     };
     format!(
         "the selector {labels} of {policies} also names {namespace}/{name} but does not select \
@@ -209,8 +287,12 @@ pub fn kind_word(kind: WorkloadKind) -> &'static str {
 }
 
 /// Returns a warning when the selectors name other workloads of the namespace but not this one.
-fn unnamed_warning(workload: &Workload, policies: &PolicySet) -> Option<String> {
-    let others: Vec<String> = named::workloads(policies)
+fn unnamed_warning(
+    workload: &Workload,
+    policies: &PolicySet,
+    root_namespace: &str,
+) -> Option<String> {
+    let others: Vec<String> = named::workloads(policies, root_namespace)
         .into_iter()
         .filter(|other| other.namespace == workload.namespace)
         .map(|other| format!("{}/{}", other.namespace, other.name))

@@ -77,12 +77,41 @@ pub(super) fn parse_segment(segment: &str) -> Option<JsValue> {
 /// surrogate escape, a repeated member name, or a header or payload that is not an object.
 pub(super) fn json_only_at_edge(token: &str) -> Option<&'static str> {
     let status = jwt_authn_format_status(token)?;
+    json_parses_at_edge(token, status).then_some(status)
+}
+
+/// Returns whether `status` is Envoy's `jwt_authn` status for invalid JSON and `JSON.parse`
+/// accepts both segments of `token`, as [`json_only_at_edge`] describes.
+pub(super) fn json_parses_at_edge(token: &str, status: &str) -> bool {
     if !status.ends_with("is an invalid JSON") {
-        return None;
+        return false;
     }
     let mut parts = token.split('.');
-    let (header, payload) = (parts.next()?, parts.next()?);
-    (parse_segment(header).is_some() && parse_segment(payload).is_some()).then_some(status)
+    let (Some(header), Some(payload)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    parse_segment(header).is_some() && parse_segment(payload).is_some()
+}
+
+/// Returns the status Envoy's `jwt_authn` rejects the token of `inspection` with for its format
+/// or a claim's type, as decode read it, when the request carries the token where Envoy reads it
+/// by default (`Authorization: Bearer`, or `access_token` in the query).
+///
+/// `None` when the token passes those checks, when Envoy finds no token in the value as sent or
+/// reads other text there (evaluate notes those), and when the token is in another header or a
+/// cookie, which Envoy reads only when a RequestAuthentication lists it.
+pub(super) fn mesh_format_status(inspection: &Inspection) -> Option<&'static str> {
+    if inspection.mesh_finds_no_token || inspection.mesh_reads_other.is_some() {
+        return None;
+    }
+    if inspection
+        .header_name
+        .as_deref()
+        .is_some_and(|name| name != "authorization")
+    {
+        return None;
+    }
+    inspection.signed().err()
 }
 
 #[cfg(test)]

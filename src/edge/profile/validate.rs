@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use super::EdgeProfile;
 use super::js::JsValue;
 use super::key_source::{describe_public_key, fitting_algorithms};
-use super::segments::{decode_failure_reason, extra_text, parse_segment};
+use super::segments::{
+    decode_failure_reason, extra_text, json_parses_at_edge, mesh_format_status, parse_segment,
+};
 use crate::token::Inspection;
 use crate::token::jwks::Jwks;
 use crate::token::keys::KeySet;
@@ -41,13 +43,17 @@ impl EdgeProfile {
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> Checked {
-        let mut notes = Vec::new();
+        // The mesh's verdict on the token's format does not depend on the edge's, so the note
+        // comes with the edge's allow and deny.
+        // NOTE: `Checked::Error` (a key the EdgeWorker cannot import) carries no notes, so a
+        // fail-open edge shows no note of the mesh's 401.
+        let mut notes: Vec<String> = mesh_rejection_note(inspection).into_iter().collect();
         let fail = |thrown: Option<&str>, reason: String, notes: Vec<String>| Checked::Failed {
             thrown: thrown.map(str::to_owned),
             reason,
             notes,
         };
-        let (part_count, header, claims) = match self.parse_parts(passed, inspection, &mut notes) {
+        let (part_count, header, claims) = match self.parse_parts(passed, inspection) {
             Ok(parts) => parts,
             Err((thrown, reason)) => return fail(thrown, reason, notes),
         };
@@ -83,9 +89,10 @@ impl EdgeProfile {
         };
         if alg == "NONE" {
             if self.algorithms.iter().any(|allowed| allowed == "NONE") {
+                // The note from `mesh_rejection_note` gives Envoy's 401 for `alg` none.
                 notes.push(
-                    "the edge accepts this unsigned token (`alg` none, allowUnsecuredToken); \
-                     Envoy's jwt_authn rejects it with 401 `Jwt header [alg] is not supported`"
+                    "the edge accepts this unsigned token (`alg` none, allowUnsecuredToken) \
+                     without a signature check"
                         .to_owned(),
                 );
                 return Checked::Passed {
@@ -120,7 +127,6 @@ impl EdgeProfile {
         &self,
         passed: &str,
         inspection: &Inspection,
-        notes: &mut Vec<String>,
     ) -> Result<(usize, JsValue, JsValue), (Option<&'static str>, String)> {
         let parts: Vec<&str> = passed.split('.').collect();
         if !(2..=3).contains(&parts.len()) {
@@ -156,13 +162,6 @@ impl EdgeProfile {
                 "the header or payload is JSON `null`, so reading a member of it throws a \
                  TypeError"
                     .to_owned(),
-            ));
-        }
-        if let Some(status) = super::segments::json_only_at_edge(inspection.token.expose()) {
-            notes.push(format!(
-                "JavaScript's JSON.parse at the edge accepts the token's JSON, but Envoy's \
-                 jwt_authn rejects it with 401 `{status}`, so the mesh rejects this token \
-                 whatever the edge decides"
             ));
         }
         Ok((parts.len(), header, claims))
@@ -490,6 +489,24 @@ impl EdgeProfile {
             ),
         ))
     }
+}
+
+/// Returns the note that the mesh rejects the token whatever the edge decides, when decode's
+/// reading of it fails a format or claim type check of Envoy's `jwt_authn`
+/// ([`mesh_format_status`]), with Envoy's 401 status.
+fn mesh_rejection_note(inspection: &Inspection) -> Option<String> {
+    let status = mesh_format_status(inspection)?;
+    if json_parses_at_edge(inspection.token.expose(), status) {
+        return Some(format!(
+            "JavaScript's JSON.parse at the edge accepts the token's JSON, but Envoy's jwt_authn \
+             rejects it with 401 `{status}`, so the mesh rejects this token whatever the edge \
+             decides"
+        ));
+    }
+    Some(format!(
+        "Envoy's jwt_authn rejects this token with 401 `{status}` on every workload that a \
+         RequestAuthentication selects, so the mesh rejects it whatever the edge decides"
+    ))
 }
 
 /// Returns the JOSE spelling of an upper-cased `alg`, which differs only for `EdDSA`.
