@@ -17,6 +17,8 @@
 //! SAN). The peer index groups the policies by that namespace, so `decide_no_match` (peer in `web`)
 //! evaluates none of them and `decide_last_rule` (peer in `team-49`) the 5 rules of one policy.
 
+idflow::use_pipeline_allocator!();
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;

@@ -10,6 +10,8 @@
 //!   without building the flows (as the live tracker adds records and builds flows only when it
 //!   collects them).
 
+idflow::use_pipeline_allocator!();
+
 use std::hint::black_box;
 use std::time::Duration as WallTime;
 

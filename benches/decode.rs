@@ -8,6 +8,8 @@
 //! - `verify_only`: the signature of a token inspected beforehand checked, with the key already
 //!   parsed: what `--jwks` adds to a batch.
 
+idflow::use_pipeline_allocator!();
+
 use std::hint::black_box;
 
 use aws_lc_rs::rand::SystemRandom;

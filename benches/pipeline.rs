@@ -12,6 +12,8 @@
 //! - `parse_correlate_bounded`: the same into a tracker keeping 10,000 flows, so that most flows
 //!   are evicted on the way.
 
+idflow::use_pipeline_allocator!();
+
 #[path = "support/envoy_lines.rs"]
 mod envoy_lines;
 

@@ -11,6 +11,8 @@
 //! `shop/orders-v1-7c9d8b6f5d-NNNNN` with the label `app=orders`. The lines are stamped when the
 //! server starts, so followers that read 60 s or more of history receive all of them at once.
 
+idflow::use_pipeline_allocator!();
+
 #[path = "../benches/support/envoy_lines.rs"]
 mod envoy_lines;
 #[path = "../tests/fake_apiserver/mod.rs"]

@@ -9,6 +9,8 @@
 //! made one request at a time, so that the peak is the pipeline's and not the input's. The peak
 //! (`VmHWM`) and resident size (`VmRSS`) come from `/proc/self/status` (Linux only).
 
+idflow::use_pipeline_allocator!();
+
 #[path = "../benches/support/envoy_lines.rs"]
 mod envoy_lines;
 

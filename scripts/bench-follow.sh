@@ -24,7 +24,7 @@ for tool in kubectl kubetail; do
   fi
 done
 
-cargo build --release --quiet --bin idflow --example bench_cluster
+cargo build --release --quiet --bins --example bench_cluster
 idflow="$root/target/release/idflow"
 cluster="$root/target/release/examples/bench_cluster"
 

@@ -15,13 +15,22 @@ pub mod source;
 pub mod token;
 pub mod tui;
 
-/// The allocator of every binary that links idflow, its tests and benchmarks included, so that they
-/// measure what the product runs. Parsing and correlating a log line allocates a few dozen small
-/// strings, and with glibc's allocator `malloc` and `free` took about a third of the live pipeline's
-/// time. `benches/pipeline.rs` on 2 AMD EPYC vCPUs went from about 117,000 lines a second with
-/// glibc 2.36 to about 158,000 with mimalloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// Makes mimalloc the allocator of the executable, benchmark or example that invokes it, so that
+/// benchmarks measure what `idflow-full` runs. Parsing and correlating a log line allocates a few
+/// dozen small strings, and with glibc's allocator `malloc` and `free` took about a third of the
+/// live pipeline's time. `benches/pipeline.rs` on 2 AMD EPYC vCPUs went from about 117,000 lines a
+/// second with glibc 2.36 to about 158,000 with mimalloc. The `idflow` executable keeps the system
+/// allocator, which starts faster (see `cli::front`).
+#[macro_export]
+macro_rules! use_pipeline_allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::PipelineAllocator = $crate::PipelineAllocator;
+    };
+}
+
+#[doc(hidden)]
+pub use mimalloc::MiMalloc as PipelineAllocator;
 
 /// Returns a pseudo-random sequence (xorshift64) of numbers below each call's bound, so that
 /// generated test cases are the same on every run.

@@ -1,8 +1,7 @@
+//! `idflow`: runs a single `decode` itself and hands every other command line to `idflow-full`.
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match idflow::cli::parse() {
-        Ok(cli) => idflow::cli::run(cli),
-        Err(error) => idflow::cli::exit_on_usage_error(&error),
-    }
+    idflow::cli::front::run()
 }

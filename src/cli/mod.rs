@@ -12,6 +12,7 @@ macro_rules! stderr_line {
 pub mod check;
 pub mod decode;
 pub mod follow;
+pub mod front;
 mod live;
 mod live_options;
 mod replay;
@@ -26,7 +27,7 @@ pub use live_options::{parse, parse_from};
 
 /// Follow a request's identity from the Akamai edge through an Istio mesh.
 #[derive(Debug, Parser)]
-#[command(name = "idflow", version, about)]
+#[command(name = "idflow", bin_name = "idflow", version, about)]
 pub struct Cli {
     /// Colour theme: a built-in name (`default`, `light`) or a TOML theme file.
     #[arg(
