@@ -345,6 +345,8 @@ fn other_token_problem(other: &OtherToken, decoded: &str, now: DateTime<Utc>) ->
             ),
         );
     }
+    // NOTE: the keys given to decode verify only the decoded token, so another token whose
+    // signature alone fails is reported as this warning, not as a 401.
     let other_issuer = issuer(&other.text);
     let issuer_differs = match &other_issuer {
         Some(other_issuer) => issuer(decoded).as_ref() != Some(other_issuer),
