@@ -2,10 +2,8 @@
 //! `Cookie:` line, a JSON object of headers, or a curl command or its `-H` argument, with one pair
 //! of quotes and surrounding whitespace trimmed.
 
-use super::envoy;
-use super::jwks;
-use super::shell;
-use super::{Problem, Severity, TokenError, TokenKind, jose, plural};
+use super::request::{self, OtherToken};
+use super::{Problem, Severity, TokenError, TokenKind, envoy, jose, jwks, plural};
 
 /// Authorization schemes recognised in front of a token. Any other first word is taken as part of
 /// the token, so that a token with a space inside is not mistaken for a scheme and a token.
@@ -37,6 +35,8 @@ pub(super) struct Found {
     pub problems: Vec<Problem>,
     /// The text Envoy's `jwt_authn` reads from the value the token was found in.
     pub mesh_reading: MeshReading,
+    /// The other tokens Envoy's `jwt_authn` reads from the request, which it verifies too.
+    pub others: Vec<OtherToken>,
 }
 
 /// The text Envoy's `jwt_authn` reads from the header value a token was found in.
@@ -56,15 +56,6 @@ pub(super) enum MeshReading {
     Nothing,
 }
 
-/// The header line taken from a curl command, and how it was given.
-struct CurlHeader {
-    line: String,
-    source: &'static str,
-    /// How many `Authorization` headers the command sends, and the one value Envoy makes of them
-    /// (joined with `,`) when there are several.
-    repeated: Option<(usize, String)>,
-}
-
 /// Finds the token in `text`. Errors describe the input by its shape only (how it was given, the
 /// header name, the scheme word and its length), because it may hold a password or a key.
 pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
@@ -80,19 +71,35 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         return Ok(found);
     }
 
-    let mut parts: Vec<String> = Vec::new();
-    let curl = match curl_or_url(trimmed) {
-        Ok(curl) => curl,
-        Err(found) => return *found,
-    };
-    let (line, quoted) = match &curl {
-        Some(header) => {
-            parts.push(header.source.to_owned());
-            (header.line.trim(), false)
+    match request::curl_or_url(trimmed) {
+        Err(found) => *found,
+        Ok(Some(header)) => {
+            let parts = vec![header.source.to_owned()];
+            let line = header.line.trim();
+            let found = find_in_line(trimmed, parts, line, false, header.repeated.as_ref());
+            found.map(|mut found| {
+                found.others = header.beside.others;
+                found.problems.extend(header.beside.problems);
+                found
+            })
         }
-        None => strip_quotes(trimmed),
-    };
+        Ok(None) => {
+            let (line, quoted) = strip_quotes(trimmed);
+            find_in_line(trimmed, Vec::new(), line, quoted, None)
+        }
+    }
+}
 
+/// Finds the token in `line` (a header line, a header value or a token) of the input `trimmed`.
+/// `parts` describe how the line was given (`curl command`) and `quoted` whether quotes around it
+/// were removed. `repeated` counts and joins the `Authorization` headers a curl command repeats.
+fn find_in_line(
+    trimmed: &str,
+    mut parts: Vec<String>,
+    line: &str,
+    quoted: bool,
+    repeated: Option<&(usize, String)>,
+) -> Result<Found, TokenError> {
     let (header_name, value) = match split_header_line(line) {
         Some((name, value)) => {
             parts.push(format!("{name} header"));
@@ -138,8 +145,8 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     };
     let reading = mesh_reading(header_name.as_deref(), scheme, value, rest, &picked.0);
     let mut mesh_reading = read_as_mesh(reading, rest, &mut picked);
-    if let Some((count, joined)) = curl.as_ref().and_then(|header| header.repeated.as_ref()) {
-        let (status, problem) = repeated_header(*count, joined);
+    if let Some((count, joined)) = repeated {
+        let (status, problem) = request::repeated_header(*count, joined);
         picked.2.push(problem);
         mesh_reading = MeshReading::Other(status);
     }
@@ -175,6 +182,7 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         scheme: scheme.map(str::to_owned),
         problems,
         mesh_reading,
+        others: Vec::new(),
     })
 }
 
@@ -294,6 +302,7 @@ fn found_in_cookie(
         scheme: None,
         problems,
         mesh_reading: MeshReading::Nothing,
+        others: Vec::new(),
     })
 }
 
@@ -328,159 +337,6 @@ fn jwt_cookie(value: &str) -> Option<(&str, &str)> {
     })
 }
 
-/// Returns the header a curl command sends the token in (`None` for other text), or, as the
-/// error, the outcome for a curl command or URL whose token is in the query or missing.
-fn curl_or_url(text: &str) -> Result<Option<CurlHeader>, Box<Result<Found, TokenError>>> {
-    match curl_header(text) {
-        Ok(None) if is_url(text) => {
-            Err(Box::new(found_in_query("URL", text).unwrap_or_else(|| {
-                Err(not_a_token(
-                    &["URL".to_owned()],
-                    text,
-                    &format!(
-                        "the URL has no `{QUERY_PARAMETER}` query parameter, the one Envoy's \
-                     jwt_authn reads by default"
-                    ),
-                ))
-            })))
-        }
-        Ok(curl) => Ok(curl),
-        Err((source, reason)) => Err(Box::new(
-            found_in_query(source, text)
-                .unwrap_or_else(|| Err(not_a_token(&[source.to_owned()], text, &reason))),
-        )),
-    }
-}
-
-/// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1
-/// codec joins into `joined`, and the problem that reports it.
-fn repeated_header(count: usize, joined: &str) -> (&'static str, Problem) {
-    let status = envoy::extract_from_header(joined)
-        .and_then(envoy::jwt_authn_format_status)
-        .unwrap_or(envoy::BAD_FORMAT);
-    let problem = Problem::error(
-        "repeated_header",
-        format!(
-            "the curl command sends {count} Authorization headers; Envoy joins them into one \
-             value separated by `,`, reads it as one token and returns 401 `{status}`. Send one \
-             Authorization header"
-        ),
-    );
-    (status, problem)
-}
-
-/// The query parameter Envoy's jwt_authn reads a token from when a `RequestAuthentication` names
-/// no location.
-const QUERY_PARAMETER: &str = "access_token";
-
-/// Returns whether `text` is one URL: `http://` or `https://` and no whitespace.
-fn is_url(text: &str) -> bool {
-    (text.starts_with("http://") || text.starts_with("https://"))
-        && !text.contains(char::is_whitespace)
-}
-
-/// Finds the token in the `access_token` query parameter of the URL in `text` (a curl command or
-/// a URL, described by `source`), which Envoy's jwt_authn reads by default, with its name and value
-/// percent-decoded as Envoy decodes them. Returns `None` when no URL has the parameter.
-fn found_in_query(source: &str, text: &str) -> Option<Result<Found, TokenError>> {
-    let value = shell::split_words(text).into_iter().find_map(|word| {
-        let query = word.split_once('?')?.1;
-        let query = query.split('#').next().unwrap_or_default();
-        query.split('&').find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            let decode = crate::mesh::jwt::extract::percent_decode;
-            (decode(name) == QUERY_PARAMETER).then(|| decode(value))
-        })
-    })?;
-    let parts = [
-        source.to_owned(),
-        format!("{QUERY_PARAMETER} query parameter"),
-    ];
-    Some(match pick_token(&value) {
-        Ok((text, kind, problems)) => Ok(Found {
-            text,
-            kind,
-            location: parts.join(", "),
-            header_name: None,
-            scheme: None,
-            problems,
-            mesh_reading: MeshReading::Token,
-        }),
-        Err(reason) => Err(not_a_token(&parts, text, &reason)),
-    })
-}
-
-/// Returns the header a curl command (or a lone `-H` argument) sends the token in, or `None` when
-/// `text` is not curl syntax. The error names how the command was given and why it has no token.
-fn curl_header(text: &str) -> Result<Option<CurlHeader>, (&'static str, String)> {
-    // `text` is trimmed, so its first word is `curl` when it starts with `curl` and a space or ends.
-    let is_command = text
-        .strip_prefix("curl")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
-    let is_argument = text.starts_with("-H") || text.starts_with("--header");
-    if !is_command && !is_argument {
-        return Ok(None);
-    }
-    let words = shell::split_words(text);
-
-    // curl's `--oauth2-bearer TOKEN` sends `Authorization: Bearer TOKEN`.
-    if let Some(position) = words.iter().position(|word| word == "--oauth2-bearer")
-        && let Some(token) = words.get(position + 1)
-    {
-        return Ok(Some(CurlHeader {
-            line: format!("Authorization: Bearer {token}"),
-            source: "curl --oauth2-bearer",
-            repeated: None,
-        }));
-    }
-
-    let headers = shell::curl_headers(&words);
-    let is_authorization = |header: &&&str| {
-        split_header_line(header)
-            .is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-    };
-    // Without an Authorization header, a header whose value contains a JSON object in base64url
-    // (`eyJ` encodes `{"`) is the likely custom token location.
-    let chosen = headers
-        .iter()
-        .find(is_authorization)
-        .or_else(|| headers.iter().find(|header| header.contains("eyJ")));
-    let source = if is_command {
-        "curl command"
-    } else {
-        "curl -H argument"
-    };
-    // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`.
-    let authorizations: Vec<&str> = headers
-        .iter()
-        .filter(is_authorization)
-        .filter_map(|header| split_header_line(header).map(|(_, value)| value))
-        .collect();
-    let repeated =
-        (authorizations.len() > 1).then(|| (authorizations.len(), authorizations.join(",")));
-    if let Some(line) = chosen {
-        return Ok(Some(CurlHeader {
-            line: (*line).to_owned(),
-            source,
-            repeated,
-        }));
-    }
-
-    // curl's `-u user:password` (also `-uuser:password`, `--user`) sends HTTP Basic credentials.
-    let has_user = words
-        .iter()
-        .any(|word| word == "--user" || word.starts_with("--user=") || word.starts_with("-u"));
-    let sends = if has_user {
-        "the curl command sends a user name and password (-u, HTTP Basic), not a token"
-    } else {
-        "the curl command sends no token"
-    };
-    Err((
-        source,
-        format!("{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"),
-    ))
-}
-
 /// Removes one pair of matching surrounding quotes, and the whitespace inside them.
 fn strip_quotes(text: &str) -> (&str, bool) {
     for quote in ['"', '\''] {
@@ -498,7 +354,7 @@ fn strip_quotes(text: &str) -> (&str, bool) {
 /// in digits, joined by hyphens (`Authorization`, `X-Api-Key`, `X-B3-Sampled`). RFC 9110 allows
 /// more, but the first half of `key:secret` or `user:password` must not be taken for a header
 /// name, because messages repeat header names.
-fn split_header_line(line: &str) -> Option<(&str, &str)> {
+pub(super) fn split_header_line(line: &str) -> Option<(&str, &str)> {
     const MAX_NAME_CHARS: usize = 64;
     let (name, value) = line.split_once(':')?;
     let is_word = |word: &str| {
@@ -567,7 +423,7 @@ fn has_whitespace(text: &str) -> bool {
 /// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
 /// it.
 /// The error is the reason `rest` contains no token, in words that repeat none of it.
-fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
+pub(super) fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
     if let (inner, true) = strip_quotes(rest)
         && !inner.is_empty()
     {
@@ -820,7 +676,7 @@ fn no_token_problem(scheme: Option<&str>) -> Problem {
 }
 
 /// Builds the error for `input`, described by `parts` (how it was given) and its length only.
-fn not_a_token(parts: &[String], input: &str, reason: &str) -> TokenError {
+pub(super) fn not_a_token(parts: &[String], input: &str, reason: &str) -> TokenError {
     let mut shape = parts.to_vec();
     shape.push(plural(input.chars().count(), "character"));
     TokenError::NotAToken {

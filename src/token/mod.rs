@@ -4,12 +4,14 @@
 //! Everything here is plain Rust: text and a clock in, values out.
 
 mod base64url;
+mod curl;
 mod envoy;
 pub mod fetch;
 mod find;
 mod jose;
 pub mod jwks;
 pub mod keys;
+mod request;
 mod shell;
 pub mod size;
 mod times;
@@ -20,6 +22,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use curl::CurlRequest;
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub use times::relative_phrase;
 pub use verify::Signed;
@@ -291,6 +294,11 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         )));
     }
     problems.extend(decoded.problems);
+    problems.extend(request::other_token_problems(
+        &found.others,
+        &found.text,
+        now,
+    ));
     problems.extend(size::header_size_problems(
         found.text.len(),
         found.header_name.as_deref(),

@@ -70,27 +70,6 @@ fn read_double_quoted(chars: &mut std::str::Chars<'_>, word: &mut String) {
     }
 }
 
-/// Returns the values of every `-H`/`--header` argument in `words`, in order.
-pub(super) fn curl_headers(words: &[String]) -> Vec<&str> {
-    let mut headers = Vec::new();
-    let mut iter = words.iter();
-    while let Some(word) = iter.next() {
-        if word == "-H" || word == "--header" {
-            if let Some(value) = iter.next() {
-                headers.push(value.as_str());
-            }
-        } else if let Some(value) = word.strip_prefix("--header=") {
-            headers.push(value);
-        } else if let Some(value) = word.strip_prefix("-H")
-            && !value.is_empty()
-            && !word.starts_with("--")
-        {
-            headers.push(value);
-        }
-    }
-    headers
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,11 +93,5 @@ mod tests {
     fn split_unterminated_quote() {
         let words = split_words("curl -H 'A: b");
         assert_eq!(words, ["curl", "-H", "A: b"]);
-    }
-
-    #[test]
-    fn headers_all_spellings() {
-        let words = split_words("curl -H 'A: 1' --header 'B: 2' --header='C: 3' -H'D: 4' --head x");
-        assert_eq!(curl_headers(&words), ["A: 1", "B: 2", "C: 3", "D: 4"]);
     }
 }

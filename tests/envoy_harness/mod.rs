@@ -123,6 +123,45 @@ pub fn run_in_envoy(
         .collect()
 }
 
+/// Sends the HTTP requests `wires` through one Envoy that listens on `port` with `http_filters`
+/// in front of workload shop/orders, and returns `STATUS DETAILS` for each, in order. Panics when
+/// Envoy cannot run, because every verdict is then missing.
+pub fn http_verdicts(
+    http_filters: Vec<serde_json::Value>,
+    port: u16,
+    wires: Vec<WireRequest>,
+    label: &str,
+) -> Vec<String> {
+    let probes: Vec<Probe> = wires
+        .into_iter()
+        .enumerate()
+        .map(|(index, wire)| Probe {
+            id: format!("{label}-{index}"),
+            wire,
+        })
+        .collect();
+    let layout = Layout {
+        http_filters,
+        network_filters: Vec::new(),
+        tcp: false,
+        port,
+        upstream_port: envoy::free_port(),
+        xff_trusted_hops: 0,
+    };
+    run_in_envoy(
+        &envoy::binary(),
+        &scratch_dir(label),
+        &layout,
+        &probes,
+        "spiffe://cluster.local/ns/shop/sa/orders",
+        &[],
+    )
+    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
+    .into_iter()
+    .map(|result| format!("{} {}", result.status, result.details))
+    .collect()
+}
+
 fn envoy_result(
     status: Option<u16>,
     tcp_answered: Option<bool>,

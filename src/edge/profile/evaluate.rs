@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 use super::js::JsValue;
+use super::segments::decode_failure_reason;
 use super::validate::Checked;
 use super::{EDGEWORKER_ERROR_STATUS, EdgeProfile, MissingToken, TokenLocation};
 use crate::token::Inspection;
@@ -19,7 +20,13 @@ enum Located {
     /// The header lacks the required scheme.
     SchemeRejected(String),
     /// The text handed to the validator, and notes on how it was found.
-    Found { passed: String, notes: Vec<String> },
+    Found {
+        passed: String,
+        notes: Vec<String>,
+        /// The name of the cookie whose value came in double quotes. The validator receives
+        /// the quotes with the value.
+        quoted_cookie: Option<String>,
+    },
 }
 
 impl EdgeProfile {
@@ -47,12 +54,16 @@ impl EdgeProfile {
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> EdgeDecision {
-        let (passed, mut notes) = match self.locate(inspection, sent) {
+        let (passed, mut notes, quoted_cookie) = match self.locate(inspection, sent) {
             Located::Missing(reason) => return self.missing(inspection, &reason),
             Located::SchemeRejected(reason) => {
                 return self.deny(&reason, None, Vec::new());
             }
-            Located::Found { passed, notes } => (passed, notes),
+            Located::Found {
+                passed,
+                notes,
+                quoted_cookie,
+            } => (passed, notes, quoted_cookie),
         };
         match self.validate(&passed, inspection, keys, now) {
             Checked::Passed {
@@ -84,6 +95,17 @@ impl EdgeProfile {
                 notes: check_notes,
             } => {
                 notes.extend(check_notes);
+                // The validator's reason takes text around the token for what `replace` left of
+                // the scheme, but around a cookie value that text is the cookie's quotes.
+                let reason = match quoted_cookie {
+                    Some(name) if reason == decode_failure_reason(&passed, inspection) => {
+                        format!(
+                            "the validator received the value of cookie `{name}` with its double \
+                             quotes, so a segment is not base64url JSON and decoding it throws"
+                        )
+                    }
+                    _ => reason,
+                };
                 self.deny(&reason, thrown, notes)
             }
             Checked::Error(reason) => self.edgeworker_failed(&reason, notes, inspection),
@@ -115,6 +137,7 @@ impl EdgeProfile {
                 return Located::Found {
                     passed: token.to_owned(),
                     notes: Vec::new(),
+                    quoted_cookie: None,
                 };
             }
             (None, TokenLocation::Header(_)) => {}
@@ -136,6 +159,7 @@ impl EdgeProfile {
             return Located::Found {
                 passed: value,
                 notes: Vec::new(),
+                quoted_cookie: None,
             };
         }
         let mut notes = Vec::new();
@@ -164,7 +188,11 @@ impl EdgeProfile {
                         self.scheme.trim_end()
                     ));
                 }
-                Located::Found { passed, notes }
+                Located::Found {
+                    passed,
+                    notes,
+                    quoted_cookie: None,
+                }
             }
             None if self.scheme_required => Located::SchemeRejected(format!(
                 "the header value does not start with the scheme {:?}, which the edge requires",
@@ -181,6 +209,7 @@ impl EdgeProfile {
                 Located::Found {
                     passed: value,
                     notes,
+                    quoted_cookie: None,
                 }
             }
         }
@@ -399,19 +428,21 @@ fn scheme_template(scheme: Option<&str>) -> String {
     }
 }
 
-/// Finds the token in cookie `name` of the pasted `Cookie` header value `sent`, as an EdgeWorker
-/// reads it with the `cookies` module: the first cookie of that name.
+/// Finds the token in cookie `name` of the `Cookie` header value `sent`, as an EdgeWorker reads
+/// it with the `cookies` module: the first cookie of that name.
 fn locate_cookie(name: &str, inspection: &Inspection, sent: Option<&str>) -> Located {
     let token = inspection.token.expose();
     let Some(sent) = sent else {
-        // NOTE: a curl command's `Cookie` header is not read back, so the cookie name is not
-        // checked there.
+        // NOTE: the `Cookie` header value is read back from a header line, a JSON object of
+        // headers and a curl command, but not from other text, so the cookie name is not checked
+        // there.
         return Located::Found {
             passed: token.to_owned(),
             notes: vec![format!(
                 "idflow could not read the cookie names back from this input, so it judged the \
                  token as if it were in cookie `{name}`, which the edge reads"
             )],
+            quoted_cookie: None,
         };
     };
     let Some(value) = cookie_value(sent, name) else {
@@ -420,7 +451,19 @@ fn locate_cookie(name: &str, inspection: &Inspection, sent: Option<&str>) -> Loc
         ));
     };
     let mut notes = Vec::new();
-    if value != token {
+    let unquoted = value
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'));
+    let quoted_cookie = (unquoted == Some(token)).then(|| name.to_owned());
+    if quoted_cookie.is_some() {
+        // NOTE: it is not known whether `get` of the `cookies` module removes double quotes
+        // around a value, so the value keeps them, as the header carries it.
+        notes.push(format!(
+            "cookie `{name}` carries the token in double quotes. idflow decoded the token without \
+             them. Whether the edge's `cookies` module removes them is not known, so idflow judges \
+             the value with its quotes, as the header carries it"
+        ));
+    } else if value != token {
         notes.push(format!(
             "the edge validates the value of cookie `{name}`, not the token shown, which is in \
              another cookie"
@@ -429,6 +472,7 @@ fn locate_cookie(name: &str, inspection: &Inspection, sent: Option<&str>) -> Loc
     Located::Found {
         passed: value.to_owned(),
         notes,
+        quoted_cookie,
     }
 }
 

@@ -5,13 +5,18 @@
 
 use serde_json::Value;
 
-use crate::token::Inspection;
+use crate::token::{CurlRequest, Inspection};
 
-/// Returns the value of the header the token was found in, from the pasted `input`: the value of
-/// a `Name: value` line or of a JSON object of headers, or a bare value such as `Bearer <jwt>`.
-/// Returns `None` when the value cannot be read back (a curl command, several lines), so the
-/// caller rebuilds it from the scheme and the token.
+/// Returns the value of the header the token was found in, from the pasted `input`. That is the
+/// value of a `Name: value` line, of a JSON object of headers or of the header a curl command
+/// sends, or a bare value such as `Bearer <jwt>`. Returns `None` when the value cannot be read
+/// back (several lines, or a token a curl command sends in the query), so the caller rebuilds it
+/// from the scheme and the token.
 pub fn sent_header_value(input: &str, inspection: &Inspection) -> Option<String> {
+    if let Some(request) = CurlRequest::parse(input) {
+        let name = inspection.header_name.as_deref()?;
+        return request.header_value(name);
+    }
     let text = strip_quotes(input.trim());
     if text.contains(['\n', '\r']) {
         return None;
@@ -25,11 +30,6 @@ pub fn sent_header_value(input: &str, inspection: &Inspection) -> Option<String>
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(header))
             .and_then(|(_, value)| value.as_str().map(str::to_owned));
-    }
-    // NOTE: a curl command is left to the rebuilt value, because its shell quoting would need the
-    // token finder's parser.
-    if text.starts_with("curl ") {
-        return None;
     }
     if inspection.header_name.is_none() {
         return Some(text.to_owned());
@@ -92,8 +92,20 @@ mod tests {
     }
 
     #[test]
-    fn curl_command_not_read() {
-        let input = format!("curl -H 'Authorization: Bearer {TOKEN}' https://127.0.0.1/");
+    fn curl_command_header() {
+        let input = format!("curl -H 'Authorization: Bearer  {TOKEN}' https://127.0.0.1/");
+        assert_eq!(sent(&input), Some(format!("Bearer  {TOKEN}")));
+    }
+
+    #[test]
+    fn curl_cookie_option() {
+        let input = format!("curl -b 'a=1;jwt={TOKEN}' https://127.0.0.1/");
+        assert_eq!(sent(&input), Some(format!("a=1;jwt={TOKEN}")));
+    }
+
+    #[test]
+    fn curl_query_token_not_read() {
+        let input = format!("curl 'https://127.0.0.1/?access_token={TOKEN}'");
         assert_eq!(sent(&input), None);
     }
 }

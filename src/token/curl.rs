@@ -1,0 +1,543 @@
+//! The request a pasted curl command sends, built as far as the places a token can travel. Those
+//! are the URL, with the query that `-G` and `--url-query` add to it, and the headers, among them
+//! the `Cookie` header of `-b` and the `Authorization` header of `--oauth2-bearer`.
+
+use super::shell;
+
+/// curl's short options that take a value, either the rest of the word (`-HName: v`) or the next
+/// word. Every other letter is a flag, so flags may be grouped in front of one of these (`-sGd x`).
+const SHORT_WITH_VALUE: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+
+/// curl's long options that take a value, other than the ones [`CurlRequest::parse`] reads. The
+/// value of an option missing here counts as a word that is not an option, which is taken for the
+/// URL only when no such word contains `://`.
+const LONG_WITH_VALUE: &[&str] = &[
+    "--abstract-unix-socket",
+    "--alt-svc",
+    "--aws-sigv4",
+    "--cacert",
+    "--capath",
+    "--cert",
+    "--cert-type",
+    "--ciphers",
+    "--config",
+    "--connect-timeout",
+    "--connect-to",
+    "--continue-at",
+    "--cookie-jar",
+    "--create-file-mode",
+    "--crlfile",
+    "--curves",
+    "--delegation",
+    "--dns-interface",
+    "--dns-ipv4-addr",
+    "--dns-ipv6-addr",
+    "--dns-servers",
+    "--doh-url",
+    "--dump-header",
+    "--egd-file",
+    "--engine",
+    "--etag-compare",
+    "--etag-save",
+    "--expect100-timeout",
+    "--form",
+    "--form-string",
+    "--ftp-account",
+    "--ftp-method",
+    "--ftp-port",
+    "--happy-eyeballs-timeout-ms",
+    "--haproxy-clientip",
+    "--hostpubmd5",
+    "--hostpubsha256",
+    "--hsts",
+    "--interface",
+    "--ip-tos",
+    "--json",
+    "--keepalive-time",
+    "--key",
+    "--key-type",
+    "--krb",
+    "--limit-rate",
+    "--local-port",
+    "--login-options",
+    "--mail-auth",
+    "--mail-from",
+    "--mail-rcpt",
+    "--max-filesize",
+    "--max-redirs",
+    "--max-time",
+    "--netrc-file",
+    "--noproxy",
+    "--output",
+    "--output-dir",
+    "--parallel-max",
+    "--pass",
+    "--pinnedpubkey",
+    "--preproxy",
+    "--proto",
+    "--proto-default",
+    "--proto-redir",
+    "--proxy",
+    "--proxy-cacert",
+    "--proxy-cert",
+    "--proxy-header",
+    "--proxy-key",
+    "--proxy-pass",
+    "--proxy-service-name",
+    "--proxy-user",
+    "--pubkey",
+    "--quote",
+    "--random-file",
+    "--range",
+    "--rate",
+    "--referer",
+    "--request",
+    "--resolve",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--sasl-authzid",
+    "--service-name",
+    "--socks4",
+    "--socks4a",
+    "--socks5",
+    "--socks5-hostname",
+    "--speed-limit",
+    "--speed-time",
+    "--stderr",
+    "--time-cond",
+    "--tls-max",
+    "--tls13-ciphers",
+    "--tlsauthtype",
+    "--tlspassword",
+    "--tlsuser",
+    "--trace",
+    "--trace-ascii",
+    "--trace-config",
+    "--unix-socket",
+    "--upload-file",
+    "--user-agent",
+    "--variable",
+    "--write-out",
+];
+
+/// The request a curl command (or a lone `-H` argument) sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurlRequest {
+    /// The first URL, with the query that `--url-query` and `-G` data add to it.
+    pub url: Option<String>,
+    /// Header lines (`Name: value`) in the order curl builds them: `-H` headers, then the
+    /// `Authorization` header of `--oauth2-bearer` unless a `-H` line sets one, then the `Cookie`
+    /// header of the `-b` cookies.
+    pub headers: Vec<String>,
+    /// Whether the `Authorization` header comes from `--oauth2-bearer`.
+    pub oauth2_bearer: bool,
+    /// Whether `-u`/`--user` sends a user name and password (HTTP Basic).
+    pub sends_user: bool,
+    /// Arguments that name files curl reads (`-b FILE`, `-d @FILE`, `-H @FILE`), which idflow
+    /// does not read, each described as `-b "cookies.txt"`.
+    pub unread_files: Vec<String>,
+    /// Whether data sent in the request body (data without `-G`) has an `access_token` pair.
+    pub body_has_access_token: bool,
+}
+
+/// A data option, named by the way curl reads its value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Data {
+    /// `-d`, `--data`, `--data-ascii`, `--data-binary`: `@FILE` reads a file.
+    Plain,
+    /// `--data-raw`: taken as written.
+    Raw,
+    /// `--data-urlencode`: the value part percent-encoded, `@FILE` and `name@FILE` read a file.
+    UrlEncode,
+    /// `--url-query`: as `--data-urlencode`, or as written after a leading `+`.
+    UrlQuery,
+}
+
+/// Options of a curl command that decide where a token travels, before the request is built.
+#[derive(Default)]
+struct Options {
+    request: CurlRequest,
+    get: bool,
+    data: Vec<String>,
+    url_query: Vec<String>,
+    cookies: Vec<String>,
+    oauth2_token: Option<String>,
+}
+
+impl CurlRequest {
+    /// Builds the request that `text` sends, or returns `None` when `text` is neither a curl
+    /// command (first word `curl`) nor a lone `-H`/`--header` argument. Files the command names are
+    /// listed in [`CurlRequest::unread_files`], never read.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        let is_command = text
+            .strip_prefix("curl")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+        let is_argument = text.starts_with("-H") || text.starts_with("--header");
+        if !is_command && !is_argument {
+            return None;
+        }
+
+        let words = shell::split_words(text);
+        let skip = usize::from(is_command);
+        let mut options = Options::default();
+        let mut positional = Vec::new();
+        let mut iter = words.iter().skip(skip);
+        while let Some(word) = iter.next() {
+            if let Some(long) = word.strip_prefix("--") {
+                let (name, inline) = match long.split_once('=') {
+                    Some((name, value)) => (name, Some(value.to_owned())),
+                    None => (long, None),
+                };
+                if name == "get" {
+                    options.get = true;
+                    continue;
+                }
+                let takes_value = Options::reads_long(name)
+                    || LONG_WITH_VALUE.contains(&format!("--{name}").as_str());
+                if takes_value {
+                    let value = inline.or_else(|| iter.next().cloned()).unwrap_or_default();
+                    options.apply_long(name, value);
+                }
+            } else if let Some(letters) = word.strip_prefix('-').filter(|rest| !rest.is_empty()) {
+                options.apply_short(letters, &mut iter);
+            } else {
+                positional.push(word);
+            }
+        }
+
+        // curl takes every word that is not an option for a URL. The first with a scheme is the
+        // likely one, because the value of an option unknown here would come first.
+        if options.request.url.is_none() {
+            options.request.url = positional
+                .iter()
+                .find(|word| word.contains("://"))
+                .or(positional.first())
+                .map(|word| (*word).clone());
+        }
+
+        Some(options.build())
+    }
+
+    /// Returns the value of the first header called `name` (any case), with the whitespace that
+    /// HTTP codecs strip around it removed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_pairs()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// Returns the value of header `name` (any case) as a server reads it: the first value, or
+    /// for `Cookie` every value joined with `; `, because the cookies of several `Cookie` headers
+    /// form one list.
+    pub fn header_value(&self, name: &str) -> Option<String> {
+        if !name.eq_ignore_ascii_case("cookie") {
+            return self.header(name).map(str::to_owned);
+        }
+        let values: Vec<&str> = self
+            .header_pairs()
+            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+            .collect();
+        (!values.is_empty()).then(|| values.join("; "))
+    }
+
+    /// Returns the headers as `(name, value)` pairs, split at the first `:` as curl splits them.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.trim(), value.trim_matches([' ', '\t'])))
+        })
+    }
+}
+
+impl Options {
+    /// Returns whether `name` (without `--`) is a long option that [`Options::apply_long`] reads.
+    fn reads_long(name: &str) -> bool {
+        matches!(
+            name,
+            "header"
+                | "cookie"
+                | "data"
+                | "data-ascii"
+                | "data-binary"
+                | "data-raw"
+                | "data-urlencode"
+                | "url-query"
+                | "oauth2-bearer"
+                | "user"
+                | "url"
+        )
+    }
+
+    fn apply_long(&mut self, name: &str, value: String) {
+        match name {
+            "header" => self.header(value),
+            "cookie" => self.cookie(value),
+            "data" | "data-ascii" | "data-binary" => self.data(Data::Plain, &value),
+            "data-raw" => self.data(Data::Raw, &value),
+            "data-urlencode" => self.data(Data::UrlEncode, &value),
+            "url-query" => self.data(Data::UrlQuery, &value),
+            "oauth2-bearer" => self.oauth2_token = Some(value),
+            "user" => self.request.sends_user = true,
+            "url" => {
+                self.request.url.get_or_insert(value);
+            }
+            // Options that take a value idflow has no use for.
+            _ => {}
+        }
+    }
+
+    /// Applies a group of short options (`sG`, `HName: v`, `d`), taking the value of the one that
+    /// needs it from the rest of the word or from `rest`.
+    fn apply_short<'a>(&mut self, letters: &str, rest: &mut impl Iterator<Item = &'a String>) {
+        for (index, letter) in letters.char_indices() {
+            if !SHORT_WITH_VALUE.contains(letter) {
+                if letter == 'G' {
+                    self.get = true;
+                }
+                continue;
+            }
+            let attached = &letters[index + letter.len_utf8()..];
+            let value = if attached.is_empty() {
+                rest.next().cloned().unwrap_or_default()
+            } else {
+                attached.to_owned()
+            };
+            match letter {
+                'H' => self.header(value),
+                'b' => self.cookie(value),
+                'd' => self.data(Data::Plain, &value),
+                'u' => self.request.sends_user = true,
+                _ => {}
+            }
+            return;
+        }
+    }
+
+    /// Adds a `-H` line. curl reads the header lines of a file from `@FILE`.
+    fn header(&mut self, value: String) {
+        match value.strip_prefix('@') {
+            Some(file) => self.unread("-H", file),
+            None => self.request.headers.push(value),
+        }
+    }
+
+    /// Adds a `-b` value: cookies when it contains `=`, else the name of a cookie file, as curl
+    /// decides.
+    fn cookie(&mut self, value: String) {
+        if value.contains('=') {
+            self.cookies.push(value);
+        } else {
+            self.unread("-b", &value);
+        }
+    }
+
+    /// Adds the piece of data or query that one data option sends.
+    fn data(&mut self, kind: Data, value: &str) {
+        let piece = match kind {
+            Data::Plain => match value.strip_prefix('@') {
+                Some(file) => return self.unread("-d", file),
+                None => value.to_owned(),
+            },
+            Data::Raw => value.to_owned(),
+            Data::UrlEncode | Data::UrlQuery => match (kind, value.strip_prefix('+')) {
+                (Data::UrlQuery, Some(as_written)) => as_written.to_owned(),
+                _ => match url_encoded(value) {
+                    Ok(piece) => piece,
+                    Err(file) => return self.unread("--data-urlencode", file),
+                },
+            },
+        };
+        if kind == Data::UrlQuery {
+            self.url_query.push(piece);
+        } else {
+            self.data.push(piece);
+        }
+    }
+
+    fn unread(&mut self, option: &str, file: &str) {
+        self.request
+            .unread_files
+            .push(format!("{option} {}", super::quote_truncated(file)));
+    }
+
+    /// Builds the request: the query added to the URL, and the headers curl adds itself.
+    fn build(mut self) -> CurlRequest {
+        // curl joins the pieces of several data options with `&`.
+        let mut query = self.url_query.clone();
+        if self.get {
+            query.append(&mut self.data);
+        } else {
+            self.request.body_has_access_token = self.data.iter().any(|data| {
+                data.split('&').any(|pair| {
+                    pair.split_once('=')
+                        .is_some_and(|(name, _)| name == super::request::QUERY_PARAMETER)
+                })
+            });
+        }
+        if let Some(url) = self.request.url.take() {
+            self.request.url = Some(with_query(&url, &query.join("&")));
+        } else if !query.is_empty() {
+            // NOTE: without a URL the query has nowhere to go, so a path of `/` stands in for it.
+            self.request.url = Some(with_query("/", &query.join("&")));
+        }
+
+        let has_authorization = self.request.header("authorization").is_some();
+        if let Some(token) = self.oauth2_token.filter(|_| !has_authorization) {
+            // A `-H 'Authorization: …'` line replaces the header curl builds for the bearer token.
+            self.request
+                .headers
+                .push(format!("Authorization: Bearer {token}"));
+            self.request.oauth2_bearer = true;
+        }
+        if !self.cookies.is_empty() {
+            // curl sends the cookies of every `-b NAME=VALUE` in one header, joined with `; `.
+            self.request
+                .headers
+                .push(format!("Cookie: {}", self.cookies.join("; ")));
+        }
+        self.request
+    }
+}
+
+/// Returns the piece `--data-urlencode` sends for `value`: `content` and `=content` encoded,
+/// `name=content` with the content encoded. `@FILE` and `name@FILE` read a file, whose name is the
+/// error.
+fn url_encoded(value: &str) -> Result<String, &str> {
+    // curl looks for `=` first and only then for `@`, so `a=b@c` is name `a` and content `b@c`.
+    let separator = value.find('=').or_else(|| value.find('@'));
+    match separator {
+        Some(index) if value[index..].starts_with('@') => Err(&value[index + 1..]),
+        Some(0) => Ok(percent_encode(&value[1..])),
+        Some(index) => Ok(format!(
+            "{}={}",
+            &value[..index],
+            percent_encode(&value[index + 1..])
+        )),
+        None => Ok(percent_encode(value)),
+    }
+}
+
+/// Percent-encodes every byte except RFC 3986's unreserved characters, as `curl_easy_escape`
+/// does.
+fn percent_encode(text: &str) -> String {
+    use std::fmt::Write as _;
+
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// Appends `query` to the query of `url`, after a `&` when it has one, before any fragment.
+fn with_query(url: &str, query: &str) -> String {
+    if query.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let separator = match base.split_once('?') {
+        Some((_, existing)) if !existing.is_empty() && !existing.ends_with('&') => "&",
+        Some(_) => "",
+        None => "?",
+    };
+    let mut built = format!("{base}{separator}{query}");
+    if let Some(fragment) = fragment {
+        built.push('#');
+        built.push_str(fragment);
+    }
+    built
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> CurlRequest {
+        CurlRequest::parse(text).expect("a curl command")
+    }
+
+    #[test]
+    fn headers_all_spellings() {
+        let request = parse("curl -H 'A: 1' --header 'B: 2' --header='C: 3' -H'D: 4' --head x");
+        assert_eq!(request.headers, ["A: 1", "B: 2", "C: 3", "D: 4"]);
+        assert_eq!(request.url.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn not_curl() {
+        assert_eq!(CurlRequest::parse("curly -H 'A: 1'"), None);
+        assert_eq!(CurlRequest::parse("Authorization: Bearer x"), None);
+    }
+
+    #[test]
+    fn get_data_joined() {
+        let cases = [
+            ("curl -G -d a=1 -d b=2 https://h/p", "https://h/p?a=1&b=2"),
+            ("curl -d a=1 --get https://h/p?x=0", "https://h/p?x=0&a=1"),
+            ("curl -sGd a=1 https://h/p?#top", "https://h/p?a=1#top"),
+            ("curl -G --data-raw @a https://h/", "https://h/?@a"),
+            (
+                "curl -G --data-urlencode a=b+c/d https://h/",
+                "https://h/?a=b%2Bc%2Fd",
+            ),
+            (
+                "curl -G --data-urlencode '=x y' https://h/",
+                "https://h/?x%20y",
+            ),
+            ("curl --url-query a=b%c https://h/", "https://h/?a=b%25c"),
+            ("curl --url-query +a=b%c https://h/", "https://h/?a=b%c"),
+            ("curl --url https://h/ -G -d a=1", "https://h/?a=1"),
+        ];
+        for (command, url) in cases {
+            assert_eq!(parse(command).url.as_deref(), Some(url), "{command}");
+        }
+    }
+
+    #[test]
+    fn data_without_get_is_body() {
+        let request = parse("curl -d access_token=x https://h/");
+        assert_eq!(request.url.as_deref(), Some("https://h/"));
+        assert!(request.body_has_access_token);
+    }
+
+    #[test]
+    fn cookies_and_files() {
+        let request = parse("curl -b 'a=1;jwt=x' --cookie b=2 -b jar.txt -d @body.json https://h/");
+        assert_eq!(request.header("cookie"), Some("a=1;jwt=x; b=2"));
+        assert_eq!(
+            request.unread_files,
+            [r#"-b "jar.txt""#, r#"-d "body.json""#]
+        );
+    }
+
+    #[test]
+    fn oauth2_bearer_unless_header() {
+        let bearer = parse("curl --oauth2-bearer t https://h/");
+        assert_eq!(bearer.header("authorization"), Some("Bearer t"));
+        assert!(bearer.oauth2_bearer);
+
+        let replaced = parse("curl --oauth2-bearer t -H 'Authorization: Bearer u' https://h/");
+        assert_eq!(replaced.header("authorization"), Some("Bearer u"));
+        assert!(!replaced.oauth2_bearer);
+    }
+
+    #[test]
+    fn values_not_taken_for_url() {
+        let request = parse("curl -X GET -o out.txt --max-time 5 -u a:b https://h/");
+        assert_eq!(request.url.as_deref(), Some("https://h/"));
+        assert!(request.sends_user);
+
+        let unknown = parse("curl --made-up-option value https://h/?a=1");
+        assert_eq!(unknown.url.as_deref(), Some("https://h/?a=1"));
+    }
+}

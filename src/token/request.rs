@@ -1,0 +1,390 @@
+//! Reading the tokens of a pasted curl command or URL the way Envoy's `jwt_authn` reads them with
+//! Istio's default locations: the `Authorization` header after `Bearer `, then the `access_token`
+//! query parameter. Envoy verifies every token it reads, so decode reports each token beside the
+//! one it decodes.
+
+use chrono::{DateTime, Utc};
+
+use super::curl::CurlRequest;
+use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
+use super::{Problem, Severity, TokenError, TokenKind, envoy, jose, quote_truncated, times};
+use crate::mesh::jwt::config::JwtProvider;
+use crate::mesh::jwt::extract::{self, Location};
+
+/// The query parameter Envoy's jwt_authn reads a token from when a `RequestAuthentication` names
+/// no location.
+pub(super) const QUERY_PARAMETER: &str = "access_token";
+
+/// The header line a curl command sends the token in, and how it was given.
+pub(super) struct CurlHeader {
+    pub line: String,
+    pub source: &'static str,
+    /// How many `Authorization` headers the command sends, and the one value Envoy makes of them
+    /// (joined with `,`) when there are several.
+    pub repeated: Option<(usize, String)>,
+    /// The other tokens Envoy reads from the request, and notes on what idflow did not read.
+    pub beside: Beside,
+}
+
+/// The other tokens and the unread parts of a request, beside the token decode reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Beside {
+    /// Tokens that Envoy's `jwt_authn` reads after the first, in its order.
+    pub others: Vec<OtherToken>,
+    /// Problems about parts of the request idflow did not read (files, the body).
+    pub problems: Vec<Problem>,
+}
+
+/// A token that Envoy's `jwt_authn` reads besides the one decode reads.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct OtherToken {
+    /// Its location, for messages: ``the `access_token` query parameter``.
+    pub location: String,
+    pub text: String,
+}
+
+impl std::fmt::Debug for OtherToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OtherToken({}, {} bytes, redacted)",
+            self.location,
+            self.text.len()
+        )
+    }
+}
+
+/// Returns the header a curl command sends the token in, or `None` for text that is neither a
+/// curl command nor a URL. The error is the whole outcome for a request whose token Envoy reads
+/// from the query, or that carries no token.
+pub(super) fn curl_or_url(
+    text: &str,
+) -> Result<Option<CurlHeader>, Box<Result<Found, TokenError>>> {
+    let (source, request) = match CurlRequest::parse(text) {
+        Some(request) if text.starts_with("curl") => ("curl command", request),
+        Some(request) => ("curl -H argument", request),
+        None if is_url(text) => (
+            "URL",
+            CurlRequest {
+                url: Some(text.to_owned()),
+                ..CurlRequest::default()
+            },
+        ),
+        None => return Ok(None),
+    };
+    let mut beside = Beside {
+        others: Vec::new(),
+        problems: unread_problems(&request),
+    };
+    let read = envoy_reads(&request);
+    let authorization = request
+        .headers
+        .iter()
+        .find(|line| is_authorization(line))
+        .cloned();
+    match read.first().map(|found| &found.location) {
+        Some(Location::Header { .. }) => {
+            beside.others = read[1..].iter().map(other_token).collect();
+        }
+        Some(Location::Param(_)) => {
+            if authorization.is_some() {
+                beside.problems.push(Problem::note(
+                    "authorization_not_read",
+                    format!(
+                        "the Authorization header has no `Bearer ` prefix, so Envoy's jwt_authn \
+                         reads no token from it. It reads the token in the `{QUERY_PARAMETER}` \
+                         query parameter"
+                    ),
+                ));
+            }
+            beside.others = read[1..].iter().map(other_token).collect();
+            let url = request.url.as_deref().unwrap_or_default();
+            let found = found_in_query(source, text, url, beside);
+            return Err(Box::new(
+                found.unwrap_or_else(|| Err(no_token(source, text, &request))),
+            ));
+        }
+        Some(Location::Cookie(_)) | None => {}
+    }
+
+    // Envoy reads the `Authorization` header first. Without one, a header whose value contains a
+    // JSON object in base64url (`eyJ` encodes `{"`) is the likely custom token location, and the
+    // `Cookie` header of `-b` is one of them.
+    let chosen = authorization.or_else(|| {
+        request
+            .headers
+            .iter()
+            .find(|line| line.contains("eyJ"))
+            .cloned()
+    });
+    let Some(line) = chosen else {
+        return Err(Box::new(Err(no_token(source, text, &request))));
+    };
+    let source = if request.oauth2_bearer {
+        "curl --oauth2-bearer"
+    } else {
+        source
+    };
+    // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`.
+    let authorizations: Vec<&str> = request
+        .header_pairs()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value)
+        .collect();
+    let repeated =
+        (authorizations.len() > 1).then(|| (authorizations.len(), authorizations.join(",")));
+    Ok(Some(CurlHeader {
+        line,
+        source,
+        repeated,
+        beside,
+    }))
+}
+
+/// Returns whether `line` is an `Authorization` header line.
+fn is_authorization(line: &str) -> bool {
+    split_header_line(line).is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+}
+
+/// Returns the tokens Envoy's `jwt_authn` reads from `request` with Istio's default locations, in
+/// the order it reads them.
+fn envoy_reads(request: &CurlRequest) -> Vec<extract::Found> {
+    let headers: Vec<(String, String)> = request
+        .header_pairs()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let provider = JwtProvider::default();
+    extract::extract(
+        &[&provider],
+        &headers,
+        request.url.as_deref().unwrap_or("/"),
+    )
+}
+
+fn other_token(found: &extract::Found) -> OtherToken {
+    let location = match &found.location {
+        Location::Header { name, .. } if name == "authorization" => {
+            "the `Authorization` header".to_owned()
+        }
+        Location::Header { name, .. } => format!("the `{name}` header"),
+        Location::Param(name) => format!("the `{name}` query parameter"),
+        Location::Cookie(name) => format!("cookie `{name}`"),
+    };
+    OtherToken {
+        location,
+        text: found.token.clone(),
+    }
+}
+
+/// Returns the problems for the files a curl command reads and for an `access_token` sent in the
+/// body, which idflow cannot judge.
+fn unread_problems(request: &CurlRequest) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if !request.unread_files.is_empty() {
+        let (files, contents) = if request.unread_files.len() == 1 {
+            ("a file", "its contents")
+        } else {
+            ("files", "their contents")
+        };
+        problems.push(Problem::note(
+            "file_not_read",
+            format!(
+                "the curl command reads {files} that idflow does not open ({}). Paste {contents} \
+                 into the command to have them read, e.g. cookies as -b 'name=value'",
+                request.unread_files.join(", ")
+            ),
+        ));
+    }
+    if request.body_has_access_token {
+        problems.push(Problem::warning(
+            "token_in_body",
+            format!(
+                "the curl command sends an `{QUERY_PARAMETER}` pair as data without -G, so it \
+                 goes in the request body, where Envoy's jwt_authn does not look. Add -G to \
+                 send it in the query"
+            ),
+        ));
+    }
+    problems
+}
+
+/// Builds the error for a curl command or URL from which Envoy reads no token and idflow finds
+/// none to decode.
+fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
+    let mut reason = if source == "URL" {
+        format!(
+            "the URL has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn reads \
+             by default"
+        )
+    } else {
+        let sends = if request.sends_user {
+            "the curl command sends a user name and password (-u, HTTP Basic), not a token"
+        } else {
+            "the curl command sends no token"
+        };
+        format!("{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>")
+    };
+    for problem in unread_problems(request) {
+        // Messages start in lower case, so the first letter becomes a capital after a full stop.
+        let mut letters = problem.message.chars();
+        reason.push_str(". ");
+        reason.extend(letters.next().map(|first| first.to_ascii_uppercase()));
+        reason.push_str(letters.as_str());
+    }
+    not_a_token(&[source.to_owned()], text, &reason)
+}
+
+/// Returns whether `text` is one URL: `http://` or `https://` and no whitespace.
+fn is_url(text: &str) -> bool {
+    (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.contains(char::is_whitespace)
+}
+
+/// Finds the token in the first `access_token` query parameter of `url`, with its name and value
+/// percent-decoded as Envoy decodes them. `source` and `text` describe the input, for messages.
+/// Returns `None` when the URL has no such parameter.
+fn found_in_query(
+    source: &str,
+    text: &str,
+    url: &str,
+    beside: Beside,
+) -> Option<Result<Found, TokenError>> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or_default();
+    let value = query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let decode = extract::percent_decode;
+        (decode(name) == QUERY_PARAMETER).then(|| decode(value))
+    })?;
+    let parts = [
+        source.to_owned(),
+        format!("{QUERY_PARAMETER} query parameter"),
+    ];
+    Some(match pick_token(&value) {
+        Ok((token, kind, mut problems)) => {
+            problems.extend(beside.problems);
+            Ok(Found {
+                text: token,
+                kind,
+                location: parts.join(", "),
+                header_name: None,
+                scheme: None,
+                problems,
+                mesh_reading: MeshReading::Token,
+                others: beside.others,
+            })
+        }
+        Err(reason) => Err(not_a_token(&parts, text, &reason)),
+    })
+}
+
+/// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1
+/// codec joins into `joined`, and the problem that reports it.
+pub(super) fn repeated_header(count: usize, joined: &str) -> (&'static str, Problem) {
+    let status = envoy::extract_from_header(joined)
+        .and_then(envoy::jwt_authn_format_status)
+        .unwrap_or(envoy::BAD_FORMAT);
+    let problem = Problem::error(
+        "repeated_header",
+        format!(
+            "the curl command sends {count} Authorization headers; Envoy joins them into one \
+             value separated by `,`, reads it as one token and returns 401 `{status}`. Send one \
+             Authorization header"
+        ),
+    );
+    (status, problem)
+}
+
+/// Returns one problem for each token in `others`, which Envoy's `jwt_authn` verifies besides
+/// `decoded`, the token decode read, with times judged at `now`.
+pub(super) fn other_token_problems(
+    others: &[OtherToken],
+    decoded: &str,
+    now: DateTime<Utc>,
+) -> Vec<Problem> {
+    others
+        .iter()
+        .map(|other| other_token_problem(other, decoded, now))
+        .collect()
+}
+
+fn other_token_problem(other: &OtherToken, decoded: &str, now: DateTime<Utc>) -> Problem {
+    let location = &other.location;
+    if other.text == decoded {
+        return Problem::note(
+            "token_read_twice",
+            format!(
+                "the request carries the same token in {location} too. Envoy's jwt_authn \
+                 verifies both copies, with the same outcome"
+            ),
+        );
+    }
+    if let Some(status) = envoy::jwt_authn_format_status(&other.text) {
+        return Problem::error(
+            "other_token_rejected",
+            format!(
+                "the request also carries a token in {location}, which Envoy's jwt_authn reads \
+                 and verifies too. Its format fails, so Envoy returns 401 `{status}`, with \
+                 response code details `jwt_authn_access_denied{{{}}}`, for the whole request on \
+                 every workload that a RequestAuthentication selects. Envoy 1.40 verifies that \
+                 token first, so this is the status it returns even when the token decoded here \
+                 fails too. Remove that token or send a valid one there",
+                status.replace(' ', "_")
+            ),
+        );
+    }
+    if let Some(status) = time_status(&other.text, now) {
+        return Problem::error(
+            "other_token_rejected",
+            format!(
+                "the request also carries a token in {location}, which Envoy's jwt_authn reads \
+                 and verifies too, before the token decoded here. Its times are out of range, so \
+                 Envoy returns 401 for the whole request: `{status}` when a RequestAuthentication \
+                 lists its issuer, `Jwt issuer is not configured` when none does. Remove that \
+                 token or send a valid one there"
+            ),
+        );
+    }
+    // NOTE: the keys given to decode verify only the decoded token, so another token whose
+    // signature alone fails is reported as this warning, not as a 401.
+    let other_issuer = issuer(&other.text);
+    let issuer_differs = match &other_issuer {
+        Some(other_issuer) => issuer(decoded).as_ref() != Some(other_issuer),
+        None => false,
+    };
+    let message = match other_issuer.filter(|_| issuer_differs) {
+        Some(other_issuer) => format!(
+            "the request also carries a token of another issuer, {}, in {location}, which \
+             Envoy's jwt_authn verifies too: the mesh returns 401 `Jwt issuer is not configured` \
+             unless a RequestAuthentication lists that issuer as well, and then 401 unless the \
+             token passes its checks. idflow decoded only the first token Envoy reads",
+            quote_truncated(&other_issuer)
+        ),
+        None => format!(
+            "the request also carries a different token in {location}, which Envoy's jwt_authn \
+             verifies too: the mesh returns 401 unless that token passes as well (issuer, \
+             audience, signature and times). idflow decoded only the first token Envoy reads"
+        ),
+    };
+    Problem::warning("other_token", message)
+}
+
+/// Returns the `iss` claim of `token` when it is a string.
+fn issuer(token: &str) -> Option<String> {
+    let claims = jose::decode(token, TokenKind::Jws).claims?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// Returns the `jwt_authn` status for a token whose `exp` or `nbf` Envoy rejects at `now`.
+fn time_status(token: &str, now: DateTime<Utc>) -> Option<&'static str> {
+    let claims = jose::decode(token, TokenKind::Jws).claims?;
+    let (_, problems) = times::read_times(&claims, now);
+    problems
+        .iter()
+        .filter(|problem| problem.severity == Severity::Error)
+        .find_map(|problem| match problem.code.as_str() {
+            "expired" => Some("Jwt is expired"),
+            "not_yet_valid" => Some("Jwt not yet valid"),
+            _ => None,
+        })
+}
