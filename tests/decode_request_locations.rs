@@ -457,3 +457,42 @@ fn decode_messages_hide_tokens() {
         }
     }
 }
+
+/// Runs `idflow decode -o json` on `input` with an edge profile whose `[token]` table is `token`,
+/// and returns the JSON `edge` object.
+fn edge_for(input: &str, token: &str) -> Value {
+    let folder = std::env::temp_dir().join(format!("idflow-edge-query-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    let profile = folder.join(format!("edge-{}.toml", token.len()));
+    std::fs::write(
+        &profile,
+        format!("name = \"query\"\n\n[token]\n{token}\nmissing = \"deny\"\n"),
+    )
+    .expect("profile written");
+    let output = run_decode(input, &["--edge-profile", &profile.to_string_lossy()]);
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    json["edge"].clone()
+}
+
+/// The edge reads the request a curl command or URL sends: a token in the `access_token` query
+/// parameter is missing for a profile that reads the `Authorization` header, and found by one
+/// that reads that parameter.
+#[test]
+fn edge_reads_query_token() {
+    let token = token();
+    for input in [
+        format!("curl 'https://orders.test/?access_token={token}'"),
+        format!("https://orders.test/?access_token={token}"),
+    ] {
+        let header = edge_for(&input, "header = \"Authorization\"\nscheme = \"Bearer \"");
+        let query = edge_for(&input, "query = \"access_token\"");
+
+        assert_eq!(header["verdict"], "deny", "{header}");
+        let reason = header["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("query parameter `access_token`"),
+            "{reason}"
+        );
+        assert_eq!(query["verdict"], "allow", "{query}");
+    }
+}

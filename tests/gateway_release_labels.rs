@@ -453,3 +453,26 @@ fn edge_no_note_valid_token() {
     assert_eq!(json["edge"]["verdict"], "allow", "{json}");
     assert!(!json["edge"]["notes"].to_string().contains("401"), "{json}");
 }
+
+/// When the EdgeWorker cannot import a key and the property continues on error, the request goes
+/// on unchecked, and the note of the mesh's 401 stays.
+#[test]
+fn edge_fail_open_keeps_note() {
+    let jwks = write_file("empty-jwks.json", r#"{"keys":[]}"#);
+    let profile = write_file(
+        "edge-fail-open.toml",
+        &format!(
+            "[keys]\njwks = {:?}\n\n[response]\nfail_open = true\n",
+            path_text(&jwks)
+        ),
+    );
+    let (members, status) = CLAIM_TYPE_FAULTS[0];
+    let (_, json) = support::decode_json(
+        &format!("Bearer {}", raw_token(members)),
+        &["--edge-profile", &path_text(&profile)],
+    );
+    let notes = json["edge"]["notes"].to_string();
+
+    assert_eq!(json["edge"]["verdict"], "fail_open", "{json}");
+    assert!(notes.contains(&format!("401 `{status}`")), "{notes}");
+}

@@ -331,6 +331,7 @@ fn inspection() -> Inspection {
         kind: TokenKind::Jws,
         found_as: "Authorization header, Bearer scheme".into(),
         header_name: Some("authorization".into()),
+        query_parameter: None,
         scheme: Some("Bearer".into()),
         header: Some(serde_json::json!({"alg": "RS256", "kid": "key-2026-01", "typ": "JWT"})),
         claims: Some(serde_json::json!({

@@ -31,6 +31,8 @@ pub(super) struct Found {
     /// Description of where the token was found, for `Inspection::found_as`.
     pub location: String,
     pub header_name: Option<String>,
+    /// The query parameter the token was found in, for a URL or a curl command.
+    pub query_parameter: Option<String>,
     pub scheme: Option<String>,
     pub problems: Vec<Problem>,
     /// The text Envoy's `jwt_authn` reads from the value the token was found in.
@@ -179,6 +181,7 @@ fn find_in_line(
         kind,
         location: parts.join(", "),
         header_name,
+        query_parameter: None,
         scheme: scheme.map(str::to_owned),
         problems,
         mesh_reading,
@@ -299,6 +302,7 @@ fn found_in_cookie(
         kind,
         location: parts.join(", "),
         header_name,
+        query_parameter: None,
         scheme: None,
         problems,
         mesh_reading: MeshReading::Nothing,

@@ -48,6 +48,10 @@ pub struct Inspection {
     pub found_as: String,
     /// Name of the header the token was found in (lower case), when the input was a header line.
     pub header_name: Option<String>,
+    /// Name of the query parameter the token was found in, when the input was a URL or a curl
+    /// command.
+    #[serde(skip)]
+    pub query_parameter: Option<String>,
     /// The authorization scheme exactly as written (`Bearer`, `bearer`, `Token` …), when there was
     /// one.
     pub scheme: Option<String>,
@@ -316,6 +320,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         kind: found.kind,
         found_as: found.location,
         header_name: found.header_name,
+        query_parameter: found.query_parameter,
         scheme: found.scheme,
         header: decoded.header,
         claims: decoded.claims,

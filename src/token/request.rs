@@ -268,6 +268,7 @@ fn found_in_query(
                 kind,
                 location: parts.join(", "),
                 header_name: None,
+                query_parameter: Some(QUERY_PARAMETER.to_owned()),
                 scheme: None,
                 problems,
                 mesh_reading: MeshReading::Token,

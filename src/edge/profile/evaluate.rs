@@ -108,7 +108,13 @@ impl EdgeProfile {
                 };
                 self.deny(&reason, thrown, notes)
             }
-            Checked::Error(reason) => self.edgeworker_failed(&reason, notes, inspection),
+            Checked::Error {
+                reason,
+                notes: check_notes,
+            } => {
+                notes.extend(check_notes);
+                self.edgeworker_failed(&reason, notes, inspection)
+            }
         }
     }
 
@@ -116,6 +122,9 @@ impl EdgeProfile {
     /// caller has it.
     fn locate(&self, inspection: &Inspection, sent: Option<&str>) -> Located {
         let token = inspection.token.expose();
+        if let Some(parameter) = &inspection.query_parameter {
+            return self.locate_in_query(parameter, token);
+        }
         match (self.pasted_header(inspection), &self.location) {
             (Some("cookie"), TokenLocation::Cookie(name)) => {
                 return locate_cookie(name, inspection, sent);
@@ -212,6 +221,21 @@ impl EdgeProfile {
                     quoted_cookie: None,
                 }
             }
+        }
+    }
+
+    /// Finds `token`, which a URL or curl command sends in query parameter `parameter`: the edge
+    /// reads it only when the profile names that parameter.
+    fn locate_in_query(&self, parameter: &str, token: &str) -> Located {
+        match &self.location {
+            TokenLocation::Query(name) if name == parameter => Located::Found {
+                passed: token.to_owned(),
+                notes: Vec::new(),
+                quoted_cookie: None,
+            },
+            location => Located::Missing(format!(
+                "the token came in query parameter `{parameter}`, but the edge reads {location}"
+            )),
         }
     }
 

@@ -30,8 +30,8 @@ pub(super) enum Checked {
         reason: String,
         notes: Vec<String>,
     },
-    /// The EdgeWorker cannot run the check at all.
-    Error(String),
+    /// The EdgeWorker cannot run the check at all: the reason, and the notes made before it failed.
+    Error { reason: String, notes: Vec<String> },
 }
 
 impl EdgeProfile {
@@ -45,8 +45,6 @@ impl EdgeProfile {
     ) -> Checked {
         // The mesh's verdict on the token's format does not depend on the edge's, so the note
         // comes with the edge's allow and deny.
-        // NOTE: `Checked::Error` (a key the EdgeWorker cannot import) carries no notes, so a
-        // fail-open edge shows no note of the mesh's 401.
         let mut notes: Vec<String> = mesh_rejection_note(inspection).into_iter().collect();
         let fail = |thrown: Option<&str>, reason: String, notes: Vec<String>| Checked::Failed {
             thrown: thrown.map(str::to_owned),
@@ -346,10 +344,14 @@ impl EdgeProfile {
     ) -> Checked {
         let Some(set) = keys else {
             if let Some(source) = &self.key_source {
-                return Checked::Error(format!(
-                    "the key source ({}) could not be loaded, so the EdgeWorker cannot import a key",
-                    describe_source(source)
-                ));
+                return Checked::Error {
+                    reason: format!(
+                        "the key source ({}) could not be loaded, so the EdgeWorker cannot import \
+                         a key",
+                        describe_source(source)
+                    ),
+                    notes,
+                };
             }
             notes.push(
                 "the signature was not checked: the profile names no key source and no keys were \
@@ -373,13 +375,16 @@ impl EdgeProfile {
             };
         };
         if set.jwks.keys.is_empty() {
-            return Checked::Error(format!(
-                "{} contains no usable key, so the EdgeWorker cannot import one",
-                set.label
-            ));
+            return Checked::Error {
+                reason: format!(
+                    "{} contains no usable key, so the EdgeWorker cannot import one",
+                    set.label
+                ),
+                notes,
+            };
         }
-        if let Some(failure) = self.pem_import_failure(set) {
-            return Checked::Error(failure);
+        if let Some(reason) = self.pem_import_failure(set) {
+            return Checked::Error { reason, notes };
         }
         let thrown = "JWT token signature verification failed!";
         if part_count < 3 {
