@@ -20,9 +20,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use edge6_common::{p256_spki, pem, rsa_pem, write_file};
-use envoy_harness::Probe;
 use envoy_harness::client::WireRequest;
-use envoy_harness::envoy::{self, Layout};
+use envoy_harness::envoy;
 use serde_json::{Value, json};
 use support::{decode_json, problem_codes, run_decode};
 
@@ -113,37 +112,6 @@ fn policy_file(issuer: &str) -> PathBuf {
     write_file("policies.yaml", &text)
 }
 
-/// Returns the jwt_authn and RBAC filters istiod generates for `shop/jwt` and `shop/require-jwt`
-/// of `issuer`.
-fn istiod_filters(issuer: &str) -> Vec<Value> {
-    vec![
-        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {"origins-0": {
-                "issuer": issuer,
-                "local_jwks": {"inline_string": mint::jwks()},
-                "payload_in_metadata": "payload",
-            }},
-            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
-                {"provider_name": "origins-0"},
-                {"allow_missing": {}},
-            ]}}}],
-            "bypass_cors_preflight": true,
-        }}),
-        json!({"name": "envoy.filters.http.rbac", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-            "rules": {"policies": {"ns[shop]-policy[require-jwt]-rule[0]": {
-                "permissions": [{"and_rules": {"rules": [{"any": true}]}}],
-                "principals": [{"and_ids": {"ids": [{"metadata": {
-                    "filter": "envoy.filters.http.jwt_authn",
-                    "path": [{"key": "payload"}, {"key": "iss"}],
-                    "value": {"string_match": {"exact": issuer}},
-                }}]}}],
-            }}},
-        }}),
-    ]
-}
-
 /// A request to send through Envoy: the path with its query, and its `Authorization` values, one
 /// header each.
 type Sent = (String, Vec<String>);
@@ -156,45 +124,27 @@ fn with_authorization(value: String) -> Sent {
 /// Sends `requests` through an Envoy with the filters of `issuer` and returns `STATUS DETAILS`
 /// for each.
 fn envoy_verdicts(issuer: &str, requests: &[Sent]) -> Vec<String> {
-    let probes: Vec<Probe> = requests
+    let wires = requests
         .iter()
-        .enumerate()
-        .map(|(index, (path, authorization))| Probe {
-            id: format!("final7a-{index}"),
-            wire: WireRequest {
-                method: "GET".to_owned(),
-                path: path.clone(),
-                host: "orders.shop.svc.cluster.local:8080".to_owned(),
-                headers: authorization
-                    .iter()
-                    .map(|value| ("Authorization".to_owned(), value.clone()))
-                    .collect(),
-                peer: None,
-                source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                sni: None,
-            },
+        .map(|(path, authorization)| WireRequest {
+            method: "GET".to_owned(),
+            path: path.clone(),
+            host: "orders.shop.svc.cluster.local:8080".to_owned(),
+            headers: authorization
+                .iter()
+                .map(|value| ("Authorization".to_owned(), value.clone()))
+                .collect(),
+            peer: None,
+            source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            sni: None,
         })
         .collect();
-    let layout = Layout {
-        http_filters: istiod_filters(issuer),
-        network_filters: Vec::new(),
-        tcp: false,
-        port: envoy::free_port(),
-        upstream_port: envoy::free_port(),
-        xff_trusted_hops: 0,
-    };
-    envoy_harness::run_in_envoy(
-        &envoy::binary(),
-        &envoy_harness::scratch_dir("final7a-hunt"),
-        &layout,
-        &probes,
-        "spiffe://cluster.local/ns/shop/sa/orders",
-        &[],
+    envoy_harness::http_verdicts(
+        mint::istiod_filters(issuer),
+        envoy::free_port(),
+        wires,
+        "final7a",
     )
-    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
-    .into_iter()
-    .map(|result| format!("{} {}", result.status, result.details))
-    .collect()
 }
 
 #[test]

@@ -20,9 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use envoy_harness::Probe;
 use envoy_harness::client::WireRequest;
-use envoy_harness::envoy::{self, Layout};
+use envoy_harness::envoy;
 use idflow::mesh::MeshSettings;
 use idflow::mesh::check::Mesh;
 use idflow::mesh::load::load_policy_file;
@@ -37,36 +36,6 @@ fn token() -> String {
         mint::key(),
         &mint::claims(mint::ISSUER, "orders", now, 3600),
     )
-}
-
-/// Returns the jwt_authn and RBAC filters istiod generates for `shop/jwt` and `shop/require-jwt`.
-fn istiod_filters() -> Vec<Value> {
-    vec![
-        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {"origins-0": {
-                "issuer": mint::ISSUER,
-                "local_jwks": {"inline_string": mint::jwks()},
-                "payload_in_metadata": "payload",
-            }},
-            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
-                {"provider_name": "origins-0"},
-                {"allow_missing": {}},
-            ]}}}],
-            "bypass_cors_preflight": true,
-        }}),
-        json!({"name": "envoy.filters.http.rbac", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-            "rules": {"policies": {"ns[shop]-policy[require-jwt]-rule[0]": {
-                "permissions": [{"and_rules": {"rules": [{"any": true}]}}],
-                "principals": [{"and_ids": {"ids": [{"metadata": {
-                    "filter": "envoy.filters.http.jwt_authn",
-                    "path": [{"key": "payload"}, {"key": "iss"}],
-                    "value": {"string_match": {"exact": mint::ISSUER}},
-                }}]}}],
-            }}},
-        }}),
-    ]
 }
 
 /// A request to send through Envoy: method, path with its query, and headers in order.
@@ -88,45 +57,27 @@ fn bearer(token: &str) -> (String, String) {
     ("Authorization".to_owned(), format!("Bearer {token}"))
 }
 
-/// Sends `requests` through an Envoy with [`istiod_filters`] and returns `STATUS DETAILS` for
+/// Sends `requests` through an Envoy with [`mint::istiod_filters`] and returns `STATUS DETAILS` for
 /// each.
 fn envoy_verdicts(requests: &[Sent]) -> Vec<String> {
-    let probes: Vec<Probe> = requests
+    let wires = requests
         .iter()
-        .enumerate()
-        .map(|(index, sent)| Probe {
-            id: format!("final8-{index}"),
-            wire: WireRequest {
-                method: sent.method.to_owned(),
-                path: sent.path.clone(),
-                host: "orders.shop.svc.cluster.local:8080".to_owned(),
-                headers: sent.headers.clone(),
-                peer: None,
-                source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                sni: None,
-            },
+        .map(|sent| WireRequest {
+            method: sent.method.to_owned(),
+            path: sent.path.clone(),
+            host: "orders.shop.svc.cluster.local:8080".to_owned(),
+            headers: sent.headers.clone(),
+            peer: None,
+            source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            sni: None,
         })
         .collect();
-    let layout = Layout {
-        http_filters: istiod_filters(),
-        network_filters: Vec::new(),
-        tcp: false,
-        port: envoy::free_port(),
-        upstream_port: envoy::free_port(),
-        xff_trusted_hops: 0,
-    };
-    envoy_harness::run_in_envoy(
-        &envoy::binary(),
-        &envoy_harness::scratch_dir("final8-hunt"),
-        &layout,
-        &probes,
-        "spiffe://cluster.local/ns/shop/sa/orders",
-        &[],
+    envoy_harness::http_verdicts(
+        mint::istiod_filters(mint::ISSUER),
+        envoy::free_port(),
+        wires,
+        "final8",
     )
-    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
-    .into_iter()
-    .map(|result| format!("{} {}", result.status, result.details))
-    .collect()
 }
 
 /// Returns `(name, value)` as owned strings.
@@ -205,7 +156,7 @@ fn scratch_path(name: &str) -> PathBuf {
     folder.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// Writes `shop/jwt` and `shop/require-jwt`, the objects behind [`istiod_filters`], to one file.
+/// Writes `shop/jwt` and `shop/require-jwt`, the objects behind [`mint::istiod_filters`], to one file.
 fn policy_file() -> PathBuf {
     let authentication = json!({
         "apiVersion": "security.istio.io/v1",

@@ -328,37 +328,6 @@ fn envoy_release_filters() {
     }
 }
 
-/// Returns the jwt_authn and RBAC filters istiod generates for one `jwtRules` entry of
-/// [`mint::ISSUER`] with its inline JWKS, and a policy that requires a request principal.
-fn istiod_filters() -> Vec<Value> {
-    vec![
-        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {"origins-0": {
-                "issuer": mint::ISSUER,
-                "local_jwks": {"inline_string": mint::jwks()},
-                "payload_in_metadata": "payload",
-            }},
-            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
-                {"provider_name": "origins-0"},
-                {"allow_missing": {}},
-            ]}}}],
-            "bypass_cors_preflight": true,
-        }}),
-        json!({"name": "envoy.filters.http.rbac", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-            "rules": {"policies": {"ns[shop]-policy[require-jwt]-rule[0]": {
-                "permissions": [{"and_rules": {"rules": [{"any": true}]}}],
-                "principals": [{"and_ids": {"ids": [{"metadata": {
-                    "filter": "envoy.filters.http.jwt_authn",
-                    "path": [{"key": "payload"}, {"key": "iss"}],
-                    "value": {"string_match": {"exact": mint::ISSUER}},
-                }}]}}],
-            }}},
-        }}),
-    ]
-}
-
 /// Returns an RS256 token signed by [`mint::key`] whose payload is
 /// `{"iss":…,"sub":"alice",MEMBERS}`, written as given.
 fn raw_token(members: &str) -> String {
@@ -403,7 +372,11 @@ fn envoy_claim_type_faults() {
             ("/", vec![("Authorization".to_owned(), bearer)])
         })
         .collect();
-    let statuses = envoy_statuses(istiod_filters(), envoy::free_port(), &requests);
+    let statuses = envoy_statuses(
+        mint::istiod_filters(mint::ISSUER),
+        envoy::free_port(),
+        &requests,
+    );
 
     for ((members, status), envoy_status) in CLAIM_TYPE_FAULTS.iter().zip(&statuses) {
         let expected = format!(

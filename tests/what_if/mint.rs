@@ -77,3 +77,35 @@ pub fn claims(issuer: &str, audience: &str, now: i64, lifetime: i64) -> Value {
         "exp": now + lifetime,
     })
 }
+
+/// Returns the jwt_authn and RBAC filters istiod generates for a `RequestAuthentication` of
+/// `issuer` with the inline [`jwks`] (`shop/jwt`) and an `AuthorizationPolicy` that requires a
+/// request principal of that issuer (`shop/require-jwt`).
+pub fn istiod_filters(issuer: &str) -> Vec<Value> {
+    vec![
+        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"origins-0": {
+                "issuer": issuer,
+                "local_jwks": {"inline_string": jwks()},
+                "payload_in_metadata": "payload",
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "origins-0"},
+                {"allow_missing": {}},
+            ]}}}],
+            "bypass_cors_preflight": true,
+        }}),
+        json!({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"policies": {"ns[shop]-policy[require-jwt]-rule[0]": {
+                "permissions": [{"and_rules": {"rules": [{"any": true}]}}],
+                "principals": [{"and_ids": {"ids": [{"metadata": {
+                    "filter": "envoy.filters.http.jwt_authn",
+                    "path": [{"key": "payload"}, {"key": "iss"}],
+                    "value": {"string_match": {"exact": issuer}},
+                }}]}}],
+            }}},
+        }}),
+    ]
+}
