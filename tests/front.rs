@@ -26,7 +26,7 @@ fn outcome(output: &Output) -> (Option<i32>, String, String) {
 }
 
 #[test]
-fn both_executables_answer_alike() {
+fn both_executables_print_alike() {
     let (token, _) = support::jwt_shaped("alice");
     let bearer = format!("Bearer {token}");
     let folder = std::env::temp_dir().join(format!("idflow-front-{}", std::process::id()));
@@ -37,6 +37,17 @@ fn both_executables_answer_alike() {
     let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/edge.sample.toml");
     let profile = profile.to_string_lossy().into_owned();
     let at = "2030-01-01T00:00:00Z";
+    let token_file = folder.join("token.txt");
+    std::fs::write(&token_file, format!("Authorization: Bearer {token}\n")).expect("token file");
+    let token_file = token_file.to_string_lossy().into_owned();
+    let curl = format!(
+        "curl -H 'Authorization: Bearer {token}' 'https://orders.test/?access_token=x{token}'"
+    );
+    let expired = support::jwt_shaped("bob").0.replace(
+        &support::jwt_shaped("bob").1[1],
+        "eyJzdWIiOiJib2IiLCJleHAiOjE2MDAwMDAwMDB9",
+    );
+    let jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVy.dGFn";
 
     let command_lines: Vec<Vec<&str>> = vec![
         vec!["decode", "--at", at, &token],
@@ -47,6 +58,13 @@ fn both_executables_answer_alike() {
         vec!["--edge-profile", &profile, "decode", "--at", at, &token],
         vec!["decode", "--at", at, "--batch", &batch],
         vec!["decode", "not a token"],
+        vec!["decode", "--at", at, &token_file],
+        vec!["decode", "--at", at, "-o", "ndjson", &curl],
+        vec!["decode", "--at", at, &expired],
+        vec!["decode", "--at", at, "-o", "json", jwe],
+        vec!["decode", "--at", at, "opaque-token-123"],
+        vec!["decode", "--jwks", &batch, &token],
+        vec!["decode", "--ca-file", &batch, &token],
         vec!["decode", "--at", "yesterday", &token],
         vec!["decode", "--no-such-option", &token],
         vec!["decode", "--theme", "light", "--at", at, &token],

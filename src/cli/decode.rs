@@ -92,16 +92,31 @@ pub struct KeyArgs {
 
 /// Runs `idflow decode` and returns the exit status that [`EXIT_STATUS_HELP`] lists.
 pub fn run(args: &DecodeArgs) -> ExitCode {
-    let result = if args.batch {
-        run_batch(args)
+    if args.batch {
+        exit_status(run_batch(args))
     } else {
-        decode(args).and_then(|(output, invalid)| {
-            // A full disk is an error to report, not a panic. A closed pipe (`| head`) keeps the
-            // verdict's exit status.
-            write_results(&mut std::io::stdout().lock(), &mut output.into_bytes())?;
-            Ok(invalid)
-        })
-    };
+        exit_status(decode(args).and_then(print))
+    }
+}
+
+/// Runs `idflow decode` for `args` that give no key source, edge profile, policies or `--batch`
+/// ([`DecodeArgs::reads_token_only`]), with the output of [`run`]. It reaches none of the code that
+/// loads keys, fetches or evaluates profiles, so the small `idflow` executable that runs it
+/// links none of that and starts faster.
+pub fn run_token_only(args: &DecodeArgs) -> ExitCode {
+    exit_status(decode_token_only(args).and_then(print))
+}
+
+/// Prints the output of a single decode and returns whether the token is invalid.
+fn print((output, invalid): (String, bool)) -> Result<bool, String> {
+    // A full disk is an error to report, not a panic. A closed pipe (`| head`) keeps the
+    // verdict's exit status.
+    write_results(&mut std::io::stdout().lock(), &mut output.into_bytes())?;
+    Ok(invalid)
+}
+
+/// Returns the exit status for the outcome of a decode, after printing its error.
+fn exit_status(result: Result<bool, String>) -> ExitCode {
     match result {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(EXIT_INVALID),
@@ -129,7 +144,43 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
-    let input = match args.token_text().as_deref() {
+    let input = read_input(args)?;
+    let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
+    let report = keys.check(&inspection);
+    let invalid = keys.judges_invalid(&inspection, &report);
+    let format = args.output.unwrap_or(OutputFormat::Text);
+    let edge_output = edge.as_ref().map(|edge| match format {
+        OutputFormat::Json | OutputFormat::Ndjson => {
+            EdgeOutput::Json(edge.json(&input, &inspection, now, args.show_secrets))
+        }
+        OutputFormat::Text => {
+            EdgeOutput::Text(edge.text(&input, &inspection, now, args.show_secrets))
+        }
+    });
+    let output = render(args, &inspection, &report, edge_output)?;
+    Ok((output, invalid))
+}
+
+/// Decodes as [`decode`] does for `args` without keys or an edge profile: the signature is
+/// unverified and only the token's own problems make it invalid.
+fn decode_token_only(args: &DecodeArgs) -> Result<(String, bool), String> {
+    let now = clock(args)?;
+    let input = read_input(args)?;
+    let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
+    let report = no_keys_report(&inspection);
+    let output = render(args, &inspection, &report, None)?;
+    Ok((output, inspection.is_invalid()))
+}
+
+/// The edge profile's part of a single decode's output.
+enum EdgeOutput {
+    Json(Value),
+    Text(String),
+}
+
+/// Reads the pasted text: the TOKEN words, the file they name, or standard input.
+fn read_input(args: &DecodeArgs) -> Result<String, String> {
+    Ok(match args.token_text().as_deref() {
         // `Bearer -` puts the scheme in front of the token read from standard input.
         Some(words)
             if args.token.len() > 1 && args.token.last().is_some_and(|word| word == "-") =>
@@ -143,18 +194,24 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             token.to_owned()
         }
         _ => read_stdin()?,
-    };
-    let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
-    let report = keys.check(&inspection);
-    let invalid = keys.judges_invalid(&inspection, &report);
+    })
+}
 
+/// Writes the output of a single decode in the format `args` choose.
+fn render(
+    args: &DecodeArgs,
+    inspection: &Inspection,
+    report: &SignatureReport,
+    edge: Option<EdgeOutput>,
+) -> Result<String, String> {
     let format = args.output.unwrap_or(OutputFormat::Text);
-    let output = match format {
+    Ok(match format {
         OutputFormat::Json | OutputFormat::Ndjson => {
-            let mut value = to_json(&inspection, &report, args.show_secrets);
-            value.edge = edge
-                .as_ref()
-                .map(|edge| edge.json(&input, &inspection, now, args.show_secrets));
+            let mut value = to_json(inspection, report, args.show_secrets);
+            value.edge = match edge {
+                Some(EdgeOutput::Json(json)) => Some(json),
+                _ => None,
+            };
             let mut text = if format == OutputFormat::Json {
                 serde_json::to_string_pretty(&value)
             } else {
@@ -165,14 +222,13 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             text
         }
         OutputFormat::Text => {
-            let mut text = to_text(&inspection, &report, args.show_secrets);
-            if let Some(edge) = &edge {
-                text.push_str(&edge.text(&input, &inspection, now, args.show_secrets));
+            let mut text = to_text(inspection, report, args.show_secrets);
+            if let Some(EdgeOutput::Text(edge)) = edge {
+                text.push_str(&edge);
             }
             crate::output::escape_terminal_controls(&text).into_owned()
         }
-    };
-    Ok((output, invalid))
+    })
 }
 
 fn clock(args: &DecodeArgs) -> Result<DateTime<Utc>, String> {

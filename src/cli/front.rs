@@ -1,12 +1,13 @@
-//! The `idflow` executable: it runs a single `idflow decode` itself and hands every other command
-//! line to `idflow-full`, the executable in the same folder that contains the whole program.
+//! The `idflow` executable: it decodes a single token given alone (no keys, edge profile or
+//! policies) itself, and hands every other command line to `idflow-full`, the executable in the
+//! same folder that contains the whole program.
 //!
 //! A script that decodes one token per process pays the start-up on every token. The whole
 //! program starts about 0.7 ms slower than `jwt decode`, because the loader relocates the
 //! pointers of every linked crate (kube, k8s-openapi and ratatui among them) and mimalloc sets up
-//! its first arena. The live pipeline needs mimalloc and the executable keeps PIE, so the decode
-//! path lives in its own small executable with the system allocator instead
-//! (docs/BENCHMARKS.md, "the decode front").
+//! its first arena. The live pipeline needs mimalloc and the executable keeps PIE. So the decode
+//! of a token alone lives in a small executable with the system allocator. It links no cluster,
+//! TUI, key loading, fetching or profile code (docs/BENCHMARKS.md, "Two executables").
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -30,20 +31,21 @@ struct SingleDecode {
 pub fn run() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     match single_decode(&args) {
-        Some(decode) => super::decode::run(&decode),
+        Some(decode) => super::decode::run_token_only(&decode),
         None => hand_over(&args),
     }
 }
 
-/// Returns the arguments of `args` (the program name first) when they are a single `decode` that
-/// parses: no option before the subcommand, no `--batch`, no help, no usage error. Anything else
-/// goes to `idflow-full`, which prints its usual output, so both executables behave as one.
+/// Returns the arguments of `args` (the program name first) when they are a single `decode` of
+/// the token alone ([`DecodeArgs::reads_token_only`]) that parses: no option before the
+/// subcommand, no help, no usage error. Anything else goes to `idflow-full`, which prints its
+/// usual output, so both executables behave as one.
 pub fn single_decode(args: &[OsString]) -> Option<DecodeArgs> {
     if args.get(1)? != "decode" {
         return None;
     }
     let decode = SingleDecode::try_parse_from(&args[2..]).ok()?.args;
-    (!decode.batch).then_some(decode)
+    decode.reads_token_only().then_some(decode)
 }
 
 /// Replaces this process with `idflow-full` and the same arguments, or reports why it could not.
@@ -118,6 +120,8 @@ mod tests {
             &["idflow", "demo"],
             &["idflow", "check", "-f", "p.yaml"],
             &["idflow", "decode", "--batch", "tokens.txt"],
+            &["idflow", "decode", "--jwks", "jwks.json", "x.y.z"],
+            &["idflow", "decode", "--edge-profile", "edge.toml", "x.y.z"],
             &["idflow", "decode", "--help"],
             &["idflow", "decode", "--theme", "light", "x.y.z"],
             &["idflow", "decode", "--no-such-option"],

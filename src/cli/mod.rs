@@ -153,6 +153,22 @@ impl DecodeArgs {
     pub fn token_text(&self) -> Option<String> {
         (!self.token.is_empty()).then(|| self.token.join(" "))
     }
+
+    /// Returns whether the arguments name the token alone: no key source, edge profile, policies,
+    /// CA file or `--batch`, so [`decode::run_token_only`] decodes them.
+    pub fn reads_token_only(&self) -> bool {
+        let keys = &self.keys;
+        keys.jwks.is_empty()
+            && keys.issuer.is_empty()
+            && keys.pem_keys.is_empty()
+            && keys.secret_file.is_none()
+            && keys.secret.is_none()
+            && keys.ca_file.is_none()
+            && !self.batch
+            && self.edge_profile.is_none()
+            && self.policies.is_empty()
+            && self.workload.is_none()
+    }
 }
 
 #[derive(Debug, Args)]
