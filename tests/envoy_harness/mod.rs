@@ -123,6 +123,55 @@ pub fn run_in_envoy(
         .collect()
 }
 
+/// Sends a GET of each (path, headers) of `requests` from 127.0.0.1, without a client
+/// certificate, through one Envoy with `http_filters` on `port`, and returns `STATUS DETAILS` for
+/// each in order. `host` is the Host header and `server_uri` the workload's SPIFFE id. Panics when
+/// Envoy cannot run.
+pub fn http_statuses(
+    http_filters: Vec<serde_json::Value>,
+    port: u16,
+    host: &str,
+    server_uri: &str,
+    requests: &[(&str, Vec<(String, String)>)],
+) -> Vec<String> {
+    let probes: Vec<Probe> = requests
+        .iter()
+        .enumerate()
+        .map(|(index, (path, headers))| Probe {
+            id: format!("http-statuses-{index}"),
+            wire: WireRequest {
+                method: "GET".to_owned(),
+                path: (*path).to_owned(),
+                host: host.to_owned(),
+                headers: headers.clone(),
+                peer: None,
+                source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                sni: None,
+            },
+        })
+        .collect();
+    let layout = Layout {
+        http_filters,
+        network_filters: Vec::new(),
+        tcp: false,
+        port,
+        upstream_port: envoy::free_port(),
+        xff_trusted_hops: 0,
+    };
+    run_in_envoy(
+        &envoy::binary(),
+        &scratch_dir("http-statuses"),
+        &layout,
+        &probes,
+        server_uri,
+        &[],
+    )
+    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
 fn envoy_result(
     status: Option<u16>,
     tcp_answered: Option<bool>,
