@@ -1,7 +1,6 @@
-//! Black-box checks of three changes: the `idflow` executable that runs a single decode itself and
-//! hands every other command line to `idflow-full`, the labels `idflow check` and the Token view's
-//! what-if rows give releases of Istio's gateway chart, and the edge column's note of the mesh's
-//! 401. Tests marked `finding` describe behaviour that differs from Envoy or from the docs. The
+//! Black-box checks of three changes. The `idflow` executable runs a single decode itself and
+//! hands every other command line to `idflow-full`. `idflow check` and the Token view's what-if
+//! rows label releases of Istio's gateway chart. The edge column notes the mesh's 401. Tests marked `finding` describe behaviour that differs from Envoy or from the docs. The
 //! tests named `envoy_…` need Envoy (`ENVOY` or scripts/test.sh).
 
 mod envoy_harness;
@@ -80,9 +79,9 @@ fn minted(members: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Command lines beyond tests/front.rs give both executables the same exit status, standard
-/// output and standard error: options after the token, `--`, `=` and attached values, files,
-/// standard input with `-` and `Bearer -`, --batch on standard input, options before the
-/// subcommand, a repeated option, global options after the subcommand, and usage errors.
+/// output and standard error. They cover options after the token, `--`, `=` and attached values,
+/// files, standard input with `-` and `Bearer -`, and --batch on standard input. Options before
+/// the subcommand, a repeated option, global options after the subcommand and usage errors too.
 #[test]
 fn front_full_alike_more_lines() {
     let token = minted("");
@@ -234,8 +233,8 @@ fn whitespace_values() -> Vec<(&'static str, String)> {
 }
 
 /// Returns `Authorization` values with text around a minted token that Envoy's `jwt_authn` reads
-/// along with it, as (label, value): text after a valid token, quotes around it, the scheme
-/// written twice, and a leading `.` before a token whose `nbf` is a string.
+/// along with it, as (label, value). The text is after a valid token, quotes around it, the
+/// scheme written twice, or a leading `.` before a token whose `nbf` is a string.
 fn text_around_values() -> Vec<(&'static str, String)> {
     let token = minted("");
     vec![
@@ -306,11 +305,8 @@ fn request_authentication_filters(port: u16) -> Vec<Value> {
         .http_filters
 }
 
-/// The SPIFFE id of the workload the Envoy tests here run as.
-const ORDERS_URI: &str = "spiffe://cluster.local/ns/shop/sa/orders";
-
-/// Envoy 1.40 answers each value of the tests below with 401 and the status that decode's
-/// `mesh_rejects_format` problem names, so decode's own reading says the mesh rejects the token.
+/// Envoy 1.40 responds to each value of the tests below with 401 and the status that decode's
+/// `mesh_rejects_format` problem names, so decode's own reading finds that the mesh rejects the token.
 #[test]
 fn envoy_rejects_noted_tokens() {
     let mut values = whitespace_values();
@@ -324,8 +320,8 @@ fn envoy_rejects_noted_tokens() {
     let statuses = envoy_harness::http_statuses(
         request_authentication_filters(port),
         port,
-        "orders.shop.test",
-        ORDERS_URI,
+        &format!("orders.shop.svc.cluster.local:{port}"),
+        "spiffe://cluster.local/ns/shop/sa/orders",
         &requests,
     );
 
@@ -362,8 +358,8 @@ fn labels_without_note(values: &[(&'static str, String)], profile: &str) -> Vec<
     missing
 }
 
-/// The edge column notes the mesh's 401 whenever decode's own reading says Envoy's jwt_authn
-/// rejects the token. For whitespace inside the token that reading is `Jwt verification fails`,
+/// The edge column notes the mesh's 401 whenever decode's own reading finds that Envoy's
+/// jwt_authn rejects the token. For whitespace inside the token that reading is `Jwt verification fails`,
 /// but the note reads `Inspection::signed`, whose format checks skip whitespace and pass.
 #[test]
 #[ignore = "finding: the edge column gives no note of the mesh's 401 for a token with whitespace inside"]
@@ -375,8 +371,8 @@ fn edge_notes_whitespace_inside() {
 }
 
 /// For text that Envoy's jwt_authn reads along with the token, decode's reading
-/// (`mesh_reads_other`) gives the 401, but the edge column leaves it to a note about the scheme,
-/// which a profile whose scheme matches exactly (the sample profile's `Bearer `) never writes.
+/// (`mesh_reads_other`) gives the 401. The edge column leaves that 401 to a note about the
+/// scheme, which a profile whose scheme matches exactly, like the sample's `Bearer `, never writes.
 #[test]
 #[ignore = "finding: the edge column gives no note of the mesh's 401 for text Envoy reads around the token"]
 fn edge_notes_text_around() {
@@ -388,7 +384,7 @@ fn edge_notes_text_around() {
 
 /// An EdgeWorker that fails on its key source and continues on error lets the request go on, so
 /// the mesh's 401 matters most there, but `Checked::Error` carries no notes (a NOTE in
-/// src/edge/profile/validate.rs says so).
+/// src/edge/profile/validate.rs marks the gap).
 #[test]
 #[ignore = "finding: a fail-open edge column gives no note of the mesh's 401 for a claim type fault"]
 fn edge_notes_fail_open() {
@@ -557,11 +553,12 @@ fn envoy_rows_agree_mixes() {
             let filters = envoy_harness::idflow::envoy_config(&args)
                 .unwrap_or_else(|error| panic!("envoy-config failed: {error}"))
                 .http_filters;
+            let (namespace, name) = workload.split_once('/').expect("NAMESPACE/NAME");
             let statuses = envoy_harness::http_statuses(
                 filters,
                 port,
-                "my-gw.test",
-                ORDERS_URI,
+                &format!("{name}.{namespace}.svc.cluster.local:{port}"),
+                &format!("spiffe://cluster.local/ns/{namespace}/sa/{name}"),
                 &[("/a", Vec::new())],
             );
             let verdict = check_verdict(&workload, &policy, &["--port", &port_text]);
