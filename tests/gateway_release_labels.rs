@@ -90,7 +90,7 @@ fn warnings(verdict: &Value) -> String {
 
 /// Asserts that every what-if row for `path` has the status check returns for its workload.
 fn assert_rows_agree(policy: &Path, path: &str) {
-    for (workload, status) in support::what_if_statuses(policy, path) {
+    for (workload, status) in support::what_if_statuses(policy, path, &[]) {
         let verdict = check_json(&workload, policy, &["--path", path]);
 
         assert_eq!(verdict["status"], status, "{workload} {path}: {verdict}");
@@ -102,8 +102,8 @@ fn assert_rows_agree(policy: &Path, path: &str) {
 #[test]
 fn release_without_prefix_one_row() {
     let policy = policy_file(&[istio_deny("gw-ns"), app_allow("allow", "my-gw")]);
-    let denied = support::what_if_statuses(&policy, "/a");
-    let allowed = support::what_if_statuses(&policy, "/b");
+    let denied = support::what_if_statuses(&policy, "/a", &[]);
+    let allowed = support::what_if_statuses(&policy, "/b", &[]);
 
     assert_eq!(denied, [("gw-ns/my-gw".to_owned(), 403)]);
     assert_eq!(allowed, [("gw-ns/my-gw".to_owned(), 200)]);
@@ -115,7 +115,7 @@ fn release_without_prefix_one_row() {
 #[test]
 fn release_with_prefix_one_row() {
     let policy = policy_file(&[istio_deny("gw-ns"), app_allow("allow", "istio-my-gw")]);
-    let denied = support::what_if_statuses(&policy, "/a");
+    let denied = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(denied, [("gw-ns/istio-my-gw".to_owned(), 403)]);
     assert_rows_agree(&policy, "/a");
@@ -161,7 +161,7 @@ fn ambiguous_release_warns() {
         app_allow("allow", "my-gw"),
         app_allow("allow-prefixed", "istio-my-gw"),
     ]);
-    let rows = support::what_if_statuses(&policy, "/a");
+    let rows = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(
         rows,
@@ -185,7 +185,7 @@ fn ambiguous_release_warns() {
 #[test]
 fn root_namespace_selector_release() {
     let policy = policy_file(&[istio_deny("istio-system"), app_allow("allow", "my-gw")]);
-    let rows = support::what_if_statuses(&policy, "/a");
+    let rows = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(rows, [("gw-ns/my-gw".to_owned(), 403)]);
     assert_rows_agree(&policy, "/a");

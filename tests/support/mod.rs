@@ -265,8 +265,13 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// Returns the Token view's what-if rows for a GET of `path` without a token, on the policies in
-/// the file `policy` (objects without a namespace go to `default`), as (`NAMESPACE/NAME`, status).
-pub fn what_if_statuses(policy: &Path, path: &str) -> Vec<(String, u16)> {
+/// the file `policy` (objects without a namespace go to `default`) and the workloads that `flows`
+/// reached, as (`NAMESPACE/NAME`, status).
+pub fn what_if_statuses(
+    policy: &Path,
+    path: &str,
+    flows: &[idflow::model::Flow],
+) -> Vec<(String, u16)> {
     use idflow::tui::what_if;
 
     let policies = idflow::mesh::load::load_policy_file(policy, "default")
@@ -285,7 +290,7 @@ pub fn what_if_statuses(policy: &Path, path: &str) -> Vec<(String, u16)> {
         path,
         token: None,
     };
-    what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe)
+    what_if::evaluate(&mesh, &what_if::targets(&policies, flows), probe)
         .into_iter()
         .map(|row| {
             let status = row.verdict.map_or(0, |verdict| verdict.status);
