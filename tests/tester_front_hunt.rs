@@ -182,6 +182,38 @@ fn front_full_alike_closed_streams() {
     }
 }
 
+/// A signal that ends `idflow decode -` while it waits for standard input ends both executables
+/// the same way, by that signal.
+#[test]
+fn front_full_alike_on_signals() {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    for signal in ["TERM", "INT", "HUP"] {
+        let ended_by = |program: &str| {
+            let mut child = Command::new(program)
+                .args(["decode", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("program starts");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let sent = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(sent.success(), "kill -{signal}");
+            child.wait().expect("program ends").signal()
+        };
+
+        let front = ended_by(FRONT);
+
+        assert!(front.is_some(), "SIG{signal} ends idflow");
+        assert_eq!(front, ended_by(FULL), "SIG{signal}");
+    }
+}
+
 /// A symbolic link to `idflow` in another folder still finds `idflow-full` next to the target,
 /// because the kernel's `/proc/self/exe` names the target.
 #[test]
