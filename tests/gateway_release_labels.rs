@@ -12,18 +12,11 @@ mod envoy_harness;
 mod mint;
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use envoy_harness::Probe;
-use envoy_harness::client::WireRequest;
-use envoy_harness::envoy::{self, Layout};
-use idflow::mesh::MeshSettings;
-use idflow::mesh::check::Mesh;
-use idflow::mesh::load::load_policy_file;
-use idflow::tui::what_if;
+use envoy_harness::envoy;
 use serde_json::{Value, json};
 
 /// Writes `text` to a new file in this test run's folder.
@@ -90,34 +83,6 @@ fn check_json(workload: &str, policy: &Path, args: &[&str]) -> Value {
     })
 }
 
-/// Returns the Token view's what-if rows for a GET of `path` without a token, as
-/// (`NAMESPACE/NAME`, status).
-fn what_if_rows(policy: &Path, path: &str) -> Vec<(String, u16)> {
-    let policies = load_policy_file(policy, "default")
-        .expect("policies load")
-        .policies;
-    let settings = MeshSettings::default();
-    let keys = std::collections::BTreeMap::new();
-    let mesh = Mesh {
-        policies: &policies,
-        jwks: &keys,
-        providers: &[],
-        settings: &settings,
-    };
-    let probe = what_if::Probe {
-        method: "GET",
-        path,
-        token: None,
-    };
-    what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe)
-        .into_iter()
-        .map(|row| {
-            let status = row.verdict.map_or(0, |verdict| verdict.status);
-            (row.workload, status)
-        })
-        .collect()
-}
-
 /// Returns the warnings of a check output as one text.
 fn warnings(verdict: &Value) -> String {
     verdict["warnings"].to_string()
@@ -125,7 +90,7 @@ fn warnings(verdict: &Value) -> String {
 
 /// Asserts that every what-if row for `path` has the status check returns for its workload.
 fn assert_rows_agree(policy: &Path, path: &str) {
-    for (workload, status) in what_if_rows(policy, path) {
+    for (workload, status) in support::what_if_statuses(policy, path, &[]) {
         let verdict = check_json(&workload, policy, &["--path", path]);
 
         assert_eq!(verdict["status"], status, "{workload} {path}: {verdict}");
@@ -137,8 +102,8 @@ fn assert_rows_agree(policy: &Path, path: &str) {
 #[test]
 fn release_without_prefix_one_row() {
     let policy = policy_file(&[istio_deny("gw-ns"), app_allow("allow", "my-gw")]);
-    let denied = what_if_rows(&policy, "/a");
-    let allowed = what_if_rows(&policy, "/b");
+    let denied = support::what_if_statuses(&policy, "/a", &[]);
+    let allowed = support::what_if_statuses(&policy, "/b", &[]);
 
     assert_eq!(denied, [("gw-ns/my-gw".to_owned(), 403)]);
     assert_eq!(allowed, [("gw-ns/my-gw".to_owned(), 200)]);
@@ -150,7 +115,7 @@ fn release_without_prefix_one_row() {
 #[test]
 fn release_with_prefix_one_row() {
     let policy = policy_file(&[istio_deny("gw-ns"), app_allow("allow", "istio-my-gw")]);
-    let denied = what_if_rows(&policy, "/a");
+    let denied = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(denied, [("gw-ns/istio-my-gw".to_owned(), 403)]);
     assert_rows_agree(&policy, "/a");
@@ -196,7 +161,7 @@ fn ambiguous_release_warns() {
         app_allow("allow", "my-gw"),
         app_allow("allow-prefixed", "istio-my-gw"),
     ]);
-    let rows = what_if_rows(&policy, "/a");
+    let rows = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(
         rows,
@@ -220,7 +185,7 @@ fn ambiguous_release_warns() {
 #[test]
 fn root_namespace_selector_release() {
     let policy = policy_file(&[istio_deny("istio-system"), app_allow("allow", "my-gw")]);
-    let rows = what_if_rows(&policy, "/a");
+    let rows = support::what_if_statuses(&policy, "/a", &[]);
 
     assert_eq!(rows, [("gw-ns/my-gw".to_owned(), 403)]);
     assert_rows_agree(&policy, "/a");
@@ -242,42 +207,13 @@ fn envoy_statuses(
     port: u16,
     requests: &[(&str, Vec<(String, String)>)],
 ) -> Vec<String> {
-    let probes: Vec<Probe> = requests
-        .iter()
-        .enumerate()
-        .map(|(index, (path, headers))| Probe {
-            id: format!("gateway-release-{index}"),
-            wire: WireRequest {
-                method: "GET".to_owned(),
-                path: (*path).to_owned(),
-                host: format!("my-gw.gw-ns.svc.cluster.local:{port}"),
-                headers: headers.clone(),
-                peer: None,
-                source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                sni: None,
-            },
-        })
-        .collect();
-    let layout = Layout {
-        http_filters: filters,
-        network_filters: Vec::new(),
-        tcp: false,
+    envoy_harness::http_statuses(
+        filters,
         port,
-        upstream_port: envoy::free_port(),
-        xff_trusted_hops: 0,
-    };
-    envoy_harness::run_in_envoy(
-        &envoy::binary(),
-        &envoy_harness::scratch_dir("gateway-release"),
-        &layout,
-        &probes,
+        &format!("my-gw.gw-ns.svc.cluster.local:{port}"),
         "spiffe://cluster.local/ns/gw-ns/sa/my-gw",
-        &[],
+        requests,
     )
-    .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))
-    .into_iter()
-    .map(|result| format!("{} {}", result.status, result.details))
-    .collect()
 }
 
 /// The filters `idflow envoy-config` writes for release `my-gw`, run in Envoy, give check's

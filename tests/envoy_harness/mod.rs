@@ -132,6 +132,50 @@ pub fn http_verdicts(
     wires: Vec<WireRequest>,
     label: &str,
 ) -> Vec<String> {
+    verdicts_at(
+        http_filters,
+        port,
+        wires,
+        label,
+        "spiffe://cluster.local/ns/shop/sa/orders",
+    )
+}
+
+/// Sends a GET of each (path, headers) of `requests` from 127.0.0.1, without a client
+/// certificate, through one Envoy with `http_filters` on `port`, and returns `STATUS DETAILS` for
+/// each in order. `host` is the Host header and `server_uri` the workload's SPIFFE id. Panics when
+/// Envoy cannot run.
+pub fn http_statuses(
+    http_filters: Vec<serde_json::Value>,
+    port: u16,
+    host: &str,
+    server_uri: &str,
+    requests: &[(&str, Vec<(String, String)>)],
+) -> Vec<String> {
+    let wires = requests
+        .iter()
+        .map(|(path, headers)| WireRequest {
+            method: "GET".to_owned(),
+            path: (*path).to_owned(),
+            host: host.to_owned(),
+            headers: headers.clone(),
+            peer: None,
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            sni: None,
+        })
+        .collect();
+    verdicts_at(http_filters, port, wires, "http-statuses", server_uri)
+}
+
+/// Sends `wires` through one Envoy with `http_filters` on `port` in front of the workload
+/// `server_uri`, and returns `STATUS DETAILS` for each, in order.
+fn verdicts_at(
+    http_filters: Vec<serde_json::Value>,
+    port: u16,
+    wires: Vec<WireRequest>,
+    label: &str,
+    server_uri: &str,
+) -> Vec<String> {
     let probes: Vec<Probe> = wires
         .into_iter()
         .enumerate()
@@ -153,7 +197,7 @@ pub fn http_verdicts(
         &scratch_dir(label),
         &layout,
         &probes,
-        "spiffe://cluster.local/ns/shop/sa/orders",
+        server_uri,
         &[],
     )
     .unwrap_or_else(|error| panic!("Envoy run failed: {error}"))

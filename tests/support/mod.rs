@@ -263,3 +263,38 @@ pub fn pem(label: &str, der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+/// Returns the Token view's what-if rows for a GET of `path` without a token, on the policies in
+/// the file `policy` (objects without a namespace go to `default`) and the workloads that `flows`
+/// reached, as (`NAMESPACE/NAME`, status).
+pub fn what_if_statuses(
+    policy: &Path,
+    path: &str,
+    flows: &[idflow::model::Flow],
+) -> Vec<(String, u16)> {
+    use idflow::tui::what_if;
+
+    let policies = idflow::mesh::load::load_policy_file(policy, "default")
+        .expect("policies load")
+        .policies;
+    let settings = idflow::mesh::MeshSettings::default();
+    let keys = std::collections::BTreeMap::new();
+    let mesh = idflow::mesh::check::Mesh {
+        policies: &policies,
+        jwks: &keys,
+        providers: &[],
+        settings: &settings,
+    };
+    let probe = what_if::Probe {
+        method: "GET",
+        path,
+        token: None,
+    };
+    what_if::evaluate(&mesh, &what_if::targets(&policies, flows), probe)
+        .into_iter()
+        .map(|row| {
+            let status = row.verdict.map_or(0, |verdict| verdict.status);
+            (row.workload, status)
+        })
+        .collect()
+}
