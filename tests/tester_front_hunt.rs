@@ -413,10 +413,9 @@ fn labels_without_note(values: &[(&'static str, String)], profile: &str) -> Vec<
 }
 
 /// The edge column notes the mesh's 401 whenever decode's own reading finds that Envoy's
-/// jwt_authn rejects the token. For whitespace inside the token that reading is `Jwt verification fails`,
-/// but the note reads `Inspection::signed`, whose format checks skip whitespace and pass.
+/// jwt_authn rejects the token. For whitespace inside the token that reading is `Jwt verification
+/// fails`.
 #[test]
-#[ignore = "finding: the edge column gives no note of the mesh's 401 for a token with whitespace inside"]
 fn edge_notes_whitespace_inside() {
     let folder = scratch("whitespace");
     let missing = labels_without_note(&whitespace_values(), &keyed_profile(&folder));
@@ -424,11 +423,10 @@ fn edge_notes_whitespace_inside() {
     assert_eq!(missing, Vec::<&str>::new(), "values without the note");
 }
 
-/// For text that Envoy's jwt_authn reads along with the token, decode's reading
-/// (`mesh_reads_other`) gives the 401. The edge column leaves that 401 to a note about the
-/// scheme, which a profile whose scheme matches exactly, like the sample's `Bearer `, never writes.
+/// For text that Envoy's jwt_authn reads along with the token, decode's reading gives the 401, and
+/// the edge column notes it also for a profile whose scheme matches exactly, like the sample's
+/// `Bearer `.
 #[test]
-#[ignore = "finding: the edge column gives no note of the mesh's 401 for text Envoy reads around the token"]
 fn edge_notes_text_around() {
     let folder = scratch("around");
     let missing = labels_without_note(&text_around_values(), &keyed_profile(&folder));
@@ -437,10 +435,8 @@ fn edge_notes_text_around() {
 }
 
 /// An EdgeWorker that fails on its key source and continues on error lets the request go on, so
-/// the mesh's 401 matters most there, but `Checked::Error` carries no notes (a NOTE in
-/// src/edge/profile/validate.rs marks the gap).
+/// the mesh's 401 matters most there, and its note stays.
 #[test]
-#[ignore = "finding: a fail-open edge column gives no note of the mesh's 401 for a claim type fault"]
 fn edge_notes_fail_open() {
     let folder = scratch("fail-open");
     let jwks = folder.join("empty.json");

@@ -374,6 +374,7 @@ fn inspection() -> Inspection {
         jwt_authn: JwtAuthnReading::default(),
         mesh_reads_other: None,
         mesh_finds_no_token: false,
+        mesh_format_status: None,
     }
 }
 

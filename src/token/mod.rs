@@ -83,6 +83,10 @@ pub struct Inspection {
     /// Envoy's `jwt_authn` finds no token.
     #[serde(skip)]
     pub mesh_finds_no_token: bool,
+    /// The 401 status Envoy's `jwt_authn` returns for the value as sent when its format checks
+    /// fail, whether it reads the token alone or with characters around it.
+    #[serde(skip)]
+    pub mesh_format_status: Option<&'static str>,
 }
 
 impl Inspection {
@@ -286,17 +290,20 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     let found = find::find_token(text)?;
     let mut problems = found.problems;
     let decoded = jose::decode(&found.text, found.kind);
-    if found.mesh_reading == find::MeshReading::Token {
-        let checks = decoded
-            .jwt_authn
-            .as_ref()
-            .map(drop)
-            .map_err(|status| *status);
-        problems.extend(find::format_problem(envoy::format_status(
-            &found.text,
-            checks,
-        )));
-    }
+    let mesh_format_status = match found.mesh_reading {
+        find::MeshReading::Token => {
+            let checks = decoded
+                .jwt_authn
+                .as_ref()
+                .map(drop)
+                .map_err(|status| *status);
+            let status = envoy::format_status(&found.text, checks);
+            problems.extend(find::format_problem(status));
+            status
+        }
+        find::MeshReading::Other(status) => Some(status),
+        find::MeshReading::Missing | find::MeshReading::Nothing => None,
+    };
     problems.extend(decoded.problems);
     problems.extend(request::other_token_problems(
         &found.others,
@@ -337,6 +344,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
             }
         },
         mesh_finds_no_token: found.mesh_reading == find::MeshReading::Missing,
+        mesh_format_status,
     })
 }
 

@@ -97,13 +97,10 @@ pub(super) fn json_parses_at_edge(token: &str, status: &str) -> bool {
 /// or a claim's type, as decode read it, when the request carries the token where Envoy reads it
 /// by default (`Authorization: Bearer`, or `access_token` in the query).
 ///
-/// `None` when the token passes those checks, when Envoy finds no token in the value as sent or
-/// reads other text there (evaluate notes those), and when the token is in another header or a
-/// cookie, which Envoy reads only when a RequestAuthentication lists it.
+/// The status covers text around the token that Envoy reads with it. `None` when the value
+/// passes those checks, when Envoy finds no token in it, and when the token is in another header
+/// or a cookie, which Envoy reads only when a RequestAuthentication lists it.
 pub(super) fn mesh_format_status(inspection: &Inspection) -> Option<&'static str> {
-    if inspection.mesh_finds_no_token || inspection.mesh_reads_other.is_some() {
-        return None;
-    }
     if inspection
         .header_name
         .as_deref()
@@ -111,7 +108,7 @@ pub(super) fn mesh_format_status(inspection: &Inspection) -> Option<&'static str
     {
         return None;
     }
-    inspection.signed().err()
+    inspection.mesh_format_status
 }
 
 #[cfg(test)]

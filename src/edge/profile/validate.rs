@@ -508,8 +508,13 @@ fn mesh_rejection_note(inspection: &Inspection) -> Option<String> {
              decides"
         ));
     }
+    let reads = if inspection.mesh_reads_other.is_some() {
+        "reads the token with the characters around it and rejects the value"
+    } else {
+        "rejects this token"
+    };
     Some(format!(
-        "Envoy's jwt_authn rejects this token with 401 `{status}` on every workload that a \
+        "Envoy's jwt_authn {reads} with 401 `{status}` on every workload that a \
          RequestAuthentication selects, so the mesh rejects it whatever the edge decides"
     ))
 }
