@@ -13,11 +13,7 @@ mod envoy_harness;
 mod mint;
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-
-use envoy_harness::client::WireRequest;
-use envoy_harness::envoy;
+use envoy_harness::require_jwt;
 use serde_json::{Value, json};
 use support::run_decode;
 
@@ -40,61 +36,11 @@ fn expired_token() -> String {
     token_for("alice", -7200, 3600)
 }
 
-/// Writes `shop/jwt` (a RequestAuthentication of [`mint::ISSUER`] with no locations) and
-/// `shop/require-jwt` (an ALLOW that requires a request principal of it) to a new file.
-fn policy_file() -> PathBuf {
-    let authentication = json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "RequestAuthentication",
-        "metadata": {"name": "jwt", "namespace": "shop"},
-        "spec": {"jwtRules": [{"issuer": mint::ISSUER, "jwks": mint::jwks()}]},
-    });
-    let authorization = json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "AuthorizationPolicy",
-        "metadata": {"name": "require-jwt", "namespace": "shop"},
-        "spec": {"rules": [{"from": [{"source": {"requestPrincipals": [format!("{}/*", mint::ISSUER)]}}]}]},
-    });
-    let path = envoy_harness::scratch_dir("request-locations").join("policies.yaml");
-    // JSON is YAML, so each document goes on its own line after a `---` separator.
-    std::fs::write(
-        &path,
-        format!("---\n{authentication}\n---\n{authorization}\n"),
-    )
-    .expect("policy file written");
-    path
-}
-
-/// Sends a GET of each `(path, headers)` through Envoy with the filters of [`policy_file`] and
-/// returns `STATUS DETAILS` for each.
+/// Sends a GET of each `(path, headers)` through Envoy with the policies of
+/// [`require_jwt::policy_file`] for [`mint::ISSUER`] and returns `STATUS DETAILS` for each.
 fn envoy_verdicts(requests: &[(String, Vec<(String, String)>)]) -> Vec<String> {
-    let port = envoy::free_port();
-    let policies = policy_file();
-    let args: Vec<String> = [
-        "-f",
-        &policies.display().to_string(),
-        "--workload",
-        "shop/orders",
-        "--port",
-        &port.to_string(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    let filters = envoy_harness::idflow::envoy_config(&args)
-        .unwrap_or_else(|error| panic!("idflow envoy-config failed: {error}"));
-    let wires = requests
-        .iter()
-        .map(|(path, headers)| WireRequest {
-            method: "GET".to_owned(),
-            path: path.clone(),
-            host: "orders.shop.svc.cluster.local:8080".to_owned(),
-            headers: headers.clone(),
-            peer: None,
-            source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            sni: None,
-        })
-        .collect();
-    envoy_harness::http_verdicts(filters.http_filters, port, wires, "request-locations")
+    let policies = require_jwt::policy_file(mint::ISSUER, &mint::jwks(), "request-locations");
+    require_jwt::verdicts(&policies, requests, "request-locations")
 }
 
 fn header(name: &str, value: &str) -> (String, String) {
@@ -108,22 +54,12 @@ fn bearer(token: &str) -> (String, String) {
 /// Runs `idflow decode -o json` on `input` and returns the exit status, the JSON output (`null`
 /// when there is none) and standard error.
 fn decode(input: &str) -> (i32, Value, String) {
-    let output = run_decode(input, &[]);
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code().unwrap_or(-1), json, stderr)
+    support::decode_output(input, &[])
 }
 
 /// Returns the message of the problem with `code`, or an empty string.
 fn message(json: &Value, code: &str) -> String {
-    json["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|problem| problem["code"] == code)
-        .and_then(|problem| problem["message"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+    support::problem_message(json, code)
 }
 
 /// Returns whether decode listed a problem with `code`.

@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod envoy;
 pub mod idflow;
 pub mod pki;
+pub mod require_jwt;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,8 @@
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::Path;
 
 use serde::Deserialize;
@@ -139,6 +141,27 @@ pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
         )
     });
     (code, json)
+}
+
+/// Runs `idflow decode - -o json ARGS` on `input` and returns the exit status, the JSON output
+/// (`null` when there is none) and standard error.
+pub fn decode_output(input: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = run_decode(input, args);
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+/// Returns the message of the problem with `code` in `decode -o json` output, or an empty string.
+pub fn problem_message(json: &serde_json::Value, code: &str) -> String {
+    json["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|problem| problem["code"] == code)
+        .and_then(|problem| problem["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Returns the `code` of every problem in `decode -o json` output, in order.
