@@ -634,11 +634,9 @@ fn flow_through_gateway(location: &str) -> idflow::model::Flow {
 
 /// Release `my-gw` in gw-ns under a DENY of `/a` on `istio: my-gw` alone. The chart labels its
 /// pods `istio: my-gw`, so Envoy, given the filters envoy-config writes for gw-ns/my-gw, denies
-/// `/a`, and check does too. When a replayed or live flow reached gw-ns/my-gw, the Token view adds
-/// a row for it that `what_if::targets` labels `app: my-gw` alone, past `named::workload`, so that
-/// row allows `/a`.
+/// `/a`, and check does too. When a replayed or live flow reached gw-ns/my-gw, the Token view's
+/// row for it takes the labels check takes and denies `/a` too.
 #[test]
-#[ignore = "finding: a what-if row for a gateway release that a flow reached lacks the chart's istio label, so it disagrees with check and Envoy"]
 fn flow_release_row_agrees() {
     let policy = istio_deny_file("flow-release");
     let (envoy_status, port_text) = workload_status("gw-ns/my-gw", &policy, "/a");
@@ -657,12 +655,10 @@ fn flow_release_row_agrees() {
     assert_eq!(row, Some(403), "{rows:?}");
 }
 
-/// With `--kind sidecar`, check still gives gw-ns/my-gw the chart's `istio: my-gw` label and
-/// warns that it "was taken as a gateway", while its own output names the workload a sidecar. The
-/// README reads "Without `--labels` and `--kind`, the workload takes the labels (and kind) of the
-/// policy selector that names it", so a sidecar that `--kind` names should not be a release.
+/// With `--kind sidecar`, check takes gw-ns/my-gw for a sidecar, not a release of the gateway
+/// chart: the README reads "Without `--labels` and `--kind`, the workload takes the labels (and
+/// kind) of the policy selector that names it", so no warning calls it a gateway.
 #[test]
-#[ignore = "finding: check --kind sidecar warns that the workload was taken as a gateway"]
 fn kind_sidecar_skips_chart_labels() {
     let policy = istio_deny_file("kind-sidecar");
     let verdict = check_verdict("gw-ns/my-gw", &policy, &["--kind", "sidecar"]);

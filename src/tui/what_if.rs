@@ -270,19 +270,18 @@ pub fn targets(policies: &PolicySet, flows: &[Flow]) -> Vec<Target> {
         };
         found
             .entry((namespace.to_owned(), name.to_owned()))
-            .or_insert_with(|| Target {
-                workload: Workload {
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                    labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
-                    service_account: name.to_owned(),
-                    kind: if hop.role == Some(HopRole::Gateway) {
-                        WorkloadKind::Gateway
-                    } else {
-                        WorkloadKind::Sidecar
-                    },
-                },
-                source_principal: None,
+            .or_insert_with(|| {
+                // The labels `idflow check --workload` takes for this name, such as both labels
+                // of a gateway chart release that a selector on `istio` suggests.
+                let mut workload =
+                    named::workload_or_default(policies, &root_namespace, namespace, name);
+                if hop.role == Some(HopRole::Gateway) {
+                    workload.kind = WorkloadKind::Gateway;
+                }
+                Target {
+                    workload,
+                    source_principal: None,
+                }
             });
     }
     for ((namespace, name), target) in &mut found {

@@ -62,18 +62,31 @@ impl MeshArgs {
             return report;
         }
         let root_namespace = &self.root_namespace;
+        // A `--kind` other than a gateway says the workload is no release of the gateway chart.
         let release = named::chart_release(
             policies,
             root_namespace,
             &workload.namespace,
             &workload.name,
-        );
-        let Some(named) = named::workload(
+        )
+        .filter(|_| matches!(self.kind, None | Some(super::KindArg::Gateway)));
+        let named = named::workload(
             policies,
             root_namespace,
             &workload.namespace,
             &workload.name,
-        ) else {
+        )
+        .filter(|_| {
+            release.is_some()
+                || !named::naming_selectors(
+                    policies,
+                    root_namespace,
+                    &workload.namespace,
+                    &workload.name,
+                )
+                .is_empty()
+        });
+        let Some(named) = named else {
             report
                 .warnings
                 .extend(unnamed_warning(workload, policies, root_namespace));
