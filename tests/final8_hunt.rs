@@ -22,10 +22,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use envoy_harness::client::WireRequest;
 use envoy_harness::envoy;
-use idflow::mesh::MeshSettings;
-use idflow::mesh::check::Mesh;
-use idflow::mesh::load::load_policy_file;
-use idflow::tui::what_if;
 use serde_json::{Value, json};
 use support::run_decode;
 
@@ -664,50 +660,22 @@ spec:
   rules: [{to: [{operation: {paths: [/a, /b]}}]}]
 ";
 
-/// Returns the Token view's what-if rows, as `WORKLOAD STATUS`, for a GET of `path` without a
-/// token on the workloads that the policies in `policy` name.
-fn what_if_statuses(policy: &Path, path: &str) -> Vec<String> {
-    let policies = load_policy_file(policy, "default")
-        .expect("policies load")
-        .policies;
-    let settings = MeshSettings {
-        now: chrono::Utc::now(),
-        ..MeshSettings::default()
-    };
-    let keys = std::collections::BTreeMap::new();
-    let mesh = Mesh {
-        policies: &policies,
-        jwks: &keys,
-        providers: &[],
-        settings: &settings,
-    };
-    let probe = what_if::Probe {
-        method: "GET",
-        path,
-        token: None,
-    };
-    what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe)
-        .into_iter()
-        .map(|row| match row.verdict {
-            Ok(verdict) => format!("{} {}", row.workload, verdict.status),
-            Err(reason) => format!("{} {reason}", row.workload),
-        })
-        .collect()
-}
-
 /// The pods of release `my-gw` carry both labels, so Istio's DENY, evaluated before ALLOW, denies
 /// `/a`, and `/b` is allowed. The what-if row for gw-ns/my-gw carries both labels.
 #[test]
 fn what_if_release_without_prefix() {
     let policy = write_file("my-gw.yaml", MY_GW_BOTH_LABELS);
-    let denied = what_if_statuses(&policy, "/a");
-    let allowed = what_if_statuses(&policy, "/b");
+    let denied = support::what_if_statuses(&policy, "/a", &[]);
+    let allowed = support::what_if_statuses(&policy, "/b", &[]);
 
     assert!(
-        allowed.contains(&"gw-ns/my-gw 200".to_owned()),
+        allowed.contains(&("gw-ns/my-gw".to_owned(), 200)),
         "{allowed:?}"
     );
-    assert!(denied.contains(&"gw-ns/my-gw 403".to_owned()), "{denied:?}");
+    assert!(
+        denied.contains(&("gw-ns/my-gw".to_owned(), 403)),
+        "{denied:?}"
+    );
 }
 
 /// A curl command with a query token and `Authorization: Basic …`: Envoy skips the header, which
