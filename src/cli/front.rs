@@ -63,16 +63,16 @@ fn hand_over(args: &[OsString]) -> ExitCode {
     command.args(args.iter().skip(1));
     let error = replace_process(&mut command, args.first());
     stderr_line!(
-        "idflow: cannot start {}: {error}. idflow runs a single `decode` itself and hands every \
-         other command to {FULL_PROGRAM}, which must be in the same folder: build both with \
+        "idflow: cannot start {}: {error}. idflow decodes a token given alone itself and hands \
+         every other command to {FULL_PROGRAM}, which must be in the same folder: build both with \
          `cargo build --release`, or install both with `cargo install --path .`",
         program.display()
     );
     ExitCode::from(2)
 }
 
-/// Runs `command` in place of this process, under the name `arg0` so that its messages name the
-/// program as the user typed it, and returns the error when it could not start.
+/// Runs `command` in place of this process, under the name `arg0` that the user typed (as `ps`
+/// shows it), and returns the error when it could not start.
 #[cfg(unix)]
 fn replace_process(command: &mut std::process::Command, arg0: Option<&OsString>) -> std::io::Error {
     use std::os::unix::process::CommandExt as _;
