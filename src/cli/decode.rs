@@ -145,8 +145,8 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = read_input(args)?;
-    let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
-    let report = keys.check(&inspection);
+    let mut inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
+    let report = keys.check(&mut inspection);
     let invalid = keys.judges_invalid(&inspection, &report);
     let format = args.output.unwrap_or(OutputFormat::Text);
     let edge_output = edge.as_ref().map(|edge| match format {
@@ -280,8 +280,8 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
         let written = match line {
             Line::Text(text) if text.trim().is_empty() => continue,
             Line::Text(text) => match token::inspect(&text, now) {
-                Ok(inspection) => {
-                    let report = keys.check(&inspection);
+                Ok(mut inspection) => {
+                    let report = keys.check(&mut inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
                     let mut object = to_json(&inspection, &report, args.show_secrets);
                     object.edge = edge
@@ -396,6 +396,8 @@ struct Keys {
     policy_sets: Vec<(String, KeySet)>,
     /// `--workload`, for messages.
     workload: Option<String>,
+    /// The issuer of each `--issuer` key set, by the set's label.
+    discovered: Vec<(String, String)>,
 }
 
 impl Keys {
@@ -415,6 +417,7 @@ impl Keys {
                 || args.workload.is_some(),
             policy_sets: Vec::new(),
             workload: args.workload.clone(),
+            discovered: Vec::new(),
         };
         if !args.policies.is_empty() && args.edge_profile.is_none() && args.workload.is_none() {
             return Err(
@@ -599,6 +602,7 @@ impl Keys {
             stderr_line!("idflow decode: warning: {warning}");
         }
         let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
+        self.discovered.push((label.clone(), issuer.to_owned()));
         self.fetch_jwks(args, SourceKind::Issuer, &label, &jwks_uri)
     }
 
@@ -606,8 +610,9 @@ impl Keys {
     /// once more (a key rotation publishes the new key before tokens carry it) and the check is
     /// repeated; that refetch happens at most once per URL per run. With `--workload`, the keys
     /// of the `jwtRules` entries for the token's issuer are tried too, as the workload's Envoy
-    /// picks its provider by `iss`.
-    fn check(&mut self, inspection: &Inspection) -> SignatureReport {
+    /// picks its provider by `iss`. A token verified with the keys of an `--issuer` whose `iss`
+    /// names another issuer gets the problem [`issuer_mismatch`].
+    fn check(&mut self, inspection: &mut Inspection) -> SignatureReport {
         if !self.any_key_flag {
             return no_keys_report(inspection);
         }
@@ -640,6 +645,21 @@ impl Keys {
                  answers 401 `Jwt issuer is not configured`)",
                 issuer.map_or_else(|| "(none)".to_owned(), |issuer| format!("{issuer:?}"))
             );
+        }
+        let verified_by = self
+            .discovered
+            .iter()
+            .find(|(label, _)| report.key_source.as_deref() == Some(label.as_str()))
+            .map(|(_, discovered)| discovered.as_str());
+        if report.status == SignatureStatus::Verified
+            && let Some(discovered) = verified_by
+            && let Some(issuer) = issuer
+            && issuer != discovered
+        {
+            inspection
+                .problems
+                .push(issuer_mismatch(issuer, discovered));
+            inspection.problems.sort_by_key(|problem| problem.severity);
         }
         report
     }
@@ -702,6 +722,22 @@ impl Keys {
     fn judges_invalid(&self, inspection: &Inspection, report: &SignatureReport) -> bool {
         inspection.is_invalid() || (self.any_key_flag && report.status != SignatureStatus::Verified)
     }
+}
+
+/// Returns the problem of a token whose `iss` is `issuer` but whose signature the keys of
+/// `discovered`, given with `--issuer`, verified. Istio pairs each issuer with its keys, so Envoy
+/// finds no provider for the token.
+fn issuer_mismatch(issuer: &str, discovered: &str) -> token::Problem {
+    token::Problem::error(
+        "issuer_mismatch",
+        format!(
+            "the token has `iss` {issuer:?}, but the keys of issuer {discovered:?} (--issuer) \
+             verified it. A \
+             RequestAuthentication for {discovered:?} does not accept it: Envoy returns 401 `Jwt \
+             issuer is not configured`. Pass the token's own issuer to --issuer, or use a token \
+             that issuer {discovered:?} issued"
+        ),
+    )
 }
 
 /// The signature object when no keys were given: nothing checked.
