@@ -11,6 +11,7 @@ mod find;
 mod jose;
 pub mod jwks;
 pub mod keys;
+mod pasted;
 mod request;
 mod shell;
 pub mod size;
