@@ -5,6 +5,7 @@
 
 mod base64url;
 mod curl;
+mod curl_options;
 mod envoy;
 pub mod fetch;
 mod find;
