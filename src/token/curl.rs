@@ -86,9 +86,17 @@ impl CurlRequest {
 
         let words = shell::split_words(text);
         let skip = usize::from(is_command).min(words.len());
-        let requests = words[skip..]
+        let groups: Vec<Options> = words[skip..]
             .split(|word| word == "--next" || word == "-:")
-            .flat_map(|group| Options::parse(group).build())
+            .map(Options::parse)
+            .collect();
+        // curl sends nothing for a group without a URL, but a pasted fragment of a command (a
+        // lone `-H` argument) has none at all and still names a header.
+        let any_url = groups.iter().any(|group| !group.urls().is_empty());
+        let requests = groups
+            .into_iter()
+            .filter(|group| !any_url || !group.urls().is_empty())
+            .flat_map(Options::build)
             .collect();
         Some(requests)
     }
@@ -519,6 +527,14 @@ mod tests {
         assert_eq!(requests.len(), 2);
         assert_eq!(requests[0].headers, ["A: 1"]);
         assert!(requests[1].headers.is_empty());
+    }
+
+    #[test]
+    fn group_without_url_skipped() {
+        let requests = CurlRequest::parse_all("curl -H 'A: 1' --next -H 'B: 2' https://h/b")
+            .expect("a curl command");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].headers, ["B: 2"]);
     }
 
     #[test]
