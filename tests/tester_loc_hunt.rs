@@ -502,7 +502,7 @@ fn request_target_query() {
 /// curl fetches every URL on its command line in order, whether given as words or with `--url`
 /// (curl's manual: "You can specify any amount of URLs on the command line"). The second request
 /// carries an expired token, which Envoy rejects with 401. decode reads the first request that
-/// carries a token, so it exits 1 and does not report that the command sends no token.
+/// carries a token, so it exits 1, and names the other request in a `several_requests` warning.
 #[test]
 fn second_url_token() {
     let expired = expired_token();
@@ -521,9 +521,12 @@ fn second_url_token() {
         format!("curl https://orders.test/a 'https://orders.test{second}'"),
         format!("curl --url https://orders.test/a --url 'https://orders.test{second}'"),
     ] {
-        let (code, _, stderr) = decode(&input);
+        let (code, json, stderr) = decode(&input);
         assert!(!stderr.contains("sends no token"), "{input:.40}: {stderr}");
         assert_eq!(code, 1, "{input:.40}: {stderr}");
+        let several = problem_message(&json, "several_requests");
+        assert!(several.contains("request 2"), "{input:.40}: {several}");
+        assert!(several.contains("Request 1"), "{input:.40}: {several}");
     }
 }
 
@@ -607,8 +610,8 @@ fn encoded_space_after_query_token() {
 }
 
 /// `Authorization : Bearer X` (a space before the colon) makes Envoy's HTTP/1 codec reject the
-/// request with 400 before jwt_authn runs. decode reports that 400 as an error (exit 1), with no
-/// warning that claims Envoy reads the token after `Bearer `.
+/// request with 400 before jwt_authn runs. decode reports that 400 and the fix as an error (exit
+/// 1), with no warning that claims Envoy reads the token after `Bearer `.
 #[test]
 fn space_before_header_colon() {
     let token = token();
@@ -621,6 +624,9 @@ fn space_before_header_colon() {
     let warning = problem_message(&json, "text_before_scheme");
     assert!(!warning.contains("reads the token after it"), "{warning}");
     assert_ne!(code, 0, "decode exit, Envoy returned 400: {stderr}");
+    let rejected = problem_message(&json, "codec_rejects_request");
+    assert!(rejected.contains("400"), "{json}");
+    assert!(rejected.contains("Remove the whitespace"), "{json}");
 }
 
 /// Starts `idflow demo` in tmux, opens the Token view, pastes `input` and returns the screen once
