@@ -4,7 +4,7 @@
 //! [`mint::ISSUER`] with no locations (so `Authorization: Bearer` and the `access_token` query
 //! parameter) and an AuthorizationPolicy that requires a request principal.
 //!
-//! Tests marked `#[ignore = "finding: …"]` state the expected behaviour, which decode does not
+//! A test marked `#[ignore = "finding: …"]` states the expected behaviour, which decode does not
 //! have yet.
 
 mod envoy_harness;
@@ -388,9 +388,8 @@ fn outputs_hide_signatures() {
 
 /// curl does not send a URL's fragment, even one that contains `?` (curl's test 1110 checks
 /// this), so `?access_token=…` after `#` is not in the request. Envoy reads only the header token
-/// and returns 200, so decode should exit 0 with no `other_token_rejected`.
+/// and returns 200, so decode exits 0 with no `other_token_rejected`.
 #[test]
-#[ignore = "finding: decode reads access_token from the URL fragment after `#`, which curl never sends"]
 fn fragment_query_beside_header() {
     let token = token();
     let verdict = envoy_verdict("/", &[("Authorization", &format!("Bearer {token}"))]);
@@ -409,7 +408,7 @@ fn fragment_query_beside_header() {
 /// (exit 2), and an edge profile reading the query should find none (Akamai's `request.query` is
 /// the query string, without the fragment).
 #[test]
-#[ignore = "finding: a token in a URL fragment is decoded as the access_token query parameter"]
+#[ignore = "finding: with --edge-profile, decode prints no edge verdict for a request without a token"]
 fn fragment_only_token() {
     let token = token();
     let verdict = envoy_verdict("/", &[]);
@@ -432,9 +431,8 @@ fn fragment_only_token() {
 
 /// Bash reads `$'…'` as a quoted string with C escapes, so `-H $'Authorization: Bearer X'` sends
 /// `Authorization: Bearer X`. With an expired header token and a valid query token Envoy returns
-/// 401 `Jwt is expired`, so decode should exit 1.
+/// 401 `Jwt is expired`, so decode exits 1.
 #[test]
-#[ignore = "finding: $'…' quoting is not read, so the header becomes `$Authorization` and is skipped"]
 fn ansi_c_quoted_header() {
     let token = token();
     let expired = expired_token();
@@ -456,10 +454,9 @@ fn ansi_c_quoted_header() {
 }
 
 /// `$'Authorization:\tBearer X'` sends a tab after the colon, which HTTP codecs strip: Envoy
-/// returns 200. decode should read the header cleanly, with no `text_before_scheme` warning, and
-/// `-b $'jwt=X'` should give cookie `jwt`.
+/// returns 200. decode reads the header cleanly, with no `text_before_scheme` warning, and
+/// `-b $'jwt=X'` gives cookie `jwt`.
 #[test]
-#[ignore = "finding: $'…' quoting leaves `$` in the header name and `\\t` as text, so decode warns wrongly"]
 fn ansi_c_quoted_tab() {
     let token = token();
     let verdict = envoy_verdict("/", &[("Authorization", &format!("\tBearer {token}"))]);
@@ -483,10 +480,9 @@ fn ansi_c_quoted_tab() {
 }
 
 /// curl's `--request-target` sets the request target sent instead of the URL's path and query,
-/// so its `access_token` reaches Envoy, which returns 200 for a valid one. decode should read it
-/// (exit 0), not say the command sends no token.
+/// so its `access_token` reaches Envoy, which returns 200 for a valid one. decode reads it
+/// (exit 0).
 #[test]
-#[ignore = "finding: --request-target is not read, so its access_token is missed (exit 2)"]
 fn request_target_query() {
     let token = token();
     let target = format!("/?access_token={token}");
@@ -505,10 +501,9 @@ fn request_target_query() {
 
 /// curl fetches every URL on its command line in order, whether given as words or with `--url`
 /// (curl's manual: "You can specify any amount of URLs on the command line"). The second request
-/// carries an expired token, which Envoy rejects with 401, so decode should not report that the
-/// command sends no token.
+/// carries an expired token, which Envoy rejects with 401. decode reads the first request that
+/// carries a token, so it exits 1, and names the other request in a `several_requests` warning.
 #[test]
-#[ignore = "finding: only the first URL is read, so a token in a second URL is missed (exit 2)"]
 fn second_url_token() {
     let expired = expired_token();
     let second = format!("/b?access_token={expired}");
@@ -526,18 +521,20 @@ fn second_url_token() {
         format!("curl https://orders.test/a 'https://orders.test{second}'"),
         format!("curl --url https://orders.test/a --url 'https://orders.test{second}'"),
     ] {
-        let (code, _, stderr) = decode(&input);
+        let (code, json, stderr) = decode(&input);
         assert!(!stderr.contains("sends no token"), "{input:.40}: {stderr}");
         assert_eq!(code, 1, "{input:.40}: {stderr}");
+        let several = problem_message(&json, "several_requests");
+        assert!(several.contains("request 2"), "{input:.40}: {several}");
+        assert!(several.contains("Request 1"), "{input:.40}: {several}");
     }
 }
 
 /// A pasted HTTP/1.1 request (as `curl -v` or a proxy dump shows it) carries the query of its
 /// request line and its headers. With a valid header token and an expired query token Envoy
-/// returns 401 `Jwt is expired`, so decode should exit 1 and report the query token, without a
+/// returns 401 `Jwt is expired`, so decode exits 1 and reports the query token, without a
 /// `text_before_scheme` warning for the request line before the header.
 #[test]
-#[ignore = "finding: a raw HTTP request is read as one header value, and its query token is not reported"]
 fn raw_http_request() {
     let token = token();
     let expired = expired_token();
@@ -559,10 +556,9 @@ fn raw_http_request() {
 }
 
 /// A request target as access logs show it (`%REQ(:PATH)%`), `/api/orders?access_token=…`,
-/// passes Envoy with 200. decode should read its `access_token` as the query parameter, not the
-/// whole text as a token whose format Envoy rejects.
+/// passes Envoy with 200. decode reads its `access_token` as the query parameter, not the whole
+/// text as a token whose format Envoy rejects.
 #[test]
-#[ignore = "finding: a pasted path with a query is decoded as a bare token and reported as rejected"]
 fn path_with_query() {
     let token = token();
     let target = format!("/api/orders?access_token={token}");
@@ -575,10 +571,9 @@ fn path_with_query() {
 }
 
 /// curl guesses the scheme of a URL without one from its host name (curl's `--proto-default`
-/// documentation), and decode reads such a URL in a curl command. The same URL pasted alone
-/// should be read too: Envoy returns 200 for it.
+/// documentation), and decode reads such a URL in a curl command. It reads the same URL pasted
+/// alone too: Envoy returns 200 for it.
 #[test]
-#[ignore = "finding: a pasted URL without a scheme is not read as a URL (exit 2)"]
 fn url_without_scheme() {
     let token = token();
     let verdict = envoy_verdict(&format!("/?access_token={token}"), &[]);
@@ -593,10 +588,9 @@ fn url_without_scheme() {
 }
 
 /// `%20` after a query token decodes to an ASCII space, which Envoy's jwt_authn passes with 200.
-/// decode should exit 0, and its message should not call U+0020 "a space that is not ASCII" or
-/// tell the user to edit a header for a query parameter.
+/// decode exits 0, and its message neither calls U+0020 "a space that is not ASCII" nor tells the
+/// user to edit a header for a query parameter.
 #[test]
-#[ignore = "finding: a trailing %20 fails decode (exit 1) and its message is wrong"]
 fn encoded_space_after_query_token() {
     let token = token();
     let target = format!("/?access_token={token}%20");
@@ -616,10 +610,9 @@ fn encoded_space_after_query_token() {
 }
 
 /// `Authorization : Bearer X` (a space before the colon) makes Envoy's HTTP/1 codec reject the
-/// request with 400 before jwt_authn runs. decode should not exit 0 with a warning that claims
-/// Envoy reads the token after `Bearer `.
+/// request with 400 before jwt_authn runs. decode reports that 400 and the fix as an error (exit
+/// 1), with no warning that claims Envoy reads the token after `Bearer `.
 #[test]
-#[ignore = "finding: a space before the header colon is read as text before the scheme, not as a 400"]
 fn space_before_header_colon() {
     let token = token();
     let verdict = envoy_verdict("/", &[("Authorization ", &format!("Bearer {token}"))]);
@@ -631,6 +624,9 @@ fn space_before_header_colon() {
     let warning = problem_message(&json, "text_before_scheme");
     assert!(!warning.contains("reads the token after it"), "{warning}");
     assert_ne!(code, 0, "decode exit, Envoy returned 400: {stderr}");
+    let rejected = problem_message(&json, "codec_rejects_request");
+    assert!(rejected.contains("400"), "{json}");
+    assert!(rejected.contains("Remove the whitespace"), "{json}");
 }
 
 /// Starts `idflow demo` in tmux, opens the Token view, pastes `input` and returns the screen once
@@ -676,10 +672,9 @@ fn token_view_query_token() {
     }
 }
 
-/// The Token view should not read `access_token` from a URL fragment, which curl never sends:
+/// The Token view does not read `access_token` from a URL fragment, which curl never sends:
 /// Envoy returns 200 for the request with the header token alone.
 #[test]
-#[ignore = "finding: the Token view reads access_token from the URL fragment, as decode does"]
 fn token_view_fragment_query() {
     let token = token();
     let verdict = envoy_verdict("/", &[("Authorization", &format!("Bearer {token}"))]);
@@ -695,9 +690,9 @@ fn token_view_fragment_query() {
 /// `--next` starts a new request with its own options (curl's `--next` documentation: it "resets
 /// all local options"), so the query token of the first URL and the header of the second travel
 /// in different requests. Envoy returns 401 `Jwt is expired` for the first and 200 for the
-/// second. decode should not report the two tokens as carried by one request.
+/// second. decode reads the first request and does not report the two tokens as carried by one
+/// request.
 #[test]
-#[ignore = "finding: options after --next are merged into the first request"]
 fn next_starts_new_request() {
     let token = token();
     let expired = expired_token();
@@ -722,9 +717,8 @@ fn next_starts_new_request() {
 }
 
 /// `--url-query name@FILE` reads a file as `--data-urlencode` does, so the note on the unread
-/// file should name `--url-query`, the option the user wrote.
+/// file names `--url-query`, the option the user wrote.
 #[test]
-#[ignore = "finding: an unread --url-query file is reported as a --data-urlencode file"]
 fn url_query_file_named() {
     let (code, _, stderr) = decode("curl --url-query access_token@token.txt https://orders.test/");
 

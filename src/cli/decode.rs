@@ -794,9 +794,12 @@ fn check_not_a_path(argument: &str) -> Result<(), String> {
             "{argument:?} is a folder, not a token or a token file; give the token, a file that holds it, or - for standard input"
         ));
     }
-    if ["./", "../", "/", "~/"]
-        .iter()
-        .any(|start| argument.starts_with(start))
+    // A path with a query (`/api?access_token=…`) is a request target that decode reads.
+    let is_request_target = argument.starts_with('/') && argument.contains('?');
+    if !is_request_target
+        && ["./", "../", "/", "~/"]
+            .iter()
+            .any(|start| argument.starts_with(start))
     {
         return Err(format!(
             "no file {argument:?}, and a token does not start with a path; check the file name"

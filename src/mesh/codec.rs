@@ -16,7 +16,7 @@ pub fn is_http_token(text: &str) -> bool {
 /// send before any filter runs. That is 400 for a request line or header name the parser rejects,
 /// and 431 when the request head exceeds the default `max_request_headers_kb`. A path with a `#`
 /// fragment gets 400 `path_normalization_failed`, as a tester's Envoy 1.40 returned.
-pub(super) fn rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
+pub(crate) fn rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
     if request.protocol != Protocol::Http {
         return None;
     }

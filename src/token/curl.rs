@@ -2,129 +2,14 @@
 //! are the URL, with the query that `-G` and `--url-query` add to it, and the headers, among them
 //! the `Cookie` header of `-b` and the `Authorization` header of `--oauth2-bearer`.
 
+use super::curl_options::{LONG_WITH_VALUE, SHORT_WITH_VALUE};
 use super::shell;
 
-/// curl's short options that take a value, either the rest of the word (`-HName: v`) or the next
-/// word. Every other letter is a flag, so flags may be grouped in front of one of these (`-sGd x`).
-const SHORT_WITH_VALUE: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
-
-/// curl's long options that take a value, other than the ones [`CurlRequest::parse`] reads. The
-/// value of an option missing here counts as a word that is not an option, which is taken for the
-/// URL only when no such word contains `://`.
-const LONG_WITH_VALUE: &[&str] = &[
-    "--abstract-unix-socket",
-    "--alt-svc",
-    "--aws-sigv4",
-    "--cacert",
-    "--capath",
-    "--cert",
-    "--cert-type",
-    "--ciphers",
-    "--config",
-    "--connect-timeout",
-    "--connect-to",
-    "--continue-at",
-    "--cookie-jar",
-    "--create-file-mode",
-    "--crlfile",
-    "--curves",
-    "--delegation",
-    "--dns-interface",
-    "--dns-ipv4-addr",
-    "--dns-ipv6-addr",
-    "--dns-servers",
-    "--doh-url",
-    "--dump-header",
-    "--egd-file",
-    "--engine",
-    "--etag-compare",
-    "--etag-save",
-    "--expect100-timeout",
-    "--form",
-    "--form-string",
-    "--ftp-account",
-    "--ftp-method",
-    "--ftp-port",
-    "--happy-eyeballs-timeout-ms",
-    "--haproxy-clientip",
-    "--hostpubmd5",
-    "--hostpubsha256",
-    "--hsts",
-    "--interface",
-    "--ip-tos",
-    "--json",
-    "--keepalive-time",
-    "--key",
-    "--key-type",
-    "--krb",
-    "--limit-rate",
-    "--local-port",
-    "--login-options",
-    "--mail-auth",
-    "--mail-from",
-    "--mail-rcpt",
-    "--max-filesize",
-    "--max-redirs",
-    "--max-time",
-    "--netrc-file",
-    "--noproxy",
-    "--output",
-    "--output-dir",
-    "--parallel-max",
-    "--pass",
-    "--pinnedpubkey",
-    "--preproxy",
-    "--proto",
-    "--proto-default",
-    "--proto-redir",
-    "--proxy",
-    "--proxy-cacert",
-    "--proxy-cert",
-    "--proxy-header",
-    "--proxy-key",
-    "--proxy-pass",
-    "--proxy-service-name",
-    "--proxy-user",
-    "--pubkey",
-    "--quote",
-    "--random-file",
-    "--range",
-    "--rate",
-    "--referer",
-    "--request",
-    "--resolve",
-    "--retry",
-    "--retry-delay",
-    "--retry-max-time",
-    "--sasl-authzid",
-    "--service-name",
-    "--socks4",
-    "--socks4a",
-    "--socks5",
-    "--socks5-hostname",
-    "--speed-limit",
-    "--speed-time",
-    "--stderr",
-    "--time-cond",
-    "--tls-max",
-    "--tls13-ciphers",
-    "--tlsauthtype",
-    "--tlspassword",
-    "--tlsuser",
-    "--trace",
-    "--trace-ascii",
-    "--trace-config",
-    "--unix-socket",
-    "--upload-file",
-    "--user-agent",
-    "--variable",
-    "--write-out",
-];
-
-/// The request a curl command (or a lone `-H` argument) sends.
+/// One request a curl command (or a lone `-H` argument) sends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CurlRequest {
-    /// The first URL, with the query that `--url-query` and `-G` data add to it.
+    /// The URL as curl sends it: without its fragment, with the query that `--url-query` and `-G`
+    /// data add to it, and with the path and query of `--request-target` in place of its own.
     pub url: Option<String>,
     /// Header lines (`Name: value`) in the order curl builds them: `-H` headers, then the
     /// `Authorization` header of `--oauth2-bearer` unless a `-H` line sets one, then the `Cookie`
@@ -154,10 +39,20 @@ enum Data {
     UrlQuery,
 }
 
-/// Options of a curl command that decide where a token travels, before the request is built.
+/// A word of a curl command that may be a URL.
+struct UrlWord {
+    text: String,
+    /// Whether `--url` gave it, rather than a word that is not an option.
+    explicit: bool,
+}
+
+/// Options of one request group of a curl command (the whole command, or the part before or
+/// after a `--next`) that decide where a token travels, before its requests are built.
 #[derive(Default)]
 struct Options {
     request: CurlRequest,
+    urls: Vec<UrlWord>,
+    request_target: Option<String>,
     get: bool,
     data: Vec<String>,
     url_query: Vec<String>,
@@ -167,9 +62,19 @@ struct Options {
 
 impl CurlRequest {
     /// Builds the request that `text` sends, or returns `None` when `text` is neither a curl
-    /// command (first word `curl`) nor a lone `-H`/`--header` argument. Files the command names are
-    /// listed in [`CurlRequest::unread_files`], never read.
+    /// command (first word `curl`) nor a lone `-H`/`--header` argument. Of a command that sends
+    /// several requests, this is the one decode reads: the first that carries a token, else the
+    /// first. Files the command names are listed in [`CurlRequest::unread_files`], never read.
     pub fn parse(text: &str) -> Option<Self> {
+        let requests = Self::parse_all(text)?;
+        let index = super::request::decoded_request(&requests);
+        requests.into_iter().nth(index)
+    }
+
+    /// Builds every request that `text` sends, in the order curl sends them, or returns `None` as
+    /// [`CurlRequest::parse`] does. curl sends one request for each URL, and `--next` (or `-:`)
+    /// starts a new group of options for the URLs after it. The list is never empty.
+    pub fn parse_all(text: &str) -> Option<Vec<Self>> {
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
         let is_command = text
             .strip_prefix("curl")
@@ -180,44 +85,20 @@ impl CurlRequest {
         }
 
         let words = shell::split_words(text);
-        let skip = usize::from(is_command);
-        let mut options = Options::default();
-        let mut positional = Vec::new();
-        let mut iter = words.iter().skip(skip);
-        while let Some(word) = iter.next() {
-            if let Some(long) = word.strip_prefix("--") {
-                let (name, inline) = match long.split_once('=') {
-                    Some((name, value)) => (name, Some(value.to_owned())),
-                    None => (long, None),
-                };
-                if name == "get" {
-                    options.get = true;
-                    continue;
-                }
-                let takes_value = Options::reads_long(name)
-                    || LONG_WITH_VALUE.contains(&format!("--{name}").as_str());
-                if takes_value {
-                    let value = inline.or_else(|| iter.next().cloned()).unwrap_or_default();
-                    options.apply_long(name, value);
-                }
-            } else if let Some(letters) = word.strip_prefix('-').filter(|rest| !rest.is_empty()) {
-                options.apply_short(letters, &mut iter);
-            } else {
-                positional.push(word);
-            }
-        }
-
-        // curl takes every word that is not an option for a URL. The first with a scheme is the
-        // likely one, because the value of an option unknown here would come first.
-        if options.request.url.is_none() {
-            options.request.url = positional
-                .iter()
-                .find(|word| word.contains("://"))
-                .or(positional.first())
-                .map(|word| (*word).clone());
-        }
-
-        Some(options.build())
+        let skip = usize::from(is_command).min(words.len());
+        let groups: Vec<Options> = words[skip..]
+            .split(|word| word == "--next" || word == "-:")
+            .map(Options::parse)
+            .collect();
+        // curl sends nothing for a group without a URL, but a pasted fragment of a command (a
+        // lone `-H` argument) has none at all and still names a header.
+        let any_url = groups.iter().any(|group| !group.urls().is_empty());
+        let requests = groups
+            .into_iter()
+            .filter(|group| !any_url || !group.urls().is_empty())
+            .flat_map(Options::build)
+            .collect();
+        Some(requests)
     }
 
     /// Returns the value of the first header called `name` (any case), with the whitespace that
@@ -253,6 +134,58 @@ impl CurlRequest {
 }
 
 impl Options {
+    /// Reads the options and URLs of one request group.
+    fn parse(words: &[String]) -> Self {
+        let mut options = Options::default();
+        let mut iter = words.iter();
+        while let Some(word) = iter.next() {
+            if let Some(long) = word.strip_prefix("--") {
+                let (name, inline) = match long.split_once('=') {
+                    Some((name, value)) => (name, Some(value.to_owned())),
+                    None => (long, None),
+                };
+                if name == "get" {
+                    options.get = true;
+                    continue;
+                }
+                let takes_value = Options::reads_long(name)
+                    || LONG_WITH_VALUE.contains(&format!("--{name}").as_str());
+                if takes_value {
+                    let value = inline.or_else(|| iter.next().cloned()).unwrap_or_default();
+                    options.apply_long(name, value);
+                }
+            } else if let Some(letters) = word.strip_prefix('-').filter(|rest| !rest.is_empty()) {
+                options.apply_short(letters, &mut iter);
+            } else {
+                options.urls.push(UrlWord {
+                    text: word.clone(),
+                    explicit: false,
+                });
+            }
+        }
+        options
+    }
+
+    /// Returns the URLs curl fetches, in order. curl takes every word that is not an option for a
+    /// URL, but the value of an option unknown here would be such a word too. So when any URL has
+    /// a scheme, the words without one are left out, and otherwise only the first word counts
+    /// unless `--url` gave URLs.
+    fn urls(&self) -> Vec<&str> {
+        let any_scheme = self.urls.iter().any(|url| url.text.contains("://"));
+        let any_explicit = self.urls.iter().any(|url| url.explicit);
+        let first_word = self.urls.iter().position(|url| !url.explicit);
+        self.urls
+            .iter()
+            .enumerate()
+            .filter(|(index, url)| {
+                url.explicit
+                    || url.text.contains("://")
+                    || (!any_scheme && !any_explicit && Some(*index) == first_word)
+            })
+            .map(|(_, url)| url.text.as_str())
+            .collect()
+    }
+
     /// Returns whether `name` (without `--`) is a long option that [`Options::apply_long`] reads.
     fn reads_long(name: &str) -> bool {
         matches!(
@@ -268,6 +201,7 @@ impl Options {
                 | "oauth2-bearer"
                 | "user"
                 | "url"
+                | "request-target"
         )
     }
 
@@ -281,9 +215,11 @@ impl Options {
             "url-query" => self.data(Data::UrlQuery, &value),
             "oauth2-bearer" => self.oauth2_token = Some(value),
             "user" => self.request.sends_user = true,
-            "url" => {
-                self.request.url.get_or_insert(value);
-            }
+            "url" => self.urls.push(UrlWord {
+                text: value,
+                explicit: true,
+            }),
+            "request-target" => self.request_target = Some(value),
             // Options that take a value idflow has no use for.
             _ => {}
         }
@@ -346,6 +282,7 @@ impl Options {
                 (Data::UrlQuery, Some(as_written)) => as_written.to_owned(),
                 _ => match url_encoded(value) {
                     Ok(piece) => piece,
+                    Err(file) if kind == Data::UrlQuery => return self.unread("--url-query", file),
                     Err(file) => return self.unread("--data-urlencode", file),
                 },
             },
@@ -363,8 +300,9 @@ impl Options {
             .push(format!("{option} {}", super::quote_truncated(file)));
     }
 
-    /// Builds the request: the query added to the URL, and the headers curl adds itself.
-    fn build(mut self) -> CurlRequest {
+    /// Builds the requests of the group, one for each URL: the query added to the URL, and the
+    /// headers curl adds itself.
+    fn build(mut self) -> Vec<CurlRequest> {
         // curl joins the pieces of several data options with `&`.
         let mut query = self.url_query.clone();
         if self.get {
@@ -377,15 +315,10 @@ impl Options {
                 })
             });
         }
-        if let Some(url) = self.request.url.take() {
-            self.request.url = Some(with_query(&url, &query.join("&")));
-        } else if !query.is_empty() {
-            // NOTE: without a URL the query has nowhere to go, so a path of `/` stands in for it.
-            self.request.url = Some(with_query("/", &query.join("&")));
-        }
+        let query = query.join("&");
 
         let has_authorization = self.request.header("authorization").is_some();
-        if let Some(token) = self.oauth2_token.filter(|_| !has_authorization) {
+        if let Some(token) = self.oauth2_token.take().filter(|_| !has_authorization) {
             // A `-H 'Authorization: …'` line replaces the header curl builds for the bearer token.
             self.request
                 .headers
@@ -398,7 +331,24 @@ impl Options {
                 .headers
                 .push(format!("Cookie: {}", self.cookies.join("; ")));
         }
-        self.request
+
+        let target = self.request_target.as_deref();
+        let urls = self.urls();
+        if urls.is_empty() {
+            let mut request = self.request.clone();
+            // NOTE: without a URL the query has nowhere to go, so a path of `/` stands in for it.
+            request.url = match target {
+                Some(target) => Some(target.to_owned()),
+                None => (!query.is_empty()).then(|| with_query("/", &query)),
+            };
+            return vec![request];
+        }
+        urls.iter()
+            .map(|url| CurlRequest {
+                url: Some(sent_url(url, &query, target)),
+                ..self.request.clone()
+            })
+            .collect()
     }
 }
 
@@ -436,26 +386,37 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
-/// Appends `query` to the query of `url`, after a `&` when it has one, before any fragment.
+/// Returns `url` as curl sends it: without its fragment, which curl never sends, with `query`
+/// added to its query, or with `target` (`--request-target`) in place of its path and query.
+pub(super) fn sent_url(url: &str, query: &str, target: Option<&str>) -> String {
+    let base = url.split('#').next().unwrap_or_default();
+    match target {
+        Some(target) => format!("{}{target}", origin(base)),
+        None => with_query(base, query),
+    }
+}
+
+/// Returns the scheme and authority of `url` (`https://host:8443`), or the host and port of a URL
+/// without a scheme.
+fn origin(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |index| index + 3);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |index| start + index);
+    &url[..end]
+}
+
+/// Appends `query` to the query of `url`, after a `&` when it has one.
 fn with_query(url: &str, query: &str) -> String {
     if query.is_empty() {
         return url.to_owned();
     }
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let separator = match base.split_once('?') {
+    let separator = match url.split_once('?') {
         Some((_, existing)) if !existing.is_empty() && !existing.ends_with('&') => "&",
         Some(_) => "",
         None => "?",
     };
-    let mut built = format!("{base}{separator}{query}");
-    if let Some(fragment) = fragment {
-        built.push('#');
-        built.push_str(fragment);
-    }
-    built
+    format!("{url}{separator}{query}")
 }
 
 #[cfg(test)]
@@ -484,7 +445,7 @@ mod tests {
         let cases = [
             ("curl -G -d a=1 -d b=2 https://h/p", "https://h/p?a=1&b=2"),
             ("curl -d a=1 --get https://h/p?x=0", "https://h/p?x=0&a=1"),
-            ("curl -sGd a=1 https://h/p?#top", "https://h/p?a=1#top"),
+            ("curl -sGd a=1 https://h/p?#top", "https://h/p?a=1"),
             ("curl -G --data-raw @a https://h/", "https://h/?@a"),
             (
                 "curl -G --data-urlencode a=b+c/d https://h/",
@@ -539,5 +500,52 @@ mod tests {
 
         let unknown = parse("curl --made-up-option value https://h/?a=1");
         assert_eq!(unknown.url.as_deref(), Some("https://h/?a=1"));
+    }
+
+    #[test]
+    fn fragment_not_sent() {
+        let request = parse("curl 'https://h/p?a=1#x?access_token=t'");
+        assert_eq!(request.url.as_deref(), Some("https://h/p?a=1"));
+    }
+
+    #[test]
+    fn request_per_url() {
+        let requests = CurlRequest::parse_all("curl -H 'A: 1' https://h/a --url https://h/b")
+            .expect("a curl command");
+        let urls: Vec<_> = requests
+            .iter()
+            .map(|request| request.url.as_deref())
+            .collect();
+        assert_eq!(urls, [Some("https://h/a"), Some("https://h/b")]);
+        assert_eq!(requests[1].headers, ["A: 1"]);
+    }
+
+    #[test]
+    fn next_resets_options() {
+        let requests = CurlRequest::parse_all("curl -H 'A: 1' https://h/a --next https://h/b")
+            .expect("a curl command");
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0].headers, ["A: 1"]);
+        assert!(requests[1].headers.is_empty());
+    }
+
+    #[test]
+    fn group_without_url_skipped() {
+        let requests = CurlRequest::parse_all("curl -H 'A: 1' --next -H 'B: 2' https://h/b")
+            .expect("a curl command");
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].headers, ["B: 2"]);
+    }
+
+    #[test]
+    fn request_target_replaces_path() {
+        let request = parse("curl --request-target '/x?a=1' https://h:8443/p?b=2");
+        assert_eq!(request.url.as_deref(), Some("https://h:8443/x?a=1"));
+    }
+
+    #[test]
+    fn url_query_file_named() {
+        let request = parse("curl --url-query a@f.txt https://h/");
+        assert_eq!(request.unread_files, [r#"--url-query "f.txt""#]);
     }
 }

@@ -508,9 +508,13 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
         let after = &rest[first.len()..];
         let junk = after.trim_start();
         let what = if junk.is_empty() {
-            // Only whitespace that is not ASCII follows, such as a no-break space from a web page.
+            // Only whitespace follows: a no-break space from a web page, or a decoded `%20`.
             let space = after.chars().next().unwrap_or(' ');
-            format!("U+{:04X}, a space that is not ASCII", u32::from(space))
+            if space.is_ascii() {
+                "whitespace".to_owned()
+            } else {
+                format!("U+{:04X}, a space that is not ASCII", u32::from(space))
+            }
         } else {
             format!(
                 "a space and {}",

@@ -5,12 +5,14 @@
 
 mod base64url;
 mod curl;
+mod curl_options;
 mod envoy;
 pub mod fetch;
 mod find;
 mod jose;
 pub mod jwks;
 pub mod keys;
+mod pasted;
 mod request;
 mod shell;
 pub mod size;

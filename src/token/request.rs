@@ -7,9 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::curl::CurlRequest;
 use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
-use super::{Problem, Severity, TokenError, TokenKind, envoy, jose, quote_truncated, times};
+use super::pasted;
+use super::{
+    Problem, Severity, TokenError, TokenKind, envoy, jose, plural, quote_truncated, times,
+};
 use crate::mesh::jwt::config::JwtProvider;
 use crate::mesh::jwt::extract::{self, Location};
+use crate::mesh::{self, codec};
 
 /// The query parameter Envoy's jwt_authn reads a token from when a `RequestAuthentication` names
 /// no location.
@@ -60,28 +64,36 @@ impl std::fmt::Debug for OtherToken {
 pub(super) fn curl_or_url(
     text: &str,
 ) -> Result<Option<CurlHeader>, Box<Result<Found, TokenError>>> {
-    let (source, request) = match CurlRequest::parse(text) {
-        Some(request) if text.starts_with("curl") => ("curl command", request),
-        Some(request) => ("curl -H argument", request),
-        None if is_url(text) => (
-            "URL",
-            CurlRequest {
-                url: Some(text.to_owned()),
-                ..CurlRequest::default()
-            },
-        ),
-        None => return Ok(None),
+    let (source, requests) = match CurlRequest::parse_all(text) {
+        Some(requests) if text.starts_with("curl") => ("curl command", requests),
+        Some(requests) => ("curl -H argument", requests),
+        None => match pasted::parse(text) {
+            Some((source, request)) => (source, vec![request]),
+            None => return Ok(None),
+        },
     };
+    let index = decoded_request(&requests);
+    let request = &requests[index];
     let mut beside = Beside {
         others: Vec::new(),
-        problems: unread_problems(&request),
+        problems: unread_problems(request),
     };
-    let read = envoy_reads(&request);
-    let authorization = request
+    beside
+        .problems
+        .extend(several_requests_problem(&requests, index));
+    beside.problems.extend(codec_problem(request));
+    // Whitespace before the colon makes Envoy reject the request (see `codec_problem`), but the
+    // header is still read for its token.
+    let lines: Vec<String> = request
         .headers
         .iter()
-        .find(|line| is_authorization(line))
-        .cloned();
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.trim_end()),
+            None => line.clone(),
+        })
+        .collect();
+    let read = envoy_reads(request);
+    let authorization = lines.iter().find(|line| is_authorization(line)).cloned();
     match read.first().map(|found| &found.location) {
         Some(Location::Header { .. }) => {
             beside.others = read[1..].iter().map(other_token).collect();
@@ -101,7 +113,7 @@ pub(super) fn curl_or_url(
             let url = request.url.as_deref().unwrap_or_default();
             let found = found_in_query(source, text, url, beside);
             return Err(Box::new(
-                found.unwrap_or_else(|| Err(no_token(source, text, &request))),
+                found.unwrap_or_else(|| Err(no_token(source, text, request))),
             ));
         }
         Some(Location::Cookie(_)) | None => {}
@@ -110,15 +122,9 @@ pub(super) fn curl_or_url(
     // Envoy reads the `Authorization` header first. Without one, a header whose value contains a
     // JSON object in base64url (`eyJ` encodes `{"`) is the likely custom token location, and the
     // `Cookie` header of `-b` is one of them.
-    let chosen = authorization.or_else(|| {
-        request
-            .headers
-            .iter()
-            .find(|line| line.contains("eyJ"))
-            .cloned()
-    });
+    let chosen = authorization.or_else(|| lines.iter().find(|line| line.contains("eyJ")).cloned());
     let Some(line) = chosen else {
-        return Err(Box::new(Err(no_token(source, text, &request))));
+        return Err(Box::new(Err(no_token(source, text, request))));
     };
     let source = if request.oauth2_bearer {
         "curl --oauth2-bearer"
@@ -144,6 +150,100 @@ pub(super) fn curl_or_url(
 /// Returns whether `line` is an `Authorization` header line.
 fn is_authorization(line: &str) -> bool {
     split_header_line(line).is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+}
+
+/// Returns the index of the request decode reads among the `requests` one command sends: the first
+/// that carries a token Envoy reads or a header with a JWT, else the first.
+pub(super) fn decoded_request(requests: &[CurlRequest]) -> usize {
+    requests
+        .iter()
+        .position(|request| {
+            !envoy_reads(request).is_empty()
+                || request.headers.iter().any(|line| line.contains("eyJ"))
+        })
+        .unwrap_or_default()
+}
+
+/// Returns the problem for a command that sends several requests, naming each by its URL without
+/// the query (which may hold a token). `decoded` is the index of the one decode reads.
+fn several_requests_problem(requests: &[CurlRequest], decoded: usize) -> Option<Problem> {
+    if requests.len() < 2 {
+        return None;
+    }
+    let name = |index: usize| {
+        let url = requests[index].url.as_deref().unwrap_or("/");
+        let without_query = url.split('?').next().unwrap_or_default();
+        format!("{} ({})", index + 1, quote_truncated(without_query))
+    };
+    let others: Vec<String> = (0..requests.len())
+        .filter(|index| *index != decoded)
+        .map(|index| {
+            let carries = if envoy_reads(&requests[index]).is_empty() {
+                "carries no token that Envoy reads, so a policy that requires a request principal \
+                 denies it with 403"
+            } else {
+                "carries a token too"
+            };
+            format!(" Request {} {carries}.", name(index))
+        })
+        .collect();
+    Some(Problem::warning(
+        "several_requests",
+        format!(
+            "the curl command sends {} requests, one for each URL, each with the options of its \
+             part of the command (`--next` starts a new part). idflow decoded the token of \
+             request {}, the first that carries one.{} Paste a command with one URL to decode \
+             another request",
+            requests.len(),
+            name(decoded),
+            others.concat()
+        ),
+    ))
+}
+
+/// Returns the problem for a request whose headers Envoy's HTTP/1 codec rejects before jwt_authn
+/// runs, as `idflow check` reports it. The 431 for an oversized request head is left to the size
+/// checks.
+/// NOTE: only the headers are checked, because how curl encodes a URL's path (spaces, UTF-8)
+/// depends on its version.
+fn codec_problem(request: &CurlRequest) -> Option<Problem> {
+    let headers = request
+        .headers
+        .iter()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.to_owned(), value.trim_matches([' ', '\t']).to_owned()))
+        })
+        .collect();
+    let sent = mesh::Request {
+        headers,
+        ..mesh::Request::default()
+    };
+    let verdict = codec::rejection("", &sent, &[]).filter(|verdict| verdict.status == 400)?;
+    let message = verdict
+        .explanation
+        .first()
+        .map(|step| step.message.as_str())
+        .unwrap_or_default();
+    let spaced_name = request.headers.iter().find_map(|line| {
+        let (name, _) = line.split_once(':')?;
+        (name.trim_end() != name).then(|| name.trim_end())
+    });
+    let fix = match spaced_name {
+        Some(name) => format!(
+            " Remove the whitespace between {} and its colon",
+            quote_truncated(name)
+        ),
+        None => String::new(),
+    };
+    Some(Problem::error(
+        "codec_rejects_request",
+        format!(
+            "{message}, with response code details `{}`. So the mesh never reads the token \
+             decoded here.{fix}",
+            verdict.response_code_details
+        ),
+    ))
 }
 
 /// Returns the tokens Envoy's `jwt_authn` reads from `request` with Istio's default locations, in
@@ -211,18 +311,25 @@ fn unread_problems(request: &CurlRequest) -> Vec<Problem> {
 /// Builds the error for a curl command or URL from which Envoy reads no token and idflow finds
 /// none to decode.
 fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
-    let mut reason = if source == "URL" {
-        format!(
-            "the URL has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn reads \
-             by default"
-        )
-    } else {
-        let sends = if request.sends_user {
-            "the curl command sends a user name and password (-u, HTTP Basic), not a token"
-        } else {
-            "the curl command sends no token"
-        };
-        format!("{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>")
+    let mut reason = match source {
+        "URL" | "path" => format!(
+            "the {source} has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn \
+             reads by default"
+        ),
+        "HTTP request" => format!(
+            "the HTTP request has no `Authorization: Bearer` header and no `{QUERY_PARAMETER}` \
+             query parameter, the locations Envoy's jwt_authn reads by default"
+        ),
+        _ => {
+            let sends = if request.sends_user {
+                "the curl command sends a user name and password (-u, HTTP Basic), not a token"
+            } else {
+                "the curl command sends no token"
+            };
+            format!(
+                "{sends}; expected -H 'Authorization: Bearer <token>' or --oauth2-bearer <token>"
+            )
+        }
     };
     for problem in unread_problems(request) {
         // Messages start in lower case, so the first letter becomes a capital after a full stop.
@@ -232,12 +339,6 @@ fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
         reason.push_str(letters.as_str());
     }
     not_a_token(&[source.to_owned()], text, &reason)
-}
-
-/// Returns whether `text` is one URL: `http://` or `https://` and no whitespace.
-fn is_url(text: &str) -> bool {
-    (text.starts_with("http://") || text.starts_with("https://"))
-        && !text.contains(char::is_whitespace)
 }
 
 /// Finds the token in the first `access_token` query parameter of `url`, with its name and value
@@ -260,7 +361,11 @@ fn found_in_query(
         source.to_owned(),
         format!("{QUERY_PARAMETER} query parameter"),
     ];
-    Some(match pick_token(&value) {
+    let picked = match trailing_whitespace(&value) {
+        Some(picked) => Ok(picked),
+        None => pick_token(&value),
+    };
+    Some(match picked {
         Ok((token, kind, mut problems)) => {
             problems.extend(beside.problems);
             Ok(Found {
@@ -277,6 +382,28 @@ fn found_in_query(
         }
         Err(reason) => Err(not_a_token(&parts, text, &reason)),
     })
+}
+
+/// Returns the JWS in `value` when only whitespace follows it (a `%20` the URL added). Envoy's
+/// base64url decoder skips whitespace, and the signature covers only the first two segments, so
+/// Envoy 1.40 accepts such a token with 200.
+fn trailing_whitespace(value: &str) -> Option<(String, TokenKind, Vec<Problem>)> {
+    let token = value.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let whitespace = value.len() - token.len();
+    if whitespace == 0 || token.contains(char::is_whitespace) || token.matches('.').count() != 2 {
+        return None;
+    }
+    let problem = Problem::warning(
+        "trailing_text",
+        format!(
+            "the `{QUERY_PARAMETER}` value ends in {} (percent-encoded in the URL, e.g. `%20`). \
+             Envoy's jwt_authn skips whitespace when it decodes the signature, so the mesh \
+             accepts the token, but other servers may reject it. Remove the encoded whitespace \
+             from the URL",
+            plural(whitespace, "whitespace character")
+        ),
+    );
+    Some((token.to_owned(), TokenKind::Jws, vec![problem]))
 }
 
 /// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1

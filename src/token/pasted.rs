@@ -1,0 +1,138 @@
+//! Requests pasted in other shapes than a curl command: a URL, with or without its scheme, a
+//! path with a query as access logs show it (`%REQ(:PATH)%`), and an HTTP/1.1 request as
+//! `curl -v` or a proxy dump shows it.
+
+use super::curl::{CurlRequest, sent_url};
+use crate::mesh::codec::is_http_token;
+
+/// Returns how `text` was given (`URL`, `path` or `HTTP request`) and the request it stands for,
+/// or `None` for text in none of these shapes.
+pub(super) fn parse(text: &str) -> Option<(&'static str, CurlRequest)> {
+    if let Some(request) = http_request(text) {
+        return Some(("HTTP request", request));
+    }
+    if text.contains(char::is_whitespace) {
+        return None;
+    }
+    let source = if is_url(text) {
+        "URL"
+    } else if text.starts_with('/') && text.contains('?') {
+        "path"
+    } else {
+        return None;
+    };
+    let request = CurlRequest {
+        url: Some(sent_url(text, "", None)),
+        ..CurlRequest::default()
+    };
+    Some((source, request))
+}
+
+/// Returns whether `text`, one word, is an `http://` or `https://` URL, or a URL without a scheme
+/// as curl accepts one: a host name with a dot, `localhost` or an IPv4 address, perhaps with a
+/// port, then `/` or `?`. A JWT (`eyJ…`) is never taken for a host name.
+fn is_url(text: &str) -> bool {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return true;
+    }
+    let Some(end) = text.find(['/', '?']) else {
+        return false;
+    };
+    let authority = &text[..end];
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return false,
+        None => authority,
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let is_label = |label: &&str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let top = labels.last().copied().unwrap_or_default();
+    let is_ipv4 = host.parse::<std::net::Ipv4Addr>().is_ok();
+    let is_name = labels.len() > 1
+        && labels.iter().all(is_label)
+        && top.len() > 1
+        && top.bytes().all(|b| b.is_ascii_alphabetic());
+    !host.starts_with("eyJ") && (host == "localhost" || is_ipv4 || is_name)
+}
+
+/// Reads a pasted HTTP/1.x request: a request line (`GET /path HTTP/1.1`), then header lines up to
+/// a blank line. Lines may start with `> `, as `curl -v` prints what it sends.
+fn http_request(text: &str) -> Option<CurlRequest> {
+    let mut lines = text
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .map(|line| match line.strip_prefix('>') {
+            Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
+            None => line,
+        });
+    let mut request_line = lines.next()?.split(' ');
+    let (method, target, version) = (
+        request_line.next()?,
+        request_line.next()?,
+        request_line.next()?,
+    );
+    let is_request_line = request_line.next().is_none()
+        && is_http_token(method)
+        && method.bytes().all(|b| b.is_ascii_uppercase())
+        && version.starts_with("HTTP/1.");
+    if !is_request_line {
+        return None;
+    }
+    let headers = lines
+        .take_while(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some(CurlRequest {
+        url: Some(sent_url(target, "", None)),
+        headers,
+        ..CurlRequest::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_and_without_scheme() {
+        for url in [
+            "https://h/?a=1",
+            "orders.test/?a=1",
+            "localhost:8080/x",
+            "10.0.0.1?a",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for text in ["eyJhbGciOi.eyJzdWIi/x", "abc/def", "a.b1/x", "h:x/"] {
+            assert!(!is_url(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn path_with_query_read() {
+        let (source, request) = parse("/api/orders?access_token=t#top").expect("a path");
+        assert_eq!(source, "path");
+        assert_eq!(request.url.as_deref(), Some("/api/orders?access_token=t"));
+    }
+
+    #[test]
+    fn http_request_read() {
+        let text = "> GET /?a=1 HTTP/1.1\r\n> Host: h\r\n> Authorization: Bearer t\r\n>\r\n";
+        let (source, request) = parse(text).expect("a request");
+        assert_eq!(source, "HTTP request");
+        assert_eq!(request.url.as_deref(), Some("/?a=1"));
+        assert_eq!(request.headers, ["Host: h", "Authorization: Bearer t"]);
+    }
+
+    #[test]
+    fn not_a_request() {
+        assert_eq!(parse("Bearer abc"), None);
+        assert_eq!(parse("GET is a word"), None);
+    }
+}
