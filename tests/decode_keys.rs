@@ -780,17 +780,39 @@ fn issuer_discovery_verifies() {
     let key = EcKey::new("k1");
     let site = server("issuer", &key);
     let issuer = site.url("");
+    let mut claims = claims();
+    claims["iss"] = json!(issuer);
     let (value, output) = run_json(&[
         "--ca-file",
         &site.ca_file,
         "--issuer",
         &issuer,
-        &key.token(),
+        &key.token_for(&claims),
     ]);
     assert_eq!(value["signature"]["status"], "verified");
     assert_eq!(value["signature"]["key_source_kind"], "issuer");
     assert_eq!(site.hits("/.well-known/openid-configuration"), 1);
     assert_eq!(code(&output), Some(0));
+}
+
+/// The issuer's keys verify a token that names another issuer, which a RequestAuthentication for
+/// the issuer does not accept (Envoy: 401 `Jwt issuer is not configured`).
+#[test]
+fn issuer_discovery_other_iss() {
+    let key = EcKey::new("k1");
+    let site = server("issuer-other", &key);
+    let (value, output) = run_json(&[
+        "--ca-file",
+        &site.ca_file,
+        "--issuer",
+        &site.url(""),
+        &key.token(),
+    ]);
+    let codes = value["problems"].to_string();
+
+    assert_eq!(value["signature"]["status"], "verified");
+    assert!(codes.contains("issuer_mismatch"), "{codes}");
+    assert_eq!(code(&output), Some(1));
 }
 
 #[test]

@@ -7,13 +7,25 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// Runs `program` with `args` and empty standard input.
+/// Runs `program` with `args` and empty standard input. A copy of an executable that another
+/// test thread's child still holds open for writing fails to start with "Text file busy"
+/// (`ETXTBSY`) for a moment, so that error is retried.
 fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("{program} starts: {error}"))
+    let mut attempts = 0;
+    loop {
+        match Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(output) => return output,
+            Err(error) if error.raw_os_error() == Some(26) && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("{program} starts: {error}"),
+        }
+    }
 }
 
 /// Returns the status, standard output and standard error of `output`, for comparing.
