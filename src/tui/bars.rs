@@ -233,10 +233,14 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let line = if let Some(prompt) = &app.prompt {
         let (lead, body) = match prompt.kind {
-            PromptKind::Filter => ("/", Span::raw(prompt.text.clone())),
-            PromptKind::Command => (":", Span::raw(prompt.text.clone())),
+            // A token pasted into another prompt is hidden too, as in every other display.
+            PromptKind::Filter => ("/", Span::raw(crate::redact::hide_tokens(&prompt.text))),
+            PromptKind::Command => (":", Span::raw(crate::redact::hide_tokens(&prompt.text))),
             PromptKind::Token => ("token> ", masked(&prompt.text)),
-            PromptKind::WhatIf => ("what-if> ", Span::raw(prompt.text.clone())),
+            PromptKind::WhatIf => (
+                "what-if> ",
+                Span::raw(crate::redact::hide_tokens(&prompt.text)),
+            ),
         };
         Line::from(vec![
             styled(theme, Slot::Accent, lead),

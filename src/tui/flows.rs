@@ -207,7 +207,8 @@ fn title(app: &App) -> Line<'static> {
         styled(theme, Slot::Header, format!("[{}] ", app.visible.len())),
     ];
     if !app.filter.is_empty() {
-        spans.push(styled(theme, Slot::Accent, format!("</{}> ", app.filter)));
+        let filter = crate::redact::hide_tokens(&app.filter);
+        spans.push(styled(theme, Slot::Accent, format!("</{filter}> ")));
     }
     Line::from(spans)
 }
