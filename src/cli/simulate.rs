@@ -178,6 +178,22 @@ fn unused_jwks_warnings(jwks: &BTreeMap<String, String>, policies: &PolicySet) -
         .collect()
 }
 
+/// Returns a warning when the `--token` value starts with an authorization scheme, which
+/// `--token` adds itself, so the request carries the scheme twice (`Bearer Bearer <jwt>`).
+fn token_scheme_warning(token: &str) -> Option<String> {
+    let (first, rest) = token.trim_start().split_once([' ', '\t'])?;
+    let is_scheme = ["bearer", "jwt", "token"]
+        .iter()
+        .any(|scheme| first.eq_ignore_ascii_case(scheme));
+    (is_scheme && !rest.trim().is_empty()).then(|| {
+        format!(
+            "--token starts with the scheme {first:?}, and --token adds `Bearer ` itself, so the \
+             request carries `Bearer {first} <token>`. Pass the token alone to --token, or the \
+             whole header with -H 'Authorization: {first} <token>'"
+        )
+    })
+}
+
 /// The `-f` value that names standard input, as `kubectl apply -f -` takes it.
 const STDIN_NAME: &str = "-";
 
@@ -196,6 +212,9 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     verdict
         .warnings
         .extend(loaded.workload_report.warnings.iter().cloned());
+    verdict
+        .warnings
+        .extend(args.request.token.as_deref().and_then(token_scheme_warning));
 
     let mut out = std::io::stdout().lock();
     let written: anyhow::Result<()> = match args.output {
