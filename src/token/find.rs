@@ -67,9 +67,9 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
     }
-    if let Some(line) = json_header_line(trimmed) {
+    if let Some((line, source)) = json_header_line(trimmed) {
         let mut found = find_token(&line)?;
-        found.location = format!("JSON object, {}", found.location);
+        found.location = format!("{source}, {}", found.location);
         return Ok(found);
     }
 
@@ -310,15 +310,24 @@ fn found_in_cookie(
     })
 }
 
-/// Returns `Name: value` for a JSON object of headers (`{"Authorization": "Bearer …"}`): its
-/// `Authorization` entry, else its first string entry whose name reads as a header name.
-fn json_header_line(text: &str) -> Option<String> {
+/// Returns the line to read and how it was given for a JSON object: `Bearer <token>` for an OAuth
+/// token response (`access_token`, else `id_token`), or `Name: value` for an object of headers
+/// (`{"Authorization": "Bearer …"}`), its `Authorization` entry, else its first string entry
+/// whose name reads as a header name.
+fn json_header_line(text: &str) -> Option<(String, String)> {
     if !text.starts_with('{') {
         return None;
     }
     let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
         return None;
     };
+    // An OAuth 2.0 token response (RFC 6749 section 5.1) carries the token the client then sends
+    // as `Authorization: Bearer`. An OpenID Connect response may carry an ID token beside it.
+    for member in ["access_token", "id_token"] {
+        if let Some(token) = map.get(member).and_then(serde_json::Value::as_str) {
+            return Some((format!("Bearer {token}"), format!("token response, {member}")));
+        }
+    }
     let entries = || {
         map.iter()
             .filter_map(|(name, value)| Some((name, value.as_str()?)))
@@ -327,7 +336,7 @@ fn json_header_line(text: &str) -> Option<String> {
     let (name, value) = entries()
         .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         .or_else(|| entries().next())?;
-    Some(format!("{name}: {value}"))
+    Some((format!("{name}: {value}"), "JSON object".to_owned()))
 }
 
 /// Returns the first cookie of a `Cookie` header value whose value classifies as a JWS or JWE,
