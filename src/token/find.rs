@@ -325,7 +325,10 @@ fn json_header_line(text: &str) -> Option<(String, String)> {
     // as `Authorization: Bearer`. An OpenID Connect response may carry an ID token beside it.
     for member in ["access_token", "id_token"] {
         if let Some(token) = map.get(member).and_then(serde_json::Value::as_str) {
-            return Some((format!("Bearer {token}"), format!("token response, {member}")));
+            return Some((
+                format!("Bearer {token}"),
+                format!("token response, {member}"),
+            ));
         }
     }
     let entries = || {

@@ -46,6 +46,10 @@ pub enum Action {
     /// A character typed into the open prompt.
     Input(char),
     Backspace,
+    /// Ctrl-U in the open prompt: clears the text typed so far, as in a shell.
+    ClearInput,
+    /// Ctrl-W in the open prompt: deletes the word before the cursor, as in a shell.
+    DeleteWord,
     /// Enter in the open prompt. A filter stays applied.
     Submit,
     /// Esc in the open prompt. A filter is cleared.
@@ -426,6 +430,14 @@ pub fn update(app: &mut App, action: Action) {
         Action::Input(c) => app.edit_prompt(|text| text.push(c)),
         Action::Backspace => app.edit_prompt(|text| {
             text.pop();
+        }),
+        Action::ClearInput => app.edit_prompt(String::clear),
+        Action::DeleteWord => app.edit_prompt(|text| {
+            let kept = text
+                .trim_end()
+                .rfind(char::is_whitespace)
+                .map_or(0, |at| at + 1);
+            text.truncate(kept);
         }),
         Action::Submit => {
             if let Some(prompt) = app.prompt.take() {

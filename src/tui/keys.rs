@@ -325,6 +325,14 @@ fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
 }
 
 fn prompt_action(key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        // Shell line editing. Other control keys type nothing.
+        return match key.code {
+            KeyCode::Char('u') => Some(Action::ClearInput),
+            KeyCode::Char('w') => Some(Action::DeleteWord),
+            _ => None,
+        };
+    }
     match key.code {
         KeyCode::Enter => Some(Action::Submit),
         KeyCode::Esc => Some(Action::Cancel),
@@ -337,6 +345,21 @@ fn prompt_action(key: &KeyEvent) -> Option<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompt_control_keys_edit() {
+        let control = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+
+        assert!(matches!(
+            prompt_action(&control('u')),
+            Some(Action::ClearInput)
+        ));
+        assert!(matches!(
+            prompt_action(&control('w')),
+            Some(Action::DeleteWord)
+        ));
+        assert!(prompt_action(&control('x')).is_none());
+    }
 
     #[test]
     fn keys_unique_per_view() {
