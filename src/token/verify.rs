@@ -114,13 +114,23 @@ pub fn parse_jwt(token: &str) -> Result<Jwt, &'static str> {
     })
 }
 
+/// Returns the message of [`VerifyError::KidAlgMismatch`]: `kid` is empty when the token has none.
+fn kid_alg_mismatch(kid: &str, alg: &str) -> String {
+    let matched = if kid.is_empty() {
+        format!("the token has no `kid`, and no key of the JWKS fits its `alg` {alg:?}")
+    } else {
+        format!("no key of the JWKS matches the token's `kid` {kid:?} and `alg` {alg:?}")
+    };
+    format!(
+        "{matched}; publish the signing key in the JWKS, or check that the token comes from this \
+         issuer"
+    )
+}
+
 /// Why no key verified a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error(
-        "no key of the JWKS matches the token's `kid` {kid:?} and `alg` {alg:?}; publish the \
-         signing key in the JWKS, or check that the token comes from this issuer"
-    )]
+    #[error("{}", kid_alg_mismatch(kid, alg))]
     KidAlgMismatch { kid: String, alg: String },
     #[error(
         "the signature did not verify with any of the keys tried (indices {tried:?}); the token \
