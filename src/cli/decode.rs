@@ -805,7 +805,30 @@ fn check_not_a_path(argument: &str) -> Result<(), String> {
             "no file {argument:?}, and a token does not start with a path; check the file name"
         ));
     }
+    if looks_like_file_name(argument) {
+        return Err(format!(
+            "no file {argument:?}, and a token does not end in a file extension; check the file name"
+        ));
+    }
     Ok(())
+}
+
+/// File name endings of the files people keep tokens, keys and requests in.
+const FILE_EXTENSIONS: [&str; 8] = ["txt", "jwt", "json", "token", "pem", "log", "yaml", "toml"];
+
+/// Returns whether `argument` reads as a file name rather than a token: one word of file name
+/// characters with a single dot before a [`FILE_EXTENSIONS`] ending. A JWT has two dots, and an
+/// opaque token that contains a dot does not end in such a word.
+fn looks_like_file_name(argument: &str) -> bool {
+    let Some((stem, extension)) = argument.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && !stem.contains('.')
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
 }
 
 /// Reads at most [`MAX_INPUT_BYTES`] of UTF-8 text from `reader`. Errors name it `source_name`.
@@ -1008,6 +1031,16 @@ fn to_text(inspection: &Inspection, report: &SignatureReport, show_secrets: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_not_tokens() {
+        for name in ["token.txt", "jwt.JSON", "my_token-2.jwt"] {
+            assert!(looks_like_file_name(name), "{name}");
+        }
+        for token in ["a.b.txt", "ya29.a0AfB_byC", "opaque-token", ".txt", "x.y.z"] {
+            assert!(!looks_like_file_name(token), "{token}");
+        }
+    }
 
     #[test]
     fn at_unix_seconds() {
