@@ -269,7 +269,7 @@ fn help_popup_cut() {
 }
 
 /// For an HS256 token without `kid` and a JWKS of RSA keys, decode's signature line prints `no
-/// kid`, but the edge column's reason gives the token's `kid` is `""`, a value the token does not
+/// kid`, but the edge column's reason gives the token's `kid` as `""`, a value the token does not
 /// carry.
 #[test]
 #[ignore = "finding: the edge reason calls a missing kid `\"\"`"]
@@ -398,4 +398,34 @@ fn token_view_curl_request() {
         screen.contains("What-if DELETE /api/orders/1042"),
         "the what-if does not judge the curl command's request:\n{screen}"
     );
+}
+
+/// Request copies from the tools an engineer uses, with the token in double quotes followed by more
+/// text: a browser's "Copy as fetch", HTTPie, and curl on Windows (`curl.exe`). decode takes the
+/// closing quote and what follows as part of the signature, reports it as invalid base64url and
+/// exits 1.
+#[test]
+#[ignore = "finding: decode reads a closing quote and the text after it into the signature"]
+fn quoted_token_pastes() {
+    let token = token_of(DEMO_ISSUER);
+    let pastes = [
+        format!(
+            "fetch(\"https://shop.example.com/api/orders\", {{\n  \"headers\": {{\n    \"authorization\": \"Bearer {token}\"\n  }},\n  \"method\": \"GET\"\n}});\n"
+        ),
+        format!("http GET https://shop.example.com/api/orders \"Authorization:Bearer {token}\""),
+        format!(
+            "curl.exe -H \"Authorization: Bearer {token}\" https://shop.example.com/api/orders"
+        ),
+    ];
+
+    for pasted in &pastes {
+        let shown = pasted.replace(&token, "<jwt>");
+        let (code, json, stderr) = decode_output(pasted, &[]);
+        assert_eq!(
+            json["encoded_len"],
+            token.len(),
+            "{shown}: not the token alone: {json}\n{stderr}"
+        );
+        assert_eq!(code, 0, "{shown}: a valid token: {json}");
+    }
 }
