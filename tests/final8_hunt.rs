@@ -154,8 +154,25 @@ fn scratch_path(name: &str) -> PathBuf {
 
 /// Writes `shop/jwt` and `shop/require-jwt`, the objects behind [`mint::istiod_filters`], to one file.
 fn policy_file() -> PathBuf {
+    let authentication = json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": "RequestAuthentication",
+        "metadata": {"name": "jwt", "namespace": "shop"},
+        "spec": {"jwtRules": [{"issuer": mint::ISSUER, "jwks": mint::jwks()}]},
+    });
+    let authorization = json!({
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "require-jwt", "namespace": "shop"},
+        "spec": {"rules": [{"from": [{"source": {"requestPrincipals": [format!("{}/*", mint::ISSUER)]}}]}]},
+    });
+    // JSON is YAML, so each document goes on its own line after a `---` separator.
     let path = scratch_path("policies.yaml");
-    std::fs::write(&path, mint::istiod_policies_yaml()).expect("policy file written");
+    std::fs::write(
+        &path,
+        format!("---\n{authentication}\n---\n{authorization}\n"),
+    )
+    .expect("policy file written");
     path
 }
 

@@ -19,7 +19,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use envoy_harness::client::WireRequest;
-use envoy_harness::envoy;
+use envoy_harness::{envoy, require_jwt};
 use serde_json::json;
 use support::decode_output;
 use support::tmux::TmuxSession;
@@ -66,6 +66,19 @@ fn serve_discovery() -> String {
         }
     });
     issuer
+}
+
+/// Returns a request from 127.0.0.1 in plaintext to shop/orders with `headers`.
+fn wire(method: &str, path: &str, headers: Vec<(String, String)>) -> WireRequest {
+    WireRequest {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        host: "orders.shop.svc.cluster.local:8080".to_owned(),
+        headers,
+        peer: None,
+        source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        sni: None,
+    }
 }
 
 /// Starts the demo TUI in tmux at `columns` by `rows` and waits for its flow list.
@@ -135,20 +148,16 @@ fn issuer_flag_other_iss() {
 #[test]
 fn envoy_rejects_other_issuer() {
     let token = token_of("https://other-idp.test");
-    let wire = WireRequest {
-        method: "GET".to_owned(),
-        path: "/api/orders".to_owned(),
-        host: "orders.shop.svc.cluster.local:8080".to_owned(),
-        headers: vec![("Authorization".to_owned(), format!("Bearer {token}"))],
-        peer: None,
-        source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        sni: None,
-    };
+    let request = wire(
+        "GET",
+        "/api/orders",
+        vec![("Authorization".to_owned(), format!("Bearer {token}"))],
+    );
 
     let verdicts = envoy_harness::http_verdicts(
         mint::istiod_filters(mint::ISSUER),
         envoy::free_port(),
-        vec![wire],
+        vec![request],
         "newuser-issuer",
     );
 
@@ -292,21 +301,16 @@ fn edge_reason_missing_kid() {
     );
 }
 
-/// Writes `shop/jwt` and `shop/require-jwt`, the objects behind [`mint::istiod_filters`], to a
-/// file named `name` in the test run's folder.
-fn policy_file(name: &str) -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("newuser-{}-{name}", std::process::id()));
-    std::fs::write(&path, mint::istiod_policies_yaml()).expect("policy file written");
-    path
-}
-
-/// Runs `idflow check -o json` for shop/orders on [`policy_file`] with `args` and returns
-/// `STATUS DETAILS` and standard error.
+/// Runs `idflow check -o json` for shop/orders on the policies of [`require_jwt::policy_file`] for
+/// [`mint::ISSUER`] with `args`, and returns `STATUS DETAILS` and standard error.
 fn check_verdict(args: &[&str]) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
         .args(["check", "-o", "json", "--workload", "shop/orders", "-f"])
-        .arg(policy_file("check.yaml"))
+        .arg(require_jwt::policy_file(
+            mint::ISSUER,
+            &mint::jwks(),
+            "newuser-check",
+        ))
         .args(args)
         .output()
         .expect("idflow check runs");
@@ -326,14 +330,12 @@ fn scheme_pastes_match_envoy() {
     let values = [format!("Bearer Bearer {token}"), format!("bearer {token}")];
     let wires = values
         .iter()
-        .map(|value| WireRequest {
-            method: "GET".to_owned(),
-            path: "/api/orders".to_owned(),
-            host: "orders.shop.svc.cluster.local:8080".to_owned(),
-            headers: vec![("Authorization".to_owned(), value.clone())],
-            peer: None,
-            source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            sni: None,
+        .map(|value| {
+            wire(
+                "GET",
+                "/api/orders",
+                vec![("Authorization".to_owned(), value.clone())],
+            )
         })
         .collect();
 
@@ -401,7 +403,7 @@ fn token_view_curl_request() {
 }
 
 /// Request copies from the tools an engineer uses, with the token in double quotes followed by more
-/// text: a browser's "Copy as fetch", HTTPie, and curl on Windows (`curl.exe`). decode takes the
+/// text: a browser's "Copy as fetch", `HTTPie`, and curl on Windows (`curl.exe`). decode takes the
 /// closing quote and what follows as part of the signature, reports it as invalid base64url and
 /// exits 1.
 #[test]
@@ -427,5 +429,129 @@ fn quoted_token_pastes() {
             "{shown}: not the token alone: {json}\n{stderr}"
         );
         assert_eq!(code, 0, "{shown}: a valid token: {json}");
+    }
+}
+
+/// A policy set a user writes for an orders API: a RequestAuthentication with an audience, an
+/// ALLOW policy for one subject's GETs under `/api/`, and a DENY policy for `/api/admin*`.
+fn orders_policies() -> String {
+    let jwks = mint::jwks();
+    format!(
+        r#"apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {{name: ra, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: orders}}}}
+  jwtRules:
+  - issuer: {issuer}
+    audiences: [orders-api]
+    jwks: '{jwks}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: allow-alice, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: orders}}}}
+  action: ALLOW
+  rules:
+  - from: [{{source: {{requestPrincipals: ["{issuer}/alice"]}}}}]
+    to: [{{operation: {{methods: [GET], paths: ["/api/*"]}}}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: no-admin, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: orders}}}}
+  action: DENY
+  rules:
+  - to: [{{operation: {{paths: ["/api/admin*"]}}}}]
+"#,
+        issuer = mint::ISSUER,
+    )
+}
+
+/// check and a real Envoy with the filters `idflow envoy-config` prints give the same verdict for
+/// each request against [`orders_policies`]: allowed, denied by the DENY policy (also through
+/// `..` and a percent-encoded letter), no token, an expired token, another audience, another
+/// method and a path in capitals.
+#[test]
+fn own_policies_match_envoy() {
+    let policies = envoy_harness::scratch_dir("newuser-own").join("orders.yaml");
+    std::fs::write(&policies, orders_policies()).expect("policy file written");
+    let policies = policies.display().to_string();
+    let now = chrono::Utc::now().timestamp();
+    let good = token_of(mint::ISSUER);
+    let expired = mint::mint(
+        mint::key(),
+        &mint::claims(mint::ISSUER, "orders-api", now - 7200, 3600),
+    );
+    let other_audience = mint::mint(
+        mint::key(),
+        &mint::claims(mint::ISSUER, "billing", now, 3600),
+    );
+    let cases: [(&str, &str, Option<&str>); 9] = [
+        ("GET", "/api/orders", Some(&good)),
+        ("GET", "/api/admin", Some(&good)),
+        ("GET", "/api/orders/../admin", Some(&good)),
+        ("GET", "/api/%61dmin/x", Some(&good)),
+        ("GET", "/api/orders", None),
+        ("GET", "/api/orders", Some(&expired)),
+        ("GET", "/api/orders", Some(&other_audience)),
+        ("POST", "/api/orders", Some(&good)),
+        ("GET", "/API/orders", Some(&good)),
+    ];
+    let port = envoy::free_port();
+    let workload_args = [
+        "-f".to_owned(),
+        policies,
+        "--workload".to_owned(),
+        "shop/orders".to_owned(),
+        "--port".to_owned(),
+        port.to_string(),
+    ];
+    let filters = envoy_harness::idflow::envoy_config(&workload_args)
+        .unwrap_or_else(|error| panic!("idflow envoy-config failed: {error}"));
+    let wires = cases
+        .iter()
+        .map(|(method, path, token)| {
+            let headers = token
+                .map(|token| ("Authorization".to_owned(), format!("Bearer {token}")))
+                .into_iter()
+                .collect();
+            wire(method, path, headers)
+        })
+        .collect();
+
+    let verdicts = envoy_harness::http_verdicts(filters.http_filters, port, wires, "newuser-own");
+    assert_eq!(
+        verdicts.len(),
+        cases.len(),
+        "one Envoy verdict per case: {verdicts:?}"
+    );
+    assert_eq!(verdicts[0], "200 via_upstream", "the allowed request");
+
+    for ((method, path, token), envoy_verdict) in cases.iter().zip(&verdicts) {
+        let mut args = workload_args.to_vec();
+        args.extend([
+            "--method".to_owned(),
+            (*method).to_owned(),
+            "--path".to_owned(),
+            (*path).to_owned(),
+        ]);
+        if let Some(token) = token {
+            args.extend(["--token".to_owned(), (*token).to_owned()]);
+        }
+        let verdict = envoy_harness::idflow::check(&args)
+            .unwrap_or_else(|error| panic!("idflow check failed: {error}"));
+        let simulated = format!("{} {}", verdict.status, verdict.response_code_details);
+        let with_token = if token.is_some() {
+            "a token"
+        } else {
+            "no token"
+        };
+        assert_eq!(
+            &simulated, envoy_verdict,
+            "{method} {path} with {with_token}"
+        );
     }
 }

@@ -109,22 +109,3 @@ pub fn istiod_filters(issuer: &str) -> Vec<Value> {
         }}),
     ]
 }
-
-/// Returns `shop/jwt` and `shop/require-jwt`, the Istio objects behind [`istiod_filters`] for
-/// [`ISSUER`], as one multi-document YAML file.
-pub fn istiod_policies_yaml() -> String {
-    let authentication = json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "RequestAuthentication",
-        "metadata": {"name": "jwt", "namespace": "shop"},
-        "spec": {"jwtRules": [{"issuer": ISSUER, "jwks": jwks()}]},
-    });
-    let authorization = json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "AuthorizationPolicy",
-        "metadata": {"name": "require-jwt", "namespace": "shop"},
-        "spec": {"rules": [{"from": [{"source": {"requestPrincipals": [format!("{ISSUER}/*")]}}]}]},
-    });
-    // JSON is YAML, so each document goes on its own line after a `---` separator.
-    format!("---\n{authentication}\n---\n{authorization}\n")
-}
