@@ -356,7 +356,7 @@ fn scheme_pastes_match_envoy() {
 
 /// `--token` puts `Bearer ` in front of its value, so `--token "Bearer <jwt>"`, the form decode
 /// reads and users copy, sends `Bearer Bearer <jwt>` and gets a 401 from a malformed token. check
-/// should say that the value already carries the scheme.
+/// should warn that the value already carries the scheme.
 #[test]
 #[ignore = "finding: check --token 'Bearer <jwt>' sends the scheme twice without a warning"]
 fn token_flag_with_scheme() {
@@ -432,7 +432,7 @@ fn quoted_token_pastes() {
     }
 }
 
-/// A policy set a user writes for an orders API: a RequestAuthentication with an audience, an
+/// Returns the policies a user writes for an orders API: a RequestAuthentication with an audience, an
 /// ALLOW policy for one subject's GETs under `/api/`, and a DENY policy for `/api/admin*`.
 fn orders_policies() -> String {
     let jwks = mint::jwks();
@@ -471,9 +471,9 @@ spec:
 }
 
 /// check and a real Envoy with the filters `idflow envoy-config` prints give the same verdict for
-/// each request against [`orders_policies`]: allowed, denied by the DENY policy (also through
-/// `..` and a percent-encoded letter), no token, an expired token, another audience, another
-/// method and a path in capitals.
+/// each request against [`orders_policies`]. The cases are an allowed request, the DENY policy's
+/// path (also through `..` and a percent-encoded letter), no token, an expired token, another
+/// audience, another method and a path in capitals.
 #[test]
 fn own_policies_match_envoy() {
     let policies = envoy_harness::scratch_dir("newuser-own").join("orders.yaml");
