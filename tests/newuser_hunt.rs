@@ -432,8 +432,9 @@ fn quoted_token_pastes() {
     }
 }
 
-/// Returns the policies a user writes for an orders API: a RequestAuthentication with an audience, an
-/// ALLOW policy for one subject's GETs under `/api/`, and a DENY policy for `/api/admin*`.
+/// Returns the policies a user writes for an orders API: a RequestAuthentication with an
+/// audience, an ALLOW policy for one subject's GETs under `/api/`, and a DENY policy for
+/// `/api/admin*`.
 fn orders_policies() -> String {
     let jwks = mint::jwks();
     format!(
