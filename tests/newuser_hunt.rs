@@ -193,27 +193,36 @@ fn missing_file_name() {
     );
 }
 
-/// The help screen states that a paste anywhere inspects the token. With the filter prompt open, a pasted
-/// token goes into the filter instead, and the Flows title then shows it whole, signature
-/// included, although displays redact signatures unless `--show-secrets` is given.
+/// The help screen states that a paste anywhere inspects the token. With a prompt open, a pasted
+/// token goes into the prompt instead, and the screen then shows it whole, signature included:
+/// the filter in the Flows title, the command in the "unknown command" message, and the what-if
+/// request in the Token view. Displays redact signatures unless `--show-secrets` is given, and the
+/// token prompt (`i`) shows only a count of the characters typed.
 #[test]
-#[ignore = "finding: a token pasted into the filter shows its signature in the Flows title"]
-fn filter_paste_signature() {
-    // A short token, so that the whole of it fits in the title of a 200-column terminal.
+#[ignore = "finding: a token pasted into a prompt shows its signature on screen"]
+fn prompt_paste_signature() {
+    // A short token, so that the whole of it fits on one line of a 200-column terminal.
     let (token, [_, _, signature]) = support::jwt_shaped("bob");
-    let session = demo_session("nu-filter", 200, 30);
-
-    session.send(&["/"]);
-    session.paste(&token);
-    session.send(&["Enter"]);
-    sleep(Duration::from_millis(500));
-    let screen = session.capture();
-
     let signature_start = &signature[..16];
-    assert!(
-        !screen.contains(signature_start),
-        "the screen shows the token's signature:\n{screen}"
-    );
+    let prompts: [(&str, &[&str]); 3] = [
+        ("filter", &["/"]),
+        ("command", &[":"]),
+        ("what-if", &["t", "i", "x", "Enter", "e"]),
+    ];
+
+    for (prompt, keys) in prompts {
+        let session = demo_session(&format!("nu-paste-{prompt}"), 200, 30);
+        session.send(keys);
+        session.paste(&token);
+        session.send(&["Enter"]);
+        sleep(Duration::from_millis(500));
+        let screen = session.capture();
+
+        assert!(
+            !screen.contains(signature_start),
+            "{prompt} prompt: the screen shows the token's signature:\n{screen}"
+        );
+    }
 }
 
 /// Ctrl-U clears the line in a shell prompt. In the what-if prompt it types a `u`, so the request
