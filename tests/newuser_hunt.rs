@@ -194,9 +194,9 @@ fn missing_file_name() {
 }
 
 /// The help screen states that a paste anywhere inspects the token. With a prompt open, a pasted
-/// token goes into the prompt instead, and the screen then shows it whole, signature included:
-/// the filter in the Flows title, the command in the "unknown command" message, and the what-if
-/// request in the Token view. Displays redact signatures unless `--show-secrets` is given, and the
+/// token goes into the prompt instead, and the screen then shows it whole, signature included.
+/// The filter shows in the Flows title, the command in the "unknown command" message, and the
+/// what-if request in the Token view. Displays redact signatures unless `--show-secrets` is given, and the
 /// token prompt (`i`) shows only a count of the characters typed.
 #[test]
 #[ignore = "finding: a token pasted into a prompt shows its signature on screen"]
