@@ -261,9 +261,10 @@ impl App {
     }
 
     pub(super) fn set_flash(&mut self, level: FlashLevel, text: impl Into<String>) {
+        // A message may quote what the user typed or pasted, which can be a token.
         self.flash = Some(Flash {
             level,
-            text: text.into(),
+            text: crate::redact::hide_tokens(&text.into()),
             ticks_left: FLASH_TICKS,
         });
     }

@@ -38,7 +38,11 @@ pub fn lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
     let theme = &app.theme;
     out.push(Line::from(vec![
         styled(theme, Slot::Header, "What-if "),
-        styled(theme, Slot::Text, app.what_if_text()),
+        styled(
+            theme,
+            Slot::Text,
+            crate::redact::hide_tokens(&app.what_if_text()),
+        ),
         styled(theme, Slot::Muted, "  (e edits the request)"),
     ]));
     let rows = &app.token.what_if;
