@@ -258,10 +258,9 @@ fn what_if_extra_words() {
     );
 }
 
-/// The help popup keeps a fixed width, so on a 140-column terminal the Token entries are cut:
-/// `edit the what-if request (METHOD PAT` and `copy the claims as JSON (OSC 52; nev`.
+/// The help popup is as wide as its longest entry, so on a 140-column terminal the Token entries
+/// show whole, where a fixed width cut them to `edit the what-if request (METHOD PAT`.
 #[test]
-#[ignore = "finding: the help popup cuts key descriptions on a wide terminal"]
 fn help_popup_cut() {
     let session = demo_session("nu-help", 140, 40);
 

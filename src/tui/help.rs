@@ -11,6 +11,8 @@ use super::keys::{BINDINGS, Context};
 use super::theme::{Slot, Theme};
 
 const KEY_WIDTH: usize = 8;
+/// The narrowest popup, wide enough for its title.
+const MIN_WIDTH: u16 = 26;
 
 /// Draws the help overlay centred in `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -28,12 +30,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::from(styled(theme, Slot::Header, "Anywhere")));
     lines.push(entry(theme, "ctrl-c", "quit"));
     lines.push(entry(theme, "paste", "inspect the pasted token"));
+    lines.push(entry(
+        theme,
+        "ctrl-u/w",
+        "in a prompt: clear it / delete a word",
+    ));
 
+    // As wide as the longest entry and the borders, within the screen.
+    let widest = lines.iter().map(Line::width).max().unwrap_or_default() + 2;
+    let width = u16::try_from(widest)
+        .unwrap_or(u16::MAX)
+        .clamp(MIN_WIDTH, area.width.max(MIN_WIDTH));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let [popup] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(48)])
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
         .flex(Flex::Center)
         .areas(popup);
     let block = Block::default()
@@ -50,7 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn entry(theme: &Theme, keys: &str, description: &'static str) -> Line<'static> {
     Line::from(vec![
-        styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$}")),
+        styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$} ")),
         styled(theme, Slot::Text, description),
     ])
 }
