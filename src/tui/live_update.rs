@@ -220,6 +220,17 @@ impl App {
                 );
             }
         };
+        let extra: Vec<&str> = words.collect();
+        if !extra.is_empty() {
+            return self.set_flash(
+                FlashLevel::Error,
+                format!(
+                    "the what-if request takes METHOD PATH alone, and \"{}\" follows the path, \
+                     so the request was not changed. A query belongs in the path, after `?`",
+                    extra.join(" ")
+                ),
+            );
+        }
         self.live.what_if.method = method.to_uppercase();
         path.clone_into(&mut self.live.what_if.path);
         self.evaluate_what_if();
