@@ -24,6 +24,9 @@ pub struct CurlRequest {
     pub unread_files: Vec<String>,
     /// Whether data sent in the request body (data without `-G`) has an `access_token` pair.
     pub body_has_access_token: bool,
+    /// The method curl sends: `-X`/`--request`, else HEAD for `-I`/`--head`, POST for data without
+    /// `-G`, GET otherwise.
+    pub method: String,
 }
 
 /// A data option, named by the way curl reads its value.
@@ -54,6 +57,10 @@ struct Options {
     urls: Vec<UrlWord>,
     request_target: Option<String>,
     get: bool,
+    /// `-I`/`--head`.
+    head: bool,
+    /// `-X`/`--request`.
+    method: Option<String>,
     data: Vec<String>,
     url_query: Vec<String>,
     cookies: Vec<String>,
@@ -76,8 +83,10 @@ impl CurlRequest {
     /// starts a new group of options for the URLs after it. The list is never empty.
     pub fn parse_all(text: &str) -> Option<Vec<Self>> {
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        // `curl.exe` is how Windows users call curl, and how browsers copy a request for them.
         let is_command = text
-            .strip_prefix("curl")
+            .strip_prefix("curl.exe")
+            .or_else(|| text.strip_prefix("curl"))
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
         let is_argument = text.starts_with("-H") || text.starts_with("--header");
         if !is_command && !is_argument {
@@ -124,6 +133,25 @@ impl CurlRequest {
         (!values.is_empty()).then(|| values.join("; "))
     }
 
+    /// Returns the path and query of the request: the URL without its scheme and authority, `/`
+    /// when it names none.
+    pub fn path(&self) -> String {
+        let url = self.url.as_deref().unwrap_or_default();
+        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path = if url.starts_with('/') {
+            url
+        } else {
+            after_scheme
+                .find(['/', '?'])
+                .map_or("", |at| &after_scheme[at..])
+        };
+        match path {
+            "" => "/".to_owned(),
+            query if query.starts_with('?') => format!("/{query}"),
+            path => path.to_owned(),
+        }
+    }
+
     /// Returns the headers as `(name, value)` pairs, split at the first `:` as curl splits them.
     pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().filter_map(|line| {
@@ -144,8 +172,9 @@ impl Options {
                     Some((name, value)) => (name, Some(value.to_owned())),
                     None => (long, None),
                 };
-                if name == "get" {
-                    options.get = true;
+                if name == "get" || name == "head" {
+                    options.get |= name == "get";
+                    options.head |= name == "head";
                     continue;
                 }
                 let takes_value = Options::reads_long(name)
@@ -220,6 +249,7 @@ impl Options {
                 explicit: true,
             }),
             "request-target" => self.request_target = Some(value),
+            "request" => self.method = Some(value),
             // Options that take a value idflow has no use for.
             _ => {}
         }
@@ -230,9 +260,8 @@ impl Options {
     fn apply_short<'a>(&mut self, letters: &str, rest: &mut impl Iterator<Item = &'a String>) {
         for (index, letter) in letters.char_indices() {
             if !SHORT_WITH_VALUE.contains(letter) {
-                if letter == 'G' {
-                    self.get = true;
-                }
+                self.get |= letter == 'G';
+                self.head |= letter == 'I';
                 continue;
             }
             let attached = &letters[index + letter.len_utf8()..];
@@ -246,6 +275,7 @@ impl Options {
                 'b' => self.cookie(value),
                 'd' => self.data(Data::Plain, &value),
                 'u' => self.request.sends_user = true,
+                'X' => self.method = Some(value),
                 _ => {}
             }
             return;
@@ -316,6 +346,12 @@ impl Options {
             });
         }
         let query = query.join("&");
+        self.request.method = match &self.method {
+            Some(method) => method.clone(),
+            None if self.head => "HEAD".to_owned(),
+            None if !self.get && !self.data.is_empty() => "POST".to_owned(),
+            None => "GET".to_owned(),
+        };
 
         let has_authorization = self.request.header("authorization").is_some();
         if let Some(token) = self.oauth2_token.take().filter(|_| !has_authorization) {
@@ -527,6 +563,32 @@ mod tests {
         assert_eq!(requests.len(), 2);
         assert_eq!(requests[0].headers, ["A: 1"]);
         assert!(requests[1].headers.is_empty());
+    }
+
+    #[test]
+    fn method_and_path() {
+        let parse = |text: &str| CurlRequest::parse(text).expect("a curl command");
+        let delete = parse("curl -X DELETE 'https://shop.test/api/orders/1?x=1' -H 'A: b'");
+        let post = parse("curl -d a=1 https://shop.test");
+        let get = parse("curl -G -d a=1 https://shop.test/api");
+        let head = parse("curl -sI shop.test/health");
+
+        assert_eq!(
+            (delete.method.as_str(), delete.path()),
+            ("DELETE", "/api/orders/1?x=1".to_owned())
+        );
+        assert_eq!(
+            (post.method.as_str(), post.path()),
+            ("POST", "/".to_owned())
+        );
+        assert_eq!(
+            (get.method.as_str(), get.path()),
+            ("GET", "/api?a=1".to_owned())
+        );
+        assert_eq!(
+            (head.method.as_str(), head.path()),
+            ("HEAD", "/health".to_owned())
+        );
     }
 
     #[test]

@@ -86,10 +86,39 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
             })
         }
         Ok(None) => {
+            if let Some(inner) = quoted_header(trimmed) {
+                let mut found = find_token(inner)?;
+                found.location = format!("quoted in other text, {}", found.location);
+                return Ok(found);
+            }
             let (line, quoted) = strip_quotes(trimmed);
             find_in_line(trimmed, Vec::new(), line, quoted, None)
         }
     }
+}
+
+/// Returns the quoted text around `Bearer <token>` in `text`, when other text surrounds the quotes:
+/// `"authorization": "Bearer <jwt>"` in a browser's "Copy as fetch", or `"Authorization:Bearer
+/// <jwt>"` in an `HTTPie` command. The quotes belong to the code or command that was copied, not
+/// to the header, so the header is the quoted text. `None` when `Bearer ` is not inside a pair of
+/// quotes on its line.
+fn quoted_header(text: &str) -> Option<&str> {
+    let position = text.find(envoy::BEARER_PREFIX)?;
+    let line_start = text[..position].rfind('\n').map_or(0, |at| at + 1);
+    let mut open: Option<(char, usize)> = None;
+    for (at, c) in text[line_start..position].char_indices() {
+        match open {
+            Some((quote, _)) if c == quote => open = None,
+            None if c == '"' || c == '\'' => open = Some((c, line_start + at)),
+            _ => {}
+        }
+    }
+    let (quote, start) = open?;
+    let end = position + text[position..].find([quote, '\n'])?;
+    let inner = &text[start + 1..end];
+    // Quotes around the whole input are removed as usual elsewhere.
+    let surrounded = start > 0 || end + 1 < text.len();
+    (surrounded && text[end..].starts_with(quote)).then_some(inner)
 }
 
 /// Finds the token in `line` (a header line, a header value or a token) of the input `trimmed`.
@@ -310,10 +339,10 @@ fn found_in_cookie(
     })
 }
 
-/// Returns the line to read and how it was given for a JSON object: `Bearer <token>` for an OAuth
-/// token response (`access_token`, else `id_token`), or `Name: value` for an object of headers
-/// (`{"Authorization": "Bearer …"}`), its `Authorization` entry, else its first string entry
-/// whose name reads as a header name.
+/// Returns the line to read for a JSON object, and how it was given. For an OAuth token response
+/// that is `Bearer <token>` (`access_token`, else `id_token`). For an object of headers
+/// (`{"Authorization": "Bearer …"}`) it is `Name: value` of its `Authorization` entry, else of its
+/// first string entry whose name reads as a header name.
 fn json_header_line(text: &str) -> Option<(String, String)> {
     if !text.starts_with('{') {
         return None;

@@ -337,6 +337,11 @@ impl App {
         self.token.result = Some(token::inspect(text.trim(), self.now()));
         self.token.pasted = PastedText(text.trim().to_owned());
         self.token.scroll = 0;
+        // A pasted curl command names the request, so the what-if rows judge that one.
+        if let Some(request) = token::CurlRequest::parse(text) {
+            self.live.what_if.method = request.method.to_uppercase();
+            self.live.what_if.path = request.path();
+        }
     }
 
     fn run_command(&mut self, command: &str) {
