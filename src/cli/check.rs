@@ -80,6 +80,7 @@ pub enum ProtocolArg {
 // Flags that describe one request.
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
+    /// The request's method, as the client sends it (Envoy's HTTP/1 codec rejects unknown ones).
     #[arg(long, default_value = "GET")]
     pub method: String,
     /// Path as sent, query string included.
@@ -529,7 +530,8 @@ pub struct CheckArgs {
     pub mesh: MeshArgs,
     #[command(flatten)]
     pub request: RequestArgs,
-    /// Output form: `json` prints the verdict object; `text` a readable summary.
+    /// Output form: `json` prints the verdict object, `ndjson` the same object on one line, and
+    /// `text` a readable summary.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: super::OutputFormat,
 }
