@@ -85,8 +85,13 @@ pub struct KeyArgs {
     /// jwtRules timeout defaults to 5 s too).
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub fetch_timeout: Duration,
-    /// Largest JWKS or discovery response accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    /// Largest JWKS or discovery response accepted, in bytes (at least 1).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub max_fetch_bytes: u64,
 }
 
