@@ -306,8 +306,16 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> {
     let mut labels = BTreeMap::new();
     for pair in text.split(',').filter(|pair| !pair.trim().is_empty()) {
         match pair.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
+            // A pod has one value per label key, so a key given twice is a mistake.
+            Some((key, value)) if !key.trim().is_empty() && !labels.contains_key(key.trim()) => {
                 labels.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+            Some((key, _)) if !key.trim().is_empty() => {
+                return Err(FlagError {
+                    flag: "--labels",
+                    value: text.to_owned(),
+                    expected: "each label key once: a pod has one value per key, e.g. app=orders,version=v1",
+                });
             }
             _ => {
                 return Err(FlagError {
@@ -473,6 +481,7 @@ mod tests {
         assert_eq!(labels.get("app").map(String::as_str), Some("orders"));
         assert_eq!(labels.get("version").map(String::as_str), Some("v1"));
         assert!(parse_labels("app").is_err());
+        assert!(parse_labels("app=a,app=b").is_err());
     }
 
     #[test]
