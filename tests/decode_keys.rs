@@ -795,6 +795,30 @@ fn issuer_discovery_verifies() {
     assert_eq!(code(&output), Some(0));
 }
 
+/// A token without `iss` is rejected by Envoy when the provider names an issuer, as istiod's
+/// providers do (401 `Jwt issuer is not configured`).
+#[test]
+fn issuer_discovery_no_iss() {
+    let key = EcKey::new("k1");
+    let site = server("issuer-none", &key);
+    let mut claims = claims();
+    claims
+        .as_object_mut()
+        .expect("claims are an object")
+        .remove("iss");
+    let (value, output) = run_json(&[
+        "--ca-file",
+        &site.ca_file,
+        "--issuer",
+        &site.url(""),
+        &key.token_for(&claims),
+    ]);
+    let codes = value["problems"].to_string();
+
+    assert!(codes.contains("issuer_mismatch"), "{codes}");
+    assert_eq!(code(&output), Some(1));
+}
+
 /// The issuer's keys verify a token that names another issuer, which a RequestAuthentication for
 /// the issuer does not accept (Envoy: 401 `Jwt issuer is not configured`).
 #[test]

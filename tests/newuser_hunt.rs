@@ -557,3 +557,24 @@ fn own_policies_match_envoy() {
         );
     }
 }
+
+/// An OAuth error response carries no token: decode says so and exits 2, where it read the
+/// `error` member as a header with an opaque token and exited 0. A token response saved with a
+/// byte order mark, as PowerShell writes files, is read as without one.
+#[test]
+fn token_response_error_and_bom() {
+    let error = json!({"error": "invalid_grant", "error_description": "Bad credentials"});
+    let token = token_of(DEMO_ISSUER);
+    let with_bom = format!(
+        "\u{feff}{}",
+        json!({"access_token": token, "token_type": "Bearer"})
+    );
+
+    let (code, _, stderr) = decode_output(&error.to_string(), &[]);
+    let (bom_code, json, bom_stderr) = decode_output(&with_bom, &[]);
+
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    assert_eq!(bom_code, 0, "{json}\n{bom_stderr}");
+    assert_eq!(json["encoded_len"], token.len(), "{json}");
+}

@@ -401,8 +401,9 @@ struct Keys {
     policy_sets: Vec<(String, KeySet)>,
     /// `--workload`, for messages.
     workload: Option<String>,
-    /// The issuer of each `--issuer` key set, by the set's label.
-    discovered: Vec<(String, String)>,
+    /// Each `--issuer` key set's label, the issuer given and the issuer its discovery document
+    /// declares, when it declares one.
+    discovered: Vec<(String, String, Option<String>)>,
 }
 
 impl Keys {
@@ -607,7 +608,11 @@ impl Keys {
             stderr_line!("idflow decode: warning: {warning}");
         }
         let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
-        self.discovered.push((label.clone(), issuer.to_owned()));
+        let declared = serde_json::from_str::<serde_json::Value>(&document)
+            .ok()
+            .and_then(|document| document.get("issuer")?.as_str().map(str::to_owned));
+        self.discovered
+            .push((label.clone(), issuer.to_owned(), declared));
         self.fetch_jwks(args, SourceKind::Issuer, &label, &jwks_uri)
     }
 
@@ -654,12 +659,14 @@ impl Keys {
         let verified_by = self
             .discovered
             .iter()
-            .find(|(label, _)| report.key_source.as_deref() == Some(label.as_str()))
-            .map(|(_, discovered)| discovered.as_str());
+            .find(|(label, _, _)| report.key_source.as_deref() == Some(label.as_str()))
+            .map(|(_, discovered, declared)| (discovered.as_str(), declared.clone()));
+        // Envoy also rejects a token without `iss` when the provider names an issuer, as
+        // istiod's providers do (401 `Jwt issuer is not configured`).
         if report.status == SignatureStatus::Verified
-            && let Some(discovered) = verified_by
-            && let Some(issuer) = issuer
-            && issuer != discovered
+            && let Some((discovered, declared)) = verified_by
+            && issuer != Some(discovered)
+            && issuer != declared.as_deref()
         {
             inspection
                 .problems
@@ -729,15 +736,18 @@ impl Keys {
     }
 }
 
-/// Returns the problem of a token whose `iss` is `issuer` but whose signature the keys of
-/// `discovered`, given with `--issuer`, verified. Istio pairs each issuer with its keys, so Envoy
-/// finds no provider for the token.
-fn issuer_mismatch(issuer: &str, discovered: &str) -> token::Problem {
+/// Returns the problem of a token whose `iss` is `issuer` (`None` without one) but whose
+/// signature the keys of `discovered`, given with `--issuer`, verified. Istio pairs each issuer
+/// with its keys, so Envoy finds no provider for the token.
+fn issuer_mismatch(issuer: Option<&str>, discovered: &str) -> token::Problem {
+    let iss = issuer.map_or_else(
+        || "no `iss`".to_owned(),
+        |issuer| format!("`iss` {issuer:?}"),
+    );
     token::Problem::error(
         "issuer_mismatch",
         format!(
-            "the token has `iss` {issuer:?}, but the keys of issuer {discovered:?} (--issuer) \
-             verified it. A \
+            "the token has {iss}, but the keys of issuer {discovered:?} (--issuer) verified it. A \
              RequestAuthentication for {discovered:?} does not accept it: Envoy returns 401 `Jwt \
              issuer is not configured`. Pass the token's own issuer to --issuer, or use a token \
              that issuer {discovered:?} issued"

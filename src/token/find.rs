@@ -63,9 +63,22 @@ pub(super) enum MeshReading {
 pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     // Only ASCII whitespace: HTTP codecs strip spaces and tabs around a value, but Envoy reads a
     // no-break space after a token as part of it.
-    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    // A byte order mark starts files that some editors and PowerShell write.
+    let trimmed = text
+        .trim_start_matches('\u{feff}')
+        .trim_matches(|c: char| c.is_ascii_whitespace());
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
+    }
+    if let Some(error) = oauth_error(trimmed) {
+        return Err(not_a_token(
+            &["OAuth error response".to_owned()],
+            trimmed,
+            &format!(
+                "the token endpoint returned the error {error} and issued no token; fix the \
+                 request to the endpoint, then paste its access_token"
+            ),
+        ));
     }
     if let Some((line, source)) = json_header_line(trimmed) {
         let mut found = find_token(&line)?;
@@ -337,6 +350,22 @@ fn found_in_cookie(
         mesh_reading: MeshReading::Nothing,
         others: Vec::new(),
     })
+}
+
+/// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
+/// with an `error` string and no token.
+fn oauth_error(text: &str) -> Option<String> {
+    if !text.starts_with('{') {
+        return None;
+    }
+    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    let has_token = ["access_token", "id_token"]
+        .iter()
+        .any(|member| map.get(*member).is_some_and(serde_json::Value::is_string));
+    let error = map.get("error")?.as_str()?;
+    (!has_token).then(|| crate::token::quote_truncated(error))
 }
 
 /// Returns the line to read for a JSON object, and how it was given. For an OAuth token response
