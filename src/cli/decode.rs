@@ -829,20 +829,23 @@ fn check_not_a_path(argument: &str) -> Result<(), String> {
 }
 
 /// File name endings of the files people keep tokens, keys and requests in.
-const FILE_EXTENSIONS: [&str; 8] = ["txt", "jwt", "json", "token", "pem", "log", "yaml", "toml"];
+const FILE_EXTENSIONS: [&str; 9] = [
+    "txt", "jwt", "json", "token", "pem", "log", "yaml", "yml", "toml",
+];
 
-/// Returns whether `argument` reads as a file name rather than a token: one word of file name
-/// characters with a single dot before a [`FILE_EXTENSIONS`] ending. A JWT has two dots, and an
-/// opaque token that contains a dot does not end in such a word.
+/// Returns whether `argument` reads as a file name rather than a token: file name characters
+/// (folders included) ending in a dot and a [`FILE_EXTENSIONS`] word. A token never ends so: the
+/// last segment of a JWT is a signature of 43 characters or more, and that of an opaque token is
+/// not such a word.
 fn looks_like_file_name(argument: &str) -> bool {
     let Some((stem, extension)) = argument.rsplit_once('.') else {
         return false;
     };
     !stem.is_empty()
-        && !stem.contains('.')
+        && !stem.ends_with('/')
         && stem
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
 }
 
@@ -1049,10 +1052,23 @@ mod tests {
 
     #[test]
     fn file_names_not_tokens() {
-        for name in ["token.txt", "jwt.JSON", "my_token-2.jwt"] {
+        for name in [
+            "token.txt",
+            "jwt.JSON",
+            "my_token-2.jwt",
+            "tokens/token.txt",
+            "token.jwt.txt",
+            "creds.yml",
+        ] {
             assert!(looks_like_file_name(name), "{name}");
         }
-        for token in ["a.b.txt", "ya29.a0AfB_byC", "opaque-token", ".txt", "x.y.z"] {
+        for token in [
+            "ya29.a0AfB_byC",
+            "opaque-token",
+            ".txt",
+            "x.y.z",
+            "dir/.txt",
+        ] {
             assert!(!looks_like_file_name(token), "{token}");
         }
     }

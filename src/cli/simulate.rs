@@ -178,20 +178,37 @@ fn unused_jwks_warnings(jwks: &BTreeMap<String, String>, policies: &PolicySet) -
         .collect()
 }
 
-/// Returns a warning when the `--token` value starts with an authorization scheme, which
-/// `--token` adds itself, so the request carries the scheme twice (`Bearer Bearer <jwt>`).
+/// Returns a warning when the `--token` value is more than a token: a header line, a value with
+/// an authorization scheme, which `--token` adds itself, or a token in quotes. The request then
+/// carries `Bearer` and that text, which Envoy rejects.
 fn token_scheme_warning(token: &str) -> Option<String> {
-    let (first, rest) = token.trim_start().split_once([' ', '\t'])?;
-    let is_scheme = ["bearer", "jwt", "token"]
+    let token = token.trim();
+    let header = token
+        .split_once(':')
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"));
+    let first = token.split([' ', '\t']).next().unwrap_or_default();
+    let is_scheme = ["bearer", "jwt", "token", "dpop", "mac", "basic"]
         .iter()
-        .any(|scheme| first.eq_ignore_ascii_case(scheme));
-    (is_scheme && !rest.trim().is_empty()).then(|| {
-        format!(
-            "--token starts with the scheme {first:?}, and --token adds `Bearer ` itself, so the \
-             request carries `Bearer {first} <token>`. Pass the token alone to --token, or the \
-             whole header with -H 'Authorization: {first} <token>'"
-        )
-    })
+        .any(|scheme| first.eq_ignore_ascii_case(scheme))
+        && token.len() > first.len();
+    let quoted = token.len() > 1
+        && ['"', '\'']
+            .iter()
+            .any(|quote| token.starts_with(*quote) && token.ends_with(*quote));
+    let what = if header.is_some() {
+        "an `Authorization:` header line".to_owned()
+    } else if is_scheme {
+        format!("the scheme {first:?}")
+    } else if quoted {
+        "quotes".to_owned()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the --token value starts with {what}, and --token sends `Authorization: Bearer ` and the \
+         value as given, so Envoy reads more than the token. Pass the token alone to --token, or \
+         the whole header with -H 'Authorization: <scheme> <token>'"
+    ))
 }
 
 /// The `-f` value that names standard input, as `kubectl apply -f -` takes it.

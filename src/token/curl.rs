@@ -61,6 +61,8 @@ struct Options {
     head: bool,
     /// `-X`/`--request`.
     method: Option<String>,
+    /// `-F`/`--form`/`--form-string`/`--json`, which make curl send a POST.
+    posts: bool,
     data: Vec<String>,
     url_query: Vec<String>,
     cookies: Vec<String>,
@@ -250,6 +252,7 @@ impl Options {
             }),
             "request-target" => self.request_target = Some(value),
             "request" => self.method = Some(value),
+            "form" | "form-string" | "json" => self.posts = true,
             // Options that take a value idflow has no use for.
             _ => {}
         }
@@ -276,6 +279,7 @@ impl Options {
                 'd' => self.data(Data::Plain, &value),
                 'u' => self.request.sends_user = true,
                 'X' => self.method = Some(value),
+                'F' => self.posts = true,
                 _ => {}
             }
             return;
@@ -349,7 +353,7 @@ impl Options {
         self.request.method = match &self.method {
             Some(method) => method.clone(),
             None if self.head => "HEAD".to_owned(),
-            None if !self.get && !self.data.is_empty() => "POST".to_owned(),
+            None if self.posts || (!self.get && !self.data.is_empty()) => "POST".to_owned(),
             None => "GET".to_owned(),
         };
 
@@ -572,6 +576,11 @@ mod tests {
         let post = parse("curl -d a=1 https://shop.test");
         let get = parse("curl -G -d a=1 https://shop.test/api");
         let head = parse("curl -sI shop.test/health");
+        let form = parse("curl -F file=@a https://shop.test/upload");
+        let json = parse("curl --json '{}' https://shop.test/api");
+
+        assert_eq!(form.method, "POST");
+        assert_eq!(json.method, "POST");
 
         assert_eq!(
             (delete.method.as_str(), delete.path()),
