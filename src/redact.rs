@@ -260,6 +260,32 @@ pub(crate) fn hide_tokens(text: &str) -> String {
     excerpt(text, usize::MAX)
 }
 
+/// Returns `text` typed or pasted into a prompt with tokens hidden as [`hide_tokens`] hides them,
+/// and also every run of 40 or more base64url characters. A token split by a space leaves its
+/// signature (43 characters or more) as such a run, while the ids people filter by are shorter
+/// (a UUID has 36 characters).
+pub(crate) fn hide_pasted(text: &str) -> String {
+    const LONG_RUN: usize = 40;
+    let hidden = hide_tokens(text);
+    let mut out = String::with_capacity(hidden.len());
+    let mut run = String::new();
+    for c in hidden.chars().chain(std::iter::once(' ')) {
+        if is_base64url(c) || c == '%' {
+            run.push(c);
+            continue;
+        }
+        if run.chars().count() >= LONG_RUN {
+            out.push_str(HIDDEN);
+        } else {
+            out.push_str(&run);
+        }
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
 /// Returns whether `word` can be an authorization scheme: up to 16 ASCII letters, as `Bearer`,
 /// `Basic`, `DPoP` and `Negotiate` are. Anything else in that place is a credential.
 fn is_scheme_word(word: &str) -> bool {
@@ -272,7 +298,20 @@ fn is_base64url(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{carries_credential, excerpt};
+    use super::{carries_credential, excerpt, hide_pasted};
+
+    #[test]
+    fn pasted_long_runs_hidden() {
+        let signature = "c2lnbmF0dXJl".repeat(4);
+        let uuid = "3e57c0a3-1b2c-4d5e-8f90-0123456789ab";
+
+        assert_eq!(
+            hide_pasted(&format!("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0. {signature}")),
+            "[token hidden] [token hidden]"
+        );
+        assert_eq!(hide_pasted(uuid), uuid);
+        assert_eq!(hide_pasted("GET /api/orders"), "GET /api/orders");
+    }
 
     /// A JWT-shaped text that no key signed: header `{"alg":"none"}`, payload `{"sub":"x"}`.
     const JWT: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";

@@ -264,7 +264,7 @@ impl App {
         // A message may quote what the user typed or pasted, which can be a token.
         self.flash = Some(Flash {
             level,
-            text: crate::redact::hide_tokens(&text.into()),
+            text: crate::redact::hide_pasted(&text.into()),
             ticks_left: FLASH_TICKS,
         });
     }

@@ -234,12 +234,12 @@ pub fn render_bottom(frame: &mut Frame, area: Rect, app: &App) {
     let line = if let Some(prompt) = &app.prompt {
         let (lead, body) = match prompt.kind {
             // A token pasted into another prompt is hidden too, as in every other display.
-            PromptKind::Filter => ("/", Span::raw(crate::redact::hide_tokens(&prompt.text))),
-            PromptKind::Command => (":", Span::raw(crate::redact::hide_tokens(&prompt.text))),
+            PromptKind::Filter => ("/", Span::raw(crate::redact::hide_pasted(&prompt.text))),
+            PromptKind::Command => (":", Span::raw(crate::redact::hide_pasted(&prompt.text))),
             PromptKind::Token => ("token> ", masked(&prompt.text)),
             PromptKind::WhatIf => (
                 "what-if> ",
-                Span::raw(crate::redact::hide_tokens(&prompt.text)),
+                Span::raw(crate::redact::hide_pasted(&prompt.text)),
             ),
         };
         Line::from(vec![

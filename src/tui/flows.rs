@@ -207,7 +207,7 @@ fn title(app: &App) -> Line<'static> {
         styled(theme, Slot::Header, format!("[{}] ", app.visible.len())),
     ];
     if !app.filter.is_empty() {
-        let filter = crate::redact::hide_tokens(&app.filter);
+        let filter = crate::redact::hide_pasted(&app.filter);
         spans.push(styled(theme, Slot::Accent, format!("</{filter}> ")));
     }
     Line::from(spans)

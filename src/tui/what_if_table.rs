@@ -41,7 +41,7 @@ pub fn lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
         styled(
             theme,
             Slot::Text,
-            crate::redact::hide_tokens(&app.what_if_text()),
+            crate::redact::hide_pasted(&app.what_if_text()),
         ),
         styled(theme, Slot::Muted, "  (e edits the request)"),
     ]));
