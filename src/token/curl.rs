@@ -95,7 +95,7 @@ impl CurlRequest {
             return None;
         }
 
-        let words = shell::split_words(text);
+        let words = shell::split_words(&shell::cmd_unescaped(text));
         let skip = usize::from(is_command).min(words.len());
         let groups: Vec<Options> = words[skip..]
             .split(|word| word == "--next" || word == "-:")

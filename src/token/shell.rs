@@ -2,6 +2,32 @@
 //! curl commands use: single quotes, double quotes, bash's `$'…'` quotes with C escapes,
 //! backslash escapes and backslash-newline.
 
+/// Returns `command` with the caret escapes of Windows `cmd` removed, as `cmd` removes them before
+/// curl reads its arguments, when `command` uses them: Chrome's "Copy as cURL (cmd)" writes `^"`
+/// for each quote and ends continued lines with `^`. Other text is returned as it is.
+pub(super) fn cmd_unescaped(command: &str) -> std::borrow::Cow<'_, str> {
+    if !command.contains("^\"") {
+        return std::borrow::Cow::Borrowed(command);
+    }
+    let mut out = String::with_capacity(command.len());
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '^' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // A caret at the end of a line continues the command on the next one.
+            Some('\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+            }
+            Some('\n') | None => {}
+            Some(escaped) => out.push(escaped),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Splits `command` into shell words. An unterminated quote ends at the end of the input, because
 /// pasted commands are often cut short and the header inside is still worth finding.
 pub(super) fn split_words(command: &str) -> Vec<String> {
@@ -161,6 +187,21 @@ fn read_digits(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmd_carets_removed() {
+        let copied = "curl ^\"https://x.test/a^\" ^\r\n  -H ^\"A: b^^c^\"";
+
+        assert_eq!(
+            cmd_unescaped(copied),
+            "curl \"https://x.test/a\"   -H \"A: b^c\""
+        );
+        assert_eq!(
+            split_words(&cmd_unescaped(copied)),
+            ["curl", "https://x.test/a", "-H", "A: b^c"]
+        );
+        assert_eq!(cmd_unescaped("curl -H 'A: b^c'"), "curl -H 'A: b^c'");
+    }
 
     #[test]
     fn split_single_and_double_quotes() {
