@@ -369,7 +369,7 @@ fn oauth_error(text: &str) -> Option<String> {
 }
 
 /// Returns the line to read for a JSON object, and how it was given. For an OAuth token response
-/// that is `Bearer <token>` (`access_token`, else `id_token`). For an object of headers
+/// that is the token alone (`access_token`, else `id_token`), whatever its `token_type`. For an object of headers
 /// (`{"Authorization": "Bearer …"}`) it is `Name: value` of its `Authorization` entry, else of its
 /// first string entry whose name reads as a header name.
 fn json_header_line(text: &str) -> Option<(String, String)> {
@@ -379,14 +379,11 @@ fn json_header_line(text: &str) -> Option<(String, String)> {
     let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
         return None;
     };
-    // An OAuth 2.0 token response (RFC 6749 section 5.1) carries the token the client then sends
-    // as `Authorization: Bearer`. An OpenID Connect response may carry an ID token beside it.
+    // An OAuth 2.0 token response (RFC 6749 section 5.1) carries the token the client then sends,
+    // and an OpenID Connect response may carry an ID token beside it.
     for member in ["access_token", "id_token"] {
         if let Some(token) = map.get(member).and_then(serde_json::Value::as_str) {
-            return Some((
-                format!("Bearer {token}"),
-                format!("token response, {member}"),
-            ));
+            return Some((token.to_owned(), format!("token response, {member}")));
         }
     }
     let entries = || {
