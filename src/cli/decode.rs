@@ -620,8 +620,8 @@ impl Keys {
     /// once more (a key rotation publishes the new key before tokens carry it) and the check is
     /// repeated; that refetch happens at most once per URL per run. With `--workload`, the keys
     /// of the `jwtRules` entries for the token's issuer are tried too, as the workload's Envoy
-    /// picks its provider by `iss`. A token verified with the keys of an `--issuer` whose `iss`
-    /// names another issuer gets the problem [`issuer_mismatch`].
+    /// picks its provider by `iss`. A token verified with the keys of an `--issuer` whose `iss` is
+    /// missing or names another issuer gets the problem [`issuer_mismatch`].
     fn check(&mut self, inspection: &mut Inspection) -> SignatureReport {
         if !self.any_key_flag {
             return no_keys_report(inspection);
