@@ -187,8 +187,9 @@ fn token_scheme_warning(token: &str) -> Option<String> {
         .split_once(':')
         .filter(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"));
     let first = token.split([' ', '\t']).next().unwrap_or_default();
-    let is_scheme = ["bearer", "jwt", "token", "dpop", "mac", "basic"]
+    let is_scheme = crate::token::TOKEN_SCHEMES
         .iter()
+        .chain(&crate::token::CREDENTIAL_SCHEMES)
         .any(|scheme| first.eq_ignore_ascii_case(scheme))
         && token.len() > first.len();
     let quoted = token.len() > 1

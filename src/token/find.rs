@@ -7,10 +7,10 @@ use super::{Problem, Severity, TokenError, TokenKind, envoy, jose, jwks, plural}
 
 /// Authorization schemes recognised in front of a token. Any other first word is taken as part of
 /// the token, so that a token with a space inside is not mistaken for a scheme and a token.
-const TOKEN_SCHEMES: [&str; 5] = ["bearer", "token", "jwt", "dpop", "mac"];
+pub(crate) const TOKEN_SCHEMES: [&str; 5] = ["bearer", "token", "jwt", "dpop", "mac"];
 
 /// Schemes that carry credentials rather than a token.
-const CREDENTIAL_SCHEMES: [&str; 4] = ["basic", "digest", "negotiate", "ntlm"];
+pub(crate) const CREDENTIAL_SCHEMES: [&str; 4] = ["basic", "digest", "negotiate", "ntlm"];
 
 /// Description of the accepted input, for errors.
 const EXPECTED: &str = "expected a JWT (header.payload.signature, three base64url segments and two dots), \
@@ -70,20 +70,22 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
     }
-    if let Some(error) = oauth_error(trimmed) {
-        return Err(not_a_token(
-            &["OAuth error response".to_owned()],
-            trimmed,
-            &format!(
-                "the token endpoint returned the error {error} and issued no token; fix the \
-                 request to the endpoint, then paste its access_token"
-            ),
-        ));
-    }
-    if let Some((line, source)) = json_header_line(trimmed) {
-        let mut found = find_token(&line)?;
-        found.location = format!("{source}, {}", found.location);
-        return Ok(found);
+    if let Some(object) = json_object(trimmed) {
+        if let Some(error) = oauth_error(&object) {
+            return Err(not_a_token(
+                &["OAuth error response".to_owned()],
+                trimmed,
+                &format!(
+                    "the token endpoint returned the error {error} and issued no token. Fix the \
+                     request to the endpoint, then paste its access_token"
+                ),
+            ));
+        }
+        if let Some((line, source)) = json_header_line(&object) {
+            let mut found = find_token(&line)?;
+            found.location = format!("{source}, {}", found.location);
+            return Ok(found);
+        }
     }
 
     match request::curl_or_url(trimmed) {
@@ -352,15 +354,20 @@ fn found_in_cookie(
     })
 }
 
-/// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
-/// with an `error` string and no token.
-fn oauth_error(text: &str) -> Option<String> {
+/// Returns the members of `text` when it is a JSON object.
+fn json_object(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     if !text.starts_with('{') {
         return None;
     }
-    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
-        return None;
-    };
+    match serde_json::from_str(text).ok()? {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
+/// with an `error` string and no token.
+fn oauth_error(map: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
     let has_token = ["access_token", "id_token"]
         .iter()
         .any(|member| map.get(*member).is_some_and(serde_json::Value::is_string));
@@ -369,16 +376,10 @@ fn oauth_error(text: &str) -> Option<String> {
 }
 
 /// Returns the line to read for a JSON object, and how it was given. For an OAuth token response
-/// that is the token alone (`access_token`, else `id_token`), whatever its `token_type`. For an object of headers
-/// (`{"Authorization": "Bearer …"}`) it is `Name: value` of its `Authorization` entry, else of its
-/// first string entry whose name reads as a header name.
-fn json_header_line(text: &str) -> Option<(String, String)> {
-    if !text.starts_with('{') {
-        return None;
-    }
-    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
-        return None;
-    };
+/// that is the token alone (`access_token`, else `id_token`), whatever its `token_type`. For an
+/// object of headers (`{"Authorization": "Bearer …"}`) it is `Name: value` of its `Authorization`
+/// entry, else of its first string entry whose name reads as a header name.
+fn json_header_line(map: &serde_json::Map<String, serde_json::Value>) -> Option<(String, String)> {
     // An OAuth 2.0 token response (RFC 6749 section 5.1) carries the token the client then sends,
     // and an OpenID Connect response may carry an ID token beside it.
     for member in ["access_token", "id_token"] {

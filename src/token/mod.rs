@@ -26,6 +26,7 @@ use serde::Serialize;
 
 pub use curl::CurlRequest;
 pub use envoy::{extract_from_header, jwt_authn_format_status};
+pub(crate) use find::{CREDENTIAL_SCHEMES, TOKEN_SCHEMES};
 pub use times::relative_phrase;
 pub use verify::Signed;
 

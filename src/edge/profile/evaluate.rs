@@ -508,18 +508,12 @@ fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Returns what Envoy's `jwt_authn` does with the pasted value, as decode reads it, when that is
-/// not reading the token: it finds no token, or it reads other text and rejects it.
+/// Returns what Envoy's `jwt_authn` does with the pasted value, as decode reads it, when it finds
+/// no token there. Text around the token that Envoy reads with it gets the validator's note.
 fn mesh_reading(inspection: &Inspection) -> Option<String> {
-    if inspection.mesh_finds_no_token {
-        return Some(
-            "Envoy's jwt_authn looks for the case-sensitive prefix `Bearer ` and finds none, so \
-             the mesh treats the token as missing (no request principal; 403 where a policy \
-             requires one)"
-                .to_owned(),
-        );
-    }
-    // Text around the token that Envoy reads with it gets the note of the mesh's 401 from the
-    // validator, whatever the scheme.
-    None
+    inspection.mesh_finds_no_token.then(|| {
+        "Envoy's jwt_authn looks for the case-sensitive prefix `Bearer ` and finds none, so the \
+         mesh treats the token as missing (no request principal; 403 where a policy requires one)"
+            .to_owned()
+    })
 }
