@@ -304,7 +304,7 @@ fn decode_get_several_data() {
 }
 
 /// `--url-query` adds to the query without `-G`, and data without `-G` goes in the body, where
-/// decode finds no token and says why.
+/// decode finds no token and explains why.
 #[test]
 fn decode_url_query_and_body() {
     let token = token();
@@ -324,7 +324,7 @@ fn decode_url_query_and_body() {
     assert!(stderr.contains("request body"), "{stderr}");
 }
 
-/// `-b NAME` without `=` names a cookie file: decode does not open it and says so, with a token
+/// `-b NAME` without `=` names a cookie file: decode does not open it and reports that, with a token
 /// elsewhere and without one.
 #[test]
 fn decode_cookie_file_argument() {

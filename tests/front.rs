@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `program` with `args` and empty standard input. A copy of an executable that another
-/// test thread's child still holds open for writing fails to start with "Text file busy"
+/// test thread's child still has open for writing fails to start with "Text file busy"
 /// (`ETXTBSY`) for a moment, so that error is retried.
 fn run(program: &str, args: &[&str]) -> Output {
     let mut attempts = 0;

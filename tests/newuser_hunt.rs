@@ -277,8 +277,8 @@ fn help_popup_cut() {
     );
 }
 
-/// For an HS256 token without `kid` and a JWKS of RSA keys, the edge column's reason says the
-/// token has no `kid`, as decode's signature line does, and never quotes it as `""`.
+/// For an HS256 token without `kid` and a JWKS of RSA keys, the edge column's reason states that
+/// the token has no `kid`, as decode's signature line does, and never quotes it as `""`.
 #[test]
 fn edge_reason_missing_kid() {
     let (_, [_, payload, _]) = support::jwt_shaped("bob");
@@ -558,7 +558,7 @@ fn own_policies_match_envoy() {
     }
 }
 
-/// An OAuth error response carries no token: decode says so and exits 2, where it read the
+/// An OAuth error response carries no token: decode reports that and exits 2, where it read the
 /// `error` member as a header with an opaque token and exited 0. A token response saved with a
 /// byte order mark, as PowerShell writes files, is read as without one.
 #[test]

@@ -588,7 +588,7 @@ fn url_without_scheme() {
 }
 
 /// `%20` after a query token decodes to an ASCII space, which Envoy's jwt_authn passes with 200.
-/// decode exits 0, and its message neither calls U+0020 "a space that is not ASCII" nor tells the
+/// decode exits 0, and its message neither calls U+0020 "a space that is not ASCII" nor asks the
 /// user to edit a header for a query parameter.
 #[test]
 fn encoded_space_after_query_token() {

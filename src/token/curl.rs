@@ -376,7 +376,7 @@ impl Options {
         let urls = self.urls();
         if urls.is_empty() {
             let mut request = self.request.clone();
-            // NOTE: without a URL the query has nowhere to go, so a path of `/` stands in for it.
+            // NOTE: without a URL the query has nowhere to go, so a path of `/` takes its place.
             request.url = match target {
                 Some(target) => Some(target.to_owned()),
                 None => (!query.is_empty()).then(|| with_query("/", &query)),

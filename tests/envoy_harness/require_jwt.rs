@@ -1,7 +1,7 @@
-//! An Envoy set up for one JWT issuer with Istio's default token locations: the
-//! RequestAuthentication `shop/jwt` (no `fromHeaders`, `fromParams` or `fromCookies`, so Envoy
-//! reads `Authorization: Bearer` and the `access_token` query parameter) and the ALLOW policy
-//! `shop/require-jwt` that requires a request principal of that issuer, on workload `shop/orders`.
+//! An Envoy set up for one JWT issuer with Istio's default token locations, on workload
+//! `shop/orders`. The RequestAuthentication `shop/jwt` names no `fromHeaders`, `fromParams` or
+//! `fromCookies`, so Envoy reads `Authorization: Bearer` and the `access_token` query parameter.
+//! The ALLOW policy `shop/require-jwt` requires a request principal of that issuer.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

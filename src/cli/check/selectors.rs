@@ -62,7 +62,7 @@ impl MeshArgs {
             return report;
         }
         let root_namespace = &self.root_namespace;
-        // A `--kind` other than a gateway says the workload is no release of the gateway chart.
+        // A `--kind` other than a gateway means the workload is no release of the gateway chart.
         let release = named::chart_release(
             policies,
             root_namespace,
