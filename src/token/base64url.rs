@@ -115,10 +115,14 @@ static STANDARD_STRICT: GeneralPurpose = engine(&alphabet::STANDARD, false);
 static STANDARD_LENIENT: GeneralPurpose = engine(&alphabet::STANDARD, true);
 
 /// Class bits of a byte: in both alphabets (letters and digits), in base64url only (`-_`), in
-/// standard base64 only (`+/`), or in neither (`=` included: padding is handled apart).
+/// standard base64 only (`+/`), the dot between segments, or in neither (`=` included: padding is
+/// handled apart).
 const URL_SAFE_ONLY: u8 = 1;
 const STANDARD_ONLY: u8 = 2;
 const OUTSIDE: u8 = 4;
+const DOT: u8 = 8;
+/// Bytes that no segment contains.
+const NOT_IN_SEGMENT: u8 = OUTSIDE | DOT;
 
 static BYTE_CLASSES: [u8; 256] = {
     let mut classes = [OUTSIDE; 256];
@@ -135,6 +139,7 @@ static BYTE_CLASSES: [u8; 256] = {
     classes[b'_' as usize] = URL_SAFE_ONLY;
     classes[b'+' as usize] = STANDARD_ONLY;
     classes[b'/' as usize] = STANDARD_ONLY;
+    classes[b'.' as usize] = DOT;
     classes
 };
 
@@ -147,6 +152,12 @@ pub(super) fn byte_classes(text: &str) -> u8 {
 
 /// Returns whether `text` holds only letters, digits, `-` and `_`.
 pub(super) fn is_url_safe(text: &str) -> bool {
+    byte_classes(text) & (STANDARD_ONLY | NOT_IN_SEGMENT) == 0
+}
+
+/// Returns whether `text` holds only letters, digits, `-`, `_` and `.`, as a compact JWS or JWE
+/// in base64url does.
+pub(super) fn is_url_safe_with_dots(text: &str) -> bool {
     byte_classes(text) & (STANDARD_ONLY | OUTSIDE) == 0
 }
 
@@ -168,7 +179,7 @@ pub(super) fn decode_segment(
     let mut standard = classes & STANDARD_ONLY != 0;
     // Only a segment with a byte outside both alphabets, or more than two `=`, needs the walk
     // below, which finds the first bad byte.
-    let clean = classes & OUTSIDE == 0 && text.len() - unpadded.len() <= 2;
+    let clean = classes & NOT_IN_SEGMENT == 0 && text.len() - unpadded.len() <= 2;
     for (index, byte) in text.bytes().enumerate().take_while(|_| !clean) {
         let in_padding = index >= unpadded.len();
         match byte {
@@ -238,6 +249,7 @@ mod tests {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => 0,
                 b'-' | b'_' => URL_SAFE_ONLY,
                 b'+' | b'/' => STANDARD_ONLY,
+                b'.' => DOT,
                 _ => OUTSIDE,
             };
             assert_eq!(byte_classes(&text), expected, "{byte:#04x}");
@@ -247,6 +259,10 @@ mod tests {
         assert!(is_url_safe("abc-_09"));
         assert!(!is_url_safe("abc+"));
         assert!(!is_url_safe("ab=c"));
+        assert!(!is_url_safe("ab.c"));
+        assert!(is_url_safe_with_dots("eyJ.ab-_.c9"));
+        assert!(!is_url_safe_with_dots("eyJ.ab+.c"));
+        assert!(!is_url_safe_with_dots("eyJ.ab .c"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! at keys: where it finds the token, and which `jwt_verify_lib` status the token's format earns.
 
 use std::borrow::{Borrow, Cow};
+use std::cell::Cell;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -251,8 +252,8 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
     let Some(bytes) = absl_websafe_decode(segment) else {
         return SegmentRead::InvalidBase64;
     };
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) if !protobuf_json_rejects(&bytes) => SegmentRead::Object(map),
+    match std::str::from_utf8(&bytes).map(parse_json) {
+        Ok(Ok((Value::Object(map), false))) => SegmentRead::Object(map),
         _ => SegmentRead::InvalidJson,
     }
 }
@@ -261,120 +262,118 @@ fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
 /// payload 100 levels deep and rejects 101 (`serde_json`'s own limit is 128).
 pub(super) const MAX_JSON_DEPTH: u32 = 100;
 
-/// Returns whether protobuf's JSON parser, which `jwt_verify_lib` reads the header and payload
-/// with, rejects JSON text that `serde_json` accepts: a member name repeated within one object, at
-/// any depth, or nesting deeper than [`MAX_JSON_DEPTH`]. So Envoy 1.40 rejects
-/// `{"sub":"a","sub":"a"}` with `Jwt payload is an invalid JSON` where most JSON libraries keep
-/// the last value.
-pub(super) fn protobuf_json_rejects(json: &[u8]) -> bool {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    serde::de::DeserializeSeed::deserialize(UniqueMembers { depth: 0 }, &mut deserializer).is_err()
+/// Parses JSON text into a value, and returns it with whether protobuf's JSON parser, which
+/// `jwt_verify_lib` reads the header and payload with, rejects the text though `serde_json`
+/// accepts it: a member name repeated within one object, at any depth, or nesting deeper than
+/// [`MAX_JSON_DEPTH`]. So Envoy 1.40 rejects `{"sub":"a","sub":"a"}` with `Jwt payload is an
+/// invalid JSON` where most JSON libraries keep the last value, as the value returned here does.
+/// One pass serves both, because a batch of tokens spends much of its time reading JSON.
+pub(super) fn parse_json(json: &str) -> serde_json::Result<(Value, bool)> {
+    let rejected = Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let value = serde::de::DeserializeSeed::deserialize(
+        ProtobufReading {
+            depth: 0,
+            rejected: &rejected,
+        },
+        &mut deserializer,
+    )?;
+    deserializer.end()?;
+    Ok((value, rejected.get()))
 }
 
-/// Reads a member name, borrowed from the JSON text unless it has escapes.
-struct MemberName;
-
-impl<'de> serde::de::DeserializeSeed<'de> for MemberName {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
+/// Returns whether protobuf's JSON parser rejects JSON text that `serde_json` accepts, as
+/// [`parse_json`] explains.
+#[cfg(test)]
+fn protobuf_json_rejects(json: &[u8]) -> bool {
+    std::str::from_utf8(json)
+        .ok()
+        .and_then(|text| parse_json(text).ok())
+        .is_some_and(|(_, rejected)| rejected)
 }
 
-impl<'de> serde::de::Visitor<'de> for MemberName {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a member name")
-    }
-
-    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(name))
-    }
-
-    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(name.to_owned()))
-    }
-}
-
-/// Walker over a JSON value that fails on a repeated member name or on nesting deeper than
-/// [`MAX_JSON_DEPTH`]. `depth` counts the objects and arrays around the value.
+/// Builder of a JSON value that notes in `rejected` what protobuf's JSON parser rejects: a
+/// repeated member name or nesting deeper than [`MAX_JSON_DEPTH`]. `depth` counts the objects and
+/// arrays around the value.
 #[derive(Clone, Copy)]
-struct UniqueMembers {
+struct ProtobufReading<'a> {
     depth: u32,
+    rejected: &'a Cell<bool>,
 }
 
-impl UniqueMembers {
-    /// Returns the walker for the values inside an object or array at this depth.
-    fn inner<E: serde::de::Error>(self) -> Result<Self, E> {
+impl ProtobufReading<'_> {
+    /// Returns the builder for the values inside an object or array at this depth.
+    fn inner(self) -> Self {
         let depth = self.depth + 1;
         if depth > MAX_JSON_DEPTH {
-            return Err(E::custom("nested too deep"));
+            self.rejected.set(true);
         }
-        Ok(Self { depth })
+        Self { depth, ..self }
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for UniqueMembers {
-    type Value = ();
+impl<'de> serde::de::DeserializeSeed<'de> for ProtobufReading<'_> {
+    type Value = Value;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for UniqueMembers {
-    type Value = ();
+impl<'de> serde::de::Visitor<'de> for ProtobufReading<'_> {
+    type Value = Value;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a JSON value without repeated member names")
+        formatter.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
-        let inner = self.inner()?;
-        while items.next_element_seed(inner)?.is_some() {}
-        Ok(())
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
-        let inner = self.inner()?;
-        let mut names: Vec<Cow<'de, str>> = Vec::new();
-        while let Some(name) = members.next_key_seed(MemberName)? {
-            if names.contains(&name) {
-                return Err(serde::de::Error::custom("repeated member"));
-            }
-            names.push(name);
-            members.next_value_seed(inner)?;
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        let inner = self.inner();
+        let mut values = Vec::with_capacity(items.size_hint().unwrap_or(0));
+        while let Some(value) = items.next_element_seed(inner)? {
+            values.push(value);
         }
-        Ok(())
+        Ok(Value::Array(values))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<Value, A::Error> {
+        let inner = self.inner();
+        let mut map = serde_json::Map::new();
+        while let Some(name) = members.next_key::<String>()? {
+            let value = members.next_value_seed(inner)?;
+            if map.insert(name, value).is_some() {
+                self.rejected.set(true);
+            }
+        }
+        Ok(Value::Object(map))
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::base64url::{Decoded, Segment, SegmentError, decode_segment};
 use super::envoy::{self, BAD_FORMAT, SegmentRead};
-use super::{Problem, TokenKind, plural};
+use super::{Problem, TokenKind, count_dots, plural};
 
 /// The header and claims of a token, as far as they decode.
 #[derive(Debug)]
@@ -28,13 +28,14 @@ pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
     };
     match kind {
         TokenKind::Jws => {
-            decoding.problems.extend(empty_segments_problem(token));
-            decode_jws(token, &mut decoding);
+            let dots = count_dots(token);
+            decoding.problems.extend(empty_segments_problem(dots));
+            decode_jws(token, dots, &mut decoding);
         }
         // `jwt_verify_lib` skips empty segments, so text with more dots (`a.b..c`) can still be
         // three segments to it.
         TokenKind::Jwe => {
-            decode_jwe(token, &mut decoding);
+            decode_jwe(token, count_dots(token), &mut decoding);
             decoding.jwt_authn = envoy::read_parts(token).map(|parts| parts.signature);
         }
         TokenKind::Opaque => {
@@ -46,7 +47,7 @@ pub(super) fn decode(token: &str, kind: TokenKind) -> Decoding {
 }
 
 fn decode_opaque(token: &str, decoding: &mut Decoding) {
-    let dots = token.matches('.').count();
+    let dots = count_dots(token);
     if dots > 0 {
         // Opaque tokens with dots exist, e.g. Google OAuth access tokens (`ya29.` and the rest).
         decoding.problems.push(Problem::error(
@@ -68,10 +69,10 @@ fn decode_opaque(token: &str, decoding: &mut Decoding) {
     ));
 }
 
-/// Splits `token` at its dots into segments with their byte offsets. With more than two dots,
-/// empty segments are left out, as `jwt_verify_lib` splits.
-fn segments(token: &str) -> Vec<(usize, &str)> {
-    let skip_empty = token.matches('.').count() > 2;
+/// Splits `token`, which holds `dots` dots, into segments with their byte offsets. With more than
+/// two dots, empty segments are left out, as `jwt_verify_lib` splits.
+fn segments(token: &str, dots: usize) -> Vec<(usize, &str)> {
+    let skip_empty = dots > 2;
     let mut start = 0;
     token
         .split('.')
@@ -83,9 +84,9 @@ fn segments(token: &str) -> Vec<(usize, &str)> {
         .collect()
 }
 
-/// Returns the warning for a JWS with more than two dots, whose empty segments Envoy skips.
-fn empty_segments_problem(token: &str) -> Option<Problem> {
-    let dots = token.matches('.').count();
+/// Returns the warning for a JWS with `dots` dots when there are more than two, because Envoy
+/// skips the empty segments between them.
+fn empty_segments_problem(dots: usize) -> Option<Problem> {
     (dots > 2).then(|| {
         Problem::warning(
             "empty_segments",
@@ -100,23 +101,23 @@ fn empty_segments_problem(token: &str) -> Option<Problem> {
     })
 }
 
-fn decode_jws(token: &str, decoding: &mut Decoding) {
-    let segments = segments(token);
+fn decode_jws(token: &str, dots: usize, decoding: &mut Decoding) {
     let [
         (header_start, header),
         (payload_start, payload),
         (signature_start, signature),
-    ] = segments[..]
+    ] = segments(token, dots)[..]
     else {
         decoding.jwt_authn = envoy::read_parts(token).map(|parts| parts.signature);
         return;
     };
 
     let problems = &mut decoding.problems;
-    let header_segment = check_segment(header, Segment::Header, header_start, problems);
-    decoding.header = decode_json(&header_segment, Segment::Header, problems);
-    let payload_segment = check_segment(payload, Segment::Payload, payload_start, problems);
-    decoding.claims = decode_json(&payload_segment, Segment::Payload, problems);
+    let (header_segment, header_value, header_rejected) =
+        read_object(header, Segment::Header, header_start, problems);
+    let (payload_segment, claims, payload_rejected) =
+        read_object(payload, Segment::Payload, payload_start, problems);
+    (decoding.header, decoding.claims) = (header_value, claims);
 
     let alg = decoding
         .header
@@ -165,8 +166,8 @@ fn decode_jws(token: &str, decoding: &mut Decoding) {
         envoy::read_parts(token).map(|parts| parts.signature)
     } else {
         envoy::check_format(
-            jwt_authn_object(&header_segment, decoding.header.as_ref()),
-            jwt_authn_object(&payload_segment, decoding.claims.as_ref()),
+            jwt_authn_object(&header_segment, decoding.header.as_ref(), header_rejected),
+            jwt_authn_object(&payload_segment, decoding.claims.as_ref(), payload_rejected),
             jwt_authn_bytes(signature_segment),
         )
         .map(|(_, _, signature)| signature)
@@ -223,20 +224,17 @@ fn json_depth(value: &Value) -> u32 {
 }
 
 /// Returns how `jwt_verify_lib` reads a header or payload segment that decoded here as `segment`,
-/// with `value` its JSON object. Abseil's decoder, which it uses, reads the same bytes from a
-/// non-empty segment without whitespace or padding, except that it rejects the standard base64
-/// alphabet.
+/// with `value` its JSON object and `rejected` whether protobuf's JSON parser rejects its text.
+/// Abseil's decoder, which it uses, reads the same bytes from a non-empty segment without
+/// whitespace or padding, except that it rejects the standard base64 alphabet.
 fn jwt_authn_object<'a>(
     segment: &Result<Decoded, SegmentError>,
     value: Option<&'a Value>,
+    rejected: bool,
 ) -> SegmentRead<&'a Map<String, Value>> {
     match (segment, value) {
         (Ok(decoded), _) if decoded.standard_alphabet => SegmentRead::InvalidBase64,
-        (Ok(decoded), Some(Value::Object(object)))
-            if !envoy::protobuf_json_rejects(&decoded.bytes) =>
-        {
-            SegmentRead::Object(object)
-        }
+        (Ok(_), Some(Value::Object(object))) if !rejected => SegmentRead::Object(object),
         (Ok(_), _) => SegmentRead::InvalidJson,
         (Err(_), _) => SegmentRead::InvalidBase64,
     }
@@ -252,8 +250,8 @@ fn jwt_authn_bytes(segment: Result<Decoded, SegmentError>) -> Option<Vec<u8>> {
     }
 }
 
-fn decode_jwe(token: &str, decoding: &mut Decoding) {
-    let segments = segments(token);
+fn decode_jwe(token: &str, dots: usize, decoding: &mut Decoding) {
+    let segments = segments(token, dots);
     let [(header_start, header), rest @ ..] = &segments[..] else {
         return;
     };
@@ -263,7 +261,8 @@ fn decode_jwe(token: &str, decoding: &mut Decoding) {
         *header_start,
         &mut decoding.problems,
     );
-    decoding.header = decode_json(&header_segment, Segment::Header, &mut decoding.problems);
+    decoding.header = decode_json(&header_segment, Segment::Header, &mut decoding.problems)
+        .map(|(value, _)| value);
 
     let others = [
         Segment::EncryptedKey,
@@ -290,12 +289,27 @@ fn decode_jwe(token: &str, decoding: &mut Decoding) {
     ));
 }
 
-/// Reads a decoded segment that must hold a JSON object.
+/// Decodes the header or payload segment `text`, which starts at byte `start`, and reads its JSON
+/// object. Returns the decoded bytes, the object, and whether protobuf's JSON parser rejects it.
+fn read_object(
+    text: &str,
+    segment: Segment,
+    start: usize,
+    problems: &mut Vec<Problem>,
+) -> (Result<Decoded, SegmentError>, Option<Value>, bool) {
+    let decoded = check_segment(text, segment, start, problems);
+    let (value, rejected) = decode_json(&decoded, segment, problems)
+        .map_or((None, false), |(value, rejected)| (Some(value), rejected));
+    (decoded, value, rejected)
+}
+
+/// Reads a decoded segment that must hold a JSON object. Returns the object and whether
+/// protobuf's JSON parser rejects its text ([`envoy::parse_json`]).
 fn decode_json(
     decoded: &Result<Decoded, SegmentError>,
     segment: Segment,
     problems: &mut Vec<Problem>,
-) -> Option<Value> {
+) -> Option<(Value, bool)> {
     let decoded = decoded.as_ref().ok()?;
     let name = segment.name();
     let code = segment.code();
@@ -313,8 +327,8 @@ fn decode_json(
             return None;
         }
     };
-    let value: Value = match serde_json::from_str(json_text) {
-        Ok(value) => value,
+    let (value, rejected) = match envoy::parse_json(json_text) {
+        Ok(parsed) => parsed,
         Err(error) => {
             problems.push(Problem::error(
                 &format!("{code}_invalid_json"),
@@ -338,7 +352,7 @@ fn decode_json(
         ));
         return None;
     }
-    Some(value)
+    Some((value, rejected))
 }
 
 /// Decodes one segment, recording problems for failures and for non-canonical encodings.
@@ -515,7 +529,7 @@ mod tests {
 
     #[test]
     fn segments_offsets() {
-        assert_eq!(segments("ab.c.def"), [(0, "ab"), (3, "c"), (5, "def")]);
+        assert_eq!(segments("ab.c.def", 2), [(0, "ab"), (3, "c"), (5, "def")]);
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub struct JwtAuthnReading {
 
 impl JwtAuthnReading {
     fn new(token: &str, signature: Result<Vec<u8>, &'static str>) -> Self {
-        let joined_input = match (&signature, token.matches('.').count()) {
+        let joined_input = match (&signature, count_dots(token)) {
             (Ok(_), 3..) => {
                 envoy::split_jws(token).map(|(header, payload, _)| format!("{header}.{payload}"))
             }
@@ -368,6 +368,20 @@ pub fn fingerprint(token: &str) -> String {
     text
 }
 
+/// Returns how many dots `text` holds. Counting in bytes, up to 255 at a time, compiles to SIMD
+/// code that compares 16 bytes an instruction, far faster on a token than a search for each dot.
+pub(super) fn count_dots(text: &str) -> usize {
+    text.as_bytes()
+        .chunks(usize::from(u8::MAX))
+        .map(|chunk| {
+            let dots = chunk
+                .iter()
+                .fold(0_u8, |dots, &byte| dots + u8::from(byte == b'.'));
+            usize::from(dots)
+        })
+        .sum()
+}
+
 /// Returns `count` and `noun`, with an `s` unless `count` is 1: `1 dot`, `3 dots`.
 pub(crate) fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
@@ -411,6 +425,16 @@ pub(crate) fn quote_truncated(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_dots_past_one_chunk() {
+        for length in [0, 1, 254, 255, 256, 600, 1000] {
+            let dots = ".".repeat(length);
+            assert_eq!(count_dots(&dots), length);
+            let mixed = "a.b".repeat(length);
+            assert_eq!(count_dots(&mixed), length);
+        }
+    }
 
     #[test]
     fn fingerprint_sha256_prefix() {

@@ -9,7 +9,8 @@ use super::curl::CurlRequest;
 use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
 use super::pasted;
 use super::{
-    Problem, Severity, TokenError, TokenKind, envoy, jose, plural, quote_truncated, times,
+    Problem, Severity, TokenError, TokenKind, count_dots, envoy, jose, plural, quote_truncated,
+    times,
 };
 use crate::mesh::jwt::config::JwtProvider;
 use crate::mesh::jwt::extract::{self, Location};
@@ -390,7 +391,7 @@ fn found_in_query(
 fn trailing_whitespace(value: &str) -> Option<(String, TokenKind, Vec<Problem>)> {
     let token = value.trim_end_matches(|c: char| c.is_ascii_whitespace());
     let whitespace = value.len() - token.len();
-    if whitespace == 0 || token.contains(char::is_whitespace) || token.matches('.').count() != 2 {
+    if whitespace == 0 || token.contains(char::is_whitespace) || count_dots(token) != 2 {
         return None;
     }
     let problem = Problem::warning(

@@ -36,11 +36,15 @@ pub(super) fn header_size_problems(
         (Some(_), None) => 0,
     };
     let bytes = name.len() + ": ".len() + prefix + token_len + "\r\n".len();
+    let mut problems = Vec::new();
+    // Most tokens are far below the lowest threshold, so their message is never written.
+    if bytes < near(SINGLE_HEADER_LIMIT_BYTES) {
+        return problems;
+    }
     let header = format!(
         "the `{name}` header carrying the token is {}",
         plural(bytes, "byte")
     );
-    let mut problems = Vec::new();
     if bytes + MIN_REQUEST_HEAD_BYTES > ENVOY_HEADERS_LIMIT_BYTES {
         problems.push(Problem::error(
             "headers_too_large",
