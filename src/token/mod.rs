@@ -368,8 +368,9 @@ pub fn fingerprint(token: &str) -> String {
     text
 }
 
-/// Returns how many dots `text` holds. Counting in bytes, up to 255 at a time, compiles to SIMD
-/// code that compares 16 bytes an instruction, far faster on a token than a search for each dot.
+/// Returns how many dots `text` holds. Counting in bytes, up to 255 at a time, lets the compiler
+/// compare many bytes an instruction: callgrind counted far fewer instructions on a 600-byte token
+/// than for a search for each dot.
 pub(super) fn count_dots(text: &str) -> usize {
     text.as_bytes()
         .chunks(usize::from(u8::MAX))
