@@ -42,7 +42,11 @@ impl PastedRequest {
         let is_url = ["https://", "http://", "/"]
             .iter()
             .any(|start| text.starts_with(start));
-        if is_url && !text.contains(char::is_whitespace) {
+        if is_url {
+            // A URL with whitespace in it is not one request target.
+            if text.contains(char::is_whitespace) {
+                return None;
+            }
             let (url, fragment) = match text.split_once('#') {
                 Some((url, fragment)) => (url, Some(fragment.to_owned())),
                 None => (text, None),
@@ -199,14 +203,74 @@ impl EdgeProfile {
     }
 }
 
-/// Returns whether `text` is one `Name: value` header line with a valid RFC 9110 field name.
+/// Returns whether `text` is one `Name: value` header line with a valid RFC 9110 field name,
+/// and not a URL without its scheme (`localhost:8080/api`).
 fn is_header_line(text: &str) -> bool {
-    let Some((name, _)) = text.split_once(':') else {
+    let Some((name, value)) = text.split_once(':') else {
         return false;
     };
-    !text.contains(['\n', '\r'])
+    let port_digits = value.len() - value.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let is_host_and_port = port_digits > 0 && value[port_digits..].starts_with('/');
+    !is_host_and_port
+        && !text.contains(['\n', '\r'])
         && !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parsed() {
+        for input in [
+            "https://orders.test/api#x?access_token=a.b.c",
+            "'/api/orders?page=2'",
+            "Authorization: Basic dXNlcjpwYXNz",
+            "curl https://orders.test/",
+            "-H 'Accept: text/plain'",
+            "Content-Length: 42",
+        ] {
+            assert!(PastedRequest::parse(input).is_some(), "{input}");
+        }
+    }
+
+    #[test]
+    fn other_text_not_request() {
+        for input in [
+            "",
+            "hello world",
+            "opaque-word",
+            "Authorization: Basic a\nCookie: b=c",
+            "https://orders.test/a b",
+            "localhost:8080/api?page=2",
+        ] {
+            assert!(PastedRequest::parse(input).is_none(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn url_fragment_not_sent() {
+        let request = PastedRequest::parse("https://orders.test/api?x=1#y?access_token=t")
+            .expect("a request");
+
+        assert_eq!(request.path().as_deref(), Some("/api"));
+        assert_eq!(request.query_parameter("x").as_deref(), Some("1"));
+        assert_eq!(request.query_parameter("access_token"), None);
+        assert!(request.fragment_names("access_token"));
+    }
+
+    #[test]
+    fn header_line_has_no_path() {
+        let request = PastedRequest::parse("Cookie: jwt=abc").expect("a request");
+
+        assert_eq!(request.path(), None);
+        assert_eq!(request.query_parameter("jwt"), None);
+        assert_eq!(
+            request.request.header_value("cookie").as_deref(),
+            Some("jwt=abc")
+        );
+    }
 }
