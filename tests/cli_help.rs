@@ -83,3 +83,90 @@ fn deferred_decode_flags_parse() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--no-such-flag"), "{stderr}");
 }
+
+/// Returns the `STATUS  MEANING` entries of the `Exit status:` section of `idflow NAME --help`,
+/// with each meaning's continuation lines joined to it.
+fn exit_statuses(name: &str) -> Vec<(u8, String)> {
+    let help = idflow(&[name, "--help"]);
+    let section = help
+        .split("Exit status:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("`idflow {name} --help` has no Exit status section:\n{help}"));
+    let mut statuses: Vec<(u8, String)> = Vec::new();
+    for line in section.lines().take_while(|line| line.starts_with("  ")) {
+        let entry = line
+            .trim_start()
+            .split_once("  ")
+            .and_then(|(status, meaning)| Some((status.parse().ok()?, meaning)));
+        if let Some((status, meaning)) = entry {
+            statuses.push((status, meaning.to_owned()));
+        } else {
+            let (_, meaning) = statuses
+                .last_mut()
+                .expect("a status before its continuation");
+            meaning.push(' ');
+            meaning.push_str(line.trim());
+        }
+    }
+    statuses
+}
+
+/// Returns the status whose meaning in `idflow check --help` starts with `start`.
+fn check_status_for(start: &str) -> i32 {
+    exit_statuses("check")
+        .into_iter()
+        .find(|(_, meaning)| meaning.starts_with(start))
+        .map_or_else(
+            || panic!("`idflow check --help` lists no status for {start:?}"),
+            |(status, _)| i32::from(status),
+        )
+}
+
+/// Runs `idflow check ARGS` and returns its exit status.
+fn check_exit(args: &[&str]) -> Option<i32> {
+    let output = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("the idflow binary runs");
+    output.status.code()
+}
+
+#[test]
+fn check_help_lists_exit_statuses() {
+    let listed = exit_statuses("check");
+    let expected: Vec<(u8, String)> = idflow::cli::check::EXIT_STATUSES
+        .iter()
+        .map(|(status, meaning)| (*status, (*meaning).to_owned()))
+        .collect();
+
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn check_exits_as_help_lists() {
+    let folder = std::env::temp_dir().join(format!("idflow-cli-help-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder created");
+    let policy = folder.join("public-only.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: \
+         public-only\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: \
+         orders\n  action: ALLOW\n  rules:\n  - to:\n    - operation:\n        paths: \
+         [\"/public/*\"]\n",
+    )
+    .expect("policy written");
+    let policy = policy.to_string_lossy().into_owned();
+    let missing = folder.join("missing.yaml").to_string_lossy().into_owned();
+    let request = |path| ["-f", &policy, "--workload", "shop/orders", "--path", path];
+
+    let allowed = check_exit(&request("/public/logo.png"));
+    let denied = check_exit(&request("/private"));
+    let bad_flag = check_exit(&["-f", &policy, "--workload", "shoporders"]);
+    let unreadable = check_exit(&["-f", &missing, "--workload", "shop/orders"]);
+
+    assert_eq!(allowed, Some(check_status_for("the proxy allows")));
+    assert_eq!(denied, Some(check_status_for("the proxy denies")));
+    assert_eq!(bad_flag, Some(check_status_for("invalid flags")));
+    assert_eq!(unreadable, Some(check_status_for("invalid flags")));
+}

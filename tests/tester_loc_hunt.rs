@@ -404,11 +404,10 @@ fn fragment_query_beside_header() {
 }
 
 /// A URL whose only `access_token` is in its fragment sends no token: Envoy finds none and the
-/// policy that requires a request principal returns 403. decode should report that no token is sent
-/// (exit 2), and an edge profile reading the query should find none (Akamai's `request.query` is
-/// the query string, without the fragment).
+/// policy that requires a request principal returns 403. decode reports that no token is sent
+/// (exit 2), and an edge profile reading the query finds none and denies (Akamai's
+/// `request.query` is the query string, without the fragment).
 #[test]
-#[ignore = "finding: with --edge-profile, decode prints no edge verdict for a request without a token"]
 fn fragment_only_token() {
     let token = token();
     let verdict = envoy_verdict("/", &[]);

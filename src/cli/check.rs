@@ -2,6 +2,7 @@
 //! mesh, validated into the simulator's types.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -532,8 +533,45 @@ mod tests {
     }
 }
 
+/// Exit status of `idflow check` for a request that the proxy allows.
+pub const EXIT_ALLOWED: u8 = 0;
+
+/// Exit status of `idflow check` for a request that the proxy denies.
+pub const EXIT_DENIED: u8 = 1;
+
+/// The exit statuses of `idflow check`, each with its meaning, for its `--help` text.
+pub const EXIT_STATUSES: [(u8, &str); 3] = [
+    (
+        EXIT_ALLOWED,
+        "the proxy allows the request (decision `allow`, status 200)",
+    ),
+    (
+        EXIT_DENIED,
+        "the proxy denies the request (decision `deny`), e.g. 401 from jwt_authn, 403 from \
+         RBAC, or status 0 for a TCP connection it closes",
+    ),
+    (
+        super::EXIT_USAGE,
+        "invalid flags or flag values (e.g. --workload, --at), or a policy or JWKS file that \
+         cannot be read or parsed",
+    ),
+];
+
+/// Returns the `Exit status:` section of `idflow check --help`, from [`EXIT_STATUSES`].
+pub fn exit_status_help() -> String {
+    let mut help = "Exit status:".to_owned();
+    for (status, meaning) in EXIT_STATUSES {
+        let _ = write!(help, "\n  {status}  {meaning}");
+    }
+    help.push_str(
+        "\nA reader that closes standard output early (`| head`) keeps the verdict's exit status.",
+    );
+    help
+}
+
 // `idflow check`: one request at one workload.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = exit_status_help())]
 pub struct CheckArgs {
     #[command(flatten)]
     pub mesh: MeshArgs,

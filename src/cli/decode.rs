@@ -47,7 +47,9 @@ pub const EXIT_STATUS_HELP: &str = "Exit status:
      within Envoy's 1 min of clock skew; or keys were given (--jwks, --issuer, --key,
      --secret-file, --secret) and no key verified its signature (invalid, key not found, or
      unverified because the keys could not be fetched or Envoy would reject the JWKS)
-  2  no token in the input, or invalid flags, or a key file that cannot be read or parsed
+  2  no token in the input, or invalid flags, or a key file that cannot be read or parsed.
+     With --edge-profile, a URL, curl command or header line without a token still gets the
+     edge's verdict, because the EdgeWorker responds to every request
 With --batch: 0 when every line is valid, 1 when any line is invalid or holds no token, 2 on
 invalid flags.";
 
@@ -150,7 +152,16 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = read_input(args)?;
-    let mut inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
+    let mut inspection = match token::inspect(&input, now) {
+        Ok(inspection) => inspection,
+        Err(error) => {
+            let message = error.to_string();
+            if let Some(edge) = &edge {
+                print_edge_without_token(args, edge, &input, &message, now)?;
+            }
+            return Err(message);
+        }
+    };
     let report = keys.check(&mut inspection);
     let invalid = keys.judges_invalid(&inspection, &report);
     let format = args.output.unwrap_or(OutputFormat::Text);
@@ -164,6 +175,35 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     });
     let output = render(args, &inspection, &report, edge_output)?;
     Ok((output, invalid))
+}
+
+/// Prints what the edge decides for `input`, in which decode found no token (`message` gives
+/// the reason), because the EdgeWorker still responds to such a request. Prints nothing for
+/// input that is not a request. The exit status stays that of input without a token.
+fn print_edge_without_token(
+    args: &DecodeArgs,
+    edge: &edge::EdgeCheck,
+    input: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let format = args.output.unwrap_or(OutputFormat::Text);
+    let output = match format {
+        OutputFormat::Json | OutputFormat::Ndjson => {
+            let Some(edge) = edge.json_without_token(input, now) else {
+                return Ok(());
+            };
+            json_document(&json!({"error": message, "edge": edge}), format)?
+        }
+        OutputFormat::Text => {
+            let Some(edge) = edge.text_without_token(input, now) else {
+                return Ok(());
+            };
+            crate::output::escape_terminal_controls(edge.trim_start_matches('\n')).into_owned()
+        }
+    };
+    write_results(&mut std::io::stdout().lock(), &mut output.into_bytes())?;
+    Ok(())
 }
 
 /// Decodes as [`decode`] does for `args` without keys or an edge profile: the signature is
@@ -217,14 +257,7 @@ fn render(
                 Some(EdgeOutput::Json(json)) => Some(json),
                 _ => None,
             };
-            let mut text = if format == OutputFormat::Json {
-                serde_json::to_string_pretty(&value)
-            } else {
-                serde_json::to_string(&value)
-            }
-            .map_err(|error| format!("failed to write JSON: {error}"))?;
-            text.push('\n');
-            text
+            json_document(&value, format)?
         }
         OutputFormat::Text => {
             let mut text = to_text(inspection, report, args.show_secrets);
@@ -234,6 +267,19 @@ fn render(
             crate::output::escape_terminal_controls(&text).into_owned()
         }
     })
+}
+
+/// Writes `value` as one JSON document and a newline: indented for `-o json`, on one line for
+/// `-o ndjson`.
+fn json_document(value: &impl Serialize, format: OutputFormat) -> Result<String, String> {
+    let mut text = if format == OutputFormat::Json {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|error| format!("failed to write JSON: {error}"))?;
+    text.push('\n');
+    Ok(text)
 }
 
 fn clock(args: &DecodeArgs) -> Result<DateTime<Utc>, String> {
@@ -297,7 +343,13 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
                 }
                 Err(error) => {
                     any_invalid = true;
-                    let object = json!({"line": line_number, "error": error.to_string()});
+                    let mut object = json!({"line": line_number, "error": error.to_string()});
+                    if let Some(edge) = edge
+                        .as_ref()
+                        .and_then(|edge| edge.json_without_token(&text, now))
+                    {
+                        object["edge"] = edge;
+                    }
                     serde_json::to_writer(&mut out, &object)
                 }
             },

@@ -25,6 +25,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use live_options::{parse, parse_from};
 
+/// Exit status of every subcommand for invalid flags and for input that cannot be read or
+/// parsed, as clap uses it for usage errors.
+pub const EXIT_USAGE: u8 = 2;
+
 /// Follow a request's identity from the Akamai edge through an Istio mesh.
 #[derive(Debug, Parser)]
 #[command(name = "idflow", bin_name = "idflow", version, about)]
@@ -143,7 +147,7 @@ pub fn exit_on_usage_error(error: &clap::Error) -> ExitCode {
         // `--help | head` closes the pipe early; the text was for the reader that left.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     }
-    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
 }
 
 impl DecodeArgs {
@@ -213,7 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
             "idflow: cannot write the log file {:?}: {error}; check the folder exists and is writable",
             path.display().to_string()
         );
-        return ExitCode::from(2);
+        return ExitCode::from(EXIT_USAGE);
     }
     let result = match cli.command {
         Some(Command::Decode(args)) => return decode::run(&args),
@@ -236,7 +240,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             stderr_line!("idflow: {error:#}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

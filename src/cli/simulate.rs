@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::check::{CheckArgs, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport, kind_word};
+use super::check::{
+    CheckArgs, EXIT_ALLOWED, EXIT_DENIED, EnvoyConfigArgs, MeshArgs, NotEvaluated, WorkloadReport,
+    kind_word,
+};
 use super::{OutputFormat, PolicyFiles};
 use crate::mesh::check::{Mesh, check, envoy_filters};
 use crate::mesh::crd::PolicySet;
@@ -215,7 +218,7 @@ fn token_scheme_warning(token: &str) -> Option<String> {
 /// The `-f` value that names standard input, as `kubectl apply -f -` takes it.
 const STDIN_NAME: &str = "-";
 
-/// Runs `idflow check`: exit 0 allowed, 1 denied, 2 on a usage or input error.
+/// Runs `idflow check` and returns the exit status that [`super::check::EXIT_STATUSES`] lists.
 pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let now = args.request.now()?;
     let loaded = load(&args.mesh, now)?;
@@ -261,11 +264,11 @@ pub fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     {
         return Err(error);
     }
-    Ok(if verdict.decision == Decision::Allow {
-        ExitCode::SUCCESS
+    Ok(ExitCode::from(if verdict.decision == Decision::Allow {
+        EXIT_ALLOWED
     } else {
-        ExitCode::from(1)
-    })
+        EXIT_DENIED
+    }))
 }
 
 /// Runs `idflow envoy-config`: prints the filters as one JSON object, and the warnings `check`

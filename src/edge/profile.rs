@@ -13,6 +13,7 @@ mod differences;
 mod evaluate;
 mod js;
 mod key_source;
+mod no_token;
 mod parse;
 mod segments;
 mod sent;
@@ -26,6 +27,7 @@ use crate::token::keys::{KeySet, SourceKind};
 
 pub use decision::{EdgeDecision, ForwardedHeader, ProfileVerdict};
 pub use differences::{Difference, PolicyInFile};
+pub use no_token::PastedRequest;
 pub use sent::sent_header_value;
 
 use parse::{RawMissing, RawProfile, line_of_key, parse_raw};

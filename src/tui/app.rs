@@ -144,6 +144,8 @@ pub struct App {
     pub filter: String,
     pub prompt: Option<Prompt>,
     pub show_help: bool,
+    /// First entry row shown in the help overlay, for scrolling it on short screens.
+    pub help_scroll: u16,
     pub token: TokenPane,
     /// First line shown in the detail view, for scrolling.
     pub detail_scroll: u16,
@@ -180,6 +182,7 @@ impl App {
             filter: String::new(),
             prompt: None,
             show_help: false,
+            help_scroll: 0,
             token: TokenPane::default(),
             detail_scroll: 0,
             flash: None,
@@ -349,7 +352,10 @@ impl App {
             "q" | "q!" | "quit" => self.should_quit = true,
             "token" | "t" => self.view = View::Token,
             "flows" | "f" => self.view = View::Flows,
-            "help" | "h" => self.show_help = true,
+            "help" | "h" => {
+                self.show_help = true;
+                self.help_scroll = 0;
+            }
             "" => {}
             other if self.run_live_command(other) => {}
             other => self.set_flash(
@@ -407,6 +413,9 @@ pub fn update(app: &mut App, action: Action) {
         app.flash = None;
     }
     match action {
+        scroll if app.show_help && super::help::is_scroll(&scroll) => {
+            app.help_scroll = super::help::scrolled(app, &scroll);
+        }
         Action::Up => app.move_by(-1),
         Action::Down => app.move_by(1),
         Action::PageUp => app.move_by(-signed(app.page())),
@@ -425,7 +434,10 @@ pub fn update(app: &mut App, action: Action) {
         Action::Back => app.back(),
         Action::ShowFlows => app.view = View::Flows,
         Action::ShowToken => app.view = View::Token,
-        Action::ToggleHelp => app.show_help = !app.show_help,
+        Action::ToggleHelp => {
+            app.show_help = !app.show_help;
+            app.help_scroll = 0;
+        }
         Action::StartFilter => app.open_prompt(PromptKind::Filter),
         Action::StartCommand => app.open_prompt(PromptKind::Command),
         Action::StartToken => {

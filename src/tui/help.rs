@@ -1,11 +1,12 @@
-//! The `?` help overlay, generated from the key table.
+//! The `?` help overlay, generated from the key table. On a screen too short for every entry it
+//! scrolls, and its bottom border shows which way more entries are.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use super::app::App;
+use super::app::{Action, App};
 use super::format::styled;
 use super::keys::{BINDINGS, Context};
 use super::theme::{Slot, Theme};
@@ -13,9 +14,117 @@ use super::theme::{Slot, Theme};
 const KEY_WIDTH: usize = 8;
 /// The narrowest popup, wide enough for its title.
 const MIN_WIDTH: u16 = 26;
+/// Rows the top and bottom borders take.
+const BORDER_ROWS: u16 = 2;
 
-/// Draws the help overlay centred in `area`.
+/// Draws the help overlay centred in `area`, from entry [`App::help_scroll`] on.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let lines = entries(app);
+    let rows = shown_rows(area.height, lines.len());
+    let first = app
+        .help_scroll
+        .min(last_first_row(area.height, lines.len()));
+    let scrolls = rows < lines.len();
+
+    // As wide as the longest entry and the borders, within the screen.
+    let widest = lines.iter().map(Line::width).max().unwrap_or_default() + 2;
+    let width = u16::try_from(widest)
+        .unwrap_or(u16::MAX)
+        .clamp(MIN_WIDTH, area.width.max(MIN_WIDTH));
+    let height = u16::try_from(rows)
+        .unwrap_or(u16::MAX)
+        .saturating_add(BORDER_ROWS);
+    let [popup] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(popup);
+    let title = if scrolls {
+        " Help (j/k scroll, other keys close) "
+    } else {
+        " Help (any key closes) "
+    };
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.style(Slot::Accent))
+        .title(Line::from(styled(theme, Slot::Accent, title)));
+    let above = first > 0;
+    let below = usize::from(first) + rows < lines.len();
+    let marker = match (above, below) {
+        (true, true) => Some(" ↑↓ more "),
+        (false, true) => Some(" ↓ more "),
+        (true, false) => Some(" ↑ more "),
+        (false, false) => None,
+    };
+    if let Some(marker) = marker {
+        block = block.title_bottom(
+            Line::from(styled(theme, Slot::Accent, marker)).alignment(Alignment::Right),
+        );
+    }
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((first, 0)), popup);
+}
+
+/// Returns whether the help overlay on the screen of `app` shows fewer entries than it has, so
+/// that the scroll keys scroll it rather than close it.
+pub fn scrolls(app: &App) -> bool {
+    let count = entries(app).len();
+    shown_rows(app.size.1, count) < count
+}
+
+/// Returns whether `action` moves through a list or a page: up, down, page up or down, top,
+/// bottom. Those scroll the help overlay while it is open.
+pub fn is_scroll(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+    )
+}
+
+/// Returns the first entry row shown after `action` ([`is_scroll`]) scrolls the help overlay of
+/// `app`. Other actions leave it where it is.
+pub fn scrolled(app: &App, action: &Action) -> u16 {
+    let count = entries(app).len();
+    let last = last_first_row(app.size.1, count);
+    let page = u16::try_from(shown_rows(app.size.1, count))
+        .unwrap_or(u16::MAX)
+        .max(1);
+    let first = app.help_scroll.min(last);
+    match action {
+        Action::Up => first.saturating_sub(1),
+        Action::Down => first.saturating_add(1).min(last),
+        Action::PageUp => first.saturating_sub(page),
+        Action::PageDown => first.saturating_add(page).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => first,
+    }
+}
+
+/// Returns how many entry rows fit on a screen `height` rows tall, at most `count`. A height of
+/// 0 (not known yet) shows them all.
+fn shown_rows(height: u16, count: usize) -> usize {
+    if height == 0 {
+        return count;
+    }
+    usize::from(height.saturating_sub(BORDER_ROWS)).min(count)
+}
+
+/// Returns the first row shown when the last entry is at the bottom of the popup.
+fn last_first_row(height: u16, count: usize) -> u16 {
+    u16::try_from(count - shown_rows(height, count)).unwrap_or(u16::MAX)
+}
+
+/// Returns the help entries for the view of `app`: the key table's bindings under their context
+/// headings, then the keys that work anywhere.
+fn entries(app: &App) -> Vec<Line<'static>> {
     let theme = &app.theme;
     let mut lines = Vec::new();
     let contexts = Context::ALL
@@ -35,29 +144,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         "ctrl-u/w",
         "in a prompt: clear it / delete a word",
     ));
-
-    // As wide as the longest entry and the borders, within the screen.
-    let widest = lines.iter().map(Line::width).max().unwrap_or_default() + 2;
-    let width = u16::try_from(widest)
-        .unwrap_or(u16::MAX)
-        .clamp(MIN_WIDTH, area.width.max(MIN_WIDTH));
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.style(Slot::Accent))
-        .title(Line::from(styled(
-            theme,
-            Slot::Accent,
-            " Help (any key closes) ",
-        )));
-    frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    lines
 }
 
 fn entry(theme: &Theme, keys: &str, description: &'static str) -> Line<'static> {

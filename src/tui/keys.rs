@@ -316,12 +316,26 @@ fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
         return prompt_action(key);
     }
     if app.show_help && key.code != KeyCode::Char('q') {
-        // Any other key closes help, as in k9s.
-        return Some(Action::ToggleHelp);
+        return Some(help_action(app, key));
     }
     bindings_for(app.view)
         .find(|binding| binding.keys.contains(&key.code))
         .map(|binding| (binding.action)())
+}
+
+/// Turns a key pressed while help is open into an action. On a screen too short for every
+/// entry the movement keys of the key table scroll it, and as in k9s any other key closes it.
+fn help_action(app: &App, key: &KeyEvent) -> Action {
+    let scroll = BINDINGS
+        .iter()
+        .filter(|binding| binding.context == Context::Global)
+        .find(|binding| binding.keys.contains(&key.code))
+        .map(|binding| (binding.action)())
+        .filter(super::help::is_scroll);
+    match scroll {
+        Some(action) if super::help::scrolls(app) => action,
+        _ => Action::ToggleHelp,
+    }
 }
 
 fn prompt_action(key: &KeyEvent) -> Option<Action> {

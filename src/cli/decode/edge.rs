@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::{DecodeArgs, Keys, read_text};
 use crate::cli::PolicyFiles;
 use crate::edge::profile::{
-    Difference, EdgeDecision, EdgeProfile, KeySource, PolicyInFile, sent_header_value,
+    Difference, EdgeDecision, EdgeProfile, KeySource, PastedRequest, PolicyInFile,
+    sent_header_value,
 };
 use crate::mesh::crd::RequestAuthentication;
 use crate::mesh::load::load_policy_file;
@@ -82,14 +83,16 @@ impl EdgeCheck {
             .evaluate_sent(inspection, sent.as_deref(), self.keys.as_ref(), now)
     }
 
-    fn differences(&self, inspection: &Inspection) -> Vec<Difference> {
+    /// Lists how the edge's checks differ from the mesh's, for the token of `inspection` when
+    /// there is one.
+    fn differences(&self, inspection: Option<&Inspection>) -> Vec<Difference> {
         let policies: Vec<PolicyInFile> = self
             .policies
             .iter()
             .map(|(file, policy)| PolicyInFile { policy, file })
             .collect();
-        self.profile
-            .differences_in_files(&policies, Some(inspection.token.expose()))
+        let token = inspection.map(|inspection| inspection.token.expose());
+        self.profile.differences_in_files(&policies, token)
     }
 
     /// Builds the `edge` object of `decode -o json`.
@@ -101,6 +104,30 @@ impl EdgeCheck {
         show_secrets: bool,
     ) -> Value {
         let decision = self.decide(input, inspection, now);
+        self.json_of(&decision, Some(inspection), show_secrets)
+    }
+
+    /// Builds the `edge` object for `input`, in which decode found no token, or returns `None`
+    /// when `input` is not a request ([`PastedRequest::parse`]).
+    pub(super) fn json_without_token(&self, input: &str, now: DateTime<Utc>) -> Option<Value> {
+        let decision = self.decide_without_token(input, now)?;
+        Some(self.json_of(&decision, None, false))
+    }
+
+    fn decide_without_token(&self, input: &str, now: DateTime<Utc>) -> Option<EdgeDecision> {
+        let request = PastedRequest::parse(input)?;
+        Some(
+            self.profile
+                .evaluate_without_token(&request, self.keys.as_ref(), now),
+        )
+    }
+
+    fn json_of(
+        &self,
+        decision: &EdgeDecision,
+        inspection: Option<&Inspection>,
+        show_secrets: bool,
+    ) -> Value {
         let forwarded: Vec<Value> = decision
             .forwarded_headers
             .iter()
@@ -130,6 +157,22 @@ impl EdgeCheck {
         show_secrets: bool,
     ) -> String {
         let decision = self.decide(input, inspection, now);
+        self.text_of(&decision, Some(inspection), show_secrets)
+    }
+
+    /// Builds the `edge` section for `input`, in which decode found no token, or returns `None`
+    /// as [`EdgeCheck::json_without_token`] does.
+    pub(super) fn text_without_token(&self, input: &str, now: DateTime<Utc>) -> Option<String> {
+        let decision = self.decide_without_token(input, now)?;
+        Some(self.text_of(&decision, None, false))
+    }
+
+    fn text_of(
+        &self,
+        decision: &EdgeDecision,
+        inspection: Option<&Inspection>,
+        show_secrets: bool,
+    ) -> String {
         let mut out = String::new();
         let verdict = serde_json::to_value(decision.verdict)
             .ok()

@@ -14,7 +14,7 @@ use crate::token::Inspection;
 use crate::token::keys::KeySet;
 
 /// The token as the edge reads it from the request.
-enum Located {
+pub(super) enum Located {
     /// No token where the edge looks. The reason names where it was instead.
     Missing(String),
     /// The header lacks the required scheme.
@@ -54,8 +54,8 @@ impl EdgeProfile {
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> EdgeDecision {
-        let (passed, mut notes, quoted_cookie) = match self.locate(inspection, sent) {
-            Located::Missing(reason) => return self.missing(inspection, &reason),
+        let (passed, notes, quoted_cookie) = match self.locate(inspection, sent) {
+            Located::Missing(reason) => return self.missing(Some(inspection), &reason),
             Located::SchemeRejected(reason) => {
                 return self.deny(&reason, None, Vec::new());
             }
@@ -65,7 +65,21 @@ impl EdgeProfile {
                 quoted_cookie,
             } => (passed, notes, quoted_cookie),
         };
-        match self.validate(&passed, inspection, keys, now) {
+        self.judge(&passed, notes, quoted_cookie, inspection, keys, now)
+    }
+
+    /// Runs the validator on `passed`, the text the EdgeWorker found for the token in
+    /// `inspection`, and decides from its outcome. `notes` are those made while finding the text.
+    pub(super) fn judge(
+        &self,
+        passed: &str,
+        mut notes: Vec<String>,
+        quoted_cookie: Option<String>,
+        inspection: &Inspection,
+        keys: Option<&KeySet>,
+        now: DateTime<Utc>,
+    ) -> EdgeDecision {
+        match self.validate(passed, inspection, keys, now) {
             Checked::Passed {
                 claims,
                 signature_checked,
@@ -98,7 +112,7 @@ impl EdgeProfile {
                 // The validator's reason takes text around the token for what `replace` left of
                 // the scheme, but around a cookie value that text is the cookie's quotes.
                 let reason = match quoted_cookie {
-                    Some(name) if reason == decode_failure_reason(&passed, inspection) => {
+                    Some(name) if reason == decode_failure_reason(passed, Some(inspection)) => {
                         format!(
                             "the validator received the value of cookie `{name}` with its double \
                              quotes, so a segment is not base64url JSON and decoding it throws"
@@ -164,6 +178,12 @@ impl EdgeProfile {
         } else {
             value
         };
+        self.strip_scheme(value, Some(inspection))
+    }
+
+    /// Removes the profile's scheme from the header `value` as the EdgeWorker does. The notes on
+    /// how the mesh reads the same value need the `inspection` of the token, when there is one.
+    pub(super) fn strip_scheme(&self, value: String, inspection: Option<&Inspection>) -> Located {
         if self.scheme.is_empty() {
             return Located::Found {
                 passed: value,
@@ -188,12 +208,16 @@ impl EdgeProfile {
             Some(passed) => {
                 let exact = value.starts_with(&self.scheme);
                 if !exact && !self.scheme_case_sensitive {
-                    let mesh = mesh_reading(inspection)
+                    let mesh = inspection
+                        .and_then(mesh_reading)
                         .map(|mesh| format!("; {mesh}"))
                         .unwrap_or_default();
+                    let written = match inspection {
+                        Some(inspection) => inspection.scheme.as_deref().unwrap_or_default(),
+                        None => value[..self.scheme.len()].trim_end(),
+                    };
                     notes.push(format!(
-                        "the edge accepted the scheme {:?}, which is not `{}` exactly{mesh}",
-                        inspection.scheme.as_deref().unwrap_or_default(),
+                        "the edge accepted the scheme {written:?}, which is not `{}` exactly{mesh}",
                         self.scheme.trim_end()
                     ));
                 }
@@ -208,7 +232,8 @@ impl EdgeProfile {
                 self.scheme
             )),
             None => {
-                if inspection.scheme.is_none()
+                if let Some(inspection) = inspection
+                    && inspection.scheme.is_none()
                     && let Some(mesh) = mesh_reading(inspection)
                 {
                     notes.push(format!(
@@ -275,7 +300,12 @@ impl EdgeProfile {
         checks.join(", ")
     }
 
-    fn deny(&self, reason: &str, thrown: Option<String>, notes: Vec<String>) -> EdgeDecision {
+    pub(super) fn deny(
+        &self,
+        reason: &str,
+        thrown: Option<String>,
+        notes: Vec<String>,
+    ) -> EdgeDecision {
         EdgeDecision {
             verdict: ProfileVerdict::Deny,
             status: Some(self.deny_status),
@@ -291,7 +321,9 @@ impl EdgeProfile {
         }
     }
 
-    fn missing(&self, inspection: &Inspection, reason: &str) -> EdgeDecision {
+    /// Decides for a request without a token where the edge looks. `inspection` is the token
+    /// the request carries elsewhere, which goes on with it, or `None` for a request without one.
+    pub(super) fn missing(&self, inspection: Option<&Inspection>, reason: &str) -> EdgeDecision {
         let mut reason = format!("no token where the edge looks: {reason}");
         let (verdict, status, forwarded) = match self.missing_token {
             MissingToken::Deny => {
@@ -307,7 +339,9 @@ impl EdgeProfile {
                     "; the EdgeWorker lets the request go on unchecked, which looks like a \
                      validated request downstream",
                 );
-                let mut forwarded = self.original_token(inspection);
+                let mut forwarded = inspection
+                    .map(|inspection| self.original_token(inspection))
+                    .unwrap_or_default();
                 forwarded.push(self.request_id());
                 (ProfileVerdict::Allow, None, forwarded)
             }
@@ -436,7 +470,7 @@ impl EdgeProfile {
         headers
     }
 
-    fn request_id(&self) -> ForwardedHeader {
+    pub(super) fn request_id(&self) -> ForwardedHeader {
         ForwardedHeader::plain(
             &self.forward.request_id_header,
             "<edge request id>".to_owned(),
@@ -501,7 +535,7 @@ fn locate_cookie(name: &str, inspection: &Inspection, sent: Option<&str>) -> Loc
 }
 
 /// Returns the value of the first cookie called `name` in a `Cookie` header value.
-fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+pub(super) fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
         let (cookie, value) = pair.split_once('=')?;
         (cookie.trim() == name).then(|| value.trim())

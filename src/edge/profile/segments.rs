@@ -7,9 +7,9 @@ use crate::token::jwks::websafe_decode;
 use crate::token::{Inspection, jwt_authn_format_status};
 
 /// Explains why a segment of `passed` does not decode, naming what `replace` left in front of or
-/// around the token.
-pub(super) fn decode_failure_reason(passed: &str, inspection: &Inspection) -> String {
-    match extra_text(passed, inspection) {
+/// around the token of `inspection`, when the request carries one.
+pub(super) fn decode_failure_reason(passed: &str, inspection: Option<&Inspection>) -> String {
+    match inspection.and_then(|inspection| extra_text(passed, inspection)) {
         Some(extra) => format!(
             "the validator received {extra}, so a segment is not base64url JSON and decoding it \
              throws"

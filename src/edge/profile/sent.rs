@@ -41,7 +41,7 @@ pub fn sent_header_value(input: &str, inspection: &Inspection) -> Option<String>
 }
 
 /// Removes one pair of matching quotes around `text`.
-fn strip_quotes(text: &str) -> &str {
+pub(super) fn strip_quotes(text: &str) -> &str {
     for quote in ['\'', '"'] {
         if let Some(inner) = text
             .strip_prefix(quote)

@@ -51,7 +51,7 @@ impl EdgeProfile {
             reason,
             notes,
         };
-        let (part_count, header, claims) = match self.parse_parts(passed, inspection) {
+        let (part_count, header, claims) = match self.parse_parts(passed, Some(inspection)) {
             Ok(parts) => parts,
             Err((thrown, reason)) => return fail(thrown, reason, notes),
         };
@@ -121,10 +121,10 @@ impl EdgeProfile {
 
     /// Splits `passed` into its parts and parses the header and payload as the module does.
     /// Returns the number of parts, the header and the payload, or the thrown message and reason.
-    fn parse_parts(
+    pub(super) fn parse_parts(
         &self,
         passed: &str,
-        inspection: &Inspection,
+        inspection: Option<&Inspection>,
     ) -> Result<(usize, JsValue, JsValue), (Option<&'static str>, String)> {
         let parts: Vec<&str> = passed.split('.').collect();
         if !(2..=3).contains(&parts.len()) {
@@ -133,7 +133,7 @@ impl EdgeProfile {
                     "JWT malformed: Invalid number of parts for JWT token. expected 3 or 2 (unsecured JWT)!",
                 ),
                 format!(
-                    "the token has {} dot-separated parts; the validator takes 2 or 3",
+                    "the validator takes 2 or 3 dot-separated parts and received {}",
                     parts.len()
                 ),
             ));
