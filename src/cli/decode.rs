@@ -5,7 +5,7 @@ mod edge;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal as _, Read as _};
+use std::io::{BufRead, BufReader, IsTerminal as _, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -300,22 +300,23 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let now = clock(args)?;
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
-    // A file is read as fast as it can be, so its results are written in blocks. Standard input
-    // may be typed or come from a follower, so each of its results is written at once.
-    let (mut reader, block): (Box<dyn BufRead>, usize) = match args.token_text().as_deref() {
-        Some(path) if path != "-" => {
-            let file = File::open(path).map_err(|error| {
-                format!("cannot read the batch file {path:?}: {error}; check the path")
-            })?;
-            (Box::new(BufReader::new(file)), OUTPUT_BLOCK_BYTES)
-        }
-        _ => (Box::new(BufReader::new(std::io::stdin())), 0),
+    let input: Box<dyn Read> = match args.token_text().as_deref() {
+        Some(path) if path != "-" => Box::new(File::open(path).map_err(|error| {
+            format!("cannot read the batch file {path:?}: {error}; check the path")
+        })?),
+        _ => Box::new(std::io::stdin()),
     };
+    let mut reader = BufReader::with_capacity(INPUT_BUFFER_BYTES, input);
     let mut stdout = std::io::stdout().lock();
     let mut any_invalid = false;
     let mut line_number = 0_u64;
     let mut out = Vec::new();
     loop {
+        // Results are written in blocks, and whenever the lines read so far are done: the next
+        // read may wait for input that is typed or comes from a follower (`tail -f`).
+        if reader.buffer().is_empty() && !write_results(&mut stdout, &mut out)? {
+            return Ok(any_invalid);
+        }
         let line = match read_line(&mut reader) {
             Ok(Some(line)) => line,
             Ok(None) => break,
@@ -361,7 +362,7 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
         };
         written.map_err(|error| format!("failed to write JSON: {error}"))?;
         out.push(b'\n');
-        if out.len() >= block && !write_results(&mut stdout, &mut out)? {
+        if out.len() >= OUTPUT_BLOCK_BYTES && !write_results(&mut stdout, &mut out)? {
             return Ok(any_invalid);
         }
     }
@@ -369,8 +370,12 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     Ok(any_invalid)
 }
 
-/// Size of the blocks of results written for a batch file.
+/// Size of the blocks of results a batch writes while more input is at hand.
 const OUTPUT_BLOCK_BYTES: usize = 64 * 1024;
+
+/// Size of the batch input buffer: a pipe then hands over up to its own capacity in one read, and
+/// the results of all its lines go out in one write.
+const INPUT_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Writes and empties the pending results. Returns false when the reader of standard output has
 /// gone (`| head`), so that the caller stops quietly with the exit status it has.
