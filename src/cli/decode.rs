@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::PolicyFiles;
-use super::{DecodeArgs, OutputFormat};
+use super::{DecodeArgs, EXIT_USAGE, OutputFormat};
 use crate::mesh::MeshSettings;
 use crate::mesh::crd::ObjectMeta;
 use crate::mesh::load::load_policy_file;
@@ -31,9 +31,6 @@ const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Exit status for a token that was found and decoded but is invalid.
 const EXIT_INVALID: u8 = 1;
-
-/// Exit status for input that contains no token, and for usage errors.
-const EXIT_USAGE: u8 = 2;
 
 /// The exit statuses of `idflow decode`, for its `--help` text. Status 1 follows
 /// [`token::Problem::invalidates`].

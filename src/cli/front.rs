@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use super::DecodeArgs;
+use super::{DecodeArgs, EXIT_USAGE};
 
 /// The executable, in the folder of `idflow`, that runs every command line.
 pub const FULL_PROGRAM: &str = "idflow-full";
@@ -56,7 +56,7 @@ fn hand_over(args: &[OsString]) -> ExitCode {
             stderr_line!(
                 "idflow: failed to find its own path, needed to start {FULL_PROGRAM}: {error}"
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let mut command = std::process::Command::new(&program);
@@ -68,7 +68,7 @@ fn hand_over(args: &[OsString]) -> ExitCode {
          `cargo build --release`, or install both with `cargo install --path .`",
         program.display()
     );
-    ExitCode::from(2)
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// Runs `command` in place of this process, under the name `arg0` that the user typed (as `ps`
