@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod keys;
 mod pasted;
 mod request;
+mod response;
 mod shell;
 pub mod size;
 mod times;
