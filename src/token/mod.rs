@@ -9,6 +9,7 @@ mod curl_options;
 mod envoy;
 pub mod fetch;
 mod find;
+mod httpie;
 mod jose;
 pub mod jwks;
 pub mod keys;
@@ -28,6 +29,7 @@ use serde::Serialize;
 pub use curl::CurlRequest;
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub(crate) use find::{CREDENTIAL_SCHEMES, TOKEN_SCHEMES};
+pub use request::pasted_request;
 pub use times::relative_phrase;
 pub use verify::Signed;
 
