@@ -18,7 +18,10 @@ mod support;
 
 use envoy_harness::require_jwt::{self, Request};
 use idflow::model::{CorrelationKey, Flow, Hop, HopKind};
-use idflow::tui::{Action, App, Session, Theme, update};
+use idflow::source::kube::{MeshWorkload, OwnerKind, PodSummary, Proxy};
+use idflow::tui::{Action, App, LiveUpdate, Session, Theme, View, render, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
 use support::{decode_output, problem_codes, problem_message};
 
@@ -419,6 +422,68 @@ fn token_view_verdict_matches_envoy() {
         assert!(!rows.is_empty(), "no what-if rows for {pasted:.40}");
         for row in rows {
             assert_eq!(row, verdict, "{pasted:.40}");
+        }
+    }
+}
+
+/// Returns the live workload `shop/orders`, with a sidecar, as the cluster source reports it.
+fn orders_workload() -> MeshWorkload {
+    MeshWorkload {
+        namespace: "shop".into(),
+        name: "orders".into(),
+        owner: OwnerKind::Deployment,
+        proxy: Proxy::Sidecar,
+        labels: [("app".to_owned(), "orders".to_owned())].into(),
+        service_account: "orders".into(),
+        principal: "spiffe://cluster.local/ns/shop/sa/orders".into(),
+        pods: vec![PodSummary {
+            name: "orders-7c9d8b6f5d-x2k4p".into(),
+            phase: "Running".into(),
+            proxy_ready: true,
+            log_container: Some("istio-proxy".into()),
+            terminating: false,
+        }],
+    }
+}
+
+/// A pasted request that carries its token in the query sets the what-if path with that query.
+/// The Workload view shows the what-if request with the token hidden, as the Token view does.
+#[test]
+fn what_if_path_token_hidden() {
+    let token = token();
+    let mut app = token_view_app();
+    update(
+        &mut app,
+        Action::Resize {
+            width: 200,
+            height: 40,
+        },
+    );
+    update(
+        &mut app,
+        Action::Live(LiveUpdate::Workloads(vec![orders_workload()])),
+    );
+    update(
+        &mut app,
+        Action::Paste(format!(
+            "https orders.test/api/orders access_token=={token}"
+        )),
+    );
+    assert_eq!(
+        app.live.what_if.path,
+        format!("/api/orders?access_token={token}")
+    );
+
+    for view in [View::Token, View::Workload] {
+        app.view = view;
+        let mut terminal = Terminal::new(TestBackend::new(200, 40)).expect("a test terminal");
+        terminal
+            .draw(|frame| render(frame, &app))
+            .expect("drawn into the test backend");
+        let screen = terminal.backend().to_string();
+        assert!(screen.contains("access_token="), "{view:?}:\n{screen}");
+        for segment in token.split('.').skip(1) {
+            assert!(!screen.contains(&segment[..16]), "{view:?}:\n{screen}");
         }
     }
 }
