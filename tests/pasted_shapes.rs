@@ -487,3 +487,51 @@ fn what_if_path_token_hidden() {
         }
     }
 }
+
+/// `curl -v` of a request to a token endpoint sends client credentials, not a token, and prints
+/// the token response after the response head. decode reads the token in that body.
+#[test]
+fn curl_verbose_token_endpoint() {
+    let token = token();
+    let body =
+        serde_json::to_string_pretty(&json!({"access_token": token, "token_type": "Bearer"}))
+            .expect("JSON text");
+    let output = format!(
+        "*   Trying 127.0.0.1:8443...\n\
+         > POST /oauth2/token HTTP/1.1\n\
+         > Host: idp.test:8443\n\
+         > Authorization: Basic Y2xpZW50OnNlY3JldA==\n\
+         > Content-Type: application/x-www-form-urlencoded\n\
+         > \n\
+         }} [29 bytes data]\n\
+         < HTTP/1.1 200 OK\n\
+         < Content-Type: application/json\n\
+         < \n\
+         {body}\n\
+         * Connection #0 to host idp.test left intact\n"
+    );
+
+    let (code, json, stderr) = decode(&output, &[&token]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["fingerprint"], fingerprint_of(&token), "{json}");
+    assert!(
+        found_as_starts(&json, "curl -v response body, token response"),
+        "{json}"
+    );
+
+    // The request went to the token endpoint, so the what-if keeps the request it had.
+    let mut app = token_view_app();
+    let before = (
+        app.live.what_if.method.clone(),
+        app.live.what_if.path.clone(),
+    );
+    update(&mut app, Action::Paste(output));
+    assert!(matches!(app.token.result, Some(Ok(_))), "no token read");
+    assert_eq!(
+        (
+            app.live.what_if.method.clone(),
+            app.live.what_if.path.clone()
+        ),
+        before
+    );
+}

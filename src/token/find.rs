@@ -3,6 +3,7 @@
 //! curl or HTTPie command (or curl's `-H` argument), with one pair of quotes and surrounding
 //! whitespace trimmed.
 
+use super::pasted;
 use super::request::{self, OtherToken};
 use super::response::{self, JsonShape};
 use super::{Problem, Severity, TokenError, TokenKind, envoy, jose, jwks, plural};
@@ -101,7 +102,7 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         return Ok(found);
     }
 
-    match request::curl_or_url(trimmed) {
+    let in_request = match request::curl_or_url(trimmed) {
         Err(found) => *found,
         Ok(Some(header)) => {
             let parts = vec![header.source.to_owned()];
@@ -120,9 +121,19 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
                 return Ok(found);
             }
             let (line, quoted) = strip_quotes(trimmed);
-            find_in_line(trimmed, Vec::new(), line, quoted, None)
+            return find_in_line(trimmed, Vec::new(), line, quoted, None);
         }
+    };
+    // The output of `curl -v` for a request to a token endpoint has no bearer token in the
+    // request, but the token response in the response body.
+    if in_request.is_err()
+        && let Some(body) = pasted::verbose_response_body(trimmed)
+        && let Ok(mut in_body) = find_token(&body)
+    {
+        in_body.location = format!("curl -v response body, {}", in_body.location);
+        return Ok(in_body);
     }
+    in_request
 }
 
 /// Returns the quoted text around `Bearer <token>` in `text`, when other text surrounds the quotes:

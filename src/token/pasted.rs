@@ -103,6 +103,31 @@ fn http_request(text: &str) -> Option<CurlRequest> {
     })
 }
 
+/// Returns the response body in the output of `curl -v`: the lines after the last line that ends
+/// a response head (`<` alone), without curl's notes (`* `) and data markers (`{ `, `} `). Returns
+/// `None` for other text, or output without a body.
+pub(super) fn verbose_response_body(text: &str) -> Option<String> {
+    if !is_curl_verbose(text) {
+        return None;
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .collect();
+    let head_end = lines.iter().rposition(|line| line.trim_end() == "<")?;
+    let body: Vec<&str> = lines[head_end + 1..]
+        .iter()
+        .copied()
+        .filter(|line| {
+            !["* ", "> ", "< ", "{ ", "} "]
+                .iter()
+                .any(|prefix| line.starts_with(prefix))
+        })
+        .collect();
+    let body = body.join("\n");
+    (!body.trim().is_empty()).then_some(body)
+}
+
 /// Returns whether `text` is the output of `curl -v`: some line is one curl sent (`> `) and some
 /// other line is one of its notes (`* `) or a line of the response head (`< `). Other text may
 /// come first, such as curl's warnings or its progress meter.
@@ -156,6 +181,17 @@ mod tests {
         assert_eq!(request.method, "GET");
         assert_eq!(request.url.as_deref(), Some("/a?b=1"));
         assert_eq!(request.headers, ["Host: h", "Authorization: Bearer t"]);
+    }
+
+    #[test]
+    fn curl_verbose_body_read() {
+        let text = "* Trying h\n> POST /token HTTP/1.1\n> \n< HTTP/1.1 200 OK\n< A: b\n<\n{\n  \"a\": 1\n}\n\
+                    * Connection #0 to host h left intact\n";
+        assert_eq!(
+            verbose_response_body(text).as_deref(),
+            Some("{\n  \"a\": 1\n}")
+        );
+        assert_eq!(verbose_response_body("> GET / HTTP/1.1\n> \n"), None);
     }
 
     #[test]

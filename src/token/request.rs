@@ -164,14 +164,19 @@ fn requests_in(text: &str) -> Option<(&'static str, Vec<CurlRequest>)> {
 
 /// Returns the request that pasted `text` sends, when it is a curl or HTTPie command, an HTTP
 /// request (as `curl -v` prints it), a URL or a path with a query: of several requests, the one
-/// whose token decode reads. Returns `None` for other text, such as a header line or a token.
+/// whose token decode reads. Returns `None` for other text, such as a header line or a token,
+/// and for `curl -v` output whose request carries no token but whose response has a body, as a
+/// request to a token endpoint does: decode reads the token in that body.
 pub fn pasted_request(text: &str) -> Option<CurlRequest> {
     let text = text
         .trim_start_matches('\u{feff}')
         .trim_matches(|c: char| c.is_ascii_whitespace());
     let (_, mut requests) = requests_in(text)?;
     let index = decoded_request(&requests);
-    Some(requests.swap_remove(index))
+    let request = requests.swap_remove(index);
+    let token_in_response =
+        !carries_token(&request) && pasted::verbose_response_body(text).is_some();
+    (!token_in_response).then_some(request)
 }
 
 /// Returns whether `line` is an `Authorization` header line.
@@ -182,13 +187,12 @@ fn is_authorization(line: &str) -> bool {
 /// Returns the index of the request decode reads among the `requests` one command sends: the first
 /// that carries a token Envoy reads or a header with a JWT, else the first.
 pub(super) fn decoded_request(requests: &[CurlRequest]) -> usize {
-    requests
-        .iter()
-        .position(|request| {
-            !envoy_reads(request).is_empty()
-                || request.headers.iter().any(|line| line.contains("eyJ"))
-        })
-        .unwrap_or_default()
+    requests.iter().position(carries_token).unwrap_or_default()
+}
+
+/// Returns whether `request` carries a token that Envoy reads or a header with a JWT.
+fn carries_token(request: &CurlRequest) -> bool {
+    !envoy_reads(request).is_empty() || request.headers.iter().any(|line| line.contains("eyJ"))
 }
 
 /// Returns the problem for a command that sends several requests, naming each by its URL without
