@@ -164,9 +164,9 @@ fn requests_in(text: &str) -> Option<(&'static str, Vec<CurlRequest>)> {
 
 /// Returns the request that pasted `text` sends, when it is a curl or HTTPie command, an HTTP
 /// request (as `curl -v` prints it), a URL or a path with a query: of several requests, the one
-/// whose token decode reads. Returns `None` for other text, such as a header line or a token,
-/// and for `curl -v` output whose request carries no token but whose response has a body, as a
-/// request to a token endpoint does: decode reads the token in that body.
+/// whose token decode reads. Returns `None` for other text, such as a header line or a token.
+/// It returns `None` for `curl -v` output too when the request carries no token and the response
+/// has a body, as for a request to a token endpoint, because decode reads the token in that body.
 pub fn pasted_request(text: &str) -> Option<CurlRequest> {
     let text = text
         .trim_start_matches('\u{feff}')
