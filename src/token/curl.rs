@@ -2,7 +2,7 @@
 //! are the URL, with the query that `-G` and `--url-query` add to it, and the headers, among them
 //! the `Cookie` header of `-b` and the `Authorization` header of `--oauth2-bearer`.
 
-use super::curl_options::{LONG_WITH_VALUE, SHORT_WITH_VALUE};
+use super::curl_options::{LONG_WITH_VALUE, SHORT_WITH_VALUE, split_short_group};
 use super::shell;
 
 /// One request a curl command (or a lone `-H` argument) sends.
@@ -261,28 +261,20 @@ impl Options {
     /// Applies a group of short options (`sG`, `HName: v`, `d`), taking the value of the one that
     /// needs it from the rest of the word or from `rest`.
     fn apply_short<'a>(&mut self, letters: &str, rest: &mut impl Iterator<Item = &'a String>) {
-        for (index, letter) in letters.char_indices() {
-            if !SHORT_WITH_VALUE.contains(letter) {
-                self.get |= letter == 'G';
-                self.head |= letter == 'I';
-                continue;
-            }
-            let attached = &letters[index + letter.len_utf8()..];
-            let value = if attached.is_empty() {
-                rest.next().cloned().unwrap_or_default()
-            } else {
-                attached.to_owned()
-            };
-            match letter {
-                'H' => self.header(value),
-                'b' => self.cookie(value),
-                'd' => self.data(Data::Plain, &value),
-                'u' => self.request.sends_user = true,
-                'X' => self.method = Some(value),
-                'F' => self.posts = true,
-                _ => {}
-            }
+        let (flags, option) = split_short_group(letters, SHORT_WITH_VALUE, rest);
+        self.get |= flags.contains('G');
+        self.head |= flags.contains('I');
+        let Some((letter, value)) = option else {
             return;
+        };
+        match letter {
+            'H' => self.header(value),
+            'b' => self.cookie(value),
+            'd' => self.data(Data::Plain, &value),
+            'u' => self.request.sends_user = true,
+            'X' => self.method = Some(value),
+            'F' => self.posts = true,
+            _ => {}
         }
     }
 
@@ -412,7 +404,7 @@ fn url_encoded(value: &str) -> Result<String, &str> {
 
 /// Percent-encodes every byte except RFC 3986's unreserved characters, as `curl_easy_escape`
 /// does.
-fn percent_encode(text: &str) -> String {
+pub(super) fn percent_encode(text: &str) -> String {
     use std::fmt::Write as _;
 
     let mut encoded = String::with_capacity(text.len());

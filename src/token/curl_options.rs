@@ -5,6 +5,29 @@
 /// word. Every other letter is a flag, so flags may be grouped in front of one of these (`-sGd x`).
 pub(super) const SHORT_WITH_VALUE: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
 
+/// Splits a group of short options (`sG`, `HName: v`, `d`) at its first letter in `with_value`,
+/// the options that take a value. Returns the flags before that letter, and the letter with its
+/// value: the rest of the word, or else the next word of `rest`.
+pub(super) fn split_short_group<'l, 'w>(
+    letters: &'l str,
+    with_value: &str,
+    rest: &mut impl Iterator<Item = &'w String>,
+) -> (&'l str, Option<(char, String)>) {
+    let Some((index, letter)) = letters
+        .char_indices()
+        .find(|(_, letter)| with_value.contains(*letter))
+    else {
+        return (letters, None);
+    };
+    let attached = &letters[index + letter.len_utf8()..];
+    let value = if attached.is_empty() {
+        rest.next().cloned().unwrap_or_default()
+    } else {
+        attached.to_owned()
+    };
+    (&letters[..index], Some((letter, value)))
+}
+
 /// curl's long options that take a value, other than the ones
 /// [`CurlRequest::parse`](super::CurlRequest::parse) reads. The value of an option missing here
 /// counts as a word that is not an option, which is taken for a URL only when no such word

@@ -1,8 +1,11 @@
 //! Finding the token in pasted text: a bare token, a `Bearer …` value, an `Authorization:` or
-//! `Cookie:` line, a JSON object of headers, or a curl command or its `-H` argument, with one pair
-//! of quotes and surrounding whitespace trimmed.
+//! `Cookie:` line, a JSON token response or object of headers, an HTTP request or response, or a
+//! curl or HTTPie command (or curl's `-H` argument), with one pair of quotes and surrounding
+//! whitespace trimmed.
 
+use super::pasted;
 use super::request::{self, OtherToken};
+use super::response::{self, JsonShape};
 use super::{
     Problem, Severity, TokenError, TokenKind, base64url, count_dots, envoy, jose, jwks, plural,
 };
@@ -72,11 +75,17 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
     }
-    if let Some(found) = bare_jwt(trimmed) {
-        return Ok(found);
+    match bare_jwt(trimmed) {
+        Some(found) => Ok(found),
+        None => find_in_shapes(trimmed),
     }
-    if let Some(object) = json_object(trimmed) {
-        if let Some(error) = oauth_error(&object) {
+}
+
+/// Finds the token in `trimmed`, pasted text without surrounding whitespace, by trying each shape
+/// it may have in turn.
+fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
+    match response::read_json(trimmed) {
+        Some(JsonShape::OAuthError(error)) => {
             return Err(not_a_token(
                 &["OAuth error response".to_owned()],
                 trimmed,
@@ -86,14 +95,25 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
                 ),
             ));
         }
-        if let Some((line, source)) = json_header_line(&object) {
+        Some(JsonShape::Line {
+            line,
+            source,
+            problems,
+        }) => {
             let mut found = find_token(&line)?;
             found.location = format!("{source}, {}", found.location);
+            found.problems.extend(problems);
             return Ok(found);
         }
+        None => {}
+    }
+    if let Some(body) = response::http_response_body(trimmed) {
+        let mut found = find_token(body).map_err(response::body_error)?;
+        found.location = format!("HTTP response body, {}", found.location);
+        return Ok(found);
     }
 
-    match request::curl_or_url(trimmed) {
+    let in_request = match request::curl_or_url(trimmed) {
         Err(found) => *found,
         Ok(Some(header)) => {
             let parts = vec![header.source.to_owned()];
@@ -112,12 +132,22 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
                 return Ok(found);
             }
             let (line, quoted) = strip_quotes(trimmed);
-            find_in_line(trimmed, Vec::new(), line, quoted, None)
+            return find_in_line(trimmed, Vec::new(), line, quoted, None);
         }
+    };
+    // The output of `curl -v` for a request to a token endpoint has no bearer token in the
+    // request, but the token response in the response body.
+    if in_request.is_err()
+        && let Some(body) = pasted::verbose_response_body(trimmed)
+        && let Ok(mut in_body) = find_token(&body)
+    {
+        in_body.location = format!("curl -v response body, {}", in_body.location);
+        return Ok(in_body);
     }
+    in_request
 }
 
-/// Returns what [`find_in_line`] finds in `text` when it is a bare JWS or JWE in base64url, the
+/// Returns what [`find_in_shapes`] finds in `text` when it is a bare JWS or JWE in base64url, the
 /// shape of every line of a batch, or `None` for text of another shape. A batch of tokens spends a
 /// good part of its time finding the token otherwise: each reader of another shape scans the text.
 fn bare_jwt(text: &str) -> Option<Found> {
@@ -380,50 +410,6 @@ fn found_in_cookie(
         mesh_reading: MeshReading::Nothing,
         others: Vec::new(),
     })
-}
-
-/// Returns the members of `text` when it is a JSON object.
-fn json_object(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    if !text.starts_with('{') {
-        return None;
-    }
-    match serde_json::from_str(text).ok()? {
-        serde_json::Value::Object(map) => Some(map),
-        _ => None,
-    }
-}
-
-/// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
-/// with an `error` string and no token.
-fn oauth_error(map: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
-    let has_token = ["access_token", "id_token"]
-        .iter()
-        .any(|member| map.get(*member).is_some_and(serde_json::Value::is_string));
-    let error = map.get("error")?.as_str()?;
-    (!has_token).then(|| crate::token::quote_truncated(error))
-}
-
-/// Returns the line to read for a JSON object, and how it was given. For an OAuth token response
-/// that is the token alone (`access_token`, else `id_token`), whatever its `token_type`. For an
-/// object of headers (`{"Authorization": "Bearer …"}`) it is `Name: value` of its `Authorization`
-/// entry, else of its first string entry whose name reads as a header name.
-fn json_header_line(map: &serde_json::Map<String, serde_json::Value>) -> Option<(String, String)> {
-    // An OAuth 2.0 token response (RFC 6749 section 5.1) carries the token the client then sends,
-    // and an OpenID Connect response may carry an ID token beside it.
-    for member in ["access_token", "id_token"] {
-        if let Some(token) = map.get(member).and_then(serde_json::Value::as_str) {
-            return Some((token.to_owned(), format!("token response, {member}")));
-        }
-    }
-    let entries = || {
-        map.iter()
-            .filter_map(|(name, value)| Some((name, value.as_str()?)))
-            .filter(|(name, _)| split_header_line(&format!("{name}: x")).is_some())
-    };
-    let (name, value) = entries()
-        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-        .or_else(|| entries().next())?;
-    Some((format!("{name}: {value}"), "JSON object".to_owned()))
 }
 
 /// Returns the first cookie of a `Cookie` header value whose value classifies as a JWS or JWE,
@@ -793,9 +779,9 @@ pub(super) fn not_a_token(parts: &[String], input: &str, reason: &str) -> TokenE
 mod tests {
     use super::*;
 
-    /// The shortcut for bare tokens finds what the general reader finds.
+    /// The shortcut for bare tokens finds what the readers of every shape find.
     #[test]
-    fn bare_jwt_matches_find_in_line() {
+    fn bare_jwt_matches_find_in_shapes() {
         let header = "eyJhbGciOiJSUzI1NiJ9";
         let inputs = [
             format!("{header}.eyJzdWIiOiJhIn0.c2ln"),
@@ -811,7 +797,7 @@ mod tests {
         ];
         for input in inputs {
             let shortcut = bare_jwt(&input).expect(&input);
-            let general = find_in_line(&input, Vec::new(), &input, false, None);
+            let general = find_in_shapes(&input);
             assert_eq!(Ok(shortcut), general, "{input}");
         }
         for other in [

@@ -23,6 +23,7 @@ pub(super) fn parse(text: &str) -> Option<(&'static str, CurlRequest)> {
     };
     let request = CurlRequest {
         url: Some(sent_url(text, "", None)),
+        method: "GET".to_owned(),
         ..CurlRequest::default()
     };
     Some((source, request))
@@ -61,12 +62,15 @@ fn is_url(text: &str) -> bool {
     !host.starts_with("eyJ") && (host == "localhost" || is_ipv4 || is_name)
 }
 
-/// Reads a pasted HTTP/1.x request: a request line (`GET /path HTTP/1.1`), then header lines up to
-/// a blank line. Lines may start with `> `, as `curl -v` prints what it sends.
+/// Reads a pasted HTTP request: a request line (`GET /path HTTP/1.1`), then header lines up to
+/// a blank line. Lines may start with `> `, as `curl -v` prints what it sends. In the whole output
+/// of `curl -v` only those lines count: curl starts its own notes with `* `, the response head
+/// with `< ` and data with `{ ` or `} `, and prints the body without a prefix.
 fn http_request(text: &str) -> Option<CurlRequest> {
-    let mut lines = text
-        .lines()
-        .map(|line| line.trim_end_matches('\r'))
+    let lines = text.lines().map(|line| line.trim_end_matches('\r'));
+    let verbose = is_curl_verbose(text);
+    let mut lines = lines
+        .filter(|line| !verbose || line.starts_with('>'))
         .map(|line| match line.strip_prefix('>') {
             Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
             None => line,
@@ -77,10 +81,13 @@ fn http_request(text: &str) -> Option<CurlRequest> {
         request_line.next()?,
         request_line.next()?,
     );
+    // curl -v prints `HTTP/2` and `HTTP/3` requests in the same form.
     let is_request_line = request_line.next().is_none()
         && is_http_token(method)
         && method.bytes().all(|b| b.is_ascii_uppercase())
-        && version.starts_with("HTTP/1.");
+        && ["HTTP/1.", "HTTP/2", "HTTP/3"]
+            .iter()
+            .any(|prefix| version.starts_with(prefix));
     if !is_request_line {
         return None;
     }
@@ -91,8 +98,43 @@ fn http_request(text: &str) -> Option<CurlRequest> {
     Some(CurlRequest {
         url: Some(sent_url(target, "", None)),
         headers,
+        method: method.to_owned(),
         ..CurlRequest::default()
     })
+}
+
+/// Returns the response body in the output of `curl -v`: the lines after the last line that ends
+/// a response head (`<` alone), without curl's notes (`* `) and data markers (`{ `, `} `). Returns
+/// `None` for other text, or output without a body.
+pub(super) fn verbose_response_body(text: &str) -> Option<String> {
+    if !is_curl_verbose(text) {
+        return None;
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .collect();
+    let head_end = lines.iter().rposition(|line| line.trim_end() == "<")?;
+    let body: Vec<&str> = lines[head_end + 1..]
+        .iter()
+        .copied()
+        .filter(|line| {
+            !["* ", "> ", "< ", "{ ", "} "]
+                .iter()
+                .any(|prefix| line.starts_with(prefix))
+        })
+        .collect();
+    let body = body.join("\n");
+    (!body.trim().is_empty()).then_some(body)
+}
+
+/// Returns whether `text` is the output of `curl -v`: some line is one curl sent (`> `) and some
+/// other line is one of its notes (`* `) or a line of the response head (`< `). Other text may
+/// come first, such as curl's warnings or its progress meter.
+fn is_curl_verbose(text: &str) -> bool {
+    let mut lines = text.lines();
+    lines.clone().any(|line| line.starts_with('>'))
+        && lines.any(|line| line.starts_with("* ") || line.starts_with("< "))
 }
 
 #[cfg(test)]
@@ -128,6 +170,28 @@ mod tests {
         assert_eq!(source, "HTTP request");
         assert_eq!(request.url.as_deref(), Some("/?a=1"));
         assert_eq!(request.headers, ["Host: h", "Authorization: Bearer t"]);
+    }
+
+    #[test]
+    fn curl_verbose_output_read() {
+        let text = "*   Trying 127.0.0.1:8080...\n* Connected to h\n> GET /a?b=1 HTTP/2\n> Host: h\n\
+                    > Authorization: Bearer t\n> \n< HTTP/2 200 \n< a: b\n< \nbody\n";
+        let (source, request) = parse(text).expect("a request");
+        assert_eq!(source, "HTTP request");
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.url.as_deref(), Some("/a?b=1"));
+        assert_eq!(request.headers, ["Host: h", "Authorization: Bearer t"]);
+    }
+
+    #[test]
+    fn curl_verbose_body_read() {
+        let text = "* Trying h\n> POST /token HTTP/1.1\n> \n< HTTP/1.1 200 OK\n< A: b\n<\n{\n  \"a\": 1\n}\n\
+                    * Connection #0 to host h left intact\n";
+        assert_eq!(
+            verbose_response_body(text).as_deref(),
+            Some("{\n  \"a\": 1\n}")
+        );
+        assert_eq!(verbose_response_body("> GET / HTTP/1.1\n> \n"), None);
     }
 
     #[test]

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::curl::CurlRequest;
 use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
-use super::pasted;
 use super::{
     Problem, Severity, TokenError, TokenKind, count_dots, envoy, jose, plural, quote_truncated,
     times,
 };
+use super::{httpie, pasted};
 use crate::mesh::jwt::config::JwtProvider;
 use crate::mesh::jwt::extract::{self, Location};
 use crate::mesh::{self, codec};
@@ -65,19 +65,14 @@ impl std::fmt::Debug for OtherToken {
 pub(super) fn curl_or_url(
     text: &str,
 ) -> Result<Option<CurlHeader>, Box<Result<Found, TokenError>>> {
-    let (source, requests) = match CurlRequest::parse_all(text) {
-        Some(requests) if text.starts_with("curl") => ("curl command", requests),
-        Some(requests) => ("curl -H argument", requests),
-        None => match pasted::parse(text) {
-            Some((source, request)) => (source, vec![request]),
-            None => return Ok(None),
-        },
+    let Some((source, requests)) = requests_in(text) else {
+        return Ok(None);
     };
     let index = decoded_request(&requests);
     let request = &requests[index];
     let mut beside = Beside {
         others: Vec::new(),
-        problems: unread_problems(request),
+        problems: unread_problems(source, request),
     };
     beside
         .problems
@@ -127,10 +122,10 @@ pub(super) fn curl_or_url(
     let Some(line) = chosen else {
         return Err(Box::new(Err(no_token(source, text, request))));
     };
-    let source = if request.oauth2_bearer {
-        "curl --oauth2-bearer"
-    } else {
-        source
+    let source = match source {
+        HTTPIE if request.oauth2_bearer => "HTTPie -A bearer",
+        _ if request.oauth2_bearer => "curl --oauth2-bearer",
+        _ => source,
     };
     // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`.
     let authorizations: Vec<&str> = request
@@ -148,6 +143,43 @@ pub(super) fn curl_or_url(
     }))
 }
 
+/// The name of a pasted HTTPie command in messages.
+const HTTPIE: &str = "HTTPie command";
+
+/// Returns how `text` was given (`curl command`, `HTTPie command`, `HTTP request`, `URL` …) and
+/// the requests it sends, or `None` for text in none of these shapes.
+fn requests_in(text: &str) -> Option<(&'static str, Vec<CurlRequest>)> {
+    if let Some(requests) = CurlRequest::parse_all(text) {
+        let source = if text.starts_with("curl") {
+            "curl command"
+        } else {
+            "curl -H argument"
+        };
+        return Some((source, requests));
+    }
+    if let Some(request) = httpie::parse(text) {
+        return Some((HTTPIE, vec![request]));
+    }
+    pasted::parse(text).map(|(source, request)| (source, vec![request]))
+}
+
+/// Returns the request that pasted `text` sends, when it is a curl or HTTPie command, an HTTP
+/// request (as `curl -v` prints it), a URL or a path with a query: of several requests, the one
+/// whose token decode reads. Returns `None` for other text, such as a header line or a token.
+/// It returns `None` for `curl -v` output too when the request carries no token and the response
+/// has a body, as for a request to a token endpoint, because decode reads the token in that body.
+pub fn pasted_request(text: &str) -> Option<CurlRequest> {
+    let text = text
+        .trim_start_matches('\u{feff}')
+        .trim_matches(|c: char| c.is_ascii_whitespace());
+    let (_, mut requests) = requests_in(text)?;
+    let index = decoded_request(&requests);
+    let request = requests.swap_remove(index);
+    let token_in_response =
+        !carries_token(&request) && pasted::verbose_response_body(text).is_some();
+    (!token_in_response).then_some(request)
+}
+
 /// Returns whether `line` is an `Authorization` header line.
 fn is_authorization(line: &str) -> bool {
     split_header_line(line).is_some_and(|(name, _)| name.eq_ignore_ascii_case("authorization"))
@@ -156,13 +188,12 @@ fn is_authorization(line: &str) -> bool {
 /// Returns the index of the request decode reads among the `requests` one command sends: the first
 /// that carries a token Envoy reads or a header with a JWT, else the first.
 pub(super) fn decoded_request(requests: &[CurlRequest]) -> usize {
-    requests
-        .iter()
-        .position(|request| {
-            !envoy_reads(request).is_empty()
-                || request.headers.iter().any(|line| line.contains("eyJ"))
-        })
-        .unwrap_or_default()
+    requests.iter().position(carries_token).unwrap_or_default()
+}
+
+/// Returns whether `request` carries a token that Envoy reads or a header with a JWT.
+fn carries_token(request: &CurlRequest) -> bool {
+    !envoy_reads(request).is_empty() || request.headers.iter().any(|line| line.contains("eyJ"))
 }
 
 /// Returns the problem for a command that sends several requests, naming each by its URL without
@@ -277,9 +308,10 @@ fn other_token(found: &extract::Found) -> OtherToken {
     }
 }
 
-/// Returns the problems for the files a curl command reads and for an `access_token` sent in the
-/// body, which idflow cannot judge.
-fn unread_problems(request: &CurlRequest) -> Vec<Problem> {
+/// Returns the problems for the files a curl or HTTPie command (`source`) reads and for an
+/// `access_token` sent in the body, which idflow cannot judge.
+fn unread_problems(source: &str, request: &CurlRequest) -> Vec<Problem> {
+    let httpie = source == HTTPIE;
     let mut problems = Vec::new();
     if !request.unread_files.is_empty() {
         let (files, contents) = if request.unread_files.len() == 1 {
@@ -287,24 +319,35 @@ fn unread_problems(request: &CurlRequest) -> Vec<Problem> {
         } else {
             ("files", "their contents")
         };
+        let (command, example) = if httpie {
+            ("HTTPie", "a header as Name:value")
+        } else {
+            ("curl", "cookies as -b 'name=value'")
+        };
         problems.push(Problem::note(
             "file_not_read",
             format!(
-                "the curl command reads {files} that idflow does not open ({}). Paste {contents} \
-                 into the command to have them read, e.g. cookies as -b 'name=value'",
+                "the {command} command reads {files} that idflow does not open ({}). Paste \
+                 {contents} into the command to have them read, e.g. {example}",
                 request.unread_files.join(", ")
             ),
         ));
     }
     if request.body_has_access_token {
-        problems.push(Problem::warning(
-            "token_in_body",
+        let message = if httpie {
+            format!(
+                "the HTTPie command sends `{QUERY_PARAMETER}` as a data item (`=`), so it goes \
+                 in the request body, where Envoy's jwt_authn does not look. Write it as a query \
+                 item, `{QUERY_PARAMETER}==…`, to send it in the query"
+            )
+        } else {
             format!(
                 "the curl command sends an `{QUERY_PARAMETER}` pair as data without -G, so it \
                  goes in the request body, where Envoy's jwt_authn does not look. Add -G to \
                  send it in the query"
-            ),
-        ));
+            )
+        };
+        problems.push(Problem::warning("token_in_body", message));
     }
     problems
 }
@@ -321,6 +364,17 @@ fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
             "the HTTP request has no `Authorization: Bearer` header and no `{QUERY_PARAMETER}` \
              query parameter, the locations Envoy's jwt_authn reads by default"
         ),
+        HTTPIE => {
+            let sends = if request.sends_user {
+                "the HTTPie command sends a user name and password (-a without -A bearer, HTTP \
+                 Basic or Digest), not a token"
+            } else {
+                "the HTTPie command sends no token"
+            };
+            format!(
+                "{sends}; expected -A bearer -a <token> or an item Authorization:'Bearer <token>'"
+            )
+        }
         _ => {
             let sends = if request.sends_user {
                 "the curl command sends a user name and password (-u, HTTP Basic), not a token"
@@ -332,7 +386,7 @@ fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
             )
         }
     };
-    for problem in unread_problems(request) {
+    for problem in unread_problems(source, request) {
         // Messages start in lower case, so the first letter becomes a capital after a full stop.
         let mut letters = problem.message.chars();
         reason.push_str(". ");

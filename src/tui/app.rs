@@ -340,8 +340,9 @@ impl App {
         self.token.result = Some(token::inspect(text.trim(), self.now()));
         self.token.pasted = PastedText(text.trim().to_owned());
         self.token.scroll = 0;
-        // A pasted curl command names the request, so the what-if rows judge that one.
-        if let Some(request) = token::CurlRequest::parse(text) {
+        // A pasted request (a curl or HTTPie command, `curl -v` output, a URL) names the
+        // request, so the what-if rows judge that one.
+        if let Some(request) = token::pasted_request(text) {
             self.live.what_if.method = request.method.to_uppercase();
             self.live.what_if.path = request.path();
         }

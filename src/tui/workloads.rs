@@ -261,7 +261,12 @@ fn what_if_lines(app: &App, width: usize, lines: &mut Vec<Line<'static>>) {
     let theme = &app.theme;
     lines.push(Line::from(vec![
         styled(theme, Slot::Header, "What-if  "),
-        styled(theme, Slot::Text, app.what_if_text()),
+        // A pasted request may carry its token in the query of the what-if path.
+        styled(
+            theme,
+            Slot::Text,
+            crate::redact::hide_pasted(&app.what_if_text()),
+        ),
         styled(
             theme,
             Slot::Muted,

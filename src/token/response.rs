@@ -1,0 +1,285 @@
+//! Responses pasted whole. These are a JSON token response of a token endpoint (RFC 6749 section
+//! 5.1) or an OAuth error response (section 5.2), flat or nested in an envelope object or a list,
+//! a JSON object of headers, and an HTTP response as `curl -i` prints it.
+
+use serde_json::{Map, Value};
+
+use super::find::split_header_line;
+use super::{Problem, TokenError, quote_truncated};
+
+/// Maximum depth at which a token response is looked for in a JSON value. In
+/// `{"data":{"token":{…}}}` it is at depth 2.
+const MAX_DEPTH: usize = 4;
+
+/// The content of a pasted JSON value that decode reads.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum JsonShape {
+    /// An OAuth error response, with its `error` code quoted and truncated.
+    OAuthError(String),
+    /// The text to read the token from, how it was given, and notes on members not decoded.
+    Line {
+        line: String,
+        source: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// Reads `text` as JSON: the first token response or OAuth error response in it, shallowest first,
+/// else, for an object, its `Authorization` entry or first entry named like a header. Returns
+/// `None` for text that is no JSON object or array, or that contains none of these.
+pub(super) fn read_json(text: &str) -> Option<JsonShape> {
+    if !text.starts_with(['{', '[']) {
+        return None;
+    }
+    let value: Value = serde_json::from_str(text).ok()?;
+    if let Some((object, path)) = token_response(&value) {
+        let source = if path.is_empty() {
+            "token response".to_owned()
+        } else {
+            format!("token response in `{path}`")
+        };
+        if let Some(error) = oauth_error(object) {
+            return Some(JsonShape::OAuthError(error));
+        }
+        return token_line(object, &source);
+    }
+    match &value {
+        Value::Object(object) => json_header_line(object),
+        _ => None,
+    }
+}
+
+/// Returns the first object in `value`, in breadth-first order up to [`MAX_DEPTH`], that has an
+/// `access_token`, `id_token` or `error` string member, with its path: `data`, `[0]` or
+/// `data.tokens[1]`, and empty for `value` itself.
+fn token_response(value: &Value) -> Option<(&Map<String, Value>, String)> {
+    let mut level = vec![(value, String::new())];
+    for _ in 0..=MAX_DEPTH {
+        let mut next = Vec::new();
+        for (value, path) in level {
+            match value {
+                Value::Object(object) => {
+                    let is_response = ["access_token", "id_token", "error"]
+                        .iter()
+                        .any(|member| object.get(*member).is_some_and(Value::is_string));
+                    if is_response {
+                        return Some((object, path));
+                    }
+                    for (name, member) in object {
+                        let separator = if path.is_empty() { "" } else { "." };
+                        next.push((member, format!("{path}{separator}{name}")));
+                    }
+                }
+                Value::Array(items) => {
+                    for (index, item) in items.iter().enumerate() {
+                        next.push((item, format!("{path}[{index}]")));
+                    }
+                }
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
+/// with an `error` string and no token.
+fn oauth_error(map: &Map<String, Value>) -> Option<String> {
+    let has_token = ["access_token", "id_token"]
+        .iter()
+        .any(|member| map.get(*member).is_some_and(Value::is_string));
+    let error = map.get("error")?.as_str()?;
+    (!has_token).then(|| quote_truncated(error))
+}
+
+/// Returns the token of a token response given as `source`: its `access_token`, else its
+/// `id_token`, whatever its `token_type`, with a note when an `id_token` is left undecoded.
+fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
+    // An OAuth 2.0 token response carries the token the client then sends, and an OpenID Connect
+    // response may carry an ID token beside it.
+    let member = ["access_token", "id_token"]
+        .into_iter()
+        .find(|member| object.get(*member).is_some_and(Value::is_string))?;
+    let line = object.get(member)?.as_str()?.to_owned();
+    let mut problems = Vec::new();
+    if member == "access_token" && object.get("id_token").is_some_and(Value::is_string) {
+        problems.push(Problem::note(
+            "id_token_not_decoded",
+            "the token response also carries an `id_token`, the OpenID Connect ID token that \
+             tells the client who signed in. idflow decoded the `access_token`, the token the \
+             client sends to APIs and the mesh verifies. Paste the `id_token` value alone to \
+             decode it",
+        ));
+    }
+    Some(JsonShape::Line {
+        line,
+        source: format!("{source}, {member}"),
+        problems,
+    })
+}
+
+/// Returns the line to read for a JSON object of headers (`{"Authorization": "Bearer …"}`):
+/// `Name: value` of its `Authorization` entry, else of its first string entry whose name reads as
+/// a header name.
+fn json_header_line(map: &Map<String, Value>) -> Option<JsonShape> {
+    let entries = || {
+        map.iter()
+            .filter_map(|(name, value)| Some((name, value.as_str()?)))
+            .filter(|(name, _)| split_header_line(&format!("{name}: x")).is_some())
+    };
+    let (name, value) = entries()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .or_else(|| entries().next())?;
+    Some(JsonShape::Line {
+        line: format!("{name}: {value}"),
+        source: "JSON object".to_owned(),
+        problems: Vec::new(),
+    })
+}
+
+/// Returns the body of an HTTP response as `curl -i` prints it: a status line (`HTTP/1.1 200 OK`,
+/// `HTTP/2 200`), header lines, an empty line, then the body. The heads of interim and redirect
+/// responses before it (`HTTP/1.1 100 Continue`, or each hop of `curl -i -L`) are skipped too.
+/// Returns `None` for text that does not start with a status line.
+pub(super) fn http_response_body(text: &str) -> Option<&str> {
+    let mut rest = text;
+    let mut seen = false;
+    while is_status_line(rest.lines().next().unwrap_or_default()) {
+        seen = true;
+        rest = after_head(rest);
+    }
+    seen.then_some(rest)
+}
+
+/// Returns the text after the first empty line of `text`, or nothing when it has none.
+fn after_head(text: &str) -> &str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        offset += line.len();
+        if line.trim_end_matches(['\r', '\n']).is_empty() {
+            return &text[offset..];
+        }
+    }
+    ""
+}
+
+/// Returns whether `line` is an HTTP status line: `HTTP/`, a version, a space and three digits.
+fn is_status_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("HTTP/") else {
+        return false;
+    };
+    let Some((version, rest)) = rest.split_once(' ') else {
+        return false;
+    };
+    let status = rest.get(..3).unwrap_or_default();
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && status.len() == 3
+        && status.bytes().all(|b| b.is_ascii_digit())
+        && rest[3..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ' || c == '\r')
+}
+
+/// Describes an error about the body of a pasted HTTP response as being about that body.
+pub(super) fn body_error(error: TokenError) -> TokenError {
+    match error {
+        TokenError::Empty => TokenError::NotAToken {
+            input: "the input (HTTP response)".to_owned(),
+            reason: "the response has no body after its headers. Paste the whole output of \
+                     `curl -i`, with the token response in the body, or the token alone"
+                .to_owned(),
+        },
+        TokenError::NotAToken { input, reason } => TokenError::NotAToken {
+            input: input.replacen("the input (", "the input (HTTP response body, ", 1),
+            reason,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_of(text: &str) -> (String, String, Vec<String>) {
+        match read_json(text) {
+            Some(JsonShape::Line {
+                line,
+                source,
+                problems,
+            }) => (
+                line,
+                source,
+                problems.into_iter().map(|problem| problem.code).collect(),
+            ),
+            other => panic!("no line in {text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nested_and_listed_responses() {
+        let cases = [
+            (r#"{"access_token":"a"}"#, "token response, access_token"),
+            (
+                r#"{"data":{"access_token":"a","token_type":"Bearer"}}"#,
+                "token response in `data`, access_token",
+            ),
+            (
+                r#"[{"access_token":"a"}]"#,
+                "token response in `[0]`, access_token",
+            ),
+            (
+                r#"{"status":"ok","result":[{"id_token":"a"}]}"#,
+                "token response in `result[0]`, id_token",
+            ),
+        ];
+        for (text, expected) in cases {
+            let (line, source, _) = line_of(text);
+            assert_eq!(line, "a", "{text}");
+            assert_eq!(source, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn id_token_beside_access_token_noted() {
+        let (line, _, codes) = line_of(r#"{"id_token":"i","access_token":"a"}"#);
+        assert_eq!(line, "a");
+        assert_eq!(codes, ["id_token_not_decoded"]);
+    }
+
+    #[test]
+    fn nested_error_response() {
+        let shape = read_json(r#"{"data":{"error":"invalid_grant"}}"#);
+        assert_eq!(
+            shape,
+            Some(JsonShape::OAuthError(r#""invalid_grant""#.to_owned()))
+        );
+    }
+
+    #[test]
+    fn header_object_read() {
+        let (line, source, _) = line_of(r#"{"Accept":"*/*","Authorization":"Bearer t"}"#);
+        assert_eq!(line, "Authorization: Bearer t");
+        assert_eq!(source, "JSON object");
+    }
+
+    #[test]
+    fn response_bodies() {
+        let cases = [
+            ("HTTP/1.1 200 OK\r\nA: b\r\n\r\n{}", Some("{}")),
+            ("HTTP/2 200 \ncontent-type: x\n\nbody\n", Some("body\n")),
+            (
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n{}",
+                Some("{}"),
+            ),
+            ("HTTP/1.1 204 No Content\r\nA: b\r\n", Some("")),
+            ("HTTP/1.1 OK\r\n\r\n{}", None),
+            ("GET / HTTP/1.1\r\n\r\n", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(http_response_body(text), expected, "{text:?}");
+        }
+    }
+}
