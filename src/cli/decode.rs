@@ -1,5 +1,6 @@
 //! `idflow decode`: decode a token, with the exit status DESIGN.md lists.
 
+mod compact;
 mod edge;
 
 use std::collections::BTreeMap;
@@ -254,7 +255,15 @@ fn render(
                 Some(EdgeOutput::Json(json)) => Some(json),
                 _ => None,
             };
-            json_document(&value, format)?
+            if format == OutputFormat::Json {
+                json_document(&value, format)?
+            } else {
+                let mut line = Vec::new();
+                compact::write(&value, &mut line)
+                    .map_err(|error| format!("failed to write JSON: {error}"))?;
+                line.push(b'\n');
+                String::from_utf8(line).map_err(|error| format!("failed to write JSON: {error}"))?
+            }
         }
         OutputFormat::Text => {
             let mut text = to_text(inspection, report, args.show_secrets);
@@ -337,7 +346,7 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
                         .as_ref()
                         .map(|edge| edge.json(&text, &inspection, now, args.show_secrets));
                     object.line = Some(line_number);
-                    serde_json::to_writer(&mut out, &object)
+                    compact::write(&object, &mut out)
                 }
                 Err(error) => {
                     any_invalid = true;
