@@ -443,7 +443,6 @@ fn batch_matches_single() {
 /// batch with exit status 101 and no results for the lines after it. Envoy reads the token
 /// after the spaces in the first shape (200).
 #[test]
-#[ignore = "finding: wide Unicode whitespace panics decode and ends a batch"]
 fn wide_unicode_whitespace_no_panic() {
     let token = token();
     let length = token.len();
@@ -568,7 +567,6 @@ fn space_in_signature_verifies() {
 /// A no-break space or an ideographic space before a token is text before it, which Envoy skips
 /// (200). decode reports it as text after the token, with a count taken from the wrong end.
 #[test]
-#[ignore = "finding: a no-break space before a token is reported as trailing text"]
 fn leading_nbsp_not_trailing_text() {
     let jwks = jwks_file();
     let token = token();
@@ -586,7 +584,6 @@ fn leading_nbsp_not_trailing_text() {
 /// Text before a token, with a no-break space after the token, is counted from the wrong end:
 /// decode reports 4 characters before the token in `x <jwt>\u{a0}`, where there is 1.
 #[test]
-#[ignore = "finding: trailing Unicode whitespace shifts the leading text count"]
 fn leading_text_count_with_trailing_nbsp() {
     let input = format!("x {}\u{a0}", token());
     let (_, json, stderr) = support::decode_output(&input, &[]);
@@ -614,7 +611,6 @@ fn jws_with_enc_and_empty_segments() {
 /// U+2028, a vertical tab) as blank and counts it valid. decode alone finds no token in the same
 /// text (exit status 2), and the batch reports a line of only a byte order mark.
 #[test]
-#[ignore = "finding: batch skips whitespace-only lines that decode alone rejects"]
 fn batch_unicode_blank_line() {
     for blank in ["\u{a0}", "\u{2028}", "\u{b}"] {
         let (code, _, stderr) = support::decode_output(blank, &[]);
@@ -631,7 +627,6 @@ fn batch_unicode_blank_line() {
 /// decode reads a token of exactly 8 MiB given alone, but a batch line of 8 MiB (then its newline)
 /// is reported as longer than 8 MiB.
 #[test]
-#[ignore = "finding: a batch line of exactly 8 MiB is called longer than 8 MiB"]
 fn batch_line_of_8_mib() {
     let line = "a".repeat(8 * 1024 * 1024);
     let output = support::run_decode(&line, &[]);

@@ -336,7 +336,14 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
         };
         line_number += 1;
         let written = match line {
-            Line::Text(text) if text.trim().is_empty() => continue,
+            // Blank as `decode` alone trims: other whitespace is a line without a token.
+            Line::Text(text)
+                if text
+                    .trim_matches(|c: char| c.is_ascii_whitespace())
+                    .is_empty() =>
+            {
+                continue;
+            }
             Line::Text(text) => match token::inspect(&text, now) {
                 Ok(mut inspection) => {
                     let report = keys.check(&mut inspection);
@@ -406,14 +413,15 @@ enum Line {
 /// Reads one line of at most [`MAX_INPUT_BYTES`], or `None` at the end of the input.
 fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
     let mut bytes = Vec::new();
+    // One byte more than the limit leaves room for the newline after a line of the limit.
     let read = reader
-        .take(MAX_INPUT_BYTES)
+        .take(MAX_INPUT_BYTES + 1)
         .read_until(b'\n', &mut bytes)
         .map_err(|error| format!("failed to read the batch input: {error}"))?;
     if read == 0 {
         return Ok(None);
     }
-    if !bytes.ends_with(b"\n") && read as u64 == MAX_INPUT_BYTES {
+    if !bytes.ends_with(b"\n") && read as u64 > MAX_INPUT_BYTES {
         // Skip the rest of the over-long line so the next line starts in the right place.
         skip_line(reader).map_err(|error| format!("failed to read the batch input: {error}"))?;
         return Ok(Some(Line::Bad(format!(

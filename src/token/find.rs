@@ -532,6 +532,21 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
         let kind = classify(rest)?;
         return Ok((rest.to_owned(), kind, Vec::new()));
     }
+    // The ASCII whitespace around the value is gone, so this is a space that is not ASCII, such as
+    // a no-break space copied from a web page.
+    let unspaced = rest.trim_start();
+    if unspaced.len() < rest.len() && !unspaced.is_empty() {
+        let space = rest.chars().next().unwrap_or(' ');
+        let (token, kind, mut problems) = pick_unquoted(unspaced)?;
+        problems.push(Problem::warning(
+            "leading_whitespace",
+            format!(
+                "the token follows U+{:04X}, a space that is not ASCII. Envoy's jwt_authn reads                  from the first base64url character and accepts it, but servers that follow RFC                  6750 reject the header. Remove the space",
+                u32::from(space)
+            ),
+        ));
+        return Ok((token, kind, problems));
+    }
 
     let compact: String = rest
         .replace("%20", "")
@@ -553,14 +568,15 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
     // Its header and claims are the same either way, but the fingerprint differs.
     let prefer_first = first_kind.is_some_and(|kind| decodes_cleanly(first, kind));
     // `x Bearer: <jwt>` ends in a clean token that the words before it would garble.
-    let last = rest.split_whitespace().next_back().unwrap_or_default();
+    let body = rest.trim_end();
+    let last = body.split_whitespace().next_back().unwrap_or_default();
     if !prefer_first
         && !compact_kind.is_some_and(|kind| decodes_cleanly(&compact, kind))
         && let Some(kind) = classify(last)
             .ok()
             .filter(|kind| *kind != TokenKind::Opaque && decodes_cleanly(last, *kind))
     {
-        let before = rest[..rest.len() - last.len()].trim_end();
+        let before = body[..body.len() - last.len()].trim_end();
         let problem = Problem::error(
             "leading_text",
             format!(
