@@ -286,6 +286,27 @@ pub(crate) fn hide_pasted(text: &str) -> String {
     out
 }
 
+/// Makes a panic print its message with tokens hidden as [`hide_pasted`] hides them. The standard
+/// message quotes the text a slice failed on, which can be a pasted token, so it is not printed.
+pub(crate) fn hide_tokens_in_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        let location = info
+            .location()
+            .map_or_else(String::new, |location| format!(" at {location}"));
+        eprintln!(
+            "idflow: internal error{location}: {}. Please report it with the command line, \
+             without the token",
+            hide_pasted(message)
+        );
+    }));
+}
+
 /// Returns whether `word` can be an authorization scheme: up to 16 ASCII letters, as `Bearer`,
 /// `Basic`, `DPoP` and `Negotiate` are. Anything else in that place is a credential.
 fn is_scheme_word(word: &str) -> bool {

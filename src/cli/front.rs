@@ -29,6 +29,7 @@ struct SingleDecode {
 
 /// Runs the command line of the process.
 pub fn run() -> ExitCode {
+    crate::redact::hide_tokens_in_panics();
     let args: Vec<OsString> = std::env::args_os().collect();
     match single_decode(&args) {
         Some(decode) => super::decode::run_token_only(&decode),

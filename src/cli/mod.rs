@@ -210,6 +210,7 @@ pub fn parse_max_flows(text: &str) -> Result<usize, String> {
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
+    crate::redact::hide_tokens_in_panics();
     if let Some(path) = &cli.log_file
         && let Err(error) = start_log(path)
     {
