@@ -144,6 +144,7 @@ impl Inspection {
             alg: self.alg().unwrap_or_default(),
             kid: self.kid().unwrap_or_default(),
             signing_input,
+            signing_sha256: self.jwt_authn.signing_sha256.as_ref(),
             signature,
         })
     }
@@ -158,6 +159,9 @@ pub struct JwtAuthnReading {
     /// The signed bytes `header.payload` when the token has more than two dots, because then they
     /// are not the text before its last dot.
     joined_input: Option<String>,
+    /// The SHA-256 of the signed bytes when they are the text before the last dot, hashed with
+    /// the fingerprint, so that an RS256 or PS256 check does not hash them again.
+    signing_sha256: Option<[u8; 32]>,
 }
 
 impl JwtAuthnReading {
@@ -171,7 +175,17 @@ impl JwtAuthnReading {
         Self {
             signature,
             joined_input,
+            signing_sha256: None,
         }
+    }
+
+    /// Returns the length of the signed bytes of `token` when they are the text before its last
+    /// dot and the format checks passed.
+    fn signed_prefix_len(&self, token: &str) -> Option<usize> {
+        if self.signature.is_err() || self.joined_input.is_some() {
+            return None;
+        }
+        token.rfind('.')
     }
 }
 
@@ -180,6 +194,7 @@ impl Default for JwtAuthnReading {
         Self {
             signature: Err(envoy::BAD_FORMAT),
             joined_input: None,
+            signing_sha256: None,
         }
     }
 }
@@ -329,6 +344,10 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     problems.extend(time_problems);
     problems.sort_by_key(|problem| problem.severity);
 
+    let mut jwt_authn = JwtAuthnReading::new(&found.text, decoded.jwt_authn);
+    let (fingerprint, signing_sha256) =
+        hash_token(&found.text, jwt_authn.signed_prefix_len(&found.text));
+    jwt_authn.signing_sha256 = signing_sha256;
     Ok(Inspection {
         kind: found.kind,
         found_as: found.location,
@@ -339,9 +358,9 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         claims: decoded.claims,
         times,
         problems,
-        fingerprint: fingerprint(&found.text),
+        fingerprint,
         encoded_len: found.text.len(),
-        jwt_authn: JwtAuthnReading::new(&found.text, decoded.jwt_authn),
+        jwt_authn,
         token: SecretToken(found.text),
         mesh_reads_other: match found.mesh_reading {
             find::MeshReading::Other(status) => Some(status),
@@ -360,15 +379,30 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
 /// would read them again with CPUID instructions, which cost about 11 µs each in a virtual machine
 /// (measured on a 2-vCPU Xeon guest).
 pub fn fingerprint(token: &str) -> String {
+    hash_token(token, None).0
+}
+
+/// Returns the fingerprint of `token` and, for `Some(length)`, the SHA-256 of its first `length`
+/// bytes, taken on the way.
+fn hash_token(token: &str, prefix_len: Option<usize>) -> (String, Option<[u8; 32]>) {
     const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut rest = token.as_bytes();
+    let prefix_sha256 = prefix_len.and_then(|length| {
+        let (prefix, after) = token.as_bytes().split_at_checked(length)?;
+        context.update(prefix);
+        rest = after;
+        context.clone().finish().as_ref().try_into().ok()
+    });
+    context.update(rest);
+    let digest = context.finish();
     let mut text = String::with_capacity(23);
     text.push_str("sha256:");
     for byte in digest.as_ref().iter().take(8) {
         text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
         text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
     }
-    text
+    (text, prefix_sha256)
 }
 
 /// Returns how many dots `text` holds. Counting in bytes, up to 255 at a time, lets the compiler
@@ -438,6 +472,20 @@ mod tests {
             let mixed = "a.b".repeat(length);
             assert_eq!(count_dots(&mixed), length);
         }
+    }
+
+    #[test]
+    fn hash_token_prefix_digest() {
+        let token = "header.payload.signature";
+        let (fingerprint_text, prefix) = hash_token(token, Some(14));
+        assert_eq!(fingerprint_text, fingerprint(token));
+        let expected = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"header.payload");
+        assert_eq!(
+            prefix.as_ref().map(<[u8; 32]>::as_slice),
+            Some(expected.as_ref())
+        );
+        assert_eq!(hash_token(token, Some(99)).1, None);
+        assert_eq!(hash_token(token, None).1, None);
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl Jwt {
             alg: &self.alg,
             kid: &self.kid,
             signing_input: &self.signing_input,
+            signing_sha256: None,
             signature: &self.signature,
         }
     }
@@ -58,6 +59,8 @@ pub struct Signed<'a> {
     pub kid: &'a str,
     /// `header.payload` exactly as sent: the signed bytes.
     pub signing_input: &'a str,
+    /// The SHA-256 of `signing_input`, when it was already taken.
+    pub signing_sha256: Option<&'a [u8; 32]>,
     /// The decoded signature segment.
     pub signature: &'a [u8],
 }
@@ -390,15 +393,23 @@ fn check_rsa(
             .to_parsed_public_key(parameters)
             .ok()
     });
-    match key {
-        Some(key)
-            if key
-                .verify_sig(jwt.signing_input.as_bytes(), jwt.signature)
-                .is_ok() =>
-        {
-            KeyCheck::Verified
+    let Some(key) = key else {
+        return KeyCheck::Failed;
+    };
+    // Slots 0 and 3 verify SHA-256 signatures, whose digest may already be taken.
+    let verified = match jwt.signing_sha256.filter(|_| matches!(slot, 0 | 3)) {
+        Some(sha256) => {
+            aws_lc_rs::digest::Digest::import_less_safe(sha256, &aws_lc_rs::digest::SHA256)
+                .is_ok_and(|digest| key.verify_digest_sig(&digest, jwt.signature).is_ok())
         }
-        _ => KeyCheck::Failed,
+        None => key
+            .verify_sig(jwt.signing_input.as_bytes(), jwt.signature)
+            .is_ok(),
+    };
+    if verified {
+        KeyCheck::Verified
+    } else {
+        KeyCheck::Failed
     }
 }
 
@@ -691,6 +702,7 @@ pub fn verify_signature_as(
         alg: alg.unwrap_or_else(|| text("alg")),
         kid: text("kid"),
         signing_input: &token[..header.len() + 1 + payload.len()],
+        signing_sha256: None,
         signature: &signature,
     };
     Ok(verify_jwt(&signed, jwks)?)
