@@ -317,13 +317,14 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
     let mut any_invalid = false;
     let mut line_number = 0_u64;
     let mut out = Vec::new();
+    let mut line_bytes = Vec::new();
     loop {
         // Results are written in blocks, and whenever the lines read so far are done: the next
         // read may wait for input that is typed or comes from a follower (`tail -f`).
         if reader.buffer().is_empty() && !write_results(&mut stdout, &mut out)? {
             return Ok(any_invalid);
         }
-        let line = match read_line(&mut reader) {
+        let line = match read_line(&mut reader, &mut line_bytes) {
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(error) => {
@@ -344,14 +345,14 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
             {
                 continue;
             }
-            Line::Text(text) => match token::inspect(&text, now) {
+            Line::Text(text) => match token::inspect(text, now) {
                 Ok(mut inspection) => {
                     let report = keys.check(&mut inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
                     let mut object = to_json(&inspection, &report, args.show_secrets);
                     object.edge = edge
                         .as_ref()
-                        .map(|edge| edge.json(&text, &inspection, now, args.show_secrets));
+                        .map(|edge| edge.json(text, &inspection, now, args.show_secrets));
                     object.line = Some(line_number);
                     compact::write(&object, &mut out)
                 }
@@ -360,7 +361,7 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
                     let mut object = json!({"line": line_number, "error": error.to_string()});
                     if let Some(edge) = edge
                         .as_ref()
-                        .and_then(|edge| edge.json_without_token(&text, now))
+                        .and_then(|edge| edge.json_without_token(text, now))
                     {
                         object["edge"] = edge;
                     }
@@ -404,19 +405,23 @@ fn write_results(stdout: &mut impl std::io::Write, out: &mut Vec<u8>) -> Result<
 }
 
 /// One line of batch input.
-enum Line {
-    Text(String),
+enum Line<'a> {
+    Text(&'a str),
     /// A line that cannot hold a token, with the reason.
     Bad(String),
 }
 
-/// Reads one line of at most [`MAX_INPUT_BYTES`], or `None` at the end of the input.
-fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
-    let mut bytes = Vec::new();
+/// Reads one line of at most [`MAX_INPUT_BYTES`] into `bytes`, which one batch reuses for every
+/// line, or returns `None` at the end of the input.
+fn read_line<'a>(
+    reader: &mut dyn BufRead,
+    bytes: &'a mut Vec<u8>,
+) -> Result<Option<Line<'a>>, String> {
+    bytes.clear();
     // One byte more than the limit leaves room for the newline after a line of the limit.
     let read = reader
         .take(MAX_INPUT_BYTES + 1)
-        .read_until(b'\n', &mut bytes)
+        .read_until(b'\n', bytes)
         .map_err(|error| format!("failed to read the batch input: {error}"))?;
     if read == 0 {
         return Ok(None);
@@ -429,11 +434,11 @@ fn read_line(reader: &mut dyn BufRead) -> Result<Option<Line>, String> {
             MAX_INPUT_BYTES / 1024 / 1024
         ))));
     }
-    Ok(Some(match String::from_utf8(bytes) {
+    Ok(Some(match std::str::from_utf8(bytes) {
         Ok(text) => Line::Text(text),
         Err(error) => Line::Bad(format!(
             "line is not UTF-8 text (invalid byte at offset {}); a token is ASCII",
-            error.utf8_error().valid_up_to()
+            error.valid_up_to()
         )),
     }))
 }
