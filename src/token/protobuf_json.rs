@@ -76,7 +76,7 @@ pub(super) struct Leniency {
 impl fmt::Display for Leniency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            LeniencyKind::TrailingComma => f.write_str("a comma before a closing bracket")?,
+            LeniencyKind::TrailingComma => f.write_str("a comma before a closing `}` or `]`")?,
             LeniencyKind::SingleQuotes => f.write_str("a string in single quotes")?,
             LeniencyKind::UnquotedName => f.write_str("a member name without quotes")?,
             LeniencyKind::ControlCharacter(control) => {
