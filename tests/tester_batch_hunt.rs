@@ -609,6 +609,62 @@ fn protobuf_json_syntax_matches_envoy() {
     }
 }
 
+/// Payloads with one to three bytes of a value in legacy syntax replaced, removed or inserted:
+/// decode names the verdict Envoy gives for each, and Envoy passes some and rejects others.
+#[test]
+fn protobuf_json_mutations_match_envoy() {
+    const BYTES: &[u8] = b",,'\"{}[]: \t\n\\uU/n0.-eE+a_x1";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).unwrap_or_default()
+    };
+    let members = members();
+    let mut payloads = Vec::new();
+    for _ in 0..60 {
+        let mut value = br#"[1,"a\u0041",{"y":true,'z':-2.5e1},null,]"#.to_vec();
+        for _ in 0..=next(2) {
+            let at = next(value.len() + 1);
+            let byte = BYTES[next(BYTES.len())];
+            match next(3) {
+                0 if at < value.len() => value[at] = byte,
+                1 if at < value.len() => {
+                    value.remove(at);
+                }
+                _ => value.insert(at, byte),
+            }
+        }
+        let value = String::from_utf8(value).expect("ASCII");
+        payloads.push(format!(r#"{{{members},"x":{value}}}"#));
+    }
+    let tokens: Vec<String> = payloads
+        .iter()
+        .map(|payload| signed(&header_text(), payload))
+        .collect();
+    let verdicts = envoy_token_verdicts(&tokens);
+    let jwks = jwks_file();
+    let mut wrong = Vec::new();
+    for ((payload, token), verdict) in payloads.iter().zip(&tokens).zip(&verdicts) {
+        let decoded = decode_verdict(token, &jwks);
+        if decoded != *verdict {
+            wrong.push(format!(
+                "{payload:?}: Envoy {verdict}, decode {decoded:.80}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let passed = verdicts
+        .iter()
+        .filter(|verdict| *verdict == "200 via_upstream");
+    let passed = passed.count();
+    assert!(
+        (3..58).contains(&passed),
+        "{passed} of 60 passed Envoy, so the mutations test one side only"
+    );
+}
+
 /// Protobuf's JSON parser reads the payload `null` as an empty object, so Envoy returns
 /// `Jwt issuer is not configured`, not `Jwt payload is an invalid JSON`.
 #[test]
