@@ -590,12 +590,30 @@ fn payload_bad_character_offset() {
 #[test]
 fn payload_invalid_json_position() {
     let header = encode(&json!({"alg": "RS256"}));
-    let payload = URL_SAFE_NO_PAD.encode("{\n  \"sub\": \"alice\",\n}");
+    let payload = URL_SAFE_NO_PAD.encode("{\n  \"sub\": \"alice\",,\n}");
     let inspection = inspect(&format!("{header}.{payload}.c2ln"));
     assert_eq!(inspection.claims, None);
     assert_eq!(
         message(&inspection, "payload_invalid_json"),
-        "the payload (claims) is not valid JSON: trailing comma at line 3, column 1"
+        "the payload (claims) is not valid JSON: key must be a string at line 2, column 18"
+    );
+}
+
+/// Protobuf's JSON parser, which Envoy's jwt_authn reads the payload with, accepts a trailing
+/// comma, so decode shows the claims and warns where the comma is.
+#[test]
+fn payload_trailing_comma_position() {
+    let header = encode(&json!({"alg": "RS256"}));
+    let payload = URL_SAFE_NO_PAD.encode("{\n  \"sub\": \"alice\",\n}");
+    let inspection = inspect(&format!("{header}.{payload}.c2ln"));
+    assert_eq!(inspection.claims, Some(json!({"sub": "alice"})));
+    assert!(
+        message(&inspection, "payload_not_strict_json").starts_with(
+            "the payload (claims) is not strict JSON: it has a comma before a closing `}` or \
+             `]` at line 2, column 17."
+        ),
+        "{:?}",
+        inspection.problems
     );
 }
 

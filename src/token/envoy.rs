@@ -7,7 +7,7 @@ use std::cell::Cell;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::base64url;
+use super::{base64url, protobuf_json};
 
 /// Istio's default token location is `Authorization` with this value prefix.
 pub(super) const BEARER_PREFIX: &str = "Bearer ";
@@ -247,13 +247,20 @@ fn payload_status(payload: &serde_json::Map<String, Value>) -> Option<&'static s
     None
 }
 
-/// Decodes a segment that must hold a JSON object.
+/// Decodes a segment that must hold a JSON object. Protobuf's parser reads the JSON `null` into a
+/// `Struct` as an empty object, so Envoy 1.40 returns 401 `Jwt issuer is not configured` for the
+/// payload `null`. It rejects `[]`, `1` and `"x"` as invalid JSON.
 fn decode_object(segment: &str) -> SegmentRead<serde_json::Map<String, Value>> {
     let Some(bytes) = absl_websafe_decode(segment) else {
         return SegmentRead::InvalidBase64;
     };
-    match std::str::from_utf8(&bytes).map(parse_json) {
-        Ok(Ok((Value::Object(map), false))) => SegmentRead::Object(map),
+    let Some(Ok(read)) = std::str::from_utf8(&bytes).ok().map(protobuf_json::read) else {
+        return SegmentRead::InvalidJson;
+    };
+    match read.value {
+        _ if read.rejected => SegmentRead::InvalidJson,
+        Value::Object(map) => SegmentRead::Object(map),
+        Value::Null => SegmentRead::Object(serde_json::Map::new()),
         _ => SegmentRead::InvalidJson,
     }
 }
@@ -506,6 +513,17 @@ mod tests {
         )
     }
 
+    /// Asserts the status of a token with each payload text, as [`with_claims`] builds it.
+    fn assert_statuses(cases: &[(&str, Option<&str>)]) {
+        for (claims, expected) in cases {
+            assert_eq!(
+                jwt_authn_format_status(&with_claims(claims)),
+                *expected,
+                "{claims}"
+            );
+        }
+    }
+
     #[test]
     fn exp_range_like_jwt_verify_lib() {
         let cases = [
@@ -524,13 +542,7 @@ mod tests {
             (r#"{"exp":1.8e19}"#, None),
             (r#"{"exp":1741086130.5}"#, None),
         ];
-        for (claims, expected) in cases {
-            assert_eq!(
-                jwt_authn_format_status(&with_claims(claims)),
-                expected,
-                "{claims}"
-            );
-        }
+        assert_statuses(&cases);
     }
 
     #[test]
@@ -549,5 +561,33 @@ mod tests {
         let object = |levels: usize| format!(r#"{{"n":{}}}"#, nested(levels - 1));
         assert!(!protobuf_json_rejects(object(100).as_bytes()));
         assert!(protobuf_json_rejects(object(101).as_bytes()));
+    }
+
+    #[test]
+    fn status_of_non_object_json() {
+        let cases = [
+            ("null", None),
+            (" null ", None),
+            ("[]", Some("Jwt payload is an invalid JSON")),
+            ("1", Some("Jwt payload is an invalid JSON")),
+            (r#""x""#, Some("Jwt payload is an invalid JSON")),
+        ];
+        assert_statuses(&cases);
+    }
+
+    #[test]
+    fn status_of_legacy_syntax() {
+        let cases = [
+            (r#"{"exp":1,}"#, None),
+            ("{'iss':'a'}", None),
+            ("{exp:1}", None),
+            (
+                r#"{"iss":1,}"#,
+                Some("Jwt payload [iss] field is not a string"),
+            ),
+            ("{a:1,'a':2}", Some("Jwt payload is an invalid JSON")),
+            ("{a:1,,}", Some("Jwt payload is an invalid JSON")),
+        ];
+        assert_statuses(&cases);
     }
 }

@@ -653,7 +653,9 @@ fn classify(token: &str) -> Result<TokenKind, String> {
     }
     let b64token = !token.starts_with('=') && token.chars().all(is_b64token_char);
     if b64token && envoy::split_jws(token).is_some() {
-        let encrypted = dots == 4 && header_names_enc(token);
+        // Every `enc` of RFC 7518 writes an authentication tag, so a JWE never ends in an empty
+        // segment. Envoy's jwt_authn verifies `<jws>..` as a JWS whatever its header names.
+        let encrypted = dots == 4 && !token.ends_with('.') && header_names_enc(token);
         return Ok(if encrypted {
             TokenKind::Jwe
         } else {
@@ -825,5 +827,27 @@ mod tests {
         ] {
             assert_eq!(bare_jwt(other), None, "{other}");
         }
+    }
+
+    /// A header that names `enc` makes four dots a JWE only when the authentication tag, the last
+    /// segment, is not empty.
+    #[test]
+    fn classify_enc_with_empty_tag() {
+        use base64::Engine as _;
+
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"RS256","enc":"A256GCM"}"#);
+        assert_eq!(
+            classify(&format!("{header}.e30.c2ln..")),
+            Ok(TokenKind::Jws)
+        );
+        assert_eq!(
+            classify(&format!("{header}..aXY.Y3Q.dGFn")),
+            Ok(TokenKind::Jwe)
+        );
+        assert_eq!(
+            classify(&format!("{header}...Y3Q.dGFn")),
+            Ok(TokenKind::Jwe)
+        );
     }
 }

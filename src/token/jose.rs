@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::base64url::{Decoded, Segment, SegmentError, decode_segment};
 use super::envoy::{self, BAD_FORMAT, SegmentRead};
+use super::protobuf_json;
 use super::{Problem, TokenKind, count_dots, plural};
 
 /// The header and claims of a token, as far as they decode.
@@ -159,10 +160,13 @@ fn decode_jws(token: &str, dots: usize, decoding: &mut Decoding) {
     let unusual = |text: &str| text.is_empty() || text.ends_with('=');
     decoding.jwt_authn = if envoy::has_ascii_whitespace(token)
         || [header, payload, signature].into_iter().any(unusual)
+        || decoding.header.is_none()
+        || decoding.claims.is_none()
     {
         // Abseil's decoder skips whitespace, which `decode_segment` rejects, and Envoy's rules for
         // empty segments and padding are stricter than the display's, so only Envoy's own reading
-        // of the text is right here.
+        // of the text is right here. The same is true for a segment that is no JSON object here,
+        // because Envoy reads the JSON `null` as an empty object.
         envoy::read_parts(token).map(|parts| parts.signature)
     } else {
         envoy::check_format(
@@ -172,8 +176,12 @@ fn decode_jws(token: &str, dots: usize, decoding: &mut Decoding) {
         )
         .map(|(_, _, signature)| signature)
     };
-    // A segment that decoded to an object here but is invalid JSON to Envoy nests too deep or
-    // repeats a member.
+    push_protobuf_rejection(decoding);
+}
+
+/// Explains why Envoy finds the header or payload invalid JSON when it decoded to an object here:
+/// it nests too deep or repeats a member.
+fn push_protobuf_rejection(decoding: &mut Decoding) {
     for (segment, value, status) in [
         ("header", &decoding.header, "Jwt header is an invalid JSON"),
         (
@@ -303,8 +311,9 @@ fn read_object(
     (decoded, value, rejected)
 }
 
-/// Reads a decoded segment that must hold a JSON object. Returns the object and whether
-/// protobuf's JSON parser rejects its text ([`envoy::parse_json`]).
+/// Reads a decoded segment that must hold a JSON object, in protobuf's JSON syntax
+/// ([`protobuf_json::read`]). Returns the object and whether protobuf's JSON parser rejects its
+/// text ([`envoy::parse_json`]).
 fn decode_json(
     decoded: &Result<Decoded, SegmentError>,
     segment: Segment,
@@ -327,8 +336,8 @@ fn decode_json(
             return None;
         }
     };
-    let (value, rejected) = match envoy::parse_json(json_text) {
-        Ok(parsed) => parsed,
+    let read = match protobuf_json::read(json_text) {
+        Ok(read) => read,
         Err(error) => {
             problems.push(Problem::error(
                 &format!("{code}_invalid_json"),
@@ -342,17 +351,38 @@ fn decode_json(
             return None;
         }
     };
-    if !value.is_object() {
+    if let Some(leniency) = read.lenient {
+        problems.push(Problem::warning(
+            &format!("{code}_not_strict_json"),
+            format!(
+                "the {name} is not strict JSON: it has {leniency}. Envoy's jwt_authn reads it \
+                 with protobuf's JSON parser, which accepts that, but most JWT libraries and \
+                 JSON.parse in an Akamai EdgeWorker reject the token"
+            ),
+        ));
+    }
+    if !read.value.is_object() {
+        // An empty payload has no `iss`, and every jwtRules entry names an issuer.
+        let envoy_reading = match segment {
+            Segment::Payload if read.value.is_null() => {
+                ". Envoy's jwt_authn reads `null` as an empty object, which has no `iss`, so it \
+                 returns 401 `Jwt issuer is not configured` (response code details \
+                 `jwt_authn_access_denied{Jwt_issuer_is_not_configured}`) on every workload that \
+                 a RequestAuthentication selects"
+            }
+            _ if read.value.is_null() => ". Envoy's jwt_authn reads `null` as an empty object",
+            _ => "",
+        };
         problems.push(Problem::error(
             &format!("{code}_not_object"),
             format!(
-                "the {name} is the JSON {}, but it must be a JSON object ({{…}})",
-                json_type(&value)
+                "the {name} is the JSON {}, but it must be a JSON object ({{…}}){envoy_reading}",
+                json_type(&read.value)
             ),
         ));
         return None;
     }
-    Some((value, rejected))
+    Some((read.value, read.rejected))
 }
 
 /// Decodes one segment, recording problems for failures and for non-canonical encodings.
@@ -542,6 +572,30 @@ mod tests {
         assert_eq!(
             problems[0].message,
             "the header is not valid JSON: EOF while parsing a value at line 1, column 5"
+        );
+    }
+
+    #[test]
+    fn legacy_syntax_claims_warned() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        let token = format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode("{sub:'alice',}")
+        );
+        let decoding = decode(&token, TokenKind::Jws);
+        assert_eq!(decoding.claims, Some(serde_json::json!({"sub": "alice"})));
+        assert_eq!(decoding.jwt_authn, Ok(b"sig".to_vec()));
+        let warning = decoding
+            .problems
+            .iter()
+            .find(|problem| problem.code == "payload_not_strict_json")
+            .map(|problem| problem.message.as_str());
+        assert!(
+            warning.is_some_and(|message| message.contains("without quotes at line 1, column 2")),
+            "{warning:?}"
         );
     }
 }

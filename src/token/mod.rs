@@ -14,6 +14,7 @@ mod jose;
 pub mod jwks;
 pub mod keys;
 mod pasted;
+mod protobuf_json;
 mod request;
 mod response;
 mod shell;
