@@ -843,7 +843,9 @@ fn batch_odd_input() {
     input.extend(b"\n\xff\xfe\n");
     input.extend(token.as_bytes());
 
-    let from_stdin = run_batch(input.clone(), &[]);
+    // A fixed clock, so that `relative_seconds` is the same in both runs.
+    let at = ["--at", "2026-01-01T00:00:00Z"];
+    let from_stdin = run_batch(input.clone(), &at);
     let objects = batch_objects(&from_stdin);
     let lines: Vec<&Value> = objects.iter().map(|object| &object["line"]).collect();
     assert_eq!(
@@ -864,7 +866,10 @@ fn batch_odd_input() {
 
     let path = envoy_harness::scratch_dir("tester-batch-file").join("tokens.txt");
     std::fs::write(&path, &input).expect("batch file written");
-    let from_file = run_batch(Vec::new(), &[path.to_str().expect("UTF-8 path")]);
+    let from_file = run_batch(
+        Vec::new(),
+        &[at[0], at[1], path.to_str().expect("UTF-8 path")],
+    );
     assert_eq!(
         from_file.stdout, from_stdin.stdout,
         "file and standard input"
