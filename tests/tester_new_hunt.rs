@@ -322,3 +322,23 @@ fn check_unknown_istio_version() {
         output.status
     );
 }
+
+/// Two `Authorization` items in an HTTPie command send two headers (`http --offline` prints both),
+/// which Envoy joins and rejects with 401. The warning names the HTTPie command the user pasted.
+#[test]
+#[ignore = "finding: the repeated_header warning for an HTTPie command says \"the curl command\""]
+fn httpie_repeated_header_wording() {
+    let token = token();
+    let bearer = format!("Bearer {token}");
+    let verdict = envoy_verdict(
+        "/",
+        &[("Authorization", &bearer), ("Authorization", &bearer)],
+    );
+    assert!(verdict.starts_with("401 "), "Envoy: {verdict}");
+
+    let input = format!("http orders.test Authorization:'{bearer}' 'Authorization:{bearer}'");
+    let (_, json, _) = decode_output(&input, &[]);
+    let warning = support::problem_message(&json, "repeated_header");
+    assert!(warning.contains("HTTPie command"), "{warning}");
+    assert!(!warning.contains("curl command"), "{warning}");
+}
