@@ -59,13 +59,11 @@ impl<'a> Object<'a> {
 
     /// Writes a text member, `null` for `None`.
     fn optional_text(&mut self, name: &'static str, value: Option<&str>) -> serde_json::Result<()> {
-        match value {
-            Some(value) => self.text(name, value),
-            None => {
-                self.name(name).extend_from_slice(b"null");
-                Ok(())
-            }
+        if let Some(value) = value {
+            return self.text(name, value);
         }
+        self.name(name).extend_from_slice(b"null");
+        Ok(())
     }
 
     /// Writes the member unless `value` is `None`, as `skip_serializing_if = "Option::is_none"`.
@@ -86,10 +84,10 @@ impl<'a> Object<'a> {
 /// and `serde_json` writes it between quotes as it is, so it is copied without the byte-by-byte
 /// escape loop. Other text goes through `serde_json`.
 fn write_text(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    let plain = text.bytes().fold(true, |plain, byte| {
-        plain & (byte >= b' ') & (byte != b'"') & (byte != b'\\')
-    });
-    if !plain {
+    let escaped = text
+        .bytes()
+        .any(|byte| byte < b' ' || byte == b'"' || byte == b'\\');
+    if escaped {
         return serde_json::to_writer(out, text);
     }
     out.reserve(text.len() + 2);
