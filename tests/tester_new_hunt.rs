@@ -189,7 +189,6 @@ fn token_field_response_body() {
 /// `Authorization: DPoP <token>` (RFC 9449), which Envoy's `Bearer ` prefix does not match, so
 /// decode warns as it does for a pasted `Authorization: DPoP` line.
 #[test]
-#[ignore = "finding: a token response with token_type DPoP gets no note that Envoy reads only Bearer"]
 fn token_response_dpop_type() {
     let token = token();
     let (_, line, _) = decode_output(&format!("Authorization: DPoP {token}"), &[]);
@@ -216,7 +215,6 @@ fn token_response_dpop_type() {
 /// A token response that contains only an `id_token` gets a note that an ID token is for the client,
 /// not for APIs, as the note decode gives when an `access_token` sits beside it.
 #[test]
-#[ignore = "finding: a token response with only an id_token is decoded with no note about its purpose"]
 fn token_response_id_token_alone() {
     let token = token();
     let (code, json, stderr) = decode_output(&format!("{{\"id_token\":\"{token}\"}}"), &[]);
@@ -236,7 +234,6 @@ fn token_response_id_token_alone() {
 
 /// An array of several token responses decodes the first and notes that the others were left out.
 #[test]
-#[ignore = "finding: decode takes [0] of an array of token responses and says nothing about the rest"]
 fn token_response_array_rest() {
     let first = token();
     let second = token();
@@ -326,7 +323,6 @@ fn check_unknown_istio_version() {
 /// Two `Authorization` items in an HTTPie command send two headers (`http --offline` prints both),
 /// which Envoy joins and rejects with 401. The warning names the HTTPie command the user pasted.
 #[test]
-#[ignore = "finding: the repeated_header warning for an HTTPie command says \"the curl command\""]
 fn httpie_repeated_header_wording() {
     let token = token();
     let bearer = format!("Bearer {token}");

@@ -250,7 +250,8 @@ fn find_in_line(
     let reading = mesh_reading(header_name.as_deref(), scheme, value, rest, &picked.0);
     let mut mesh_reading = read_as_mesh(reading, rest, &mut picked);
     if let Some((count, joined)) = repeated {
-        let (status, problem) = request::repeated_header(*count, joined);
+        let source = parts.first().map_or("request", String::as_str);
+        let (status, problem) = request::repeated_header(source, *count, joined);
         picked.2.push(problem);
         mesh_reading = MeshReading::Other(status);
     }

@@ -462,16 +462,17 @@ fn trailing_whitespace(value: &str) -> Option<(String, TokenKind, Vec<Problem>)>
 }
 
 /// Returns Envoy's status for `count` repeated Authorization headers, whose values its HTTP/1
-/// codec joins into `joined`, and the problem that reports it.
-pub(super) fn repeated_header(count: usize, joined: &str) -> (&'static str, Problem) {
+/// codec joins into `joined`, and the problem that reports it, naming the `source` that sends
+/// them (`curl command`, `HTTPie command`).
+pub(super) fn repeated_header(source: &str, count: usize, joined: &str) -> (&'static str, Problem) {
     let status = envoy::extract_from_header(joined)
         .and_then(envoy::jwt_authn_format_status)
         .unwrap_or(envoy::BAD_FORMAT);
     let problem = Problem::error(
         "repeated_header",
         format!(
-            "the curl command sends {count} Authorization headers; Envoy joins them into one \
-             value separated by `,`, reads it as one token and returns 401 `{status}`. Send one \
+            "the {source} sends {count} Authorization headers; Envoy joins them into one value \
+             separated by `,`, reads it as one token and returns 401 `{status}`. Send one \
              Authorization header"
         ),
     );

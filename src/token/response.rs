@@ -32,7 +32,8 @@ pub(super) fn read_json(text: &str) -> Option<JsonShape> {
         return None;
     }
     let value: Value = serde_json::from_str(text).ok()?;
-    if let Some((object, path)) = token_response(&value) {
+    let responses = token_responses(&value);
+    if let Some((object, path)) = responses.first() {
         let source = if path.is_empty() {
             "token response".to_owned()
         } else {
@@ -41,7 +42,27 @@ pub(super) fn read_json(text: &str) -> Option<JsonShape> {
         if let Some(error) = oauth_error(object) {
             return Some(JsonShape::OAuthError(error));
         }
-        return token_line(object, &source);
+        let mut shape = token_line(object, &source)?;
+        if let (JsonShape::Line { problems, .. }, [_, others @ ..]) = (&mut shape, &responses[..])
+            && !others.is_empty()
+        {
+            let paths: Vec<String> = others.iter().map(|(_, path)| format!("`{path}`")).collect();
+            problems.push(Problem::note(
+                "other_token_responses",
+                format!(
+                    "the JSON holds {} more token {} ({}); idflow decoded the first. Paste \
+                     another alone to decode it",
+                    others.len(),
+                    if others.len() == 1 {
+                        "response"
+                    } else {
+                        "responses"
+                    },
+                    paths.join(", ")
+                ),
+            ));
+        }
+        return Some(shape);
     }
     match &value {
         Value::Object(object) => json_header_line(object),
@@ -49,10 +70,11 @@ pub(super) fn read_json(text: &str) -> Option<JsonShape> {
     }
 }
 
-/// Returns the first object in `value`, in breadth-first order up to [`MAX_DEPTH`], that has an
-/// `access_token`, `id_token` or `error` string member, with its path: `data`, `[0]` or
-/// `data.tokens[1]`, and empty for `value` itself.
-fn token_response(value: &Value) -> Option<(&Map<String, Value>, String)> {
+/// Returns the objects in `value`, in breadth-first order up to [`MAX_DEPTH`], that have an
+/// `access_token`, `id_token` or `error` string member, with their paths: `data`, `[0]` or
+/// `data.tokens[1]`, and empty for `value` itself. Nothing inside such an object is searched.
+fn token_responses(value: &Value) -> Vec<(&Map<String, Value>, String)> {
+    let mut found = Vec::new();
     let mut level = vec![(value, String::new())];
     for _ in 0..=MAX_DEPTH {
         let mut next = Vec::new();
@@ -63,7 +85,8 @@ fn token_response(value: &Value) -> Option<(&Map<String, Value>, String)> {
                         .iter()
                         .any(|member| object.get(*member).is_some_and(Value::is_string));
                     if is_response {
-                        return Some((object, path));
+                        found.push((object, path));
+                        continue;
                     }
                     for (name, member) in object {
                         let separator = if path.is_empty() { "" } else { "." };
@@ -80,7 +103,7 @@ fn token_response(value: &Value) -> Option<(&Map<String, Value>, String)> {
         }
         level = next;
     }
-    None
+    found
 }
 
 /// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
@@ -103,6 +126,24 @@ fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
         .find(|member| object.get(*member).is_some_and(Value::is_string))?;
     let line = object.get(member)?.as_str()?.to_owned();
     let mut problems = Vec::new();
+    if member == "id_token" {
+        problems.push(Problem::note(
+            "id_token_only",
+            "the token response carries only an `id_token`: an OpenID Connect ID token tells the \
+             client who signed in and is not meant for APIs. Its `aud` is usually the client id, \
+             so a RequestAuthentication whose `audiences` name the API rejects it. Send the \
+             access token to APIs",
+        ));
+    }
+    let token_type = object.get("token_type").and_then(Value::as_str);
+    if token_type.is_some_and(|token_type| token_type.eq_ignore_ascii_case("DPoP")) {
+        problems.push(Problem::warning(
+            "dpop_token_type",
+            "the token response's `token_type` is `DPoP`, so the client sends the token as \
+             `Authorization: DPoP <token>` with a DPoP proof (RFC 9449). Envoy's jwt_authn reads \
+             only the `Bearer ` prefix, so the mesh finds no token in such a request",
+        ));
+    }
     if member == "access_token" && object.get("id_token").is_some_and(Value::is_string) {
         problems.push(Problem::note(
             "id_token_not_decoded",
