@@ -302,7 +302,6 @@ fn help_popup_narrow_terminal() {
 /// `idflow check --istio-version` names an Istio release whose semantics it follows, so a release
 /// it does not know (9.9) is an invalid flag value with exit status 2, or at least a warning.
 #[test]
-#[ignore = "finding: check --istio-version 9.9 is accepted with no warning"]
 fn check_unknown_istio_version() {
     let policies = require_jwt::policy_file(mint::ISSUER, &mint::jwks(), "tester-new-version");
     let output = Command::new(env!("CARGO_BIN_EXE_idflow"))

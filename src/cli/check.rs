@@ -385,6 +385,13 @@ fn parse_istio_version(text: &str) -> Result<IstioVersion, FlagError> {
         .next()
         .and_then(|part| part.parse().ok())
         .ok_or_else(error)?;
+    // Every Istio release so far is 1.x, so another major version is a typing error.
+    if major != 1 {
+        return Err(FlagError {
+            expected: "expected an Istio release, 1.MINOR, e.g. 1.24",
+            ..error()
+        });
+    }
     Ok(IstioVersion { major, minor })
 }
 
@@ -511,6 +518,8 @@ mod tests {
             }
         );
         assert!(parse_istio_version("latest").is_err());
+        assert!(parse_istio_version("9.9").is_err());
+        assert!(parse_istio_version("2.0").is_err());
     }
 
     #[test]
