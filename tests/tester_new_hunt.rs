@@ -168,7 +168,6 @@ fn httpie_raw_body_is_post() {
 /// response) contains the token in a JSON field, not in a request header named `token`, so decode
 /// does not warn that the mesh reads the `token` header only with `fromHeaders`.
 #[test]
-#[ignore = "finding: a curl -i body {\"token\": …} is reported as a `token` header with a fromHeaders warning"]
 fn token_field_response_body() {
     let token = token();
     let input = format!(

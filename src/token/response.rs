@@ -70,8 +70,12 @@ pub(super) fn read_json(text: &str) -> Option<JsonShape> {
     }
 }
 
+/// Members of a token response that carry a token, in the order decode prefers them. `token` is
+/// the member of container registry and GitHub App token responses.
+const TOKEN_MEMBERS: [&str; 3] = ["access_token", "id_token", "token"];
+
 /// Returns the objects in `value`, in breadth-first order up to [`MAX_DEPTH`], that have an
-/// `access_token`, `id_token` or `error` string member, with their paths: `data`, `[0]` or
+/// `access_token`, `id_token`, `token` or `error` string member, with their paths: `data`, `[0]` or
 /// `data.tokens[1]`, and empty for `value` itself. Nothing inside such an object is searched.
 fn token_responses(value: &Value) -> Vec<(&Map<String, Value>, String)> {
     let mut found = Vec::new();
@@ -81,7 +85,7 @@ fn token_responses(value: &Value) -> Vec<(&Map<String, Value>, String)> {
         for (value, path) in level {
             match value {
                 Value::Object(object) => {
-                    let is_response = ["access_token", "id_token", "error"]
+                    let is_response = ["access_token", "id_token", "token", "error"]
                         .iter()
                         .any(|member| object.get(*member).is_some_and(Value::is_string));
                     if is_response {
@@ -109,19 +113,19 @@ fn token_responses(value: &Value) -> Vec<(&Map<String, Value>, String)> {
 /// Returns the `error` code of an OAuth 2.0 error response (RFC 6749 section 5.2), a JSON object
 /// with an `error` string and no token.
 fn oauth_error(map: &Map<String, Value>) -> Option<String> {
-    let has_token = ["access_token", "id_token"]
+    let has_token = TOKEN_MEMBERS
         .iter()
         .any(|member| map.get(*member).is_some_and(Value::is_string));
     let error = map.get("error")?.as_str()?;
     (!has_token).then(|| quote_truncated(error))
 }
 
-/// Returns the token of a token response given as `source`: its `access_token`, else its
-/// `id_token`, whatever its `token_type`, with a note when an `id_token` is left undecoded.
+/// Returns the token of a token response given as `source`: the first of [`TOKEN_MEMBERS`] it
+/// has, whatever its `token_type`, with notes on what it leaves undecoded or implies.
 fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
     // An OAuth 2.0 token response carries the token the client then sends, and an OpenID Connect
     // response may carry an ID token beside it.
-    let member = ["access_token", "id_token"]
+    let member = TOKEN_MEMBERS
         .into_iter()
         .find(|member| object.get(*member).is_some_and(Value::is_string))?;
     let line = object.get(member)?.as_str()?.to_owned();
