@@ -279,7 +279,6 @@ fn what_if_path_after_hidden_token() {
 /// On a 40-column terminal the help popup wraps or scrolls sideways, so every entry can be read:
 /// scrolling to the end shows the whole `ctrl-u/w` line.
 #[test]
-#[ignore = "finding: help lines wider than a 40-column popup are cut with no way to read the rest"]
 fn help_popup_narrow_terminal() {
     let binary = env!("CARGO_BIN_EXE_idflow");
     let session = TmuxSession::start("new-help40", &format!("{binary} demo"), 40, 8);

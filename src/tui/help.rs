@@ -16,6 +16,8 @@ const KEY_WIDTH: usize = 8;
 const MIN_WIDTH: u16 = 26;
 /// Rows the top and bottom borders take.
 const BORDER_ROWS: u16 = 2;
+/// Columns the left and right borders take.
+const BORDER_COLUMNS: usize = 2;
 
 /// Draws the help overlay centred in `area`, from entry [`App::help_scroll`] on.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -28,7 +30,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let scrolls = rows < lines.len();
 
     // As wide as the longest entry and the borders, within the screen.
-    let widest = lines.iter().map(Line::width).max().unwrap_or_default() + 2;
+    let widest = lines.iter().map(Line::width).max().unwrap_or_default() + BORDER_COLUMNS;
     let width = u16::try_from(widest)
         .unwrap_or(u16::MAX)
         .clamp(MIN_WIDTH, area.width.max(MIN_WIDTH));
@@ -122,10 +124,18 @@ fn last_first_row(height: u16, count: usize) -> u16 {
     u16::try_from(count - shown_rows(height, count)).unwrap_or(u16::MAX)
 }
 
-/// Returns the help entries for the view of `app`: the key table's bindings under their context
-/// headings, then the keys that work anywhere.
+/// Returns the help lines for the view of `app`: the key table's bindings under their context
+/// headings, then the keys that work anywhere. A description wider than the screen wraps below
+/// itself, so that a narrow terminal shows all of it.
 fn entries(app: &App) -> Vec<Line<'static>> {
     let theme = &app.theme;
+    // The screen less the borders and the key column. A size of 0 (not known yet) wraps nothing.
+    let width = match usize::from(app.size.0) {
+        0 => usize::MAX,
+        screen => screen
+            .saturating_sub(BORDER_COLUMNS + KEY_COLUMN)
+            .max(MIN_DESCRIPTION_WIDTH),
+    };
     let mut lines = Vec::new();
     let contexts = Context::ALL
         .into_iter()
@@ -133,23 +143,51 @@ fn entries(app: &App) -> Vec<Line<'static>> {
     for context in contexts {
         lines.push(Line::from(styled(theme, Slot::Header, context.title())));
         for binding in BINDINGS.iter().filter(|binding| binding.context == context) {
-            lines.push(entry(theme, binding.label, binding.description));
+            push_entry(&mut lines, theme, binding.label, binding.description, width);
         }
     }
     lines.push(Line::from(styled(theme, Slot::Header, "Anywhere")));
-    lines.push(entry(theme, "ctrl-c", "quit"));
-    lines.push(entry(theme, "paste", "inspect the pasted token"));
-    lines.push(entry(
+    push_entry(&mut lines, theme, "ctrl-c", "quit", width);
+    push_entry(
+        &mut lines,
         theme,
-        "ctrl-u/w",
-        "in a prompt: clear it / delete a word",
-    ));
+        "paste",
+        "inspect the pasted token",
+        width,
+    );
+    let prompt_keys = "in a prompt: clear it / delete a word";
+    push_entry(&mut lines, theme, "ctrl-u/w", prompt_keys, width);
     lines
 }
 
-fn entry(theme: &Theme, keys: &str, description: &'static str) -> Line<'static> {
-    Line::from(vec![
-        styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$} ")),
-        styled(theme, Slot::Text, description),
-    ])
+/// Columns before a description: two spaces, the keys and a space.
+const KEY_COLUMN: usize = KEY_WIDTH + 3;
+/// The narrowest a description wraps to.
+const MIN_DESCRIPTION_WIDTH: usize = 12;
+
+/// Appends the entry for `keys`, its `description` wrapped at spaces to `width` columns.
+fn push_entry(
+    lines: &mut Vec<Line<'static>>,
+    theme: &Theme,
+    keys: &str,
+    description: &'static str,
+    width: usize,
+) {
+    let mut rows: Vec<String> = Vec::new();
+    for word in description.split(' ') {
+        match rows.last_mut() {
+            Some(row) if row.chars().count() + 1 + word.chars().count() <= width => {
+                row.push(' ');
+                row.push_str(word);
+            }
+            _ => rows.push(word.to_owned()),
+        }
+    }
+    for (index, row) in rows.into_iter().enumerate() {
+        let keys = if index == 0 { keys } else { "" };
+        lines.push(Line::from(vec![
+            styled(theme, Slot::Accent, format!("  {keys:<KEY_WIDTH$} ")),
+            styled(theme, Slot::Text, row),
+        ]));
+    }
 }
