@@ -153,7 +153,6 @@ fn httpie_path_space_encoded() {
 /// `--raw` gives HTTPie a request body, so it sends POST when no method is named
 /// (`http --offline --raw x host/path` prints `POST /path`), as it does for data items.
 #[test]
-#[ignore = "finding: the what-if method of an HTTPie command with --raw is GET, HTTPie sends POST"]
 fn httpie_raw_body_is_post() {
     let token = token();
     let screen = token_view_screen(

@@ -57,6 +57,8 @@ struct Options {
     default_scheme: Option<String>,
     /// Arguments that name files HTTPie reads, described as the user wrote them.
     files: Vec<String>,
+    /// Whether `--raw` gives a request body, which makes the default method POST.
+    raw_body: bool,
 }
 
 /// Builds the request that `text` sends, or returns `None` when its first word is not `http` or
@@ -115,6 +117,7 @@ impl Options {
             "auth" => self.auth = Some(value),
             "auth-type" => self.auth_type = Some(value),
             "default-scheme" => self.default_scheme = Some(value),
+            "raw" => self.raw_body = true,
             // A session file may hold headers and credentials that HTTPie sends.
             "session" | "session-read-only" => self
                 .files
@@ -145,7 +148,7 @@ impl Options {
             ..CurlRequest::default()
         };
         let mut query = Vec::new();
-        let mut has_data = false;
+        let mut has_data = self.raw_body;
         for item in items {
             let Some((name, separator, value)) = split_item(item) else {
                 continue;
@@ -315,6 +318,8 @@ mod tests {
         let cases = [
             ("http h.test/a", "GET", "http://h.test/a"),
             ("http h.test/a x=1", "POST", "http://h.test/a"),
+            ("http --raw x h.test/a", "POST", "http://h.test/a"),
+            ("http --raw=x h.test/a q==2", "POST", "http://h.test/a?q=2"),
             ("http h.test/a 'x:=1' q==2", "POST", "http://h.test/a?q=2"),
             ("http put h.test/a", "PUT", "http://h.test/a"),
             (
