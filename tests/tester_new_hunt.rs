@@ -132,7 +132,6 @@ fn edge_verdict_other_request_shapes() {
 /// `GET /a%20b`). Envoy's codec rejects a raw space with 400 but passes `/a%20b` to jwt_authn, so
 /// the what-if request is `/a%20b` and no row shows the codec's 400.
 #[test]
-#[ignore = "finding: the what-if request of an HTTPie URL with a space keeps the raw space and shows deny 400"]
 fn httpie_path_space_encoded() {
     let token = token();
     let bearer = format!("Bearer {token}");

@@ -405,11 +405,19 @@ fn url_encoded(value: &str) -> Result<String, &str> {
 /// Percent-encodes every byte except RFC 3986's unreserved characters, as `curl_easy_escape`
 /// does.
 pub(super) fn percent_encode(text: &str) -> String {
+    percent_encode_except(text, b"")
+}
+
+/// Percent-encodes every byte except RFC 3986's unreserved characters and the bytes of `kept`.
+pub(super) fn percent_encode_except(text: &str, kept: &[u8]) -> String {
     use std::fmt::Write as _;
 
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        if byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            || kept.contains(&byte)
+        {
             encoded.push(char::from(byte));
         } else {
             let _ = write!(encoded, "%{byte:02X}");

@@ -3,7 +3,7 @@
 //! items, and the `Authorization` header of `-A bearer -a TOKEN`. The rules are those of HTTPie
 //! 3.2's documentation and argument parser, checked against `http --offline` of HTTPie 3.2.4.
 
-use super::curl::{CurlRequest, percent_encode, sent_url};
+use super::curl::{CurlRequest, percent_encode, percent_encode_except, sent_url};
 use super::curl_options::split_short_group;
 use super::shell;
 
@@ -193,9 +193,19 @@ impl Options {
         }
 
         let scheme = self.default_scheme.as_deref().unwrap_or(program);
-        request.url = url.map(|url| sent_url(&full_url(url, scheme), &query.join("&"), None));
+        request.url = url.map(|url| {
+            let url = requote(&full_url(url, scheme));
+            sent_url(&url, &query.join("&"), None)
+        });
         request
     }
+}
+
+/// Returns `url` with the characters percent-encoded that HTTPie's HTTP library (`requests`,
+/// `requote_uri`) encodes before sending: all but letters, digits, `-._~`, `%` and the delimiters
+/// `!#$&'()*+,/:;=?@[]`. So `host/a b` sends the path `/a%20b`.
+fn requote(url: &str) -> String {
+    percent_encode_except(url, b"%!#$&'()*+,/:;=?@[]")
 }
 
 /// Splits a request item at its separator into the name, the separator and the value, with the
@@ -319,6 +329,12 @@ mod tests {
             ("http h.test/a", "GET", "http://h.test/a"),
             ("http h.test/a x=1", "POST", "http://h.test/a"),
             ("http --raw x h.test/a", "POST", "http://h.test/a"),
+            ("http 'h.test/a b' q==2", "GET", "http://h.test/a%20b?q=2"),
+            (
+                "http h.test/caf\u{e9}|x",
+                "GET",
+                "http://h.test/caf%C3%A9%7Cx",
+            ),
             ("http --raw=x h.test/a q==2", "POST", "http://h.test/a?q=2"),
             ("http h.test/a 'x:=1' q==2", "POST", "http://h.test/a?q=2"),
             ("http put h.test/a", "PUT", "http://h.test/a"),
