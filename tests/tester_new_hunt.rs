@@ -87,7 +87,6 @@ fn what_if_line(screen: &str) -> String {
 /// `/public/../orders` reaches the server as `GET /orders`, checked against curl 7.88 on a
 /// loopback server). So the edge receives `/orders`, which is not a public path, and answers 400.
 #[test]
-#[ignore = "finding: the edge verdict for curl https://host/public/../orders is allow, as if curl sent the dot segments"]
 fn edge_public_path_dot_segments() {
     let (code, json, stderr) = decode_with_edge("curl https://api.example.test/public/../orders");
     assert_eq!(code, 2, "no token in the request: {stderr}");

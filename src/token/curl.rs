@@ -52,6 +52,8 @@ struct UrlWord {
 /// Options of one request group of a curl command (the whole command, or the part before or
 /// after a `--next`) that decide where a token travels, before its requests are built.
 #[derive(Default)]
+// Each flag is an independent curl option.
+#[allow(clippy::struct_excessive_bools)]
 struct Options {
     request: CurlRequest,
     urls: Vec<UrlWord>,
@@ -59,6 +61,8 @@ struct Options {
     get: bool,
     /// `-I`/`--head`.
     head: bool,
+    /// `--path-as-is`: curl sends `/./` and `/../` in the path instead of resolving them.
+    path_as_is: bool,
     /// `-X`/`--request`.
     method: Option<String>,
     /// `-F`/`--form`/`--form-string`/`--json`, which make curl send a POST.
@@ -174,9 +178,10 @@ impl Options {
                     Some((name, value)) => (name, Some(value.to_owned())),
                     None => (long, None),
                 };
-                if name == "get" || name == "head" {
+                if matches!(name, "get" | "head" | "path-as-is") {
                     options.get |= name == "get";
                     options.head |= name == "head";
+                    options.path_as_is |= name == "path-as-is";
                     continue;
                 }
                 let takes_value = Options::reads_long(name)
@@ -376,9 +381,16 @@ impl Options {
             return vec![request];
         }
         urls.iter()
-            .map(|url| CurlRequest {
-                url: Some(sent_url(url, &query, target)),
-                ..self.request.clone()
+            .map(|url| {
+                let url = if self.path_as_is {
+                    (*url).to_owned()
+                } else {
+                    without_dot_segments(url)
+                };
+                CurlRequest {
+                    url: Some(sent_url(&url, &query, target)),
+                    ..self.request.clone()
+                }
             })
             .collect()
     }
@@ -436,6 +448,38 @@ pub(super) fn sent_url(url: &str, query: &str, target: Option<&str>) -> String {
     }
 }
 
+/// Returns `url` with the `.` and `..` segments of its path resolved (RFC 3986 section 5.2.4),
+/// as curl does before sending unless given `--path-as-is`.
+fn without_dot_segments(url: &str) -> String {
+    let origin = origin(url);
+    let rest = &url[origin.len()..];
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (path, after) = rest.split_at(path_end);
+    if !path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return url.to_owned();
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (index, segment) in segments.iter().enumerate() {
+        let last = index + 1 == segments.len();
+        match *segment {
+            "." if last => kept.push(""),
+            "." => {}
+            ".." => {
+                kept.pop();
+                if last {
+                    kept.push("");
+                }
+            }
+            other => kept.push(other),
+        }
+    }
+    format!("{origin}/{}{after}", kept.join("/"))
+}
+
 /// Returns the scheme and authority of `url` (`https://host:8443`), or the host and port of a URL
 /// without a scheme.
 fn origin(url: &str) -> &str {
@@ -485,6 +529,16 @@ mod tests {
         let cases = [
             ("curl -G -d a=1 -d b=2 https://h/p", "https://h/p?a=1&b=2"),
             ("curl -d a=1 --get https://h/p?x=0", "https://h/p?x=0&a=1"),
+            ("curl https://h/public/../orders", "https://h/orders"),
+            (
+                "curl https://h/a/./b/../c/?q=/../x",
+                "https://h/a/c/?q=/../x",
+            ),
+            ("curl https://h/a/..", "https://h/"),
+            (
+                "curl --path-as-is https://h/public/../orders",
+                "https://h/public/../orders",
+            ),
             ("curl -sGd a=1 https://h/p?#top", "https://h/p?a=1"),
             ("curl -G --data-raw @a https://h/", "https://h/?@a"),
             (
