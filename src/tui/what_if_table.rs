@@ -33,16 +33,20 @@ const MIN_COLUMN: usize = 3;
 /// The edge column without an edge profile.
 const NO_EDGE: &str = "—";
 
+/// Returns the what-if request line with tokens hidden. In the path a `/` ends a token, so the
+/// segments after a hidden token stay visible.
+fn shown_request(app: &App) -> String {
+    let what_if = &app.live.what_if;
+    let path = crate::redact::hide_path_credentials(&what_if.path);
+    crate::redact::hide_pasted(&format!("{} {path}", what_if.method))
+}
+
 /// Appends the what-if section: the request line, the table and the notes below it.
 pub fn lines(app: &App, width: usize, out: &mut Vec<Line<'static>>) {
     let theme = &app.theme;
     out.push(Line::from(vec![
         styled(theme, Slot::Header, "What-if "),
-        styled(
-            theme,
-            Slot::Text,
-            crate::redact::hide_pasted(&app.what_if_text()),
-        ),
+        styled(theme, Slot::Text, shown_request(app)),
         styled(theme, Slot::Muted, "  (e edits the request)"),
     ]));
     let rows = &app.token.what_if;
