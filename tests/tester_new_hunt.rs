@@ -85,7 +85,7 @@ fn what_if_line(screen: &str) -> String {
 
 /// curl removes `/../` and `/./` from a URL path unless `--path-as-is` is given (a request to
 /// `/public/../orders` reaches the server as `GET /orders`, checked against curl 7.88 on a
-/// loopback server). So the edge receives `/orders`, which is not a public path, and answers 400.
+/// loopback server). So the edge receives `/orders`, which is not a public path, and responds 400.
 #[test]
 fn edge_public_path_dot_segments() {
     let (code, json, stderr) = decode_with_edge("curl https://api.example.test/public/../orders");
@@ -181,7 +181,7 @@ fn token_field_response_body() {
     );
 }
 
-/// A token response with `"token_type": "DPoP"` tells the client to send
+/// A token response with `"token_type": "DPoP"` directs the client to send
 /// `Authorization: DPoP <token>` (RFC 9449), which Envoy's `Bearer ` prefix does not match, so
 /// decode warns as it does for a pasted `Authorization: DPoP` line.
 #[test]

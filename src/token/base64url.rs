@@ -155,7 +155,7 @@ pub(super) fn is_url_safe(text: &str) -> bool {
     byte_classes(text) & (STANDARD_ONLY | NOT_IN_SEGMENT) == 0
 }
 
-/// Returns whether `text` holds only letters, digits, `-`, `_` and `.`, as a compact JWS or JWE
+/// Returns whether `text` contains only letters, digits, `-`, `_` and `.`, as a compact JWS or JWE
 /// in base64url does.
 pub(super) fn is_url_safe_with_dots(text: &str) -> bool {
     byte_classes(text) & (STANDARD_ONLY | OUTSIDE) == 0

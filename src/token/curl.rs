@@ -420,15 +420,16 @@ pub(super) fn percent_encode(text: &str) -> String {
     percent_encode_except(text, b"")
 }
 
-/// Percent-encodes every byte except RFC 3986's unreserved characters and the bytes of `kept`.
-pub(super) fn percent_encode_except(text: &str, kept: &[u8]) -> String {
+/// Percent-encodes every byte except RFC 3986's unreserved characters and the bytes of
+/// `unescaped`.
+pub(super) fn percent_encode_except(text: &str, unescaped: &[u8]) -> String {
     use std::fmt::Write as _;
 
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric()
             || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            || kept.contains(&byte)
+            || unescaped.contains(&byte)
         {
             encoded.push(char::from(byte));
         } else {

@@ -70,7 +70,7 @@ fn decode_opaque(token: &str, decoding: &mut Decoding) {
     ));
 }
 
-/// Splits `token`, which holds `dots` dots, into segments with their byte offsets. With more than
+/// Splits `token`, which contains `dots` dots, into segments with their byte offsets. With more than
 /// two dots, empty segments are left out, as `jwt_verify_lib` splits.
 fn segments(token: &str, dots: usize) -> Vec<(usize, &str)> {
     let skip_empty = dots > 2;

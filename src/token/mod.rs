@@ -406,7 +406,7 @@ fn hash_token(token: &str, prefix_len: Option<usize>) -> (String, Option<[u8; 32
     (text, prefix_sha256)
 }
 
-/// Returns how many dots `text` holds. Counting in bytes, up to 255 at a time, lets the compiler
+/// Returns how many dots `text` contains. Counting in bytes, up to 255 at a time, lets the compiler
 /// compare many bytes an instruction: callgrind counted far fewer instructions on a 600-byte token
 /// than for a search for each dot.
 pub(super) fn count_dots(text: &str) -> usize {

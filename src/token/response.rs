@@ -1,6 +1,6 @@
-//! Responses pasted whole. These are a JSON token response of a token endpoint (RFC 6749 section
-//! 5.1) or an OAuth error response (section 5.2), flat or nested in an envelope object or a list,
-//! a JSON object of headers, and an HTTP response as `curl -i` prints it.
+//! Responses pasted whole. A JSON token response of a token endpoint (RFC 6749 section 5.1) or an
+//! OAuth error response (section 5.2) is read flat or nested in an envelope object or a list.
+//! A JSON object of headers and an HTTP response as `curl -i` prints it are read too.
 
 use serde_json::{Map, Value};
 

@@ -136,6 +136,7 @@ fn entries(app: &App) -> Vec<Line<'static>> {
             .saturating_sub(BORDER_COLUMNS + KEY_COLUMN)
             .max(MIN_DESCRIPTION_WIDTH),
     };
+
     let mut lines = Vec::new();
     let contexts = Context::ALL
         .into_iter()
@@ -146,6 +147,7 @@ fn entries(app: &App) -> Vec<Line<'static>> {
             push_entry(&mut lines, theme, binding.label, binding.description, width);
         }
     }
+
     lines.push(Line::from(styled(theme, Slot::Header, "Anywhere")));
     push_entry(&mut lines, theme, "ctrl-c", "quit", width);
     push_entry(
