@@ -59,6 +59,9 @@ pub struct Verdict {
     pub status: u16,
     pub decision: String,
     pub response_code_details: String,
+    /// The deciding policy as `NAMESPACE/NAME`, or `None` when no policy decided.
+    #[serde(default)]
+    pub policy: Option<String>,
     #[serde(default)]
     pub explanation: Vec<Value>,
     /// The exit status (0 allowed, 1 denied).
