@@ -259,7 +259,6 @@ fn what_if_uses_pasted_header() {
 /// before any filter runs, and `check --method get` returns 400 too. The what-if request `get /x`
 /// must give the same verdict instead of being evaluated as `GET /x`.
 #[test]
-#[ignore = "finding: the what-if request upper-cases the method"]
 fn what_if_lowercase_method_rejected() {
     let policies = custom_header_policies("tester-token-what-if-method");
     let token = token_for(mint::ISSUER, "orders");

@@ -343,8 +343,8 @@ impl App {
         // A pasted request (a curl or HTTPie command, `curl -v` output, a URL) names the
         // request, so the what-if rows judge that one.
         if let Some(request) = token::pasted_request(text) {
-            self.live.what_if.method = request.method.to_uppercase();
             self.live.what_if.path = request.path();
+            self.live.what_if.method = request.method;
         }
     }
 

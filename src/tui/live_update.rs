@@ -231,7 +231,7 @@ impl App {
                 ),
             );
         }
-        self.live.what_if.method = method.to_uppercase();
+        method.clone_into(&mut self.live.what_if.method);
         path.clone_into(&mut self.live.what_if.path);
         self.evaluate_what_if();
     }
