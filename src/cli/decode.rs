@@ -702,11 +702,15 @@ impl Keys {
         if !self.any_key_flag {
             return no_keys_report(inspection);
         }
+        // Owned, because the check may replace the inspection with the token as sent, whose
+        // claims are the same.
         let issuer = inspection
             .claims
             .as_ref()
             .and_then(|claims| claims.get("iss"))
-            .and_then(serde_json::Value::as_str);
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let issuer = issuer.as_deref();
         let mut report = self.check_sets(inspection, issuer);
         if report.status == SignatureStatus::KeyNotFound {
             let refetched = self.refetch(issuer);
@@ -753,14 +757,14 @@ impl Keys {
     }
 
     /// Checks the token against the key flags' sets, then the `jwtRules` sets for `issuer`.
-    fn check_sets(&self, inspection: &Inspection, issuer: Option<&str>) -> SignatureReport {
+    fn check_sets(&self, inspection: &mut Inspection, issuer: Option<&str>) -> SignatureReport {
         let policy = self
             .policy_sets
             .iter()
             .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
             .map(|(_, set)| set);
         let sets: Vec<&KeySet> = self.sets.iter().chain(policy).collect();
-        keys::check_signature(inspection, &sets, &self.failures)
+        keys::check_signature_as_sent(inspection, &sets, &self.failures)
     }
 
     /// Fetches each fetched JWKS among those [`Keys::check_sets`] uses once more, and returns the
@@ -975,7 +979,7 @@ struct DecodeJson<'a> {
 #[derive(Serialize)]
 struct SignatureJson<'a> {
     alg: &'a Option<String>,
-    envoy_status: &'a Option<String>,
+    envoy_status: Option<&'a str>,
     key_index: Option<usize>,
     key_source: &'a Option<String>,
     key_source_kind: Option<keys::SourceKind>,
@@ -1029,7 +1033,7 @@ fn to_json<'a>(
         scheme: &inspection.scheme,
         signature: SignatureJson {
             alg: &report.alg,
-            envoy_status: &report.envoy_status,
+            envoy_status: report.envoy_status,
             key_index: report.key_index,
             key_source: &report.key_source,
             key_source_kind: report.key_source_kind,
