@@ -697,20 +697,25 @@ impl Keys {
     /// repeated; that refetch happens at most once per URL per run. With `--workload`, the keys
     /// of the `jwtRules` entries for the token's issuer are tried too, as the workload's Envoy
     /// picks its provider by `iss`. A token verified with the keys of an `--issuer` whose `iss` is
-    /// missing or names another issuer gets the problem [`issuer_mismatch`].
+    /// missing or names another issuer gets the problem [`issuer_mismatch`]. When whitespace splits
+    /// the signature segment, the token Envoy reads from the value as sent is checked first, and
+    /// replaces the inspection when it verifies ([`keys::settle_as_sent`]).
     fn check(&mut self, inspection: &mut Inspection) -> SignatureReport {
         if !self.any_key_flag {
             return no_keys_report(inspection);
         }
-        // Owned, because the check may replace the inspection with the token as sent, whose
-        // claims are the same.
+        if let Some(as_sent) = inspection.as_sent.take() {
+            let mut as_sent = *as_sent;
+            let report = self.check(&mut as_sent);
+            if let Some(report) = keys::settle_as_sent(inspection, as_sent, report) {
+                return report;
+            }
+        }
         let issuer = inspection
             .claims
             .as_ref()
             .and_then(|claims| claims.get("iss"))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
-        let issuer = issuer.as_deref();
+            .and_then(serde_json::Value::as_str);
         let mut report = self.check_sets(inspection, issuer);
         if report.status == SignatureStatus::KeyNotFound {
             let refetched = self.refetch(issuer);
@@ -757,14 +762,14 @@ impl Keys {
     }
 
     /// Checks the token against the key flags' sets, then the `jwtRules` sets for `issuer`.
-    fn check_sets(&self, inspection: &mut Inspection, issuer: Option<&str>) -> SignatureReport {
+    fn check_sets(&self, inspection: &Inspection, issuer: Option<&str>) -> SignatureReport {
         let policy = self
             .policy_sets
             .iter()
             .filter(|(rule_issuer, _)| Some(rule_issuer.as_str()) == issuer)
             .map(|(_, set)| set);
         let sets: Vec<&KeySet> = self.sets.iter().chain(policy).collect();
-        keys::check_signature_as_sent(inspection, &sets, &self.failures)
+        keys::check_signature(inspection, &sets, &self.failures)
     }
 
     /// Fetches each fetched JWKS among those [`Keys::check_sets`] uses once more, and returns the

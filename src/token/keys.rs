@@ -243,36 +243,30 @@ impl SignatureReport {
     }
 }
 
-/// Checks the inspected token as [`check_signature`] does, first settling which token Envoy's
-/// `jwt_authn` reads when whitespace splits the signature segment of the value
-/// ([`Inspection::as_sent`]). A signature that verifies with the whitespace removed makes the
-/// value one token with whitespace inside, which replaces the inspection. One that fails gives
-/// Envoy's status for the value as sent to the inspection of the token alone.
-pub fn check_signature_as_sent(
+/// Settles which token Envoy's `jwt_authn` reads when whitespace splits the signature segment of
+/// the value, from `report`, the signature check of that reading `as_sent`
+/// ([`Inspection::as_sent`]). A signature that verifies makes the value one token with whitespace
+/// inside: `as_sent` then replaces `inspection` and `report` is returned. One that fails gives
+/// Envoy's status for the value as sent to `inspection`, the token alone, which the caller checks.
+pub fn settle_as_sent(
     inspection: &mut Inspection,
-    sets: &[&KeySet],
-    load_failures: &[String],
-) -> SignatureReport {
-    if let Some(as_sent) = inspection.as_sent.as_deref() {
-        let report = check_signature(as_sent, sets, load_failures);
-        match (report.status, report.envoy_status) {
-            (SignatureStatus::Verified, _) => {
-                if let Some(as_sent) = inspection.as_sent.take() {
-                    *inspection = *as_sent;
-                }
-                return report;
-            }
-            (SignatureStatus::Invalid, Some(status)) => reject_as_sent(inspection, status),
-            _ => {}
+    as_sent: Inspection,
+    report: SignatureReport,
+) -> Option<SignatureReport> {
+    match (report.status, report.envoy_status) {
+        (SignatureStatus::Verified, _) => {
+            *inspection = as_sent;
+            return Some(report);
         }
+        (SignatureStatus::Invalid, Some(status)) => reject_as_sent(inspection, status),
+        _ => {}
     }
-    check_signature(inspection, sets, load_failures)
+    None
 }
 
 /// Records in `inspection` that Envoy's `jwt_authn` returns 401 `status` for the value as sent,
 /// because the signature it reads with the whitespace skipped did not verify.
 fn reject_as_sent(inspection: &mut Inspection, status: &'static str) {
-    inspection.as_sent = None;
     inspection
         .problems
         .retain(|problem| problem.code != "whitespace_in_signature");
