@@ -730,7 +730,6 @@ fn non_object_json_matches_envoy() {
 /// unchanged, so Envoy verifies the token (200). decode reads the text after the space as
 /// trailing text and claims that Envoy returns 401 `Jwt verification fails`.
 #[test]
-#[ignore = "finding: decode claims Envoy rejects a space inside the signature"]
 fn space_in_signature_verifies() {
     let jwks = jwks_file();
     let token = token();

@@ -375,6 +375,7 @@ fn inspection() -> Inspection {
         mesh_reads_other: None,
         mesh_finds_no_token: false,
         mesh_format_status: None,
+        as_sent: None,
     }
 }
 

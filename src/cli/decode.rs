@@ -697,10 +697,19 @@ impl Keys {
     /// repeated; that refetch happens at most once per URL per run. With `--workload`, the keys
     /// of the `jwtRules` entries for the token's issuer are tried too, as the workload's Envoy
     /// picks its provider by `iss`. A token verified with the keys of an `--issuer` whose `iss` is
-    /// missing or names another issuer gets the problem [`issuer_mismatch`].
+    /// missing or names another issuer gets the problem [`issuer_mismatch`]. When whitespace splits
+    /// the signature segment, the token Envoy reads from the value as sent is checked first, and
+    /// replaces the inspection when it verifies ([`keys::settle_as_sent`]).
     fn check(&mut self, inspection: &mut Inspection) -> SignatureReport {
         if !self.any_key_flag {
             return no_keys_report(inspection);
+        }
+        if let Some(as_sent) = inspection.as_sent.take() {
+            let mut as_sent = *as_sent;
+            let report = self.check(&mut as_sent);
+            if let Some(report) = keys::settle_as_sent(inspection, as_sent, report) {
+                return report;
+            }
         }
         let issuer = inspection
             .claims
@@ -975,7 +984,7 @@ struct DecodeJson<'a> {
 #[derive(Serialize)]
 struct SignatureJson<'a> {
     alg: &'a Option<String>,
-    envoy_status: &'a Option<String>,
+    envoy_status: Option<&'a str>,
     key_index: Option<usize>,
     key_source: &'a Option<String>,
     key_source_kind: Option<keys::SourceKind>,
@@ -1029,7 +1038,7 @@ fn to_json<'a>(
         scheme: &inspection.scheme,
         signature: SignatureJson {
             alg: &report.alg,
-            envoy_status: &report.envoy_status,
+            envoy_status: report.envoy_status,
             key_index: report.key_index,
             key_source: &report.key_source,
             key_source_kind: report.key_source_kind,

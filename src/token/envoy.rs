@@ -19,6 +19,9 @@ pub(super) const BAD_FORMAT: &str =
 /// The `jwt_verify_lib` status for a token whose signature does not match its signed text.
 pub(super) const VERIFICATION_FAILS: &str = "Jwt verification fails";
 
+/// The `jwt_verify_lib` status for an Ed25519 signature that is not 64 bytes long.
+pub(super) const ED25519_WRONG_LENGTH: &str = "Jwt ED25519 signature is wrong length";
+
 /// The `alg` values `jwt_verify_lib` implements; any other (`none` included) is rejected.
 const SUPPORTED_ALGS: [&str; 13] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
@@ -53,9 +56,13 @@ pub fn extract_from_header(value: &str) -> Option<&str> {
 
 /// Returns the `jwt_verify_lib` status text that Envoy's `jwt_authn` sends with a 401 for this
 /// token's format, or `None` when the format checks pass and the verdict depends on issuer, times
-/// and keys.
+/// and keys. For a token with whitespace inside, it returns the status that the signature check
+/// gives for every key ([`whitespace_status`]).
 pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
-    format_status(token, read_parts(token).map(drop))
+    match read_parts(token) {
+        Err(status) => Some(status),
+        Ok(parts) => whitespace_status(token, &parts),
+    }
 }
 
 /// Returns the status that [`jwt_authn_format_status`] returns for `token`, given the outcome of
@@ -63,12 +70,53 @@ pub fn jwt_authn_format_status(token: &str) -> Option<&'static str> {
 pub(super) fn format_status(token: &str, checks: Result<(), &'static str>) -> Option<&'static str> {
     match checks {
         Err(status) => Some(status),
-        // The decoder skipped the whitespace, but the signature covers the header and payload text
-        // as sent, spaces included.
-        // NOTE: whitespace that only splits a valid signature, adding no characters, still verifies;
-        // this assumes the whitespace came with added characters, as in `<jwt> abc`.
-        Ok(()) if has_ascii_whitespace(token) => Some(VERIFICATION_FAILS),
+        Ok(()) if has_ascii_whitespace(token) => jwt_authn_format_status(token),
         Ok(()) => None,
+    }
+}
+
+/// Returns the 401 status Envoy's signature check gives `token`, whose format checks passed as
+/// `parts`, for every key because of the whitespace inside it. `None` when the token has no
+/// whitespace, or when it has whitespace only inside the signature segment and the keys decide.
+///
+/// Abseil's decoder skips the whitespace, but the signed text is the header and payload segments
+/// as sent, spaces included, which no signer signs. A signature segment split by whitespace
+/// decodes to the signature bytes, with the bytes of any text after the whitespace added, so it
+/// can verify only when its length is one the `alg` produces.
+fn whitespace_status(token: &str, parts: &Parts) -> Option<&'static str> {
+    if !has_ascii_whitespace(token) {
+        return None;
+    }
+    if has_ascii_whitespace(parts.header_text) || has_ascii_whitespace(parts.payload_text) {
+        return Some(VERIFICATION_FAILS);
+    }
+    let alg = parts
+        .header
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match alg {
+        "EdDSA" if parts.signature.len() != 64 => Some(ED25519_WRONG_LENGTH),
+        _ if signature_length_fits(alg, parts.signature.len()) => None,
+        _ => Some(VERIFICATION_FAILS),
+    }
+}
+
+/// Returns whether a signature of `length` bytes can verify for `alg` in `jwt_verify_lib`. HMAC
+/// and Ed25519 compare the exact length. ECDSA reads `r` and `s` from the two halves, so zero
+/// bytes in front of each still verify. RSA needs the length of the key's modulus.
+fn signature_length_fits(alg: &str, length: usize) -> bool {
+    let ecdsa = |size: usize| length >= size && length.is_multiple_of(2);
+    match alg {
+        "HS256" => length == 32,
+        "HS384" => length == 48,
+        "HS512" | "EdDSA" => length == 64,
+        "ES256" => ecdsa(64),
+        "ES384" => ecdsa(96),
+        "ES512" => ecdsa(132),
+        // NOTE: this assumes a modulus of a multiple of 256 bits, so a split signature made with
+        // a key of another size is reported as failing without a key check.
+        _ => length > 0 && length.is_multiple_of(32),
     }
 }
 
@@ -503,6 +551,52 @@ mod tests {
             Some("Jwt header is an invalid Base64url encoded")
         );
     }
+
+    /// Whitespace in the signed text earns a failure for every key. Whitespace in the signature
+    /// segment earns one only when the decoded signature has a length the `alg` never produces.
+    #[test]
+    fn status_with_whitespace() {
+        let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let spaced = |alg: &str, length: usize| {
+            let signature = engine.encode(vec![7_u8; length]);
+            let (left, right) = signature.split_at(8);
+            format!(
+                "{}.e30.{left} {right}",
+                engine.encode(format!(r#"{{"alg":"{alg}"}}"#))
+            )
+        };
+        let cases = [
+            ("RS256", 256, None),
+            ("PS512", 512, None),
+            ("RS256", 259, Some(VERIFICATION_FAILS)),
+            ("HS256", 32, None),
+            ("HS256", 33, Some(VERIFICATION_FAILS)),
+            ("ES256", 64, None),
+            ("ES256", 66, None),
+            ("ES256", 65, Some(VERIFICATION_FAILS)),
+            ("ES512", 130, Some(VERIFICATION_FAILS)),
+            ("EdDSA", 64, None),
+            ("EdDSA", 66, Some(ED25519_WRONG_LENGTH)),
+        ];
+        for (alg, length, expected) in cases {
+            assert_eq!(
+                jwt_authn_format_status(&spaced(alg, length)),
+                expected,
+                "{alg} {length}"
+            );
+        }
+        let header = engine.encode(r#"{"alg":"RS256"}"#);
+        let signature = engine.encode([7_u8; 256]);
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}. e30.{signature}")),
+            Some(VERIFICATION_FAILS)
+        );
+        assert_eq!(
+            jwt_authn_format_status(&format!("{header}.e30.{signature}")),
+            None
+        );
+    }
+
     /// Returns a token with `claims` and a placeholder signature, as jwt_authn parses it.
     fn with_claims(claims: &str) -> String {
         let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -47,7 +47,7 @@ pub(super) struct Found {
 }
 
 /// The text Envoy's `jwt_authn` reads from the header value a token was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum MeshReading {
     /// Exactly the token found, so `inspect` adds the problem for its format status once it has
     /// decoded the token.
@@ -55,6 +55,10 @@ pub(super) enum MeshReading {
     /// Other text (the token with characters around it), whose format checks fail with this
     /// status.
     Other(&'static str),
+    /// Other text with whitespace inside its signature segment, whose format checks pass, so
+    /// only the keys tell whether Envoy accepts it. The text is the one Envoy reads, with the
+    /// whitespace that Abseil's decoder skips removed.
+    Spaced(String),
     /// Nothing: the value is an `Authorization` value without the `Bearer ` prefix, so Envoy
     /// finds no token and the mesh lets the request on without a request principal.
     Missing,
@@ -345,6 +349,13 @@ fn read_as_mesh(
                 picked.2.extend(format_problem(Some(status)));
                 return MeshReading::Other(status);
             }
+            if envoy::has_ascii_whitespace(envoy_token) {
+                let joined = envoy_token
+                    .chars()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .collect();
+                return MeshReading::Spaced(joined);
+            }
             *picked = (
                 envoy_token.to_owned(),
                 TokenKind::Jws,
@@ -354,6 +365,55 @@ fn read_as_mesh(
         }
     }
 }
+
+/// Returns the problem for a value that Envoy's `jwt_authn` reads as one token with whitespace
+/// inside its signature segment, when no key was checked yet.
+pub(super) fn keys_decide_problem() -> Problem {
+    Problem::warning(
+        "whitespace_in_signature",
+        "Envoy's jwt_authn reads the whole value as one token: its base64url decoder skips the \
+         whitespace, so the text after the whitespace is part of the signature it checks. Only \
+         the issuer's keys tell whether that signature verifies, and if it does, Envoy accepts \
+         the token. Decode with the keys (--jwks, --issuer, --key or --secret-file) to tell",
+    )
+}
+
+/// Returns the token Envoy's `jwt_authn` reads when `found` has the reading
+/// [`MeshReading::Spaced`], with the location of `found` and the problems of that location. The
+/// problems about the words `found` was picked from are replaced by one about the whitespace.
+pub(super) fn as_sent(found: &Found) -> Option<Found> {
+    let MeshReading::Spaced(joined) = &found.mesh_reading else {
+        return None;
+    };
+    let mut problems: Vec<Problem> = found
+        .problems
+        .iter()
+        .filter(|problem| !PICK_PROBLEMS.contains(&problem.code.as_str()))
+        .cloned()
+        .collect();
+    problems.push(Problem::warning(
+        "internal_whitespace",
+        "the token has whitespace inside its signature segment. Envoy's jwt_authn skips it and \
+         verifies the token, but servers that follow RFC 6750 reject a token with whitespace in \
+         it. idflow decoded the token with the whitespace removed. Send it without the \
+         whitespace",
+    ));
+    Some(Found {
+        text: joined.clone(),
+        kind: TokenKind::Jws,
+        location: found.location.clone(),
+        header_name: found.header_name.clone(),
+        query_parameter: found.query_parameter.clone(),
+        scheme: found.scheme.clone(),
+        problems,
+        mesh_reading: MeshReading::Token,
+        others: found.others.clone(),
+    })
+}
+
+/// Codes of the problems [`pick_token`] reports about the words of a value with whitespace
+/// inside.
+const PICK_PROBLEMS: [&str; 3] = ["internal_whitespace", "trailing_text", "leading_text"];
 
 /// Returns the problem for characters that Envoy's `jwt_authn` skips between `Bearer ` and the
 /// token.

@@ -232,7 +232,7 @@ pub struct SignatureReport {
     /// Index of the deciding key in that set.
     pub key_index: Option<usize>,
     /// Envoy's status text for a failure, exactly as `jwt_authn` reports it.
-    pub envoy_status: Option<String>,
+    pub envoy_status: Option<&'static str>,
     pub message: String,
 }
 
@@ -241,6 +241,41 @@ impl SignatureReport {
         self.key_source = Some(set.label.clone());
         self.key_source_kind = Some(set.kind);
     }
+}
+
+/// Settles which token Envoy's `jwt_authn` reads when whitespace splits the signature segment of
+/// the value, from `report`, the signature check of that reading `as_sent`
+/// ([`Inspection::as_sent`]). A signature that verifies makes the value one token with whitespace
+/// inside: `as_sent` then replaces `inspection` and `report` is returned. One that fails gives
+/// Envoy's status for the value as sent to `inspection`, the token alone, which the caller checks.
+pub fn settle_as_sent(
+    inspection: &mut Inspection,
+    as_sent: Inspection,
+    report: SignatureReport,
+) -> Option<SignatureReport> {
+    match (report.status, report.envoy_status) {
+        (SignatureStatus::Verified, _) => {
+            *inspection = as_sent;
+            return Some(report);
+        }
+        (SignatureStatus::Invalid, Some(status)) => reject_as_sent(inspection, status),
+        _ => {}
+    }
+    None
+}
+
+/// Records in `inspection` that Envoy's `jwt_authn` returns 401 `status` for the value as sent,
+/// because the signature it reads with the whitespace skipped did not verify.
+fn reject_as_sent(inspection: &mut Inspection, status: &'static str) {
+    inspection
+        .problems
+        .retain(|problem| problem.code != "whitespace_in_signature");
+    inspection
+        .problems
+        .extend(super::find::format_problem(Some(status)));
+    inspection.problems.sort_by_key(|problem| problem.severity);
+    inspection.mesh_reads_other = Some(status);
+    inspection.mesh_format_status = Some(status);
 }
 
 /// Checks the inspected token against each key set in order and explains the outcome.
@@ -260,7 +295,7 @@ pub fn check_signature(
             .as_deref()
             .is_none_or(|name| name == "authorization");
     if inspection.kind != TokenKind::Jws && mesh_reads_token {
-        report.envoy_status = inspection.signed().err().map(str::to_owned);
+        report.envoy_status = inspection.signed().err();
     }
     if inspection.mesh_finds_no_token {
         // Envoy never reads this token, so it gives no status for it.
@@ -273,7 +308,7 @@ pub fn check_signature(
     }
     if let Some(status) = inspection.mesh_reads_other {
         // The token verifies or not on its own, but the request sends it with other characters.
-        report.envoy_status = Some(status.to_owned());
+        report.envoy_status = Some(status);
         report.message = format!(
             "{}. From the value as sent, Envoy's jwt_authn reads the token with the characters \
              around it and returns 401 `{status}`",
@@ -350,7 +385,7 @@ fn check_token_signature(
     if let Some((set, error)) = failure {
         report.status = SignatureStatus::Invalid;
         report.decided_by(set);
-        report.envoy_status = Some(error.envoy_status().to_owned());
+        report.envoy_status = Some(error.envoy_status());
         report.message = format!("{}: {error} (keys of {})", error.envoy_status(), set.label);
     } else if let Some((set, uri)) = stand_in {
         report.status = SignatureStatus::KeyNotFound;
@@ -362,7 +397,7 @@ fn check_token_signature(
              previous configuration"
                 .to_owned()
         } else {
-            report.envoy_status = Some(jwks::KID_ALG_MISMATCH.to_owned());
+            report.envoy_status = Some(jwks::KID_ALG_MISMATCH);
             format!(
                 "so Envoy rejects every token with `{}`",
                 jwks::KID_ALG_MISMATCH
@@ -385,7 +420,7 @@ fn check_token_signature(
         };
     } else {
         report.status = SignatureStatus::KeyNotFound;
-        report.envoy_status = Some(jwks::KID_ALG_MISMATCH.to_owned());
+        report.envoy_status = Some(jwks::KID_ALG_MISMATCH);
         report.message = no_match_message(report.kid.as_deref(), jwt.alg, sets, load_failures);
     }
     report
@@ -434,7 +469,7 @@ fn malformed(mut report: SignatureReport, token: &str, status: &'static str) -> 
         .and_then(|header| header.get("kid"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    report.envoy_status = Some(status.to_owned());
+    report.envoy_status = Some(status);
     if alg.is_some_and(|alg| alg.eq_ignore_ascii_case("none")) {
         report.message = format!(
             "unsigned token (`alg` none): there is no signature to check, and Envoy's jwt_authn \

@@ -94,6 +94,11 @@ pub struct Inspection {
     /// fail, whether it reads the token alone or with characters around it.
     #[serde(skip)]
     pub mesh_format_status: Option<&'static str>,
+    /// The token Envoy's `jwt_authn` reads from the value as sent when whitespace splits its
+    /// signature segment, decoded with the whitespace removed. Only keys tell whether Envoy
+    /// accepts it, so a signature check picks between it and this inspection.
+    #[serde(skip)]
+    pub as_sent: Option<Box<Inspection>>,
 }
 
 impl Inspection {
@@ -309,10 +314,15 @@ pub enum TokenError {
 
 /// Finds a token in pasted text and decodes it, with times relative to `now`.
 pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError> {
-    let found = find::find_token(text)?;
+    Ok(inspect_found(find::find_token(text)?, now))
+}
+
+/// Decodes the token `found`, with times relative to `now`.
+fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
+    let as_sent = find::as_sent(&found).map(|joined| Box::new(inspect_found(joined, now)));
     let mut problems = found.problems;
     let decoded = jose::decode(&found.text, found.kind);
-    let mesh_format_status = match found.mesh_reading {
+    let mesh_format_status = match &found.mesh_reading {
         find::MeshReading::Token => {
             let checks = decoded
                 .jwt_authn
@@ -323,7 +333,11 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
             problems.extend(find::format_problem(status));
             status
         }
-        find::MeshReading::Other(status) => Some(status),
+        find::MeshReading::Other(status) => Some(*status),
+        find::MeshReading::Spaced(_) => {
+            problems.push(find::keys_decide_problem());
+            None
+        }
         find::MeshReading::Missing | find::MeshReading::Nothing => None,
     };
     problems.extend(decoded.problems);
@@ -349,7 +363,7 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     let (fingerprint, signing_sha256) =
         hash_token(&found.text, jwt_authn.signed_prefix_len(&found.text));
     jwt_authn.signing_sha256 = signing_sha256;
-    Ok(Inspection {
+    Inspection {
         kind: found.kind,
         found_as: found.location,
         header_name: found.header_name,
@@ -365,13 +379,15 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
         token: SecretToken(found.text),
         mesh_reads_other: match found.mesh_reading {
             find::MeshReading::Other(status) => Some(status),
-            find::MeshReading::Token | find::MeshReading::Missing | find::MeshReading::Nothing => {
-                None
-            }
+            find::MeshReading::Token
+            | find::MeshReading::Spaced(_)
+            | find::MeshReading::Missing
+            | find::MeshReading::Nothing => None,
         },
         mesh_finds_no_token: found.mesh_reading == find::MeshReading::Missing,
         mesh_format_status,
-    })
+        as_sent,
+    }
 }
 
 /// Returns `sha256:` and the first 16 hex digits of the SHA-256 of `token`.

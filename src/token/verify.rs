@@ -7,7 +7,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
-use super::envoy::{Parts, VERIFICATION_FAILS, read_parts, split_jws};
+use super::envoy::{ED25519_WRONG_LENGTH, Parts, VERIFICATION_FAILS, read_parts, split_jws};
 use super::jwks::{
     Jwk, Jwks, KID_ALG_MISMATCH, KeyMaterial, KeyType, ParsedKeys, bit_len, candidates,
     strip_leading_zeros, uncompressed_point, websafe_decode,
@@ -174,7 +174,7 @@ impl VerifyError {
             Self::VerificationFails { .. }
             | Self::WrongKeyType { .. }
             | Self::Unsupported { .. } => VERIFICATION_FAILS,
-            Self::Ed25519WrongLength { .. } => "Jwt ED25519 signature is wrong length",
+            Self::Ed25519WrongLength { .. } => ED25519_WRONG_LENGTH,
         }
     }
 }

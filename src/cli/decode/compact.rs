@@ -176,7 +176,7 @@ pub(super) fn write(object: &DecodeJson, out: &mut Vec<u8>) -> serde_json::Resul
 fn write_signature(signature: &SignatureJson, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let mut members = Object::open(out);
     members.optional_text("alg", signature.alg.as_deref())?;
-    members.optional_text("envoy_status", signature.envoy_status.as_deref())?;
+    members.optional_text("envoy_status", signature.envoy_status)?;
     members.member("key_index", &signature.key_index)?;
     members.optional_text("key_source", signature.key_source.as_deref())?;
     members.member("key_source_kind", &signature.key_source_kind)?;
