@@ -1,12 +1,18 @@
 //! `idflow decode` on pasted shapes beyond a curl command. An HTTPie command, a raw HTTP request
-//! and `curl -v` output without a token get the edge's verdict.
+//! and `curl -v` output without a token get the edge's verdict. A redirect as `curl -i` prints it
+//! carries the token in its `Location` (the OAuth 2.0 implicit flow), and decode reads it there.
 
 #[path = "what_if/mint.rs"]
 mod mint;
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
-use support::{decode_output, public_path_profile};
+use support::tmux::TmuxSession;
+use support::{
+    decode_output, problem_codes, problem_message, public_path_profile, run_decode, run_decode_as,
+};
 
 /// Basic credentials (`user:pass` in base64), which no output may repeat.
 const BASIC: &str = "dXNlcjpwYXNz";
@@ -17,6 +23,11 @@ fn token() -> String {
     let mut claims = mint::claims(mint::ISSUER, "orders", now, 3600);
     claims["sub"] = json!("alice");
     mint::mint(mint::key(), &claims)
+}
+
+/// Returns the signature segment of `token`.
+fn signature(token: &str) -> &str {
+    token.rsplit('.').next().unwrap_or_default()
 }
 
 /// Runs `decode -o json` with [`public_path_profile`] and returns the exit status, the JSON
@@ -151,4 +162,141 @@ fn trailing_text_every_shape() {
         assert_eq!(edge["status"], expected["status"], "{shape}: {edge}");
         assert_eq!(edge["reason"], expected["reason"], "{shape}: {edge}");
     }
+}
+
+/// Returns `curl -i` output of a redirect with `status` whose `Location` is `location`.
+fn redirect(status: &str, location: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\n\
+         Cache-Control: no-store\r\n\r\n"
+    )
+}
+
+#[test]
+fn location_fragment_read() {
+    let token = token();
+    let input = redirect(
+        "302 Found",
+        &format!("https://app.test/cb#access_token={token}&token_type=Bearer&expires_in=3600"),
+    );
+
+    let (code, json, stderr) = decode_output(&input, &[]);
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["kind"], "jws", "{json}");
+    assert_eq!(json["claims"]["sub"], "alice", "{json}");
+    let found_as = json["found_as"].as_str().unwrap_or_default();
+    assert!(found_as.contains("302"), "{found_as}");
+    assert!(found_as.contains("`Location` fragment"), "{found_as}");
+    let note = problem_message(&json, "token_in_location");
+    assert!(note.contains("fragment"), "{json}");
+    assert!(note.contains("implicit flow"), "{note}");
+}
+
+#[test]
+fn location_query_read() {
+    let token = token();
+    for status in ["302 Found", "303 See Other"] {
+        let input = redirect(
+            status,
+            &format!("https://app.test/cb?state=xyz&access_token={token}"),
+        );
+
+        let (code, json, stderr) = decode_output(&input, &[]);
+
+        assert_eq!(code, 0, "{status}: {stderr}");
+        assert_eq!(json["kind"], "jws", "{status}: {json}");
+        let found_as = json["found_as"].as_str().unwrap_or_default();
+        assert!(found_as.contains(&status[..3]), "{status}: {found_as}");
+        assert!(
+            found_as.contains("`Location` query"),
+            "{status}: {found_as}"
+        );
+        let note = problem_message(&json, "token_in_location");
+        assert!(note.contains("query"), "{status}: {json}");
+    }
+}
+
+#[test]
+fn location_id_token_noted() {
+    let token = token();
+    let input = redirect(
+        "302 Found",
+        &format!("https://app.test/cb#id_token={token}&state=xyz"),
+    );
+
+    let (code, json, stderr) = decode_output(&input, &[]);
+
+    assert_eq!(code, 0, "{stderr}");
+    let codes = problem_codes(&json);
+    assert!(codes.contains(&"id_token_only".to_owned()), "{json}");
+    assert!(codes.contains(&"token_in_location".to_owned()), "{json}");
+}
+
+/// An authorization code (`?code=`) is exchanged for a token at the token endpoint and is no
+/// token itself, so such a redirect gets what a redirect without a token gets.
+#[test]
+fn location_code_not_token() {
+    let (code, json, stderr) = decode_output(&redirect("302 Found", "https://app.test/cb"), &[]);
+    assert_eq!(code, 2, "{json}");
+    assert!(
+        stderr.contains("the response has no body after its headers"),
+        "{stderr}"
+    );
+
+    let with_code = redirect(
+        "302 Found",
+        "https://app.test/cb?code=SplxlOBeZQQYbYS6WxSbIA&state=xyz",
+    );
+    let (code_of_code, _, stderr_of_code) = decode_output(&with_code, &[]);
+    assert_eq!(code_of_code, 2, "{stderr_of_code}");
+    assert_eq!(stderr_of_code, stderr);
+}
+
+/// The signature of a token read from a `Location` is shown only with `--show-secrets`.
+#[test]
+fn location_signature_hidden() {
+    let token = token();
+    let input = redirect(
+        "302 Found",
+        &format!("https://app.test/cb#access_token={token}&token_type=Bearer"),
+    );
+    let signature = signature(&token);
+
+    for format in ["json", "text"] {
+        let output = run_decode_as(format, &input, &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{format}: {stderr}");
+        assert!(!stdout.contains(signature), "{format}: {stdout}");
+        assert!(!stderr.contains(signature), "{format}: {stderr}");
+    }
+
+    let with_secrets = run_decode(&input, &["--show-secrets"]);
+    let stdout = String::from_utf8_lossy(&with_secrets.stdout);
+    assert!(stdout.contains(signature), "--show-secrets: {stdout}");
+}
+
+/// The Token view reads the same redirect and keeps the signature off the screen. The lines end
+/// in LF, and tmux's `paste-buffer` sends each LF as CR.
+#[test]
+fn location_token_view() {
+    let token = token();
+    let input = format!(
+        "HTTP/1.1 302 Found\nLocation: https://app.test/cb#access_token={token}&token_type=Bearer\n\n"
+    );
+    let binary = env!("CARGO_BIN_EXE_idflow");
+    let session = TmuxSession::start("shapes-location", &format!("{binary} demo"), 160, 50);
+    let (ready, screen) = session.wait_for(&["flows"], Duration::from_secs(10));
+    assert!(ready, "the demo did not start:\n{screen}");
+
+    session.send(&["t"]);
+    session.paste(&input);
+    let (shown, screen) = session.wait_for(&["found as", "Location"], Duration::from_secs(10));
+
+    assert!(
+        shown,
+        "the Token view shows no token from the Location:\n{screen}"
+    );
+    assert!(!screen.contains(signature(&token)), "{screen}");
 }

@@ -230,7 +230,6 @@ fn token_response_array_rest() {
 /// `curl -i` of an implicit-flow redirect carries the token in the fragment of `Location`, and
 /// decode reads it from there.
 #[test]
-#[ignore = "finding: a 302 with Location: …#access_token=JWT is reported as a response without a body"]
 fn location_fragment_token() {
     let token = token();
     let input = format!(

@@ -5,7 +5,7 @@
 
 use super::pasted;
 use super::request::{self, OtherToken};
-use super::response::{self, JsonShape};
+use super::response::{self, ResponseShape};
 use super::{
     Problem, Severity, TokenError, TokenKind, base64url, count_dots, envoy, jose, jwks, plural,
 };
@@ -84,8 +84,8 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
 /// Finds the token in `trimmed`, pasted text without surrounding whitespace, by trying each shape
 /// it may have in turn.
 fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
-    match response::read_json(trimmed) {
-        Some(JsonShape::OAuthError(error)) => {
+    match response::read_json(trimmed).or_else(|| response::redirect_token(trimmed)) {
+        Some(ResponseShape::OAuthError(error)) => {
             return Err(not_a_token(
                 &["OAuth error response".to_owned()],
                 trimmed,
@@ -95,7 +95,7 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 ),
             ));
         }
-        Some(JsonShape::Line {
+        Some(ResponseShape::Line {
             line,
             source,
             problems,
