@@ -149,10 +149,17 @@ pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
 }
 
 /// Writes an edge profile that reads `Authorization`, denies a request without a token with 400
-/// and lets paths under `/public/` through, into a folder named after `label`, and returns its
-/// path.
+/// and lets paths under `/public/` through, into a new folder named after `label`, and returns
+/// its path. Each call writes its own file, so tests running in parallel never read one that
+/// another is rewriting.
 pub fn public_path_profile(label: &str) -> std::path::PathBuf {
-    let folder = std::env::temp_dir().join(format!("idflow-{label}-{}", std::process::id()));
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("edge-profiles")
+        .join(format!("{}-{number}-{label}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("profile folder created");
     let profile = folder.join("edge.toml");
     std::fs::write(
