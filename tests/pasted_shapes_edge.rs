@@ -193,6 +193,33 @@ fn location_fragment_read() {
     assert!(note.contains("implicit flow"), "{note}");
 }
 
+/// `curl -v` prints the redirect's head after `< `, and decode reads the `Location` there too.
+#[test]
+fn location_curl_verbose_read() {
+    let token = token();
+    let input = format!(
+        "*   Trying 127.0.0.1:443...\n\
+         > GET /authorize?response_type=token&client_id=app HTTP/1.1\n\
+         > Host: idp.test\n\
+         > \n\
+         < HTTP/1.1 302 Found\r\n\
+         < Location: https://app.test/cb#access_token={token}&token_type=Bearer\r\n\
+         < Content-Length: 0\r\n\
+         <\r\n\
+         * Connection #0 to host idp.test left intact\n"
+    );
+
+    let (code, json, stderr) = decode_output(&input, &[]);
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["kind"], "jws", "{json}");
+    let found_as = json["found_as"].as_str().unwrap_or_default();
+    assert!(found_as.starts_with("curl -v output"), "{found_as}");
+    assert!(found_as.contains("`Location` fragment"), "{found_as}");
+    let codes = problem_codes(&json);
+    assert!(codes.contains(&"token_in_location".to_owned()), "{json}");
+}
+
 #[test]
 fn location_query_read() {
     let token = token();

@@ -135,6 +135,15 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
             return find_in_line(trimmed, Vec::new(), line, quoted, None);
         }
     };
+    // The output of `curl -v` for an implicit-flow authorization request has no bearer token in
+    // the request, but the token in the `Location` of the redirect sent in response.
+    if in_request.is_err()
+        && let Some(heads) = pasted::verbose_redirect_heads(trimmed)
+        && let Ok(mut in_location) = find_token(&heads)
+    {
+        in_location.location = format!("curl -v output, {}", in_location.location);
+        return Ok(in_location);
+    }
     // The output of `curl -v` for a request to a token endpoint has no bearer token in the
     // request, but the token response in the response body.
     if in_request.is_err()

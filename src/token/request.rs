@@ -172,13 +172,16 @@ pub fn sent_request(text: &str) -> Option<CurlRequest> {
     Some(requests.swap_remove(index))
 }
 
-/// Returns the request that the token pasted in `text` is sent in, as [`sent_request`] does. It
-/// returns `None` for `curl -v` output too when the request carries no token and the response has
-/// a body, as for a request to a token endpoint, because decode reads the token in that body.
+/// Returns the request that the token pasted in `text` is sent in, as [`sent_request`] does. For
+/// `curl -v` output of a request without a token, it returns `None` when the response has a body
+/// or a redirect with a token. Such is the output for a token or authorization endpoint, and
+/// decode reads the token in the response.
 pub fn pasted_request(text: &str) -> Option<CurlRequest> {
     let request = sent_request(text)?;
-    let token_in_response =
-        !carries_token(&request) && pasted::verbose_response_body(without_padding(text)).is_some();
+    let text = without_padding(text);
+    let token_in_response = !carries_token(&request)
+        && (pasted::verbose_response_body(text).is_some()
+            || pasted::verbose_redirect_heads(text).is_some());
     (!token_in_response).then_some(request)
 }
 
