@@ -6,6 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 use support::{decode_output, run_decode};
@@ -14,10 +15,13 @@ use support::{decode_output, run_decode};
 const BASIC: &str = "dXNlcjpwYXNz";
 
 /// Writes an edge profile whose `[token]` table is `token`, with distinct statuses for a missing
-/// token (401) and a failed validation (400).
+/// token (401) and a failed validation (400). Each call writes its own file, because tests that
+/// run in parallel give the same `name` to different tables.
 fn profile(name: &str, token: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
     let folder = std::env::temp_dir().join(format!(
-        "idflow-edge-without-token-{}-{name}",
+        "idflow-edge-without-token-{}-{number}-{name}",
         std::process::id()
     ));
     std::fs::create_dir_all(&folder).expect("profile folder created");

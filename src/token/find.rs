@@ -5,7 +5,7 @@
 
 use super::pasted;
 use super::request::{self, OtherToken};
-use super::response::{self, JsonShape};
+use super::response::{self, ResponseShape};
 use super::{
     Problem, Severity, TokenError, TokenKind, base64url, count_dots, envoy, jose, jwks, plural,
 };
@@ -88,8 +88,8 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
 /// Finds the token in `trimmed`, pasted text without surrounding whitespace, by trying each shape
 /// it may have in turn.
 fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
-    match response::read_json(trimmed) {
-        Some(JsonShape::OAuthError(error)) => {
+    match response::read_json(trimmed).or_else(|| response::redirect_token(trimmed)) {
+        Some(ResponseShape::OAuthError(error)) => {
             return Err(not_a_token(
                 &["OAuth error response".to_owned()],
                 trimmed,
@@ -99,7 +99,7 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 ),
             ));
         }
-        Some(JsonShape::Line {
+        Some(ResponseShape::Line {
             line,
             source,
             problems,
@@ -139,6 +139,15 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
             return find_in_line(trimmed, Vec::new(), line, quoted, None);
         }
     };
+    // The output of `curl -v` for an implicit-flow authorization request has no bearer token in
+    // the request, but the token in the `Location` of the redirect sent in response.
+    if in_request.is_err()
+        && let Some(heads) = pasted::verbose_redirect_heads(trimmed)
+        && let Ok(mut in_location) = find_token(&heads)
+    {
+        in_location.location = format!("curl -v output, {}", in_location.location);
+        return Ok(in_location);
+    }
     // The output of `curl -v` for a request to a token endpoint has no bearer token in the
     // request, but the token response in the response body.
     if in_request.is_err()

@@ -30,7 +30,7 @@ use serde::Serialize;
 pub use curl::CurlRequest;
 pub use envoy::{extract_from_header, jwt_authn_format_status};
 pub(crate) use find::{CREDENTIAL_SCHEMES, TOKEN_SCHEMES};
-pub use request::pasted_request;
+pub use request::{pasted_request, sent_request};
 pub use times::relative_phrase;
 pub use verify::Signed;
 

@@ -3,6 +3,7 @@
 //! `curl -v` or a proxy dump shows it.
 
 use super::curl::{CurlRequest, sent_url};
+use super::response;
 use crate::mesh::codec::is_http_token;
 
 /// Returns how `text` was given (`URL`, `path` or `HTTP request`) and the request it stands for,
@@ -128,6 +129,23 @@ pub(super) fn verbose_response_body(text: &str) -> Option<String> {
     (!body.trim().is_empty()).then_some(body)
 }
 
+/// Returns the response heads in the output of `curl -v` as `curl -i` prints them, when the
+/// `Location` of a redirect among them carries a token ([`response::redirect_token`]). curl
+/// prints each line of a head after `< `, and `<` alone for the empty line that ends it.
+pub(super) fn verbose_redirect_heads(text: &str) -> Option<String> {
+    if !is_curl_verbose(text) {
+        return None;
+    }
+    let mut heads = String::new();
+    for line in text.lines().map(|line| line.trim_end_matches('\r')) {
+        if let Some(rest) = line.strip_prefix('<') {
+            heads.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            heads.push('\n');
+        }
+    }
+    response::redirect_token(&heads).map(|_| heads)
+}
+
 /// Returns whether `text` is the output of `curl -v`: some line is one curl sent (`> `) and some
 /// other line is one of its notes (`* `) or a line of the response head (`< `). Other text may
 /// come first, such as curl's warnings or its progress meter.
@@ -192,6 +210,18 @@ mod tests {
             Some("{\n  \"a\": 1\n}")
         );
         assert_eq!(verbose_response_body("> GET / HTTP/1.1\n> \n"), None);
+    }
+
+    #[test]
+    fn curl_verbose_redirect_heads() {
+        let text = "* Trying h\n> GET /authorize HTTP/1.1\n> \n< HTTP/1.1 302 Found\r\n\
+                    < Location: /cb#access_token=a\r\n<\r\n* Connection #0 left intact\n";
+        assert_eq!(
+            verbose_redirect_heads(text).as_deref(),
+            Some("HTTP/1.1 302 Found\nLocation: /cb#access_token=a\n\n")
+        );
+        let without_token = text.replace("#access_token=a", "?code=c");
+        assert_eq!(verbose_redirect_heads(&without_token), None);
     }
 
     #[test]

@@ -166,18 +166,29 @@ fn requests_in(text: &str) -> Option<(&'static str, Vec<CurlRequest>)> {
 /// Returns the request that pasted `text` sends, when it is a curl or HTTPie command, an HTTP
 /// request (as `curl -v` prints it), a URL or a path with a query: of several requests, the one
 /// whose token decode reads. Returns `None` for other text, such as a header line or a token.
-/// It returns `None` for `curl -v` output too when the request carries no token and the response
-/// has a body, as for a request to a token endpoint, because decode reads the token in that body.
-pub fn pasted_request(text: &str) -> Option<CurlRequest> {
-    let text = text
-        .trim_start_matches('\u{feff}')
-        .trim_matches(|c: char| c.is_ascii_whitespace());
-    let (_, mut requests) = requests_in(text)?;
+pub fn sent_request(text: &str) -> Option<CurlRequest> {
+    let (_, mut requests) = requests_in(without_padding(text))?;
     let index = decoded_request(&requests);
-    let request = requests.swap_remove(index);
-    let token_in_response =
-        !carries_token(&request) && pasted::verbose_response_body(text).is_some();
+    Some(requests.swap_remove(index))
+}
+
+/// Returns the request that the token pasted in `text` is sent in, as [`sent_request`] does. For
+/// `curl -v` output of a request without a token, it returns `None` when the response has a body
+/// or a redirect with a token. Such is the output for a token or authorization endpoint, and
+/// decode reads the token in the response.
+pub fn pasted_request(text: &str) -> Option<CurlRequest> {
+    let request = sent_request(text)?;
+    let text = without_padding(text);
+    let token_in_response = !carries_token(&request)
+        && (pasted::verbose_response_body(text).is_some()
+            || pasted::verbose_redirect_heads(text).is_some());
     (!token_in_response).then_some(request)
+}
+
+/// Returns `text` without a leading byte order mark and surrounding ASCII whitespace.
+fn without_padding(text: &str) -> &str {
+    text.trim_start_matches('\u{feff}')
+        .trim_matches(|c: char| c.is_ascii_whitespace())
 }
 
 /// Returns whether `line` is an `Authorization` header line.

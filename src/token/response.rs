@@ -1,19 +1,21 @@
 //! Responses pasted whole. A JSON token response of a token endpoint (RFC 6749 section 5.1) or an
 //! OAuth error response (section 5.2) is read flat or nested in an envelope object or a list.
-//! A JSON object of headers and an HTTP response as `curl -i` prints it are read too.
+//! A JSON object of headers and an HTTP response as `curl -i` prints it are read too, and so is
+//! the `Location` of a redirect that carries a token, as the implicit flow returns it.
 
 use serde_json::{Map, Value};
 
 use super::find::split_header_line;
 use super::{Problem, TokenError, quote_truncated};
+use crate::mesh::jwt::extract::percent_decode;
 
 /// Maximum depth at which a token response is looked for in a JSON value. In
 /// `{"data":{"token":{…}}}` it is at depth 2.
 const MAX_DEPTH: usize = 4;
 
-/// The content of a pasted JSON value that decode reads.
+/// The content of a pasted JSON value or redirect that decode reads.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum JsonShape {
+pub(super) enum ResponseShape {
     /// An OAuth error response, with its `error` code quoted and truncated.
     OAuthError(String),
     /// The text to read the token from, how it was given, and notes on members not decoded.
@@ -27,7 +29,7 @@ pub(super) enum JsonShape {
 /// Reads `text` as JSON: the first token response or OAuth error response in it, shallowest first,
 /// else, for an object, its `Authorization` entry or first entry named like a header. Returns
 /// `None` for text that is no JSON object or array, or that contains none of these.
-pub(super) fn read_json(text: &str) -> Option<JsonShape> {
+pub(super) fn read_json(text: &str) -> Option<ResponseShape> {
     if !text.starts_with(['{', '[']) {
         return None;
     }
@@ -40,10 +42,11 @@ pub(super) fn read_json(text: &str) -> Option<JsonShape> {
             format!("token response in `{path}`")
         };
         if let Some(error) = oauth_error(object) {
-            return Some(JsonShape::OAuthError(error));
+            return Some(ResponseShape::OAuthError(error));
         }
         let mut shape = token_line(object, &source)?;
-        if let (JsonShape::Line { problems, .. }, [_, others @ ..]) = (&mut shape, &responses[..])
+        if let (ResponseShape::Line { problems, .. }, [_, others @ ..]) =
+            (&mut shape, &responses[..])
             && !others.is_empty()
         {
             let paths: Vec<String> = others.iter().map(|(_, path)| format!("`{path}`")).collect();
@@ -122,7 +125,7 @@ fn oauth_error(map: &Map<String, Value>) -> Option<String> {
 
 /// Returns the token of a token response given as `source`: the first of [`TOKEN_MEMBERS`] it
 /// has, whatever its `token_type`, with notes on what it leaves undecoded or implies.
-fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
+fn token_line(object: &Map<String, Value>, source: &str) -> Option<ResponseShape> {
     // An OAuth 2.0 token response carries the token the client then sends, and an OpenID Connect
     // response may carry an ID token beside it.
     let member = TOKEN_MEMBERS
@@ -157,7 +160,7 @@ fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
              decode it",
         ));
     }
-    Some(JsonShape::Line {
+    Some(ResponseShape::Line {
         line,
         source: format!("{source}, {member}"),
         problems,
@@ -167,7 +170,7 @@ fn token_line(object: &Map<String, Value>, source: &str) -> Option<JsonShape> {
 /// Returns the line to read for a JSON object of headers (`{"Authorization": "Bearer …"}`):
 /// `Name: value` of its `Authorization` entry, else of its first string entry whose name reads as
 /// a header name.
-fn json_header_line(map: &Map<String, Value>) -> Option<JsonShape> {
+fn json_header_line(map: &Map<String, Value>) -> Option<ResponseShape> {
     let entries = || {
         map.iter()
             .filter_map(|(name, value)| Some((name, value.as_str()?)))
@@ -176,11 +179,94 @@ fn json_header_line(map: &Map<String, Value>) -> Option<JsonShape> {
     let (name, value) = entries()
         .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         .or_else(|| entries().next())?;
-    Some(JsonShape::Line {
+    Some(ResponseShape::Line {
         line: format!("{name}: {value}"),
         source: "JSON object".to_owned(),
         problems: Vec::new(),
     })
+}
+
+/// Parameters of a redirect's `Location` that carry a token, in the order decode prefers them, and
+/// `token_type`, the scheme the client sends the token with.
+const LOCATION_PARAMETERS: [&str; 3] = ["access_token", "id_token", "token_type"];
+
+/// Reads the token in the `Location` header of a redirect (a 3xx status) in `text`, an HTTP
+/// response as `curl -i` prints it. Every response head is read, so the redirects that
+/// `curl -i -L` prints before the last response count too. The fragment is read before the query,
+/// and an `access_token` anywhere before an `id_token`. Returns `None` for text that is no HTTP
+/// response, or whose redirects carry no token: an authorization `code` is not one.
+pub(super) fn redirect_token(text: &str) -> Option<ResponseShape> {
+    let mut rest = text;
+    let mut locations = Vec::new();
+    while let Some(status) = status_code(rest.lines().next().unwrap_or_default()) {
+        let head_end = rest.len() - after_head(rest).len();
+        if status.starts_with('3') {
+            let location = rest[..head_end]
+                .lines()
+                .filter_map(split_header_line)
+                .find(|(name, _)| name.eq_ignore_ascii_case("location"));
+            if let Some((_, url)) = location {
+                locations.push((status, url));
+            }
+        }
+        rest = &rest[head_end..];
+    }
+    let mut carriers = Vec::new();
+    for (status, url) in locations {
+        let (before_fragment, fragment) = url.split_once('#').unwrap_or((url, ""));
+        let query = before_fragment
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        carriers.push((status, "fragment", location_parameters(fragment)));
+        carriers.push((status, "query", location_parameters(query)));
+    }
+    let (status, part, parameters) = ["access_token", "id_token"].iter().find_map(|member| {
+        carriers
+            .iter()
+            .find(|(_, _, parameters)| parameters.contains_key(*member))
+    })?;
+    let mut shape = token_line(
+        parameters,
+        &format!("HTTP {status} response, `Location` {part}"),
+    )?;
+    if let ResponseShape::Line { problems, .. } = &mut shape {
+        problems.insert(0, location_note(status, part));
+    }
+    Some(shape)
+}
+
+/// Returns the [`LOCATION_PARAMETERS`] with a value among the `name=value` pairs of a URL's query
+/// or fragment, percent-decoded. The first of a repeated name wins.
+fn location_parameters(pairs: &str) -> Map<String, Value> {
+    let mut parameters = Map::new();
+    for pair in pairs.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name);
+        let is_read = LOCATION_PARAMETERS.contains(&name.as_str()) && !value.is_empty();
+        if is_read && !parameters.contains_key(&name) {
+            parameters.insert(name, Value::String(percent_decode(value)));
+        }
+    }
+    parameters
+}
+
+/// Returns the note saying that the token came from the `part` (`fragment` or `query`) of the
+/// `Location` of a redirect with `status`.
+fn location_note(status: &str, part: &str) -> Problem {
+    let message = if part == "fragment" {
+        format!(
+            "the token is in the fragment of the `Location` header of the {status} response, as \
+             the OAuth 2.0 implicit flow returns it. The browser does not send a fragment to the \
+             server, so the client's script reads the token there and sends it to APIs itself"
+        )
+    } else {
+        format!(
+            "the token is in the query of the `Location` header of the {status} response, so the \
+             browser sends it in the URL of its next request, where access logs can record it and \
+             a `Referer` header can pass it on"
+        )
+    };
+    Problem::note("token_in_location", message)
 }
 
 /// Returns the body of an HTTP response as `curl -i` prints it: a status line (`HTTP/1.1 200 OK`,
@@ -211,21 +297,22 @@ fn after_head(text: &str) -> &str {
 
 /// Returns whether `line` is an HTTP status line: `HTTP/`, a version, a space and three digits.
 fn is_status_line(line: &str) -> bool {
-    let Some(rest) = line.strip_prefix("HTTP/") else {
-        return false;
-    };
-    let Some((version, rest)) = rest.split_once(' ') else {
-        return false;
-    };
-    let status = rest.get(..3).unwrap_or_default();
-    !version.is_empty()
+    status_code(line).is_some()
+}
+
+/// Returns the three digits of the status code when `line` is an HTTP status line.
+fn status_code(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("HTTP/")?;
+    let (version, rest) = rest.split_once(' ')?;
+    let status = rest.get(..3)?;
+    let is_status_line = !version.is_empty()
         && version.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && status.len() == 3
         && status.bytes().all(|b| b.is_ascii_digit())
         && rest[3..]
             .chars()
             .next()
-            .is_none_or(|c| c == ' ' || c == '\r')
+            .is_none_or(|c| c == ' ' || c == '\r');
+    is_status_line.then_some(status)
 }
 
 /// Describes an error about the body of a pasted HTTP response as being about that body.
@@ -250,7 +337,7 @@ mod tests {
 
     fn line_of(text: &str) -> (String, String, Vec<String>) {
         match read_json(text) {
-            Some(JsonShape::Line {
+            Some(ResponseShape::Line {
                 line,
                 source,
                 problems,
@@ -299,7 +386,7 @@ mod tests {
         let shape = read_json(r#"{"data":{"error":"invalid_grant"}}"#);
         assert_eq!(
             shape,
-            Some(JsonShape::OAuthError(r#""invalid_grant""#.to_owned()))
+            Some(ResponseShape::OAuthError(r#""invalid_grant""#.to_owned()))
         );
     }
 
@@ -308,6 +395,63 @@ mod tests {
         let (line, source, _) = line_of(r#"{"Accept":"*/*","Authorization":"Bearer t"}"#);
         assert_eq!(line, "Authorization: Bearer t");
         assert_eq!(source, "JSON object");
+    }
+
+    #[test]
+    fn redirect_tokens() {
+        let cases = [
+            (
+                "HTTP/1.1 302 Found\r\nLocation: https://a.test/cb#access_token=a&token_type=Bearer\r\n\r\n",
+                "a",
+                "HTTP 302 response, `Location` fragment, access_token",
+            ),
+            (
+                "HTTP/1.1 303 See Other\r\nlocation: /cb?state=s&access_token=a%2Eb\r\n\r\n",
+                "a.b",
+                "HTTP 303 response, `Location` query, access_token",
+            ),
+            (
+                "HTTP/2 302 \r\nlocation: /cb#id_token=i\r\n\r\n",
+                "i",
+                "HTTP 302 response, `Location` fragment, id_token",
+            ),
+            (
+                "HTTP/1.1 302 Found\r\nLocation: /cb?id_token=i#access_token=a\r\n\r\n",
+                "a",
+                "HTTP 302 response, `Location` fragment, access_token",
+            ),
+            (
+                "HTTP/1.1 302 Found\r\nLocation: /login\r\n\r\nHTTP/1.1 302 Found\r\n\
+                 Location: /cb#access_token=a\r\n\r\nHTTP/1.1 200 OK\r\n\r\n<html>",
+                "a",
+                "HTTP 302 response, `Location` fragment, access_token",
+            ),
+        ];
+        for (text, expected_line, expected_source) in cases {
+            let Some(ResponseShape::Line {
+                line,
+                source,
+                problems,
+            }) = redirect_token(text)
+            else {
+                panic!("no token read from {text:?}");
+            };
+            assert_eq!(line, expected_line, "{text:?}");
+            assert_eq!(source, expected_source, "{text:?}");
+            assert_eq!(problems[0].code, "token_in_location", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn redirects_without_token() {
+        for text in [
+            "HTTP/1.1 302 Found\r\nLocation: /cb?code=c&state=s\r\n\r\n",
+            "HTTP/1.1 302 Found\r\nLocation: /cb#access_token=&state=s\r\n\r\n",
+            "HTTP/1.1 201 Created\r\nLocation: /items/1?access_token=a\r\n\r\n",
+            "GET /cb?access_token=a HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(redirect_token(text), None, "{text:?}");
+        }
     }
 
     #[test]

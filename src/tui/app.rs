@@ -508,13 +508,19 @@ fn paste(app: &mut App, text: &str) {
         Some(PromptKind::Token) => {
             app.prompt = None;
             app.view = View::Token;
-            app.inspect(text);
+            app.inspect(&pasted_lines(text));
         }
         None => {
             app.view = View::Token;
-            app.inspect(text);
+            app.inspect(&pasted_lines(text));
         }
     }
+}
+
+/// Returns `text` with each line break as LF. tmux's `paste-buffer` sends each LF of a paste as
+/// CR unless given `-r`, so pasted `curl -i` or `curl -v` output would otherwise read as one line.
+fn pasted_lines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// Returns true when some hop of the flow denied the request.

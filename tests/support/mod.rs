@@ -102,11 +102,16 @@ pub fn json_line_logging_token(start_time: &str, request_id: &str, token: &str) 
 /// Runs `idflow decode - -o json ARGS` with `input` on standard input, so no token appears in a
 /// process list, and returns its output.
 pub fn run_decode(input: &str, args: &[&str]) -> std::process::Output {
+    run_decode_as("json", input, args)
+}
+
+/// Runs `idflow decode - -o FORMAT ARGS` with `input` on standard input, as [`run_decode`] does.
+pub fn run_decode_as(format: &str, input: &str, args: &[&str]) -> std::process::Output {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["decode", "-", "-o", "json"])
+        .args(["decode", "-", "-o", format])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -141,6 +146,29 @@ pub fn decode_json(input: &str, args: &[&str]) -> (i32, serde_json::Value) {
         )
     });
     (code, json)
+}
+
+/// Writes an edge profile that reads `Authorization`, denies a request without a token with 400
+/// and lets paths under `/public/` through, into a new folder named after `label`, and returns
+/// its path. Each call writes its own file, so tests running in parallel never read one that
+/// another is rewriting.
+pub fn public_path_profile(label: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("edge-profiles")
+        .join(format!("{}-{number}-{label}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("profile folder created");
+    let profile = folder.join("edge.toml");
+    std::fs::write(
+        &profile,
+        "name = \"public-paths\"\n\n[token]\nheader = \"Authorization\"\nscheme = \"Bearer \"\n\
+         missing = \"deny\"\npublic_paths = [\"/public/\"]\n\n[response]\nmissing_status = 400\n",
+    )
+    .expect("profile written");
+    profile
 }
 
 /// Runs `idflow decode - -o json ARGS` on `input` and returns the exit status, the JSON output

@@ -1,6 +1,7 @@
 //! What the EdgeWorker decides for a pasted request in which decode finds no token: a URL whose
-//! only `access_token` is in its fragment, a curl command without a token, a header line with
-//! another scheme. The EdgeWorker still reads its location and responds to the request.
+//! only `access_token` is in its fragment, a curl or HTTPie command or an HTTP request (as
+//! `curl -v` prints it) without a token, a header line with another scheme. The EdgeWorker still
+//! reads its location and responds to the request.
 
 use chrono::{DateTime, Utc};
 
@@ -8,14 +9,15 @@ use super::decision::{EdgeDecision, ProfileVerdict};
 use super::evaluate::{Located, cookie_value};
 use super::sent::strip_quotes;
 use super::{EdgeProfile, TokenLocation};
-use crate::token::CurlRequest;
 use crate::token::keys::KeySet;
+use crate::token::{CurlRequest, sent_request};
 
-/// A pasted request that decode finds no token in: a curl command, a URL or request target, or a
-/// `Name: value` header line.
+/// A pasted request that decode finds no token in: a curl or HTTPie command, an HTTP request, a
+/// URL or request target, or a `Name: value` header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PastedRequest {
-    /// The request as curl would send it. A URL gives only its URL, a header line only its header.
+    /// The request as the client would send it. A URL gives only its URL, a header line only its
+    /// header.
     request: CurlRequest,
     /// The URL's fragment (after `#`), which is not sent, when the input was a URL.
     fragment: Option<String>,
@@ -23,36 +25,36 @@ pub struct PastedRequest {
 
 impl PastedRequest {
     /// Reads `input` as a request, or returns `None` for text that is not one (a word, an empty
-    /// input, several lines), for which the edge has nothing to decide.
+    /// input, several lines that are no HTTP request), for which the edge has nothing to decide.
+    /// Every shape in which decode reads a request is read by [`crate::token::sent_request`], so
+    /// the edge judges the same request that decode looked for a token in.
     pub fn parse(input: &str) -> Option<Self> {
-        if let Some(mut request) = CurlRequest::parse(input) {
+        let text = strip_quotes(input.trim());
+        // The fragment of a one-word URL or path, which no client sends.
+        let fragment = (!text.contains(char::is_whitespace))
+            .then(|| text.split_once('#'))
+            .flatten()
+            .map(|(_, fragment)| fragment.to_owned());
+        if let Some(mut request) = sent_request(text) {
             if request.sends_user && request.header("authorization").is_none() {
-                // `-u` sends the user name and password in base64, which has no `.`, so the
-                // placeholder splits into as many parts as the real value does.
+                // curl's `-u` and HTTPie's `-a` send the user name and password in base64, which
+                // has no `.`, so the placeholder splits into as many parts as the real value does.
                 request
                     .headers
                     .push("Authorization: Basic <user:password in base64>".to_owned());
             }
-            return Some(Self {
-                request,
-                fragment: None,
-            });
+            return Some(Self { request, fragment });
         }
-        let text = strip_quotes(input.trim());
-        let is_url = ["https://", "http://", "/"]
-            .iter()
-            .any(|start| text.starts_with(start));
-        if is_url {
-            // A URL with whitespace in it is not one request target.
+        // A path without a query, which decode does not read as a request because no token
+        // Envoy reads by default can travel in it.
+        if text.starts_with('/') {
+            // A path with whitespace in it is not one request target.
             if text.contains(char::is_whitespace) {
                 return None;
             }
-            let (url, fragment) = match text.split_once('#') {
-                Some((url, fragment)) => (url, Some(fragment.to_owned())),
-                None => (text, None),
-            };
+            let path = text.split('#').next().unwrap_or_default();
             let request = CurlRequest {
-                url: Some(url.to_owned()),
+                url: Some(path.to_owned()),
                 method: "GET".to_owned(),
                 ..CurlRequest::default()
             };
@@ -204,7 +206,7 @@ impl EdgeProfile {
 }
 
 /// Returns whether `text` is one `Name: value` header line with a valid RFC 9110 field name,
-/// and not a URL without its scheme (`localhost:8080/api`).
+/// and not a URL (`https://…`) or a URL without its scheme (`localhost:8080/api`).
 fn is_header_line(text: &str) -> bool {
     let Some((name, value)) = text.split_once(':') else {
         return false;
@@ -212,6 +214,7 @@ fn is_header_line(text: &str) -> bool {
     let port_digits = value.len() - value.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let is_host_and_port = port_digits > 0 && value[port_digits..].starts_with('/');
     !is_host_and_port
+        && !value.starts_with("//")
         && !text.contains(['\n', '\r'])
         && !name.is_empty()
         && name
@@ -232,6 +235,9 @@ mod tests {
             "curl https://orders.test/",
             "-H 'Accept: text/plain'",
             "Content-Length: 42",
+            "localhost:8080/api?page=2",
+            "http orders.test/api",
+            "GET /api HTTP/1.1\r\nHost: orders.test\r\n\r\n",
         ] {
             assert!(PastedRequest::parse(input).is_some(), "{input}");
         }
@@ -245,7 +251,7 @@ mod tests {
             "opaque-word",
             "Authorization: Basic a\nCookie: b=c",
             "https://orders.test/a b",
-            "localhost:8080/api?page=2",
+            "localhost:8080/a b",
         ] {
             assert!(PastedRequest::parse(input).is_none(), "{input:?}");
         }
@@ -260,6 +266,36 @@ mod tests {
         assert_eq!(request.query_parameter("x").as_deref(), Some("1"));
         assert_eq!(request.query_parameter("access_token"), None);
         assert!(request.fragment_names("access_token"));
+    }
+
+    #[test]
+    fn other_shapes_read_as_decode_reads() {
+        let cases = [
+            ("http -a user:pass orders.test/api?x=1", "/api"),
+            ("GET /api?x=1 HTTP/1.1\r\nHost: orders.test\r\n\r\n", "/api"),
+            (
+                "> GET /api?x=1 HTTP/2\n> Host: orders.test\n>\n< HTTP/2 401\n<\n",
+                "/api",
+            ),
+        ];
+        for (input, path) in cases {
+            let request = PastedRequest::parse(input).expect("a request");
+
+            assert_eq!(request.path().as_deref(), Some(path), "{input:?}");
+            assert_eq!(
+                request.query_parameter("x").as_deref(),
+                Some("1"),
+                "{input:?}"
+            );
+        }
+        let basic = PastedRequest::parse("http -a user:pass orders.test/").expect("a request");
+        assert!(
+            basic
+                .request
+                .header("authorization")
+                .is_some_and(|value| value.starts_with("Basic ")),
+            "{basic:?}"
+        );
     }
 
     #[test]

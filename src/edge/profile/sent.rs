@@ -5,15 +5,15 @@
 
 use serde_json::Value;
 
-use crate::token::{CurlRequest, Inspection};
+use crate::token::{Inspection, pasted_request};
 
 /// Returns the value of the header the token was found in, from the pasted `input`. That is the
-/// value of a `Name: value` line, of a JSON object of headers or of the header a curl command
-/// sends, or a bare value such as `Bearer <jwt>`. Returns `None` when the value cannot be read
-/// back (several lines, or a token a curl command sends in the query), so the caller rebuilds it
-/// from the scheme and the token.
+/// value of a `Name: value` line, of a JSON object of headers or of the header a pasted request
+/// sends (a curl or HTTPie command, an HTTP request), or a bare value such as `Bearer <jwt>`.
+/// Returns `None` when the value cannot be read back (several lines that are no request, or a
+/// token a request sends in the query), so the caller rebuilds it from the scheme and the token.
 pub fn sent_header_value(input: &str, inspection: &Inspection) -> Option<String> {
-    if let Some(request) = CurlRequest::parse(input) {
+    if let Some(request) = pasted_request(input) {
         let name = inspection.header_name.as_deref()?;
         return request.header_value(name);
     }
@@ -95,6 +95,20 @@ mod tests {
     fn curl_command_header() {
         let input = format!("curl -H 'Authorization: Bearer  {TOKEN}' https://127.0.0.1/");
         assert_eq!(sent(&input), Some(format!("Bearer  {TOKEN}")));
+    }
+
+    #[test]
+    fn other_request_shapes_keep_value() {
+        let value = format!("Bearer {TOKEN} .abc");
+        for input in [
+            format!("http orders.test/ 'Authorization:{value}'"),
+            format!("GET / HTTP/1.1\r\nHost: orders.test\r\nAuthorization: {value}\r\n\r\n"),
+            format!(
+                "* Connected\n> GET / HTTP/1.1\n> Authorization: {value}\n> \n< HTTP/1.1 200 OK\n"
+            ),
+        ] {
+            assert_eq!(sent(&input), Some(value.clone()), "{input:?}");
+        }
     }
 
     #[test]
