@@ -54,17 +54,16 @@ impl<'a> Object<'a> {
         serde_json::to_writer(self.name(name), value)
     }
 
-    fn text(&mut self, name: &'static str, value: &str) -> serde_json::Result<()> {
-        write_text(self.name(name), value)
+    fn text(&mut self, name: &'static str, value: &str) {
+        write_text(self.name(name), value);
     }
 
     /// Writes a text member, `null` for `None`.
-    fn optional_text(&mut self, name: &'static str, value: Option<&str>) -> serde_json::Result<()> {
-        if let Some(value) = value {
-            return self.text(name, value);
+    fn optional_text(&mut self, name: &'static str, value: Option<&str>) {
+        match value {
+            Some(value) => self.text(name, value),
+            None => self.name(name).extend_from_slice(b"null"),
         }
-        self.name(name).extend_from_slice(b"null");
-        Ok(())
     }
 
     /// Writes the member unless `value` is `None`, as `skip_serializing_if = "Option::is_none"`.
@@ -81,29 +80,62 @@ impl<'a> Object<'a> {
     }
 }
 
-/// Writes `text` as a JSON string. Text without control characters, `"` or `\\` needs no escape,
-/// and `serde_json` writes it between quotes as it is, so it is copied without the byte-by-byte
-/// escape loop. Other text goes through `serde_json`.
-fn write_text(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    // A fold without early exit, which the compiler turns into a loop over 16 bytes at a time.
+/// Writes `text` as a JSON string, escaped as `serde_json` escapes it: `"`, `\\` and control
+/// characters only, with the short forms for backspace, tab, line feed, form feed and carriage
+/// return, and `\u00xx` in lower-case hex for the others.
+fn write_text(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    // A fold without early exit, which the compiler turns into a loop over 16 bytes at a time:
+    // most text has nothing to escape and is copied whole.
     let escaped = text.bytes().fold(0_u8, |seen, byte| {
         seen | u8::from(byte < b' ') | u8::from(byte == b'"') | u8::from(byte == b'\\')
     });
-    if escaped != 0 {
-        return serde_json::to_writer(out, text);
+    if escaped == 0 {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        write_escaped(out, text.as_bytes());
     }
-    out.reserve(text.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
-    Ok(())
+}
+
+/// Appends `bytes` with each byte that JSON requires escaped written as its escape.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            b'\t' => b't',
+            b'\n' => b'n',
+            0x0c => b'f',
+            b'\r' => b'r',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..index]);
+        start = index + 1;
+        if short == 0 {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX_DIGITS[usize::from(byte >> 4)]);
+            out.push(HEX_DIGITS[usize::from(byte & 0x0f)]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Writes `value` as `serde_json` does, with its strings and member names through [`write_text`]:
 /// the claims and header of a batch token are mostly plain text.
 fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
     match value {
-        Value::String(text) => write_text(out, text),
+        Value::String(text) => {
+            write_text(out, text);
+            Ok(())
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (index, item) in items.iter().enumerate() {
@@ -119,7 +151,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
             let mut object = Object::open(out);
             for (name, member) in members {
                 object.separate();
-                write_text(object.out, name)?;
+                write_text(object.out, name);
                 object.out.push(b':');
                 write_value(object.out, member)?;
             }
@@ -153,14 +185,14 @@ pub(super) fn write(object: &DecodeJson, out: &mut Vec<u8>) -> serde_json::Resul
         write_value(members.name("edge"), edge)?;
     }
     members.member("encoded_len", &object.encoded_len)?;
-    members.text("fingerprint", object.fingerprint)?;
-    members.text("found_as", object.found_as)?;
+    members.text("fingerprint", object.fingerprint);
+    members.text("found_as", object.found_as);
     optional_value(&mut members, "header", object.header.as_ref())?;
-    members.optional_text("header_name", object.header_name.as_deref())?;
+    members.optional_text("header_name", object.header_name.as_deref());
     members.member("kind", &object.kind)?;
     members.member_if_some("line", object.line.as_ref())?;
     members.member("problems", &object.problems)?;
-    members.optional_text("scheme", object.scheme.as_deref())?;
+    members.optional_text("scheme", object.scheme.as_deref());
     write_signature(&object.signature, members.name("signature"))?;
     let times = members.name("times");
     let mut entries = Object::open(times);
@@ -175,13 +207,13 @@ pub(super) fn write(object: &DecodeJson, out: &mut Vec<u8>) -> serde_json::Resul
 
 fn write_signature(signature: &SignatureJson, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let mut members = Object::open(out);
-    members.optional_text("alg", signature.alg.as_deref())?;
-    members.optional_text("envoy_status", signature.envoy_status)?;
+    members.optional_text("alg", signature.alg.as_deref());
+    members.optional_text("envoy_status", signature.envoy_status);
     members.member("key_index", &signature.key_index)?;
-    members.optional_text("key_source", signature.key_source.as_deref())?;
+    members.optional_text("key_source", signature.key_source.as_deref());
     members.member("key_source_kind", &signature.key_source_kind)?;
-    members.optional_text("kid", signature.kid.as_deref())?;
-    members.text("message", signature.message)?;
+    members.optional_text("kid", signature.kid.as_deref());
+    members.text("message", signature.message);
     members.member("status", &signature.status)?;
     members.member_if_some("value", signature.value.as_ref())?;
     members.close();
@@ -191,13 +223,15 @@ fn write_signature(signature: &SignatureJson, out: &mut Vec<u8>) -> serde_json::
 fn write_time(time: &TimeJson, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let mut members = Object::open(out);
     members.member("relative_seconds", &time.relative_seconds)?;
-    members.text("time", time.time)?;
+    members.text("time", time.time);
     members.close();
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use base64::Engine as _;
     use chrono::{TimeZone as _, Utc};
     use serde_json::json;
@@ -224,9 +258,14 @@ mod tests {
             message: "verified with \"quotes\" and \u{2026}\n".to_owned(),
         };
         // Claims of every JSON kind, names and strings that need escapes, nested values.
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-            r#"{"a\"b":[1,-2,3.5,1e300,true,null,{"x\u0001":"\u00e9\t"}],"n":{},"m":[],"s":"\\"}"#,
-        );
+        // Every control character, and DEL, which JSON leaves as it is.
+        let mut controls = String::new();
+        for code in (0..0x20).chain([0x7f]) {
+            write!(controls, "\\u{code:04x}").expect("written to a String");
+        }
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"a\"b":[1,-2,3.5,1e300,true,null,{{"x\u0001":"\u00e9\t"}}],"c":"a{controls}z","n":{{}},"m":[],"s":"\\"}}"#
+        ));
         let varied = format!("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.{payload}.c2ln");
         let inputs = [
             varied.as_str(),
