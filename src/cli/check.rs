@@ -405,6 +405,14 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, FlagError> {
     // A shell variable or a copied value often brings a space along.
     let trimmed = text.trim();
     if let Ok(seconds) = trimmed.parse::<i64>() {
+        // 10^11 seconds is the year 5138, so a number this long is in milliseconds (JavaScript's
+        // Date.now()) or microseconds, and reading it as seconds would move the clock by millennia.
+        if seconds.unsigned_abs() >= 100_000_000_000 {
+            return Err(FlagError {
+                expected: "a Unix time of 12 digits or more is in milliseconds or microseconds,                            not seconds; divide it by 1000 (1772356500000 is 1772356500), or give                            an RFC 3339 time (2026-03-01T09:15:00Z)",
+                ..error()
+            });
+        }
         return Utc.timestamp_opt(seconds, 0).single().ok_or_else(error);
     }
     DateTime::parse_from_rfc3339(trimmed)
@@ -433,6 +441,20 @@ mod tests {
         };
         let workload = check.mesh.workload()?;
         check.request.request(&check.mesh, &workload)
+    }
+
+    #[test]
+    fn at_milliseconds_rejected() {
+        let error = parse_time("1767225600000").expect_err("milliseconds");
+        assert!(error.expected.contains("milliseconds"), "{error}");
+        let error = parse_time("-1767225600000").expect_err("milliseconds");
+        assert!(error.expected.contains("milliseconds"), "{error}");
+        let latest = parse_time("99999999999").expect("seconds in the year 5138");
+        assert_eq!(latest.timestamp(), 99_999_999_999);
+        assert_eq!(
+            parse_time(" 1767225600 ").map(|time| time.timestamp()),
+            Ok(1_767_225_600)
+        );
     }
 
     #[test]
