@@ -86,7 +86,11 @@ impl Row {
         let Ok(verdict) = &self.verdict else {
             return "-".to_owned();
         };
-        if verdict.response_code_details == "filter_chain_not_found" {
+        // No listener took the connection, or the HTTP codec rejected the request (400, or 431 for
+        // headers over the limit) before jwt_authn ran.
+        if verdict.response_code_details == "filter_chain_not_found"
+            || verdict.response_code_details.starts_with("http1.")
+        {
             return "not reached".to_owned();
         }
         if let Some(status) = verdict
@@ -389,6 +393,40 @@ mod tests {
             targets[0].source_principal.as_deref(),
             Some("spiffe://cluster.local/ns/a/sa/new"),
             "the newest caller"
+        );
+    }
+
+    /// A request that the codec rejects never reaches jwt_authn, so the token is neither found
+    /// nor missing there.
+    #[test]
+    fn authn_not_reached_after_codec() {
+        let row = |status: u16, details: &str| Row {
+            workload: "shop/orders".to_owned(),
+            peer: None,
+            found: TokenFound::At("authorization: Bearer".to_owned()),
+            signature: None,
+            verdict: Ok(Verdict {
+                workload: "shop/orders".to_owned(),
+                status,
+                decision: crate::model::Decision::Deny,
+                stage: Stage::None,
+                policy: None,
+                rule: None,
+                response_code_details: details.to_owned(),
+                request_principal: None,
+                explanation: Vec::new(),
+                warnings: Vec::new(),
+            }),
+            edge: None,
+        };
+        assert_eq!(
+            row(431, "http1.headers_too_large").authn_text(),
+            "not reached"
+        );
+        assert_eq!(row(400, "http1.codec_error").authn_text(), "not reached");
+        assert_eq!(
+            row(403, "rbac_access_denied_matched_policy[none]").authn_text(),
+            "no token"
         );
     }
 
