@@ -61,9 +61,13 @@ pub struct Jwk {
 }
 
 /// Keys already parsed for verification, so that a batch of tokens signed by one key parses it
-/// once. It is a cache: it takes no part in comparisons, and a clone starts empty.
+/// once, and the key's description for messages, written once. It is a cache: it takes no part
+/// in comparisons, and a clone starts empty.
 #[derive(Default)]
-pub struct ParsedKeys(pub(super) [OnceLock<Option<ParsedPublicKey>>; 6]);
+pub struct ParsedKeys {
+    pub(super) rsa: [OnceLock<Option<ParsedPublicKey>>; 6],
+    pub(super) description: OnceLock<String>,
+}
 
 impl Clone for ParsedKeys {
     fn clone(&self) -> Self {

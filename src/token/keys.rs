@@ -4,6 +4,8 @@
 //!
 //! Plain Rust: the caller reads files and fetches URLs, this module only parses what it is given.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -483,13 +485,17 @@ fn malformed(mut report: SignatureReport, token: &str, status: &'static str) -> 
     report
 }
 
-/// Describes a key by its `kid`, type and `alg`: `kid "k1", RSA, alg RS256`.
-fn describe_key(jwks: &Jwks, index: usize) -> String {
-    let Some(key) = jwks.keys.iter().find(|key| key.index == index) else {
-        return format!("index {index}");
-    };
-    // A batch describes the verifying key of every token, so the text is pushed piece by piece
-    // rather than built with `format!`.
+/// Describes a key by its `kid`, type and `alg`: `kid "k1", RSA, alg RS256`. A batch describes
+/// the verifying key of every token, so the text is kept with the key.
+fn describe_key(jwks: &Jwks, index: usize) -> Cow<'_, str> {
+    match jwks.keys.iter().find(|key| key.index == index) {
+        Some(key) => Cow::Borrowed(key.parsed.description.get_or_init(|| describe(key))),
+        None => Cow::Owned(format!("index {index}")),
+    }
+}
+
+/// Writes the text of [`describe_key`].
+fn describe(key: &Jwk) -> String {
     let mut text = String::with_capacity(80);
     if key.kid.is_empty() {
         text.push_str("no kid");

@@ -388,7 +388,7 @@ fn check_rsa(
             &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
         ),
     };
-    let key = parsed.0[slot].get_or_init(|| {
+    let key = parsed.rsa[slot].get_or_init(|| {
         RsaPublicKeyComponents { n, e }
             .to_parsed_public_key(parameters)
             .ok()
