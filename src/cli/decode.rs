@@ -18,11 +18,11 @@ use serde_json::{Value, json};
 
 use super::PolicyFiles;
 use super::{DecodeArgs, EXIT_USAGE, OutputFormat};
-use crate::mesh::MeshSettings;
 use crate::mesh::crd::ObjectMeta;
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
-use crate::mesh::scope::{AppliedRequestAuthentication, policies_for};
+use crate::mesh::scope::{AppliedPolicies, AppliedRequestAuthentication, policies_for};
+use crate::mesh::{MeshSettings, Workload};
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -464,6 +464,42 @@ fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<()> {
     }
 }
 
+/// The `--policies` files read for `--workload`, and the policies that cover it.
+struct WorkloadPolicies {
+    files: PolicyFiles,
+    /// The workload with the labels `idflow check --workload` and the what-if rows take for its
+    /// name.
+    target: Workload,
+    applied: AppliedPolicies,
+}
+
+impl WorkloadPolicies {
+    /// Reads `--policies`, with the namespace of `workload` (`NS/NAME`) for objects that name
+    /// none, and finds the policies that cover it.
+    fn load(args: &DecodeArgs, workload: &str) -> Result<Self, String> {
+        let (namespace, name) =
+            super::check::split_workload(workload).map_err(|error| error.to_string())?;
+        let mut files = PolicyFiles::default();
+        for path in &args.policies {
+            let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
+            files.add(&path.display().to_string(), loaded.policies);
+        }
+        let settings = MeshSettings::default();
+        let target = named::workload_or_default(
+            &files.policies,
+            &settings.root_namespace,
+            &namespace,
+            &name,
+        );
+        let applied = policies_for(&files.policies, &target, &settings);
+        Ok(Self {
+            files,
+            target,
+            applied,
+        })
+    }
+}
+
 /// The key sets given on the command line, loaded once per run.
 struct Keys {
     sets: Vec<KeySet>,
@@ -566,22 +602,13 @@ impl Keys {
     /// --policies that cover `workload`. A `jwksUri` that cannot be fetched leaves its issuer
     /// unverified.
     fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
-        let (namespace, name) =
-            super::check::split_workload(workload).map_err(|error| error.to_string())?;
-        let mut files = PolicyFiles::default();
-        for path in &args.policies {
-            let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
-            files.add(&path.display().to_string(), loaded.policies);
-        }
-        for notice in &files.notices {
+        let covering = WorkloadPolicies::load(args, workload)?;
+        for notice in &covering.files.notices {
             stderr_line!("idflow decode: warning: {notice}");
         }
-        let policies = &files.policies;
-        // The labels `idflow check --workload` and the what-if rows take for this name.
-        let settings = MeshSettings::default();
-        let target =
-            named::workload_or_default(policies, &settings.root_namespace, &namespace, &name);
-        let applied = policies_for(policies, &target, &settings);
+        let files = &covering.files;
+        let target = &covering.target;
+        let applied = &covering.applied;
         // An object defined in several files is labelled with the file whose definition counts.
         let origin = |meta: &ObjectMeta| {
             let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);
