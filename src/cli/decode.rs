@@ -2,6 +2,7 @@
 
 mod compact;
 mod edge;
+mod unfetched;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::PolicyFiles;
 use super::{DecodeArgs, EXIT_USAGE, OutputFormat};
-use crate::mesh::crd::ObjectMeta;
+use crate::mesh::crd::{JwtRule, ObjectMeta};
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
 use crate::mesh::scope::{AppliedPolicies, AppliedRequestAuthentication, policies_for};
@@ -513,6 +514,8 @@ struct Keys {
     policy_sets: Vec<(String, KeySet)>,
     /// `--workload`, for messages.
     workload: Option<String>,
+    /// The `jwtRules` entries covering `--workload` whose `jwksUri` could not be fetched.
+    unfetched: Vec<unfetched::UnfetchedRule>,
     /// Each `--issuer` key set's label, the issuer given and the issuer its discovery document
     /// declares, when it declares one.
     discovered: Vec<(String, String, Option<String>)>,
@@ -535,6 +538,7 @@ impl Keys {
                 || args.workload.is_some(),
             policy_sets: Vec::new(),
             workload: args.workload.clone(),
+            unfetched: Vec::new(),
             discovered: Vec::new(),
         };
         if !args.policies.is_empty() && args.edge_profile.is_none() && args.workload.is_none() {
@@ -647,7 +651,7 @@ impl Keys {
                     KeySet::from_jwks_text(SourceKind::Policy, &label, None, &rule.jwks)
                         .map_err(|error| error.to_string())
                 } else if !rule.jwks_uri.is_empty() {
-                    self.fetch_jwks(args, SourceKind::Policy, &label, &rule.jwks_uri)
+                    self.fetch_rule_jwks(args, &label, rule)
                 } else {
                     Err(format!("{label} has neither jwks nor jwksUri"))
                 };
@@ -655,6 +659,33 @@ impl Keys {
                     Ok(set) => self.policy_sets.push((rule.issuer.clone(), set)),
                     Err(message) => self.failures.push(message),
                 }
+            }
+        }
+    }
+
+    /// Fetches the JWKS of `rule`'s `jwksUri`, and records the rule when the fetch fails.
+    fn fetch_rule_jwks(
+        &mut self,
+        args: &DecodeArgs,
+        label: &str,
+        rule: &JwtRule,
+    ) -> Result<KeySet, String> {
+        let text = self
+            .fetcher(args)?
+            .get(&rule.jwks_uri)
+            .map_err(|error| error.to_string());
+        match text {
+            Ok(text) => {
+                KeySet::from_jwks_text(SourceKind::Policy, label, Some(&rule.jwks_uri), &text)
+                    .map_err(|error| error.to_string())
+            }
+            Err(message) => {
+                self.unfetched.push(unfetched::UnfetchedRule {
+                    label: label.to_owned(),
+                    issuer: rule.issuer.clone(),
+                    jwks_uri: rule.jwks_uri.clone(),
+                });
+                Err(message)
             }
         }
     }
@@ -746,11 +777,22 @@ impl Keys {
                 );
             }
         }
-        if let Some(workload) = &self.workload
-            && self
-                .policy_sets
-                .iter()
-                .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer)
+        let without_rule_keys = self
+            .policy_sets
+            .iter()
+            .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer);
+        let unfetched = self.workload.as_deref().and_then(|workload| {
+            unfetched::unfetched_rule_verdict(
+                &self.unfetched,
+                inspection.token.expose(),
+                issuer,
+                workload,
+            )
+        });
+        if let Some(verdict) = unfetched.filter(|_| without_rule_keys) {
+            report.message.push_str(&verdict);
+        } else if let Some(workload) = &self.workload
+            && without_rule_keys
         {
             let _ = write!(
                 report.message,
