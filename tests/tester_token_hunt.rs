@@ -24,6 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use envoy_harness::client::WireRequest;
+use envoy_harness::documents::{self, check_orders, policy_file, request_authentication};
 use envoy_harness::require_jwt::{self, Request};
 use envoy_harness::{envoy, http_verdicts, idflow, scratch_dir};
 use serde_json::{Value, json};
@@ -51,28 +52,6 @@ fn token_for(issuer: &str, audience: &str) -> String {
     mint::mint(mint::key(), &mint::claims(issuer, audience, now(), 3600))
 }
 
-/// Writes `documents` as a multi-document policy file in a new folder named after `label`.
-fn policy_file(documents: &[Value], label: &str) -> PathBuf {
-    let path = scratch_dir(label).join("policies.yaml");
-    let mut text = String::new();
-    for document in documents {
-        text.push_str("---\n");
-        text.push_str(&document.to_string());
-        text.push('\n');
-    }
-    std::fs::write(&path, text).expect("policy file written");
-    path
-}
-
-fn request_authentication(namespace: &str, name: &str, spec: &Value) -> Value {
-    json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "RequestAuthentication",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    })
-}
-
 /// Returns a mesh-wide RequestAuthentication for [`ROOT_ISSUER`] (`istio-system/root`) and one for
 /// [`mint::ISSUER`] on `app: orders` that requires the audience `orders` (`shop/wl`), both with
 /// the default token location.
@@ -93,26 +72,15 @@ fn two_authentications(label: &str) -> PathBuf {
     policy_file(&[root, workload], label)
 }
 
-/// Returns a mesh-wide RequestAuthentication for [`mint::ISSUER`] that reads the token only from
-/// the [`CUSTOM_HEADER`] header after [`CUSTOM_PREFIX`], and an ALLOW policy in `shop` that
-/// requires a request principal.
+/// Returns the policies of [`documents::custom_header_policies`] for [`mint::ISSUER`], with the
+/// token in [`CUSTOM_HEADER`] after [`CUSTOM_PREFIX`].
 fn custom_header_policies(label: &str) -> PathBuf {
-    let authentication = request_authentication(
-        "istio-system",
-        "root",
-        &json!({"jwtRules": [{
-            "issuer": mint::ISSUER,
-            "jwks": mint::jwks(),
-            "fromHeaders": [{"name": CUSTOM_HEADER, "prefix": CUSTOM_PREFIX}],
-        }]}),
-    );
-    let authorization = json!({
-        "apiVersion": "security.istio.io/v1",
-        "kind": "AuthorizationPolicy",
-        "metadata": {"name": "need", "namespace": "shop"},
-        "spec": {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]},
-    });
-    policy_file(&[authentication, authorization], label)
+    documents::custom_header_policies(
+        mint::ISSUER,
+        &mint::jwks(),
+        (CUSTOM_HEADER, CUSTOM_PREFIX),
+        label,
+    )
 }
 
 /// Sends one GET of `/` with `headers` through Envoy set up for `policies` on shop/orders and
@@ -126,18 +94,6 @@ fn envoy_verdict(policies: &Path, headers: &[(&str, &str)], label: &str) -> Stri
     require_jwt::verdicts(policies, &[request], label).remove(0)
 }
 
-/// Runs `idflow check` on shop/orders with `policies` and `args`, and returns its verdict.
-fn check_orders(policies: &Path, args: &[&str]) -> idflow::Verdict {
-    let mut all = vec![
-        "-f".to_owned(),
-        policies.display().to_string(),
-        "--workload".to_owned(),
-        "shop/orders".to_owned(),
-    ];
-    all.extend(args.iter().map(|arg| (*arg).to_owned()));
-    idflow::check(&all).unwrap_or_else(|error| panic!("idflow check failed: {error}"))
-}
-
 /// Checks the policy named for a jwt_authn denial when two `RequestAuthentication` objects cover
 /// the workload. Envoy's jwt_authn ends a `requires_any` with the status of the last provider, in
 /// provider order, that failed for a reason other than a missing token or an unknown issuer
@@ -146,7 +102,6 @@ fn check_orders(policies: &Path, args: &[&str]) -> idflow::Verdict {
 /// `Jwt issuer is not configured`. So the deciding policy is `shop/wl`, the policy of the rejected
 /// step in check's own explanation.
 #[test]
-#[ignore = "finding: a jwt_authn denial is attributed to another RequestAuthentication"]
 fn check_audience_denial_names_workload_policy() {
     let policies = two_authentications("tester-token-attribution");
     let token = token_for(mint::ISSUER, "account");
@@ -386,7 +341,6 @@ fn jwks_url_password_not_logged() {
 /// [`mint::ISSUER`], so no difference may state that the mesh has no jwtRules entry for that issuer
 /// and responds with 401.
 #[test]
-#[ignore = "finding: edge differences ignore the workload's other RequestAuthentication"]
 fn edge_differences_merge_workload_rules() {
     let policies = two_authentications("tester-token-edge");
     let token = token_for(mint::ISSUER, "orders");
@@ -501,7 +455,6 @@ fn decode_set_cookie_value_only() {
 /// reads only the token and the request is allowed. check must not read a trailing `,` into the
 /// signature.
 #[test]
-#[ignore = "finding: an empty repeated Authorization header breaks the token in check"]
 fn check_empty_repeated_authorization() {
     let policies = require_jwt::policy_file(mint::ISSUER, &mint::jwks(), "tester-token-empty");
     let token = token_for(mint::ISSUER, "orders");
@@ -532,7 +485,6 @@ fn check_empty_repeated_authorization() {
 /// policies, follows istiod's stand-in JWKS. So decode must not explain the failure as a missing
 /// jwtRules entry with `Jwt issuer is not configured`.
 #[test]
-#[ignore = "finding: decode blames a missing jwtRules entry when the jwksUri fetch fails"]
 fn decode_unfetchable_jwks_uri_explained() {
     // Nothing listens on this port, so the fetch fails with a refused connection.
     let uri = format!("http://127.0.0.1:{}/certs", envoy::free_port());

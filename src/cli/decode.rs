@@ -2,6 +2,7 @@
 
 mod compact;
 mod edge;
+mod unfetched;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,11 +19,11 @@ use serde_json::{Value, json};
 
 use super::PolicyFiles;
 use super::{DecodeArgs, EXIT_USAGE, OutputFormat};
-use crate::mesh::MeshSettings;
-use crate::mesh::crd::ObjectMeta;
+use crate::mesh::crd::{JwtRule, ObjectMeta};
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
-use crate::mesh::scope::{AppliedRequestAuthentication, policies_for};
+use crate::mesh::scope::{AppliedPolicies, AppliedRequestAuthentication, policies_for};
+use crate::mesh::{MeshSettings, Workload};
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -464,6 +465,42 @@ fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<()> {
     }
 }
 
+/// The `--policies` files read for `--workload`, and the policies that cover it.
+struct WorkloadPolicies {
+    files: PolicyFiles,
+    /// The workload with the labels `idflow check --workload` and the what-if rows take for its
+    /// name.
+    target: Workload,
+    applied: AppliedPolicies,
+}
+
+impl WorkloadPolicies {
+    /// Reads `--policies`, with the namespace of `workload` (`NS/NAME`) for objects that name
+    /// none, and finds the policies that cover it.
+    fn load(args: &DecodeArgs, workload: &str) -> Result<Self, String> {
+        let (namespace, name) =
+            super::check::split_workload(workload).map_err(|error| error.to_string())?;
+        let mut files = PolicyFiles::default();
+        for path in &args.policies {
+            let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
+            files.add(&path.display().to_string(), loaded.policies);
+        }
+        let settings = MeshSettings::default();
+        let target = named::workload_or_default(
+            &files.policies,
+            &settings.root_namespace,
+            &namespace,
+            &name,
+        );
+        let applied = policies_for(&files.policies, &target, &settings);
+        Ok(Self {
+            files,
+            target,
+            applied,
+        })
+    }
+}
+
 /// The key sets given on the command line, loaded once per run.
 struct Keys {
     sets: Vec<KeySet>,
@@ -477,6 +514,8 @@ struct Keys {
     policy_sets: Vec<(String, KeySet)>,
     /// `--workload`, for messages.
     workload: Option<String>,
+    /// The `jwtRules` entries covering `--workload` whose `jwksUri` could not be fetched.
+    unfetched: Vec<unfetched::UnfetchedRule>,
     /// Each `--issuer` key set's label, the issuer given and the issuer its discovery document
     /// declares, when it declares one.
     discovered: Vec<(String, String, Option<String>)>,
@@ -499,6 +538,7 @@ impl Keys {
                 || args.workload.is_some(),
             policy_sets: Vec::new(),
             workload: args.workload.clone(),
+            unfetched: Vec::new(),
             discovered: Vec::new(),
         };
         if !args.policies.is_empty() && args.edge_profile.is_none() && args.workload.is_none() {
@@ -566,22 +606,13 @@ impl Keys {
     /// --policies that cover `workload`. A `jwksUri` that cannot be fetched leaves its issuer
     /// unverified.
     fn load_policy_keys(&mut self, args: &DecodeArgs, workload: &str) -> Result<(), String> {
-        let (namespace, name) =
-            super::check::split_workload(workload).map_err(|error| error.to_string())?;
-        let mut files = PolicyFiles::default();
-        for path in &args.policies {
-            let loaded = load_policy_file(path, &namespace).map_err(|error| error.to_string())?;
-            files.add(&path.display().to_string(), loaded.policies);
-        }
-        for notice in &files.notices {
+        let covering = WorkloadPolicies::load(args, workload)?;
+        for notice in &covering.files.notices {
             stderr_line!("idflow decode: warning: {notice}");
         }
-        let policies = &files.policies;
-        // The labels `idflow check --workload` and the what-if rows take for this name.
-        let settings = MeshSettings::default();
-        let target =
-            named::workload_or_default(policies, &settings.root_namespace, &namespace, &name);
-        let applied = policies_for(policies, &target, &settings);
+        let files = &covering.files;
+        let target = &covering.target;
+        let applied = &covering.applied;
         // An object defined in several files is labelled with the file whose definition counts.
         let origin = |meta: &ObjectMeta| {
             let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);
@@ -620,7 +651,7 @@ impl Keys {
                     KeySet::from_jwks_text(SourceKind::Policy, &label, None, &rule.jwks)
                         .map_err(|error| error.to_string())
                 } else if !rule.jwks_uri.is_empty() {
-                    self.fetch_jwks(args, SourceKind::Policy, &label, &rule.jwks_uri)
+                    self.fetch_rule_jwks(args, &label, rule)
                 } else {
                     Err(format!("{label} has neither jwks nor jwksUri"))
                 };
@@ -628,6 +659,33 @@ impl Keys {
                     Ok(set) => self.policy_sets.push((rule.issuer.clone(), set)),
                     Err(message) => self.failures.push(message),
                 }
+            }
+        }
+    }
+
+    /// Fetches the JWKS of `rule`'s `jwksUri`, and records the rule when the fetch fails.
+    fn fetch_rule_jwks(
+        &mut self,
+        args: &DecodeArgs,
+        label: &str,
+        rule: &JwtRule,
+    ) -> Result<KeySet, String> {
+        let text = self
+            .fetcher(args)?
+            .get(&rule.jwks_uri)
+            .map_err(|error| error.to_string());
+        match text {
+            Ok(text) => {
+                KeySet::from_jwks_text(SourceKind::Policy, label, Some(&rule.jwks_uri), &text)
+                    .map_err(|error| error.to_string())
+            }
+            Err(message) => {
+                self.unfetched.push(unfetched::UnfetchedRule {
+                    label: label.to_owned(),
+                    issuer: rule.issuer.clone(),
+                    jwks_uri: rule.jwks_uri.clone(),
+                });
+                Err(message)
             }
         }
     }
@@ -728,11 +786,22 @@ impl Keys {
                 );
             }
         }
-        if let Some(workload) = &self.workload
-            && self
-                .policy_sets
-                .iter()
-                .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer)
+        let without_rule_keys = self
+            .policy_sets
+            .iter()
+            .all(|(rule_issuer, _)| Some(rule_issuer.as_str()) != issuer);
+        let unfetched = self.workload.as_deref().and_then(|workload| {
+            unfetched::unfetched_rule_verdict(
+                &self.unfetched,
+                inspection.token.expose(),
+                issuer,
+                workload,
+            )
+        });
+        if let Some(verdict) = unfetched.filter(|_| without_rule_keys) {
+            report.message.push_str(&verdict);
+        } else if let Some(workload) = &self.workload
+            && without_rule_keys
         {
             let _ = write!(
                 report.message,

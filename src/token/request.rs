@@ -127,14 +127,17 @@ pub(super) fn curl_or_url(
         _ if request.oauth2_bearer => "curl --oauth2-bearer",
         _ => source,
     };
-    // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`.
+    // Envoy's HTTP/1 codec joins repeated `Authorization` headers into one value with `,`, and an
+    // empty one adds nothing.
     let authorizations: Vec<&str> = request
         .header_pairs()
         .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         .map(|(_, value)| value)
         .collect();
-    let repeated =
-        (authorizations.len() > 1).then(|| (authorizations.len(), authorizations.join(",")));
+    let repeated = (authorizations.len() > 1)
+        .then(|| extract::join_header_values("authorization", authorizations.iter().copied()))
+        .flatten()
+        .map(|joined| (authorizations.len(), joined));
     Ok(Some(CurlHeader {
         line,
         source,

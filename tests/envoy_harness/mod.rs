@@ -8,6 +8,7 @@
 pub mod agreement;
 pub mod client;
 pub mod corpus;
+pub mod documents;
 pub mod envoy;
 pub mod idflow;
 pub mod pki;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{DecodeArgs, Keys, read_text};
+use super::{DecodeArgs, Keys, WorkloadPolicies, read_text};
 use crate::cli::PolicyFiles;
 use crate::edge::profile::{
     Difference, EdgeDecision, EdgeProfile, KeySource, PastedRequest, PolicyInFile,
@@ -25,8 +25,41 @@ const DEFAULT_NAMESPACE: &str = "default";
 pub(super) struct EdgeCheck {
     profile: EdgeProfile,
     keys: Option<KeySet>,
-    /// The `RequestAuthentication` objects of `--policies`, each with the file it came from.
+    /// The `RequestAuthentication` objects of `--policies`, each with the file it came from:
+    /// with `--workload`, those that cover it.
     policies: Vec<(String, RequestAuthentication)>,
+    /// Whether `--workload` was given, so one `jwt_authn` filter contains the rules of all
+    /// [`EdgeCheck::policies`].
+    for_workload: bool,
+}
+
+/// Reads `--policies` and returns the files and the `RequestAuthentication` objects to compare.
+/// With `--workload` these are the ones that cover it, else all.
+fn compared_policies(
+    args: &DecodeArgs,
+) -> Result<(PolicyFiles, Vec<RequestAuthentication>), String> {
+    if let Some(workload) = &args.workload {
+        // `load_policy_keys` has printed the notices of these files.
+        let covering = WorkloadPolicies::load(args, workload)?;
+        let applied = covering
+            .applied
+            .request_authentication
+            .into_iter()
+            .map(|applied| applied.policy)
+            .collect();
+        return Ok((covering.files, applied));
+    }
+    let mut files = PolicyFiles::default();
+    for path in &args.policies {
+        let loaded =
+            load_policy_file(path, DEFAULT_NAMESPACE).map_err(|error| error.to_string())?;
+        files.add(&path.display().to_string(), loaded.policies);
+    }
+    for notice in &files.notices {
+        stderr_line!("idflow decode: warning: {notice}");
+    }
+    let all = files.policies.request_authentication.clone();
+    Ok((files, all))
 }
 
 impl EdgeCheck {
@@ -39,30 +72,19 @@ impl EdgeCheck {
         };
         let profile = EdgeProfile::load(path)?;
         let edge_keys = load_keys(&profile, args, keys)?;
-        let mut files = PolicyFiles::default();
-        for path in &args.policies {
-            let loaded =
-                load_policy_file(path, DEFAULT_NAMESPACE).map_err(|error| error.to_string())?;
-            files.add(&path.display().to_string(), loaded.policies);
-        }
-        // With --workload, `load_policy_keys` has printed these notices.
-        if args.workload.is_none() {
-            for notice in &files.notices {
-                stderr_line!("idflow decode: warning: {notice}");
-            }
-        }
-        let policies: Vec<(String, RequestAuthentication)> = files
-            .policies
-            .request_authentication
-            .iter()
+        let (files, compared) = compared_policies(args)?;
+        let for_workload = args.workload.is_some();
+        let policies: Vec<(String, RequestAuthentication)> = compared
+            .into_iter()
             .map(|policy| {
                 let meta = &policy.metadata;
                 let object = format!("RequestAuthentication {}/{}", meta.namespace, meta.name);
                 let file = files.file_of(&object).unwrap_or_default().to_owned();
-                (file, policy.clone())
+                (file, policy)
             })
             .collect();
-        if !args.policies.is_empty() && policies.is_empty() {
+        // With --workload, `load_policy_keys` has warned when no policy covers it.
+        if !args.policies.is_empty() && policies.is_empty() && !for_workload {
             stderr_line!(
                 "idflow decode: warning: the --policies files hold no RequestAuthentication, so \
                  there is nothing to compare the edge profile with"
@@ -70,6 +92,7 @@ impl EdgeCheck {
         }
         Ok(Some(Self {
             policies,
+            for_workload,
             profile,
             keys: edge_keys,
         }))
@@ -92,7 +115,11 @@ impl EdgeCheck {
             .map(|(file, policy)| PolicyInFile { policy, file })
             .collect();
         let token = inspection.map(|inspection| inspection.token.expose());
-        self.profile.differences_in_files(&policies, token)
+        if self.for_workload {
+            self.profile.workload_differences_in_files(&policies, token)
+        } else {
+            self.profile.differences_in_files(&policies, token)
+        }
     }
 
     /// Builds the `edge` object of `decode -o json`.

@@ -70,8 +70,12 @@ impl std::fmt::Display for Place {
 struct Collector<'a> {
     policy: Option<String>,
     file: Option<String>,
-    /// The RequestAuthentication compared, to run the mesh's `jwt_authn` on a forwarded value.
-    compared: Option<&'a RequestAuthentication>,
+    /// The `RequestAuthentication` objects whose `jwtRules` one `jwt_authn` filter contains: the
+    /// compared one alone, or every one covering the workload. The mesh's `jwt_authn` runs on them for a
+    /// forwarded value.
+    compared: &'a [RequestAuthentication],
+    /// The `jwtRules` of [`Collector::compared`].
+    mesh_rules: &'a [JwtRule],
     /// The token the differences are listed for, when the caller has one.
     token: Option<&'a str>,
     found: &'a mut Vec<Difference>,
@@ -105,7 +109,7 @@ impl EdgeProfile {
     ) -> Vec<Difference> {
         let unfiled: Vec<(&RequestAuthentication, Option<&str>)> =
             policies.iter().map(|policy| (policy, None)).collect();
-        self.collect_differences(&unfiled, token)
+        self.collect_differences(&unfiled, token, false)
     }
 
     /// Lists the differences as [`EdgeProfile::differences_for`] does, for policies read from
@@ -116,17 +120,41 @@ impl EdgeProfile {
         policies: &[PolicyInFile<'_>],
         token: Option<&str>,
     ) -> Vec<Difference> {
+        self.filed_differences(policies, token, false)
+    }
+
+    /// Lists the differences as [`EdgeProfile::differences_in_files`] does, for the
+    /// `RequestAuthentication` objects that cover one workload (root namespace, workload
+    /// namespace and selector). Istio merges their `jwtRules` into one `jwt_authn` filter, so
+    /// the mesh accepts an issuer when any of them has an entry for it.
+    pub fn workload_differences_in_files(
+        &self,
+        policies: &[PolicyInFile<'_>],
+        token: Option<&str>,
+    ) -> Vec<Difference> {
+        self.filed_differences(policies, token, true)
+    }
+
+    fn filed_differences(
+        &self,
+        policies: &[PolicyInFile<'_>],
+        token: Option<&str>,
+        merged: bool,
+    ) -> Vec<Difference> {
         let filed: Vec<(&RequestAuthentication, Option<&str>)> = policies
             .iter()
             .map(|entry| (entry.policy, Some(entry.file)))
             .collect();
-        self.collect_differences(&filed, token)
+        self.collect_differences(&filed, token, merged)
     }
 
+    /// Collects the differences of each policy. With `merged`, the policies share one
+    /// `jwt_authn` filter, so the checks of the mesh as a whole read the `jwtRules` of all.
     fn collect_differences(
         &self,
         policies: &[(&RequestAuthentication, Option<&str>)],
         token: Option<&str>,
+        merged: bool,
     ) -> Vec<Difference> {
         let mut found = Vec::new();
         if policies.is_empty() {
@@ -135,10 +163,17 @@ impl EdgeProfile {
         self.edge_only(&mut Collector {
             policy: None,
             file: None,
-            compared: None,
+            compared: &[],
+            mesh_rules: &[],
             token,
             found: &mut found,
         });
+        let all_policies: Vec<RequestAuthentication> =
+            policies.iter().map(|&(policy, _)| policy.clone()).collect();
+        let all_rules: Vec<JwtRule> = all_policies
+            .iter()
+            .flat_map(|policy| policy.spec.jwt_rules.iter().cloned())
+            .collect();
         let name_of = |policy: &RequestAuthentication| {
             format!("{}/{}", policy.metadata.namespace, policy.metadata.name)
         };
@@ -148,10 +183,19 @@ impl EdgeProfile {
             let collides = policies
                 .iter()
                 .any(|&(other, other_file)| other_file != file && name_of(other) == name);
+            let (compared, mesh_rules) = if merged {
+                (all_policies.as_slice(), all_rules.as_slice())
+            } else {
+                (
+                    std::slice::from_ref(policy),
+                    policy.spec.jwt_rules.as_slice(),
+                )
+            };
             let mut collector = Collector {
                 policy: Some(name),
                 file: file.filter(|_| collides).map(str::to_owned),
-                compared: Some(policy),
+                compared,
+                mesh_rules,
                 token,
                 found: &mut found,
             };
@@ -207,6 +251,10 @@ impl EdgeProfile {
 
     fn policy_differences(&self, rules: &[JwtRule], out: &mut Collector<'_>) {
         if rules.is_empty() {
+            if !out.mesh_rules.is_empty() {
+                // Another RequestAuthentication of the workload gives the filter its rules.
+                return;
+            }
             out.add(
                 None,
                 "mesh_checks_no_token",
@@ -222,7 +270,7 @@ impl EdgeProfile {
         for rule in &relevant {
             self.algorithm_differences(rule, out);
             self.audience_differences(rule, out);
-            self.location_differences(rule, rules, out);
+            self.location_differences(rule, out);
             self.claim_header_differences(rule, out);
             if !rule.forward_original_token {
                 out.add(
@@ -246,7 +294,11 @@ impl EdgeProfile {
     }
 
     fn issuer_differences(&self, rules: &[JwtRule], out: &mut Collector<'_>) {
-        let mesh: Vec<&str> = rules.iter().map(|rule| rule.issuer.as_str()).collect();
+        let mesh: Vec<&str> = out
+            .mesh_rules
+            .iter()
+            .map(|rule| rule.issuer.as_str())
+            .collect();
         if self.issuers.is_empty() {
             out.add(
                 None,
@@ -271,7 +323,7 @@ impl EdgeProfile {
                 );
             }
         }
-        for issuer in &mesh {
+        for issuer in rules.iter().map(|rule| rule.issuer.as_str()) {
             if !self.issuers.iter().any(|accepted| accepted == issuer) {
                 out.add(
                     Some(issuer),
@@ -395,7 +447,7 @@ impl EdgeProfile {
         places
     }
 
-    fn location_differences(&self, rule: &JwtRule, all_rules: &[JwtRule], out: &mut Collector<'_>) {
+    fn location_differences(&self, rule: &JwtRule, out: &mut Collector<'_>) {
         let issuer = Some(rule.issuer.as_str());
         let mesh = mesh_places(rule);
         let mesh_text = mesh
@@ -429,7 +481,8 @@ impl EdgeProfile {
                 .join(" and ");
             // Another rule that reads a forwarded place makes Envoy find the token there, and its
             // provider rejects a token of this issuer (Envoy 1.40, a tester's two-rule setup).
-            let other_reader = all_rules.iter().find(|other| {
+            let mesh_rules = out.mesh_rules;
+            let other_reader = mesh_rules.iter().find(|other| {
                 other.issuer != rule.issuer
                     && mesh_places(other)
                         .iter()

@@ -53,9 +53,19 @@ pub struct Rejected {
     pub response_code_details: String,
     /// The `www-authenticate` response header.
     pub www_authenticate: String,
+    /// The RequestAuthentication (`NAMESPACE/NAME`) of the provider whose status Envoy returned,
+    /// when one provider is known.
+    pub policy: Option<String>,
 }
 
-type Status = Result<(), &'static str>;
+/// A provider's failed verification: its status text and where the provider came from.
+#[derive(Debug, Clone)]
+struct Failure {
+    message: &'static str,
+    origin: Option<Origin>,
+}
+
+type Status = Result<(), Failure>;
 
 struct Context<'a> {
     built: &'a Built,
@@ -122,7 +132,7 @@ pub fn run(built: &Built, request: &Request, now: i64) -> (Outcome, Vec<Step>) {
             }
             Outcome::Passed(context.passed())
         }
-        Err(message) => Outcome::Rejected(rejected(message, request)),
+        Err(failure) => Outcome::Rejected(rejected(failure, request)),
     };
     (outcome, context.steps)
 }
@@ -137,7 +147,8 @@ fn is_cors_preflight(request: &Request) -> bool {
     request.method == "OPTIONS" && has("origin") && has("access-control-request-method")
 }
 
-fn rejected(message: &'static str, request: &Request) -> Rejected {
+fn rejected(failure: Failure, request: &Request) -> Rejected {
+    let message = failure.message;
     let scheme = request
         .headers
         .iter()
@@ -159,6 +170,7 @@ fn rejected(message: &'static str, request: &Request) -> Rejected {
         message,
         response_code_details: response_code_details(message),
         www_authenticate,
+        policy: failure.origin.map(|origin| origin.policy),
     }
 }
 
@@ -243,14 +255,19 @@ impl Context<'_> {
                     }
                 }
                 // Envoy prefers a real error to `Jwt issuer is not configured`, and that to
-                // `Jwt is missing`; among real errors the last child's wins.
-                let mut status = MISSED;
+                // `Jwt is missing`; among real errors the last child's wins. The provider of the
+                // chosen status is the one that decided.
+                let mut status = Failure {
+                    message: MISSED,
+                    origin: None,
+                };
                 for failure in failures {
-                    if (failure != MISSED && failure != UNKNOWN_ISSUER) || status == MISSED {
+                    let real = failure.message != MISSED && failure.message != UNKNOWN_ISSUER;
+                    if real || status.message == MISSED {
                         status = failure;
                     }
                 }
-                if allow_missing && status == MISSED {
+                if allow_missing && status.message == MISSED {
                     return Ok(());
                 }
                 Err(status)
@@ -285,12 +302,16 @@ impl Context<'_> {
         let found = extract(&configs, &self.headers, &self.path);
         let origin = name.and_then(|name| self.built.origins.get(name));
         if found.is_empty() {
+            let failure = Failure {
+                message: MISSED,
+                origin: origin.cloned(),
+            };
             self.step(
                 origin,
                 "missing",
                 format!("{}: no token at its locations", provider_label(name)),
             );
-            return Err(MISSED);
+            return Err(failure);
         }
         let mut status = Ok(());
         for token in found.iter().rev() {
@@ -306,10 +327,10 @@ impl Context<'_> {
         let label = format!("{}, token from {}", provider_label(name), found.location);
         let jwt = match parse_jwt(&found.token) {
             Ok(jwt) => jwt,
-            Err(status) => {
-                let origin = name.and_then(|name| self.built.origins.get(name));
-                self.step(origin, "rejected", format!("{label}: {status}"));
-                return Err(status);
+            Err(message) => {
+                let origin = name.and_then(|name| self.built.origins.get(name)).cloned();
+                self.step(origin.as_ref(), "rejected", format!("{label}: {message}"));
+                return Err(Failure { message, origin });
             }
         };
         let provider_name = match name {
@@ -353,7 +374,10 @@ impl Context<'_> {
                     "rejected",
                     format!("{label}: {status}{detail}"),
                 );
-                Err(status)
+                Err(Failure {
+                    message: status,
+                    origin,
+                })
             }
         }
     }
@@ -409,31 +433,11 @@ impl Context<'_> {
             .as_ref()
             .map(|source| source.inline_string.as_str())
             .unwrap_or_default();
-        // istiod's stand-in explains the failure better than the error it causes.
-        let stand_in = jwks::istiod_fetch_failure(inline).map(|uri| {
-            format!(
-                " (istiod could not fetch the JWKS from {uri:?} and inlined a stand-in key, so \
-                 every token fails until it can; check istiod's logs and its route to the JWKS \
-                 URI, or give the keys with --jwks ISSUER_OR_URI=FILE)"
-            )
-        });
         let keys = self
             .jwks
             .entry(name.to_owned())
             .or_insert_with(|| jwks::parse_jwks(inline));
-        let keys = match keys {
-            Ok(keys) => keys,
-            Err(error) => {
-                return Err((
-                    NO_VALID_KEYS,
-                    stand_in.unwrap_or_else(|| format!(" ({error})")),
-                ));
-            }
-        };
-        verify_jwt(&jwt.signed(), keys).map_err(|error| {
-            let detail = stand_in.unwrap_or_else(|| format!(" ({error})"));
-            (error.envoy_status(), detail)
-        })
+        verify_signature(jwt, inline, keys, CHECK_JWKS_FLAG)
     }
 
     /// Applies what an accepted token changes, and says what in words.
@@ -495,6 +499,43 @@ impl Context<'_> {
             format!("; {}", effects.join(", "))
         }
     }
+}
+
+/// The `idflow check` flag that supplies the JWKS of a `jwksUri`, for explanations.
+pub const CHECK_JWKS_FLAG: &str = "--jwks ISSUER_OR_URI=FILE";
+
+/// Verifies the signature of `jwt` with `keys`, parsed from a provider's inline JWKS `inline`, as
+/// Envoy's authenticator does after the time and audience checks. Returns the index of the key
+/// that verified, or Envoy's status with a detail for the explanation. When `inline` is istiod's
+/// stand-in key set, the detail states that istiod could not fetch the `jwksUri` and that
+/// `jwks_flag` supplies the keys.
+pub fn verify_signature(
+    jwt: &Jwt,
+    inline: &str,
+    keys: &Result<Jwks, jwks::JwksError>,
+    jwks_flag: &str,
+) -> Result<usize, (&'static str, String)> {
+    // istiod's stand-in explains the failure better than the error it causes.
+    let stand_in = jwks::istiod_fetch_failure(inline).map(|uri| {
+        format!(
+            " (istiod could not fetch the JWKS from {uri:?} and inlined a stand-in key, so \
+             every token fails until it can. Check istiod's logs and its route to the JWKS URI, \
+             or give the keys with {jwks_flag})"
+        )
+    });
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(error) => {
+            return Err((
+                NO_VALID_KEYS,
+                stand_in.unwrap_or_else(|| format!(" ({error})")),
+            ));
+        }
+    };
+    verify_jwt(&jwt.signed(), keys).map_err(|error| {
+        let detail = stand_in.unwrap_or_else(|| format!(" ({error})"));
+        (error.envoy_status(), detail)
+    })
 }
 
 /// Returns `path` without every `name=value` pair of its query whose decoded name is `param`, and

@@ -118,20 +118,52 @@ pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &
         .collect()
 }
 
-/// All values of a header, joined with `,` as Envoy's `getAllOfHeaderAsString` does.
+/// All values of a header, joined as jwt_authn reads them.
 fn joined_header(headers: &[(String, String)], name: &str) -> Option<String> {
-    let values: Vec<&str> = headers
+    let values = headers
         .iter()
         .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.trim_matches([' ', '\t']))
-        .collect();
-    (!values.is_empty()).then(|| values.join(","))
+        .map(|(_, value)| value.as_str());
+    join_header_values(name, values)
+}
+
+/// Headers that Envoy's request header map stores inline, as one value, among those a token is
+/// read from.
+const INLINE_HEADERS: [&str; 1] = ["authorization"];
+
+/// Joins the values of header `name`, sent on separate lines, into the value jwt_authn reads, or
+/// returns `None` when there are none. The HTTP/1 codec trims spaces and tabs around each value.
+/// An inline header (`Authorization`) is appended to in place with `,`, and an empty value appends
+/// nothing. Another header keeps one entry per line, and `getAllOfHeaderAsString` joins them all
+/// with `,`, empty ones too (both measured with Envoy 1.40).
+pub fn join_header_values<'a>(
+    name: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let inline = INLINE_HEADERS
+        .iter()
+        .any(|header| header.eq_ignore_ascii_case(name));
+    let mut joined: Option<String> = None;
+    for value in values {
+        let value = value.trim_matches([' ', '\t']);
+        match joined.as_mut() {
+            None => joined = Some(value.to_owned()),
+            Some(_) if inline && value.is_empty() => {}
+            Some(text) if inline && text.is_empty() => value.clone_into(text),
+            Some(text) => {
+                text.push(',');
+                text.push_str(value);
+            }
+        }
+    }
+    joined
 }
 
 /// The token after `prefix` in a header value, or `None` when the value lacks the prefix (the
 /// token is then missing, not invalid). The prefix is searched case-sensitively anywhere in the
-/// value, and the token runs from the first base64url character or dot after it to the end
-/// (Envoy 1.29 and later).
+/// value. The token runs from the first base64url character or dot after it up to the next
+/// character that is neither (Envoy 1.29 and later, `ExtractorImpl::extractJWT`), so the `,` of a
+/// repeated header ends it. Envoy 1.40 reads `Bearer ` to the end of the value instead.
 fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     if prefix == "Bearer " {
         return crate::token::extract_from_header(value);
@@ -140,11 +172,14 @@ fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
         return Some(value);
     }
     let after = value.find(prefix)? + prefix.len();
-    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
-    Some(match value[after..].find(token_char) {
-        Some(start) => &value[after + start..],
-        None => value,
-    })
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let Some(start) = value[after..].find(token_char).map(|start| after + start) else {
+        return Some(value);
+    };
+    let end = value[start..]
+        .find(|c: char| !token_char(c))
+        .map_or(value.len(), |end| start + end);
+    Some(&value[start..end])
 }
 
 /// Query parameters, percent-decoded; the first of a repeated name wins.
@@ -248,6 +283,35 @@ mod tests {
         };
         let headers = [header("x-jwt", "Token  a.b.c")];
         assert_eq!(tokens(&provider, &headers, "/"), ["a.b.c"]);
+    }
+
+    #[test]
+    fn repeated_values_joined() {
+        let cases: [(&str, &[&str], Option<&str>); 7] = [
+            ("Authorization", &["Bearer a.b.c", ""], Some("Bearer a.b.c")),
+            (
+                "authorization",
+                &["Bearer a.b.c", " "],
+                Some("Bearer a.b.c"),
+            ),
+            ("authorization", &["", "Bearer a.b.c"], Some("Bearer a.b.c")),
+            ("authorization", &["", ""], Some("")),
+            ("x-jwt", &["a.b.c", ""], Some("a.b.c,")),
+            ("x-jwt", &["", " a.b.c "], Some(",a.b.c")),
+            ("x-jwt", &[], None),
+        ];
+        for (name, values, expected) in cases {
+            assert_eq!(
+                join_header_values(name, values.iter().copied()).as_deref(),
+                expected,
+                "{name} {values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_prefix_token_ends_at_comma() {
+        assert_eq!(after_prefix("Tok a.b.c,Tok d.e.f", "Tok "), Some("a.b.c"));
     }
 
     #[test]

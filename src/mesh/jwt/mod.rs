@@ -45,12 +45,7 @@ impl Authn {
             status: rejected.status,
             decision: Decision::Deny,
             stage: Stage::Authn,
-            policy: self
-                .explanation
-                .iter()
-                .rev()
-                .find(|step| step.outcome == "rejected")
-                .and_then(|step| step.policy.clone()),
+            policy: rejected.policy.clone(),
             rule: None,
             response_code_details: rejected.response_code_details.clone(),
             request_principal: None,

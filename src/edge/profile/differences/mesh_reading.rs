@@ -69,13 +69,15 @@ pub(super) fn prefix_reading(
 ) -> Option<String> {
     let no_token = "Envoy finds no token without that prefix, so the mesh sees no token: no \
                     request principal, and 403 where a policy requires one";
-    if let (Some(token), Some(policy)) = (out.token, out.compared) {
+    if let Some(token) = out.token
+        && !out.compared.is_empty()
+    {
         let request = Request {
             headers: vec![(name.to_owned(), format!("{prefix}{token}"))],
             ..Request::default()
         };
         let authn = authenticate(
-            std::slice::from_ref(policy),
+            out.compared,
             &BTreeMap::new(),
             &request,
             &MeshSettings::default(),
@@ -148,7 +150,8 @@ mod tests {
         let out = Collector {
             policy: None,
             file: None,
-            compared: None,
+            compared: &[],
+            mesh_rules: &[],
             token: None,
             found: &mut found,
         };
@@ -166,7 +169,8 @@ mod tests {
         let mut out = Collector {
             policy: None,
             file: None,
-            compared: None,
+            compared: &[],
+            mesh_rules: &[],
             token: None,
             found: &mut found,
         };
