@@ -278,6 +278,7 @@ fn what_if_bearer_colon_row() {
         method: "GET",
         path: "/",
         token: Some(inspection.token.expose()),
+        carrier: &what_if::Carrier::Bearer,
     };
     let rows = what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe);
     let row = rows

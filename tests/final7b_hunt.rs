@@ -132,6 +132,7 @@ fn what_if_rows(policy: &Path, path: &str) -> Vec<Row> {
         method: "GET",
         path,
         token: None,
+        carrier: &what_if::Carrier::Bearer,
     };
     what_if::evaluate(&mesh, &what_if::targets(&policies, &[]), probe)
 }

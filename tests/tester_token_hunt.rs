@@ -28,7 +28,7 @@ use envoy_harness::documents::{self, check_orders, policy_file, request_authenti
 use envoy_harness::require_jwt::{self, Request};
 use envoy_harness::{envoy, http_verdicts, idflow, scratch_dir};
 use serde_json::{Value, json};
-use support::tmux::TmuxSession;
+use support::tmux::{replay_token_view, what_if_row};
 use support::{decode_output, problem_codes};
 
 /// The issuer of the mesh-wide RequestAuthentication in [`two_authentications`]. It uses the same
@@ -134,7 +134,6 @@ fn check_audience_denial_names_workload_policy() {
 /// accepts the token, so decode must not report `Tok ` as text before the token, nor exit with 1,
 /// when the policies it was given read the token there.
 #[test]
-#[ignore = "finding: a configured fromHeaders prefix is reported as leading text"]
 fn decode_custom_prefix_not_leading_text() {
     let policies = custom_header_policies("tester-token-prefix");
     let token = token_for(mint::ISSUER, "orders");
@@ -157,42 +156,10 @@ fn decode_custom_prefix_not_leading_text() {
     assert_eq!(code, 0, "the mesh accepts this header: {json}");
 }
 
-/// Starts `idflow replay` on the demo's access logs with `policies` in tmux, opens the Token view
-/// and pastes `input`.
-fn replay_token_view(label: &str, policies: &Path, input: &str) -> TmuxSession {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
-    let command = format!(
-        "{} replay --policies {} {} {}",
-        env!("CARGO_BIN_EXE_idflow"),
-        policies.display(),
-        demo.join("istio-system.istio-ingressgateway.log").display(),
-        demo.join("shop.orders.log").display(),
-    );
-    let session = TmuxSession::start(label, &command, 200, 50);
-    let (ready, screen) = session.wait_for(&["flows"], Duration::from_secs(10));
-    assert!(ready, "replay did not start:\n{screen}");
-
-    session.send(&["t"]);
-    session.paste(input);
-    let (shown, screen) = session.wait_for(&["found as", "WORKLOAD"], Duration::from_secs(10));
-    assert!(shown, "the Token view shows no what-if rows:\n{screen}");
-    session
-}
-
-/// Returns the what-if row of `workload` on a Token view screen.
-fn what_if_row(screen: &str, workload: &str) -> String {
-    screen
-        .lines()
-        .find(|line| line.trim_start_matches('│').starts_with(workload))
-        .unwrap_or_else(|| panic!("no what-if row for {workload}:\n{screen}"))
-        .to_owned()
-}
-
 /// Checks the what-if row for a pasted header line, which `check -H` with that header allows.
 /// The row for the same workload must agree, so it must send the token where it was pasted, as
 /// decode does for a curl command, and not only as `Authorization: Bearer`.
 #[test]
-#[ignore = "finding: what-if rows drop the header the token was pasted in"]
 fn what_if_uses_pasted_header() {
     let policies = custom_header_policies("tester-token-what-if-header");
     let token = token_for(mint::ISSUER, "orders");
@@ -396,7 +363,6 @@ fn edge_differences_merge_workload_rules() {
 /// Envoy accepts the request. decode reads the same lines correctly after a request line, so it
 /// must read them without one too.
 #[test]
-#[ignore = "finding: a pasted header block is read as one header value"]
 fn decode_header_block_finds_authorization() {
     let token = token_for(mint::ISSUER, "orders");
     let bearer = format!("Bearer {token}");
@@ -431,7 +397,6 @@ fn decode_header_block_finds_authorization() {
 /// cookie's name and value first and its attributes after `; `, so the token is the value of
 /// `session` and `Path=/; HttpOnly; Secure` is not part of it.
 #[test]
-#[ignore = "finding: Set-Cookie attributes are read as part of the token"]
 fn decode_set_cookie_value_only() {
     let token = token_for(mint::ISSUER, "orders");
     let line = format!("Set-Cookie: session={token}; Path=/; HttpOnly; Secure");

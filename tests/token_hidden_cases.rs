@@ -917,6 +917,7 @@ fn what_if_authn(token: &str, now: i64) -> String {
         method: "GET",
         path: "/",
         token: Some(token),
+        carrier: &what_if::Carrier::Bearer,
     };
     let rows = what_if::evaluate(&mesh, &targets, probe);
     assert_eq!(rows.len(), 1, "one row per target: {rows:?}");

@@ -197,6 +197,7 @@ fn what_if_rows(file: &Path, token: &str, now: i64) -> Vec<Row> {
         method: "GET",
         path: "/",
         token: Some(token),
+        carrier: &what_if::Carrier::Bearer,
     };
     what_if::evaluate(&mesh, &targets, probe)
 }

@@ -1,6 +1,7 @@
 //! The Token view's what-if table against the built `idflow check` binary: for every workload of
 //! a policy set, every token and every request, each row must carry the verdict `idflow check`
-//! prints for the same workload, request and token.
+//! prints for the same workload, request and token. Each token is sent as a bearer token and, as
+//! pasted in a custom header line, in that header.
 
 #[path = "what_if/mint.rs"]
 mod mint;
@@ -15,7 +16,7 @@ use idflow::mesh::crd::PolicySet;
 use idflow::mesh::load::load_policy_file;
 use idflow::mesh::{MeshSettings, Verdict, WorkloadKind};
 use idflow::model::Flow;
-use idflow::tui::what_if::{self, Probe, Row, Signature, Target, TokenFound};
+use idflow::tui::what_if::{self, Carrier, Probe, Row, Signature, Target, TokenFound};
 use serde_json::Value;
 
 /// The requests each workload is asked about.
@@ -97,7 +98,11 @@ fn demo_flows() -> Vec<Flow> {
     idflow::source::load_inputs(&idflow::source::demo::inputs()).flows
 }
 
-/// Runs `idflow check` for `target` and returns its JSON verdict.
+/// The custom header line the tokens are also pasted in, read by `shop/payments` in the fixture.
+const PASTED_HEADER: &str = "x-jwt: ";
+
+/// Runs `idflow check` for `target` and returns its JSON verdict. The token goes where
+/// `probe.carrier` puts it: `--token`, `-H` or the query of `--path`.
 fn run_check(file: &Path, target: &Target, probe: Probe<'_>, now: i64) -> Value {
     let workload = &target.workload;
     let labels = workload
@@ -112,6 +117,7 @@ fn run_check(file: &Path, target: &Target, probe: Probe<'_>, now: i64) -> Value 
         WorkloadKind::KubernetesGateway => "kubernetes-gateway",
         WorkloadKind::Waypoint => "waypoint",
     };
+    let path = what_if::request(target, probe).path;
     let mut command = Command::new(env!("CARGO_BIN_EXE_idflow"));
     command.arg("check").arg("-f").arg(file).args([
         "--workload",
@@ -125,14 +131,20 @@ fn run_check(file: &Path, target: &Target, probe: Probe<'_>, now: i64) -> Value 
         "--method",
         probe.method,
         "--path",
-        probe.path,
+        &path,
         "--at",
         &now.to_string(),
         "-o",
         "json",
     ]);
-    if let Some(token) = probe.token {
-        command.args(["--token", token]);
+    match (probe.token, probe.carrier) {
+        (Some(token), what_if::Carrier::Bearer) => {
+            command.args(["--token", token]);
+        }
+        (Some(_), what_if::Carrier::Header(name, value)) => {
+            command.args(["-H", &format!("{name}: {value}")]);
+        }
+        (Some(_), what_if::Carrier::Param(..)) | (None, _) => {}
     }
     if let Some(peer) = &target.source_principal {
         command.args(["--source-principal", peer]);
@@ -222,19 +234,32 @@ fn agree_for(
     };
     let mut all = BTreeMap::new();
     for case in cases(now) {
-        for (method, path) in REQUESTS {
-            let probe = Probe {
-                method,
-                path,
-                token: case.token.as_deref(),
-            };
-            let rows = what_if::evaluate(&mesh, &targets, probe);
-            assert_eq!(rows.len(), targets.len(), "one row per workload");
-            for (row, target) in rows.iter().zip(&targets) {
-                let json = run_check(file, target, probe, now);
-                assert_agrees(row, &json, &format!("{} {method} {path}", case.name));
+        // The bearer token, then the same token pasted in a header line.
+        let mut sendings = vec![(case.name.to_owned(), case.token.clone(), Carrier::Bearer)];
+        if let Some(token) = &case.token {
+            let pasted = format!("{PASTED_HEADER}{token}");
+            let inspection = idflow::token::inspect(&pasted, settings.now)
+                .unwrap_or_else(|error| panic!("{}: {error}", case.name));
+            let carrier = what_if::carrier(&pasted, &inspection);
+            let name = format!("{} ({})", case.name, PASTED_HEADER.trim_end());
+            sendings.push((name, Some(inspection.token.expose().to_owned()), carrier));
+        }
+        for (name, token, carrier) in &sendings {
+            for (method, path) in REQUESTS {
+                let probe = Probe {
+                    method,
+                    path,
+                    token: token.as_deref(),
+                    carrier,
+                };
+                let rows = what_if::evaluate(&mesh, &targets, probe);
+                assert_eq!(rows.len(), targets.len(), "one row per workload");
+                for (row, target) in rows.iter().zip(&targets) {
+                    let json = run_check(file, target, probe, now);
+                    assert_agrees(row, &json, &format!("{name} {method} {path}"));
+                }
+                all.insert((name.clone(), format!("{method} {path}")), rows);
             }
-            all.insert((case.name.to_owned(), format!("{method} {path}")), rows);
         }
     }
     all
@@ -301,6 +326,18 @@ fn fixture_rows_agree_with_check() {
 
     let missing = row(&rows, "missing", "GET /", "shop/orders");
     assert_eq!(missing.found, TokenFound::Missing);
+
+    let pasted = row(&rows, "valid (x-jwt:)", "GET /", "shop/payments");
+    assert_eq!(pasted.found, TokenFound::At("x-jwt".to_owned()));
+    assert_eq!(pasted.authn_text(), "ok");
+    let pasted_orders = row(&rows, "valid (x-jwt:)", "GET /api/orders", "shop/orders");
+    assert_eq!(
+        pasted_orders.found,
+        TokenFound::NotAt(vec![
+            "authorization: Bearer".to_owned(),
+            "?access_token".to_owned()
+        ])
+    );
 }
 
 #[test]

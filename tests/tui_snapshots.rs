@@ -332,6 +332,7 @@ fn inspection() -> Inspection {
         found_as: "Authorization header, Bearer scheme".into(),
         header_name: Some("authorization".into()),
         query_parameter: None,
+        cookie_name: None,
         scheme: Some("Bearer".into()),
         header: Some(serde_json::json!({"alg": "RS256", "kid": "key-2026-01", "typ": "JWT"})),
         claims: Some(serde_json::json!({

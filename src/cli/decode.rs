@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::PolicyFiles;
 use super::{DecodeArgs, EXIT_USAGE, OutputFormat};
 use crate::mesh::crd::{JwtRule, ObjectMeta};
+use crate::mesh::jwt::{self, config::JwtProvider};
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
 use crate::mesh::scope::{AppliedPolicies, AppliedRequestAuthentication, policies_for};
@@ -151,7 +152,8 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
     let mut keys = Keys::load(args)?;
     let edge = edge::EdgeCheck::load(args, &mut keys)?;
     let input = read_input(args)?;
-    let mut inspection = match token::inspect(&input, now) {
+    let providers: Vec<&JwtProvider> = keys.providers.iter().collect();
+    let mut inspection = match token::inspect_at(&input, now, &providers) {
         Ok(inspection) => inspection,
         Err(error) => {
             let message = error.to_string();
@@ -512,6 +514,9 @@ struct Keys {
     any_key_flag: bool,
     /// Key sets of the `jwtRules` entries covering `--workload`, by issuer.
     policy_sets: Vec<(String, KeySet)>,
+    /// The Envoy providers of the `jwtRules` entries covering `--workload`, whose token
+    /// locations decide where decode reads the token.
+    providers: Vec<JwtProvider>,
     /// `--workload`, for messages.
     workload: Option<String>,
     /// The `jwtRules` entries covering `--workload` whose `jwksUri` could not be fetched.
@@ -537,6 +542,7 @@ impl Keys {
                 || args.keys.secret.is_some()
                 || args.workload.is_some(),
             policy_sets: Vec::new(),
+            providers: Vec::new(),
             workload: args.workload.clone(),
             unfetched: Vec::new(),
             discovered: Vec::new(),
@@ -621,6 +627,15 @@ impl Keys {
                 .map_or_else(String::new, |file| format!(" ({file})"))
         };
         self.add_rule_keys(args, &applied.request_authentication, origin);
+        let covering: Vec<_> = applied
+            .request_authentication
+            .iter()
+            .map(|applied| applied.policy.clone())
+            .collect();
+        // Only the token locations matter here, so no JWKS is supplied for a `jwksUri`.
+        if let Some(built) = jwt::build(&covering, &BTreeMap::new(), &MeshSettings::default()) {
+            self.providers = built.config().providers.values().cloned().collect();
+        }
         if applied.request_authentication.is_empty() {
             stderr_line!(
                 "idflow decode: warning: no RequestAuthentication in --policies covers {workload} \

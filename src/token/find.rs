@@ -3,12 +3,13 @@
 //! curl or HTTPie command (or curl's `-H` argument), with one pair of quotes and surrounding
 //! whitespace trimmed.
 
-use super::pasted;
 use super::request::{self, OtherToken};
 use super::response::{self, ResponseShape};
 use super::{
     Problem, Severity, TokenError, TokenKind, base64url, count_dots, envoy, jose, jwks, plural,
 };
+use super::{configured, pasted};
+use crate::mesh::jwt::config::JwtProvider;
 
 /// Authorization schemes recognised in front of a token. Any other first word is taken as part of
 /// the token, so that a token with a space inside is not mistaken for a scheme and a token.
@@ -38,6 +39,8 @@ pub(super) struct Found {
     pub header_name: Option<String>,
     /// The query parameter the token was found in, for a URL or a curl command.
     pub query_parameter: Option<String>,
+    /// The cookie the token was found in, for a `Cookie` or `Set-Cookie` header.
+    pub cookie_name: Option<String>,
     pub scheme: Option<String>,
     pub problems: Vec<Problem>,
     /// The text Envoy's `jwt_authn` reads from the value the token was found in.
@@ -70,6 +73,12 @@ pub(super) enum MeshReading {
 /// Finds the token in `text`. Errors describe the input by its shape only (how it was given, the
 /// header name, the scheme word and its length), because it may hold a password or a key.
 pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
+    find_token_at(text, &[])
+}
+
+/// Finds the token in `text` as [`find_token`] does, but at the locations `providers` read
+/// (the workload's `jwtRules`) when Envoy reads a token there that is not at Istio's defaults.
+pub(super) fn find_token_at(text: &str, providers: &[&JwtProvider]) -> Result<Found, TokenError> {
     // Only ASCII whitespace: HTTP codecs strip spaces and tabs around a value, but Envoy reads a
     // no-break space after a token as part of it.
     // A byte order mark starts files that some editors and PowerShell write.
@@ -78,6 +87,11 @@ pub(super) fn find_token(text: &str) -> Result<Found, TokenError> {
         .trim_matches(|c: char| c.is_ascii_whitespace());
     if trimmed.is_empty() {
         return Err(TokenError::Empty);
+    }
+    if !providers.is_empty()
+        && let Some(found) = configured::find_at(trimmed, providers)
+    {
+        return Ok(found);
     }
     match bare_jwt(trimmed) {
         Some(found) => Ok(found),
@@ -176,6 +190,7 @@ fn bare_jwt(text: &str) -> Option<Found> {
         location: "bare token".to_owned(),
         header_name: None,
         query_parameter: None,
+        cookie_name: None,
         scheme: None,
         problems: Vec::new(),
         mesh_reading: MeshReading::Token,
@@ -224,8 +239,10 @@ fn find_in_line(
         }
         None => (None, line),
     };
-    if header_name.as_deref() == Some("cookie") {
-        return found_in_cookie(parts, trimmed, header_name, value);
+    match header_name.as_deref() {
+        Some("cookie") => return found_in_cookie(parts, trimmed, value),
+        Some("set-cookie") => return found_in_set_cookie(parts, trimmed, value),
+        _ => {}
     }
     let (mut scheme, mut rest) = split_scheme(value);
     let scheme_problem = bearer_after_text(header_name.as_deref(), scheme, value);
@@ -298,6 +315,7 @@ fn find_in_line(
         location: parts.join(", "),
         header_name,
         query_parameter: None,
+        cookie_name: None,
         scheme: scheme.map(str::to_owned),
         problems,
         mesh_reading,
@@ -413,6 +431,7 @@ pub(super) fn as_sent(found: &Found) -> Option<Found> {
         location: found.location.clone(),
         header_name: found.header_name.clone(),
         query_parameter: found.query_parameter.clone(),
+        cookie_name: found.cookie_name.clone(),
         scheme: found.scheme.clone(),
         problems,
         mesh_reading: MeshReading::Token,
@@ -445,12 +464,7 @@ fn text_before_token(rest: &str, envoy_token: &str) -> Problem {
 
 /// Finds the token in the value of a `Cookie` header: the value of the first cookie that contains
 /// a JWT. `parts` describe how the input was given, for messages.
-fn found_in_cookie(
-    mut parts: Vec<String>,
-    trimmed: &str,
-    header_name: Option<String>,
-    value: &str,
-) -> Result<Found, TokenError> {
+fn found_in_cookie(parts: Vec<String>, trimmed: &str, value: &str) -> Result<Found, TokenError> {
     let Some((cookie, token)) = jwt_cookie(value) else {
         return Err(not_a_token(
             &parts,
@@ -458,23 +472,71 @@ fn found_in_cookie(
             "no cookie holds a JWT (three base64url segments and two dots)",
         ));
     };
+    cookie_token(parts, trimmed, cookie, token, Vec::new())
+}
+
+/// Finds the token in the value of a `Set-Cookie` header. RFC 6265 section 4.1.1 puts the cookie's
+/// `name=value` first, perhaps with the value in double quotes, and its attributes (`Path`,
+/// `Max-Age`, `HttpOnly` …) after `; `, so the token is the value alone. The request that follows
+/// sends it back as `Cookie: name=value`.
+fn found_in_set_cookie(
+    parts: Vec<String>,
+    trimmed: &str,
+    value: &str,
+) -> Result<Found, TokenError> {
+    let pair = value.split(';').next().unwrap_or_default();
+    let Some((cookie, cookie_value)) = pair.split_once('=') else {
+        return Err(not_a_token(
+            &parts,
+            trimmed,
+            "the Set-Cookie value has no `name=value` pair before its first `;`",
+        ));
+    };
+    let cookie = cookie.trim();
+    let cookie_value = cookie_value.trim();
+    let unquoted = cookie_value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or(cookie_value);
+    let note = Problem::note(
+        "set_cookie",
+        format!(
+            "the token is the value of the `{cookie}` cookie in a Set-Cookie header, which a \
+             server sends in a response. The browser then sends the value back in its requests \
+             as `Cookie: {cookie}=<value>`, without the attributes after `;`"
+        ),
+    );
+    cookie_token(parts, trimmed, cookie, unquoted, vec![note])
+}
+
+/// Builds what is found for `token`, the value of `cookie`, with `problems` about where it was
+/// found. The request carries it in its `Cookie` header.
+fn cookie_token(
+    mut parts: Vec<String>,
+    trimmed: &str,
+    cookie: &str,
+    token: &str,
+    mut problems: Vec<Problem>,
+) -> Result<Found, TokenError> {
     parts.push(format!("cookie {cookie}"));
-    let (token, kind, mut problems) =
+    let (token, kind, picked_problems) =
         pick_token(token).map_err(|reason| not_a_token(&parts, trimmed, &reason))?;
+    problems.extend(picked_problems);
     problems.push(Problem::warning(
         "not_default_location",
         format!(
             "the token is in the `{cookie}` cookie; Istio's default location is \
              `Authorization: Bearer`, so the mesh reads this cookie only when a \
-             RequestAuthentication lists it under `fromCookies`"
+             RequestAuthentication lists it under `fromCookies` (Envoy's `from_cookies`)"
         ),
     ));
     Ok(Found {
         text: token,
         kind,
         location: parts.join(", "),
-        header_name,
+        header_name: Some("cookie".to_owned()),
         query_parameter: None,
+        cookie_name: Some(cookie.to_owned()),
         scheme: None,
         problems,
         mesh_reading: MeshReading::Nothing,
@@ -494,7 +556,7 @@ fn jwt_cookie(value: &str) -> Option<(&str, &str)> {
 }
 
 /// Removes one pair of matching surrounding quotes, and the whitespace inside them.
-fn strip_quotes(text: &str) -> (&str, bool) {
+pub(super) fn strip_quotes(text: &str) -> (&str, bool) {
     for quote in ['"', '\''] {
         if let Some(inner) = text
             .strip_prefix(quote)

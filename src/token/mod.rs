@@ -4,6 +4,7 @@
 //! Everything here is plain Rust: text and a clock in, values out.
 
 mod base64url;
+mod configured;
 mod curl;
 mod curl_options;
 mod envoy;
@@ -26,6 +27,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::mesh::jwt::config::JwtProvider;
 
 pub use curl::CurlRequest;
 pub use envoy::{extract_from_header, jwt_authn_format_status};
@@ -59,6 +62,9 @@ pub struct Inspection {
     /// command.
     #[serde(skip)]
     pub query_parameter: Option<String>,
+    /// Name of the cookie the token was found in, for a `Cookie` or `Set-Cookie` header.
+    #[serde(skip)]
+    pub cookie_name: Option<String>,
     /// The authorization scheme exactly as written (`Bearer`, `bearer`, `Token` …), when there was
     /// one.
     pub scheme: Option<String>,
@@ -317,6 +323,17 @@ pub fn inspect(text: &str, now: DateTime<Utc>) -> Result<Inspection, TokenError>
     Ok(inspect_found(find::find_token(text)?, now))
 }
 
+/// Finds a token in pasted text as [`inspect`] does, but reads it at the locations of
+/// `providers` (the `jwtRules` that cover a workload) as Envoy's `jwt_authn` reads them. The
+/// default reading applies when Envoy reads no token there outside Istio's default locations.
+pub fn inspect_at(
+    text: &str,
+    now: DateTime<Utc>,
+    providers: &[&JwtProvider],
+) -> Result<Inspection, TokenError> {
+    Ok(inspect_found(find::find_token_at(text, providers)?, now))
+}
+
 /// Decodes the token `found`, with times relative to `now`.
 fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
     let as_sent = find::as_sent(&found).map(|joined| Box::new(inspect_found(joined, now)));
@@ -368,6 +385,7 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         found_as: found.location,
         header_name: found.header_name,
         query_parameter: found.query_parameter,
+        cookie_name: found.cookie_name,
         scheme: found.scheme,
         header: decoded.header,
         claims: decoded.claims,

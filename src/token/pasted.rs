@@ -1,16 +1,20 @@
 //! Requests pasted in other shapes than a curl command: a URL, with or without its scheme, a
-//! path with a query as access logs show it (`%REQ(:PATH)%`), and an HTTP/1.1 request as
-//! `curl -v` or a proxy dump shows it.
+//! path with a query as access logs show it (`%REQ(:PATH)%`), an HTTP/1.1 request as `curl -v`
+//! or a proxy dump shows it, and a block of header lines as a browser's developer tools copy it.
 
 use super::curl::{CurlRequest, sent_url};
+use super::find::split_header_line;
 use super::response;
 use crate::mesh::codec::is_http_token;
 
-/// Returns how `text` was given (`URL`, `path` or `HTTP request`) and the request it stands for,
-/// or `None` for text in none of these shapes.
+/// The shape name of a block of `Name: value` lines without a request line, in messages.
+pub(super) const HEADER_BLOCK: &str = "header block";
+
+/// Returns how `text` was given (`URL`, `path`, `HTTP request` or `header block`) and the request
+/// it stands for, or `None` for text in none of these shapes.
 pub(super) fn parse(text: &str) -> Option<(&'static str, CurlRequest)> {
-    if let Some(request) = http_request(text) {
-        return Some(("HTTP request", request));
+    if let Some(read) = http_request(text) {
+        return Some(read);
     }
     if text.contains(char::is_whitespace) {
         return None;
@@ -67,7 +71,11 @@ fn is_url(text: &str) -> bool {
 /// a blank line. Lines may start with `> `, as `curl -v` prints what it sends. In the whole output
 /// of `curl -v` only those lines count: curl starts its own notes with `* `, the response head
 /// with `< ` and data with `{ ` or `} `, and prints the body without a prefix.
-fn http_request(text: &str) -> Option<CurlRequest> {
+///
+/// Without a request line, two or more lines that are all `Name: value` header lines are a
+/// [`HEADER_BLOCK`], as a browser's developer tools copy a request's headers. Such a request has
+/// no URL, and its method is GET, as for a lone `curl -H` argument.
+fn http_request(text: &str) -> Option<(&'static str, CurlRequest)> {
     let lines = text.lines().map(|line| line.trim_end_matches('\r'));
     let verbose = is_curl_verbose(text);
     let mut lines = lines
@@ -75,33 +83,60 @@ fn http_request(text: &str) -> Option<CurlRequest> {
         .map(|line| match line.strip_prefix('>') {
             Some(rest) => rest.strip_prefix(' ').unwrap_or(rest),
             None => line,
-        });
-    let mut request_line = lines.next()?.split(' ');
-    let (method, target, version) = (
-        request_line.next()?,
-        request_line.next()?,
-        request_line.next()?,
-    );
+        })
+        .peekable();
+    let Some((method, target)) = request_line(lines.peek()?) else {
+        return header_block(lines);
+    };
+    lines.next();
+    let headers = lines
+        .take_while(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let request = CurlRequest {
+        url: Some(sent_url(target, "", None)),
+        headers,
+        method: method.to_owned(),
+        ..CurlRequest::default()
+    };
+    Some(("HTTP request", request))
+}
+
+/// Returns the method and request target of an HTTP request line, or `None` for another line.
+fn request_line(line: &str) -> Option<(&str, &str)> {
+    let mut words = line.split(' ');
+    let (method, target, version) = (words.next()?, words.next()?, words.next()?);
     // curl -v prints `HTTP/2` and `HTTP/3` requests in the same form.
-    let is_request_line = request_line.next().is_none()
+    let is_request_line = words.next().is_none()
         && is_http_token(method)
         && method.bytes().all(|b| b.is_ascii_uppercase())
         && ["HTTP/1.", "HTTP/2", "HTTP/3"]
             .iter()
             .any(|prefix| version.starts_with(prefix));
-    if !is_request_line {
-        return None;
+    is_request_line.then_some((method, target))
+}
+
+/// Reads `lines` as a [`HEADER_BLOCK`]: every line up to the first blank one, and after it only
+/// blank lines, is a header line, and there are at least two. One header line alone is read as a
+/// header line, not as a request.
+fn header_block<'a>(lines: impl Iterator<Item = &'a str>) -> Option<(&'static str, CurlRequest)> {
+    let mut headers = Vec::new();
+    let mut ended = false;
+    for line in lines {
+        if line.trim().is_empty() {
+            ended = true;
+        } else if ended || split_header_line(line).is_none() {
+            return None;
+        } else {
+            headers.push(line.to_owned());
+        }
     }
-    let headers = lines
-        .take_while(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Some(CurlRequest {
-        url: Some(sent_url(target, "", None)),
+    let request = CurlRequest {
         headers,
-        method: method.to_owned(),
+        method: "GET".to_owned(),
         ..CurlRequest::default()
-    })
+    };
+    (request.headers.len() >= 2).then_some((HEADER_BLOCK, request))
 }
 
 /// Returns the response body in the output of `curl -v`: the lines after the last line that ends
@@ -222,6 +257,30 @@ mod tests {
         );
         let without_token = text.replace("#access_token=a", "?code=c");
         assert_eq!(verbose_redirect_heads(&without_token), None);
+    }
+
+    #[test]
+    fn header_block_read() {
+        let text = "Host: h\r\nAuthorization: Bearer t\r\nAccept: */*\r\n";
+        let (source, request) = parse(text).expect("a header block");
+        assert_eq!(source, HEADER_BLOCK);
+        assert_eq!(request.url, None);
+        assert_eq!(request.method, "GET");
+        assert_eq!(
+            request.headers,
+            ["Host: h", "Authorization: Bearer t", "Accept: */*"]
+        );
+    }
+
+    #[test]
+    fn header_block_needs_header_lines() {
+        for text in [
+            "Authorization: Bearer t",
+            "Authorization: Bearer t\nnot a header line",
+            "Host: h\nAccept: */*\n\nbody",
+        ] {
+            assert_eq!(parse(text), None, "{text:?}");
+        }
     }
 
     #[test]

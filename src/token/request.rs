@@ -170,9 +170,14 @@ fn requests_in(text: &str) -> Option<(&'static str, Vec<CurlRequest>)> {
 /// request (as `curl -v` prints it), a URL or a path with a query: of several requests, the one
 /// whose token decode reads. Returns `None` for other text, such as a header line or a token.
 pub fn sent_request(text: &str) -> Option<CurlRequest> {
-    let (_, mut requests) = requests_in(without_padding(text))?;
+    read_request(text).map(|(_, request)| request)
+}
+
+/// Returns how pasted `text` was given and the request [`sent_request`] returns for it.
+pub(super) fn read_request(text: &str) -> Option<(&'static str, CurlRequest)> {
+    let (source, mut requests) = requests_in(without_padding(text))?;
     let index = decoded_request(&requests);
-    Some(requests.swap_remove(index))
+    Some((source, requests.swap_remove(index)))
 }
 
 /// Returns the request that the token pasted in `text` is sent in, as [`sent_request`] does. For
@@ -307,7 +312,7 @@ fn envoy_reads(request: &CurlRequest) -> Vec<extract::Found> {
     )
 }
 
-fn other_token(found: &extract::Found) -> OtherToken {
+pub(super) fn other_token(found: &extract::Found) -> OtherToken {
     let location = match &found.location {
         Location::Header { name, .. } if name == "authorization" => {
             "the `Authorization` header".to_owned()
@@ -374,8 +379,8 @@ fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
             "the {source} has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn \
              reads by default"
         ),
-        "HTTP request" => format!(
-            "the HTTP request has no `Authorization: Bearer` header and no `{QUERY_PARAMETER}` \
+        "HTTP request" | pasted::HEADER_BLOCK => format!(
+            "the {source} has no `Authorization: Bearer` header and no `{QUERY_PARAMETER}` \
              query parameter, the locations Envoy's jwt_authn reads by default"
         ),
         HTTPIE => {
@@ -443,6 +448,7 @@ fn found_in_query(
                 location: parts.join(", "),
                 header_name: None,
                 query_parameter: Some(QUERY_PARAMETER.to_owned()),
+                cookie_name: None,
                 scheme: None,
                 problems,
                 mesh_reading: MeshReading::Token,

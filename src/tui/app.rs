@@ -337,12 +337,18 @@ impl App {
     }
 
     fn inspect(&mut self, text: &str) {
+        // NOTE: the view covers several workloads, so it reads the token at Istio's default
+        // locations only. A configured `fromHeaders` prefix is still reported as text before the
+        // token here, though the what-if rows send the header as pasted.
         self.token.result = Some(token::inspect(text.trim(), self.now()));
         self.token.pasted = PastedText(text.trim().to_owned());
         self.token.scroll = 0;
         // A pasted request (a curl or HTTPie command, `curl -v` output, a URL) names the
-        // request, so the what-if rows judge that one.
-        if let Some(request) = token::pasted_request(text) {
+        // request, so the what-if rows judge that one. A block of header lines or a lone `-H`
+        // argument names no URL, so the what-if request stays as it was.
+        if let Some(request) = token::pasted_request(text)
+            && request.url.is_some()
+        {
             self.live.what_if.path = request.path();
             self.live.what_if.method = request.method;
         }

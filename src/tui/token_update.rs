@@ -11,7 +11,7 @@ use crate::mesh::check::Mesh;
 use crate::token::{Inspection, TokenError};
 
 use super::app::{App, FlashLevel};
-use super::what_if::{self, Probe, Row, Target, TokenFound};
+use super::what_if::{self, Carrier, Probe, Row, Target, TokenFound};
 
 /// The Token view's last inspection and what-if table. The raw token stays inside the
 /// inspection, redacted from `Debug`, and is never drawn.
@@ -95,7 +95,8 @@ impl App {
             generation: self.policy_generation,
         };
         let token = inspection.token.expose().to_owned();
-        let mut rows = self.what_if_rows(&token);
+        let carrier = what_if::carrier(&self.token.pasted.0, inspection);
+        let mut rows = self.what_if_rows(&token, &carrier);
         let edge = self.edge.as_ref().map(|edge| {
             // The edge judges the value as pasted, as `idflow decode --edge-profile` does, so
             // `x Bearer <jwt>` gets the edge's verdict for that value.
@@ -127,9 +128,10 @@ impl App {
         self.token.what_if_key = Some(key);
     }
 
-    /// Evaluates the what-if request with `token` at every workload known: the live cluster's when
-    /// it reported some, else those the session's policies and flows name.
-    fn what_if_rows(&self, token: &str) -> Vec<Row> {
+    /// Evaluates the what-if request with `token`, sent where `carrier` puts it, at every workload
+    /// known: the live cluster's when it reported some, else those the session's policies and
+    /// flows name.
+    fn what_if_rows(&self, token: &str, carrier: &Carrier) -> Vec<Row> {
         let live = !self.live.workloads.is_empty();
         let settings = MeshSettings {
             now: self.now(),
@@ -154,6 +156,7 @@ impl App {
             method: &self.live.what_if.method,
             path: &self.live.what_if.path,
             token: Some(token),
+            carrier,
         };
         if !live {
             let targets = what_if::targets(&self.policies, &self.flows);

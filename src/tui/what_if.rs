@@ -1,13 +1,16 @@
 //! The Token view's what-if: for each known workload, what its proxy would decide for a
-//! request that carries the pasted token as `Authorization: Bearer TOKEN`. Each verdict comes from
-//! [`check`], the function `idflow check` runs, with the request built as `idflow check --token`
-//! builds it, so the table and the command always agree.
+//! request that carries the pasted token where it was pasted: in the pasted header with its value
+//! as pasted, in the pasted query parameter or cookie, and as `Authorization: Bearer TOKEN` for a
+//! bare token. Each verdict comes from [`check`], the function `idflow check` runs, with the
+//! request built as `idflow check -H` or `--token` builds it, so the table and the command always
+//! agree.
 
 use std::collections::BTreeMap;
 
+use crate::edge::profile::sent_header_value;
 use crate::mesh::check::{DEFAULT_PORT, Mesh, bearer_header, check, service_host};
 use crate::mesh::crd::PolicySet;
-use crate::mesh::jwt::extract::{Location, extract, locations};
+use crate::mesh::jwt::extract::{Location, extract, locations, percent_decode};
 use crate::mesh::jwt::{self, config::JwtProvider};
 use crate::mesh::named;
 use crate::mesh::scope::policies_for;
@@ -16,6 +19,7 @@ use crate::mesh::{MeshSettings, Request, Stage, Verdict, Workload, WorkloadKind}
 use crate::model::{Decision, Flow, HopKind, HopRole};
 use crate::token::jwks::parse_jwks;
 use crate::token::verify::{TokenVerifyError, VerifyError, parse_jwt, verify_token};
+use crate::token::{Inspection, pasted_request};
 
 /// A workload to ask, and the mTLS peer its requests arrive from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +31,27 @@ pub struct Target {
     pub source_principal: Option<String>,
 }
 
-/// The request each workload receives: `METHOD PATH`, with the token as a bearer token.
+/// The request each workload receives: `METHOD PATH`, with the token where `carrier` puts it.
 #[derive(Clone, Copy)]
 pub struct Probe<'a> {
     pub method: &'a str,
     pub path: &'a str,
     /// The token, or `None` to send none.
     pub token: Option<&'a str>,
+    pub carrier: &'a Carrier,
+}
+
+/// The place in the what-if request that carries the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carrier {
+    /// `Authorization: Bearer TOKEN`, as `idflow check --token` sends it.
+    Bearer,
+    /// A header name and its whole value as pasted (`x-jwt`, `Tok <jwt>`), as `idflow check -H`
+    /// sends it. The value contains the token.
+    Header(String, String),
+    /// A query parameter name and value as they appear in the pasted URL (percent-encoded). The
+    /// pair is added to the path unless the path already has a parameter of that name.
+    Param(String, String),
 }
 
 /// The location at which the workload's jwt_authn found the token, or the reason it found none.
@@ -169,18 +187,83 @@ pub fn evaluate(mesh: &Mesh<'_>, targets: &[Target], probe: Probe<'_>) -> Vec<Ro
         .collect()
 }
 
-/// Builds the request `idflow check --workload … --method M --path P --token T` sends, from
-/// `target.source_principal` when one is set.
+/// Builds the request `idflow check --workload … --method M --path P` sends with `--token T`,
+/// with `-H 'NAME: VALUE'` or with the query parameter in `--path`, as `probe.carrier` selects.
+/// `--source-principal` comes from `target.source_principal` when one is set.
 pub fn request(target: &Target, probe: Probe<'_>) -> Request {
+    let mut path = probe.path.to_owned();
+    let mut headers = Vec::new();
+    if let Some(token) = probe.token {
+        match probe.carrier {
+            Carrier::Bearer => headers.push(bearer_header(token)),
+            Carrier::Header(name, value) => headers.push((name.clone(), value.clone())),
+            Carrier::Param(name, value) => path = with_query_parameter(&path, name, value),
+        }
+    }
     Request {
         port: DEFAULT_PORT,
         method: probe.method.to_owned(),
-        path: probe.path.to_owned(),
+        path,
         host: service_host(&target.workload, DEFAULT_PORT),
-        headers: probe.token.map(bearer_header).into_iter().collect(),
+        headers,
         source_principal: target.source_principal.clone(),
         ..Request::default()
     }
+}
+
+/// Returns where the what-if request carries the token of `inspection`, found in `pasted`. That
+/// is the header it was pasted in with the value as pasted, the query parameter of the pasted
+/// URL or the cookie, else `Authorization: Bearer`. A `Set-Cookie` value is sent back as
+/// `Cookie: NAME=TOKEN`.
+pub fn carrier(pasted: &str, inspection: &Inspection) -> Carrier {
+    let token = inspection.token.expose();
+    if let Some(name) = &inspection.query_parameter {
+        let url = pasted_request(pasted).and_then(|request| request.url);
+        let raw = url.as_deref().and_then(|url| raw_query_pair(url, name));
+        let (raw_name, raw_value) = raw.unwrap_or_else(|| (name.clone(), token.to_owned()));
+        return Carrier::Param(raw_name, raw_value);
+    }
+    let Some(name) = &inspection.header_name else {
+        return Carrier::Bearer;
+    };
+    match (
+        sent_header_value(pasted, inspection),
+        &inspection.cookie_name,
+    ) {
+        (Some(value), _) => Carrier::Header(name.clone(), value),
+        (None, Some(cookie)) => Carrier::Header(name.clone(), format!("{cookie}={token}")),
+        (None, None) => Carrier::Bearer,
+    }
+}
+
+/// Returns the first `name=value` pair of the query of `url` whose name percent-decodes to
+/// `name`, both as written in the URL.
+fn raw_query_pair(url: &str, name: &str) -> Option<(String, String)> {
+    let query = url.split_once('?')?.1.split('#').next().unwrap_or_default();
+    query.split('&').find_map(|pair| {
+        let (pair_name, value) = pair.split_once('=')?;
+        (percent_decode(pair_name) == name).then(|| (pair_name.to_owned(), value.to_owned()))
+    })
+}
+
+/// Returns `path` with `name=value` added to its query, or `path` unchanged when its query already
+/// has a parameter `name` (after percent-decoding, as Envoy compares names).
+fn with_query_parameter(path: &str, name: &str, value: &str) -> String {
+    let decoded_name = percent_decode(name);
+    if let Some((_, query)) = path.split_once('?') {
+        let present = query.split('&').any(|pair| {
+            let pair_name = pair
+                .split_once('=')
+                .map_or(pair, |(pair_name, _)| pair_name);
+            percent_decode(pair_name) == decoded_name
+        });
+        if present {
+            return path.to_owned();
+        }
+        let separator = if query.is_empty() { "" } else { "&" };
+        return format!("{path}{separator}{name}={value}");
+    }
+    format!("{path}?{name}={value}")
 }
 
 fn token_found(mesh: &Mesh<'_>, workload: &Workload, request: &Request, sent: bool) -> TokenFound {
@@ -428,6 +511,14 @@ mod tests {
             row(403, "rbac_access_denied_matched_policy[none]").authn_text(),
             "no token"
         );
+    }
+
+    #[test]
+    fn query_parameter_added_once() {
+        assert_eq!(with_query_parameter("/y", "t", "a"), "/y?t=a");
+        assert_eq!(with_query_parameter("/y?", "t", "a"), "/y?t=a");
+        assert_eq!(with_query_parameter("/y?b=1", "t", "a"), "/y?b=1&t=a");
+        assert_eq!(with_query_parameter("/y?%74=b", "t", "a"), "/y?%74=b");
     }
 
     #[test]

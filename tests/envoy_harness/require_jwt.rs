@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::client::WireRequest;
 use super::{envoy, http_verdicts, idflow, scratch_dir};
@@ -17,11 +17,21 @@ pub type Request = (String, Vec<(String, String)>);
 /// Writes the two policies for `issuer`, whose keys are the JWKS `jwks` (one line of JSON), to a
 /// new file under a folder named after `label`, and returns its path.
 pub fn policy_file(issuer: &str, jwks: &str, label: &str) -> PathBuf {
+    policy_file_at(issuer, jwks, &json!({}), label)
+}
+
+/// Writes the policies [`policy_file`] writes, with the token locations in `locations` (an object
+/// of `fromHeaders`, `fromParams` and `fromCookies` fields) added to the `jwtRules` entry.
+pub fn policy_file_at(issuer: &str, jwks: &str, locations: &Value, label: &str) -> PathBuf {
+    let mut rule = json!({"issuer": issuer, "jwks": jwks});
+    if let (Some(rule), Some(locations)) = (rule.as_object_mut(), locations.as_object()) {
+        rule.extend(locations.clone());
+    }
     let authentication = json!({
         "apiVersion": "security.istio.io/v1",
         "kind": "RequestAuthentication",
         "metadata": {"name": "jwt", "namespace": "shop"},
-        "spec": {"jwtRules": [{"issuer": issuer, "jwks": jwks}]},
+        "spec": {"jwtRules": [rule]},
     });
     let authorization = json!({
         "apiVersion": "security.istio.io/v1",

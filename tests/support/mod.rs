@@ -340,6 +340,7 @@ pub fn what_if_statuses(
         method: "GET",
         path,
         token: None,
+        carrier: &what_if::Carrier::Bearer,
     };
     what_if::evaluate(&mesh, &what_if::targets(&policies, flows), probe)
         .into_iter()

@@ -1,6 +1,7 @@
 //! A real terminal for end-to-end tests: tmux runs the binary, takes keys and pastes, and shows
 //! its screen.
 
+use std::path::Path;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -88,4 +89,35 @@ impl Drop for TmuxSession {
             .args(["kill-session", "-t", &self.name])
             .status();
     }
+}
+
+/// Starts `idflow replay` on the demo's access logs with `policies` in tmux, opens the Token view
+/// and pastes `input`.
+pub fn replay_token_view(label: &str, policies: &Path, input: &str) -> TmuxSession {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let command = format!(
+        "{} replay --policies {} {} {}",
+        env!("CARGO_BIN_EXE_idflow"),
+        policies.display(),
+        demo.join("istio-system.istio-ingressgateway.log").display(),
+        demo.join("shop.orders.log").display(),
+    );
+    let session = TmuxSession::start(label, &command, 200, 50);
+    let (ready, screen) = session.wait_for(&["flows"], Duration::from_secs(10));
+    assert!(ready, "replay did not start:\n{screen}");
+
+    session.send(&["t"]);
+    session.paste(input);
+    let (shown, screen) = session.wait_for(&["found as", "WORKLOAD"], Duration::from_secs(10));
+    assert!(shown, "the Token view shows no what-if rows:\n{screen}");
+    session
+}
+
+/// Returns the what-if row of `workload` on a Token view screen.
+pub fn what_if_row(screen: &str, workload: &str) -> String {
+    screen
+        .lines()
+        .find(|line| line.trim_start_matches('│').starts_with(workload))
+        .unwrap_or_else(|| panic!("no what-if row for {workload}:\n{screen}"))
+        .to_owned()
 }

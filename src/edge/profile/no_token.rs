@@ -25,7 +25,7 @@ pub struct PastedRequest {
 
 impl PastedRequest {
     /// Reads `input` as a request, or returns `None` for text that is not one (a word, an empty
-    /// input, several lines that are no HTTP request), for which the edge has nothing to decide.
+    /// input, several lines that are neither an HTTP request nor a block of header lines), for which the edge has nothing to decide.
     /// Every shape in which decode reads a request is read by [`crate::token::sent_request`], so
     /// the edge judges the same request that decode looked for a token in.
     pub fn parse(input: &str) -> Option<Self> {
@@ -249,7 +249,7 @@ mod tests {
             "",
             "hello world",
             "opaque-word",
-            "Authorization: Basic a\nCookie: b=c",
+            "Authorization: Basic a\nnot a header line",
             "https://orders.test/a b",
             "localhost:8080/a b",
         ] {
@@ -295,6 +295,23 @@ mod tests {
                 .header("authorization")
                 .is_some_and(|value| value.starts_with("Basic ")),
             "{basic:?}"
+        );
+    }
+
+    #[test]
+    fn header_block_read_as_decode_reads() {
+        let request =
+            PastedRequest::parse("Authorization: Basic a\nCookie: b=c").expect("a request");
+
+        assert_eq!(request.path(), None);
+        assert_eq!(
+            request.request.header("authorization"),
+            Some("Basic a"),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.request.header_value("cookie").as_deref(),
+            Some("b=c")
         );
     }
 
