@@ -345,7 +345,6 @@ fn decode_nested_jwt_recognised() {
 /// Checks the debug log of a fetch from a JWKS URL with a user and password. These are HTTP Basic
 /// credentials, so the log must not contain the password, as it contains no token.
 #[test]
-#[ignore = "finding: the debug log contains the password of a JWKS URL"]
 fn jwks_url_password_not_logged() {
     let dir = scratch_dir("tester-token-log");
     let log = dir.join("idflow.log");

@@ -23,6 +23,7 @@ use crate::mesh::crd::ObjectMeta;
 use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
 use crate::mesh::scope::{AppliedRequestAuthentication, policies_for};
+use crate::redact;
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -512,7 +513,8 @@ impl Keys {
         }
         for source in &args.keys.jwks {
             if source.contains("://") {
-                let result = keys.fetch_jwks(args, SourceKind::Url, source, source);
+                let label = redact::hide_url_credentials(source);
+                let result = keys.fetch_jwks(args, SourceKind::Url, &label, source);
                 keys.keep(result);
             } else {
                 let text = read_text(source, "JWKS file")?;
@@ -683,7 +685,11 @@ impl Keys {
         if let Some(warning) = warning {
             stderr_line!("idflow decode: warning: {warning}");
         }
-        let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
+        let label = format!(
+            "{} (jwks_uri of issuer {})",
+            redact::hide_url_credentials(&jwks_uri),
+            redact::hide_url_credentials(issuer)
+        );
         let declared = serde_json::from_str::<serde_json::Value>(&document)
             .ok()
             .and_then(|document| document.get("issuer")?.as_str().map(str::to_owned));
@@ -806,7 +812,7 @@ impl Keys {
                             Err(error) => self.failures.push(error.to_string()),
                         }
                     }
-                    refetched.push(url);
+                    refetched.push(redact::hide_url_credentials(&url).into_owned());
                 }
                 Some(Err(error)) => self.failures.push(error.to_string()),
             }
@@ -825,6 +831,7 @@ impl Keys {
 /// signature the keys of `discovered`, given with `--issuer`, verified. Istio pairs each issuer
 /// with its keys, so Envoy finds no provider for the token.
 fn issuer_mismatch(issuer: Option<&str>, discovered: &str) -> token::Problem {
+    let discovered = redact::hide_url_credentials(discovered);
     let iss = issuer.map_or_else(
         || "no `iss`".to_owned(),
         |issuer| format!("`iss` {issuer:?}"),
