@@ -2,6 +2,7 @@
 
 mod compact;
 mod edge;
+mod nested;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -162,6 +163,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
         }
     };
     let report = keys.check(&mut inspection);
+    let nested_report = keys.check_nested(&inspection);
     let invalid = keys.judges_invalid(&inspection, &report);
     let format = args.output.unwrap_or(OutputFormat::Text);
     let edge_output = edge.as_ref().map(|edge| match format {
@@ -172,7 +174,11 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             EdgeOutput::Text(edge.text(&input, &inspection, now, args.show_secrets))
         }
     });
-    let output = render(args, &inspection, &report, edge_output)?;
+    let reports = Reports {
+        outer: &report,
+        nested: nested_report.as_ref(),
+    };
+    let output = render(args, &inspection, reports, edge_output)?;
     Ok((output, invalid))
 }
 
@@ -212,7 +218,12 @@ fn decode_token_only(args: &DecodeArgs) -> Result<(String, bool), String> {
     let input = read_input(args)?;
     let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
     let report = no_keys_report(&inspection);
-    let output = render(args, &inspection, &report, None)?;
+    let nested_report = inspection.nested.as_deref().map(no_keys_report);
+    let reports = Reports {
+        outer: &report,
+        nested: nested_report.as_ref(),
+    };
+    let output = render(args, &inspection, reports, None)?;
     Ok((output, inspection.is_invalid()))
 }
 
@@ -241,17 +252,27 @@ fn read_input(args: &DecodeArgs) -> Result<String, String> {
     })
 }
 
+/// The signature reports of a token and of its nested token.
+#[derive(Clone, Copy)]
+struct Reports<'a> {
+    outer: &'a SignatureReport,
+    /// The report for [`Inspection::nested`], present when the token has one.
+    nested: Option<&'a SignatureReport>,
+}
+
 /// Writes the output of a single decode in the format `args` choose.
 fn render(
     args: &DecodeArgs,
     inspection: &Inspection,
-    report: &SignatureReport,
+    reports: Reports,
     edge: Option<EdgeOutput>,
 ) -> Result<String, String> {
     let format = args.output.unwrap_or(OutputFormat::Text);
+    let report = reports.outer;
     Ok(match format {
         OutputFormat::Json | OutputFormat::Ndjson => {
             let mut value = to_json(inspection, report, args.show_secrets);
+            value.nested = nested::to_json(inspection, reports.nested, args.show_secrets);
             value.edge = match edge {
                 Some(EdgeOutput::Json(json)) => Some(json),
                 _ => None,
@@ -268,6 +289,11 @@ fn render(
         }
         OutputFormat::Text => {
             let mut text = to_text(inspection, report, args.show_secrets);
+            text.push_str(&nested::to_text(
+                inspection,
+                reports.nested,
+                args.show_secrets,
+            ));
             if let Some(EdgeOutput::Text(edge)) = edge {
                 text.push_str(&edge);
             }
@@ -349,8 +375,11 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
             Line::Text(text) => match token::inspect(text, now) {
                 Ok(mut inspection) => {
                     let report = keys.check(&mut inspection);
+                    let nested_report = keys.check_nested(&inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
                     let mut object = to_json(&inspection, &report, args.show_secrets);
+                    object.nested =
+                        nested::to_json(&inspection, nested_report.as_ref(), args.show_secrets);
                     object.edge = edge
                         .as_ref()
                         .map(|edge| edge.json(text, &inspection, now, args.show_secrets));
@@ -767,6 +796,22 @@ impl Keys {
         report
     }
 
+    /// Checks the signature of the token nested in `inspection`'s payload, when it has one, with
+    /// the same keys as the outer token but without fetching a JWKS again. Its `iss` picks the
+    /// `jwtRules` sets, as for the outer token.
+    fn check_nested(&self, inspection: &Inspection) -> Option<SignatureReport> {
+        let inner = inspection.nested.as_deref()?;
+        if !self.any_key_flag {
+            return Some(no_keys_report(inner));
+        }
+        let issuer = inner
+            .claims
+            .as_ref()
+            .and_then(|claims| claims.get("iss"))
+            .and_then(serde_json::Value::as_str);
+        Some(self.check_sets(inner, issuer))
+    }
+
     /// Checks the token against the key flags' sets, then the `jwtRules` sets for `issuer`.
     fn check_sets(&self, inspection: &Inspection, issuer: Option<&str>) -> SignatureReport {
         let policy = self
@@ -978,6 +1023,9 @@ struct DecodeJson<'a> {
     /// The input line, in `--batch` mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u64>,
+    /// The token nested in the payload (`cty` `JWT`), in the same shape without `nested`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nested: Option<Box<DecodeJson<'a>>>,
     problems: &'a [token::Problem],
     scheme: &'a Option<String>,
     signature: SignatureJson<'a>,
@@ -1041,6 +1089,7 @@ fn to_json<'a>(
         header_name: &inspection.header_name,
         kind: inspection.kind,
         line: None,
+        nested: None,
         problems: &inspection.problems,
         scheme: &inspection.scheme,
         signature: SignatureJson {

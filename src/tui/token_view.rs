@@ -194,8 +194,23 @@ fn inspection_lines(theme: &Theme, inspection: &Inspection, width: usize) -> Vec
     for problem in &inspection.problems {
         out.extend(problem_lines(theme, &problem.code, &problem.message, width));
     }
+    // A nested token has no nested token of its own decoded, so this recurses once at most.
+    if let Some(inner) = inspection.nested.as_deref() {
+        out.push(Line::from(styled(
+            theme,
+            Slot::Header,
+            "Nested JWT (the payload, one level down)",
+        )));
+        for mut line in inspection_lines(theme, inner, width.saturating_sub(NESTED_INDENT.len())) {
+            line.spans.insert(0, Span::raw(NESTED_INDENT));
+            out.push(line);
+        }
+    }
     out
 }
+
+/// Indent of the nested token's lines under their heading.
+const NESTED_INDENT: &str = "  ";
 
 /// Returns a problem as `  code message`, wrapped to `width` with continuation lines indented under
 /// the message. A code too long to leave [`MIN_PROBLEM_TEXT_WIDTH`] columns beside it gets a line
