@@ -22,7 +22,7 @@ const PASSWORD: &str = "url-password-4411";
 /// The request line and `Authorization` header of one request.
 type Seen = (String, Option<String>);
 
-/// A loopback HTTP server that answers every request with `status` and `body`, and records the
+/// A loopback HTTP server that responds to every request with `status` and `body`, and records the
 /// request line and `Authorization` header of each request.
 struct Server {
     port: u16,
@@ -77,6 +77,21 @@ impl Server {
     }
 }
 
+/// Checks the warning of a fetch that got HTTP 500 from a URL with credentials: it names the
+/// status and the URL without user and password.
+fn assert_failure_warning_hidden(stderr: &str) {
+    assert!(
+        stderr.contains("HTTP 500"),
+        "the warning names the status: {stderr}"
+    );
+    assert!(
+        stderr.contains("[credentials hidden]@127.0.0.1"),
+        "the warning names the URL: {stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert!(!stderr.contains(USER), "{stderr}");
+}
+
 fn token() -> String {
     let now = chrono::Utc::now().timestamp();
     mint::mint(
@@ -128,16 +143,7 @@ fn jwks_url_failure_hides_credentials() {
 
     assert_eq!(code, 1, "unverified: {json} {stderr}");
     assert_eq!(server.requests().len(), 1);
-    assert!(
-        stderr.contains("HTTP 500"),
-        "the warning names the status: {stderr}"
-    );
-    assert!(
-        stderr.contains("[credentials hidden]@127.0.0.1"),
-        "the warning names the URL: {stderr}"
-    );
-    assert!(!stderr.contains(PASSWORD), "{stderr}");
-    assert!(!stderr.contains(USER), "{stderr}");
+    assert_failure_warning_hidden(&stderr);
     let message = json["signature"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("HTTP 500"), "{message}");
     assert!(!json.to_string().contains(PASSWORD), "{json}");
@@ -192,4 +198,64 @@ fn discovery_credentials_hidden() {
     );
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     assert!(!json.to_string().contains(PASSWORD), "{json}");
+}
+
+/// Writes an edge profile whose EdgeWorker fetches its keys from `jwks`, and returns its path.
+fn edge_profile(jwks: &str, label: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("url-credentials-{}-{label}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("folder created");
+    let path = dir.join("edge.toml");
+    let text = format!(
+        "name = \"credentials\"\n\n[checks]\nissuers = [\"{}\"]\n\n[keys]\njwks = \"{jwks}\"\n",
+        mint::ISSUER
+    );
+    std::fs::write(&path, text).expect("profile written");
+    path
+}
+
+#[test]
+fn edge_profile_fetch_failure_hidden() {
+    let server = Server::start(500, String::new());
+    let profile = edge_profile(&server.url_with_credentials("/certs"), "failure");
+    let profile = profile.display().to_string();
+
+    let (_, json, stderr) = decode_output(&token(), &["--edge-profile", &profile]);
+
+    assert_eq!(server.requests().len(), 1);
+    assert_failure_warning_hidden(&stderr);
+    assert!(!json.to_string().contains(PASSWORD), "{json}");
+}
+
+#[test]
+fn edge_profile_fetch_sends_credentials() {
+    let server = Server::start(200, mint::jwks());
+    let profile = edge_profile(&server.url_with_credentials("/certs"), "fetch");
+    let profile = profile.display().to_string();
+
+    let (_, json, stderr) = decode_output(&token(), &["--edge-profile", &profile]);
+
+    assert!(json.get("edge").is_some(), "{json} {stderr}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].1.as_deref(), Some(basic_credentials().as_str()));
+    assert!(!json.to_string().contains(PASSWORD), "{json}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+}
+
+#[test]
+fn edge_profile_bad_url_hidden() {
+    // Plain http to a host that is not loopback is rejected before any request.
+    let profile = edge_profile(
+        &format!("http://{USER}:{PASSWORD}@10.0.0.5/jwks.json"),
+        "plain-http",
+    );
+    let profile = profile.display().to_string();
+
+    let (code, _, stderr) = decode_output(&token(), &["--edge-profile", &profile]);
+
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("plain http"), "{stderr}");
+    assert!(stderr.contains("[credentials hidden]@10.0.0.5"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
 }
