@@ -1719,6 +1719,7 @@ fn token_nested_jwt_shown() {
     assert!(subject.is_some(), "{}", screen_text(&terminal));
     assert!(inner_alg.is_some(), "{}", screen_text(&terminal));
     assert!(subject.map(|(_, y)| y) > heading.map(|(_, y)| y));
+    assert!(find(buffer, "a nested JWT, shown below").is_some());
     assert!(!screen_text(&terminal).contains("c2lnbmF0dXJl"));
 }
 

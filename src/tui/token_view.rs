@@ -146,15 +146,14 @@ fn inspection_lines(theme: &Theme, inspection: &Inspection, width: usize) -> Vec
         ("Claims", &inspection.claims),
     ] {
         out.push(Line::from(styled(theme, Slot::Header, heading)));
+        let missing = if heading == "Claims" && inspection.nested.is_some() {
+            "a nested JWT, shown below"
+        } else {
+            "did not decode"
+        };
         match value {
             Some(value) => tree(theme, 1, None, value, &mut out),
-            None => out.push(field(
-                theme,
-                1,
-                "",
-                "did not decode".to_owned(),
-                Slot::Muted,
-            )),
+            None => out.push(field(theme, 1, "", missing.to_owned(), Slot::Muted)),
         }
     }
     if !inspection.times.is_empty() {
