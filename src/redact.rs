@@ -143,6 +143,33 @@ fn follows_scheme(before: &str) -> bool {
             .any(|scheme| word.eq_ignore_ascii_case(scheme))
 }
 
+/// Placeholder for the user and password of a URL.
+const HIDDEN_USERINFO: &str = "[credentials hidden]";
+
+/// Returns `url` with the user and password of its authority (`user:password@`) replaced by
+/// `[credentials hidden]`, for logs, messages and labels. The request itself still sends them, as
+/// HTTP Basic credentials. Text without `://` or without `@` before the path is returned as it is,
+/// so a malformed URL in an error message is hidden too.
+pub(crate) fn hide_url_credentials(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |end| authority_start + end);
+    // A password may contain `@` unencoded in careless input, so the last one ends the userinfo.
+    let Some(at) = url[authority_start..authority_end].rfind('@') else {
+        return Cow::Borrowed(url);
+    };
+    let host_start = authority_start + at;
+    Cow::Owned(format!(
+        "{}{HIDDEN_USERINFO}{}",
+        &url[..authority_start],
+        &url[host_start..]
+    ))
+}
+
 /// Query parameters whose values are credentials whatever their shape. `access_token` is also
 /// where Envoy's `jwt_authn` looks for a token by default.
 const CREDENTIAL_PARAMETERS: [&str; 9] = [
@@ -320,6 +347,31 @@ fn is_base64url(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{carries_credential, excerpt, hide_pasted};
+
+    #[test]
+    fn url_userinfo_hidden() {
+        let cases = [
+            (
+                "http://user:secret-1@127.0.0.1:8080/certs",
+                "http://[credentials hidden]@127.0.0.1:8080/certs",
+            ),
+            (
+                "https://user@idp.test",
+                "https://[credentials hidden]@idp.test",
+            ),
+            (
+                "https://u:p@ss@idp.test/a?x=1@b",
+                "https://[credentials hidden]@idp.test/a?x=1@b",
+            ),
+            ("https://idp.test/a@b", "https://idp.test/a@b"),
+            ("https://idp.test?next=a@b", "https://idp.test?next=a@b"),
+            ("keys/jwks.json", "keys/jwks.json"),
+            ("http://[::1]:80/j", "http://[::1]:80/j"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(super::hide_url_credentials(input), expected, "{input}");
+        }
+    }
 
     #[test]
     fn pasted_long_runs_hidden() {

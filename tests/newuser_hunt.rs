@@ -272,7 +272,9 @@ fn help_popup_cut() {
         "the `e` entry is cut:\n{screen}"
     );
     assert!(
-        screen.contains("copy the claims as JSON (OSC 52; never the token)"),
+        screen.contains(
+            "copy the claims as JSON, or a nested JWT's claims (OSC 52, never the token)"
+        ),
         "the `y` entry is cut:\n{screen}"
     );
 }

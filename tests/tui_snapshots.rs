@@ -377,6 +377,7 @@ fn inspection() -> Inspection {
         mesh_finds_no_token: false,
         mesh_format_status: None,
         as_sent: None,
+        nested: None,
     }
 }
 
@@ -1686,4 +1687,53 @@ fn what_if_small_sizes_render() {
         let terminal = draw(&app, width, height);
         assert_eq!(terminal.backend().buffer().area.width, width);
     }
+}
+
+/// Returns an RS256 token whose header says `cty: JWT` and whose payload is an HS256 JWS with
+/// `sub` `nested-sub`, inspected as the Token view inspects a paste.
+fn nested_inspection() -> Inspection {
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let inner = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(r#"{"iss":"https://idp.example.com","sub":"nested-sub"}"#)
+    );
+    let header = format!(r#"{{"alg":"RS256","cty":"JWT","kid":"{}"}}"#, mint::KID);
+    let outer = mint::sign(mint::key(), &b64(&header), &b64(&inner));
+    idflow::token::inspect(&outer, chrono::Utc::now()).expect("a token")
+}
+
+#[test]
+fn token_nested_jwt_shown() {
+    let mut app = app_at(100, 80);
+    update(&mut app, Action::ShowToken);
+    app.token.result = Some(Ok(nested_inspection()));
+
+    let terminal = draw(&app, 100, 80);
+    let buffer = terminal.backend().buffer();
+    let heading = find(buffer, "Nested JWT (the payload, one level down)");
+    let subject = find(buffer, "nested-sub");
+    let inner_alg = find(buffer, "HS256");
+
+    assert!(heading.is_some(), "{}", screen_text(&terminal));
+    assert!(subject.is_some(), "{}", screen_text(&terminal));
+    assert!(inner_alg.is_some(), "{}", screen_text(&terminal));
+    assert!(subject.map(|(_, y)| y) > heading.map(|(_, y)| y));
+    assert!(find(buffer, "a nested JWT, shown below").is_some());
+    assert!(!screen_text(&terminal).contains("c2lnbmF0dXJl"));
+}
+
+#[test]
+fn token_nested_claims_copied() {
+    let mut app = app_at(100, 40);
+    update(&mut app, Action::ShowToken);
+    app.token.result = Some(Ok(nested_inspection()));
+
+    update(&mut app, Action::CopyClaims);
+    let copied = app.take_clipboard().expect("claims copied");
+
+    let claims: serde_json::Value = serde_json::from_str(&copied).expect("JSON");
+    assert_eq!(claims["sub"], "nested-sub");
+    assert!(!copied.contains("c2lnbmF0dXJl"), "{copied}");
 }

@@ -2,6 +2,7 @@
 
 mod compact;
 mod edge;
+mod nested;
 mod unfetched;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::mesh::load::load_policy_file;
 use crate::mesh::named;
 use crate::mesh::scope::{AppliedPolicies, AppliedRequestAuthentication, policies_for};
 use crate::mesh::{MeshSettings, Workload};
+use crate::redact;
 use crate::token::fetch::{FetchSettings, Fetcher};
 use crate::token::keys::{self, KeySet, SignatureReport, SignatureStatus, SourceKind};
 use crate::token::{self, Inspection, TokenKind, relative_phrase};
@@ -164,6 +166,7 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
         }
     };
     let report = keys.check(&mut inspection);
+    let nested_report = keys.check_nested(&inspection);
     let invalid = keys.judges_invalid(&inspection, &report);
     let format = args.output.unwrap_or(OutputFormat::Text);
     let edge_output = edge.as_ref().map(|edge| match format {
@@ -174,7 +177,11 @@ fn decode(args: &DecodeArgs) -> Result<(String, bool), String> {
             EdgeOutput::Text(edge.text(&input, &inspection, now, args.show_secrets))
         }
     });
-    let output = render(args, &inspection, &report, edge_output)?;
+    let reports = Reports {
+        outer: &report,
+        nested: nested_report.as_ref(),
+    };
+    let output = render(args, &inspection, reports, edge_output)?;
     Ok((output, invalid))
 }
 
@@ -214,7 +221,12 @@ fn decode_token_only(args: &DecodeArgs) -> Result<(String, bool), String> {
     let input = read_input(args)?;
     let inspection = token::inspect(&input, now).map_err(|error| error.to_string())?;
     let report = no_keys_report(&inspection);
-    let output = render(args, &inspection, &report, None)?;
+    let nested_report = inspection.nested.as_deref().map(no_keys_report);
+    let reports = Reports {
+        outer: &report,
+        nested: nested_report.as_ref(),
+    };
+    let output = render(args, &inspection, reports, None)?;
     Ok((output, inspection.is_invalid()))
 }
 
@@ -243,17 +255,27 @@ fn read_input(args: &DecodeArgs) -> Result<String, String> {
     })
 }
 
+/// The signature reports of a token and of its nested token.
+#[derive(Clone, Copy)]
+struct Reports<'a> {
+    outer: &'a SignatureReport,
+    /// The report for [`Inspection::nested`], present when the token has one.
+    nested: Option<&'a SignatureReport>,
+}
+
 /// Writes the output of a single decode in the format `args` choose.
 fn render(
     args: &DecodeArgs,
     inspection: &Inspection,
-    report: &SignatureReport,
+    reports: Reports,
     edge: Option<EdgeOutput>,
 ) -> Result<String, String> {
     let format = args.output.unwrap_or(OutputFormat::Text);
+    let report = reports.outer;
     Ok(match format {
         OutputFormat::Json | OutputFormat::Ndjson => {
             let mut value = to_json(inspection, report, args.show_secrets);
+            value.nested = nested::to_json(inspection, reports.nested, args.show_secrets);
             value.edge = match edge {
                 Some(EdgeOutput::Json(json)) => Some(json),
                 _ => None,
@@ -270,6 +292,11 @@ fn render(
         }
         OutputFormat::Text => {
             let mut text = to_text(inspection, report, args.show_secrets);
+            text.push_str(&nested::to_text(
+                inspection,
+                reports.nested,
+                args.show_secrets,
+            ));
             if let Some(EdgeOutput::Text(edge)) = edge {
                 text.push_str(&edge);
             }
@@ -351,8 +378,11 @@ fn run_batch(args: &DecodeArgs) -> Result<bool, String> {
             Line::Text(text) => match token::inspect(text, now) {
                 Ok(mut inspection) => {
                     let report = keys.check(&mut inspection);
+                    let nested_report = keys.check_nested(&inspection);
                     any_invalid |= keys.judges_invalid(&inspection, &report);
                     let mut object = to_json(&inspection, &report, args.show_secrets);
+                    object.nested =
+                        nested::to_json(&inspection, nested_report.as_ref(), args.show_secrets);
                     object.edge = edge
                         .as_ref()
                         .map(|edge| edge.json(text, &inspection, now, args.show_secrets));
@@ -558,7 +588,8 @@ impl Keys {
         }
         for source in &args.keys.jwks {
             if source.contains("://") {
-                let result = keys.fetch_jwks(args, SourceKind::Url, source, source);
+                let label = redact::hide_url_credentials(source);
+                let result = keys.fetch_jwks(args, SourceKind::Url, &label, source);
                 keys.keep(result);
             } else {
                 let text = read_text(source, "JWKS file")?;
@@ -756,7 +787,11 @@ impl Keys {
         if let Some(warning) = warning {
             stderr_line!("idflow decode: warning: {warning}");
         }
-        let label = format!("{jwks_uri} (jwks_uri of issuer {issuer})");
+        let label = format!(
+            "{} (jwks_uri of issuer {})",
+            redact::hide_url_credentials(&jwks_uri),
+            redact::hide_url_credentials(issuer)
+        );
         let declared = serde_json::from_str::<serde_json::Value>(&document)
             .ok()
             .and_then(|document| document.get("issuer")?.as_str().map(str::to_owned));
@@ -845,6 +880,22 @@ impl Keys {
         report
     }
 
+    /// Checks the signature of the token nested in `inspection`'s payload, when it has one, with
+    /// the same keys as the outer token but without fetching a JWKS again. Its `iss` picks the
+    /// `jwtRules` sets, as for the outer token.
+    fn check_nested(&self, inspection: &Inspection) -> Option<SignatureReport> {
+        let inner = inspection.nested.as_deref()?;
+        if !self.any_key_flag {
+            return Some(no_keys_report(inner));
+        }
+        let issuer = inner
+            .claims
+            .as_ref()
+            .and_then(|claims| claims.get("iss"))
+            .and_then(serde_json::Value::as_str);
+        Some(self.check_sets(inner, issuer))
+    }
+
     /// Checks the token against the key flags' sets, then the `jwtRules` sets for `issuer`.
     fn check_sets(&self, inspection: &Inspection, issuer: Option<&str>) -> SignatureReport {
         let policy = self
@@ -890,7 +941,7 @@ impl Keys {
                             Err(error) => self.failures.push(error.to_string()),
                         }
                     }
-                    refetched.push(url);
+                    refetched.push(redact::hide_url_credentials(&url).into_owned());
                 }
                 Some(Err(error)) => self.failures.push(error.to_string()),
             }
@@ -909,6 +960,7 @@ impl Keys {
 /// signature the keys of `discovered`, given with `--issuer`, verified. Istio pairs each issuer
 /// with its keys, so Envoy finds no provider for the token.
 fn issuer_mismatch(issuer: Option<&str>, discovered: &str) -> token::Problem {
+    let discovered = redact::hide_url_credentials(discovered);
     let iss = issuer.map_or_else(
         || "no `iss`".to_owned(),
         |issuer| format!("`iss` {issuer:?}"),
@@ -1055,6 +1107,9 @@ struct DecodeJson<'a> {
     /// The input line, in `--batch` mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u64>,
+    /// The token nested in the payload (`cty` `JWT`), in the same shape without `nested`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nested: Option<Box<DecodeJson<'a>>>,
     problems: &'a [token::Problem],
     scheme: &'a Option<String>,
     signature: SignatureJson<'a>,
@@ -1118,6 +1173,7 @@ fn to_json<'a>(
         header_name: &inspection.header_name,
         kind: inspection.kind,
         line: None,
+        nested: None,
         problems: &inspection.problems,
         scheme: &inspection.scheme,
         signature: SignatureJson {

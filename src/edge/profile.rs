@@ -211,9 +211,10 @@ impl EdgeProfile {
             }
             Some(KeySource::JwksUrl(url)) => {
                 return Err(format!(
-                    "the edge profile {} fetches its keys from {url}; only `idflow decode \
+                    "the edge profile {} fetches its keys from {}; only `idflow decode \
                      --edge-profile` fetches them",
-                    self.origin
+                    self.origin,
+                    crate::redact::hide_url_credentials(url)
                 ));
             }
             Some(KeySource::Pem(text)) => {

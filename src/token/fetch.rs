@@ -4,6 +4,7 @@
 //! This is the one part of `token` that does IO. It blocks the caller on its own current-thread
 //! runtime, so `idflow decode` stays synchronous.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::net::IpAddr;
@@ -11,6 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url, header};
+
+use crate::redact;
 
 /// Maximum redirects followed for one fetch; a JWKS URL rarely needs more than one.
 const MAX_REDIRECTS: usize = 10;
@@ -99,6 +102,43 @@ pub enum FetchError {
     Client(String),
 }
 
+impl FetchError {
+    /// Hides the user and password of each URL the error names, because its message reaches
+    /// stderr, the JSON output and the log.
+    fn without_credentials(mut self) -> Self {
+        match &mut self {
+            Self::CrossHostRedirect { url, location, .. } => {
+                hide_userinfo(url);
+                hide_userinfo(location);
+            }
+            Self::InvalidUrl { url, .. }
+            | Self::PlainHttp { url }
+            | Self::UnsupportedScheme { url }
+            | Self::ReservedHost { url, .. }
+            | Self::Timeout { url, .. }
+            | Self::ConnectTimeout { url, .. }
+            | Self::Dns { url, .. }
+            | Self::Tls { url, .. }
+            | Self::Connect { url, .. }
+            | Self::Request { url, .. }
+            | Self::Status { url, .. }
+            | Self::TooLarge { url, .. }
+            | Self::TooManyRedirects { url }
+            | Self::BadRedirect { url, .. }
+            | Self::NotText { url } => hide_userinfo(url),
+            Self::CaFile { .. } | Self::Client(_) => {}
+        }
+        self
+    }
+}
+
+/// Replaces `url` with its text without user and password.
+fn hide_userinfo(url: &mut String) {
+    if let Cow::Owned(hidden) = redact::hide_url_credentials(url) {
+        *url = hidden;
+    }
+}
+
 /// Fetches documents over HTTP(S) and remembers them for the rest of the run.
 pub struct Fetcher {
     runtime: tokio::runtime::Runtime,
@@ -165,7 +205,10 @@ impl Fetcher {
         if !self.refreshed.insert(url.to_owned()) {
             return None;
         }
-        tracing::debug!(url, "refetching the JWKS: no key matched the token's kid");
+        tracing::debug!(
+            url = %redact::hide_url_credentials(url),
+            "refetching the JWKS: no key matched the token's kid"
+        );
         let result = self.fetch(url);
         if let Ok(text) = &result {
             self.cache.insert(url.to_owned(), text.clone());
@@ -174,7 +217,7 @@ impl Fetcher {
     }
 
     fn fetch(&self, url: &str) -> Result<String, FetchError> {
-        let parsed = checked_url(url)?;
+        let parsed = checked_url(url).map_err(FetchError::without_credentials)?;
         let timeout = self.settings.timeout;
         let work = fetch_following(&self.client, parsed, self.settings.max_bytes, url);
         let result = self.runtime.block_on(async {
@@ -188,12 +231,15 @@ impl Fetcher {
                 })
         });
         // `classify` cannot see the settings, so the connect timeout is filled in here.
-        result.map_err(|error| match error {
-            FetchError::ConnectTimeout { url, .. } => FetchError::ConnectTimeout {
-                url,
-                seconds: self.settings.connect_timeout.as_secs_f64(),
-            },
-            other => other,
+        result.map_err(|error| {
+            let error = match error {
+                FetchError::ConnectTimeout { url, .. } => FetchError::ConnectTimeout {
+                    url,
+                    seconds: self.settings.connect_timeout.as_secs_f64(),
+                },
+                other => other,
+            };
+            error.without_credentials()
         })
     }
 }
@@ -206,13 +252,13 @@ async fn fetch_following(
     original: &str,
 ) -> Result<String, FetchError> {
     for _ in 0..=MAX_REDIRECTS {
-        tracing::debug!(url = %url, "fetching");
+        tracing::debug!(url = %redact::hide_url_credentials(url.as_str()), "fetching");
         let response = client
             .get(url.clone())
             .header(header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|error| classify(&url, &error))?;
+            .map_err(|error| classify(&url, error))?;
         let status = response.status();
         if status.is_redirection() {
             let location = response
@@ -268,7 +314,7 @@ async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|error| classify(url, &error))?
+        .map_err(|error| classify(url, error))?
     {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > max_bytes {
@@ -343,9 +389,11 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|address| address.is_loopback())
 }
 
-/// Sorts a reqwest error into timeout, DNS, TLS or connection failure, by its source chain.
-fn classify(url: &Url, error: &reqwest::Error) -> FetchError {
-    let detail = error_chain(error);
+/// Sorts a reqwest error into timeout, DNS, TLS or connection failure, by its source chain. The
+/// detail leaves out the URL, which the message names once, without its user and password.
+fn classify(url: &Url, error: reqwest::Error) -> FetchError {
+    let error = error.without_url();
+    let detail = error_chain(&error);
     let url_text = url.to_string();
     if error.is_timeout() && error.is_connect() {
         return FetchError::ConnectTimeout {

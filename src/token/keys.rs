@@ -178,8 +178,9 @@ pub fn jwks_uri_from_discovery(
     issuer: &str,
     text: &str,
 ) -> Result<(String, Option<String>), KeyError> {
+    let url = crate::redact::hide_url_credentials(url);
     let error = |reason: &str| KeyError::Discovery {
-        url: url.to_owned(),
+        url: url.clone().into_owned(),
         reason: reason.to_owned(),
     };
     let value: Value = serde_json::from_str(text).map_err(|_| {
@@ -199,7 +200,7 @@ pub fn jwks_uri_from_discovery(
             "OIDC discovery document {url}: `issuer` is {} but {} was given; tokens carry the \
              document's issuer in `iss`",
             quote_truncated(found),
-            quote_truncated(issuer)
+            quote_truncated(&crate::redact::hide_url_credentials(issuer))
         )),
         _ => None,
     };

@@ -14,6 +14,7 @@ mod httpie;
 mod jose;
 pub mod jwks;
 pub mod keys;
+mod nested;
 mod pasted;
 mod protobuf_json;
 mod request;
@@ -105,6 +106,10 @@ pub struct Inspection {
     /// accepts it, so a signature check picks between it and this inspection.
     #[serde(skip)]
     pub as_sent: Option<Box<Inspection>>,
+    /// The token that is the payload of this JWS when its header says `cty` `JWT`, decoded one
+    /// level down: a JWS or JWE whose own nested token is named in a problem but not decoded.
+    #[serde(skip)]
+    pub nested: Option<Box<Inspection>>,
 }
 
 impl Inspection {
@@ -189,6 +194,15 @@ impl JwtAuthnReading {
             joined_input,
             signing_sha256: None,
         }
+    }
+
+    /// Builds Envoy's reading of `token` from its decoded `signature`, and returns it with the
+    /// token's fingerprint. The signed bytes are hashed on the way, for an RS256 or PS256 check.
+    fn with_fingerprint(token: &str, signature: Result<Vec<u8>, &'static str>) -> (Self, String) {
+        let mut reading = Self::new(token, signature);
+        let (fingerprint, signing_sha256) = hash_token(token, reading.signed_prefix_len(token));
+        reading.signing_sha256 = signing_sha256;
+        (reading, fingerprint)
     }
 
     /// Returns the length of the signed bytes of `token` when they are the text before its last
@@ -338,7 +352,7 @@ pub fn inspect_at(
 fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
     let as_sent = find::as_sent(&found).map(|joined| Box::new(inspect_found(joined, now)));
     let mut problems = found.problems;
-    let decoded = jose::decode(&found.text, found.kind);
+    let mut decoded = jose::decode(&found.text, found.kind);
     let mesh_format_status = match &found.mesh_reading {
         find::MeshReading::Token => {
             let checks = decoded
@@ -357,6 +371,7 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         }
         find::MeshReading::Missing | find::MeshReading::Nothing => None,
     };
+    let nested = unwrap_nested(&found.text, found.kind, &mut decoded, now, true);
     problems.extend(decoded.problems);
     problems.extend(request::other_token_problems(
         &found.others,
@@ -369,17 +384,9 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         found.scheme.as_deref(),
     ));
 
-    let (times, time_problems) = match &decoded.claims {
-        Some(claims) => times::read_times(claims, now),
-        None => (Vec::new(), Vec::new()),
-    };
-    problems.extend(time_problems);
-    problems.sort_by_key(|problem| problem.severity);
-
-    let mut jwt_authn = JwtAuthnReading::new(&found.text, decoded.jwt_authn);
-    let (fingerprint, signing_sha256) =
-        hash_token(&found.text, jwt_authn.signed_prefix_len(&found.text));
-    jwt_authn.signing_sha256 = signing_sha256;
+    let times = read_claim_times(decoded.claims.as_ref(), now, &mut problems);
+    let (jwt_authn, fingerprint) =
+        JwtAuthnReading::with_fingerprint(&found.text, decoded.jwt_authn);
     Inspection {
         kind: found.kind,
         found_as: found.location,
@@ -405,7 +412,84 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         mesh_finds_no_token: found.mesh_reading == find::MeshReading::Missing,
         mesh_format_status,
         as_sent,
+        nested,
     }
+}
+
+/// Decodes the nested token in the payload of the JWS `token` when its header says `cty` `JWT`
+/// ([`nested`]), and replaces the payload's `payload_invalid_json` problem in `decoded` with one
+/// that names the nested JWT. With `decode_inner` false, the nested token is only named.
+fn unwrap_nested(
+    token: &str,
+    kind: TokenKind,
+    decoded: &mut jose::Decoding,
+    now: DateTime<Utc>,
+    decode_inner: bool,
+) -> Option<Box<Inspection>> {
+    if kind != TokenKind::Jws || !nested::marks_nested(decoded.header.as_ref()) {
+        return None;
+    }
+    if decoded.claims.is_some() {
+        decoded.problems.push(nested::json_payload_note());
+        return None;
+    }
+    let (text, inner_kind) = nested::payload_token(token)?;
+    decoded
+        .problems
+        .retain(|problem| problem.code != "payload_invalid_json");
+    if !decode_inner {
+        decoded.problems.push(nested::too_deep_problem(inner_kind));
+        return None;
+    }
+    decoded.problems.push(nested::outer_problem(inner_kind));
+    Some(Box::new(inspect_nested(text, inner_kind, now)))
+}
+
+/// Decodes `text`, the nested token of kind `kind` in an outer JWS's payload. Its own nested
+/// token, if any, is named in a problem but not decoded.
+fn inspect_nested(text: String, kind: TokenKind, now: DateTime<Utc>) -> Inspection {
+    let mut decoded = jose::decode(&text, kind);
+    unwrap_nested(&text, kind, &mut decoded, now, false);
+    let mut problems = decoded.problems;
+    let times = read_claim_times(decoded.claims.as_ref(), now, &mut problems);
+    let (jwt_authn, fingerprint) = JwtAuthnReading::with_fingerprint(&text, decoded.jwt_authn);
+    Inspection {
+        kind,
+        found_as: "payload of the outer JWS (cty JWT)".to_owned(),
+        header_name: None,
+        query_parameter: None,
+        cookie_name: None,
+        scheme: None,
+        header: decoded.header,
+        claims: decoded.claims,
+        times,
+        problems,
+        fingerprint,
+        encoded_len: text.len(),
+        jwt_authn,
+        token: SecretToken(text),
+        mesh_reads_other: None,
+        mesh_finds_no_token: false,
+        mesh_format_status: None,
+        as_sent: None,
+        nested: None,
+    }
+}
+
+/// Reads `exp`, `nbf` and `iat` from `claims` as times relative to `now`, adds their problems to
+/// `problems` and sorts those worst first.
+fn read_claim_times(
+    claims: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+    problems: &mut Vec<Problem>,
+) -> Vec<TimeClaim> {
+    let (times, time_problems) = match claims {
+        Some(claims) => times::read_times(claims, now),
+        None => (Vec::new(), Vec::new()),
+    };
+    problems.extend(time_problems);
+    problems.sort_by_key(|problem| problem.severity);
+    times
 }
 
 /// Returns `sha256:` and the first 16 hex digits of the SHA-256 of `token`.

@@ -130,7 +130,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Token,
         &[KeyCode::Char('y')],
         "y",
-        "copy the claims as JSON (OSC 52; never the token)",
+        "copy the claims as JSON, or a nested JWT's claims (OSC 52, never the token)",
         Some(hint("copy", 3)),
         || Action::CopyClaims,
     ),

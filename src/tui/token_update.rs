@@ -189,11 +189,15 @@ impl App {
     }
 
     /// Asks the event loop to copy the claims, as JSON, to the clipboard. The token itself is
-    /// never copied.
+    /// never copied. A JWS whose payload is a nested JWT has no claims of its own, so the nested
+    /// token's claims, the only ones the view shows, are copied.
     pub(super) fn copy_claims(&mut self) {
-        let claims = match &self.token.result {
-            Some(Ok(inspection)) => inspection.claims.as_ref(),
-            _ => None,
+        let (claims, copied) = match &self.token.result {
+            Some(Ok(inspection)) => match (&inspection.claims, inspection.nested.as_deref()) {
+                (None, Some(inner)) => (inner.claims.as_ref(), "claims of the nested JWT copied"),
+                (claims, _) => (claims.as_ref(), "claims copied"),
+            },
+            _ => (None, "claims copied"),
         };
         let Some(claims) = claims else {
             return self.set_flash(
@@ -204,7 +208,7 @@ impl App {
         match serde_json::to_string_pretty(claims) {
             Ok(text) => {
                 self.clipboard = Some(text);
-                self.set_flash(FlashLevel::Info, "claims copied");
+                self.set_flash(FlashLevel::Info, copied);
             }
             Err(error) => self.set_flash(
                 FlashLevel::Error,

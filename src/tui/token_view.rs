@@ -146,15 +146,14 @@ fn inspection_lines(theme: &Theme, inspection: &Inspection, width: usize) -> Vec
         ("Claims", &inspection.claims),
     ] {
         out.push(Line::from(styled(theme, Slot::Header, heading)));
+        let missing = if heading == "Claims" && inspection.nested.is_some() {
+            "a nested JWT, shown below"
+        } else {
+            "did not decode"
+        };
         match value {
             Some(value) => tree(theme, 1, None, value, &mut out),
-            None => out.push(field(
-                theme,
-                1,
-                "",
-                "did not decode".to_owned(),
-                Slot::Muted,
-            )),
+            None => out.push(field(theme, 1, "", missing.to_owned(), Slot::Muted)),
         }
     }
     if !inspection.times.is_empty() {
@@ -194,8 +193,23 @@ fn inspection_lines(theme: &Theme, inspection: &Inspection, width: usize) -> Vec
     for problem in &inspection.problems {
         out.extend(problem_lines(theme, &problem.code, &problem.message, width));
     }
+    // A nested token has no nested token of its own decoded, so this recurses once at most.
+    if let Some(inner) = inspection.nested.as_deref() {
+        out.push(Line::from(styled(
+            theme,
+            Slot::Header,
+            "Nested JWT (the payload, one level down)",
+        )));
+        for mut line in inspection_lines(theme, inner, width.saturating_sub(NESTED_INDENT.len())) {
+            line.spans.insert(0, Span::raw(NESTED_INDENT));
+            out.push(line);
+        }
+    }
     out
 }
+
+/// Indent of the nested token's lines under their heading.
+const NESTED_INDENT: &str = "  ";
 
 /// Returns a problem as `  code message`, wrapped to `width` with continuation lines indented under
 /// the message. A code too long to leave [`MIN_PROBLEM_TEXT_WIDTH`] columns beside it gets a line

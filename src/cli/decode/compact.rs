@@ -191,6 +191,9 @@ pub(super) fn write(object: &DecodeJson, out: &mut Vec<u8>) -> serde_json::Resul
     members.optional_text("header_name", object.header_name.as_deref());
     members.member("kind", &object.kind)?;
     members.member_if_some("line", object.line.as_ref())?;
+    if let Some(nested) = &object.nested {
+        write(nested, members.name("nested"))?;
+    }
     members.member("problems", &object.problems)?;
     members.optional_text("scheme", object.scheme.as_deref());
     write_signature(&object.signature, members.name("signature"))?;
@@ -273,12 +276,27 @@ mod tests {
             "Authorization: Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJcdTAwMjJcbiJ9.",
             "opaque-token_value",
             "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d",
+            // `cty` `JWT` over a payload that is a JWS: the `nested` member.
+            "eyJhbGciOiJSUzI1NiIsImN0eSI6IkpXVCJ9.ZXlKaGJHY2lPaUpJVXpJMU5pSjkuZXlKemRXSWlPaUpwYm01bGNpSjkuYzJsbg.c2ln",
         ];
         for input in inputs {
             let inspection = token::inspect(input, now).expect(input);
             assert!(input != varied || inspection.claims.is_some(), "{input}");
+            let nested_report = inspection
+                .nested
+                .as_deref()
+                .map(super::super::no_keys_report);
+            assert!(
+                !input.starts_with("eyJhbGciOiJSUzI1NiIsImN0eSI6") || nested_report.is_some(),
+                "{input}"
+            );
             for show_secrets in [false, true] {
                 let mut object = to_json(&inspection, &report, show_secrets);
+                object.nested = super::super::nested::to_json(
+                    &inspection,
+                    nested_report.as_ref(),
+                    show_secrets,
+                );
                 object.line = Some(7);
                 object.edge = Some(json!({"verdict": "deny", "reason": "a \"b\""}));
                 let mut line = Vec::new();

@@ -274,7 +274,12 @@ fn load_keys(
             profile.local_keys().unwrap_or_else(warn)
         }
         Some(KeySource::JwksUrl(url)) => keys
-            .fetch_jwks(args, SourceKind::Url, url, url)
+            .fetch_jwks(
+                args,
+                SourceKind::Url,
+                &crate::redact::hide_url_credentials(url),
+                url,
+            )
             .map_or_else(warn, Some),
         Some(KeySource::Pem(_) | KeySource::PemFile(_)) => profile.local_keys()?,
         // The EdgeWorker imports the keys in turn and throws at the first that does not fit, so

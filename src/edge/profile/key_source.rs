@@ -195,8 +195,9 @@ pub(super) fn describe_public_key(key: &Jwk) -> String {
 
 /// Checks a JWKS URL: https, or plain http only on a loopback host.
 fn check_url(url: &str) -> Result<(), String> {
+    let url_text = crate::redact::hide_url_credentials(url);
     let parsed = reqwest::Url::parse(url).map_err(|error| {
-        format!("holds the invalid URL {url:?} ({error}); give an absolute https:// URL")
+        format!("holds the invalid URL {url_text:?} ({error}); give an absolute https:// URL")
     })?;
     let host = parsed.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -208,7 +209,7 @@ fn check_url(url: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
         "http" => Err(format!(
-            "is the plain http URL {url:?}; use https, because http is allowed only on loopback \
+            "is the plain http URL {url_text:?}; use https, because http is allowed only on loopback \
              (127.0.0.1, ::1, localhost)"
         )),
         scheme => Err(format!(

@@ -550,7 +550,9 @@ fn mesh_time_verdict(seconds: f64, status: &str) -> String {
 pub(super) fn describe_source(source: &super::KeySource) -> String {
     match source {
         super::KeySource::JwksFile(path) => format!("JWKS file {}", path.display()),
-        super::KeySource::JwksUrl(url) => format!("JWKS URL {url}"),
+        super::KeySource::JwksUrl(url) => {
+            format!("JWKS URL {}", crate::redact::hide_url_credentials(url))
+        }
         super::KeySource::Pem(_) => "the PEM key in the profile".to_owned(),
         super::KeySource::PemFile(path) => format!("PEM file {}", path.display()),
     }
