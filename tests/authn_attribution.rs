@@ -211,8 +211,7 @@ fn repeated_authorization_empty_values() {
 }
 
 /// Checks a repeated custom `fromHeaders` header with a prefix and an empty or blank value.
-/// Envoy keeps one entry per line and joins them with `,`, empty ones too, but reads the token
-/// after the prefix only up to the first character that is not base64url or a dot.
+/// Envoy keeps one entry per line and reads each entry that has the prefix on its own.
 #[test]
 fn repeated_custom_header_empty_values() {
     let policies = custom_header_policies(CUSTOM_PREFIX, "authn-attribution-repeated-custom");
@@ -234,11 +233,9 @@ fn repeated_custom_header_empty_values() {
     );
 }
 
-/// Checks a repeated custom `fromHeaders` header without a prefix, whose whole joined value is
-/// the token, so an empty value adds a `,` to it and Envoy rejects the request.
-// NOTE: for a token with a `,`, Envoy 1.40 reports `Jwt is not in the form of
-// Header.Payload.Signature with two dots and 3 sections` where check reports a base64url error
-// of one segment, so only the status is compared here.
+/// Checks a repeated custom `fromHeaders` header without a prefix. Each entry is a token to
+/// Envoy, so an empty entry is an invalid token and the request is rejected, while the same
+/// token sent twice passes.
 #[test]
 fn repeated_bare_header_empty_values() {
     let policies = custom_header_policies("", "authn-attribution-repeated-bare");
@@ -248,8 +245,9 @@ fn repeated_bare_header_empty_values() {
         vec![(CUSTOM_HEADER, &token), (CUSTOM_HEADER, " ")],
         vec![(CUSTOM_HEADER, ""), (CUSTOM_HEADER, &token)],
         vec![(CUSTOM_HEADER, ""), (CUSTOM_HEADER, "")],
+        vec![(CUSTOM_HEADER, &token), (CUSTOM_HEADER, &token)],
     ];
-    let mismatches = header_mismatches(&policies, &cases, false, "authn-attribution-repeated-bare");
+    let mismatches = header_mismatches(&policies, &cases, true, "authn-attribution-repeated-bare");
     assert!(
         mismatches.is_empty(),
         "check differs from Envoy:\n{}",
@@ -450,4 +448,45 @@ fn decode_unfetchable_jwks_uri_statuses() {
             "{failure}: shop/ra has the issuer: {message}"
         );
     }
+}
+
+/// Checks one custom header value with text around the token. Envoy 1.40 reads the token after
+/// the prefix to the end of the value: a trailing word lands in the signature (401), a space
+/// inside the signature is skipped (200), and a comma-joined second token breaks the format.
+#[test]
+fn custom_header_token_to_end_of_value() {
+    let prefixed = custom_header_policies(CUSTOM_PREFIX, "authn-attribution-to-end");
+    let bare = custom_header_policies("", "authn-attribution-to-end-bare");
+    let token = token_for(mint::ISSUER, "orders");
+    let signature_start = token.rfind('.').expect("three segments") + 1;
+    let split = format!(
+        "{} {}",
+        &token[..signature_start + 100],
+        &token[signature_start + 100..]
+    );
+    let trailing = format!("{CUSTOM_PREFIX}{token} abcd");
+    let spaced = format!("{CUSTOM_PREFIX}{split}");
+    let comma = format!("{CUSTOM_PREFIX}{token},{CUSTOM_PREFIX}{token}");
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![(CUSTOM_HEADER, &trailing)],
+        vec![(CUSTOM_HEADER, &spaced)],
+        vec![(CUSTOM_HEADER, &comma)],
+    ];
+    let mut mismatches = header_mismatches(&prefixed, &cases, true, "authn-attribution-to-end");
+    let comma_bare = format!("{token},{token}");
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![(CUSTOM_HEADER, &comma_bare)],
+        vec![(CUSTOM_HEADER, &split)],
+    ];
+    mismatches.extend(header_mismatches(
+        &bare,
+        &cases,
+        true,
+        "authn-attribution-to-end-bare",
+    ));
+    assert!(
+        mismatches.is_empty(),
+        "check differs from Envoy:\n{}",
+        mismatches.join("\n")
+    );
 }

@@ -93,38 +93,53 @@ pub fn locations(providers: &[&JwtProvider]) -> BTreeMap<Location, Issuers> {
 }
 
 /// Returns the tokens the providers' locations hold in `headers` and the query of `path`, in
-/// Envoy's order.
+/// Envoy's order. A header location gives one token for each entry of the header that has the
+/// prefix, as `ExtractorImpl::extract` reads every entry.
 pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &str) -> Vec<Found> {
     let params = query_params(path);
     let cookies = cookies(headers);
+    let mut found = Vec::new();
     // The map orders headers before params before cookies, each by key, as Envoy iterates them.
-    locations(providers)
-        .into_iter()
-        .filter_map(|(location, issuers)| {
-            let token = match &location {
-                Location::Header { name, prefix } => {
-                    let value = joined_header(headers, name)?;
-                    after_prefix(&value, prefix)?.to_owned()
-                }
-                Location::Param(name) => params.get(name.as_str())?.clone(),
-                Location::Cookie(name) => cookies.get(name.as_str())?.clone(),
-            };
-            Some(Found {
+    for (location, issuers) in locations(providers) {
+        let tokens: Vec<String> = match &location {
+            Location::Header { name, prefix } => header_entries(headers, name)
+                .iter()
+                .filter_map(|value| after_prefix(value, prefix).map(str::to_owned))
+                .collect(),
+            Location::Param(name) => params.get(name.as_str()).cloned().into_iter().collect(),
+            Location::Cookie(name) => cookies.get(name.as_str()).cloned().into_iter().collect(),
+        };
+        for token in tokens {
+            found.push(Found {
                 token,
-                location,
-                issuers,
-            })
-        })
-        .collect()
+                location: location.clone(),
+                issuers: issuers.clone(),
+            });
+        }
+    }
+    found
 }
 
-/// All values of a header, joined as jwt_authn reads them.
-fn joined_header(headers: &[(String, String)], name: &str) -> Option<String> {
+/// Returns the entries of header `name` in Envoy's request header map: an inline header is one entry,
+/// its values joined by [`join_header_values`], and any other header has one entry per line.
+/// The HTTP/1 codec trims spaces and tabs around each value.
+fn header_entries(headers: &[(String, String)], name: &str) -> Vec<String> {
     let values = headers
         .iter()
         .filter(|(header, _)| header.eq_ignore_ascii_case(name))
         .map(|(_, value)| value.as_str());
-    join_header_values(name, values)
+    if is_inline(name) {
+        return join_header_values(name, values).into_iter().collect();
+    }
+    values
+        .map(|value| value.trim_matches([' ', '\t']).to_owned())
+        .collect()
+}
+
+fn is_inline(name: &str) -> bool {
+    INLINE_HEADERS
+        .iter()
+        .any(|header| header.eq_ignore_ascii_case(name))
 }
 
 /// Headers that Envoy's request header map stores inline, as one value, among those a token is
@@ -134,15 +149,13 @@ const INLINE_HEADERS: [&str; 1] = ["authorization"];
 /// Joins the values of header `name`, sent on separate lines, into the value jwt_authn reads, or
 /// returns `None` when there are none. The HTTP/1 codec trims spaces and tabs around each value.
 /// An inline header (`Authorization`) is appended to in place with `,`, and an empty value appends
-/// nothing. Another header keeps one entry per line, and `getAllOfHeaderAsString` joins them all
-/// with `,`, empty ones too (both measured with Envoy 1.40).
+/// nothing (measured with Envoy 1.40). Another header has one entry per line, which jwt_authn
+/// reads one by one ([`extract`]), so this joins them with `,` only to show them as one value.
 pub fn join_header_values<'a>(
     name: &str,
     values: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let inline = INLINE_HEADERS
-        .iter()
-        .any(|header| header.eq_ignore_ascii_case(name));
+    let inline = is_inline(name);
     let mut joined: Option<String> = None;
     for value in values {
         let value = value.trim_matches([' ', '\t']);
@@ -161,9 +174,10 @@ pub fn join_header_values<'a>(
 
 /// The token after `prefix` in a header value, or `None` when the value lacks the prefix (the
 /// token is then missing, not invalid). The prefix is searched case-sensitively anywhere in the
-/// value. The token runs from the first base64url character or dot after it up to the next
-/// character that is neither (Envoy 1.29 and later, `ExtractorImpl::extractJWT`), so the `,` of a
-/// repeated header ends it. Envoy 1.40 reads `Bearer ` to the end of the value instead.
+/// value, and the token runs from the first base64url character or dot after it to the end of
+/// the value, or is the whole value when none follows (Envoy 1.40, `ExtractorImpl::extractJWT`).
+/// So text after a token stays in it, and a space inside the signature is skipped when jwt_authn
+/// decodes it.
 fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     if prefix == "Bearer " {
         return crate::token::extract_from_header(value);
@@ -173,13 +187,10 @@ fn after_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     }
     let after = value.find(prefix)? + prefix.len();
     let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let Some(start) = value[after..].find(token_char).map(|start| after + start) else {
-        return Some(value);
-    };
-    let end = value[start..]
-        .find(|c: char| !token_char(c))
-        .map_or(value.len(), |end| start + end);
-    Some(&value[start..end])
+    match value[after..].find(token_char) {
+        Some(start) => Some(&value[after + start..]),
+        None => Some(value),
+    }
 }
 
 /// Query parameters, percent-decoded; the first of a repeated name wins.
@@ -309,9 +320,36 @@ mod tests {
         }
     }
 
+    /// Envoy 1.40 reads a custom header's token after its prefix to the end of the value, and
+    /// reads each entry of a header that is not inline on its own.
     #[test]
-    fn custom_prefix_token_ends_at_comma() {
-        assert_eq!(after_prefix("Tok a.b.c,Tok d.e.f", "Tok "), Some("a.b.c"));
+    fn custom_header_entries_read_apart() {
+        let provider = JwtProvider {
+            from_headers: vec![JwtHeader {
+                name: "x-jwt".to_owned(),
+                value_prefix: "Tok ".to_owned(),
+            }],
+            ..JwtProvider::default()
+        };
+        let headers = [header("x-jwt", "Tok a.b.c,Tok d.e.f")];
+        assert_eq!(tokens(&provider, &headers, "/"), ["a.b.c,Tok d.e.f"]);
+        let headers = [header("x-jwt", "Tok a.b.c abcd")];
+        assert_eq!(tokens(&provider, &headers, "/"), ["a.b.c abcd"]);
+        let headers = [
+            header("x-jwt", "Tok a.b.c"),
+            header("x-jwt", ""),
+            header("x-jwt", "Tok d.e.f"),
+        ];
+        assert_eq!(tokens(&provider, &headers, "/"), ["a.b.c", "d.e.f"]);
+        let bare = JwtProvider {
+            from_headers: vec![JwtHeader {
+                name: "x-jwt".to_owned(),
+                value_prefix: String::new(),
+            }],
+            ..JwtProvider::default()
+        };
+        let headers = [header("x-jwt", "a.b.c"), header("x-jwt", " ")];
+        assert_eq!(tokens(&bare, &headers, "/"), ["a.b.c", ""]);
     }
 
     #[test]
