@@ -120,9 +120,9 @@ pub fn extract(providers: &[&JwtProvider], headers: &[(String, String)], path: &
     found
 }
 
-/// Returns the entries of header `name` in Envoy's request header map: an inline header is one entry,
-/// its values joined by [`join_header_values`], and any other header has one entry per line.
-/// The HTTP/1 codec trims spaces and tabs around each value.
+/// Returns the entries of header `name` in Envoy's request header map: an inline header is one
+/// entry, its values joined by [`join_header_values`], and any other header has one entry per
+/// line. The HTTP/1 codec trims spaces and tabs around each value.
 fn header_entries(headers: &[(String, String)], name: &str) -> Vec<String> {
     let values = headers
         .iter()
