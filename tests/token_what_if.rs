@@ -1,7 +1,8 @@
 //! The Token view's what-if table against the built `idflow check` binary: for every workload of
 //! a policy set, every token and every request, each row must carry the verdict `idflow check`
-//! prints for the same workload, request and token. Each token is sent as a bearer token and, as
-//! pasted in a custom header line, in that header.
+//! prints for the same workload, request and token. Each token is sent as a bearer token and in
+//! pasted shapes whose value Envoy reads as sent: a custom header line, a trailing word, and a
+//! signature split by a space or `%20`.
 
 #[path = "what_if/mint.rs"]
 mod mint;
@@ -100,6 +101,42 @@ fn demo_flows() -> Vec<Flow> {
 
 /// The custom header line the tokens are also pasted in, read by `shop/payments` in the fixture.
 const PASTED_HEADER: &str = "x-jwt: ";
+
+/// Returns `token` with a space after the first 100 characters of its signature segment, where
+/// Envoy's base64url decoder skips it.
+fn split_signature(token: &str) -> String {
+    let signature_start = token.rfind('.').expect("a JWS has three segments") + 1;
+    let (head, tail) = token.split_at(signature_start + 100);
+    format!("{head} {tail}")
+}
+
+/// Returns the pasted texts that carry `token`, each with a label. One is a custom header line.
+/// The others put text that Envoy reads as part of the value around or inside the token, in
+/// `Authorization` or the query: a trailing word, a space or `%20` inside the signature. Each
+/// row must send the value exactly as pasted.
+fn pasted_shapes(token: &str) -> Vec<(&'static str, String)> {
+    let split = split_signature(token);
+    vec![
+        (PASTED_HEADER.trim_end(), format!("{PASTED_HEADER}{token}")),
+        (
+            "trailing word",
+            format!("Authorization: Bearer {token} abcd"),
+        ),
+        ("bare trailing word", format!("Bearer {token} abcd")),
+        ("split signature", format!("Authorization: Bearer {split}")),
+        (
+            "curl split signature",
+            format!("curl -H 'Authorization: Bearer {split}' https://orders.test/"),
+        ),
+        (
+            "query %20",
+            format!(
+                "https://orders.test/?access_token={}",
+                split.replace(' ', "%20")
+            ),
+        ),
+    ]
+}
 
 /// Runs `idflow check` for `target` and returns its JSON verdict. The token goes where
 /// `probe.carrier` puts it: `--token`, `-H` or the query of `--path`.
@@ -234,15 +271,16 @@ fn agree_for(
     };
     let mut all = BTreeMap::new();
     for case in cases(now) {
-        // The bearer token, then the same token pasted in a header line.
+        // The bearer token, then the same token pasted in each shape of `pasted_shapes`.
         let mut sendings = vec![(case.name.to_owned(), case.token.clone(), Carrier::Bearer)];
         if let Some(token) = &case.token {
-            let pasted = format!("{PASTED_HEADER}{token}");
-            let inspection = idflow::token::inspect(&pasted, settings.now)
-                .unwrap_or_else(|error| panic!("{}: {error}", case.name));
-            let carrier = what_if::carrier(&pasted, &inspection);
-            let name = format!("{} ({})", case.name, PASTED_HEADER.trim_end());
-            sendings.push((name, Some(inspection.token.expose().to_owned()), carrier));
+            for (shape, pasted) in pasted_shapes(token) {
+                let inspection = idflow::token::inspect(&pasted, settings.now)
+                    .unwrap_or_else(|error| panic!("{} ({shape}): {error}", case.name));
+                let carrier = what_if::carrier(&pasted, &inspection);
+                let name = format!("{} ({shape})", case.name);
+                sendings.push((name, Some(inspection.token.expose().to_owned()), carrier));
+            }
         }
         for (name, token, carrier) in &sendings {
             for (method, path) in REQUESTS {
@@ -326,6 +364,31 @@ fn fixture_rows_agree_with_check() {
 
     let missing = row(&rows, "missing", "GET /", "shop/orders");
     assert_eq!(missing.found, TokenFound::Missing);
+
+    // Envoy 1.40 reads a word after the token as part of it and rejects the value, but skips a
+    // space or `%20` inside the signature and accepts the token.
+    for shape in ["trailing word", "bare trailing word"] {
+        let trailing = row(
+            &rows,
+            &format!("valid ({shape})"),
+            "GET /api/orders",
+            "shop/orders",
+        );
+        assert_eq!(trailing.authn_text(), "Jwt verification fails", "{shape}");
+        assert_eq!(trailing.signature, Some(Signature::Invalid), "{shape}");
+    }
+    for shape in ["split signature", "curl split signature", "query %20"] {
+        let split = row(
+            &rows,
+            &format!("valid ({shape})"),
+            "GET /api/orders",
+            "shop/orders",
+        );
+        assert_eq!(split.authn_text(), "ok", "{shape}");
+        assert_eq!(split.signature, Some(Signature::Verified), "{shape}");
+    }
+    let query = row(&rows, "valid (query %20)", "GET /api/orders", "shop/orders");
+    assert_eq!(query.found, TokenFound::At("?access_token".to_owned()));
 
     let pasted = row(&rows, "valid (x-jwt:)", "GET /", "shop/payments");
     assert_eq!(pasted.found, TokenFound::At("x-jwt".to_owned()));

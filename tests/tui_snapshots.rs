@@ -2,6 +2,7 @@
 
 #[path = "what_if/mint.rs"]
 mod mint;
+mod support;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use idflow::model::{
@@ -18,6 +19,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::{Buffer, Cell};
 use ratatui::style::{Color, Modifier};
+use support::tui::set_what_if;
 
 const ISSUER: &str = "https://idp.example.com";
 const GATEWAY: &str = "istio-system/istio-ingressgateway";
@@ -1449,22 +1451,6 @@ fn demo_token(lifetime: i64) -> String {
             lifetime,
         ),
     )
-}
-
-/// Types `request` into the what-if prompt of the current view, replacing its text.
-fn set_what_if(app: &mut App, request: &str) {
-    update(app, Action::EditWhatIf);
-    let typed = app
-        .prompt
-        .as_ref()
-        .map_or(0, |prompt| prompt.text.chars().count());
-    for _ in 0..typed {
-        update(app, Action::Backspace);
-    }
-    for c in request.chars() {
-        update(app, Action::Input(c));
-    }
-    update(app, Action::Submit);
 }
 
 /// Returns the screen as text with the token's fingerprint replaced, after checking that no part

@@ -78,9 +78,10 @@ pub struct Inspection {
     /// Problems found while decoding, worst first.
     pub problems: Vec<Problem>,
     /// `sha256:` and the first 16 hex digits of the SHA-256 of the token: compares tokens without
-    /// storing them.
+    /// storing them. A signature split by whitespace is hashed as Envoy reads it, without the
+    /// whitespace.
     pub fingerprint: String,
-    /// Length of the encoded token in bytes.
+    /// Length of the encoded token in bytes, counted as the fingerprint hashes it.
     pub encoded_len: usize,
     /// The token itself; never serialized and redacted in `Debug`.
     #[serde(skip)]
@@ -385,8 +386,16 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
     ));
 
     let times = read_claim_times(decoded.claims.as_ref(), now, &mut problems);
-    let (jwt_authn, fingerprint) =
+    let (jwt_authn, mut fingerprint) =
         JwtAuthnReading::with_fingerprint(&found.text, decoded.jwt_authn);
+    let mut encoded_len = found.text.len();
+    // The fingerprint and size identify the token as Envoy's jwt_authn reads it, which is the
+    // whole value with the whitespace in its signature skipped, whether or not keys verify it.
+    // So a split signature gets the same fingerprint with keys as without.
+    if let Some(joined) = &as_sent {
+        fingerprint.clone_from(&joined.fingerprint);
+        encoded_len = joined.encoded_len;
+    }
     Inspection {
         kind: found.kind,
         found_as: found.location,
@@ -399,7 +408,7 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         times,
         problems,
         fingerprint,
-        encoded_len: found.text.len(),
+        encoded_len,
         jwt_authn,
         token: SecretToken(found.text),
         mesh_reads_other: match found.mesh_reading {

@@ -10,6 +10,7 @@ use crate::mesh::MeshSettings;
 use crate::mesh::check::Mesh;
 use crate::token::{Inspection, TokenError};
 
+use super::EdgeSetup;
 use super::app::{App, FlashLevel};
 use super::what_if::{self, Carrier, Probe, Row, Target, TokenFound};
 
@@ -98,15 +99,7 @@ impl App {
         let carrier = what_if::carrier(&self.token.pasted.0, inspection);
         let mut rows = self.what_if_rows(&token, &carrier);
         let edge = self.edge.as_ref().map(|edge| {
-            // The edge judges the value as pasted, as `idflow decode --edge-profile` does, so
-            // `x Bearer <jwt>` gets the edge's verdict for that value.
-            let sent = sent_header_value(&self.token.pasted.0, inspection);
-            let decision = edge.profile.evaluate_sent(
-                inspection,
-                sent.as_deref(),
-                edge.keys.as_ref(),
-                self.now(),
-            );
+            let decision = self.judge_at_edge(edge, inspection, &carrier);
             let policies = if self.live.workloads.is_empty() {
                 &self.policies
             } else {
@@ -126,6 +119,34 @@ impl App {
         self.token.what_if = rows;
         self.token.edge = edge;
         self.token.what_if_key = Some(key);
+    }
+
+    /// Decides what the edge does with the request the mesh columns judge: the what-if path, with
+    /// the value as pasted where `carrier` puts it, so `x Bearer <jwt>` gets the edge's verdict
+    /// for that value, as `idflow decode --edge-profile` gives it.
+    fn judge_at_edge(
+        &self,
+        edge: &EdgeSetup,
+        inspection: &Inspection,
+        carrier: &Carrier,
+    ) -> EdgeDecision {
+        let path = self.live.what_if.path.split('?').next();
+        let sent = sent_header_value(&self.token.pasted.0, inspection);
+        // A bare value goes in `Authorization`, so the edge reads it as that header line.
+        let as_header = match (&inspection.header_name, carrier) {
+            (None, Carrier::Header(name, value)) => {
+                crate::token::inspect(&format!("{name}: {value}"), self.now())
+                    .ok()
+                    .map(|header| (header, value.clone()))
+            }
+            _ => None,
+        };
+        let (judged, sent) = match &as_header {
+            Some((header, value)) => (header, Some(value.as_str())),
+            None => (inspection, sent.as_deref()),
+        };
+        edge.profile
+            .evaluate_at_path(judged, sent, path, edge.keys.as_ref(), self.now())
     }
 
     /// Evaluates the what-if request with `token`, sent where `carrier` puts it, at every workload

@@ -1,7 +1,7 @@
 //! The Token view's what-if: for each known workload, what its proxy would decide for a
-//! request that carries the pasted token where it was pasted: in the pasted header with its value
-//! as pasted, in the pasted query parameter or cookie, and as `Authorization: Bearer TOKEN` for a
-//! bare token. Each verdict comes from [`check`], the function `idflow check` runs, with the
+//! request that carries the pasted token where it was pasted. That is the pasted header with its
+//! value as pasted, the pasted query parameter or cookie, or `Authorization` for a bare value,
+//! with `Bearer ` in front when it has no scheme. Each verdict comes from [`check`], the function `idflow check` runs, with the
 //! request built as `idflow check -H` or `--token` builds it, so the table and the command always
 //! agree.
 
@@ -173,13 +173,16 @@ pub fn evaluate(mesh: &Mesh<'_>, targets: &[Target], probe: Probe<'_>) -> Vec<Ro
             } else {
                 check(mesh, &target.workload, &request).map_err(|error| error.to_string())
             };
+            let (found, read) =
+                token_found(mesh, &target.workload, &request, probe.token.is_some());
+            // The signature of the token as jwt_authn reads it from the request, whitespace and
+            // trailing text included, else of the decoded token.
+            let checked = read.as_deref().or(probe.token);
             Row {
                 workload: format!("{}/{}", target.workload.namespace, target.workload.name),
                 peer: target.source_principal.clone(),
-                found: token_found(mesh, &target.workload, &request, probe.token.is_some()),
-                signature: probe
-                    .token
-                    .and_then(|token| signature(mesh, &target.workload, token)),
+                found,
+                signature: checked.and_then(|token| signature(mesh, &target.workload, token)),
                 verdict,
                 edge: None,
             }
@@ -213,8 +216,8 @@ pub fn request(target: &Target, probe: Probe<'_>) -> Request {
 
 /// Returns where the what-if request carries the token of `inspection`, found in `pasted`. That
 /// is the header it was pasted in with the value as pasted, the query parameter of the pasted
-/// URL or the cookie, else `Authorization: Bearer`. A `Set-Cookie` value is sent back as
-/// `Cookie: NAME=TOKEN`.
+/// URL or the cookie, else `Authorization` with the bare value as pasted. A `Set-Cookie` value is
+/// sent back as `Cookie: NAME=TOKEN`.
 pub fn carrier(pasted: &str, inspection: &Inspection) -> Carrier {
     let token = inspection.token.expose();
     if let Some(name) = &inspection.query_parameter {
@@ -224,7 +227,15 @@ pub fn carrier(pasted: &str, inspection: &Inspection) -> Carrier {
         return Carrier::Param(raw_name, raw_value);
     }
     let Some(name) = &inspection.header_name else {
-        return Carrier::Bearer;
+        // A bare value is the `Authorization` value as pasted, trailing text and whitespace
+        // included, with `Bearer ` in front when it has no scheme of its own.
+        return match sent_header_value(pasted, inspection) {
+            Some(value) if inspection.scheme.is_some() => {
+                Carrier::Header("authorization".to_owned(), value)
+            }
+            Some(value) => Carrier::Header("authorization".to_owned(), format!("Bearer {value}")),
+            None => Carrier::Bearer,
+        };
     };
     match (
         sent_header_value(pasted, inspection),
@@ -266,7 +277,14 @@ fn with_query_parameter(path: &str, name: &str, value: &str) -> String {
     format!("{path}?{name}={value}")
 }
 
-fn token_found(mesh: &Mesh<'_>, workload: &Workload, request: &Request, sent: bool) -> TokenFound {
+/// Returns where the workload's jwt_authn finds the token in `request`, with the token it reads
+/// there when it finds one.
+fn token_found(
+    mesh: &Mesh<'_>,
+    workload: &Workload,
+    request: &Request,
+    sent: bool,
+) -> (TokenFound, Option<String>) {
     let applied = policies_for(mesh.policies, workload, mesh.settings);
     let policies: Vec<_> = applied
         .request_authentication
@@ -274,15 +292,24 @@ fn token_found(mesh: &Mesh<'_>, workload: &Workload, request: &Request, sent: bo
         .map(|applied| applied.policy.clone())
         .collect();
     let Some(built) = jwt::build(&policies, mesh.jwks, mesh.settings) else {
-        return TokenFound::NotRead;
+        return (TokenFound::NotRead, None);
     };
     if !sent {
-        return TokenFound::Missing;
+        return (TokenFound::Missing, None);
     }
     let providers: Vec<&JwtProvider> = built.config().providers.values().collect();
-    match extract(&providers, &request.headers, &request.path).first() {
-        Some(found) => TokenFound::At(location_label(&found.location)),
-        None => TokenFound::NotAt(locations(&providers).keys().map(location_label).collect()),
+    match extract(&providers, &request.headers, &request.path)
+        .into_iter()
+        .next()
+    {
+        Some(found) => (
+            TokenFound::At(location_label(&found.location)),
+            Some(found.token),
+        ),
+        None => (
+            TokenFound::NotAt(locations(&providers).keys().map(location_label).collect()),
+            None,
+        ),
     }
 }
 

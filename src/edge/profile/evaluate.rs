@@ -54,8 +54,30 @@ impl EdgeProfile {
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> EdgeDecision {
+        self.evaluate_at_path(inspection, sent, None, keys, now)
+    }
+
+    /// Decides as [`EdgeProfile::evaluate_sent`] does, for a request to `path` (without its
+    /// query). A request with no token where the edge looks goes on when `path` starts with one
+    /// of the profile's public paths. `None` judges the token without a path.
+    pub fn evaluate_at_path(
+        &self,
+        inspection: &Inspection,
+        sent: Option<&str>,
+        path: Option<&str>,
+        keys: Option<&KeySet>,
+        now: DateTime<Utc>,
+    ) -> EdgeDecision {
         let (passed, notes, quoted_cookie) = match self.locate(inspection, sent) {
-            Located::Missing(reason) => return self.missing(Some(inspection), &reason),
+            Located::Missing(reason) => {
+                return match path.filter(|path| self.is_public_path(path)) {
+                    Some(path) => self.public_path_allow(
+                        &format!("no token where the edge looks: {reason}"),
+                        path,
+                    ),
+                    None => self.missing(Some(inspection), &reason),
+                };
+            }
             Located::SchemeRejected(reason) => {
                 return self.deny(&reason, None, Vec::new());
             }

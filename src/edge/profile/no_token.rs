@@ -188,11 +188,17 @@ impl EdgeProfile {
         let Some(path) = public else {
             return self.missing(None, &reason);
         };
+        self.public_path_allow(&reason, &path)
+    }
+
+    /// Decides for a request to the public `path` that has no token where the edge looks, for
+    /// `reason`: the EdgeWorker lets it go on unchecked.
+    pub(super) fn public_path_allow(&self, reason: &str, path: &str) -> EdgeDecision {
         EdgeDecision {
             verdict: ProfileVerdict::Allow,
             status: None,
             reason: format!(
-                "{reason}, but its path {path:?} starts with a public path ({}), so the \
+                "{reason}. Its path {path:?} starts with a public path ({}), so the \
                  EdgeWorker lets it go on without a token",
                 self.public_paths.join(", ")
             ),
