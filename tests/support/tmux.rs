@@ -6,7 +6,9 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// A tmux session running one command, killed when dropped.
+/// A tmux session running one command, killed when dropped. Each session has its own tmux
+/// server (`-L`): on a shared server, a session started while the last one closes can reach the
+/// server as it exits, and `new-session` then fails.
 pub struct TmuxSession {
     name: String,
 }
@@ -14,7 +16,7 @@ pub struct TmuxSession {
 impl TmuxSession {
     pub fn start(label: &str, command: &str, columns: u16, rows: u16) -> Self {
         let name = format!("idflow-e2e-{label}-{}", std::process::id());
-        let status = Command::new("tmux")
+        let status = tmux(&name)
             .args(["new-session", "-d", "-s", &name, "-x", &columns.to_string(), "-y", &rows.to_string()])
             .arg(command)
             .env_remove("NO_COLOR")
@@ -26,7 +28,7 @@ impl TmuxSession {
 
     pub fn send(&self, keys: &[&str]) {
         for key in keys {
-            let status = Command::new("tmux")
+            let status = tmux(&self.name)
                 .args(["send-keys", "-t", &self.name, key])
                 .status()
                 .expect("tmux send-keys failed to start");
@@ -39,12 +41,12 @@ impl TmuxSession {
     /// them.
     pub fn paste(&self, text: &str) {
         let buffer = format!("{}-paste", self.name);
-        let status = Command::new("tmux")
+        let status = tmux(&self.name)
             .args(["set-buffer", "-b", &buffer, text])
             .status()
             .expect("tmux set-buffer failed to start");
         assert!(status.success(), "tmux set-buffer failed");
-        let status = Command::new("tmux")
+        let status = tmux(&self.name)
             .args(["paste-buffer", "-p", "-d", "-b", &buffer, "-t", &self.name])
             .status()
             .expect("tmux paste-buffer failed to start");
@@ -53,7 +55,7 @@ impl TmuxSession {
     }
 
     pub fn capture(&self) -> String {
-        let output = Command::new("tmux")
+        let output = tmux(&self.name)
             .args(["capture-pane", "-p", "-t", &self.name])
             .output()
             .expect("tmux capture-pane failed to start");
@@ -76,7 +78,7 @@ impl TmuxSession {
     }
 
     pub fn is_running(&self) -> bool {
-        Command::new("tmux")
+        tmux(&self.name)
             .args(["has-session", "-t", &self.name])
             .status()
             .is_ok_and(|status| status.success())
@@ -85,10 +87,15 @@ impl TmuxSession {
 
 impl Drop for TmuxSession {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let _ = tmux(&self.name).arg("kill-server").status();
     }
+}
+
+/// Returns a tmux command on the server of session `name`.
+fn tmux(name: &str) -> Command {
+    let mut command = Command::new("tmux");
+    command.args(["-L", name]);
+    command
 }
 
 /// Starts `idflow replay` on the demo's access logs with `policies` in tmux, opens the Token view
