@@ -8,6 +8,8 @@
 //! so the tests run without Envoy. Tests marked `#[ignore = "finding: …"]` fail today. Each of
 //! their asserts expects what Envoy did, or what idflow's help and its other commands promise.
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,16 +21,7 @@ use idflow::mesh::check::Mesh;
 use idflow::mesh::load::load_policy_file;
 use idflow::tui::what_if::{self, Probe, Row};
 use serde_json::Value;
-
-/// An ALLOW policy with one empty rule, so every request reaches the application.
-const ALLOW_ALL: &str = "\
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-all, namespace: shop}
-spec:
-  selector: {matchLabels: {app: orders}}
-  rules: [{}]
-";
+use support::ALLOW_ALL;
 
 /// A RequestAuthentication whose inline JWKS has an EC key without `y`, which Envoy rejects.
 const EC_KEY_WITHOUT_Y: &str = r#"

@@ -17,7 +17,7 @@ mod support;
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -144,44 +144,6 @@ fn decode_verdict(input: &str, jwks: &str) -> String {
         "401 jwt_authn_access_denied{{{}}}",
         status.replace(' ', "_")
     )
-}
-
-/// Runs `idflow decode --batch ARGS` with `input` on standard input and returns its output. The
-/// input is written from another thread, so a large input cannot block on a full output pipe.
-fn run_batch(input: Vec<u8>, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["decode", "--batch"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("idflow decode --batch starts");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child
-        .wait_with_output()
-        .expect("idflow decode --batch runs");
-    let written = writer.join().expect("the writer thread ends");
-    // decode may end before it reads all of its input. Its output shows why.
-    if let Err(error) = written {
-        assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "input not written: {error}"
-        );
-    }
-    output
-}
-
-/// Returns the JSON objects a batch printed, one per output line.
-fn batch_objects(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
-        })
-        .collect()
 }
 
 /// Envoy 1.40 reads the header and payload with protobuf's JSON parser. That parser accepts a
@@ -419,8 +381,8 @@ fn batch_matches_single() {
     for keys in [vec![], vec!["--jwks", jwks.as_str()]] {
         let mut args = vec!["--at", at.as_str()];
         args.extend(&keys);
-        let batch = run_batch(inputs.join("\n").into_bytes(), &args);
-        let objects = batch_objects(&batch);
+        let batch = support::run_batch(inputs.join("\n").into_bytes(), &args);
+        let objects = support::batch_objects(&batch);
         assert_eq!(objects.len(), inputs.len(), "batch lines with {keys:?}");
 
         let mut any_invalid = false;
@@ -478,11 +440,11 @@ fn wide_unicode_whitespace_no_panic() {
             );
             assert_ne!(output.status.code(), Some(101), "decode alone, {shape}");
 
-            let batch = run_batch(format!("{token}\n{line}\n{token}\n").into_bytes(), &[]);
+            let batch = support::run_batch(format!("{token}\n{line}\n{token}\n").into_bytes(), &[]);
             let stderr = String::from_utf8_lossy(&batch.stderr);
             assert!(!stderr.contains("panicked"), "batch, {shape}: {stderr}");
             assert_eq!(
-                batch_objects(&batch).len(),
+                support::batch_objects(&batch).len(),
                 3,
                 "one object per line, {shape}"
             );
@@ -806,8 +768,8 @@ fn batch_unicode_blank_line() {
         let (code, _, stderr) = support::decode_output(blank, &[]);
         assert_eq!(code, 2, "decode alone on {blank:?}: {stderr}");
 
-        let batch = run_batch(format!("{blank}\n").into_bytes(), &[]);
-        let objects = batch_objects(&batch);
+        let batch = support::run_batch(format!("{blank}\n").into_bytes(), &[]);
+        let objects = support::batch_objects(&batch);
         assert_eq!(objects.len(), 1, "batch lines for {blank:?}");
         assert!(objects[0]["error"].is_string(), "{blank:?}: {}", objects[0]);
         assert_eq!(batch.status.code(), Some(1), "batch exit for {blank:?}");
@@ -823,8 +785,8 @@ fn batch_line_of_8_mib() {
     let single: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     assert_eq!(single["kind"], "opaque", "decode alone");
 
-    let batch = run_batch(format!("{line}\n").into_bytes(), &[]);
-    let objects = batch_objects(&batch);
+    let batch = support::run_batch(format!("{line}\n").into_bytes(), &[]);
+    let objects = support::batch_objects(&batch);
     assert_eq!(objects.len(), 1, "batch lines");
     assert_eq!(objects[0]["kind"], "opaque", "{}", objects[0]["error"]);
 }
@@ -843,8 +805,8 @@ fn batch_odd_input() {
 
     // A fixed clock, so that `relative_seconds` is the same in both runs.
     let at = ["--at", "2026-01-01T00:00:00Z"];
-    let from_stdin = run_batch(input.clone(), &at);
-    let objects = batch_objects(&from_stdin);
+    let from_stdin = support::run_batch(input.clone(), &at);
+    let objects = support::batch_objects(&from_stdin);
     let lines: Vec<&Value> = objects.iter().map(|object| &object["line"]).collect();
     assert_eq!(
         lines,
@@ -864,7 +826,7 @@ fn batch_odd_input() {
 
     let path = envoy_harness::scratch_dir("tester-batch-file").join("tokens.txt");
     std::fs::write(&path, &input).expect("batch file written");
-    let from_file = run_batch(
+    let from_file = support::run_batch(
         Vec::new(),
         &[at[0], at[1], path.to_str().expect("UTF-8 path")],
     );

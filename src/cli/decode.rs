@@ -451,17 +451,21 @@ fn read_line<'a>(
     bytes: &'a mut Vec<u8>,
 ) -> Result<Option<Line<'a>>, String> {
     bytes.clear();
-    // One byte more than the limit leaves room for the newline after a line of the limit.
+    // Two bytes more than the limit leave room for the CRLF after a line of the limit.
     let read = reader
-        .take(MAX_INPUT_BYTES + 1)
+        .take(MAX_INPUT_BYTES + 2)
         .read_until(b'\n', bytes)
         .map_err(|error| format!("failed to read the batch input: {error}"))?;
     if read == 0 {
         return Ok(None);
     }
-    if !bytes.ends_with(b"\n") && read as u64 > MAX_INPUT_BYTES {
-        // Skip the rest of the over-long line so the next line starts in the right place.
-        skip_line(reader).map_err(|error| format!("failed to read the batch input: {error}"))?;
+    // The first compare is false for every line under the limit, so the loop pays no more.
+    if read as u64 > MAX_INPUT_BYTES && content_len(bytes) as u64 > MAX_INPUT_BYTES {
+        if !bytes.ends_with(b"\n") {
+            // Skip the rest of the over-long line so the next line starts in the right place.
+            skip_line(reader)
+                .map_err(|error| format!("failed to read the batch input: {error}"))?;
+        }
         return Ok(Some(Line::Bad(format!(
             "line is longer than {} MiB; a token is far shorter",
             MAX_INPUT_BYTES / 1024 / 1024
@@ -474,6 +478,16 @@ fn read_line<'a>(
             error.valid_up_to()
         )),
     }))
+}
+
+/// Returns the length of `line` without its line ending, LF or CRLF.
+fn content_len(line: &[u8]) -> usize {
+    let ending = if line.ends_with(b"\r\n") {
+        2
+    } else {
+        usize::from(line.ends_with(b"\n"))
+    };
+    line.len() - ending
 }
 
 /// Discards the input up to and including the next newline one buffer at a time, so that a line

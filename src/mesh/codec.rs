@@ -13,15 +13,26 @@ pub fn is_http_token(text: &str) -> bool {
 }
 
 /// Returns the response Envoy's HTTP/1 codec (Envoy 1.40's Balsa parser) and connection manager
-/// send before any filter runs. That is 400 for a request line or header name the parser rejects,
-/// and 431 when the request head exceeds the default `max_request_headers_kb`. A path with a `#`
-/// fragment gets 400 `path_normalization_failed`, as a tester's Envoy 1.40 returned.
-pub(crate) fn rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
+/// send before any filter runs. That is 400 for a control character in the request head, for a
+/// request line or header name the parser rejects, and 431 when the request head exceeds the
+/// default `max_request_headers_kb`. A path with a `#` fragment gets 400
+/// `path_normalization_failed`, as a tester's Envoy 1.40 returned.
+///
+/// The order is the one Envoy 1.40 showed for requests with two faults: a control character
+/// wins over a bad method, a bad method over an oversized head, and an oversized head over a
+/// control character.
+pub fn rejection(workload: &str, request: &Request, notes: &[String]) -> Option<Verdict> {
     if request.protocol != Protocol::Http {
         return None;
     }
-    let (status, details, message) = request_line_error(request)
-        .or_else(|| head_size_error(request))
+    let oversized = head_size_error(request);
+    let control = oversized
+        .is_none()
+        .then(|| control_character_error(request))
+        .flatten();
+    let (status, details, message) = control
+        .or_else(|| request_line_error(request))
+        .or(oversized)
         .or_else(|| header_name_error(request))
         .or_else(|| header_value_error(request))
         .or_else(|| fragment_error(request))
@@ -44,6 +55,46 @@ pub(crate) fn rejection(workload: &str, request: &Request, notes: &[String]) -> 
         }],
         warnings: notes.to_vec(),
     })
+}
+
+/// Returns whether Envoy 1.40's HTTP/1 codec rejects `c` anywhere in a request head (method,
+/// path, header name or value) with 400 `http1.invalid_characters`: a C0 control other than tab,
+/// line feed and carriage return, or DEL. A lone carriage return inside a value passes.
+fn is_rejected_control(c: char) -> bool {
+    c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Returns the codec's 400 `http1.invalid_characters` for the first character of the request
+/// head that [`is_rejected_control`] matches.
+fn control_character_error(request: &Request) -> Option<Rejection> {
+    let line = [
+        ("the method", request.method.as_str()),
+        ("the path", request.path.as_str()),
+        ("the Host header", request.host.as_str()),
+    ];
+    let names = request
+        .headers
+        .iter()
+        .map(|(name, _)| (format!("the header name {name:?}"), name.as_str()));
+    let values = request
+        .headers
+        .iter()
+        .map(|(name, value)| (format!("the header {name:?}"), value.as_str()));
+    let (place, c) = line
+        .into_iter()
+        .map(|(place, text)| (place.to_owned(), text))
+        .chain(names)
+        .chain(values)
+        .find_map(|(place, text)| Some((place, text.chars().find(|c| is_rejected_control(*c))?)))?;
+    Some((
+        400,
+        "http1.invalid_characters",
+        format!(
+            "{place} has the control character U+{:04X}, which Envoy's HTTP/1 codec rejects \
+             anywhere in the request head, so it responds with 400 before jwt_authn or RBAC run",
+            u32::from(c)
+        ),
+    ))
 }
 
 /// A response the proxy sends before any filter runs: status, response code details, and why.
@@ -93,9 +144,10 @@ const HTTP1_METHODS: [&str; 35] = [
 
 /// Returns the parser's error for the request line. The parser ends with `HPE_INVALID_METHOD` for
 /// a method outside [`HTTP1_METHODS`], and with `HPE_INVALID_URL` for an origin-form target with a
-/// byte other than tab, form feed or `!`..`~` (raw UTF-8 included). The codec logs both as
-/// `http1.codec_error`. A CONNECT target passes the parser when it starts with `/`, but the codec
-/// then wants the authority form (`host:port`) and responds with `http1.invalid_url`.
+/// byte outside `!`..`~` (tab, carriage return and raw UTF-8 included). Envoy 1.40 logged both as
+/// `http1.codec_error`. The other control characters are [`control_character_error`]'s. A CONNECT
+/// target passes the parser when it starts with `/`, but the codec then wants the authority form
+/// (`host:port`) and responds with `http1.invalid_url`.
 fn request_line_error(request: &Request) -> Option<Rejection> {
     let method = request.method.as_str();
     if !HTTP1_METHODS.contains(&method) {
@@ -109,9 +161,11 @@ fn request_line_error(request: &Request) -> Option<Rejection> {
             ),
         ));
     }
-    let valid_target_byte =
-        |byte: u8| byte == b'\t' || byte == 0x0c || (b'!'..=b'~').contains(&byte);
-    if !request.path.bytes().all(valid_target_byte) {
+    if !request
+        .path
+        .bytes()
+        .all(|byte| (b'!'..=b'~').contains(&byte))
+    {
         return Some((
             400,
             "http1.codec_error",
@@ -178,16 +232,13 @@ fn query_content_type_error(request: &Request) -> Option<Rejection> {
     })
 }
 
-/// Returns the codec's 400 for a header value with a control byte other than tab, or DEL, and for
-/// a `Content-Length` that is not a decimal number: a tester's Envoy 1.40 rejected each before any
-/// filter ran.
-/// NOTE: the test harness could not read Envoy's response code details for these requests, so
-/// `http1.codec_error` is assumed, as for the request-line errors.
+/// Returns the codec's 400 for a header value with a line feed, which ends the header line and
+/// leaves a line without a colon, and for a `Content-Length` that is not a decimal number. Envoy
+/// 1.40 logged `http1.codec_error` for each.
 fn header_value_error(request: &Request) -> Option<Rejection> {
-    let is_control = |c: char| (c.is_ascii_control() && c != '\t') || c == '\u{7f}';
     let (name, reason) = request.headers.iter().find_map(|(name, value)| {
-        if value.contains(is_control) {
-            return Some((name, "a control character"));
+        if value.contains('\n') {
+            return Some((name, "a line feed"));
         }
         let not_number = value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit());
         (name.eq_ignore_ascii_case("content-length") && not_number)

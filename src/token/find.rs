@@ -150,7 +150,12 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 return Ok(found);
             }
             let (line, quoted) = strip_quotes(trimmed);
-            return find_in_line(trimmed, Vec::new(), line, quoted, None);
+            let mut found = find_in_line(trimmed, Vec::new(), line, quoted, None)?;
+            let (name, value) = split_header_line(line).unwrap_or(("authorization", line));
+            found
+                .problems
+                .extend(request::pasted_value_codec_problem(name, value));
+            return Ok(found);
         }
     };
     // The output of `curl -v` for an implicit-flow authorization request has no bearer token in

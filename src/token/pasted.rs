@@ -106,10 +106,10 @@ fn http_request(text: &str) -> Option<(&'static str, CurlRequest)> {
 fn request_line(line: &str) -> Option<(&str, &str)> {
     let mut words = line.split(' ');
     let (method, target, version) = (words.next()?, words.next()?, words.next()?);
-    // curl -v prints `HTTP/2` and `HTTP/3` requests in the same form.
+    // curl -v prints `HTTP/2` and `HTTP/3` requests in the same form. A method in lower case
+    // (`get`) is still a request line, which Envoy's HTTP/1 codec rejects with 400.
     let is_request_line = words.next().is_none()
         && is_http_token(method)
-        && method.bytes().all(|b| b.is_ascii_uppercase())
         && ["HTTP/1.", "HTTP/2", "HTTP/3"]
             .iter()
             .any(|prefix| version.starts_with(prefix));

@@ -252,12 +252,21 @@ fn several_requests_problem(requests: &[CurlRequest], decoded: usize) -> Option<
     ))
 }
 
-/// Returns the problem for a request whose headers Envoy's HTTP/1 codec rejects before jwt_authn
-/// runs, as `idflow check` reports it. The 431 for an oversized request head is left to the size
-/// checks.
-/// NOTE: only the headers are checked, because how curl encodes a URL's path (spaces, UTF-8)
-/// depends on its version.
+/// Returns the problem for a request whose method or headers Envoy's HTTP/1 codec rejects before
+/// jwt_authn runs, as `idflow check` reports it. The 431 for an oversized request head is left to
+/// the size checks.
+/// NOTE: the path is not checked, because how curl encodes a URL's path (spaces, UTF-8) depends
+/// on its version. Nor is the QUERY method's `Content-Type`, because the `Content-Type` that curl
+/// adds for `-d` is not among the headers read here.
 fn codec_problem(request: &CurlRequest) -> Option<Problem> {
+    codec_problem_then(request, MESH_NEVER_READS)
+}
+
+/// The sentence after a `codec_rejects_request` message about a token that decode decoded.
+const MESH_NEVER_READS: &str = " So the mesh never reads the token decoded here.";
+
+/// Returns the problem [`codec_problem`] returns, with `after` after the response code details.
+fn codec_problem_then(request: &CurlRequest, after: &str) -> Option<Problem> {
     let headers = request
         .headers
         .iter()
@@ -267,15 +276,10 @@ fn codec_problem(request: &CurlRequest) -> Option<Problem> {
         })
         .collect();
     let sent = mesh::Request {
+        method: request.method.clone(),
         headers,
         ..mesh::Request::default()
     };
-    let verdict = codec::rejection("", &sent, &[]).filter(|verdict| verdict.status == 400)?;
-    let message = verdict
-        .explanation
-        .first()
-        .map(|step| step.message.as_str())
-        .unwrap_or_default();
     let spaced_name = request.headers.iter().find_map(|line| {
         let (name, _) = line.split_once(':')?;
         (name.trim_end() != name).then(|| name.trim_end())
@@ -287,11 +291,45 @@ fn codec_problem(request: &CurlRequest) -> Option<Problem> {
         ),
         None => String::new(),
     };
+    let after = format!("{after}{fix}");
+    codec_rejection_problem(&sent, |details| details.starts_with("http1."), &after)
+}
+
+/// Returns the problem for a pasted header line, `Bearer` value or bare token whose characters
+/// Envoy's HTTP/1 codec rejects with 400 `http1.invalid_characters`, as it does in a curl
+/// command. `name` is the header the value is sent in: `Authorization` for a `Bearer` value or a
+/// bare token.
+pub(super) fn pasted_value_codec_problem(name: &str, value: &str) -> Option<Problem> {
+    let sent = mesh::Request {
+        headers: vec![(name.to_owned(), value.to_owned())],
+        ..mesh::Request::default()
+    };
+    // A line feed in pasted text is a wrapped line, not part of the value.
+    codec_rejection_problem(
+        &sent,
+        |details| details == "http1.invalid_characters",
+        MESH_NEVER_READS,
+    )
+}
+
+/// Returns the `codec_rejects_request` problem for the 400 that Envoy's HTTP/1 codec returns for
+/// `sent`, when `counts` accepts its response code details. `after` ends the message.
+fn codec_rejection_problem(
+    sent: &mesh::Request,
+    counts: impl Fn(&str) -> bool,
+    after: &str,
+) -> Option<Problem> {
+    let verdict = codec::rejection("", sent, &[])
+        .filter(|verdict| verdict.status == 400 && counts(&verdict.response_code_details))?;
+    let message = verdict
+        .explanation
+        .first()
+        .map(|step| step.message.as_str())
+        .unwrap_or_default();
     Some(Problem::error(
         "codec_rejects_request",
         format!(
-            "{message}, with response code details `{}`. So the mesh never reads the token \
-             decoded here.{fix}",
+            "{message}, with response code details `{}`.{after}",
             verdict.response_code_details
         ),
     ))
@@ -405,7 +443,8 @@ fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
             )
         }
     };
-    for problem in unread_problems(source, request) {
+    let codec = codec_problem_then(request, "");
+    for problem in unread_problems(source, request).into_iter().chain(codec) {
         // Messages start in lower case, so the first letter becomes a capital after a full stop.
         let mut letters = problem.message.chars();
         reason.push_str(". ");

@@ -351,3 +351,54 @@ pub fn what_if_statuses(
         })
         .collect()
 }
+
+/// Runs `idflow decode --batch ARGS` with `input` on standard input and returns its output. The
+/// input is written from another thread, so a large input cannot block on a full output pipe.
+pub fn run_batch(input: Vec<u8>, args: &[&str]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "--batch"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idflow decode --batch starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child
+        .wait_with_output()
+        .expect("idflow decode --batch runs");
+    let written = writer.join().expect("the writer thread ends");
+    // decode may end before it reads all of its input. Its output shows why.
+    if let Err(error) = written {
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "input not written: {error}"
+        );
+    }
+    output
+}
+
+/// Returns the JSON objects a batch printed, one per output line.
+pub fn batch_objects(output: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
+        .collect()
+}
+
+/// An ALLOW policy with one empty rule, so every request reaches the application.
+pub const ALLOW_ALL: &str = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-all, namespace: shop}
+spec:
+  selector: {matchLabels: {app: orders}}
+  rules: [{}]
+";
