@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decision::{EdgeDecision, ProfileVerdict};
+use super::decision::EdgeDecision;
 use super::evaluate::{Located, cookie_value};
 use super::sent::strip_quotes;
 use super::{EdgeProfile, TokenLocation};
@@ -70,7 +70,7 @@ impl PastedRequest {
     }
 
     /// Returns the path of the request without its query, or `None` when the input names none.
-    fn path(&self) -> Option<String> {
+    pub fn path(&self) -> Option<String> {
         self.request.url.as_ref()?;
         let target = self.request.path();
         Some(
@@ -185,22 +185,9 @@ impl EdgeProfile {
             );
         }
         let public = request.path().filter(|path| self.is_public_path(path));
-        let Some(path) = public else {
-            return self.missing(None, &reason);
-        };
-        EdgeDecision {
-            verdict: ProfileVerdict::Allow,
-            status: None,
-            reason: format!(
-                "{reason}, but its path {path:?} starts with a public path ({}), so the \
-                 EdgeWorker lets it go on without a token",
-                self.public_paths.join(", ")
-            ),
-            edgeworker_error: None,
-            validated: false,
-            signature_checked: false,
-            notes: Vec::new(),
-            forwarded_headers: vec![self.request_id()],
+        match public {
+            Some(path) => self.public_pass(&reason, &path, Vec::new()),
+            None => self.missing(None, &reason),
         }
     }
 }
