@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 
 use super::curl::CurlRequest;
-use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
+use super::find::{
+    Found, MeshReading, not_a_token, pick_token_in, read_query_value, split_header_line,
+};
 use super::{
     Problem, Severity, TokenError, TokenKind, count_dots, envoy, jose, plural, quote_truncated,
     times,
@@ -435,12 +437,16 @@ fn found_in_query(
         source.to_owned(),
         format!("{QUERY_PARAMETER} query parameter"),
     ];
+    let place = format!("the `{QUERY_PARAMETER}` query parameter");
     let picked = match trailing_whitespace(&value) {
-        Some(picked) => Ok(picked),
-        None => pick_token(&value),
+        Some(picked) => Ok((picked, MeshReading::Token)),
+        None => pick_token_in(&value, &place).map(|mut picked| {
+            let reading = read_query_value(&value, &mut picked);
+            (picked, reading)
+        }),
     };
     Some(match picked {
-        Ok((token, kind, mut problems)) => {
+        Ok(((token, kind, mut problems), mesh_reading)) => {
             problems.extend(beside.problems);
             Ok(Found {
                 text: token,
@@ -451,7 +457,7 @@ fn found_in_query(
                 cookie_name: None,
                 scheme: None,
                 problems,
-                mesh_reading: MeshReading::Token,
+                mesh_reading,
                 others: beside.others,
             })
         }
