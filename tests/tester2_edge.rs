@@ -234,3 +234,57 @@ fn configured_parameter_predicts_envoy() {
         );
     }
 }
+
+/// A path without a query is no token, on standard input as in the argument, and the edge still
+/// judges the request to it.
+#[test]
+fn bare_path_not_a_token() {
+    let profile = public_path_profile("tester2-bare-path");
+    let profile = profile.to_string_lossy();
+
+    let (code, json, stderr) = decode_output("/public/x", &["--edge-profile", &profile]);
+    assert_eq!(code, 2, "{json}");
+    assert!(stderr.contains("no token found"), "{stderr}");
+    assert_eq!(json["edge"]["verdict"], "allow", "{json}");
+
+    let argument = std::process::Command::new(env!("CARGO_BIN_EXE_idflow"))
+        .args(["decode", "/public/x"])
+        .output()
+        .expect("idflow decode runs");
+    assert_eq!(argument.status.code(), Some(2));
+}
+
+/// A redirect that carries an OAuth error names it, and a plain-text body is not read as a
+/// token.
+#[test]
+fn response_without_token_explained() {
+    let redirect = "HTTP/1.1 302 Found\nLocation: https://app.test/cb#error=access_denied\
+                    &error_description=denied\n\n";
+    let (code, _, stderr) = decode_output(redirect, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("\"access_denied\""), "{stderr}");
+
+    for response in [
+        "HTTP/1.1 200 OK\nContent-Type: text/plain\n\nok\n",
+        "HTTP/1.1 201 Created\n\nok",
+    ] {
+        let (code, json, stderr) = decode_output(response, &[]);
+        assert_eq!(code, 2, "{response:?}: {json}");
+        assert!(stderr.contains("not a JWT"), "{response:?}: {stderr}");
+    }
+}
+
+/// HTTPie 3.2.4 exits with `--auth required` for `-A bearer` without `-a` and sends nothing, so
+/// neither decode nor the edge judges a request.
+#[test]
+fn httpie_bearer_without_auth() {
+    let profile = public_path_profile("tester2-httpie-auth");
+    let command = "http -A bearer api.test/orders";
+
+    let (code, json, stderr) =
+        decode_output(command, &["--edge-profile", &profile.to_string_lossy()]);
+
+    assert_eq!(code, 2, "{json}");
+    assert!(stderr.contains("--auth required"), "{stderr}");
+    assert_eq!(json["edge"], Value::Null, "{json}");
+}

@@ -27,6 +27,9 @@ pub struct CurlRequest {
     /// The method curl sends: `-X`/`--request`, else HEAD for `-I`/`--head`, POST for data without
     /// `-G`, GET otherwise.
     pub method: String,
+    /// Why the client exits without sending the request, when it does (HTTPie's `-A bearer`
+    /// without `-a`).
+    pub not_sent: Option<&'static str>,
 }
 
 /// A data option, named by the way curl reads its value.

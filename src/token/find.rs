@@ -108,8 +108,8 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 &["OAuth error response".to_owned()],
                 trimmed,
                 &format!(
-                    "the token endpoint returned the error {error} and issued no token. Fix the \
-                     request to the endpoint, then paste its access_token"
+                    "the authorization server returned the error {error} and issued no token. \
+                     Fix the request to its endpoint, then paste its access_token"
                 ),
             ));
         }
@@ -127,6 +127,16 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
     }
     if let Some(body) = response::http_response_body(trimmed) {
         let mut found = find_token(body).map_err(response::body_error)?;
+        // A token response is JSON (RFC 6749 section 5.1), so one word that is not a JWT is a
+        // plain-text body such as `ok`.
+        if found.kind == TokenKind::Opaque && found.location == "bare token" {
+            return Err(not_a_token(
+                &["HTTP response body".to_owned()],
+                body,
+                "the body is one word that is not a JWT, and a token response is a JSON \
+                 object. Paste the response of the token endpoint, or the token alone",
+            ));
+        }
         found.location = format!("HTTP response body, {}", found.location);
         return Ok(found);
     }
@@ -148,6 +158,18 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 let mut found = find_token(inner)?;
                 found.location = format!("quoted in other text, {}", found.location);
                 return Ok(found);
+            }
+            // A path without a query carries no token, and `decode PATH` rejects the same text
+            // as an argument. A path with a query was read above.
+            // NOTE: an opaque token in standard base64 may start with `/` too.
+            if trimmed.starts_with('/') && !trimmed.contains(char::is_whitespace) {
+                return Err(not_a_token(
+                    &["path".to_owned()],
+                    trimmed,
+                    "a path without a query carries no token where Envoy's jwt_authn looks by \
+                     default. Paste the whole request (a curl command, or the request with its \
+                     headers), or the token alone",
+                ));
             }
             let (line, quoted) = strip_quotes(trimmed);
             return find_in_line(trimmed, Vec::new(), line, quoted, None);

@@ -178,6 +178,13 @@ impl Options {
         request.method = method.unwrap_or_else(|| if has_data { "POST" } else { "GET" }.to_owned());
 
         match self.auth_type.as_deref() {
+            // HTTPie 3.2.4 exits with `error: --auth required` and sends nothing.
+            Some("bearer") if self.auth.is_none() => {
+                request.not_sent = Some(
+                    "HTTPie exits with `--auth required` and sends no request, because -A bearer \
+                     needs the token in -a",
+                );
+            }
             Some("bearer") => {
                 // The auth header replaces a header item of the same name.
                 request

@@ -376,6 +376,9 @@ fn unread_problems(source: &str, request: &CurlRequest) -> Vec<Problem> {
 /// Builds the error for a curl command or URL from which Envoy reads no token and idflow finds
 /// none to decode.
 fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
+    if let Some(reason) = request.not_sent {
+        return not_a_token(&[source.to_owned()], text, reason);
+    }
     let mut reason = match source {
         "URL" | "path" => format!(
             "the {source} has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn \

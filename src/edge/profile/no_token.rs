@@ -36,6 +36,10 @@ impl PastedRequest {
             .flatten()
             .map(|(_, fragment)| fragment.to_owned());
         if let Some(mut request) = sent_request(text) {
+            // The client sends nothing, so the edge has nothing to decide.
+            if request.not_sent.is_some() {
+                return None;
+            }
             if request.sends_user && request.header("authorization").is_none() {
                 // curl's `-u` and HTTPie's `-a` send the user name and password in base64, which
                 // has no `.`, so the placeholder splits into as many parts as the real value does.
