@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 
 use envoy_harness::envoy;
 use serde_json::{Value, json};
+use support::predicted_verdict;
 
 const OK: &str = "200 via_upstream";
 const VERIFICATION_FAILS: &str = "401 jwt_authn_access_denied{Jwt_verification_fails}";
@@ -151,30 +152,6 @@ fn jwks_file() -> String {
     let path = envoy_harness::scratch_dir("signature-whitespace-jwks").join("jwks.json");
     std::fs::write(&path, mint::jwks()).expect("JWKS written");
     path.to_str().expect("UTF-8 path").to_owned()
-}
-
-/// Returns the verdict that `decode -o json` output predicts, as `STATUS DETAILS`: `200
-/// via_upstream` for exit status 0, else the jwt_authn status in `signature.envoy_status` or in
-/// the `mesh_rejects_format` problem.
-fn predicted_verdict(code: i32, json: &Value) -> String {
-    if code == 0 {
-        return OK.to_owned();
-    }
-    let status = match json["signature"]["envoy_status"].as_str() {
-        Some(status) => status.to_owned(),
-        None => support::problem_message(json, "mesh_rejects_format")
-            .split('`')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned(),
-    };
-    if status.is_empty() {
-        return format!("exit {code} without a jwt_authn status: {json}");
-    }
-    format!(
-        "401 jwt_authn_access_denied{{{}}}",
-        status.replace(' ', "_")
-    )
 }
 
 /// Runs `idflow decode --batch ARGS` with `input` on standard input and returns each line's JSON

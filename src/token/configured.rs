@@ -3,7 +3,10 @@
 //! `jwt_authn` extractor reads a request with those providers. Istio's default locations are left
 //! to [`super::find`], which explains more about what it finds there.
 
-use super::find::{Found, MeshReading, pick_token, split_header_line, strip_quotes};
+use super::find::{
+    Found, MeshReading, pick_token, pick_token_in, read_query_value, split_header_line,
+    strip_quotes,
+};
 use super::request::{self, QUERY_PARAMETER};
 use super::{Problem, plural};
 use crate::mesh::jwt::config::JwtProvider;
@@ -24,7 +27,19 @@ pub(super) fn find_at(trimmed: &str, providers: &[&JwtProvider]) -> Option<Found
     if is_default(&first.location) {
         return None;
     }
-    let (token, kind, mut problems) = pick_token(&first.token).ok()?;
+    let mut picked = match &first.location {
+        Location::Param(name) => {
+            pick_token_in(&first.token, &format!("the `{name}` query parameter")).ok()?
+        }
+        Location::Header { .. } | Location::Cookie(_) => pick_token(&first.token).ok()?,
+    };
+    // Envoy's jwt_authn reads a query parameter's whole value as the token.
+    // NOTE: a configured header or cookie value is still judged as the token alone.
+    let mesh_reading = match &first.location {
+        Location::Param(_) => read_query_value(&first.token, &mut picked),
+        Location::Header { .. } | Location::Cookie(_) => MeshReading::Token,
+    };
+    let (token, kind, mut problems) = picked;
     let mut parts: Vec<String> = source.into_iter().map(str::to_owned).collect();
     let (mut header_name, mut query_parameter, mut cookie_name) = (None, None, None);
     match &first.location {
@@ -64,7 +79,7 @@ pub(super) fn find_at(trimmed: &str, providers: &[&JwtProvider]) -> Option<Found
         cookie_name,
         scheme: None,
         problems,
-        mesh_reading: MeshReading::Token,
+        mesh_reading,
         others: read[1..].iter().map(request::other_token).collect(),
     })
 }

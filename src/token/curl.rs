@@ -27,6 +27,9 @@ pub struct CurlRequest {
     /// The method curl sends: `-X`/`--request`, else HEAD for `-I`/`--head`, POST for data without
     /// `-G`, GET otherwise.
     pub method: String,
+    /// Why the client exits without sending the request, when it does (HTTPie's `-A bearer`
+    /// without `-a`).
+    pub not_sent: Option<&'static str>,
 }
 
 /// A data option, named by the way curl reads its value.
@@ -450,8 +453,8 @@ pub(super) fn sent_url(url: &str, query: &str, target: Option<&str>) -> String {
 }
 
 /// Returns `url` with the `.` and `..` segments of its path resolved (RFC 3986 section 5.2.4),
-/// as curl does before sending unless given `--path-as-is`.
-fn without_dot_segments(url: &str) -> String {
+/// as curl does before sending unless given `--path-as-is`, and as HTTPie does.
+pub(super) fn without_dot_segments(url: &str) -> String {
     let origin = origin(url);
     let rest = &url[origin.len()..];
     let path_end = rest.find(['?', '#']).unwrap_or(rest.len());

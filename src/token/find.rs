@@ -108,8 +108,8 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 &["OAuth error response".to_owned()],
                 trimmed,
                 &format!(
-                    "the token endpoint returned the error {error} and issued no token. Fix the \
-                     request to the endpoint, then paste its access_token"
+                    "the authorization server returned the error {error} and issued no token. \
+                     Fix the request to its endpoint, then paste its access_token"
                 ),
             ));
         }
@@ -127,6 +127,16 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
     }
     if let Some(body) = response::http_response_body(trimmed) {
         let mut found = find_token(body).map_err(response::body_error)?;
+        // A token response is JSON (RFC 6749 section 5.1), so one word that is not a JWT is a
+        // plain-text body such as `ok`.
+        if found.kind == TokenKind::Opaque && found.location == "bare token" {
+            return Err(not_a_token(
+                &["HTTP response body".to_owned()],
+                body,
+                "the body is one word that is not a JWT, and a token response is a JSON \
+                 object. Paste the response of the token endpoint, or the token alone",
+            ));
+        }
         found.location = format!("HTTP response body, {}", found.location);
         return Ok(found);
     }
@@ -148,6 +158,18 @@ fn find_in_shapes(trimmed: &str) -> Result<Found, TokenError> {
                 let mut found = find_token(inner)?;
                 found.location = format!("quoted in other text, {}", found.location);
                 return Ok(found);
+            }
+            // A path without a query carries no token, and `decode PATH` rejects the same text
+            // as an argument. A path with a query was read above.
+            // NOTE: an opaque token in standard base64 may start with `/` too.
+            if trimmed.starts_with('/') && !trimmed.contains(char::is_whitespace) {
+                return Err(not_a_token(
+                    &["path".to_owned()],
+                    trimmed,
+                    "a path without a query carries no token where Envoy's jwt_authn looks by \
+                     default. Paste the whole request (a curl command, or the request with its \
+                     headers), or the token alone",
+                ));
             }
             let (line, quoted) = strip_quotes(trimmed);
             let mut found = find_in_line(trimmed, Vec::new(), line, quoted, None)?;
@@ -398,6 +420,21 @@ fn read_as_mesh(
     }
 }
 
+/// Returns what Envoy's `jwt_authn` reads from `value`, the percent-decoded value of a query
+/// parameter whose token is `picked`, and adds the problem for it. Envoy reads the whole value as
+/// the token, so whitespace inside it is judged as in a header value after `Bearer `.
+pub(super) fn read_query_value(
+    value: &str,
+    picked: &mut (String, TokenKind, Vec<Problem>),
+) -> MeshReading {
+    let reading = if value == picked.0 {
+        Reading::Token
+    } else {
+        Reading::Other(value)
+    };
+    read_as_mesh(reading, value, picked)
+}
+
 /// Returns the problem for a value that Envoy's `jwt_authn` reads as one token with whitespace
 /// inside its signature segment, when no key was checked yet.
 pub(super) fn keys_decide_problem() -> Problem {
@@ -643,14 +680,25 @@ fn has_whitespace(text: &str) -> bool {
     }
 }
 
-/// Picks the token out of the text after the scheme, reporting whitespace inside it and text after
-/// it.
-/// The error is the reason `rest` contains no token, in words that repeat none of it.
+/// The place of a header value, named in the messages of [`pick_token_in`].
+pub(super) const IN_HEADER: &str = "the header";
+
+/// Picks the token out of the text after the scheme of a header value, as [`pick_token_in`] does.
 pub(super) fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
+    pick_token_in(rest, IN_HEADER)
+}
+
+/// Picks the token out of `rest`, a value sent in `place` (`the header` or ``the `access_token`
+/// query parameter``), reporting whitespace inside it and text after it.
+/// The error is the reason `rest` contains no token, in words that repeat none of it.
+pub(super) fn pick_token_in(
+    rest: &str,
+    place: &str,
+) -> Result<(String, TokenKind, Vec<Problem>), String> {
     if let (inner, true) = strip_quotes(rest)
         && !inner.is_empty()
     {
-        let (token, kind, mut problems) = pick_unquoted(inner)?;
+        let (token, kind, mut problems) = pick_unquoted(inner, place)?;
         problems.push(Problem::error(
             "quoted_token",
             "the token is in quotes inside the value. A token never contains quotes, so servers \
@@ -659,11 +707,11 @@ pub(super) fn pick_token(rest: &str) -> Result<(String, TokenKind, Vec<Problem>)
         ));
         return Ok((token, kind, problems));
     }
-    pick_unquoted(rest)
+    pick_unquoted(rest, place)
 }
 
-/// Picks the token out of `rest` as [`pick_token`] does, once a pair of quotes is gone.
-fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
+/// Picks the token out of `rest` as [`pick_token_in`] does, once a pair of quotes is gone.
+fn pick_unquoted(rest: &str, place: &str) -> Result<(String, TokenKind, Vec<Problem>), String> {
     let has_space = has_whitespace(rest) || rest.contains("%20");
     if !has_space {
         let kind = classify(rest)?;
@@ -674,11 +722,13 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
     let unspaced = rest.trim_start();
     if unspaced.len() < rest.len() && !unspaced.is_empty() {
         let space = rest.chars().next().unwrap_or(' ');
-        let (token, kind, mut problems) = pick_unquoted(unspaced)?;
+        let (token, kind, mut problems) = pick_unquoted(unspaced, place)?;
         problems.push(Problem::warning(
             "leading_whitespace",
             format!(
-                "the token follows U+{:04X}, a space that is not ASCII. Envoy's jwt_authn reads                  from the first base64url character and accepts it, but servers that follow RFC                  6750 reject the header. Remove the space",
+                "the token follows U+{:04X}, a space that is not ASCII. Envoy's jwt_authn reads \
+                 from the first base64url character and accepts it, but servers that follow RFC \
+                 6750 reject {place}. Remove the space",
                 u32::from(space)
             ),
         ));
@@ -718,7 +768,7 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
             "leading_text",
             format!(
                 "the token follows text that is not part of it ({}); idflow decoded the token \
-                 after it. Remove the extra text from the header",
+                 after it. Remove the extra text from {place}",
                 plural(before.chars().count(), "character")
             ),
         );
@@ -760,7 +810,7 @@ fn pick_unquoted(rest: &str) -> Result<(String, TokenKind, Vec<Problem>), String
             "trailing_text",
             format!(
                 "the token is followed by text that is not part of it ({what}); idflow decoded \
-                 the token before it. Remove the extra text from the header"
+                 the token before it. Remove the extra text from {place}"
             ),
         );
         return Ok((first.to_owned(), kind, vec![problem]));

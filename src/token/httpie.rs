@@ -3,7 +3,9 @@
 //! items, and the `Authorization` header of `-A bearer -a TOKEN`. The rules are those of HTTPie
 //! 3.2's documentation and argument parser, checked against `http --offline` of HTTPie 3.2.4.
 
-use super::curl::{CurlRequest, percent_encode, percent_encode_except, sent_url};
+use super::curl::{
+    CurlRequest, percent_encode, percent_encode_except, sent_url, without_dot_segments,
+};
 use super::curl_options::split_short_group;
 use super::shell;
 
@@ -176,6 +178,13 @@ impl Options {
         request.method = method.unwrap_or_else(|| if has_data { "POST" } else { "GET" }.to_owned());
 
         match self.auth_type.as_deref() {
+            // HTTPie 3.2.4 exits with `error: --auth required` and sends nothing.
+            Some("bearer") if self.auth.is_none() => {
+                request.not_sent = Some(
+                    "HTTPie exits with `--auth required` and sends no request, because -A bearer \
+                     needs the token in -a",
+                );
+            }
             Some("bearer") => {
                 // The auth header replaces a header item of the same name.
                 request
@@ -201,11 +210,53 @@ impl Options {
     }
 }
 
-/// Returns `url` with the characters percent-encoded that HTTPie's HTTP library (`requests`,
-/// `requote_uri`) encodes before sending: all but letters, digits, `-._~`, `%` and the delimiters
-/// `!#$&'()*+,/:;=?@[]`. So `host/a b` sends the path `/a%20b`.
+/// Returns `url` as HTTPie's HTTP libraries send it (HTTPie 3.2.4). urllib3 (`parse_url`)
+/// resolves the dot segments of the path, and encodes every `%` as `%25` unless each one starts
+/// an escape of two hex digits. Then `requests` (`requote_uri`) decodes the escapes of unreserved
+/// characters and percent-encodes all but letters, digits, `-._~`, `%` and the delimiters
+/// `!#$&'()*+,/:;=?@[]`. So `host/a b` sends `/a%20b`, `host/%70ublic/../x` sends `/x` and
+/// `host/a/%2E%2E/x` sends `/a/../x`.
+// NOTE: urllib3 checks the escapes of the path, the query and the fragment apart, and this checks
+// them in the whole URL.
 fn requote(url: &str) -> String {
-    percent_encode_except(url, b"%!#$&'()*+,/:;=?@[]")
+    let url = without_dot_segments(url);
+    if !escapes_are_valid(&url) {
+        return percent_encode_except(&url, b"!#$&'()*+,/:;=?@[]");
+    }
+    percent_encode_except(&unquote_unreserved(&url), b"%!#$&'()*+,/:;=?@[]")
+}
+
+/// Returns whether every `%` in `url` starts an escape of two hex digits.
+fn escapes_are_valid(url: &str) -> bool {
+    url.match_indices('%').all(|(index, _)| {
+        url.get(index + 1..index + 3)
+            .is_some_and(|hex| hex.bytes().all(|byte| byte.is_ascii_hexdigit()))
+    })
+}
+
+/// Decodes each escape in `url` that stands for an RFC 3986 unreserved character (a letter, a
+/// digit or `-._~`), as `requests` (`unquote_unreserved`) does. Every `%` in `url` starts an escape
+/// of two hex digits ([`escapes_are_valid`]), and the other escapes are kept in upper case, as
+/// urllib3 writes them.
+fn unquote_unreserved(url: &str) -> String {
+    let mut sent = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(index) = rest.find('%') {
+        sent.push_str(&rest[..index]);
+        let hex = rest.get(index + 1..index + 3).unwrap_or_default();
+        match u8::from_str_radix(hex, 16) {
+            Ok(byte) if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) => {
+                sent.push(char::from(byte));
+            }
+            _ => {
+                sent.push('%');
+                sent.push_str(&hex.to_ascii_uppercase());
+            }
+        }
+        rest = rest.get(index + 3..).unwrap_or_default();
+    }
+    sent.push_str(rest);
+    sent
 }
 
 /// Splits a request item at its separator into the name, the separator and the value, with the
@@ -350,6 +401,29 @@ mod tests {
         for (command, method, url) in cases {
             let request = parse(command);
             assert_eq!(request.method, method, "{command}");
+            assert_eq!(request.url.as_deref(), Some(url), "{command}");
+        }
+    }
+
+    /// URLs as HTTPie 3.2.4 sends them (`http --offline` prints the request line).
+    #[test]
+    fn url_normalised_as_sent() {
+        let cases = [
+            ("http h.test/public/../orders", "http://h.test/orders"),
+            ("http h.test/%70ublic/x", "http://h.test/public/x"),
+            (
+                "http h.test/public/%2E%2E/orders",
+                "http://h.test/public/../orders",
+            ),
+            ("http h.test/a/./b/", "http://h.test/a/b/"),
+            ("http h.test/%7Eu%2Fx%41", "http://h.test/~u%2FxA"),
+            ("http h.test/a/..", "http://h.test/"),
+            ("http h.test/%zz/%41", "http://h.test/%25zz/%2541"),
+            ("http h.test/%2/x", "http://h.test/%252/x"),
+            ("http h.test/%2f%7e", "http://h.test/%2F~"),
+        ];
+        for (command, url) in cases {
+            let request = parse(command);
             assert_eq!(request.url.as_deref(), Some(url), "{command}");
         }
     }

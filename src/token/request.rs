@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 
 use super::curl::CurlRequest;
-use super::find::{Found, MeshReading, not_a_token, pick_token, split_header_line};
+use super::find::{
+    Found, MeshReading, not_a_token, pick_token_in, read_query_value, split_header_line,
+};
 use super::{
     Problem, Severity, TokenError, TokenKind, count_dots, envoy, jose, plural, quote_truncated,
     times,
@@ -412,6 +414,9 @@ fn unread_problems(source: &str, request: &CurlRequest) -> Vec<Problem> {
 /// Builds the error for a curl command or URL from which Envoy reads no token and idflow finds
 /// none to decode.
 fn no_token(source: &str, text: &str, request: &CurlRequest) -> TokenError {
+    if let Some(reason) = request.not_sent {
+        return not_a_token(&[source.to_owned()], text, reason);
+    }
     let mut reason = match source {
         "URL" | "path" => format!(
             "the {source} has no `{QUERY_PARAMETER}` query parameter, the one Envoy's jwt_authn \
@@ -474,12 +479,16 @@ fn found_in_query(
         source.to_owned(),
         format!("{QUERY_PARAMETER} query parameter"),
     ];
+    let place = format!("the `{QUERY_PARAMETER}` query parameter");
     let picked = match trailing_whitespace(&value) {
-        Some(picked) => Ok(picked),
-        None => pick_token(&value),
+        Some(picked) => Ok((picked, MeshReading::Token)),
+        None => pick_token_in(&value, &place).map(|mut picked| {
+            let reading = read_query_value(&value, &mut picked);
+            (picked, reading)
+        }),
     };
     Some(match picked {
-        Ok((token, kind, mut problems)) => {
+        Ok(((token, kind, mut problems), mesh_reading)) => {
             problems.extend(beside.problems);
             Ok(Found {
                 text: token,
@@ -490,7 +499,7 @@ fn found_in_query(
                 cookie_name: None,
                 scheme: None,
                 problems,
-                mesh_reading: MeshReading::Token,
+                mesh_reading,
                 others: beside.others,
             })
         }

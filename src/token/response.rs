@@ -188,7 +188,7 @@ fn json_header_line(map: &Map<String, Value>) -> Option<ResponseShape> {
 
 /// Parameters of a redirect's `Location` that carry a token, in the order decode prefers them, and
 /// `token_type`, the scheme the client sends the token with.
-const LOCATION_PARAMETERS: [&str; 3] = ["access_token", "id_token", "token_type"];
+const LOCATION_PARAMETERS: [&str; 4] = ["access_token", "id_token", "token_type", "error"];
 
 /// Reads the token in the `Location` header of a redirect (a 3xx status) in `text`, an HTTP
 /// response as `curl -i` prints it. Every response head is read, so the redirects that
@@ -220,11 +220,19 @@ pub(super) fn redirect_token(text: &str) -> Option<ResponseShape> {
         carriers.push((status, "fragment", location_parameters(fragment)));
         carriers.push((status, "query", location_parameters(query)));
     }
-    let (status, part, parameters) = ["access_token", "id_token"].iter().find_map(|member| {
+    let token_carrier = ["access_token", "id_token"].iter().find_map(|member| {
         carriers
             .iter()
             .find(|(_, _, parameters)| parameters.contains_key(*member))
-    })?;
+    });
+    let Some((status, part, parameters)) = token_carrier else {
+        // An authorization endpoint that issues no token redirects with an `error` parameter
+        // (RFC 6749 sections 4.1.2.1 and 4.2.2.1).
+        return carriers.iter().find_map(|(_, _, parameters)| {
+            let error = parameters.get("error")?.as_str()?;
+            Some(ResponseShape::OAuthError(quote_truncated(error)))
+        });
+    };
     let mut shape = token_line(
         parameters,
         &format!("HTTP {status} response, `Location` {part}"),

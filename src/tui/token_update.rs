@@ -146,7 +146,7 @@ impl App {
             None => (inspection, sent.as_deref()),
         };
         edge.profile
-            .evaluate_at_path(judged, sent, path, edge.keys.as_ref(), self.now())
+            .evaluate_request(judged, sent, path, edge.keys.as_ref(), self.now())
     }
 
     /// Evaluates the what-if request with `token`, sent where `carrier` puts it, at every workload

@@ -193,6 +193,30 @@ pub fn problem_message(json: &serde_json::Value, code: &str) -> String {
         .to_owned()
 }
 
+/// Returns the verdict that `decode -o json` output predicts, as `STATUS DETAILS`: `200
+/// via_upstream` for exit status 0, else the jwt_authn status in `signature.envoy_status` or in
+/// the `mesh_rejects_format` problem.
+pub fn predicted_verdict(code: i32, json: &serde_json::Value) -> String {
+    if code == 0 {
+        return "200 via_upstream".to_owned();
+    }
+    let status = match json["signature"]["envoy_status"].as_str() {
+        Some(status) => status.to_owned(),
+        None => problem_message(json, "mesh_rejects_format")
+            .split('`')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    if status.is_empty() {
+        return format!("exit {code} without a jwt_authn status: {json}");
+    }
+    format!(
+        "401 jwt_authn_access_denied{{{}}}",
+        status.replace(' ', "_")
+    )
+}
+
 /// Returns the `code` of every problem in `decode -o json` output, in order.
 pub fn problem_codes(json: &serde_json::Value) -> Vec<String> {
     json["problems"]

@@ -102,8 +102,14 @@ impl EdgeCheck {
     /// EdgeWorker reads as sent.
     fn decide(&self, input: &str, inspection: &Inspection, now: DateTime<Utc>) -> EdgeDecision {
         let sent = sent_header_value(input, inspection);
-        self.profile
-            .evaluate_sent(inspection, sent.as_deref(), self.keys.as_ref(), now)
+        let path = PastedRequest::parse(input).and_then(|request| request.path());
+        self.profile.evaluate_request(
+            inspection,
+            sent.as_deref(),
+            path.as_deref(),
+            self.keys.as_ref(),
+            now,
+        )
     }
 
     /// Lists how the edge's checks differ from the mesh's, for the token of `inspection` when

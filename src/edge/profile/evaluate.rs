@@ -54,13 +54,14 @@ impl EdgeProfile {
         keys: Option<&KeySet>,
         now: DateTime<Utc>,
     ) -> EdgeDecision {
-        self.evaluate_at_path(inspection, sent, None, keys, now)
+        self.evaluate_request(inspection, sent, None, keys, now)
     }
 
-    /// Decides as [`EdgeProfile::evaluate_sent`] does, for a request to `path` (without its
-    /// query). A request with no token where the edge looks goes on when `path` starts with one
-    /// of the profile's public paths. `None` judges the token without a path.
-    pub fn evaluate_at_path(
+    /// Decides as [`EdgeProfile::evaluate_sent`] does, for a request to `path` when the caller
+    /// knows it. The profile's public paths let a request with no token where the edge looks go
+    /// on, so a token elsewhere in the request (another header, the query, a cookie) changes
+    /// nothing there.
+    pub fn evaluate_request(
         &self,
         inspection: &Inspection,
         sent: Option<&str>,
@@ -71,10 +72,7 @@ impl EdgeProfile {
         let (passed, notes, quoted_cookie) = match self.locate(inspection, sent) {
             Located::Missing(reason) => {
                 return match path.filter(|path| self.is_public_path(path)) {
-                    Some(path) => self.public_path_allow(
-                        &format!("no token where the edge looks: {reason}"),
-                        path,
-                    ),
+                    Some(path) => self.public_pass(&reason, path, self.original_token(inspection)),
                     None => self.missing(Some(inspection), &reason),
                 };
             }
@@ -379,6 +377,31 @@ impl EdgeProfile {
             verdict,
             status,
             reason,
+            edgeworker_error: None,
+            validated: false,
+            signature_checked: false,
+            notes: Vec::new(),
+            forwarded_headers: forwarded,
+        }
+    }
+
+    /// Decides for a request to the public `path` that has no token where the edge looks, for
+    /// `reason`. The request goes on with the headers in `forwarded` and the edge's request id.
+    pub(super) fn public_pass(
+        &self,
+        reason: &str,
+        path: &str,
+        mut forwarded: Vec<ForwardedHeader>,
+    ) -> EdgeDecision {
+        forwarded.push(self.request_id());
+        EdgeDecision {
+            verdict: ProfileVerdict::Allow,
+            status: None,
+            reason: format!(
+                "{reason}. Its path {path:?} starts with a public path ({}), so the \
+                 EdgeWorker lets the request go on without a token",
+                self.public_paths.join(", ")
+            ),
             edgeworker_error: None,
             validated: false,
             signature_checked: false,

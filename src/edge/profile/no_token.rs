@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decision::{EdgeDecision, ProfileVerdict};
+use super::decision::EdgeDecision;
 use super::evaluate::{Located, cookie_value};
 use super::sent::strip_quotes;
 use super::{EdgeProfile, TokenLocation};
@@ -36,6 +36,10 @@ impl PastedRequest {
             .flatten()
             .map(|(_, fragment)| fragment.to_owned());
         if let Some(mut request) = sent_request(text) {
+            // The client sends nothing, so the edge has nothing to decide.
+            if request.not_sent.is_some() {
+                return None;
+            }
             if request.sends_user && request.header("authorization").is_none() {
                 // curl's `-u` and HTTPie's `-a` send the user name and password in base64, which
                 // has no `.`, so the placeholder splits into as many parts as the real value does.
@@ -70,7 +74,7 @@ impl PastedRequest {
     }
 
     /// Returns the path of the request without its query, or `None` when the input names none.
-    fn path(&self) -> Option<String> {
+    pub fn path(&self) -> Option<String> {
         self.request.url.as_ref()?;
         let target = self.request.path();
         Some(
@@ -185,28 +189,9 @@ impl EdgeProfile {
             );
         }
         let public = request.path().filter(|path| self.is_public_path(path));
-        let Some(path) = public else {
-            return self.missing(None, &reason);
-        };
-        self.public_path_allow(&reason, &path)
-    }
-
-    /// Decides for a request to the public `path` that has no token where the edge looks, for
-    /// `reason`: the EdgeWorker lets it go on unchecked.
-    pub(super) fn public_path_allow(&self, reason: &str, path: &str) -> EdgeDecision {
-        EdgeDecision {
-            verdict: ProfileVerdict::Allow,
-            status: None,
-            reason: format!(
-                "{reason}. Its path {path:?} starts with a public path ({}), so the \
-                 EdgeWorker lets it go on without a token",
-                self.public_paths.join(", ")
-            ),
-            edgeworker_error: None,
-            validated: false,
-            signature_checked: false,
-            notes: Vec::new(),
-            forwarded_headers: vec![self.request_id()],
+        match public {
+            Some(path) => self.public_pass(&reason, &path, Vec::new()),
+            None => self.missing(None, &reason),
         }
     }
 }
