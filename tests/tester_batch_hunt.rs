@@ -121,29 +121,15 @@ fn jwks_file() -> String {
     path.to_str().expect("UTF-8 path").to_owned()
 }
 
-/// Returns the verdict decode predicts for `input` with the keys in `jwks`, as `STATUS DETAILS`:
-/// `200 via_upstream` when it exits 0, else the jwt_authn status it names in
-/// `signature.envoy_status` or its `mesh_rejects_format` problem.
+/// Returns the verdict decode predicts for `input` with the keys in `jwks`, as
+/// [`support::predicted_verdict`] reads it, with standard error after a verdict without a status.
 fn decode_verdict(input: &str, jwks: &str) -> String {
     let (code, json, stderr) = support::decode_output(input, &["--jwks", jwks]);
-    if code == 0 {
-        return "200 via_upstream".to_owned();
+    let verdict = support::predicted_verdict(code, &json);
+    if verdict.starts_with("exit ") {
+        return format!("{verdict} {stderr}");
     }
-    let status = match json["signature"]["envoy_status"].as_str() {
-        Some(status) => status.to_owned(),
-        None => support::problem_message(&json, "mesh_rejects_format")
-            .split('`')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned(),
-    };
-    if status.is_empty() {
-        return format!("exit {code} without a jwt_authn status: {stderr}{json}");
-    }
-    format!(
-        "401 jwt_authn_access_denied{{{}}}",
-        status.replace(' ', "_")
-    )
+    verdict
 }
 
 /// Envoy 1.40 reads the header and payload with protobuf's JSON parser. That parser accepts a
