@@ -273,6 +273,9 @@ fn reject_as_sent(inspection: &mut Inspection, status: &'static str) {
     inspection
         .problems
         .retain(|problem| problem.code != "whitespace_in_signature");
+    if super::codec_rejects(&inspection.problems) {
+        return;
+    }
     inspection
         .problems
         .extend(super::find::format_problem(Some(status)));
@@ -309,7 +312,8 @@ pub fn check_signature(
             report.message
         );
     }
-    if let Some(status) = inspection.mesh_reads_other {
+    let codec_rejects = super::codec_rejects(&inspection.problems);
+    if let Some(status) = inspection.mesh_reads_other.filter(|_| !codec_rejects) {
         // The token verifies or not on its own, but the request sends it with other characters.
         report.envoy_status = Some(status);
         report.message = format!(
@@ -317,6 +321,10 @@ pub fn check_signature(
              around it and returns 401 `{status}`",
             report.message
         );
+    }
+    if codec_rejects {
+        // The codec responds with 400 before jwt_authn runs.
+        report.envoy_status = None;
     }
     report
 }

@@ -113,6 +113,14 @@ pub struct Inspection {
     pub nested: Option<Box<Inspection>>,
 }
 
+/// Returns whether `problems` include the 400 that Envoy's HTTP/1 codec returns for the request
+/// before any filter, jwt_authn included, runs.
+pub(crate) fn codec_rejects(problems: &[Problem]) -> bool {
+    problems
+        .iter()
+        .any(|problem| problem.code == "codec_rejects_request")
+}
+
 impl Inspection {
     /// Returns the `alg` header parameter when it is a string.
     pub fn alg(&self) -> Option<&str> {
@@ -385,6 +393,12 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         found.scheme.as_deref(),
     ));
 
+    // A request the HTTP/1 codec rejects never reaches jwt_authn, so no jwt_authn status is
+    // named for it.
+    let codec_rejected = codec_rejects(&problems);
+    if codec_rejected {
+        problems.retain(|problem| problem.code != "mesh_rejects_format");
+    }
     let times = read_claim_times(decoded.claims.as_ref(), now, &mut problems);
     let (jwt_authn, mut fingerprint) =
         JwtAuthnReading::with_fingerprint(&found.text, decoded.jwt_authn);
@@ -412,14 +426,15 @@ fn inspect_found(found: find::Found, now: DateTime<Utc>) -> Inspection {
         jwt_authn,
         token: SecretToken(found.text),
         mesh_reads_other: match found.mesh_reading {
-            find::MeshReading::Other(status) => Some(status),
-            find::MeshReading::Token
+            find::MeshReading::Other(status) if !codec_rejected => Some(status),
+            find::MeshReading::Other(_)
+            | find::MeshReading::Token
             | find::MeshReading::Spaced(_)
             | find::MeshReading::Missing
             | find::MeshReading::Nothing => None,
         },
         mesh_finds_no_token: found.mesh_reading == find::MeshReading::Missing,
-        mesh_format_status,
+        mesh_format_status: mesh_format_status.filter(|_| !codec_rejected),
         as_sent,
         nested,
     }
