@@ -4,7 +4,6 @@
 mod mint;
 mod support;
 
-use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -91,7 +90,8 @@ fn demo_token_what_if_denies_and_copies() {
     );
 
     // tmux keeps what a program copies with OSC 52 as a paste buffer once set-clipboard is on.
-    let status = Command::new("tmux")
+    let status = session
+        .tmux()
         .args(["set-option", "-s", "set-clipboard", "on"])
         .status()
         .expect("tmux set-option failed to start");
@@ -101,7 +101,8 @@ fn demo_token_what_if_denies_and_copies() {
     assert!(flashed, "y did not report the copy:\n{screen}");
     let start = Instant::now();
     let copied = loop {
-        let output = Command::new("tmux")
+        let output = session
+            .tmux()
             .arg("show-buffer")
             .output()
             .expect("tmux show-buffer failed to start");

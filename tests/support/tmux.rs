@@ -77,6 +77,11 @@ impl TmuxSession {
         }
     }
 
+    /// Returns a tmux command on this session's server, for options and buffers.
+    pub fn tmux(&self) -> Command {
+        tmux(&self.name)
+    }
+
     pub fn is_running(&self) -> bool {
         tmux(&self.name)
             .args(["has-session", "-t", &self.name])
