@@ -13,9 +13,6 @@ mod envoy_harness;
 mod mint;
 mod support;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use envoy_harness::envoy;
 use serde_json::{Value, json};
 use support::predicted_verdict;
@@ -157,23 +154,7 @@ fn jwks_file() -> String {
 /// Runs `idflow decode --batch ARGS` with `input` on standard input and returns each line's JSON
 /// object and the exit status.
 fn run_batch(input: &str, args: &[&str]) -> (Vec<Value>, Option<i32>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idflow"))
-        .args(["decode", "--batch"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("idflow decode --batch starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("batch input written");
-    let output = child
-        .wait_with_output()
-        .expect("idflow decode --batch runs");
+    let output = support::run_batch(input.as_bytes().to_vec(), args);
     let objects = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
