@@ -301,7 +301,7 @@ fn issuers_not_in_mesh(token: &str, profile: &Path, policies: &Path) -> Vec<Stri
 
 /// Checks the edge differences for shop/orders with three `RequestAuthentication` objects, the one with
 /// the token's issuer in the root namespace or in `shop`. Envoy merges their rules and accepts
-/// the token, so no difference may say the mesh lacks the issuer. An issuer no covering policy
+/// the token, so no difference may claim the mesh lacks the issuer. An issuer no covering policy
 /// has, here one only a policy in another namespace names, still gets that difference.
 #[test]
 fn edge_differences_three_authentications() {
@@ -464,6 +464,7 @@ fn custom_header_token_to_end_of_value() {
         &token[..signature_start + 100],
         &token[signature_start + 100..]
     );
+
     let trailing = format!("{CUSTOM_PREFIX}{token} abcd");
     let spaced = format!("{CUSTOM_PREFIX}{split}");
     let comma = format!("{CUSTOM_PREFIX}{token},{CUSTOM_PREFIX}{token}");
@@ -473,6 +474,7 @@ fn custom_header_token_to_end_of_value() {
         vec![(CUSTOM_HEADER, &comma)],
     ];
     let mut mismatches = header_mismatches(&prefixed, &cases, true, "authn-attribution-to-end");
+
     let comma_bare = format!("{token},{token}");
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![(CUSTOM_HEADER, &comma_bare)],
@@ -484,6 +486,7 @@ fn custom_header_token_to_end_of_value() {
         true,
         "authn-attribution-to-end-bare",
     ));
+
     assert!(
         mismatches.is_empty(),
         "check differs from Envoy:\n{}",

@@ -363,7 +363,7 @@ fn pasted_vertical_tab_has_no_jwt_authn_status() {
 }
 
 /// A lower-case method: Envoy 1.40 responds with 400 `http1.codec_error`. decode names it for a
-/// curl command and a raw request, reads the raw request as one, and without a token says so
+/// curl command and a raw request, reads the raw request as one, and without a token reports that
 /// instead of decoding the request as a token.
 #[test]
 fn envoy_lower_case_method() {

@@ -27,7 +27,7 @@ pub struct CurlRequest {
     /// The method curl sends: `-X`/`--request`, else HEAD for `-I`/`--head`, POST for data without
     /// `-G`, GET otherwise.
     pub method: String,
-    /// Why the client exits without sending the request, when it does (HTTPie's `-A bearer`
+    /// The reason the client exits without sending the request, when it does (HTTPie's `-A bearer`
     /// without `-a`).
     pub not_sent: Option<&'static str>,
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::base64url::{Segment, decode_segment};
 use super::{Problem, TokenKind, base64url, count_dots, envoy};
 
-/// Returns whether the JOSE `header` says `cty` `JWT`. `cty` is a media type, compared without
+/// Returns whether the JOSE `header` sets `cty` to `JWT`. `cty` is a media type, compared without
 /// case, and RFC 7515 section 4.1.10 lets it omit the `application/` prefix.
 pub(super) fn marks_nested(header: Option<&Value>) -> bool {
     let Some(content_type) = header.and_then(|header| header.get("cty")?.as_str()) else {
@@ -64,7 +64,7 @@ pub(super) fn too_deep_problem(kind: TokenKind) -> Problem {
     )
 }
 
-/// Returns the note for a header that says `cty` `JWT` over a payload that is a JSON object.
+/// Returns the note for a header that sets `cty` to `JWT` over a payload that is a JSON object.
 pub(super) fn json_payload_note() -> Problem {
     Problem::note(
         "cty_jwt_json_payload",
